@@ -1,0 +1,341 @@
+/* deepsky.h — the whole public C API of deepsky.
+ *
+ * A static graph of float32 nodes (row-major, NCHW for images). Build nodes,
+ * compile once, then forward/backward as often as you like; compiled graphs
+ * never allocate. Functions that can fail return 0 on success and -1 on
+ * error (or NULL), and ds_last_error() says what went wrong.
+ */
+#ifndef DEEPSKY_H
+#define DEEPSKY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DS_VERSION "0.1.0"
+#define DS_MAX_DIMS 6
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Message for the last failure in this thread ("" if none). */
+const char *ds_last_error(void);
+
+/* ---- shapes ------------------------------------------------------------ */
+
+typedef struct ds_shape {
+    int ndim;
+    int d[DS_MAX_DIMS];
+} ds_shape;
+
+/* Shape from ndim sizes, e.g. ds_shape_of(4, n, c, h, w). */
+ds_shape ds_shape_of(int ndim, ...);
+/* Number of elements: Π d[i]. */
+size_t ds_shape_numel(ds_shape s);
+/* Writes "[2, 3, 4]" into buf (always NUL-terminated); returns buf. */
+char *ds_shape_str(ds_shape s, char *buf, size_t size);
+
+/* ---- random numbers ---------------------------------------------------- */
+
+/* xoshiro256** state; the same seed gives the same stream on every machine. */
+typedef struct ds_rng {
+    uint64_t s[4];
+} ds_rng;
+
+void ds_rng_seed(ds_rng *r, uint64_t seed);
+uint64_t ds_rng_u64(ds_rng *r);
+/* Uniform in [0, 1). */
+float ds_rng_uniform(ds_rng *r);
+/* Standard normal N(0, 1) (Box–Muller). */
+float ds_rng_normal(ds_rng *r);
+/* Uniform integer in [0, n). */
+uint32_t ds_rng_below(ds_rng *r, uint32_t n);
+/* Fisher–Yates shuffle of idx[0..n). */
+void ds_rng_shuffle(ds_rng *r, int *idx, int n);
+
+/* ---- graph ------------------------------------------------------------- */
+
+typedef struct ds_graph ds_graph;
+typedef struct ds_node ds_node;
+
+/* Parameter initialisers. fan_in = d[1]·Π d[2..], fan_out = d[0]·Π d[2..]
+ * (PyTorch's convention for linear [out,in] and conv [out,in,kh,kw]). */
+typedef enum ds_init_kind {
+    DS_INIT_DEFAULT = 0,   /* PyTorch's Linear/Conv default: U(±1/√fan_in) */
+    DS_INIT_ZEROS,
+    DS_INIT_ONES,
+    DS_INIT_CONSTANT,      /* a */
+    DS_INIT_UNIFORM,       /* U(a, b) */
+    DS_INIT_NORMAL,        /* N(mean a, std b) */
+    DS_INIT_XAVIER_UNIFORM,/* U(±√(6/(fan_in+fan_out))) */
+    DS_INIT_XAVIER_NORMAL, /* N(0, √(2/(fan_in+fan_out))) */
+    DS_INIT_HE_UNIFORM,    /* U(±√(6/fan_in)) */
+    DS_INIT_HE_NORMAL      /* N(0, √(2/fan_in)) */
+} ds_init_kind;
+
+typedef struct ds_init {
+    ds_init_kind kind;
+    float a, b;
+} ds_init;
+
+/* New empty graph; seed drives parameter init and dropout. */
+ds_graph *ds_graph_new(uint64_t seed);
+void ds_graph_free(ds_graph *g);
+
+/* Input placeholder; shape includes the batch dimension d[0]. */
+ds_node *ds_input(ds_graph *g, const char *name, ds_shape shape);
+/* Trainable parameter named e.g. "conv1.weight" (names are checkpoint keys). */
+ds_node *ds_param(ds_graph *g, const char *name, ds_shape shape, ds_init init);
+/* Non-trainable state saved with the model (e.g. "bn1.running_mean"). */
+ds_node *ds_buffer(ds_graph *g, const char *name, ds_shape shape, ds_init init);
+/* Ask for d(output)/d(input) on an input node (saliency, adversarial). */
+void ds_node_set_requires_grad(ds_node *n, int on);
+
+/* Compile: topological order, shape inference, one arena, parameter init.
+ * No nodes may be added afterwards. */
+int ds_graph_compile(ds_graph *g);
+/* Run with batch n ≤ the compiled batch (e.g. the last, short batch). */
+int ds_graph_set_batch(ds_graph *g, int n);
+int ds_graph_batch(const ds_graph *g);
+/* Training mode (dropout active, batch norm uses batch statistics). */
+void ds_graph_set_training(ds_graph *g, int on);
+int ds_graph_training(const ds_graph *g);
+/* Forward pass over every node. */
+int ds_graph_forward(ds_graph *g);
+/* Reverse pass from `out`: seeds d(out) with dout (NULL: ones, for a scalar
+ * loss). Non-leaf gradients are reset; parameter and input gradients
+ * accumulate until ds_graph_zero_grad, as in PyTorch. */
+int ds_graph_backward(ds_graph *g, ds_node *out, const float *dout);
+/* Zero the gradients of parameters and inputs. */
+void ds_graph_zero_grad(ds_graph *g);
+
+/* Node lookup and access. Values/gradients are valid after compile. */
+ds_node *ds_graph_find(const ds_graph *g, const char *name);
+int ds_graph_num_nodes(const ds_graph *g);
+ds_node *ds_graph_node(const ds_graph *g, int i);
+/* Parameters and buffers in creation order (trainable first is not implied). */
+int ds_graph_num_params(const ds_graph *g);
+ds_node *ds_graph_param(const ds_graph *g, int i);
+/* Bytes of the compiled arena (activations, gradients, parameters, scratch). */
+size_t ds_graph_arena_bytes(const ds_graph *g);
+/* The graph's RNG (init, dropout); reseed to repeat a run. */
+ds_rng *ds_graph_rng(ds_graph *g);
+
+const char *ds_node_name(const ds_node *n);
+/* Rename a node (before compile), e.g. to find an output by name. */
+int ds_node_set_name(ds_node *n, const char *name);
+const char *ds_node_op(const ds_node *n);
+ds_shape ds_node_shape(const ds_node *n);
+size_t ds_node_numel(const ds_node *n);
+float *ds_node_value(ds_node *n);
+/* NULL if no gradient flows to this node. */
+float *ds_node_grad(ds_node *n);
+/* 1 for a trainable parameter, 0 otherwise. */
+int ds_node_is_trainable(const ds_node *n);
+/* 1 for a parameter or buffer (saved in checkpoints). */
+int ds_node_is_state(const ds_node *n);
+
+/* ---- ops (each records a node; the derivative is implemented) ---------- */
+
+/* y = a·b for a [M,K], b [K,N]. */
+ds_node *ds_matmul(ds_graph *g, ds_node *a, ds_node *b);
+/* y = x·Wᵀ + b; x [N, …] is read as [N, K], W [out, K], b [out] or NULL. */
+ds_node *ds_linear(ds_graph *g, ds_node *x, ds_node *w, ds_node *b);
+/* Elementwise with NumPy broadcasting (sizes equal or 1, right-aligned). */
+ds_node *ds_add(ds_graph *g, ds_node *a, ds_node *b);
+ds_node *ds_sub(ds_graph *g, ds_node *a, ds_node *b);
+ds_node *ds_mul(ds_graph *g, ds_node *a, ds_node *b);
+
+/* Convolution options; zero fields mean the defaults (stride 1, pad 0,
+ * dilation 1, groups 1, output_padding 0). */
+typedef struct ds_conv_opt {
+    int stride[2], pad[2], dilation[2];
+    int groups;
+    int output_padding[2]; /* transposed convolution only */
+} ds_conv_opt;
+
+/* y = W ⋆ x + b: x [N,C,H,W], W [OC, C/groups, KH, KW], b [OC] or NULL;
+ * OH = (H + 2·pad − dil·(KH−1) − 1)/stride + 1. */
+ds_node *ds_conv2d(ds_graph *g, ds_node *x, ds_node *w, ds_node *b, ds_conv_opt opt);
+/* Transposed convolution (the gradient of conv2d w.r.t. its input):
+ * x [N,C,H,W], W [C, OC/groups, KH, KW], b [OC] or NULL;
+ * OH = (H−1)·stride − 2·pad + dil·(KH−1) + output_padding + 1. */
+ds_node *ds_conv_transpose2d(ds_graph *g, ds_node *x, ds_node *w, ds_node *b, ds_conv_opt opt);
+
+/* Pooling options; stride 0 means stride = kernel. */
+typedef struct ds_pool_opt {
+    int kernel[2], stride[2], pad[2];
+} ds_pool_opt;
+
+/* Max over each window (padding counts as −∞). */
+ds_node *ds_maxpool2d(ds_graph *g, ds_node *x, ds_pool_opt opt);
+/* Mean over each window, zero padding included in the count (PyTorch's
+ * count_include_pad=True). */
+ds_node *ds_avgpool2d(ds_graph *g, ds_node *x, ds_pool_opt opt);
+/* [N,C,H,W] → [N,C,1,1], the mean over H·W. */
+ds_node *ds_global_avgpool(ds_graph *g, ds_node *x);
+
+/* max(0, x) */
+ds_node *ds_relu(ds_graph *g, ds_node *x);
+/* x if x > 0 else slope·x */
+ds_node *ds_leaky_relu(ds_graph *g, ds_node *x, float slope);
+/* x if x > 0 else alpha·(eˣ − 1) */
+ds_node *ds_elu(ds_graph *g, ds_node *x, float alpha);
+/* 1/(1 + e⁻ˣ) */
+ds_node *ds_sigmoid(ds_graph *g, ds_node *x);
+ds_node *ds_tanh(ds_graph *g, ds_node *x);
+/* log(1 + eˣ) (x for x > 20, as PyTorch) */
+ds_node *ds_softplus(ds_graph *g, ds_node *x);
+/* eˣⁱ/Σⱼ eˣʲ over dim 1 (classes / channels). */
+ds_node *ds_softmax(ds_graph *g, ds_node *x);
+/* xᵢ − log Σⱼ eˣʲ over dim 1. */
+ds_node *ds_log_softmax(ds_graph *g, ds_node *x);
+/* Training: zero with probability p, scale the rest by 1/(1−p). Eval: id. */
+ds_node *ds_dropout(ds_graph *g, ds_node *x, float p);
+/* Batch normalisation over dim 1 of [N,C] or [N,C,H,W]:
+ * y = γ·(x − μ)/√(σ² + eps) + β. Training uses batch statistics and updates
+ * running = (1 − momentum)·running + momentum·batch (unbiased variance);
+ * eval uses the running statistics. */
+ds_node *ds_batchnorm(ds_graph *g, ds_node *x, ds_node *gamma, ds_node *beta,
+                      ds_node *running_mean, ds_node *running_var,
+                      float momentum, float eps);
+/* Concatenate n nodes along dim 1 (channels). */
+ds_node *ds_concat(ds_graph *g, int n, ds_node **xs);
+/* Reshape; a size of 0 copies that dimension of x, −1 is inferred. */
+ds_node *ds_reshape(ds_graph *g, ds_node *x, ds_shape shape);
+/* [N, …] → [N, Π …] */
+ds_node *ds_flatten(ds_graph *g, ds_node *x);
+
+/* Losses (scalar, mean over the batch). */
+/* −Σ wᵧ log softmax(z)ᵧ / Σ wᵧ; labels [N] hold class indices as floats;
+ * class_weights: C floats (copied) or NULL for all ones. */
+ds_node *ds_softmax_cross_entropy(ds_graph *g, ds_node *logits, ds_node *labels,
+                                  const float *class_weights);
+/* mean(max(z,0) − z·t + log(1 + e^−|z|)) */
+ds_node *ds_bce_with_logits(ds_graph *g, ds_node *logits, ds_node *targets);
+/* mean((p − t)²) */
+ds_node *ds_mse(ds_graph *g, ds_node *pred, ds_node *target);
+
+/* ---- layers (parameters named "<name>.weight" etc.) -------------------- */
+
+/* Linear layer: creates <name>.weight [out, K] and <name>.bias [out]. */
+ds_node *ds_nn_dense(ds_graph *g, const char *name, ds_node *x, int out,
+                     ds_init winit, int bias);
+/* Conv layer: <name>.weight [out, C/groups, k, k], <name>.bias [out]. */
+ds_node *ds_nn_conv2d(ds_graph *g, const char *name, ds_node *x, int out, int k,
+                      ds_conv_opt opt, ds_init winit, int bias);
+/* Transposed conv layer: <name>.weight [C, out/groups, k, k], <name>.bias. */
+ds_node *ds_nn_conv_transpose2d(ds_graph *g, const char *name, ds_node *x, int out,
+                                int k, ds_conv_opt opt, ds_init winit, int bias);
+/* Batch norm layer: <name>.weight (γ=1), <name>.bias (β=0),
+ * <name>.running_mean, <name>.running_var; momentum 0.1, eps 1e-5. */
+ds_node *ds_nn_batchnorm(ds_graph *g, const char *name, ds_node *x);
+
+/* ---- optimizers -------------------------------------------------------- */
+
+typedef enum ds_optim_kind { DS_SGD = 0, DS_ADAM, DS_ADAMW, DS_RMSPROP } ds_optim_kind;
+
+typedef enum ds_sched_kind {
+    DS_SCHED_CONSTANT = 0,
+    DS_SCHED_STEP,   /* lr·gamma^⌊t/step_size⌋ */
+    DS_SCHED_COSINE  /* eta_min + (lr − eta_min)(1 + cos(π·t/t_max))/2 */
+} ds_sched_kind;
+
+/* Learning-rate schedule over optimizer steps t = 0, 1, …; an optional
+ * linear warm-up scales the rate from warmup_start·lr to lr over the first
+ * warmup_steps steps (t counts from the end of the warm-up afterwards). */
+typedef struct ds_schedule {
+    ds_sched_kind kind;
+    int step_size;
+    float gamma;
+    int t_max;
+    float eta_min;
+    int warmup_steps;
+    float warmup_start;
+} ds_schedule;
+
+/* Zero fields take PyTorch's defaults: beta1 0.9, beta2 0.999, eps 1e-8,
+ * alpha 0.99 (RMSprop). weight_decay is L2 added to the gradient for SGD,
+ * Adam and RMSprop, and decoupled (W −= lr·wd·W) for AdamW.
+ * clip_norm > 0 scales all gradients so their global L2 norm ≤ clip_norm. */
+typedef struct ds_optim_cfg {
+    ds_optim_kind kind;
+    float lr, momentum, weight_decay;
+    int nesterov;
+    float beta1, beta2, eps, alpha;
+    float clip_norm;
+    ds_schedule schedule;
+} ds_optim_cfg;
+
+typedef struct ds_optim ds_optim;
+
+/* Optimizer over the graph's trainable parameters (state allocated here). */
+ds_optim *ds_optim_new(ds_graph *g, const ds_optim_cfg *cfg);
+void ds_optim_free(ds_optim *o);
+/* One update from the current gradients; fails on a non-finite gradient. */
+int ds_optim_step(ds_optim *o);
+/* Learning rate the next step will use. */
+float ds_optim_lr(const ds_optim *o);
+/* Steps taken so far. */
+long ds_optim_steps(const ds_optim *o);
+/* Learning rate of a schedule at step t for base rate lr. */
+float ds_schedule_lr(const ds_schedule *s, float lr, long t);
+/* Global L2 norm of the trainable gradients. */
+float ds_grad_norm(const ds_graph *g);
+
+/* ---- data -------------------------------------------------------------- */
+
+/* In-memory dataset: n samples of `sample` shape (without batch), float x,
+ * labels y (class indices as floats). */
+typedef struct ds_dataset {
+    int n;
+    ds_shape sample;
+    int classes;
+    float *x;
+    float *y;
+} ds_dataset;
+
+/* Read an IDX file (plain or gzip) of unsigned bytes; *data gets a malloc'd
+ * buffer of Π dims bytes, dims[0..*ndim) the sizes. */
+int ds_idx_read(const char *path, uint8_t **data, int *ndim, int dims[DS_MAX_DIMS]);
+/* Images (IDX3, scaled to [0,1], shape [1,H,W]) with labels (IDX1). */
+int ds_idx_load(const char *images, const char *labels, ds_dataset *out);
+/* Fashion-MNIST from dir (NULL: /usr/share/datasets/fashion-mnist or
+ * $DS_FASHION_MNIST); train=1 for the 60k training set, 0 for the 10k test. */
+int ds_fashion_mnist_load(const char *dir, int train, ds_dataset *out);
+void ds_dataset_free(ds_dataset *d);
+
+/* Mini-batch iterator over a dataset: shuffled each epoch when shuffle=1. */
+typedef struct ds_loader ds_loader;
+ds_loader *ds_loader_new(const ds_dataset *d, int batch, int shuffle, uint64_t seed);
+void ds_loader_free(ds_loader *l);
+/* Start an epoch (reshuffles). */
+void ds_loader_reset(ds_loader *l);
+/* Copy the next batch into x [b, sample] and y [b]; returns b (0 at the
+ * end of the epoch). */
+int ds_loader_next(ds_loader *l, float *x, float *y);
+int ds_loader_batches(const ds_loader *l);
+
+/* ---- training helpers -------------------------------------------------- */
+
+typedef struct ds_epoch_stats {
+    double loss;     /* mean loss over samples */
+    double accuracy; /* fraction of argmax(logits) == label */
+    int samples;
+    double seconds;
+} ds_epoch_stats;
+
+/* One epoch: for each batch set x/y, zero grads, forward, backward(loss),
+ * optimizer step. `logits` [N, classes] is used for accuracy. */
+int ds_train_epoch(ds_graph *g, ds_optim *o, ds_loader *l, ds_node *x, ds_node *y,
+                   ds_node *logits, ds_node *loss, ds_epoch_stats *st);
+/* Evaluation (eval mode) over a whole dataset, short last batch included. */
+int ds_evaluate(ds_graph *g, ds_loader *l, ds_node *x, ds_node *y, ds_node *logits,
+                ds_node *loss, ds_epoch_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,410 @@
+/* graph.c — building, compiling and running the static graph.
+ *
+ * Nodes are recorded in creation order, which is already a topological
+ * order (an op's inputs exist before it). Shapes are inferred when a node is
+ * recorded, so a mismatch is reported at the call that made it, and again
+ * whenever the batch size changes. compile() lays every buffer out in one
+ * arena:
+ *
+ *   [leaf values][leaf grads][op values][op grads][aux][scratch]
+ *
+ * and the hot path (forward, backward, optimizer step) never allocates.
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+ds_graph *ds_graph_new(uint64_t seed)
+{
+    ds_graph *g = calloc(1, sizeof *g);
+    if (!g) {
+        ds_fail("out of memory");
+        return NULL;
+    }
+    ds_rng_seed(&g->rng, seed);
+    g->training = true;
+    return g;
+}
+
+void ds_graph_free(ds_graph *g)
+{
+    if (!g) return;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *n = g->nodes[i];
+        free(n->in);
+        free(n->name);
+        free(n->cdata);
+        free(n);
+    }
+    free(g->nodes);
+    free(g->params);
+    free(g->mark);
+    free(g->arena);
+    free(g);
+}
+
+static void graph_failed(ds_graph *g)
+{
+    if (!g->failed) {
+        g->failed = true;
+        snprintf(g->fail_msg, sizeof g->fail_msg, "%s", ds_last_error());
+    }
+}
+
+static ds_node *push_node(ds_graph *g, ds_node *n)
+{
+    if (g->n_nodes == g->cap_nodes) {
+        int cap = g->cap_nodes ? 2 * g->cap_nodes : 64;
+        ds_node **p = realloc(g->nodes, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        g->nodes = p;
+        g->cap_nodes = cap;
+    }
+    n->id = g->n_nodes;
+    g->nodes[g->n_nodes++] = n;
+    return n;
+}
+
+static ds_node *leaf(ds_graph *g, ds_node_kind kind, const char *name, ds_shape shape,
+                     ds_init init)
+{
+    if (!g) {
+        ds_fail("graph is NULL");
+        return NULL;
+    }
+    if (g->compiled) {
+        ds_fail("cannot add '%s': the graph is already compiled", name ? name : "?");
+        graph_failed(g);
+        return NULL;
+    }
+    if (!name || !*name) {
+        ds_fail("every input, parameter and buffer needs a name");
+        graph_failed(g);
+        return NULL;
+    }
+    if (ds_graph_find(g, name)) {
+        ds_fail("duplicate node name '%s'", name);
+        graph_failed(g);
+        return NULL;
+    }
+    if (shape.ndim < 1 || shape.ndim > DS_MAX_DIMS) {
+        ds_fail("'%s': rank %d is outside 1..%d", name, shape.ndim, DS_MAX_DIMS);
+        graph_failed(g);
+        return NULL;
+    }
+    for (int i = 0; i < shape.ndim; i++)
+        if (shape.d[i] < 1) {
+            char b[96];
+            ds_fail("'%s': bad shape %s", name, ds_shape_str(shape, b, sizeof b));
+            graph_failed(g);
+            return NULL;
+        }
+    ds_node *n = calloc(1, sizeof *n);
+    if (!n || !(n->name = strdup(name)) || !push_node(g, n)) {
+        if (n) free(n->name);
+        free(n);
+        ds_fail("out of memory");
+        return NULL;
+    }
+    n->kind = kind;
+    n->shape = shape;
+    n->init = init;
+    n->requires_grad = kind == DS_NODE_PARAM;
+    if (kind == DS_NODE_PARAM || kind == DS_NODE_BUFFER) {
+        if (g->n_params == g->cap_params) {
+            int cap = g->cap_params ? 2 * g->cap_params : 32;
+            ds_node **p = realloc(g->params, (size_t)cap * sizeof *p);
+            if (!p) {
+                ds_fail("out of memory");
+                return NULL;
+            }
+            g->params = p;
+            g->cap_params = cap;
+        }
+        g->params[g->n_params++] = n;
+    }
+    return n;
+}
+
+ds_node *ds_input(ds_graph *g, const char *name, ds_shape shape)
+{
+    ds_node *n = leaf(g, DS_NODE_INPUT, name, shape, (ds_init){DS_INIT_ZEROS, 0, 0});
+    if (n && (g->max_batch == 0 || shape.d[0] > g->max_batch)) g->max_batch = shape.d[0];
+    return n;
+}
+
+ds_node *ds_param(ds_graph *g, const char *name, ds_shape shape, ds_init init)
+{
+    return leaf(g, DS_NODE_PARAM, name, shape, init);
+}
+
+ds_node *ds_buffer(ds_graph *g, const char *name, ds_shape shape, ds_init init)
+{
+    return leaf(g, DS_NODE_BUFFER, name, shape, init);
+}
+
+void ds_node_set_requires_grad(ds_node *n, int on)
+{
+    if (n && n->kind == DS_NODE_INPUT) n->requires_grad = on != 0;
+}
+
+int ds_shape_fail(const ds_node *n, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return ds_fail("%s '%s': %s", n->op ? n->op->name : "node", n->name ? n->name : "?", msg);
+}
+
+ds_node *ds_node_new(ds_graph *g, const ds_op *op, int n_in, ds_node **in)
+{
+    if (!g) {
+        ds_fail("graph is NULL");
+        return NULL;
+    }
+    if (g->failed) return NULL; /* an earlier call failed: keep its message */
+    if (g->compiled) {
+        ds_fail("cannot add a %s node: the graph is already compiled", op->name);
+        graph_failed(g);
+        return NULL;
+    }
+    for (int i = 0; i < n_in; i++)
+        if (!in[i]) {
+            ds_fail("%s: input %d is NULL", op->name, i);
+            graph_failed(g);
+            return NULL;
+        }
+    ds_node *n = calloc(1, sizeof *n);
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s_%d", op->name, g->n_nodes);
+    if (!n || !(n->in = malloc((size_t)(n_in ? n_in : 1) * sizeof *n->in)) ||
+        !(n->name = strdup(nm)) || !push_node(g, n)) {
+        if (n) {
+            free(n->in);
+            free(n->name);
+        }
+        free(n);
+        ds_fail("out of memory");
+        return NULL;
+    }
+    n->kind = DS_NODE_OP;
+    n->op = op;
+    n->n_in = n_in;
+    memcpy(n->in, in, (size_t)n_in * sizeof *in);
+    return n;
+}
+
+/* Builders call this after filling ip/fp: infer the shape now so that the
+ * error points at the call that made the mismatch. */
+ds_node *ds_node_finish(ds_graph *g, ds_node *n)
+{
+    if (!n) return NULL;
+    if (n->op->shape(n) != 0) {
+        graph_failed(g);
+        return NULL;
+    }
+    return n;
+}
+
+int ds_node_set_name(ds_node *n, const char *name)
+{
+    if (!n || !name || !*name) return ds_fail("ds_node_set_name: empty name");
+    char *s = strdup(name);
+    if (!s) return ds_fail("out of memory");
+    free(n->name);
+    n->name = s;
+    return 0;
+}
+
+/* ---- compile ---- */
+
+static int infer_all(ds_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *n = g->nodes[i];
+        if (n->kind != DS_NODE_OP) continue;
+        if (n->op->shape(n) != 0) return -1;
+        if (g->compiled && (ds_numel(n) > n->cap || n->aux_bytes > n->aux_cap ||
+                            n->work_bytes > g->work_bytes))
+            return ds_shape_fail(n, "needs more memory than compiled for");
+    }
+    return 0;
+}
+
+int ds_graph_compile(ds_graph *g)
+{
+    if (!g) return ds_fail("graph is NULL");
+    if (g->failed) return ds_fail("%s", g->fail_msg);
+    if (g->compiled) return 0;
+    if (infer_all(g) != 0) return -1;
+    g->batch = g->max_batch;
+
+    /* which nodes carry a gradient */
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *n = g->nodes[i];
+        n->needs_grad = n->requires_grad;
+        for (int j = 0; j < n->n_in; j++) n->needs_grad |= n->in[j]->needs_grad;
+    }
+
+    /* layout: five regions, each buffer 64-byte aligned */
+    size_t off = 0, r[6];
+    for (int pass = 0; pass < 5; pass++) {
+        r[pass] = off;
+        for (int i = 0; i < g->n_nodes; i++) {
+            ds_node *n = g->nodes[i];
+            bool is_leaf = n->kind != DS_NODE_OP;
+            size_t bytes = ds_numel(n) * sizeof(float);
+            if ((pass == 0 && is_leaf) || (pass == 2 && !is_leaf)) off += ds_align_up(bytes);
+            if ((pass == 1 && is_leaf && n->needs_grad) || (pass == 3 && !is_leaf && n->needs_grad))
+                off += ds_align_up(bytes);
+            if (pass == 4) off += ds_align_up(n->aux_bytes);
+        }
+    }
+    r[5] = off;
+    size_t work = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->work_bytes > work) work = g->nodes[i]->work_bytes;
+    off += ds_align_up(work);
+
+    g->arena = aligned_alloc(DS_ALIGN, off ? off : DS_ALIGN);
+    g->mark = calloc((size_t)g->n_nodes + 1, 1);
+    if (!g->arena || !g->mark) return ds_fail("out of memory allocating a %zu-byte arena", off);
+    memset(g->arena, 0, off);
+    g->arena_bytes = off;
+
+    size_t p[5] = {r[0], r[1], r[2], r[3], r[4]};
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *n = g->nodes[i];
+        bool is_leaf = n->kind != DS_NODE_OP;
+        size_t bytes = ds_align_up(ds_numel(n) * sizeof(float));
+        int v = is_leaf ? 0 : 2;
+        n->val = (float *)(g->arena + p[v]);
+        p[v] += bytes;
+        if (n->needs_grad) {
+            n->grad = (float *)(g->arena + p[v + 1]);
+            p[v + 1] += bytes;
+        }
+        n->cap = ds_numel(n);
+        if (n->aux_bytes) {
+            n->aux = g->arena + p[4];
+            p[4] += ds_align_up(n->aux_bytes);
+        }
+        n->aux_cap = n->aux_bytes;
+    }
+    g->leafgrad_lo = g->arena + r[1];
+    g->leafgrad_hi = g->arena + r[2];
+    g->grad_lo = g->arena + r[3];
+    g->grad_hi = g->arena + r[4];
+    g->work = (float *)(g->arena + r[5]);
+    g->work_bytes = work;
+
+    for (int i = 0; i < g->n_params; i++)
+        ds_init_fill(g->params[i]->val, g->params[i]->shape, g->params[i]->init, &g->rng);
+    g->compiled = true;
+    return 0;
+}
+
+int ds_graph_set_batch(ds_graph *g, int n)
+{
+    if (!g->compiled) return ds_fail("set_batch: compile the graph first");
+    if (n < 1 || n > g->max_batch)
+        return ds_fail("batch %d is outside 1..%d (the compiled batch)", n, g->max_batch);
+    if (n == g->batch) return 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->kind == DS_NODE_INPUT) g->nodes[i]->shape.d[0] = n;
+    g->batch = n;
+    return infer_all(g);
+}
+
+int ds_graph_batch(const ds_graph *g) { return g->batch; }
+void ds_graph_set_training(ds_graph *g, int on) { g->training = on != 0; }
+int ds_graph_training(const ds_graph *g) { return g->training; }
+
+int ds_graph_forward(ds_graph *g)
+{
+    if (!g->compiled) return ds_fail("forward: compile the graph first");
+    g->run_failed = false;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *n = g->nodes[i];
+        if (n->kind == DS_NODE_OP) n->op->forward(n, g);
+        if (g->run_failed) return -1;
+    }
+    return 0;
+}
+
+void ds_op_error(ds_graph *g, const ds_node *n, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    if (g->run_failed) return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ds_fail("%s '%s': %s", n->op ? n->op->name : "node", n->name, msg);
+    g->run_failed = true;
+}
+
+int ds_graph_backward(ds_graph *g, ds_node *out, const float *dout)
+{
+    if (!g->compiled) return ds_fail("backward: compile the graph first");
+    if (!out || !out->grad)
+        return ds_fail("backward: no gradient flows to '%s' (no parameter or input "
+                       "that requires grad feeds it)",
+                       out ? out->name : "NULL");
+    size_t n = ds_numel(out);
+    if (!dout && n != 1)
+        return ds_fail("backward: '%s' has %zu elements; pass dout for a non-scalar output",
+                       out->name, n);
+    memset(g->grad_lo, 0, (size_t)(g->grad_hi - g->grad_lo));
+    if (out->kind != DS_NODE_OP) memset(out->grad, 0, n * sizeof(float));
+    for (size_t i = 0; i < n; i++) out->grad[i] += dout ? dout[i] : 1.0f;
+
+    memset(g->mark, 0, (size_t)g->n_nodes);
+    g->mark[out->id] = 1;
+    for (int i = out->id; i >= 0; i--) {
+        ds_node *v = g->nodes[i];
+        if (!g->mark[i] || v->kind != DS_NODE_OP || !v->needs_grad) continue;
+        v->op->backward(v, g);
+        for (int j = 0; j < v->n_in; j++) g->mark[v->in[j]->id] = 1;
+    }
+    return 0;
+}
+
+void ds_graph_zero_grad(ds_graph *g)
+{
+    if (g->compiled) memset(g->leafgrad_lo, 0, (size_t)(g->leafgrad_hi - g->leafgrad_lo));
+}
+
+/* ---- access ---- */
+
+ds_node *ds_graph_find(const ds_graph *g, const char *name)
+{
+    for (int i = 0; g && name && i < g->n_nodes; i++)
+        if (g->nodes[i]->name && strcmp(g->nodes[i]->name, name) == 0) return g->nodes[i];
+    return NULL;
+}
+
+int ds_graph_num_nodes(const ds_graph *g) { return g->n_nodes; }
+ds_node *ds_graph_node(const ds_graph *g, int i) { return i >= 0 && i < g->n_nodes ? g->nodes[i] : NULL; }
+int ds_graph_num_params(const ds_graph *g) { return g->n_params; }
+ds_node *ds_graph_param(const ds_graph *g, int i) { return i >= 0 && i < g->n_params ? g->params[i] : NULL; }
+size_t ds_graph_arena_bytes(const ds_graph *g) { return g->arena_bytes; }
+ds_rng *ds_graph_rng(ds_graph *g) { return &g->rng; }
+
+const char *ds_node_name(const ds_node *n) { return n->name; }
+const char *ds_node_op(const ds_node *n)
+{
+    static const char *kinds[] = {"op", "input", "param", "buffer"};
+    return n->op ? n->op->name : kinds[n->kind];
+}
+ds_shape ds_node_shape(const ds_node *n) { return n->shape; }
+size_t ds_node_numel(const ds_node *n) { return ds_numel(n); }
+float *ds_node_value(ds_node *n) { return n->val; }
+float *ds_node_grad(ds_node *n) { return n->grad; }
+int ds_node_is_trainable(const ds_node *n) { return n->kind == DS_NODE_PARAM; }
+int ds_node_is_state(const ds_node *n) { return n->kind == DS_NODE_PARAM || n->kind == DS_NODE_BUFFER; }

@@ -1,0 +1,110 @@
+/* internal.h — structures shared by the core, the ops and the nn code. */
+#ifndef DS_INTERNAL_H
+#define DS_INTERNAL_H
+
+#include "deepsky.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Record an error for ds_last_error(); returns -1 so callers can
+ * `return ds_fail(...)`. */
+int ds_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prefix the current error with more context ("file:line: " etc.). */
+int ds_fail_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+typedef enum ds_node_kind {
+    DS_NODE_OP = 0,
+    DS_NODE_INPUT,
+    DS_NODE_PARAM,  /* trainable */
+    DS_NODE_BUFFER  /* saved state, not trained */
+} ds_node_kind;
+
+typedef enum ds_device { DS_DEVICE_CPU = 0, DS_DEVICE_CUDA } ds_device;
+
+struct ds_graph;
+
+/* An op is one table entry: shape rule, forward and backward side by side.
+ * shape() sets n->shape and the aux/work sizes from the inputs' shapes;
+ * forward() writes n->val; backward() adds into in[i]->grad where non-NULL. */
+typedef struct ds_op {
+    const char *name;
+    int (*shape)(struct ds_node *n);
+    void (*forward)(struct ds_node *n, struct ds_graph *g);
+    void (*backward)(struct ds_node *n, struct ds_graph *g);
+} ds_op;
+
+#define DS_MAX_IP 16
+#define DS_MAX_FP 4
+
+struct ds_node {
+    int id;
+    ds_node_kind kind;
+    const ds_op *op;      /* NULL for leaves */
+    struct ds_node **in;
+    int n_in;
+    char *name;
+    ds_shape shape;
+    ds_device device;
+    float *val;
+    float *grad;          /* NULL when no gradient flows here */
+    size_t cap;           /* elements allocated for val/grad (compiled batch) */
+    size_t aux_cap;
+    bool requires_grad;   /* leaves: params always, inputs on request */
+    bool needs_grad;      /* computed at compile */
+    ds_init init;
+    int ip[DS_MAX_IP];    /* op integer parameters */
+    float fp[DS_MAX_FP];  /* op float parameters */
+    float *cdata;         /* op constant data owned by the node (class weights) */
+    int cdata_n;
+    void *aux;            /* per-node state kept from forward to backward */
+    size_t aux_bytes;
+    size_t work_bytes;    /* scratch needed during forward/backward */
+};
+
+struct ds_graph {
+    ds_node **nodes;
+    int n_nodes, cap_nodes;
+    ds_node **params;     /* params and buffers, creation order */
+    int n_params, cap_params;
+    ds_rng rng;
+    bool compiled;
+    bool training;
+    int max_batch, batch;
+    char *arena;
+    size_t arena_bytes;
+    float *work;          /* shared scratch, the largest work_bytes */
+    size_t work_bytes;
+    char *grad_lo, *grad_hi; /* non-leaf gradients, reset each backward */
+    char *leafgrad_lo, *leafgrad_hi;
+    bool failed;          /* a build call failed; compile reports it */
+    bool run_failed;      /* an op hit bad data during forward */
+    unsigned char *mark;  /* per-node scratch flags for backward */
+    char fail_msg[512];
+};
+
+/* Record an op node with inputs in[0..n) (NULL inputs are skipped). */
+ds_node *ds_node_new(ds_graph *g, const ds_op *op, int n, ds_node **in);
+/* Infer the new node's shape now (after ip/fp are set); NULL on error. */
+ds_node *ds_node_finish(ds_graph *g, ds_node *n);
+/* Error inside an op's shape rule, naming the node. */
+int ds_shape_fail(const ds_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Bad data met while running an op (e.g. a label out of range): recorded on
+ * the graph, reported by ds_graph_forward. Only the first one is kept. */
+void ds_op_error(ds_graph *g, const ds_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Parameter initialisation (used by compile). */
+void ds_init_fill(float *v, ds_shape s, ds_init init, ds_rng *r);
+
+/* sgemm with row-major layout: C = alpha·op(A)·op(B) + beta·C. */
+void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+             const float *b, int ldb, float beta, float *c, int ldc);
+
+static inline size_t ds_numel(const ds_node *n) { return ds_shape_numel(n->shape); }
+
+#define DS_ALIGN 64
+static inline size_t ds_align_up(size_t x) { return (x + DS_ALIGN - 1) & ~(size_t)(DS_ALIGN - 1); }
+
+#endif

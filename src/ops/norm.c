@@ -1,0 +1,170 @@
+/* norm.c — batch normalisation and dropout: the two ops whose behaviour
+ * depends on train/eval mode. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- batch norm over dim 1 of [N, C, …]; M = N·Π(rest) values per channel ----
+ * in: x, γ, β, running_mean, running_var; fp: momentum, eps.
+ * aux: mean[C], invstd[C] of the last forward (batch or running statistics). */
+
+static int bn_shape(ds_node *n)
+{
+    const ds_node *x = n->in[0];
+    char sx[96];
+    if (x->shape.ndim < 2)
+        return ds_shape_fail(n, "input '%s' is %s; expected [N, C, ...]", x->name,
+                             ds_shape_str(x->shape, sx, sizeof sx));
+    int c = x->shape.d[1];
+    for (int i = 1; i < 5; i++)
+        if (ds_numel(n->in[i]) != (size_t)c)
+            return ds_shape_fail(n, "'%s' has %zu elements; input '%s' has %d channels",
+                                 n->in[i]->name, ds_numel(n->in[i]), x->name, c);
+    n->shape = x->shape;
+    n->aux_bytes = 2 * (size_t)c * sizeof(float);
+    return 0;
+}
+
+static void bn_view(const ds_node *n, int *batch, int *c, size_t *inner)
+{
+    *batch = n->shape.d[0];
+    *c = n->shape.d[1];
+    *inner = ds_numel(n) / ((size_t)*batch * (size_t)*c);
+}
+
+/* train: μ, σ² from the batch (biased), running ← (1−m)·running + m·(μ, σ²·M/(M−1));
+ * eval: μ, σ² = running.  y = γ·(x − μ)/√(σ² + eps) + β */
+static void bn_forward(ds_node *n, ds_graph *g)
+{
+    int b, c;
+    size_t inner;
+    bn_view(n, &b, &c, &inner);
+    const float *x = n->in[0]->val, *gamma = n->in[1]->val, *beta = n->in[2]->val;
+    float *rm = n->in[3]->val, *rv = n->in[4]->val, *mean = n->aux, *invstd = mean + c;
+    float mom = n->fp[0], eps = n->fp[1];
+    double m = (double)b * (double)inner;
+    for (int ch = 0; ch < c; ch++) {
+        double mu, var;
+        if (g->training) {
+            double s = 0, ss = 0;
+            for (int s0 = 0; s0 < b; s0++) {
+                const float *p = x + ((size_t)s0 * c + ch) * inner;
+                for (size_t i = 0; i < inner; i++) s += p[i];
+            }
+            mu = s / m;
+            for (int s0 = 0; s0 < b; s0++) {
+                const float *p = x + ((size_t)s0 * c + ch) * inner;
+                for (size_t i = 0; i < inner; i++) ss += (p[i] - mu) * (p[i] - mu);
+            }
+            var = ss / m;
+            rm[ch] = (float)((1 - mom) * rm[ch] + mom * mu);
+            rv[ch] = (float)((1 - mom) * rv[ch] + mom * (m > 1 ? var * m / (m - 1) : var));
+        } else {
+            mu = rm[ch];
+            var = rv[ch];
+        }
+        mean[ch] = (float)mu;
+        invstd[ch] = (float)(1.0 / sqrt(var + eps));
+        float sc = gamma[ch] * invstd[ch], sh = beta[ch] - (float)mu * sc;
+        for (int s0 = 0; s0 < b; s0++) {
+            const float *p = x + ((size_t)s0 * c + ch) * inner;
+            float *y = n->val + ((size_t)s0 * c + ch) * inner;
+            for (size_t i = 0; i < inner; i++) y[i] = p[i] * sc + sh;
+        }
+    }
+}
+
+/* x̂ = (x − μ)·invstd;  dγ += Σ dy·x̂;  dβ += Σ dy;
+ * train: dx += γ·invstd/M·(M·dy − Σdy − x̂·Σ dy·x̂);  eval: dx += γ·invstd·dy */
+static void bn_backward(ds_node *n, ds_graph *g)
+{
+    int b, c;
+    size_t inner;
+    bn_view(n, &b, &c, &inner);
+    const float *x = n->in[0]->val, *gamma = n->in[1]->val, *dy = n->grad;
+    const float *mean = n->aux, *invstd = mean + c;
+    float *dx = n->in[0]->grad, *dgamma = n->in[1]->grad, *dbeta = n->in[2]->grad;
+    double m = (double)b * (double)inner;
+    for (int ch = 0; ch < c; ch++) {
+        double sdy = 0, sdyx = 0;
+        float mu = mean[ch], is = invstd[ch];
+        for (int s0 = 0; s0 < b; s0++) {
+            size_t off = ((size_t)s0 * c + ch) * inner;
+            for (size_t i = 0; i < inner; i++) {
+                sdy += dy[off + i];
+                sdyx += dy[off + i] * (x[off + i] - mu) * is;
+            }
+        }
+        if (dgamma) dgamma[ch] += (float)sdyx;
+        if (dbeta) dbeta[ch] += (float)sdy;
+        if (!dx) continue;
+        float k = gamma[ch] * is;
+        float a = g->training ? (float)(sdy / m) : 0, bb = g->training ? (float)(sdyx / m) : 0;
+        for (int s0 = 0; s0 < b; s0++) {
+            size_t off = ((size_t)s0 * c + ch) * inner;
+            for (size_t i = 0; i < inner; i++)
+                dx[off + i] += k * (dy[off + i] - a - (x[off + i] - mu) * is * bb);
+        }
+    }
+}
+
+static const ds_op op_bn = {"batchnorm", bn_shape, bn_forward, bn_backward};
+
+ds_node *ds_batchnorm(ds_graph *g, ds_node *x, ds_node *gamma, ds_node *beta, ds_node *running_mean,
+                      ds_node *running_var, float momentum, float eps)
+{
+    ds_node *n = ds_node_new(g, &op_bn, 5, (ds_node *[]){x, gamma, beta, running_mean, running_var});
+    if (!n) return NULL;
+    n->fp[0] = momentum;
+    n->fp[1] = eps;
+    return ds_node_finish(g, n);
+}
+
+/* ---- dropout: aux holds the mask (0 or 1/(1−p)) of the last training forward ---- */
+
+static int dropout_shape(ds_node *n)
+{
+    if (!(n->fp[0] >= 0 && n->fp[0] < 1)) return ds_shape_fail(n, "p = %g is outside [0, 1)", n->fp[0]);
+    n->shape = n->in[0]->shape;
+    n->aux_bytes = ds_numel(n) * sizeof(float);
+    return 0;
+}
+
+/* train: y = x·mask, mask ~ Bernoulli(1−p)/(1−p);  eval: y = x */
+static void dropout_forward(ds_node *n, ds_graph *g)
+{
+    const float *x = n->in[0]->val;
+    float *y = n->val, *mask = n->aux, p = n->fp[0], keep = 1.0f / (1.0f - p);
+    size_t e = ds_numel(n);
+    if (!g->training || p == 0) {
+        memcpy(y, x, e * sizeof *y);
+        return;
+    }
+    for (size_t i = 0; i < e; i++) {
+        mask[i] = ds_rng_uniform(&g->rng) >= p ? keep : 0.0f;
+        y[i] = x[i] * mask[i];
+    }
+}
+
+/* dx += dy·mask (train), dy (eval) */
+static void dropout_backward(ds_node *n, ds_graph *g)
+{
+    const float *dy = n->grad, *mask = n->aux;
+    float *dx = n->in[0]->grad;
+    size_t e = ds_numel(n);
+    if (!g->training || n->fp[0] == 0)
+        for (size_t i = 0; i < e; i++) dx[i] += dy[i];
+    else
+        for (size_t i = 0; i < e; i++) dx[i] += dy[i] * mask[i];
+}
+
+static const ds_op op_dropout = {"dropout", dropout_shape, dropout_forward, dropout_backward};
+
+ds_node *ds_dropout(ds_graph *g, ds_node *x, float p)
+{
+    ds_node *n = ds_node_new(g, &op_dropout, 1, &x);
+    if (!n) return NULL;
+    n->fp[0] = p;
+    return ds_node_finish(g, n);
+}

@@ -1,0 +1,175 @@
+/* pool.c — max, average and global average pooling over [N, C, H, W]. */
+#include "internal.h"
+
+#include <float.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ip: 0,1 kernel; 2,3 stride; 4,5 pad */
+static int pool_shape(ds_node *n)
+{
+    const ds_node *x = n->in[0];
+    char sx[96];
+    if (x->shape.ndim != 4)
+        return ds_shape_fail(n, "input '%s' is %s; expected [N, C, H, W]", x->name,
+                             ds_shape_str(x->shape, sx, sizeof sx));
+    int kh = n->ip[0], kw = n->ip[1], sh = n->ip[2], sw = n->ip[3], ph = n->ip[4], pw = n->ip[5];
+    if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0 || 2 * ph > kh || 2 * pw > kw)
+        return ds_shape_fail(n, "bad window: kernel %dx%d stride %d,%d pad %d,%d (pad must be at "
+                                "most half the kernel)",
+                             kh, kw, sh, sw, ph, pw);
+    int oh = (x->shape.d[2] + 2 * ph - kh) / sh + 1, ow = (x->shape.d[3] + 2 * pw - kw) / sw + 1;
+    if (x->shape.d[2] + 2 * ph < kh || x->shape.d[3] + 2 * pw < kw)
+        return ds_shape_fail(n, "kernel %dx%d is larger than input '%s' %s", kh, kw, x->name,
+                             ds_shape_str(x->shape, sx, sizeof sx));
+    n->shape = ds_shape_of(4, x->shape.d[0], x->shape.d[1], oh, ow);
+    if (n->ip[6]) n->aux_bytes = ds_numel(n) * sizeof(int32_t); /* argmax per output */
+    return 0;
+}
+
+/* y = max over the window; aux keeps the argmax (index in the input plane). */
+static void maxpool_forward(ds_node *n, ds_graph *g)
+{
+    (void)g;
+    const ds_shape *xs = &n->in[0]->shape;
+    int h = xs->d[2], w = xs->d[3], oh = n->shape.d[2], ow = n->shape.d[3];
+    int kh = n->ip[0], kw = n->ip[1], sh = n->ip[2], sw = n->ip[3], ph = n->ip[4], pw = n->ip[5];
+    size_t planes = (size_t)xs->d[0] * xs->d[1];
+    int32_t *arg = n->aux;
+    for (size_t p = 0; p < planes; p++) {
+        const float *x = n->in[0]->val + p * h * w;
+        float *y = n->val + p * oh * ow;
+        int32_t *a = arg + p * oh * ow;
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                float m = -FLT_MAX;
+                int32_t best = -1;
+                for (int i = 0; i < kh; i++) {
+                    int iy = oy * sh - ph + i;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int j = 0; j < kw; j++) {
+                        int ix = ox * sw - pw + j;
+                        if (ix < 0 || ix >= w) continue;
+                        float v = x[iy * w + ix];
+                        if (v > m || best < 0 || v != v) {
+                            m = v;
+                            best = iy * w + ix;
+                        }
+                    }
+                }
+                y[oy * ow + ox] = m;
+                a[oy * ow + ox] = best;
+            }
+    }
+}
+
+/* dx[argmax] += dy */
+static void maxpool_backward(ds_node *n, ds_graph *g)
+{
+    (void)g;
+    const ds_shape *xs = &n->in[0]->shape;
+    size_t hw = (size_t)xs->d[2] * xs->d[3], ohw = (size_t)n->shape.d[2] * n->shape.d[3];
+    size_t planes = (size_t)xs->d[0] * xs->d[1];
+    const int32_t *arg = n->aux;
+    for (size_t p = 0; p < planes; p++) {
+        float *dx = n->in[0]->grad + p * hw;
+        const float *dy = n->grad + p * ohw;
+        const int32_t *a = arg + p * ohw;
+        for (size_t o = 0; o < ohw; o++) dx[a[o]] += dy[o];
+    }
+}
+
+/* y = Σ window / (kh·kw) (padding counts as zeros);  dx += dy/(kh·kw) over the window */
+static void avgpool_run(ds_node *n, int backward)
+{
+    const ds_shape *xs = &n->in[0]->shape;
+    int h = xs->d[2], w = xs->d[3], oh = n->shape.d[2], ow = n->shape.d[3];
+    int kh = n->ip[0], kw = n->ip[1], sh = n->ip[2], sw = n->ip[3], ph = n->ip[4], pw = n->ip[5];
+    float inv = 1.0f / (float)(kh * kw);
+    size_t planes = (size_t)xs->d[0] * xs->d[1];
+    for (size_t p = 0; p < planes; p++) {
+        const float *x = n->in[0]->val + p * h * w;
+        float *dx = backward ? n->in[0]->grad + p * h * w : NULL;
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                size_t o = p * oh * ow + (size_t)oy * ow + ox;
+                float s = 0, d = backward ? n->grad[o] * inv : 0;
+                for (int i = 0; i < kh; i++) {
+                    int iy = oy * sh - ph + i;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int j = 0; j < kw; j++) {
+                        int ix = ox * sw - pw + j;
+                        if (ix < 0 || ix >= w) continue;
+                        if (backward) dx[iy * w + ix] += d;
+                        else s += x[iy * w + ix];
+                    }
+                }
+                if (!backward) n->val[o] = s * inv;
+            }
+    }
+}
+
+static void avgpool_forward(ds_node *n, ds_graph *g) { (void)g; avgpool_run(n, 0); }
+static void avgpool_backward(ds_node *n, ds_graph *g) { (void)g; avgpool_run(n, 1); }
+
+static const ds_op op_maxpool = {"maxpool2d", pool_shape, maxpool_forward, maxpool_backward};
+static const ds_op op_avgpool = {"avgpool2d", pool_shape, avgpool_forward, avgpool_backward};
+
+static ds_node *pool_make(ds_graph *g, const ds_op *op, ds_node *x, ds_pool_opt o, int is_max)
+{
+    ds_node *n = ds_node_new(g, op, 1, &x);
+    if (!n) return NULL;
+    for (int i = 0; i < 2; i++) {
+        n->ip[i] = o.kernel[i];
+        n->ip[2 + i] = o.stride[i] ? o.stride[i] : o.kernel[i];
+        n->ip[4 + i] = o.pad[i];
+    }
+    n->ip[6] = is_max;
+    return ds_node_finish(g, n);
+}
+
+ds_node *ds_maxpool2d(ds_graph *g, ds_node *x, ds_pool_opt opt) { return pool_make(g, &op_maxpool, x, opt, 1); }
+ds_node *ds_avgpool2d(ds_graph *g, ds_node *x, ds_pool_opt opt) { return pool_make(g, &op_avgpool, x, opt, 0); }
+
+/* ---- global average pool: [N,C,H,W] → [N,C,1,1] ---- */
+
+static int gap_shape(ds_node *n)
+{
+    const ds_node *x = n->in[0];
+    char sx[96];
+    if (x->shape.ndim != 4)
+        return ds_shape_fail(n, "input '%s' is %s; expected [N, C, H, W]", x->name,
+                             ds_shape_str(x->shape, sx, sizeof sx));
+    n->shape = ds_shape_of(4, x->shape.d[0], x->shape.d[1], 1, 1);
+    return 0;
+}
+
+/* y = mean over H·W;  dx += dy/(H·W) */
+static void gap_forward(ds_node *n, ds_graph *g)
+{
+    (void)g;
+    size_t planes = ds_numel(n), hw = ds_numel(n->in[0]) / planes;
+    for (size_t p = 0; p < planes; p++) {
+        const float *x = n->in[0]->val + p * hw;
+        double s = 0;
+        for (size_t i = 0; i < hw; i++) s += x[i];
+        n->val[p] = (float)(s / (double)hw);
+    }
+}
+
+static void gap_backward(ds_node *n, ds_graph *g)
+{
+    (void)g;
+    size_t planes = ds_numel(n), hw = ds_numel(n->in[0]) / planes;
+    for (size_t p = 0; p < planes; p++) {
+        float d = n->grad[p] / (float)hw, *dx = n->in[0]->grad + p * hw;
+        for (size_t i = 0; i < hw; i++) dx[i] += d;
+    }
+}
+
+static const ds_op op_gap = {"global_avgpool", gap_shape, gap_forward, gap_backward};
+
+ds_node *ds_global_avgpool(ds_graph *g, ds_node *x)
+{
+    return ds_node_finish(g, ds_node_new(g, &op_gap, 1, &x));
+}

@@ -1,0 +1,71 @@
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ds_t_pass, ds_t_fail;
+
+int ds_test_summary(const char *suite)
+{
+    printf("%s: %d passed, %d failed\n", suite, ds_t_pass, ds_t_fail);
+    return ds_t_fail ? 1 : 0;
+}
+
+void ds_test_fill(float *v, size_t n, float lo, float hi, ds_rng *r)
+{
+    for (size_t i = 0; i < n; i++) v[i] = lo + (hi - lo) * ds_rng_uniform(r);
+}
+
+static double weighted_out(ds_graph *g, ds_node *out, const float *r, const ds_rng *rng0)
+{
+    *ds_graph_rng(g) = *rng0; /* same dropout mask on every evaluation */
+    ds_graph_forward(g);
+    const float *v = ds_node_value(out);
+    double s = 0;
+    for (size_t i = 0; i < ds_node_numel(out); i++) s += (double)v[i] * r[i];
+    return s;
+}
+
+double ds_gradcheck(ds_graph *g, ds_node *out, ds_node **wrt, int n_wrt, float eps, double tol,
+                    int max_elems)
+{
+    ds_rng pick, rng0 = *ds_graph_rng(g);
+    ds_rng_seed(&pick, 1234);
+    size_t no = ds_node_numel(out);
+    float *r = malloc(no * sizeof *r);
+    ds_test_fill(r, no, -1, 1, &pick);
+    weighted_out(g, out, r, &rng0);
+    ds_graph_zero_grad(g);
+    if (ds_graph_backward(g, out, r) != 0) {
+        fprintf(stderr, "gradcheck: backward failed: %s\n", ds_last_error());
+        free(r);
+        return 1e9;
+    }
+    double worst = 0;
+    for (int k = 0; k < n_wrt; k++) {
+        size_t n = ds_node_numel(wrt[k]);
+        float *x = ds_node_value(wrt[k]);
+        float *ana = malloc(n * sizeof *ana);
+        memcpy(ana, ds_node_grad(wrt[k]), n * sizeof *ana);
+        size_t step = n > (size_t)max_elems ? n / (size_t)max_elems : 1;
+        for (size_t i = ds_rng_below(&pick, (uint32_t)step); i < n; i += step) {
+            float x0 = x[i];
+            x[i] = x0 + eps;
+            double fp = weighted_out(g, out, r, &rng0);
+            x[i] = x0 - eps;
+            double fm = weighted_out(g, out, r, &rng0);
+            x[i] = x0;
+            double num = (fp - fm) / (2.0 * eps), a = ana[i];
+            double scale = fmax(1.0, fmax(fabs(num), fabs(a)));
+            double err = fabs(num - a) / scale / tol;
+            if (err > worst) worst = err;
+            if (err > 1)
+                fprintf(stderr, "gradcheck: d/d%s[%zu]: numeric %.6g, backward %.6g\n",
+                        ds_node_name(wrt[k]), i, num, a);
+        }
+        free(ana);
+    }
+    weighted_out(g, out, r, &rng0);
+    free(r);
+    return worst;
+}

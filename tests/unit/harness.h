@@ -1,0 +1,48 @@
+/* harness.h — a tiny test harness: CHECK macros, a pass/fail tally and a
+ * finite-difference gradient checker shared by every op test. */
+#ifndef DS_HARNESS_H
+#define DS_HARNESS_H
+
+#include "deepsky.h"
+
+#include <math.h>
+#include <stdio.h>
+
+extern int ds_t_pass, ds_t_fail;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (cond) ds_t_pass++;                                                       \
+        else {                                                                       \
+            ds_t_fail++;                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__,  \
+                    __LINE__, #cond, ds_last_error());                              \
+        }                                                                            \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                        \
+    do {                                                                             \
+        double _a = (a), _b = (b);                                                   \
+        if (fabs(_a - _b) <= (tol)) ds_t_pass++;                                     \
+        else {                                                                       \
+            ds_t_fail++;                                                             \
+            fprintf(stderr, "%s:%d: %s = %g, expected %s = %g (tol %g)\n", __FILE__, \
+                    __LINE__, #a, _a, #b, _b, (double)(tol));                        \
+        }                                                                            \
+    } while (0)
+
+/* Prints "N passed, N failed" and returns the exit status for main. */
+int ds_test_summary(const char *suite);
+
+/* Fill with U(lo, hi) from a fixed-seed generator. */
+void ds_test_fill(float *v, size_t n, float lo, float hi, ds_rng *r);
+
+/* Finite-difference check of d(Σ out·R)/d(x) for every node in wrt, R a
+ * random weighting; compares central differences (step eps) with the
+ * backward pass on up to max_elems elements per node. Values of all leaves
+ * must already be set. Returns the worst relative error
+ * |num − ana| / max(1, |num|, |ana|) scaled by 1/tol, so ≤ 1 passes. */
+double ds_gradcheck(ds_graph *g, ds_node *out, ds_node **wrt, int n_wrt, float eps,
+                    double tol, int max_elems);
+
+#endif
