@@ -1,0 +1,304 @@
+/* optim.c — SGD, Adam, AdamW and RMSprop with PyTorch's update rules,
+ * learning-rate schedules and global gradient-norm clipping.
+ *
+ * Each update follows torch.optim's single-tensor (foreach=False) code in
+ * the same order of float operations; scalar coefficients are formed in
+ * double and rounded to float once, as PyTorch does with Python scalars.
+ * All optimizer state lives in one allocation made by ds_optim_new, so a
+ * step never allocates.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+struct ds_optim {
+    ds_graph *g;
+    ds_optim_cfg cfg; /* defaults filled in */
+    long steps;
+    float *state;     /* per parameter, state_per_elem() buffers of numel floats */
+};
+
+/* Buffers per parameter element: SGD momentum; Adam m and v; RMSprop
+ * square average and momentum. */
+static int state_per_elem(const ds_optim_cfg *c)
+{
+    switch (c->kind) {
+    case DS_SGD: return c->momentum != 0;
+    case DS_ADAM:
+    case DS_ADAMW: return 2;
+    case DS_RMSPROP: return 1 + (c->momentum > 0);
+    }
+    return 0;
+}
+
+static int bad_unit(float x) { return !(x >= 0 && x < 1); } /* x ∉ [0, 1), NaN included */
+
+static int check_schedule(const ds_schedule *s)
+{
+    if (s->kind < DS_SCHED_CONSTANT || s->kind > DS_SCHED_COSINE)
+        return ds_fail("optimizer: unknown schedule.kind %d", (int)s->kind);
+    if (s->kind == DS_SCHED_STEP && s->step_size < 1)
+        return ds_fail("optimizer: schedule.step_size must be >= 1 (got %d)", s->step_size);
+    if (s->kind == DS_SCHED_STEP && !(s->gamma > 0 && isfinite(s->gamma)))
+        return ds_fail("optimizer: schedule.gamma must be > 0 and finite (got %g)",
+                       (double)s->gamma);
+    if (s->kind == DS_SCHED_COSINE && s->t_max < 1)
+        return ds_fail("optimizer: schedule.t_max must be >= 1 (got %d)", s->t_max);
+    if (s->kind == DS_SCHED_COSINE && !(s->eta_min >= 0 && isfinite(s->eta_min)))
+        return ds_fail("optimizer: schedule.eta_min must be >= 0 and finite (got %g)",
+                       (double)s->eta_min);
+    if (s->warmup_steps < 0)
+        return ds_fail("optimizer: schedule.warmup_steps must be >= 0 (got %d)", s->warmup_steps);
+    if (s->warmup_steps > 0 && !(s->warmup_start >= 0 && s->warmup_start <= 1))
+        return ds_fail("optimizer: schedule.warmup_start must be in [0, 1] (got %g)",
+                       (double)s->warmup_start);
+    return 0;
+}
+
+static int check_cfg(const ds_optim_cfg *c)
+{
+    if (c->kind < DS_SGD || c->kind > DS_RMSPROP)
+        return ds_fail("optimizer: unknown kind %d", (int)c->kind);
+    if (!(c->lr > 0 && isfinite(c->lr)))
+        return ds_fail("optimizer: lr must be > 0 and finite (got %g)", (double)c->lr);
+    if (bad_unit(c->momentum))
+        return ds_fail("optimizer: momentum must be in [0, 1) (got %g)", (double)c->momentum);
+    if (c->nesterov && (c->kind != DS_SGD || c->momentum == 0))
+        return ds_fail("optimizer: nesterov needs SGD with momentum > 0");
+    if (bad_unit(c->beta1))
+        return ds_fail("optimizer: beta1 must be in [0, 1) (got %g)", (double)c->beta1);
+    if (bad_unit(c->beta2))
+        return ds_fail("optimizer: beta2 must be in [0, 1) (got %g)", (double)c->beta2);
+    if (bad_unit(c->alpha))
+        return ds_fail("optimizer: alpha must be in [0, 1) (got %g)", (double)c->alpha);
+    if (!(c->eps > 0 && isfinite(c->eps)))
+        return ds_fail("optimizer: eps must be > 0 and finite (got %g)", (double)c->eps);
+    if (!(c->weight_decay >= 0 && isfinite(c->weight_decay)))
+        return ds_fail("optimizer: weight_decay must be >= 0 and finite (got %g)",
+                       (double)c->weight_decay);
+    if (!(c->clip_norm >= 0 && isfinite(c->clip_norm)))
+        return ds_fail("optimizer: clip_norm must be >= 0 and finite (got %g)",
+                       (double)c->clip_norm);
+    return check_schedule(&c->schedule);
+}
+
+ds_optim *ds_optim_new(ds_graph *g, const ds_optim_cfg *cfg)
+{
+    if (!g || !cfg) {
+        ds_fail("ds_optim_new: graph and cfg must not be NULL");
+        return NULL;
+    }
+    if (!g->compiled) {
+        ds_fail("ds_optim_new: compile the graph first");
+        return NULL;
+    }
+    ds_optim_cfg c = *cfg;
+    if (c.beta1 == 0) c.beta1 = 0.9f;
+    if (c.beta2 == 0) c.beta2 = 0.999f;
+    if (c.eps == 0) c.eps = 1e-8f;
+    if (c.alpha == 0) c.alpha = 0.99f;
+    if (check_cfg(&c) != 0) return NULL;
+
+    size_t total = 0;
+    for (int i = 0; i < g->n_params; i++)
+        if (g->params[i]->kind == DS_NODE_PARAM) total += ds_numel(g->params[i]);
+    total *= (size_t)state_per_elem(&c);
+
+    ds_optim *o = calloc(1, sizeof *o);
+    if (!o || (total && !(o->state = calloc(total, sizeof(float))))) {
+        free(o);
+        ds_fail("out of memory allocating %zu floats of optimizer state", total);
+        return NULL;
+    }
+    o->g = g;
+    o->cfg = c;
+    return o;
+}
+
+void ds_optim_free(ds_optim *o)
+{
+    if (!o) return;
+    free(o->state);
+    free(o);
+}
+
+/* Σ over trainable gradients of g², in double so that float gradients cannot
+ * overflow it. */
+static double grad_sq_sum(const ds_graph *g)
+{
+    double s = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        const ds_node *p = g->params[i];
+        if (p->kind != DS_NODE_PARAM || !p->grad) continue;
+        for (size_t j = 0, n = ds_numel(p); j < n; j++) s += (double)p->grad[j] * p->grad[j];
+    }
+    return s;
+}
+
+float ds_grad_norm(const ds_graph *g) { return g ? (float)sqrt(grad_sq_sum(g)) : 0.0f; }
+
+static int fail_nonfinite(const ds_graph *g)
+{
+    for (int i = 0; i < g->n_params; i++) {
+        const ds_node *p = g->params[i];
+        if (p->kind != DS_NODE_PARAM || !p->grad) continue;
+        for (size_t j = 0, n = ds_numel(p); j < n; j++)
+            if (!isfinite(p->grad[j]))
+                return ds_fail("optimizer step: gradient of '%s' is %g at element %zu; "
+                               "weights left unchanged",
+                               p->name, (double)p->grad[j], j);
+    }
+    return ds_fail("optimizer step: the gradient norm is not finite; weights left unchanged");
+}
+
+/* Per-step scalars, rounded to float where PyTorch hands a Python float to a
+ * float kernel. */
+typedef struct coefs {
+    float lr, wd, mom, b1, one_b1, b2, one_b2, eps, alpha, one_alpha;
+    float step_size; /* Adam: lr/(1 − β₁ᵗ) */
+    float bc2_sqrt;  /* Adam: √(1 − β₂ᵗ) */
+    float decay;     /* AdamW: 1 − lr·wd */
+} coefs;
+
+/* torch.optim.SGD, dampening 0:
+ * d = g + wd·p; buf = mom·buf + d; d = nesterov ? d + mom·buf : buf; p −= lr·d.
+ * The first step's buf = 0·mom + d = d equals PyTorch's clone(d). */
+static void sgd(const coefs *k, int nesterov, float *p, const float *g, float *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float d = g[i];
+        if (k->wd != 0) d = d + k->wd * p[i];
+        if (buf) {
+            buf[i] = buf[i] * k->mom + d;
+            d = nesterov ? d + k->mom * buf[i] : buf[i];
+        }
+        p[i] = p[i] + -k->lr * d;
+    }
+}
+
+/* torch.optim.Adam / AdamW: m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²;
+ * p −= lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + eps). Adam adds wd·p to g first;
+ * AdamW multiplies p by 1 − lr·wd first. */
+static void adam(const coefs *k, int decoupled, float *p, const float *g, float *m, float *v,
+                 size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (decoupled) p[i] = p[i] * k->decay;
+        else if (k->wd != 0) gi = gi + k->wd * p[i];
+        m[i] = m[i] * k->b1 + k->one_b1 * gi;
+        v[i] = v[i] * k->b2 + k->one_b2 * gi * gi;
+        float denom = sqrtf(v[i]) / k->bc2_sqrt + k->eps;
+        p[i] = p[i] + -k->step_size * m[i] / denom;
+    }
+}
+
+/* torch.optim.RMSprop (not centered): g += wd·p; s = αs + (1−α)g²;
+ * a = √s + eps; with momentum buf = mom·buf + g/a, p −= lr·buf;
+ * without, p −= lr·g/a. */
+static void rmsprop(const coefs *k, float *p, const float *g, float *sq, float *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (k->wd != 0) gi = gi + k->wd * p[i];
+        sq[i] = sq[i] * k->alpha + k->one_alpha * gi * gi;
+        float avg = sqrtf(sq[i]) + k->eps;
+        if (buf) {
+            buf[i] = buf[i] * k->mom + gi / avg;
+            p[i] = p[i] + -k->lr * buf[i];
+        } else {
+            p[i] = p[i] + -k->lr * gi / avg;
+        }
+    }
+}
+
+int ds_optim_step(ds_optim *o)
+{
+    if (!o) return ds_fail("ds_optim_step: optimizer is NULL");
+    const ds_optim_cfg *c = &o->cfg;
+    ds_graph *g = o->g;
+
+    double norm = sqrt(grad_sq_sum(g));
+    if (!isfinite(norm)) return fail_nonfinite(g);
+    /* clip_grad_norm_: g *= min(1, max_norm/(‖g‖ + 1e-6)) */
+    float clip = c->clip_norm > 0 ? (float)(c->clip_norm / (norm + 1e-6)) : 1.0f;
+    if (clip < 1.0f)
+        for (int i = 0; i < g->n_params; i++) {
+            ds_node *p = g->params[i];
+            if (p->kind != DS_NODE_PARAM || !p->grad) continue;
+            for (size_t j = 0, n = ds_numel(p); j < n; j++) p->grad[j] *= clip;
+        }
+
+    double lr = ds_schedule_lr(&c->schedule, c->lr, o->steps);
+    double t = (double)(o->steps + 1);
+    coefs k = {
+        .lr = (float)lr,
+        .wd = c->weight_decay,
+        .mom = c->momentum,
+        .b1 = c->beta1,
+        .one_b1 = (float)(1.0 - c->beta1),
+        .b2 = c->beta2,
+        .one_b2 = (float)(1.0 - c->beta2),
+        .eps = c->eps,
+        .alpha = c->alpha,
+        .one_alpha = (float)(1.0 - c->alpha),
+        .step_size = (float)(lr / (1.0 - pow(c->beta1, t))),
+        .bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, t)),
+        .decay = (float)(1.0 - lr * c->weight_decay),
+    };
+
+    int per = state_per_elem(c);
+    float *s = o->state;
+    for (int i = 0; i < g->n_params; i++) {
+        ds_node *p = g->params[i];
+        if (p->kind != DS_NODE_PARAM) continue;
+        size_t n = ds_numel(p);
+        if (p->grad) {
+            switch (c->kind) {
+            case DS_SGD: sgd(&k, c->nesterov, p->val, p->grad, per ? s : NULL, n); break;
+            case DS_ADAM:
+            case DS_ADAMW: adam(&k, c->kind == DS_ADAMW, p->val, p->grad, s, s + n, n); break;
+            case DS_RMSPROP: rmsprop(&k, p->val, p->grad, s, per > 1 ? s + n : NULL, n); break;
+            }
+        }
+        s += (size_t)per * n;
+    }
+    o->steps++;
+    return 0;
+}
+
+float ds_optim_lr(const ds_optim *o)
+{
+    return o ? ds_schedule_lr(&o->cfg.schedule, o->cfg.lr, o->steps) : 0.0f;
+}
+
+long ds_optim_steps(const ds_optim *o) { return o ? o->steps : 0; }
+
+/* Warm-up t < W: lr·(w₀ + (1 − w₀)·t/W); afterwards the base schedule at t − W:
+ * step lr·γ^⌊t/step_size⌋, cosine η_min + (lr − η_min)(1 + cos(π·min(t, T)/T))/2. */
+float ds_schedule_lr(const ds_schedule *s, float lr, long t)
+{
+    if (!s) return lr;
+    if (t < 0) t = 0;
+    double base = lr;
+    if (s->warmup_steps > 0) {
+        if (t < s->warmup_steps)
+            return (float)(base * (s->warmup_start +
+                                   (1.0 - s->warmup_start) * (double)t / s->warmup_steps));
+        t -= s->warmup_steps;
+    }
+    switch (s->kind) {
+    case DS_SCHED_STEP:
+        if (s->step_size < 1) return lr;
+        return (float)(base * pow(s->gamma, (double)(t / s->step_size)));
+    case DS_SCHED_COSINE: {
+        if (s->t_max < 1) return lr;
+        double tc = t < s->t_max ? (double)t : (double)s->t_max;
+        double pi = acos(-1.0);
+        return (float)(s->eta_min + (base - s->eta_min) * (1.0 + cos(pi * tc / s->t_max)) / 2.0);
+    }
+    case DS_SCHED_CONSTANT: break;
+    }
+    return lr;
+}
