@@ -98,7 +98,7 @@ void ds_op_error(ds_graph *g, const ds_node *n, const char *fmt, ...)
 /* Parameter initialisation (used by compile). */
 void ds_init_fill(float *v, ds_shape s, ds_init init, ds_rng *r);
 
-/* sgemm with row-major layout: C = alpha·op(A)·op(B) + beta·C. */
+/* sgemm, row-major: C = alpha·op(A)·op(B) + beta·C (src/kernels/cpu/gemm.c). */
 void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *c, int ldc);
 

@@ -1,7 +1,6 @@
-/* util.c — errors, shapes, random numbers, initialisers, gemm. */
+/* util.c — errors, shapes, random numbers, initialisers. */
 #include "internal.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -152,13 +151,4 @@ void ds_init_fill(float *v, ds_shape s, ds_init init, ds_rng *r)
         for (size_t i = 0; i < n; i++) v[i] = (float)(bound * (2.0 * ds_rng_uniform(r) - 1.0));
     else
         for (size_t i = 0; i < n; i++) v[i] = (float)(std * ds_rng_normal(r));
-}
-
-/* ---- BLAS ---- */
-
-void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
-             const float *b, int ldb, float beta, float *c, int ldc)
-{
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
-                n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

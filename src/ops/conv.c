@@ -1,9 +1,10 @@
 /* conv.c — 2-D convolution and transposed convolution by im2col + sgemm.
  *
- * Per sample and group, a convolution is one matrix product
- *   y_g [OCg, OH·OW] = W_g [OCg, Cg·KH·KW] · col_g [Cg·KH·KW, OH·OW]
- * where col (im2col) lays every receptive field out as a column. A
- * transposed convolution is the same product read backwards, with col2im.
+ * A chunk of S samples is laid out as columns (im2col), one receptive field
+ * per column, so that each group's convolution is one large matrix product
+ *   Y_g [OCg, S·OH·OW] = W_g [OCg, Cg·KH·KW] · col_g [Cg·KH·KW, S·OH·OW]
+ * and a transposed convolution is the same product read backwards (col2im).
+ * Big products keep both cores busy; S is capped so the scratch stays small.
  */
 #include "internal.h"
 
@@ -15,7 +16,7 @@ typedef struct {
     int kh, kw, sh, sw, ph, pw, dh, dw, groups;
 } geom;
 
-/* ip: 0,1 stride; 2,3 pad; 4,5 dilation; 6 groups; 7,8 output_padding */
+/* ip: 0,1 stride; 2,3 pad; 4,5 dilation; 6 groups; 7,8 output_padding; 9 chunk S */
 static geom geom_of(const ds_node *n, int transposed)
 {
     const ds_shape *x = &n->in[0]->shape, *w = &n->in[1]->shape, *y = &n->shape;
@@ -34,13 +35,14 @@ static geom geom_of(const ds_node *n, int transposed)
     return q;
 }
 
-/* col [c·kh·kw, oh·ow] from one image x [c, h, w] (zero outside). */
-static void im2col(const float *x, int c, const geom *q, float *col)
+/* col rows of length ld (≥ oh·ow) from one image x [c, h, w]: row
+ * (ci·kh + i)·kw + j holds x[ci, oy·sh − ph + i·dh, ox·sw − pw + j·dw] (0 outside). */
+static void im2col(const float *x, int c, const geom *q, float *col, size_t ld)
 {
     for (int ci = 0; ci < c; ci++)
         for (int i = 0; i < q->kh; i++)
             for (int j = 0; j < q->kw; j++) {
-                float *row = col + ((size_t)(ci * q->kh + i) * q->kw + j) * q->oh * q->ow;
+                float *row = col + ((size_t)(ci * q->kh + i) * q->kw + j) * ld;
                 const float *xc = x + (size_t)ci * q->h * q->w;
                 for (int oy = 0; oy < q->oh; oy++) {
                     int iy = oy * q->sh - q->ph + i * q->dh;
@@ -51,6 +53,10 @@ static void im2col(const float *x, int c, const geom *q, float *col)
                     }
                     const float *xr = xc + (size_t)iy * q->w;
                     int ix = -q->pw + j * q->dw;
+                    if (q->sw == 1 && ix >= 0 && ix + q->ow <= q->w) {
+                        memcpy(r, xr + ix, (size_t)q->ow * sizeof *r);
+                        continue;
+                    }
                     for (int ox = 0; ox < q->ow; ox++, ix += q->sw)
                         r[ox] = ix >= 0 && ix < q->w ? xr[ix] : 0;
                 }
@@ -58,12 +64,12 @@ static void im2col(const float *x, int c, const geom *q, float *col)
 }
 
 /* x [c, h, w] += the columns of col put back where im2col took them. */
-static void col2im(const float *col, int c, const geom *q, float *x)
+static void col2im(const float *col, int c, const geom *q, float *x, size_t ld)
 {
     for (int ci = 0; ci < c; ci++)
         for (int i = 0; i < q->kh; i++)
             for (int j = 0; j < q->kw; j++) {
-                const float *row = col + ((size_t)(ci * q->kh + i) * q->kw + j) * q->oh * q->ow;
+                const float *row = col + ((size_t)(ci * q->kh + i) * q->kw + j) * ld;
                 float *xc = x + (size_t)ci * q->h * q->w;
                 for (int oy = 0; oy < q->oh; oy++) {
                     int iy = oy * q->sh - q->ph + i * q->dh;
@@ -77,10 +83,19 @@ static void col2im(const float *col, int c, const geom *q, float *x)
             }
 }
 
-/* A 1x1, stride-1, unpadded convolution needs no im2col: col is x itself. */
-static int is_pointwise(const geom *q)
+/* Between a chunk of NCHW tensor t [S, ch_total, hw] (channels c0..c0+cn)
+ * and the matrix m [cn, S·hw]: gather (to_m = 1) or add back (to_m = 0). */
+static void chunk_matrix(float *t, int s, int ch_total, int c0, int cn, size_t hw, float *m, int to_m)
 {
-    return q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && q->ph == 0 && q->pw == 0;
+#pragma omp parallel for schedule(static) if (s > 1)
+    for (int si = 0; si < s; si++)
+        for (int ci = 0; ci < cn; ci++) {
+            float *tp = t + ((size_t)si * ch_total + c0 + ci) * hw;
+            float *mp = m + (size_t)ci * s * hw + (size_t)si * hw;
+            if (to_m) memcpy(mp, tp, hw * sizeof *mp);
+            else
+                for (size_t i = 0; i < hw; i++) tp[i] += mp[i];
+        }
 }
 
 static int conv_shape_common(ds_node *n, int transposed)
@@ -127,8 +142,13 @@ static int conv_shape_common(ds_node *n, int transposed)
                              kh, kw, x->name, sx);
     n->shape = ds_shape_of(4, x->shape.d[0], oc, oh, ow);
     geom q = geom_of(n, transposed);
-    size_t col = (size_t)(q.c / g) * kh * kw * q.oh * q.ow;
-    n->work_bytes = 2 * col * sizeof(float); /* col and dcol */
+    /* per sample: col and dcol [kk, ohw] plus two [OC/g, ohw] matrices */
+    size_t per = ((size_t)2 * (q.c / g) * kh * kw + 2 * (size_t)(q.oc / g)) * q.oh * q.ow;
+    size_t budget = (size_t)8 << 20, chunk = budget / per; /* floats: 32 MiB of scratch */
+    if (chunk < 1) chunk = 1;
+    if (chunk > (size_t)q.n) chunk = (size_t)q.n;
+    n->ip[9] = (int)chunk;
+    n->work_bytes = chunk * per * sizeof(float);
     return 0;
 }
 
@@ -147,120 +167,124 @@ static void bias_backward(const float *dy, int n, int oc, size_t hw, float *db)
         }
 }
 
-/* y[n, o] = b[o] + Σ_g W_g · im2col(x[n, g]) */
+/* y[n, c] += b[c] */
+static void bias_forward(float *y, const float *b, int n, int c, size_t hw)
+{
+    for (int s = 0; s < n; s++)
+        for (int o = 0; o < c; o++) {
+            float *p = y + ((size_t)s * c + o) * hw;
+            for (size_t i = 0; i < hw; i++) p[i] += b[o];
+        }
+}
+
+/* col_g = im2col of channels [g·Cg, (g+1)·Cg) of samples s0..s0+S of x, as [kk, S·ohw]. */
+static void chunk_im2col(const float *x, int s0, int s, int gi, int cg, const geom *q, float *col)
+{
+    size_t ld = (size_t)s * q->oh * q->ow, hw = (size_t)q->h * q->w;
+#pragma omp parallel for schedule(static) if (s > 1)
+    for (int si = 0; si < s; si++)
+        im2col(x + ((size_t)(s0 + si) * q->c + (size_t)gi * cg) * hw, cg, q, col + (size_t)si * q->oh * q->ow, ld);
+}
+
+static void chunk_col2im(const float *col, int s0, int s, int gi, int cg, const geom *q, float *x)
+{
+    size_t ld = (size_t)s * q->oh * q->ow, hw = (size_t)q->h * q->w;
+#pragma omp parallel for schedule(static) if (s > 1)
+    for (int si = 0; si < s; si++)
+        col2im(col + (size_t)si * q->oh * q->ow, cg, q, x + ((size_t)(s0 + si) * q->c + (size_t)gi * cg) * hw, ld);
+}
+
+/* Y_g = W_g · col_g, scattered into y[n, g·OCg + o] (+ b) */
 static void conv_forward(ds_node *n, ds_graph *g)
 {
     geom q = geom_of(n, 0);
-    int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw;
-    size_t ohw = (size_t)q.oh * q.ow, hw = (size_t)q.h * q.w;
-    const float *x = n->in[0]->val, *w = n->in[1]->val;
-    float *y = n->val, *col = g->work;
-    for (int s = 0; s < q.n; s++)
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw, chunk = n->ip[9];
+    size_t ohw = (size_t)q.oh * q.ow;
+    const float *w = n->in[1]->val;
+    memset(n->val, 0, ds_numel(n) * sizeof(float));
+    for (int s0 = 0; s0 < q.n; s0 += chunk) {
+        int s = q.n - s0 < chunk ? q.n - s0 : chunk, cols = (int)(s * ohw);
+        float *col = g->work, *ym = col + (size_t)kk * cols;
         for (int gi = 0; gi < q.groups; gi++) {
-            const float *xs = x + ((size_t)s * q.c + (size_t)gi * cg) * hw;
-            const float *c = xs;
-            if (!is_pointwise(&q)) {
-                im2col(xs, cg, &q, col);
-                c = col;
-            }
-            float *ys = y + ((size_t)s * q.oc + (size_t)gi * ocg) * ohw;
-            ds_gemm(false, false, ocg, (int)ohw, kk, 1, w + (size_t)gi * ocg * kk, kk, c, (int)ohw, 0,
-                    ys, (int)ohw);
+            chunk_im2col(n->in[0]->val, s0, s, gi, cg, &q, col);
+            ds_gemm(false, false, ocg, cols, kk, 1, w + (size_t)gi * ocg * kk, kk, col, cols, 0, ym, cols);
+            chunk_matrix(n->val + (size_t)s0 * q.oc * ohw, s, q.oc, gi * ocg, ocg, ohw, ym, 0);
         }
-    if (n->n_in == 3)
-        for (int s = 0; s < q.n; s++)
-            for (int o = 0; o < q.oc; o++) {
-                float b = n->in[2]->val[o], *p = y + ((size_t)s * q.oc + o) * ohw;
-                for (size_t i = 0; i < ohw; i++) p[i] += b;
-            }
+    }
+    if (n->n_in == 3) bias_forward(n->val, n->in[2]->val, q.n, q.oc, ohw);
 }
 
-/* dW_g += dy_g · colᵀ;  dx += col2im(W_gᵀ · dy_g);  db += Σ dy */
+/* dW_g += dY_g · col_gᵀ;  dx += col2im(W_gᵀ · dY_g);  db += Σ dy */
 static void conv_backward(ds_node *n, ds_graph *g)
 {
     geom q = geom_of(n, 0);
-    int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw;
-    size_t ohw = (size_t)q.oh * q.ow, hw = (size_t)q.h * q.w;
-    const float *x = n->in[0]->val, *w = n->in[1]->val, *dy = n->grad;
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw, chunk = n->ip[9];
+    size_t ohw = (size_t)q.oh * q.ow;
+    const float *w = n->in[1]->val;
     float *dx = n->in[0]->grad, *dw = n->in[1]->grad;
-    float *col = g->work, *dcol = g->work + (size_t)kk * ohw;
-    bool pw = is_pointwise(&q);
-    for (int s = 0; s < q.n; s++)
+    for (int s0 = 0; s0 < q.n; s0 += chunk) {
+        int s = q.n - s0 < chunk ? q.n - s0 : chunk, cols = (int)(s * ohw);
+        float *col = g->work, *dcol = col + (size_t)kk * cols, *dym = dcol + (size_t)kk * cols;
         for (int gi = 0; gi < q.groups; gi++) {
-            const float *xs = x + ((size_t)s * q.c + (size_t)gi * cg) * hw;
-            const float *dys = dy + ((size_t)s * q.oc + (size_t)gi * ocg) * ohw;
-            const float *wg = w + (size_t)gi * ocg * kk;
+            chunk_matrix(n->grad + (size_t)s0 * q.oc * ohw, s, q.oc, gi * ocg, ocg, ohw, dym, 1);
             if (dw) {
-                const float *c = xs;
-                if (!pw) {
-                    im2col(xs, cg, &q, col);
-                    c = col;
-                }
-                ds_gemm(false, true, ocg, kk, (int)ohw, 1, dys, (int)ohw, c, (int)ohw, 1,
-                        dw + (size_t)gi * ocg * kk, kk);
+                chunk_im2col(n->in[0]->val, s0, s, gi, cg, &q, col);
+                ds_gemm(false, true, ocg, kk, cols, 1, dym, cols, col, cols, 1, dw + (size_t)gi * ocg * kk, kk);
             }
             if (dx) {
-                float *dxs = dx + ((size_t)s * q.c + (size_t)gi * cg) * hw;
-                if (pw) {
-                    ds_gemm(true, false, kk, (int)ohw, ocg, 1, wg, kk, dys, (int)ohw, 1, dxs, (int)ohw);
-                } else {
-                    ds_gemm(true, false, kk, (int)ohw, ocg, 1, wg, kk, dys, (int)ohw, 0, dcol, (int)ohw);
-                    col2im(dcol, cg, &q, dxs);
-                }
+                ds_gemm(true, false, kk, cols, ocg, 1, w + (size_t)gi * ocg * kk, kk, dym, cols, 0, dcol, cols);
+                chunk_col2im(dcol, s0, s, gi, cg, &q, dx);
             }
         }
-    if (n->n_in == 3 && n->in[2]->grad) bias_backward(dy, q.n, q.oc, ohw, n->in[2]->grad);
+    }
+    if (n->n_in == 3 && n->in[2]->grad) bias_backward(n->grad, q.n, q.oc, ohw, n->in[2]->grad);
 }
 
-/* Transposed: y[n, g] = col2im(W_gᵀ · x[n, g]) + b, W [C, OCg, KH, KW]. Here
- * the "convolution" geometry runs from y (c, h, w) to x (oc, oh, ow). */
+/* Transposed: y[n, g] = col2im(W_gᵀ · X_g) + b with W [C, OCg, KH, KW]; the
+ * "convolution" geometry runs from y (c, h, w) to x (oc, oh, ow). */
 static void convt_forward(ds_node *n, ds_graph *g)
 {
     geom q = geom_of(n, 1);
-    int cg = q.c / q.groups;   /* output channels per group */
-    int xg = q.oc / q.groups;  /* input channels per group */
-    int kk = cg * q.kh * q.kw;
+    int cg = q.c / q.groups, xg = q.oc / q.groups, kk = cg * q.kh * q.kw, chunk = n->ip[9];
     size_t ohw = (size_t)q.oh * q.ow, hw = (size_t)q.h * q.w;
-    const float *x = n->in[0]->val, *w = n->in[1]->val;
-    float *y = n->val, *col = g->work;
-    memset(y, 0, ds_numel(n) * sizeof *y);
-    for (int s = 0; s < q.n; s++)
+    const float *w = n->in[1]->val;
+    memset(n->val, 0, ds_numel(n) * sizeof(float));
+    for (int s0 = 0; s0 < q.n; s0 += chunk) {
+        int s = q.n - s0 < chunk ? q.n - s0 : chunk, cols = (int)(s * ohw);
+        float *col = g->work, *xm = col + (size_t)kk * cols;
         for (int gi = 0; gi < q.groups; gi++) {
-            const float *xs = x + ((size_t)s * q.oc + (size_t)gi * xg) * ohw;
-            float *ys = y + ((size_t)s * q.c + (size_t)gi * cg) * hw;
-            ds_gemm(true, false, kk, (int)ohw, xg, 1, w + (size_t)gi * xg * kk, kk, xs, (int)ohw, 0,
-                    col, (int)ohw);
-            col2im(col, cg, &q, ys);
+            chunk_matrix(n->in[0]->val + (size_t)s0 * q.oc * ohw, s, q.oc, gi * xg, xg, ohw, xm, 1);
+            ds_gemm(true, false, kk, cols, xg, 1, w + (size_t)gi * xg * kk, kk, xm, cols, 0, col, cols);
+            chunk_col2im(col, s0, s, gi, cg, &q, n->val);
         }
-    if (n->n_in == 3)
-        for (int s = 0; s < q.n; s++)
-            for (int o = 0; o < q.c; o++) {
-                float b = n->in[2]->val[o], *p = y + ((size_t)s * q.c + o) * hw;
-                for (size_t i = 0; i < hw; i++) p[i] += b;
-            }
+    }
+    if (n->n_in == 3) bias_forward(n->val, n->in[2]->val, q.n, q.c, hw);
 }
 
-/* dx_g += W_g · im2col(dy_g);  dW_g += x_g · im2col(dy_g)ᵀ;  db += Σ dy */
+/* dX_g += W_g · im2col(dy_g);  dW_g += X_g · im2col(dy_g)ᵀ;  db += Σ dy */
 static void convt_backward(ds_node *n, ds_graph *g)
 {
     geom q = geom_of(n, 1);
-    int cg = q.c / q.groups, xg = q.oc / q.groups, kk = cg * q.kh * q.kw;
+    int cg = q.c / q.groups, xg = q.oc / q.groups, kk = cg * q.kh * q.kw, chunk = n->ip[9];
     size_t ohw = (size_t)q.oh * q.ow, hw = (size_t)q.h * q.w;
-    const float *x = n->in[0]->val, *w = n->in[1]->val, *dy = n->grad;
-    float *dx = n->in[0]->grad, *dw = n->in[1]->grad, *col = g->work;
-    for (int s = 0; s < q.n; s++)
+    const float *w = n->in[1]->val;
+    float *dx = n->in[0]->grad, *dw = n->in[1]->grad;
+    for (int s0 = 0; s0 < q.n; s0 += chunk) {
+        int s = q.n - s0 < chunk ? q.n - s0 : chunk, cols = (int)(s * ohw);
+        float *col = g->work, *xm = col + (size_t)kk * cols, *dxm = xm + (size_t)xg * cols;
         for (int gi = 0; gi < q.groups; gi++) {
-            const float *dys = dy + ((size_t)s * q.c + (size_t)gi * cg) * hw;
-            im2col(dys, cg, &q, col);
-            if (dx)
-                ds_gemm(false, false, xg, (int)ohw, kk, 1, w + (size_t)gi * xg * kk, kk, col,
-                        (int)ohw, 1, dx + ((size_t)s * q.oc + (size_t)gi * xg) * ohw, (int)ohw);
-            if (dw)
-                ds_gemm(false, true, xg, kk, (int)ohw, 1,
-                        x + ((size_t)s * q.oc + (size_t)gi * xg) * ohw, (int)ohw, col, (int)ohw, 1,
-                        dw + (size_t)gi * xg * kk, kk);
+            chunk_im2col(n->grad, s0, s, gi, cg, &q, col);
+            if (dx) {
+                ds_gemm(false, false, xg, cols, kk, 1, w + (size_t)gi * xg * kk, kk, col, cols, 0, dxm, cols);
+                chunk_matrix(dx + (size_t)s0 * q.oc * ohw, s, q.oc, gi * xg, xg, ohw, dxm, 0);
+            }
+            if (dw) {
+                chunk_matrix(n->in[0]->val + (size_t)s0 * q.oc * ohw, s, q.oc, gi * xg, xg, ohw, xm, 1);
+                ds_gemm(false, true, xg, kk, cols, 1, xm, cols, col, cols, 1, dw + (size_t)gi * xg * kk, kk);
+            }
         }
-    if (n->n_in == 3 && n->in[2]->grad) bias_backward(dy, q.n, q.c, hw, n->in[2]->grad);
+    }
+    if (n->n_in == 3 && n->in[2]->grad) bias_backward(n->grad, q.n, q.c, hw, n->in[2]->grad);
 }
 
 static const ds_op op_conv = {"conv2d", conv_shape, conv_forward, conv_backward};

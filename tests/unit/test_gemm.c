@@ -1,0 +1,52 @@
+/* test_gemm.c — the blocked sgemm against a naive double-precision product,
+ * for every transpose combination and sizes that straddle the block edges. */
+#include "harness.h"
+#include "internal.h"
+
+#include <stdlib.h>
+
+static double check_case(int m, int n, int k, bool ta, bool tb, float alpha, float beta, ds_rng *r)
+{
+    int lda = ta ? m : k, ldb = tb ? k : n, ldc = n + 3; /* ldc > n: a sub-matrix of C */
+    float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
+    float *c = malloc(sizeof(float) * (size_t)m * ldc), *c0 = malloc(sizeof(float) * (size_t)m * ldc);
+    ds_test_fill(a, (size_t)m * k, -1, 1, r);
+    ds_test_fill(b, (size_t)k * n, -1, 1, r);
+    ds_test_fill(c0, (size_t)m * ldc, -1, 1, r);
+    for (size_t i = 0; i < (size_t)m * ldc; i++) c[i] = beta == 0 ? NAN : c0[i]; /* beta 0 must not read C */
+    for (int i = 0; i < m; i++) c[(size_t)i * ldc + n] = c0[(size_t)i * ldc + n] = 7; /* outside the product */
+    ds_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    double worst = 0;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int q = 0; q < k; q++)
+                s += (double)(ta ? a[(size_t)q * lda + i] : a[(size_t)i * lda + q]) *
+                     (tb ? b[(size_t)j * ldb + q] : b[(size_t)q * ldb + j]);
+            s = alpha * s + (beta != 0 ? beta * c0[(size_t)i * ldc + j] : 0);
+            double e = fabs(s - c[(size_t)i * ldc + j]) / (1 + fabs(s));
+            if (!(e <= worst)) worst = e; /* NaN counts as the worst */
+        }
+        if (c[(size_t)i * ldc + n] != 7) worst = 1;
+    }
+    free(a), free(b), free(c), free(c0);
+    return worst;
+}
+
+int main(void)
+{
+    ds_rng r;
+    ds_rng_seed(&r, 3);
+    int sizes[][3] = {{1, 1, 1}, {5, 7, 3}, {6, 32, 256}, {7, 33, 257}, {97, 65, 300},
+                      {64, 800, 196}, {200, 2100, 40}, {13, 5000, 9}};
+    for (unsigned s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (int t = 0; t < 4; t++) {
+            float beta = t == 0 ? 0.0f : t == 1 ? 1.0f : 0.5f;
+            double e = check_case(sizes[s][0], sizes[s][1], sizes[s][2], t & 1, t & 2, 1.5f, beta, &r);
+            if (e > 1e-5)
+                fprintf(stderr, "gemm %dx%dx%d ta=%d tb=%d: rel err %g\n", sizes[s][0], sizes[s][1],
+                        sizes[s][2], t & 1, (t & 2) != 0, e);
+            CHECK(e <= 1e-5);
+        }
+    return ds_test_summary("gemm");
+}
