@@ -43,6 +43,7 @@ static int fashion_run(const char *name, build_fn build, ds_optim_cfg cfg, int a
                name, e, tr.loss, tr.accuracy, te.loss, te.accuracy, tr.seconds,
                tr.samples / tr.seconds);
         if (e == epochs) printf("%s test accuracy: %.4f\n", name, te.accuracy);
+        fflush(stdout);
     }
     rc = 0;
 done:

@@ -87,7 +87,7 @@ static void col2im(const float *col, int c, const geom *q, float *x, size_t ld)
  * and the matrix m [cn, S·hw]: gather (to_m = 1) or add back (to_m = 0). */
 static void chunk_matrix(float *t, int s, int ch_total, int c0, int cn, size_t hw, float *m, int to_m)
 {
-#pragma omp parallel for schedule(static) if (s > 1)
+#pragma omp parallel for schedule(static)
     for (int si = 0; si < s; si++)
         for (int ci = 0; ci < cn; ci++) {
             float *tp = t + ((size_t)si * ch_total + c0 + ci) * hw;
@@ -181,7 +181,7 @@ static void bias_forward(float *y, const float *b, int n, int c, size_t hw)
 static void chunk_im2col(const float *x, int s0, int s, int gi, int cg, const geom *q, float *col)
 {
     size_t ld = (size_t)s * q->oh * q->ow, hw = (size_t)q->h * q->w;
-#pragma omp parallel for schedule(static) if (s > 1)
+#pragma omp parallel for schedule(static)
     for (int si = 0; si < s; si++)
         im2col(x + ((size_t)(s0 + si) * q->c + (size_t)gi * cg) * hw, cg, q, col + (size_t)si * q->oh * q->ow, ld);
 }
@@ -189,7 +189,7 @@ static void chunk_im2col(const float *x, int s0, int s, int gi, int cg, const ge
 static void chunk_col2im(const float *col, int s0, int s, int gi, int cg, const geom *q, float *x)
 {
     size_t ld = (size_t)s * q->oh * q->ow, hw = (size_t)q->h * q->w;
-#pragma omp parallel for schedule(static) if (s > 1)
+#pragma omp parallel for schedule(static)
     for (int si = 0; si < s; si++)
         col2im(col + (size_t)si * q->oh * q->ow, cg, q, x + ((size_t)(s0 + si) * q->c + (size_t)gi * cg) * hw, ld);
 }

@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,27 +114,11 @@ static void pack_a(const float *a, int lda, bool ta, int ic, int pc, int mc, int
     }
 }
 
-/* Packing buffers, allocated once per calling thread (the first call is the
- * only one that allocates). */
-static _Thread_local float *pa_buf, *pb_buf;
-
-void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
-             const float *b, int ldb, float beta, float *c, int ldc)
+/* The blocked loops; the omp for's inside share the work when called from a
+ * parallel region and run serially otherwise. */
+static void gemm_blocked(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+                         const float *b, int ldb, float beta, float *c, int ldc, float *pa, float *pb)
 {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0) {
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * c[(size_t)i * ldc + j];
-        return;
-    }
-    if (!pa_buf) {
-        pa_buf = aligned_alloc(64, (size_t)MC * KC * sizeof(float));
-        pb_buf = aligned_alloc(64, (size_t)KC * NC * sizeof(float));
-        if (!pa_buf || !pb_buf) abort(); /* a few hundred KiB, once: nothing to recover */
-    }
-    float *pa = pa_buf, *pb = pb_buf;
-    double work = (double)m * n * k;
-#pragma omp parallel if (work > 262144.0)
     for (int jc = 0; jc < n; jc += NC) {
         int nc = n - jc < NC ? n - jc : NC;
         for (int pc = 0; pc < k; pc += KC) {
@@ -155,4 +140,33 @@ void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
             }
         }
     }
+}
+
+/* Packing buffers, allocated once per calling thread (the first call is the
+ * only one that allocates). */
+static _Thread_local float *pa_buf, *pb_buf;
+
+void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+             const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * c[(size_t)i * ldc + j];
+        return;
+    }
+    if (!pa_buf) {
+        pa_buf = aligned_alloc(64, (size_t)MC * KC * sizeof(float));
+        pb_buf = aligned_alloc(64, (size_t)KC * NC * sizeof(float));
+        if (!pa_buf || !pb_buf) abort(); /* a few hundred KiB, once: nothing to recover */
+    }
+    float *pa = pa_buf, *pb = pb_buf;
+    /* Small products run serially. (No `if` clause: libgomp reallocates its
+     * team whenever the thread count changes between regions.) */
+    if ((double)m * n * k <= 262144.0 || omp_in_parallel()) {
+        gemm_blocked(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pa, pb);
+        return;
+    }
+#pragma omp parallel
+    gemm_blocked(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pa, pb);
 }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs (with apt, as root) whatever of deepsky's build and test packages
+# is missing. Quiet when everything is already there.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config zlib1g-dev dataset-fashion-mnist)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(python3 python3-numpy python3-torch)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite: installs missing packages, then builds and runs every
+# test twice — a Release build (unit, gradient checks, PyTorch parity) and an
+# AddressSanitizer + UndefinedBehaviorSanitizer build (unit tests) — and ends
+# with one summary line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh --test || exit 1
+jobs=$(nproc)
+total_pass=0 total_fail=0 status=0
+
+run_suite() { # name, build dir, cmake args...
+  local name=$1 dir=$2
+  shift 2
+  echo "== $name =="
+  if ! cmake -S . -B "$dir" "$@" >"$dir.cmake.log" 2>&1 || ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
+    cat "$dir.cmake.log" "$dir.build.log" 2>/dev/null | tail -40
+    echo "$name: build failed"
+    total_fail=$((total_fail + 1)) status=1
+    return
+  fi
+  (cd "$dir" && ctest --output-on-failure -j"$jobs") | tee "$dir.ctest.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  local line
+  line=$(grep -E "tests passed, [0-9]+ tests? failed out of" "$dir.ctest.log" | tail -1)
+  local failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+  local out_of=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+  local skipped=$(grep -c "\*\*\*Skipped" "$dir.ctest.log")
+  [ -n "$line" ] || { failed=1 out_of=1 skipped=0 status=1; }
+  total_pass=$((total_pass + out_of - failed - skipped))
+  total_fail=$((total_fail + failed))
+}
+
+mkdir -p build build-asan
+run_suite "release build" build -DCMAKE_BUILD_TYPE=Release
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  run_suite "sanitizer build (ASan + UBSan)" build-asan -DCMAKE_BUILD_TYPE=Debug -DDS_SANITIZE=ON
+echo "$total_pass passed, $total_fail failed"
+exit $status
