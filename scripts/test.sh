@@ -13,19 +13,19 @@ run_suite() { # name, build dir, cmake args...
   local name=$1 dir=$2
   shift 2
   echo "== $name =="
-  if ! cmake -S . -B "$dir" "$@" >"$dir.cmake.log" 2>&1 || ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
-    cat "$dir.cmake.log" "$dir.build.log" 2>/dev/null | tail -40
+  if ! cmake -S . -B "$dir" "$@" >"$dir/cmake.log" 2>&1 || ! cmake --build "$dir" -j"$jobs" >"$dir/build.log" 2>&1; then
+    cat "$dir/cmake.log" "$dir/build.log" 2>/dev/null | tail -40
     echo "$name: build failed"
     total_fail=$((total_fail + 1)) status=1
     return
   fi
-  (cd "$dir" && ctest --output-on-failure -j"$jobs") | tee "$dir.ctest.log"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs") | tee "$dir/ctest.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   local line
-  line=$(grep -E "tests passed, [0-9]+ tests? failed out of" "$dir.ctest.log" | tail -1)
+  line=$(grep -E "tests passed, [0-9]+ tests? failed out of" "$dir/ctest.log" | tail -1)
   local failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
   local out_of=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
-  local skipped=$(grep -c "\*\*\*Skipped" "$dir.ctest.log")
+  local skipped=$(grep -c "\*\*\*Skipped" "$dir/ctest.log")
   [ -n "$line" ] || { failed=1 out_of=1 skipped=0 status=1; }
   total_pass=$((total_pass + out_of - failed - skipped))
   total_fail=$((total_fail + failed))
