@@ -194,8 +194,51 @@ static void reproducible(void)
     CHECK(memcmp(w1, w3, sizeof w1) != 0 && l1 != l3);
 }
 
+/* Each initialiser's bounds / moments on a [256, 128, 3, 3] weight
+ * (fan_in = 1152, fan_out = 2304). */
+static void initialisers(void)
+{
+    struct { ds_init init; double bound, std; } cases[] = {
+        {{DS_INIT_ZEROS, 0, 0}, 0, 0},
+        {{DS_INIT_ONES, 0, 0}, 1, 0},
+        {{DS_INIT_CONSTANT, 0.25f, 0}, 0.25, 0},
+        {{DS_INIT_UNIFORM, -0.5f, 0.5f}, 0.5, 1 / sqrt(12.0)},
+        {{DS_INIT_NORMAL, 0, 0.2f}, 0, 0.2},
+        {{DS_INIT_DEFAULT, 0, 0}, 1 / sqrt(1152.0), 1 / sqrt(1152.0 * 3)},
+        {{DS_INIT_XAVIER_UNIFORM, 0, 0}, sqrt(6.0 / 3456), sqrt(2.0 / 3456)},
+        {{DS_INIT_XAVIER_NORMAL, 0, 0}, 0, sqrt(2.0 / 3456)},
+        {{DS_INIT_HE_UNIFORM, 0, 0}, sqrt(6.0 / 1152), sqrt(2.0 / 1152)},
+        {{DS_INIT_HE_NORMAL, 0, 0}, 0, sqrt(2.0 / 1152)},
+    };
+    for (unsigned c = 0; c < sizeof cases / sizeof *cases; c++) {
+        ds_graph *g = ds_graph_new(c);
+        ds_node *w = ds_param(g, "w", S(4, 256, 128, 3, 3), cases[c].init);
+        ds_input(g, "x", S(1, 1));
+        CHECK(ds_graph_compile(g) == 0);
+        const float *v = ds_node_value(w);
+        size_t n = ds_node_numel(w);
+        double sum = 0, sq = 0, mx = 0;
+        for (size_t i = 0; i < n; i++) {
+            sum += v[i];
+            sq += (double)v[i] * v[i];
+            mx = fmax(mx, fabs(v[i]));
+        }
+        double mean = sum / n, std = sqrt(sq / n - mean * mean);
+        int kind = cases[c].init.kind;
+        if (kind == DS_INIT_ZEROS || kind == DS_INIT_ONES || kind == DS_INIT_CONSTANT) {
+            CHECK(mx == cases[c].bound && std < 1e-6);
+        } else {
+            CHECK_NEAR(std, cases[c].std, 0.01 * cases[c].std);
+            CHECK(fabs(mean) < 0.01 * cases[c].std + 1e-4);
+            if (cases[c].bound > 0) CHECK(mx <= cases[c].bound && mx > 0.99 * cases[c].bound);
+        }
+        ds_graph_free(g);
+    }
+}
+
 int main(void)
 {
+    initialisers();
     shape_errors();
     misuse_and_runtime_errors();
     batch_resize();
