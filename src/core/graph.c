@@ -161,6 +161,14 @@ int ds_shape_fail(const ds_node *n, const char *fmt, ...)
     return ds_fail("%s '%s': %s", n->op ? n->op->name : "node", n->name ? n->name : "?", msg);
 }
 
+int ds_require_nchw(const ds_node *n, int k)
+{
+    char s[96];
+    if (n->in[k]->shape.ndim == 4) return 0;
+    return ds_shape_fail(n, "input '%s' is %s; expected [N, C, H, W]", n->in[k]->name,
+                         ds_shape_str(n->in[k]->shape, s, sizeof s));
+}
+
 ds_node *ds_node_new(ds_graph *g, const ds_op *op, int n_in, ds_node **in)
 {
     if (!g) {

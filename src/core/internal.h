@@ -87,6 +87,8 @@ struct ds_graph {
 ds_node *ds_node_new(ds_graph *g, const ds_op *op, int n, ds_node **in);
 /* Infer the new node's shape now (after ip/fp are set); NULL on error. */
 ds_node *ds_node_finish(ds_graph *g, ds_node *n);
+/* Fail unless input k of n is NCHW (4-D), naming both. */
+int ds_require_nchw(const ds_node *n, int k);
 /* Error inside an op's shape rule, naming the node. */
 int ds_shape_fail(const ds_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -104,7 +104,7 @@ static int conv_shape_common(ds_node *n, int transposed)
     char sx[96], sw[96];
     ds_shape_str(x->shape, sx, sizeof sx);
     ds_shape_str(w->shape, sw, sizeof sw);
-    if (x->shape.ndim != 4) return ds_shape_fail(n, "input '%s' is %s; expected [N, C, H, W]", x->name, sx);
+    if (ds_require_nchw(n, 0)) return -1;
     if (w->shape.ndim != 4) return ds_shape_fail(n, "weight '%s' is %s; expected 4-D", w->name, sw);
     for (int i = 0; i < 2; i++)
         if (n->ip[i] < 1 || n->ip[2 + i] < 0 || n->ip[4 + i] < 1 || n->ip[7 + i] < 0 || n->ip[6] < 1 ||

@@ -10,9 +10,7 @@ static int pool_shape(ds_node *n)
 {
     const ds_node *x = n->in[0];
     char sx[96];
-    if (x->shape.ndim != 4)
-        return ds_shape_fail(n, "input '%s' is %s; expected [N, C, H, W]", x->name,
-                             ds_shape_str(x->shape, sx, sizeof sx));
+    if (ds_require_nchw(n, 0)) return -1;
     int kh = n->ip[0], kw = n->ip[1], sh = n->ip[2], sw = n->ip[3], ph = n->ip[4], pw = n->ip[5];
     if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0 || 2 * ph > kh || 2 * pw > kw)
         return ds_shape_fail(n, "bad window: kernel %dx%d stride %d,%d pad %d,%d (pad must be at "
@@ -136,10 +134,7 @@ ds_node *ds_avgpool2d(ds_graph *g, ds_node *x, ds_pool_opt opt) { return pool_ma
 static int gap_shape(ds_node *n)
 {
     const ds_node *x = n->in[0];
-    char sx[96];
-    if (x->shape.ndim != 4)
-        return ds_shape_fail(n, "input '%s' is %s; expected [N, C, H, W]", x->name,
-                             ds_shape_str(x->shape, sx, sizeof sx));
+    if (ds_require_nchw(n, 0)) return -1;
     n->shape = ds_shape_of(4, x->shape.d[0], x->shape.d[1], 1, 1);
     return 0;
 }
