@@ -35,6 +35,18 @@ static geom geom_of(const ds_node *n, int transposed)
     return q;
 }
 
+/* The output columns ox whose input column ox·sw − pw + j·dw lies in [0, w):
+ * [*lo, *hi). Loops over that range need no bounds test. */
+static void valid_cols(const geom *q, int j, int *lo, int *hi)
+{
+    int off = j * q->dw - q->pw; /* ix = ox·sw + off */
+    int a = off >= 0 ? 0 : (-off + q->sw - 1) / q->sw;
+    int b = q->w - off <= 0 ? 0 : (q->w - off - 1) / q->sw + 1;
+    *lo = a < q->ow ? a : q->ow;
+    *hi = b < q->ow ? b : q->ow;
+    if (*hi < *lo) *hi = *lo;
+}
+
 /* col rows of length ld (≥ oh·ow) from one image x [c, h, w]: row
  * (ci·kh + i)·kw + j holds x[ci, oy·sh − ph + i·dh, ox·sw − pw + j·dw] (0 outside). */
 static void im2col(const float *x, int c, const geom *q, float *col, size_t ld)
@@ -44,6 +56,8 @@ static void im2col(const float *x, int c, const geom *q, float *col, size_t ld)
             for (int j = 0; j < q->kw; j++) {
                 float *row = col + ((size_t)(ci * q->kh + i) * q->kw + j) * ld;
                 const float *xc = x + (size_t)ci * q->h * q->w;
+                int lo, hi, off = j * q->dw - q->pw;
+                valid_cols(q, j, &lo, &hi);
                 for (int oy = 0; oy < q->oh; oy++) {
                     int iy = oy * q->sh - q->ph + i * q->dh;
                     float *r = row + (size_t)oy * q->ow;
@@ -52,13 +66,11 @@ static void im2col(const float *x, int c, const geom *q, float *col, size_t ld)
                         continue;
                     }
                     const float *xr = xc + (size_t)iy * q->w;
-                    int ix = -q->pw + j * q->dw;
-                    if (q->sw == 1 && ix >= 0 && ix + q->ow <= q->w) {
-                        memcpy(r, xr + ix, (size_t)q->ow * sizeof *r);
-                        continue;
-                    }
-                    for (int ox = 0; ox < q->ow; ox++, ix += q->sw)
-                        r[ox] = ix >= 0 && ix < q->w ? xr[ix] : 0;
+                    for (int ox = 0; ox < lo; ox++) r[ox] = 0;
+                    if (q->sw == 1) memcpy(r + lo, xr + lo + off, (size_t)(hi - lo) * sizeof *r);
+                    else
+                        for (int ox = lo; ox < hi; ox++) r[ox] = xr[ox * q->sw + off];
+                    for (int ox = hi; ox < q->ow; ox++) r[ox] = 0;
                 }
             }
 }
@@ -71,14 +83,17 @@ static void col2im(const float *col, int c, const geom *q, float *x, size_t ld)
             for (int j = 0; j < q->kw; j++) {
                 const float *row = col + ((size_t)(ci * q->kh + i) * q->kw + j) * ld;
                 float *xc = x + (size_t)ci * q->h * q->w;
+                int lo, hi, off = j * q->dw - q->pw;
+                valid_cols(q, j, &lo, &hi);
                 for (int oy = 0; oy < q->oh; oy++) {
                     int iy = oy * q->sh - q->ph + i * q->dh;
                     if (iy < 0 || iy >= q->h) continue;
                     const float *r = row + (size_t)oy * q->ow;
                     float *xr = xc + (size_t)iy * q->w;
-                    int ix = -q->pw + j * q->dw;
-                    for (int ox = 0; ox < q->ow; ox++, ix += q->sw)
-                        if (ix >= 0 && ix < q->w) xr[ix] += r[ox];
+                    if (q->sw == 1)
+                        for (int ox = lo; ox < hi; ox++) xr[ox + off] += r[ox];
+                    else
+                        for (int ox = lo; ox < hi; ox++) xr[ox * q->sw + off] += r[ox];
                 }
             }
 }
