@@ -43,10 +43,9 @@ static void kernel(int kc, const float *restrict a, const float *restrict b, flo
         memcpy(&b0, b + (size_t)k * NR, sizeof b0);
         memcpy(&b1, b + (size_t)k * NR + VW, sizeof b1);
         const float *ak = a + (size_t)k * MR;
-        for (int i = 0; i < MR; i++) {
-            vf ai = (vf){0} + ak[i];
-            acc[i][0] += ai * b0;
-            acc[i][1] += ai * b1;
+        for (int i = 0; i < MR; i++) { /* scalar·vector broadcasts; contracts to FMA */
+            acc[i][0] += ak[i] * b0;
+            acc[i][1] += ak[i] * b1;
         }
     }
     if (mr == MR && nr == NR) {
@@ -72,13 +71,8 @@ static void kernel(int kc, const float *restrict a, const float *restrict b, flo
         }
 }
 
-/* Element (r, k) of op(A) and (k, col) of op(B). */
-static inline float at(const float *a, int lda, bool t, int r, int k)
-{
-    return t ? a[(size_t)k * lda + r] : a[(size_t)r * lda + k];
-}
-
-/* B block [kc × nc] from (pc, jc) into NR-wide panels, zero-padded. */
+/* B block [kc × nc] from (pc, jc) into NR-wide panels, zero-padded. Reads
+ * run along memory: rows of B, or (transposed) columns of the stored Bᵀ. */
 static void pack_b(const float *b, int ldb, bool tb, int pc, int jc, int kc, int nc, float *dst)
 {
     int panels = (nc + NR - 1) / NR;
@@ -86,14 +80,14 @@ static void pack_b(const float *b, int ldb, bool tb, int pc, int jc, int kc, int
     for (int p = 0; p < panels; p++) {
         float *d = dst + (size_t)p * kc * NR;
         int j0 = jc + p * NR, w = nc - p * NR < NR ? nc - p * NR : NR;
-        for (int k = 0; k < kc; k++, d += NR) {
-            if (!tb && w == NR) {
-                memcpy(d, b + (size_t)(pc + k) * ldb + j0, NR * sizeof *d);
-                continue;
+        if (w < NR) memset(d, 0, (size_t)kc * NR * sizeof *d);
+        if (!tb) {
+            for (int k = 0; k < kc; k++) memcpy(d + (size_t)k * NR, b + (size_t)(pc + k) * ldb + j0, (size_t)w * sizeof *d);
+        } else {
+            for (int j = 0; j < w; j++) {
+                const float *src = b + (size_t)(j0 + j) * ldb + pc;
+                for (int k = 0; k < kc; k++) d[(size_t)k * NR + j] = src[k];
             }
-            int j = 0;
-            for (; j < w; j++) d[j] = at(b, ldb, tb, pc + k, j0 + j);
-            for (; j < NR; j++) d[j] = 0;
         }
     }
 }
@@ -106,10 +100,14 @@ static void pack_a(const float *a, int lda, bool ta, int ic, int pc, int mc, int
     for (int p = 0; p < panels; p++) {
         float *d = dst + (size_t)p * kc * MR;
         int i0 = ic + p * MR, h = mc - p * MR < MR ? mc - p * MR : MR;
-        for (int k = 0; k < kc; k++, d += MR) {
-            int i = 0;
-            for (; i < h; i++) d[i] = at(a, lda, ta, i0 + i, pc + k);
-            for (; i < MR; i++) d[i] = 0;
+        if (h < MR) memset(d, 0, (size_t)kc * MR * sizeof *d);
+        if (!ta) {
+            for (int i = 0; i < h; i++) {
+                const float *src = a + (size_t)(i0 + i) * lda + pc;
+                for (int k = 0; k < kc; k++) d[(size_t)k * MR + i] = src[k];
+            }
+        } else {
+            for (int k = 0; k < kc; k++) memcpy(d + (size_t)k * MR, a + (size_t)(pc + k) * lda + i0, (size_t)h * sizeof *d);
         }
     }
 }
