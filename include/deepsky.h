@@ -295,6 +295,7 @@ typedef struct ds_dataset {
     int classes;
     float *x;
     float *y;
+    char **class_names; /* NULL, or `classes` names (folder datasets, CSV) */
 } ds_dataset;
 
 /* Read an IDX file (plain or gzip) of unsigned bytes; *data gets a malloc'd
@@ -317,6 +318,126 @@ void ds_loader_reset(ds_loader *l);
  * end of the epoch). */
 int ds_loader_next(ds_loader *l, float *x, float *y);
 int ds_loader_batches(const ds_loader *l);
+
+/* Load the data a spec names (docs/cli.md lists them):
+ *   fashion-mnist[:train|:test]      Debian's dataset-fashion-mnist
+ *   idx:IMAGES,LABELS                 IDX(.gz) pair
+ *   npy:X.npy[,Y.npy]                 float32/float64/uint8 arrays, X [n, …]
+ *   csv:FILE[,label=COLUMN]           numeric columns + a label column
+ *   folder:DIR  (or a directory)      one sub-folder of PNG/JPEG per class
+ *   fits:FILE|DIR[,labels=FILE]       FITS images or cubes (NaN pixels → 0)
+ * Errors name the file (and line or sample) and the problem. */
+int ds_data_load(const char *spec, ds_dataset *out);
+/* Fail naming the first sample and element that is NaN or ±Inf. */
+int ds_dataset_check_finite(const ds_dataset *d, const char *what);
+/* Split off the last `frac` of a seeded permutation as validation; the two
+ * outputs own copies of the data. */
+int ds_dataset_split(const ds_dataset *d, float frac, uint64_t seed, ds_dataset *train,
+                     ds_dataset *val);
+/* Write an NPY (float32) array of the given shape. */
+int ds_npy_write(const char *path, ds_shape shape, const float *data);
+
+/* Normalisation x' = (x − mean[c]) / std[c]: per channel (dim 0) for image
+ * samples [C, H, W], per feature for table samples [F]. */
+typedef struct ds_norm {
+    int channels;
+    float *mean, *std;
+} ds_norm;
+/* Statistics of d (std floored at 1e-6). */
+int ds_norm_compute(const ds_dataset *d, ds_norm *out);
+/* Apply in place. */
+void ds_norm_apply(const ds_norm *nm, ds_dataset *d);
+void ds_norm_free(ds_norm *nm);
+
+/* ---- model files (.cfg; reference in docs/model-file.md) -------------- */
+
+typedef struct ds_model ds_model;
+
+/* The [train] section. */
+typedef struct ds_train_cfg {
+    ds_optim_cfg optim;
+    int batch, epochs;
+    uint64_t seed;
+    /* per-epoch schedules are converted to steps by the trainer */
+    int schedule_in_epochs;
+} ds_train_cfg;
+
+/* Parse a model file; errors read "FILE:LINE: [section] key: problem". */
+ds_model *ds_model_load(const char *path);
+/* Parse text; `name` stands for the file in error messages. */
+ds_model *ds_model_parse(const char *text, const char *name);
+void ds_model_free(ds_model *m);
+/* The text it was parsed from (stored in checkpoints). */
+const char *ds_model_text(const ds_model *m);
+/* Per-sample input shape from [net]: [C, H, W] or [F]. */
+ds_shape ds_model_input_shape(const ds_model *m);
+int ds_model_classes(const ds_model *m);
+const ds_train_cfg *ds_model_train_cfg(const ds_model *m);
+/* Record the network for batch size `batch`: creates input "x" and returns
+ * the logits [batch, classes]. Parameters are named "<layer>.weight" etc.
+ * Shape errors name FILE:LINE and the layer. */
+ds_node *ds_model_build(ds_model *m, ds_graph *g, int batch, ds_node **x);
+/* Layers in file order, after build: name, type and output node. */
+int ds_model_num_layers(const ds_model *m);
+const char *ds_model_layer_name(const ds_model *m, int i);
+const char *ds_model_layer_type(const ds_model *m, int i);
+ds_node *ds_model_layer_output(const ds_model *m, int i);
+/* Multiply-adds ×2 for one sample through this node's op (0 for leaves). */
+double ds_node_flops(const ds_node *n);
+
+/* ---- checkpoints (safetensors) ---------------------------------------- */
+
+/* What a checkpoint holds besides the weights. */
+typedef struct ds_train_state {
+    int epoch;           /* epochs completed */
+    long step;           /* optimizer steps taken */
+    int batch_in_epoch;  /* batches done in the current epoch (0 at a boundary) */
+    ds_rng loader_rng;   /* the training loader's generator at that point */
+    ds_rng graph_rng;    /* the graph's generator (dropout) */
+    double best_metric;  /* best validation accuracy so far */
+} ds_train_state;
+
+/* Save parameters and buffers (keys = node names), optimizer moments (keys
+ * "optim.<k>.<name>"), and metadata: "model" (model-file text), "norm",
+ * "state". Written atomically: PATH.tmp, fsync, rename. o may be NULL. */
+int ds_checkpoint_save(const char *path, ds_graph *g, const ds_optim *o, const char *model_text,
+                       const ds_norm *norm, const ds_train_state *st);
+
+typedef struct ds_checkpoint ds_checkpoint;
+/* Read and validate a checkpoint file (header, offsets, sizes). */
+ds_checkpoint *ds_checkpoint_open(const char *path);
+void ds_checkpoint_close(ds_checkpoint *c);
+/* Metadata: the model text (NUL-terminated), normalisation, train state. */
+const char *ds_checkpoint_model_text(const ds_checkpoint *c);
+int ds_checkpoint_norm(const ds_checkpoint *c, ds_norm *out);
+int ds_checkpoint_state(const ds_checkpoint *c, ds_train_state *out);
+/* Copy every parameter and buffer of g (and o's moments if o) from the
+ * checkpoint; a missing key or a shape mismatch is an error naming both. */
+int ds_checkpoint_restore(const ds_checkpoint *c, ds_graph *g, ds_optim *o);
+/* Number of tensors and their names/shapes/data (for tools and tests). */
+int ds_checkpoint_num_tensors(const ds_checkpoint *c);
+const char *ds_checkpoint_tensor(const ds_checkpoint *c, int i, ds_shape *shape, const float **data);
+
+/* Optimizer state for checkpoints: buffers per parameter element, and the
+ * k-th buffer of trainable parameter i (in ds_graph_param order, skipping
+ * buffers). */
+int ds_optim_num_state(const ds_optim *o);
+float *ds_optim_state(ds_optim *o, int param, int k);
+void ds_optim_set_steps(ds_optim *o, long steps);
+
+/* ---- pictures and reports --------------------------------------------- */
+
+/* 8-bit PNG (channels 1, 3 or 4), atomically written. */
+int ds_png_write(const char *path, int w, int h, int channels, const uint8_t *pixels);
+/* Line chart: n_series curves of n_points (NaN gaps allowed), x = 1..n. */
+int ds_plot_lines(const char *path, const char *title, const char *xlabel, int n_series,
+                  const char *const *names, const float *const *ys, int n_points);
+/* Confusion matrix heat map, counts[true·classes + predicted]. */
+int ds_plot_confusion(const char *path, int classes, const int *counts,
+                      const char *const *class_names);
+/* A self-contained report page DIR/report.html linking the PNGs and
+ * metrics.csv that exist in DIR; `summary` is preformatted text. */
+int ds_report_html(const char *dir, const char *title, const char *summary);
 
 /* ---- training helpers -------------------------------------------------- */
 
