@@ -318,6 +318,23 @@ void ds_loader_reset(ds_loader *l);
  * end of the epoch). */
 int ds_loader_next(ds_loader *l, float *x, float *y);
 int ds_loader_batches(const ds_loader *l);
+/* The loader's generator (save/restore it to resume an epoch order). */
+ds_rng *ds_loader_rng(ds_loader *l);
+
+/* ---- metrics ------------------------------------------------------------ */
+
+/* Classification metrics from probabilities [n, classes] and labels [n]. */
+typedef struct ds_metrics {
+    int n, classes;
+    double accuracy, log_loss;
+    double auc;        /* ROC AUC of class 1 for two classes, else NaN */
+    double macro_f1;
+    double *precision, *recall, *f1; /* [classes] */
+    int *support;      /* [classes] true count */
+    int *confusion;    /* [true·classes + predicted] */
+} ds_metrics;
+int ds_metrics_compute(const float *probs, const float *labels, int n, int classes, ds_metrics *m);
+void ds_metrics_free(ds_metrics *m);
 
 /* Load the data a spec names (docs/cli.md lists them):
  *   fashion-mnist[:train|:test]      Debian's dataset-fashion-mnist
@@ -395,6 +412,10 @@ typedef struct ds_train_state {
     ds_rng loader_rng;   /* the training loader's generator at that point */
     ds_rng graph_rng;    /* the graph's generator (dropout) */
     double best_metric;  /* best validation accuracy so far */
+    /* the run's effective settings, so that a resume repeats them */
+    int batch, epochs;
+    uint64_t seed;
+    float lr, val_split;
 } ds_train_state;
 
 /* Save parameters and buffers (keys = node names), optimizer moments (keys

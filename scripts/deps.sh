@@ -2,9 +2,9 @@
 # Installs (with apt, as root) whatever of deepsky's build and test packages
 # is missing. Quiet when everything is already there.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config zlib1g-dev dataset-fashion-mnist)
+pkgs=(build-essential cmake pkg-config zlib1g-dev libstb-dev libcfitsio-dev dataset-fashion-mnist)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(python3 python3-numpy python3-torch)
+  pkgs+=(python3 python3-numpy python3-torch chromium)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -104,6 +104,9 @@ void ds_init_fill(float *v, ds_shape s, ds_init init, ds_rng *r);
 void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *c, int ldc);
 
+/* The optimizer's kind (checkpoints record it next to the moments). */
+ds_optim_kind ds_optim_kind_of(const ds_optim *o);
+
 static inline size_t ds_numel(const ds_node *n) { return ds_shape_numel(n->shape); }
 
 #define DS_ALIGN 64

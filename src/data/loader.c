@@ -75,3 +75,5 @@ int ds_loader_batches(const ds_loader *l)
 {
     return l->d->n / l->batch + (l->d->n % l->batch != 0);
 }
+
+ds_rng *ds_loader_rng(ds_loader *l) { return &l->rng; }

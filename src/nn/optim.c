@@ -302,3 +302,29 @@ float ds_schedule_lr(const ds_schedule *s, float lr, long t)
     }
     return lr;
 }
+
+/* ---- state for checkpoints ---- */
+
+int ds_optim_num_state(const ds_optim *o) { return o ? state_per_elem(&o->cfg) : 0; }
+
+ds_optim_kind ds_optim_kind_of(const ds_optim *o) { return o->cfg.kind; }
+
+/* Trainable parameter `param` owns [off, off + per·n) of state, buffer k at
+ * off + k·n (the layout ds_optim_step walks). */
+float *ds_optim_state(ds_optim *o, int param, int k)
+{
+    if (!o || param < 0 || k < 0 || k >= state_per_elem(&o->cfg)) return NULL;
+    size_t off = 0, per = (size_t)state_per_elem(&o->cfg);
+    for (int i = 0, t = 0; i < o->g->n_params; i++) {
+        const ds_node *p = o->g->params[i];
+        if (p->kind != DS_NODE_PARAM) continue;
+        if (t++ == param) return o->state + off + (size_t)k * ds_numel(p);
+        off += per * ds_numel(p);
+    }
+    return NULL;
+}
+
+void ds_optim_set_steps(ds_optim *o, long steps)
+{
+    if (o) o->steps = steps < 0 ? 0 : steps;
+}

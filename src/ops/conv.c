@@ -173,18 +173,21 @@ static int convt_shape(ds_node *n) { return conv_shape_common(n, 1); }
 /* Σ over n, h, w of dy [N, OC, H, W] into db [OC]. */
 static void bias_backward(const float *dy, int n, int oc, size_t hw, float *db)
 {
-    for (int s = 0; s < n; s++)
-        for (int o = 0; o < oc; o++) {
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < oc; o++) {
+        double acc = 0;
+        for (int s = 0; s < n; s++) {
             const float *p = dy + ((size_t)s * oc + o) * hw;
-            double acc = 0;
             for (size_t i = 0; i < hw; i++) acc += p[i];
-            db[o] += (float)acc;
         }
+        db[o] += (float)acc;
+    }
 }
 
 /* y[n, c] += b[c] */
 static void bias_forward(float *y, const float *b, int n, int c, size_t hw)
 {
+#pragma omp parallel for schedule(static)
     for (int s = 0; s < n; s++)
         for (int o = 0; o < c; o++) {
             float *p = y + ((size_t)s * c + o) * hw;

@@ -150,14 +150,18 @@ static void relu_forward(ds_node *n, ds_graph *g)
     (void)g;
     const float *x = n->in[0]->val;
     float *y = n->val;
-    for (size_t i = 0, e = ds_numel(n); i < e; i++) y[i] = x[i] > 0 ? x[i] : 0;
+    size_t e = ds_numel(n);
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < e; i++) y[i] = x[i] > 0 ? x[i] : 0;
 }
 static void relu_backward(ds_node *n, ds_graph *g)
 {
     (void)g;
     const float *x = n->in[0]->val, *dy = n->grad;
     float *dx = n->in[0]->grad;
-    for (size_t i = 0, e = ds_numel(n); i < e; i++) dx[i] += x[i] > 0 ? dy[i] : 0;
+    size_t e = ds_numel(n);
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < e; i++) dx[i] += x[i] > 0 ? dy[i] : 0;
 }
 
 /* y = x > 0 ? x : s·x;  dx = dy·(x > 0 ? 1 : s) */

@@ -34,6 +34,7 @@ static void maxpool_forward(ds_node *n, ds_graph *g)
     int kh = n->ip[0], kw = n->ip[1], sh = n->ip[2], sw = n->ip[3], ph = n->ip[4], pw = n->ip[5];
     size_t planes = (size_t)xs->d[0] * xs->d[1];
     int32_t *arg = n->aux;
+#pragma omp parallel for schedule(static)
     for (size_t p = 0; p < planes; p++) {
         const float *x = n->in[0]->val + p * h * w;
         float *y = n->val + p * oh * ow;
@@ -69,6 +70,7 @@ static void maxpool_backward(ds_node *n, ds_graph *g)
     size_t hw = (size_t)xs->d[2] * xs->d[3], ohw = (size_t)n->shape.d[2] * n->shape.d[3];
     size_t planes = (size_t)xs->d[0] * xs->d[1];
     const int32_t *arg = n->aux;
+#pragma omp parallel for schedule(static)
     for (size_t p = 0; p < planes; p++) {
         float *dx = n->in[0]->grad + p * hw;
         const float *dy = n->grad + p * ohw;
@@ -85,6 +87,7 @@ static void avgpool_run(ds_node *n, int backward)
     int kh = n->ip[0], kw = n->ip[1], sh = n->ip[2], sw = n->ip[3], ph = n->ip[4], pw = n->ip[5];
     float inv = 1.0f / (float)(kh * kw);
     size_t planes = (size_t)xs->d[0] * xs->d[1];
+#pragma omp parallel for schedule(static)
     for (size_t p = 0; p < planes; p++) {
         const float *x = n->in[0]->val + p * h * w;
         float *dx = backward ? n->in[0]->grad + p * h * w : NULL;

@@ -1,0 +1,55 @@
+/* data.h — the loaders behind ds_data_load and the helpers they share.
+ * Every loader zeroes *out first and leaves it zeroed on failure; its errors
+ * name the file (and line, column or sample) and the problem. */
+#ifndef DS_DATA_H
+#define DS_DATA_H
+
+#include "internal.h"
+
+/* Class indices are stored as floats: integers up to 2^24 are exact. */
+#define DS_MAX_LABEL (1 << 24)
+/* Largest array a loader accepts, in elements. */
+#define DS_MAX_ELEMS ((size_t)1 << 31)
+
+/* npy:X[,Y]. X [n,F] → samples [F]; [n,H,W] → [1,H,W]; [n,C,H,W] → [C,H,W].
+ * uint8 values are kept as 0..255 (not rescaled). Without Y, y = 0, classes 0. */
+int ds_npy_load(const char *xpath, const char *ypath, ds_dataset *out);
+/* An NPY array as float32: *data malloc'd, dims[0..*ndim). */
+int ds_npy_read(const char *path, float **data, int *ndim, int dims[DS_MAX_DIMS]);
+
+/* csv:FILE[,label=NAME]: header row, numeric features [F], label column NAME
+ * (default: the last). labels_only: a one-column file, only y is filled. */
+int ds_csv_load(const char *path, const char *label, int labels_only, ds_dataset *out);
+
+/* folder:DIR — DIR/<class>/<image>.png|jpg|jpeg, classes in sorted order. */
+int ds_folder_load(const char *dir, ds_dataset *out);
+/* One PNG/JPEG file as a single unlabelled sample. */
+int ds_image_file_load(const char *path, ds_dataset *out);
+
+/* fits:FILE|DIR[,labels=FILE] (NaN pixels → 0, ±Inf is an error). */
+int ds_fits_load(const char *path, const char *labels, ds_dataset *out);
+
+/* Files under DIR/<class>/ that `accept` by name, sorted by class then name. */
+typedef struct ds_file_list {
+    int n;
+    char **paths;
+    int *label;
+    int classes;
+    char **class_names;
+} ds_file_list;
+int ds_class_files(const char *dir, int (*accept)(const char *name), const char *kinds,
+                   ds_file_list *out);
+void ds_file_list_free(ds_file_list *l);
+/* Case-insensitive "name ends with ext". */
+int ds_has_ext(const char *name, const char *ext);
+
+/* Labels file (.npy 1-D, or .csv with a header and one column) → y [*n],
+ * classes and (string labels) class names. */
+int ds_labels_read(const char *path, ds_dataset *lab);
+/* Labels must be class indices 0 ≤ y < 2^24; sets *classes = max + 1. */
+int ds_labels_check(const char *path, const float *y, int n, int *classes);
+/* x [n·Π sample] and y [n] (zeroed), or an out-of-memory error naming path. */
+int ds_dataset_alloc(ds_dataset *d, int n, ds_shape sample, const char *path);
+void ds_names_free(char **names, int n);
+
+#endif

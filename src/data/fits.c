@@ -1,0 +1,198 @@
+/* fits.c — FITS images and cubes through CFITSIO.
+ *
+ * The first HDU holding image data is read (so tile-compressed .fz files
+ * work): a 2-D image [H,W] is one sample [1,H,W], a 3-D cube [N,H,W] is N
+ * samples. BSCALE/BZERO are applied. NaN pixels (and integer BLANK pixels)
+ * become 0: survey cutouts mark missing or masked pixels with NaN, and 0 is
+ * the background after sky subtraction. ±Inf is an error naming the pixel.
+ * Paths are taken literally (no CFITSIO "file.fits[1]" syntax). */
+#include "data.h"
+
+#include <errno.h>
+#include <fitsio.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Error from CFITSIO's status; its message stack is cleared. */
+static int fits_fail(const char *path, const char *what, int status)
+{
+    char text[FLEN_STATUS];
+    fits_get_errstatus(status, text);
+    fits_clear_errmsg();
+    return ds_fail("%s: %s: %s (CFITSIO status %d)", path, what, text, status);
+}
+
+static void fits_close(fitsfile *f)
+{
+    int status = 0;
+    if (f) fits_close_file(f, &status);
+    fits_clear_errmsg();
+}
+
+/* Opens path at its first HDU with image data: n planes of h×w pixels. */
+static int open_image(const char *path, fitsfile **fp, int *n, int *h, int *w)
+{
+    struct stat st;
+    *fp = NULL;
+    if (stat(path, &st) != 0) return ds_fail("%s: cannot open: %s", path, strerror(errno));
+    int status = 0, hdus = 0;
+    if (fits_open_diskfile(fp, path, READONLY, &status))
+        return fits_fail(path, "cannot open as FITS", status);
+    fits_get_num_hdus(*fp, &hdus, &status);
+    for (int k = 1; k <= hdus && !status; k++) {
+        int type = 0, naxis = 0;
+        if (fits_movabs_hdu(*fp, k, &type, &status) || type != IMAGE_HDU) continue;
+        if (fits_get_img_dim(*fp, &naxis, &status) || naxis == 0) continue;
+        LONGLONG ax[3] = {1, 1, 1};
+        if (naxis > 3) {
+            fits_close(*fp);
+            *fp = NULL;
+            return ds_fail("%s: HDU %d has %d axes; expected a 2-D image or a 3-D cube [N,H,W]",
+                           path, k, naxis);
+        }
+        if (fits_get_img_sizell(*fp, naxis, ax, &status)) break;
+        if (naxis == 1 || ax[0] > INT_MAX || ax[1] > INT_MAX || ax[2] > INT_MAX) {
+            fits_close(*fp);
+            *fp = NULL;
+            return ds_fail("%s: HDU %d: image of size %lld×%lld×%lld is not 2-D or 3-D, or too "
+                           "large", path, k, (long long)ax[0], (long long)ax[1],
+                           (long long)ax[2]);
+        }
+        /* FITS lists the fastest axis first: NAXIS1 = width. */
+        *w = (int)ax[0], *h = (int)ax[1], *n = (int)ax[2];
+        return 0;
+    }
+    int rc = status ? fits_fail(path, "cannot read the HDUs", status)
+                    : ds_fail("%s: no HDU with image data", path);
+    fits_close(*fp);
+    *fp = NULL;
+    return rc;
+}
+
+/* Reads the open image (n×h×w pixels) into x; NaN → 0, ±Inf an error. */
+static int read_pixels(fitsfile *f, const char *path, int n, int h, int w, float *x)
+{
+    LONGLONG first[3] = {1, 1, 1}, count = (LONGLONG)n * h * w;
+    float nul = NAN;
+    int status = 0, anynul = 0, bitpix = 0;
+    /* CFITSIO's null check would turn ±Inf into the null value too, so float
+     * data is read unchecked; integer data maps its BLANK value to NaN. */
+    if (fits_get_img_type(f, &bitpix, &status) ||
+        fits_read_pixll(f, TFLOAT, first, count, bitpix < 0 ? NULL : &nul, x, &anynul, &status))
+        return fits_fail(path, "cannot read pixels", status);
+    size_t plane = (size_t)h * w;
+    for (size_t i = 0; i < (size_t)count; i++) {
+        if (isnan(x[i])) x[i] = 0;
+        else if (isinf(x[i]))
+            return ds_fail("%s: sample %zu, pixel x=%zu y=%zu (from 0) is %cInf; FITS pixels "
+                           "must be finite (NaN is read as 0)", path, i / plane,
+                           i % plane % (size_t)w, i % plane / (size_t)w, x[i] > 0 ? '+' : '-');
+    }
+    return 0;
+}
+
+/* One FILE (image or cube), with labels from a labels file or none. */
+static int load_file(const char *path, const char *labels, ds_dataset *out)
+{
+    fitsfile *f;
+    int n, h, w;
+    ds_dataset lab = {0};
+    if (open_image(path, &f, &n, &h, &w)) return -1;
+    if (ds_dataset_alloc(out, n, ds_shape_of(3, 1, h, w), path) ||
+        read_pixels(f, path, n, h, w, out->x))
+        goto fail;
+    fits_close(f), f = NULL;
+    if (!labels) return 0;
+    if (ds_labels_read(labels, &lab)) goto fail;
+    if (lab.n != n) {
+        ds_fail("count mismatch: %s has %d images but %s has %d labels", path, n, labels, lab.n);
+        goto fail;
+    }
+    free(out->y);
+    out->y = lab.y;
+    out->classes = lab.classes;
+    out->class_names = lab.class_names;
+    return 0;
+fail:
+    fits_close(f);
+    ds_dataset_free(&lab);
+    ds_dataset_free(out);
+    return -1;
+}
+
+static int is_fits(const char *name)
+{
+    return ds_has_ext(name, ".fits") || ds_has_ext(name, ".fit") || ds_has_ext(name, ".fts") ||
+           ds_has_ext(name, ".fz");
+}
+
+/* DIR/<class>/<image>.fits: each file's samples (1 for an image, N for a cube)
+ * take the class of its folder. Two passes: sizes, then pixels. */
+static int load_dir(const char *dir, ds_dataset *out)
+{
+    ds_file_list l;
+    if (ds_class_files(dir, is_fits, "FITS", &l)) return -1;
+    int *count = calloc((size_t)l.n, sizeof *count), total = 0, w0 = 0, h0 = 0;
+    if (!count) {
+        ds_file_list_free(&l);
+        return ds_fail("%s: out of memory", dir);
+    }
+    for (int i = 0; i < l.n; i++) {
+        fitsfile *f;
+        int h, w;
+        if (open_image(l.paths[i], &f, &count[i], &h, &w)) goto fail;
+        fits_close(f);
+        if (i == 0) w0 = w, h0 = h;
+        if (w != w0 || h != h0) {
+            ds_fail("%s: %dx%d pixels, but %s is %dx%d; all images must have the same size",
+                    l.paths[i], w, h, l.paths[0], w0, h0);
+            goto fail;
+        }
+        if (count[i] > INT_MAX - total) {
+            ds_fail("%s: too many samples", dir);
+            goto fail;
+        }
+        total += count[i];
+    }
+    if (ds_dataset_alloc(out, total, ds_shape_of(3, 1, h0, w0), dir)) goto fail;
+    size_t plane = (size_t)h0 * w0;
+    for (int i = 0, k = 0; i < l.n; k += count[i++]) {
+        fitsfile *f;
+        int n, h, w;
+        if (open_image(l.paths[i], &f, &n, &h, &w)) goto fail;
+        /* the file may have changed between the passes */
+        int rc = n != count[i] || h != h0 || w != w0
+                     ? ds_fail("%s: changed while being read", l.paths[i])
+                     : read_pixels(f, l.paths[i], n, h, w, out->x + (size_t)k * plane);
+        fits_close(f);
+        if (rc) goto fail;
+        for (int j = 0; j < n; j++) out->y[k + j] = (float)l.label[i];
+    }
+    out->classes = l.classes;
+    out->class_names = l.class_names;
+    l.class_names = NULL, l.classes = 0;
+    free(count);
+    ds_file_list_free(&l);
+    return 0;
+fail:
+    free(count);
+    ds_file_list_free(&l);
+    ds_dataset_free(out);
+    return -1;
+}
+
+int ds_fits_load(const char *path, const char *labels, ds_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (labels)
+            return ds_fail("%s: labels=%s applies to a FITS file; a directory's labels are its "
+                           "class sub-folders", path, labels);
+        return load_dir(path, out);
+    }
+    return load_file(path, labels, out);
+}

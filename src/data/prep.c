@@ -1,0 +1,181 @@
+/* prep.c — what happens to a dataset after loading: the finite check, the
+ * validation split and normalisation; plus small helpers the loaders share. */
+#include "data.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ds_dataset_alloc(ds_dataset *d, int n, ds_shape sample, const char *path)
+{
+    size_t per = ds_shape_numel(sample);
+    memset(d, 0, sizeof *d);
+    if (n <= 0 || per == 0) return ds_fail("%s: empty (%d samples of %zu values)", path, n, per);
+    if (per > DS_MAX_ELEMS / (size_t)n)
+        return ds_fail("%s: too large (%d samples of %zu values; limit 2^31 values)", path, n,
+                       per);
+    d->x = malloc((size_t)n * per * sizeof *d->x);
+    d->y = calloc((size_t)n, sizeof *d->y);
+    if (!d->x || !d->y) {
+        ds_dataset_free(d);
+        return ds_fail("%s: out of memory for %d samples of %zu values", path, n, per);
+    }
+    d->n = n;
+    d->sample = sample;
+    return 0;
+}
+
+void ds_names_free(char **names, int n)
+{
+    if (!names) return;
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+int ds_labels_check(const char *path, const float *y, int n, int *classes)
+{
+    float max = -1;
+    for (int i = 0; i < n; i++) {
+        float v = y[i];
+        if (!(v >= 0 && v < DS_MAX_LABEL) || v != floorf(v))
+            return ds_fail("%s: label of sample %d is %g, not a class index (an integer "
+                           "0 ≤ y < 2^24)", path, i, (double)v);
+        if (v > max) max = v;
+    }
+    *classes = (int)max + 1;
+    return 0;
+}
+
+int ds_dataset_check_finite(const ds_dataset *d, const char *what)
+{
+    size_t per = ds_shape_numel(d->sample);
+    if (!what) what = "data";
+    for (int i = 0; i < d->n; i++) {
+        const float *row = d->x + (size_t)i * per;
+        for (size_t j = 0; j < per; j++)
+            if (!isfinite(row[j]))
+                return ds_fail("%s: sample %d, element %zu is %s", what, i, j,
+                               isnan(row[j]) ? "NaN" : row[j] > 0 ? "+Inf" : "-Inf");
+        if (d->y && !isfinite(d->y[i]))
+            return ds_fail("%s: sample %d, label is %s", what, i,
+                           isnan(d->y[i]) ? "NaN" : d->y[i] > 0 ? "+Inf" : "-Inf");
+    }
+    return 0;
+}
+
+/* dst ← the samples idx[0..n) of src, with a copy of its class names. */
+static int take(const ds_dataset *src, const int *idx, int n, ds_dataset *dst)
+{
+    size_t per = ds_shape_numel(src->sample);
+    if (ds_dataset_alloc(dst, n, src->sample, "split")) return -1;
+    for (int i = 0; i < n; i++) {
+        memcpy(dst->x + (size_t)i * per, src->x + (size_t)idx[i] * per, per * sizeof *dst->x);
+        dst->y[i] = src->y ? src->y[idx[i]] : 0;
+    }
+    if (src->class_names) {
+        /* calloc'd, so a partial copy frees cleanly */
+        char **names = calloc((size_t)src->classes, sizeof *names);
+        if (!names) goto oom;
+        dst->class_names = names;
+        dst->classes = src->classes;
+        for (int c = 0; c < src->classes; c++)
+            if (!(names[c] = strdup(src->class_names[c]))) goto oom;
+    }
+    dst->classes = src->classes;
+    return 0;
+oom:
+    ds_dataset_free(dst);
+    return ds_fail("split: out of memory for the class names");
+}
+
+int ds_dataset_split(const ds_dataset *d, float frac, uint64_t seed, ds_dataset *train,
+                     ds_dataset *val)
+{
+    memset(train, 0, sizeof *train);
+    memset(val, 0, sizeof *val);
+    if (!(frac > 0 && frac < 1))
+        return ds_fail("validation split %g: must lie strictly between 0 and 1", (double)frac);
+    int nv = (int)lround((double)frac * d->n), nt = d->n - nv;
+    if (nv < 1 || nt < 1)
+        return ds_fail("validation split %g of %d samples leaves %d for training and %d for "
+                       "validation; both need at least one", (double)frac, d->n, nt, nv);
+    int *perm = malloc((size_t)d->n * sizeof *perm);
+    if (!perm) return ds_fail("split: out of memory for %d samples", d->n);
+    for (int i = 0; i < d->n; i++) perm[i] = i;
+    ds_rng r;
+    ds_rng_seed(&r, seed);
+    ds_rng_shuffle(&r, perm, d->n);
+    int rc = take(d, perm, nt, train);
+    if (rc == 0 && (rc = take(d, perm + nt, nv, val)) != 0) ds_dataset_free(train);
+    free(perm);
+    return rc;
+}
+
+/* Samples [C, …] normalise per channel over the rest; [F] per feature. */
+static void norm_layout(const ds_dataset *d, int *channels, size_t *inner)
+{
+    size_t per = ds_shape_numel(d->sample);
+    *channels = d->sample.ndim > 0 ? d->sample.d[0] : 1;
+    *inner = *channels > 0 ? per / (size_t)*channels : 0;
+}
+
+int ds_norm_compute(const ds_dataset *d, ds_norm *out)
+{
+    memset(out, 0, sizeof *out);
+    int C;
+    size_t inner;
+    norm_layout(d, &C, &inner);
+    if (d->n <= 0 || C <= 0 || inner == 0)
+        return ds_fail("normalisation: empty dataset (%d samples)", d->n);
+    double *sum = calloc((size_t)C, sizeof *sum), *sq = calloc((size_t)C, sizeof *sq);
+    out->mean = malloc((size_t)C * sizeof *out->mean);
+    out->std = malloc((size_t)C * sizeof *out->std);
+    if (!sum || !sq || !out->mean || !out->std) {
+        free(sum), free(sq), ds_norm_free(out);
+        return ds_fail("normalisation: out of memory for %d channels", C);
+    }
+    /* Two passes in double: the mean, then Σ(x − mean)², population std. */
+    double count = (double)d->n * (double)inner;
+    for (int i = 0; i < d->n; i++)
+        for (int c = 0; c < C; c++) {
+            const float *p = d->x + ((size_t)i * C + c) * inner;
+            for (size_t j = 0; j < inner; j++) sum[c] += p[j];
+        }
+    for (int c = 0; c < C; c++) sum[c] /= count;
+    for (int i = 0; i < d->n; i++)
+        for (int c = 0; c < C; c++) {
+            const float *p = d->x + ((size_t)i * C + c) * inner;
+            for (size_t j = 0; j < inner; j++) sq[c] += (p[j] - sum[c]) * (p[j] - sum[c]);
+        }
+    for (int c = 0; c < C; c++) {
+        double sd = sqrt(sq[c] / count);
+        out->mean[c] = (float)sum[c];
+        out->std[c] = sd < 1e-6 ? 1e-6f : (float)sd;
+    }
+    out->channels = C;
+    free(sum), free(sq);
+    return 0;
+}
+
+void ds_norm_apply(const ds_norm *nm, ds_dataset *d)
+{
+    int C;
+    size_t inner;
+    norm_layout(d, &C, &inner);
+    /* A mismatch is the caller's to report (it knows where the norm came
+     * from); applying it would read past mean/std. */
+    if (!nm || C != nm->channels || !nm->mean || !nm->std) return;
+    for (int i = 0; i < d->n; i++)
+        for (int c = 0; c < C; c++) {
+            float *p = d->x + ((size_t)i * C + c) * inner, m = nm->mean[c], s = nm->std[c];
+            for (size_t j = 0; j < inner; j++) p[j] = (p[j] - m) / s;
+        }
+}
+
+void ds_norm_free(ds_norm *nm)
+{
+    if (!nm) return;
+    free(nm->mean);
+    free(nm->std);
+    memset(nm, 0, sizeof *nm);
+}

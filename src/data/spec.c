@@ -1,0 +1,148 @@
+/* spec.c — data specs ("scheme:ARGS" or a bare path) to loaders.
+ *
+ *   fashion-mnist[:train|:test]       ds_fashion_mnist_load (default: train)
+ *   idx:IMAGES,LABELS                 ds_idx_load
+ *   npy:X[,Y]                         X [n,F] | [n,H,W] | [n,C,H,W]; Y labels
+ *   csv:FILE[,label=NAME]             header row; label column NAME or the last
+ *   folder:DIR                        DIR/<class>/<image>.png|jpg|jpeg
+ *   fits:FILE|DIR[,labels=FILE]       2-D image, 3-D cube, or DIR/<class>/<image>.fits
+ *   PATH                              by what it is: a directory → folder;
+ *                                     .npy, .csv, .fits/.fit/.fts/.fz → that
+ *                                     loader; .png/.jpg/.jpeg → one sample
+ * Labels files (Y, labels=) are .npy (1-D) or .csv (header, one column).
+ * Without labels, y is all 0 and classes is 0. Paths cannot contain ','. */
+#include "data.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SPECS                                                                      \
+    "fashion-mnist[:train|:test], idx:IMAGES,LABELS, npy:X[,Y], csv:FILE[,label=NAME], " \
+    "folder:DIR, fits:FILE|DIR[,labels=FILE], or a path"
+
+int ds_has_ext(const char *name, const char *ext)
+{
+    size_t n = strlen(name), k = strlen(ext);
+    return n > k && strcasecmp(name + n - k, ext) == 0;
+}
+
+int ds_labels_read(const char *path, ds_dataset *lab)
+{
+    memset(lab, 0, sizeof *lab);
+    if (ds_has_ext(path, ".csv")) return ds_csv_load(path, NULL, 1, lab);
+    float *y;
+    int nd, d[DS_MAX_DIMS], classes;
+    if (ds_npy_read(path, &y, &nd, d)) return -1;
+    if (nd != 1) {
+        free(y);
+        return ds_fail("%s: labels must be a 1-D array [n], got %d-D", path, nd);
+    }
+    if (ds_labels_check(path, y, d[0], &classes)) {
+        free(y);
+        return -1;
+    }
+    *lab = (ds_dataset){.n = d[0], .classes = classes, .y = y};
+    return 0;
+}
+
+/* Splits s in place at ','; returns the number of parts (at most max + 1). */
+static int split(char *s, char **part, int max)
+{
+    int n = 0;
+    for (;;) {
+        char *comma = strchr(s, ',');
+        if (n < max) part[n] = s;
+        n++;
+        if (!comma || n > max) return n;
+        *comma = 0;
+        s = comma + 1;
+    }
+}
+
+/* The value of "key=value", or NULL if `opt` is not that key. */
+static const char *option(const char *opt, const char *key)
+{
+    size_t k = strlen(key);
+    return strncmp(opt, key, k) == 0 && opt[k] == '=' ? opt + k + 1 : NULL;
+}
+
+static int by_path(const char *spec, ds_dataset *out)
+{
+    struct stat st;
+    const char *colon = strchr(spec, ':');
+    if (stat(spec, &st) != 0) {
+        int err = errno;
+        size_t k = colon ? (size_t)(colon - spec) : 0;
+        int word = k >= 2;
+        for (size_t i = 0; i < k; i++) word &= isalnum((unsigned char)spec[i]) || spec[i] == '-';
+        if (word)
+            return ds_fail("data spec '%s': unknown scheme '%.*s' (use %s)", spec, (int)k, spec,
+                           SPECS);
+        return ds_fail("%s: cannot open: %s", spec, strerror(err));
+    }
+    if (S_ISDIR(st.st_mode)) return ds_folder_load(spec, out);
+    if (ds_has_ext(spec, ".npy")) return ds_npy_load(spec, NULL, out);
+    if (ds_has_ext(spec, ".csv")) return ds_csv_load(spec, NULL, 0, out);
+    if (ds_has_ext(spec, ".fits") || ds_has_ext(spec, ".fit") || ds_has_ext(spec, ".fts") ||
+        ds_has_ext(spec, ".fz"))
+        return ds_fits_load(spec, NULL, out);
+    if (ds_has_ext(spec, ".png") || ds_has_ext(spec, ".jpg") || ds_has_ext(spec, ".jpeg"))
+        return ds_image_file_load(spec, out);
+    if (ds_has_ext(spec, ".gz") || strstr(spec, "idx") || strstr(spec, "ubyte"))
+        return ds_fail("%s: IDX images need their labels: use idx:IMAGES,LABELS", spec);
+    return ds_fail("%s: cannot tell the data format from the name; use %s", spec, SPECS);
+}
+
+static int by_scheme(const char *spec, const char *scheme, char *args, ds_dataset *out)
+{
+    char *a[3];
+    int n = split(args, a, 2);
+    for (int i = 0; i < n && i < 2; i++)
+        if (!*a[i]) return ds_fail("data spec '%s': empty argument", spec);
+    if (strcmp(scheme, "fashion-mnist") == 0) {
+        if (n == 1 && strcmp(a[0], "train") == 0) return ds_fashion_mnist_load(NULL, 1, out);
+        if (n == 1 && strcmp(a[0], "test") == 0) return ds_fashion_mnist_load(NULL, 0, out);
+        return ds_fail("data spec '%s': expected fashion-mnist, fashion-mnist:train or "
+                       "fashion-mnist:test", spec);
+    }
+    if (strcmp(scheme, "idx") == 0) {
+        if (n != 2) return ds_fail("data spec '%s': expected idx:IMAGES,LABELS", spec);
+        return ds_idx_load(a[0], a[1], out);
+    }
+    if (strcmp(scheme, "npy") == 0) {
+        if (n > 2) return ds_fail("data spec '%s': expected npy:X[,Y]", spec);
+        return ds_npy_load(a[0], n == 2 ? a[1] : NULL, out);
+    }
+    if (strcmp(scheme, "folder") == 0) {
+        if (n != 1) return ds_fail("data spec '%s': expected folder:DIR", spec);
+        return ds_folder_load(a[0], out);
+    }
+    int csv = strcmp(scheme, "csv") == 0;
+    const char *usage = csv ? "csv:FILE[,label=NAME]" : "fits:FILE|DIR[,labels=FILE]";
+    const char *val = n == 2 ? option(a[1], csv ? "label" : "labels") : NULL;
+    if (n > 2 || (n == 2 && (!val || !*val)))
+        return ds_fail("data spec '%s': expected %s", spec, usage);
+    return csv ? ds_csv_load(a[0], val, 0, out) : ds_fits_load(a[0], val, out);
+}
+
+int ds_data_load(const char *spec, ds_dataset *out)
+{
+    static const char *const schemes[] = {"fashion-mnist", "idx", "npy", "csv", "folder", "fits"};
+    memset(out, 0, sizeof *out);
+    if (!spec || !*spec) return ds_fail("empty data spec; use %s", SPECS);
+    if (strcmp(spec, "fashion-mnist") == 0) return ds_fashion_mnist_load(NULL, 1, out);
+    const char *colon = strchr(spec, ':');
+    for (size_t i = 0; colon && i < sizeof schemes / sizeof *schemes; i++) {
+        size_t k = strlen(schemes[i]);
+        if ((size_t)(colon - spec) != k || strncmp(spec, schemes[i], k) != 0) continue;
+        char *args = strdup(colon + 1);
+        if (!args) return ds_fail("data spec '%s': out of memory", spec);
+        int rc = by_scheme(spec, schemes[i], args, out);
+        free(args);
+        return rc;
+    }
+    return by_path(spec, out);
+}

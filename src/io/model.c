@@ -1,0 +1,724 @@
+/* model.c — model files (.cfg): [net], one section per layer and [train],
+ * checked key by key into a ds_model. The graph is built in model_build.c.
+ * Every error starts "FILE:LINE: " and names the section, layer and key.
+ * Reference: docs/model-file.md. */
+#include "model.h"
+
+#include "ini.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kind_names[L_COUNT] = {
+    "conv", "deconv", "dense", "maxpool", "avgpool", "global_avgpool", "batchnorm",
+    "dropout", "activation", "flatten", "concat", "add", "reshape"};
+
+const char *ds_layer_kind_name(int kind)
+{
+    return kind >= 0 && kind < L_COUNT ? kind_names[kind] : "?";
+}
+
+/* Section names, Darknet's and PyTorch's aliases included. */
+static const struct {
+    const char *name;
+    int kind;
+} section_kinds[] = {
+    {"conv", L_CONV},          {"convolutional", L_CONV},     {"deconv", L_DECONV},
+    {"conv_transpose", L_DECONV}, {"deconvolutional", L_DECONV}, {"dense", L_DENSE},
+    {"connected", L_DENSE},    {"maxpool", L_MAXPOOL},        {"avgpool", L_AVGPOOL},
+    {"global_avgpool", L_GAP}, {"batchnorm", L_BN},           {"dropout", L_DROPOUT},
+    {"activation", L_ACT},     {"flatten", L_FLATTEN},        {"concat", L_CONCAT},
+    {"add", L_ADD},            {"shortcut", L_ADD},           {"reshape", L_RESHAPE},
+};
+#define N_SECTION_KINDS (int)(sizeof section_kinds / sizeof section_kinds[0])
+
+#define ACT_CHOICES "linear|relu|leaky|leaky_relu|elu|sigmoid|tanh|softplus"
+#define INIT_CHOICES "default|zeros|xavier_uniform|xavier_normal|he_uniform|he_normal"
+static const ds_init_kind init_kinds[] = {DS_INIT_DEFAULT,        DS_INIT_ZEROS,
+                                          DS_INIT_XAVIER_UNIFORM, DS_INIT_XAVIER_NORMAL,
+                                          DS_INIT_HE_UNIFORM,     DS_INIT_HE_NORMAL};
+
+/* Names a layer may not take: the model's input and the trainer's nodes. */
+static const char *const reserved_names[] = {"input", "x", "y", "loss"};
+
+/* ---- key tables ---- */
+
+typedef enum vtype {
+    V_INT,     /* int in [lo, hi] */
+    V_FLOAT,   /* float, finite, range per frange */
+    V_BOOL,    /* 0|1|true|false → int */
+    V_ENUM,    /* one of choices ("a|b|c") → int index */
+    V_U64,     /* uint64_t */
+    V_DIMS,    /* comma list of 1 or 3 sizes ≥ 1 → ds_shape ([net] input) */
+    V_SHAPE,   /* comma list of sizes ≥ 1 or one −1 → ds_shape (reshape) */
+    V_PADDING, /* same|valid|N → pad, same */
+    V_SKIP     /* handled elsewhere (name, from) */
+} vtype;
+
+typedef enum frange { F_FINITE, F_POS, F_NONNEG, F_UNIT_CO, F_UNIT_OO, F_UNIT_CC } frange;
+
+typedef struct key_def {
+    const char *key;
+    const char *canon;   /* the key this one is an alias of (NULL: itself) */
+    vtype type;
+    size_t off;          /* into ds_layer, net_raw or train_raw */
+    long lo, hi;         /* V_INT: inclusive range; V_FLOAT: lo is the frange */
+    const char *choices; /* V_ENUM */
+    unsigned kinds;      /* layer keys: the layer kinds that take it */
+} key_def;
+
+#define KB(k) (1u << (k))
+#define CONVS (KB(L_CONV) | KB(L_DECONV))
+#define POOLS (KB(L_MAXPOOL) | KB(L_AVGPOOL))
+#define WEIGHTED (CONVS | KB(L_DENSE))
+#define ALL_KINDS ((1u << L_COUNT) - 1)
+#define LO(f) offsetof(ds_layer, f)
+
+static const key_def layer_keys[] = {
+    {"name", NULL, V_SKIP, 0, 0, 0, NULL, ALL_KINDS},
+    {"from", NULL, V_SKIP, 0, 0, 0, NULL, ALL_KINDS},
+    {"filters", NULL, V_INT, LO(out), 1, 1 << 16, NULL, CONVS},
+    {"units", NULL, V_INT, LO(out), 1, 1 << 24, NULL, KB(L_DENSE)},
+    {"output", "units", V_INT, LO(out), 1, 1 << 24, NULL, KB(L_DENSE)},
+    {"size", NULL, V_INT, LO(size), 1, 1024, NULL, CONVS | POOLS},
+    {"stride", NULL, V_INT, LO(stride), 1, 1024, NULL, CONVS | POOLS},
+    {"pad", NULL, V_INT, LO(pad), 0, 1024, NULL, CONVS | POOLS},
+    {"padding", "pad", V_PADDING, LO(pad), 0, 1024, NULL, KB(L_CONV)},
+    {"dilation", NULL, V_INT, LO(dilation), 1, 1024, NULL, CONVS},
+    {"groups", NULL, V_INT, LO(groups), 1, 1 << 16, NULL, CONVS},
+    {"output_padding", NULL, V_INT, LO(out_pad), 0, 1024, NULL, KB(L_DECONV)},
+    {"bias", NULL, V_BOOL, LO(bias), 0, 1, NULL, WEIGHTED},
+    {"batch_normalize", NULL, V_BOOL, LO(bn), 0, 1, NULL, WEIGHTED},
+    {"activation", NULL, V_ENUM, LO(act), 0, 0, ACT_CHOICES, WEIGHTED | KB(L_ACT) | KB(L_ADD)},
+    {"alpha", NULL, V_FLOAT, LO(alpha), F_FINITE, 0, NULL, WEIGHTED | KB(L_ACT) | KB(L_ADD)},
+    {"init", NULL, V_ENUM, LO(init), 0, 0, INIT_CHOICES, WEIGHTED},
+    {"p", NULL, V_FLOAT, LO(p), F_UNIT_CO, 0, NULL, KB(L_DROPOUT)},
+    {"probability", "p", V_FLOAT, LO(p), F_UNIT_CO, 0, NULL, KB(L_DROPOUT)},
+    {"shape", NULL, V_SHAPE, LO(shape), 0, 0, NULL, KB(L_RESHAPE)},
+};
+
+typedef struct net_raw {
+    ds_shape input;
+    int classes;
+} net_raw;
+
+static const key_def net_keys[] = {
+    {"input", NULL, V_DIMS, offsetof(net_raw, input), 0, 0, NULL, 0},
+    {"classes", NULL, V_INT, offsetof(net_raw, classes), 1, 1 << 20, NULL, 0},
+};
+
+/* [train] as read; converted into ds_train_cfg after the checks. */
+typedef struct train_raw {
+    int optimizer, schedule, unit, nesterov, batch, epochs, step_size, t_max, warmup;
+    float lr, momentum, weight_decay, beta1, beta2, eps, alpha, clip_norm, gamma, eta_min,
+        warmup_start;
+    uint64_t seed;
+} train_raw;
+
+#define TO(f) offsetof(train_raw, f)
+static const key_def train_keys[] = {
+    {"optimizer", NULL, V_ENUM, TO(optimizer), 0, 0, "sgd|adam|adamw|rmsprop", 0},
+    {"lr", NULL, V_FLOAT, TO(lr), F_POS, 0, NULL, 0},
+    {"learning_rate", "lr", V_FLOAT, TO(lr), F_POS, 0, NULL, 0},
+    {"momentum", NULL, V_FLOAT, TO(momentum), F_UNIT_CO, 0, NULL, 0},
+    {"nesterov", NULL, V_BOOL, TO(nesterov), 0, 1, NULL, 0},
+    {"weight_decay", NULL, V_FLOAT, TO(weight_decay), F_NONNEG, 0, NULL, 0},
+    {"beta1", NULL, V_FLOAT, TO(beta1), F_UNIT_OO, 0, NULL, 0},
+    {"beta2", NULL, V_FLOAT, TO(beta2), F_UNIT_OO, 0, NULL, 0},
+    {"eps", NULL, V_FLOAT, TO(eps), F_POS, 0, NULL, 0},
+    {"alpha", NULL, V_FLOAT, TO(alpha), F_UNIT_OO, 0, NULL, 0},
+    {"clip_norm", NULL, V_FLOAT, TO(clip_norm), F_NONNEG, 0, NULL, 0},
+    {"batch", NULL, V_INT, TO(batch), 1, 1 << 20, NULL, 0},
+    {"epochs", NULL, V_INT, TO(epochs), 1, 1 << 20, NULL, 0},
+    {"seed", NULL, V_U64, TO(seed), 0, 0, NULL, 0},
+    {"schedule", NULL, V_ENUM, TO(schedule), 0, 0, "constant|step|cosine", 0},
+    {"step_size", NULL, V_INT, TO(step_size), 1, 1 << 30, NULL, 0},
+    {"gamma", NULL, V_FLOAT, TO(gamma), F_POS, 0, NULL, 0},
+    {"t_max", NULL, V_INT, TO(t_max), 1, 1 << 30, NULL, 0},
+    {"eta_min", NULL, V_FLOAT, TO(eta_min), F_NONNEG, 0, NULL, 0},
+    {"warmup", NULL, V_INT, TO(warmup), 0, 1 << 30, NULL, 0},
+    {"warmup_start", NULL, V_FLOAT, TO(warmup_start), F_UNIT_CC, 0, NULL, 0},
+    {"schedule_unit", NULL, V_ENUM, TO(unit), 0, 0, "epoch|step", 0},
+};
+
+#define N_KEYS(t) (int)(sizeof t / sizeof t[0])
+
+/* ---- messages ---- */
+
+/* Where a message points: the file and "[section]" or "[conv] 'conv2'". */
+typedef struct ctx {
+    const char *file;
+    char where[160];
+} ctx;
+
+static int at_fail(const ctx *c, int line, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* "FILE:LINE: [section] 'layer' key: message" (key may be NULL). */
+static int at_fail(const ctx *c, int line, const char *key, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return ds_fail("%s:%d: %s%s%s: %s", c->file, line, c->where, key ? " " : "", key ? key : "",
+                   msg);
+}
+
+/* Keys a section of this kind takes, "a, b, c" (kinds 0: every key of the table). */
+static void list_keys(const key_def *t, int n, unsigned kinds, char *buf, size_t size)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && k < size; i++)
+        if (!kinds || (t[i].kinds & kinds))
+            k += (size_t)snprintf(buf + k, size - k, "%s%s", k ? ", " : "", t[i].key);
+}
+
+static const char *canon_of(const key_def *d) { return d->canon ? d->canon : d->key; }
+
+static const key_def *find_def(const key_def *t, int n, unsigned kinds, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(t[i].key, key) && (!kinds || (t[i].kinds & kinds))) return &t[i];
+    return NULL;
+}
+
+/* The entry for `canon` (or one of its aliases) in a section, NULL if absent. */
+static const ini_kv *find_kv(const ini_sec *s, const key_def *t, int n, const char *canon)
+{
+    for (int i = 0; i < s->n_kv; i++) {
+        const key_def *d = find_def(t, n, 0, s->kv[i].key);
+        if (d && !strcmp(canon_of(d), canon)) return &s->kv[i];
+    }
+    return NULL;
+}
+
+/* ---- values ---- */
+
+static int parse_long(const char *s, long *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtol(s, &end, 10);
+    return end != s && !*end && errno == 0 ? 0 : -1;
+}
+
+/* Comma-separated integers into d[0..*n), at most max of them. */
+static int parse_ints(const char *s, int *d, int max, int *n)
+{
+    *n = 0;
+    char buf[256];
+    if (strlen(s) >= sizeof buf) return -1;
+    strcpy(buf, s);
+    for (char *tok = buf, *next; tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next) *next++ = 0;
+        while (*tok == ' ' || *tok == '\t') tok++;
+        size_t len = strlen(tok);
+        while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = 0;
+        long v;
+        if (*n == max || parse_long(tok, &v) || v < -1 || v > (1 << 24)) return -1;
+        d[(*n)++] = (int)v;
+    }
+    return 0;
+}
+
+static const char *frange_text(int r)
+{
+    static const char *const t[] = {"be finite", "be > 0", "be >= 0", "be in [0, 1)",
+                                    "be in (0, 1)", "be in [0, 1]"};
+    return t[r];
+}
+
+static int in_frange(double v, int r)
+{
+    switch (r) {
+    case F_POS: return v > 0;
+    case F_NONNEG: return v >= 0;
+    case F_UNIT_CO: return v >= 0 && v < 1;
+    case F_UNIT_OO: return v > 0 && v < 1;
+    case F_UNIT_CC: return v >= 0 && v <= 1;
+    default: return 1;
+    }
+}
+
+/* Index of val in "a|b|c", or -1. */
+static int enum_index(const char *choices, const char *val)
+{
+    size_t n = strlen(val);
+    int i = 0;
+    for (const char *p = choices; *p; i++) {
+        size_t k = strcspn(p, "|");
+        if (k == n && !strncmp(p, val, n)) return i;
+        p += k + (p[k] == '|');
+    }
+    return -1;
+}
+
+/* Parse kv->val as d says into (char *)dst + d->off. */
+static int set_value(const ctx *c, const key_def *d, const ini_kv *kv, void *dst)
+{
+    char *p = (char *)dst + d->off;
+    const char *v = kv->val;
+    long l;
+    switch (d->type) {
+    case V_INT:
+        if (parse_long(v, &l)) return at_fail(c, kv->line, kv->key, "'%s' is not an integer", v);
+        if (l < d->lo || l > d->hi)
+            return at_fail(c, kv->line, kv->key, "%ld is out of range (%ld..%ld)", l, d->lo, d->hi);
+        *(int *)p = (int)l;
+        return 0;
+    case V_BOOL:
+        if (!strcmp(v, "1") || !strcmp(v, "true")) *(int *)p = 1;
+        else if (!strcmp(v, "0") || !strcmp(v, "false")) *(int *)p = 0;
+        else return at_fail(c, kv->line, kv->key, "'%s' is not 0 or 1 (or true/false)", v);
+        return 0;
+    case V_FLOAT: {
+        char *end;
+        errno = 0;
+        double x = strtod(v, &end);
+        if (end == v || *end || errno == ERANGE || !isfinite(x))
+            return at_fail(c, kv->line, kv->key, "'%s' is not a finite number", v);
+        if (!in_frange(x, (int)d->lo) || !isfinite((float)x))
+            return at_fail(c, kv->line, kv->key, "%s is out of range (must %s)", v,
+                           frange_text((int)d->lo));
+        *(float *)p = (float)x;
+        return 0;
+    }
+    case V_ENUM: {
+        int i = enum_index(d->choices, v);
+        if (i < 0) return at_fail(c, kv->line, kv->key, "unknown value '%s' (expected %s)", v, d->choices);
+        *(int *)p = i;
+        return 0;
+    }
+    case V_U64: {
+        char *end;
+        errno = 0;
+        unsigned long long u = strtoull(v, &end, 10);
+        if (!isdigit((unsigned char)v[0]) || *end || errno)
+            return at_fail(c, kv->line, kv->key, "'%s' is not a non-negative integer", v);
+        *(uint64_t *)p = (uint64_t)u;
+        return 0;
+    }
+    case V_DIMS: {
+        int dims[4], n;
+        if (parse_ints(v, dims, 4, &n) || (n != 1 && n != 3))
+            return at_fail(c, kv->line, kv->key,
+                           "'%s' is not C,H,W (images) or F (tables), e.g. 1,28,28", v);
+        ds_shape s = {.ndim = n};
+        for (int i = 0; i < n; i++) {
+            if (dims[i] < 1 || dims[i] > (1 << 16))
+                return at_fail(c, kv->line, kv->key, "size %d is out of range (1..65536)", dims[i]);
+            s.d[i] = dims[i];
+        }
+        *(ds_shape *)p = s;
+        return 0;
+    }
+    case V_SHAPE: {
+        int dims[DS_MAX_DIMS], n, infer = 0;
+        if (parse_ints(v, dims, DS_MAX_DIMS - 1, &n))
+            return at_fail(c, kv->line, kv->key,
+                           "'%s' is not 1 to %d comma-separated sizes (without the batch)", v,
+                           DS_MAX_DIMS - 1);
+        ds_shape s = {.ndim = n};
+        for (int i = 0; i < n; i++) {
+            infer += dims[i] == -1;
+            if (dims[i] == 0 || infer > 1)
+                return at_fail(c, kv->line, kv->key, "sizes must be >= 1, with at most one -1 (inferred)");
+            s.d[i] = dims[i];
+        }
+        *(ds_shape *)p = s;
+        return 0;
+    }
+    case V_PADDING: {
+        ds_layer *L = dst;
+        if (!strcmp(v, "same")) L->same = 1;
+        else if (!strcmp(v, "valid")) L->pad = 0;
+        else if (parse_long(v, &l) || l < 0 || l > 1024)
+            return at_fail(c, kv->line, kv->key, "'%s' is not same, valid or a size 0..1024", v);
+        else L->pad = (int)l;
+        return 0;
+    }
+    case V_SKIP: return 0;
+    }
+    return 0;
+}
+
+/* Check every key of a section against the table and store the values. */
+static int set_keys(const ctx *c, const ini_sec *s, const key_def *t, int n, unsigned kinds,
+                    void *dst)
+{
+    for (int i = 0; i < s->n_kv; i++) {
+        const ini_kv *kv = &s->kv[i];
+        const key_def *d = find_def(t, n, kinds, kv->key);
+        if (!d) {
+            char keys[640];
+            list_keys(t, n, kinds, keys, sizeof keys);
+            return at_fail(c, kv->line, kv->key, "unknown key (valid keys: %s)", keys);
+        }
+        for (int j = 0; j < i; j++) {
+            const key_def *e = find_def(t, n, kinds, s->kv[j].key);
+            if (!strcmp(canon_of(e), canon_of(d)))
+                return at_fail(c, kv->line, kv->key, "set twice (%s= at line %d)", s->kv[j].key,
+                               s->kv[j].line);
+        }
+        if (set_value(c, d, kv, dst)) return -1;
+    }
+    return 0;
+}
+
+/* ---- [net] and [train] ---- */
+
+static int parse_net(ds_model *m, const ini_sec *s, const char *file)
+{
+    ctx c = {file, "[net]"};
+    net_raw r = {{0}, 0};
+    if (set_keys(&c, s, net_keys, N_KEYS(net_keys), 0, &r)) return -1;
+    if (!r.input.ndim)
+        return at_fail(&c, s->line, NULL, "missing input= (the per-sample shape: C,H,W for images, "
+                                          "F for tables; e.g. input=1,28,28)");
+    if (!r.classes) return at_fail(&c, s->line, NULL, "missing classes= (the number of classes)");
+    m->input = r.input;
+    m->classes = r.classes;
+    return 0;
+}
+
+/* Fail if `key` is set while `ok` is false. */
+static int needs(const ctx *c, const ini_sec *s, const char *key, int ok, const char *why)
+{
+    const ini_kv *kv = find_kv(s, train_keys, N_KEYS(train_keys), key);
+    return kv && !ok ? at_fail(c, kv->line, kv->key, "%s", why) : 0;
+}
+
+static int parse_train(ds_model *m, const ini_sec *s, const char *file)
+{
+    ctx c = {file, "[train]"};
+    train_raw r = {.optimizer = DS_ADAM, .lr = 1e-3f, .batch = 64, .epochs = 5, .seed = 1,
+                   .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .alpha = 0.99f, .gamma = 0.1f};
+    if (s && set_keys(&c, s, train_keys, N_KEYS(train_keys), 0, &r)) return -1;
+    if (s) {
+        int sgd = r.optimizer == DS_SGD, adam = r.optimizer == DS_ADAM || r.optimizer == DS_ADAMW;
+        int rms = r.optimizer == DS_RMSPROP, step = r.schedule == DS_SCHED_STEP;
+        int cos = r.schedule == DS_SCHED_COSINE;
+        if (needs(&c, s, "momentum", sgd || rms, "applies to optimizer=sgd or rmsprop") ||
+            needs(&c, s, "nesterov", !r.nesterov || (sgd && r.momentum > 0),
+                  "nesterov=1 needs optimizer=sgd and momentum > 0") ||
+            needs(&c, s, "beta1", adam, "applies to optimizer=adam or adamw") ||
+            needs(&c, s, "beta2", adam, "applies to optimizer=adam or adamw") ||
+            needs(&c, s, "alpha", rms, "applies to optimizer=rmsprop") ||
+            needs(&c, s, "step_size", step, "applies to schedule=step") ||
+            needs(&c, s, "gamma", step, "applies to schedule=step") ||
+            needs(&c, s, "t_max", cos, "applies to schedule=cosine") ||
+            needs(&c, s, "eta_min", cos, "applies to schedule=cosine") ||
+            needs(&c, s, "schedule_unit", step || cos, "applies to schedule=step or cosine") ||
+            needs(&c, s, "warmup_start", r.warmup > 0, "needs warmup > 0 (steps)"))
+            return -1;
+        if (step && !r.step_size)
+            return at_fail(&c, s->line, NULL, "schedule=step needs step_size= (in schedule_unit)");
+    }
+    ds_train_cfg *t = &m->train;
+    t->optim = (ds_optim_cfg){.kind = (ds_optim_kind)r.optimizer, .lr = r.lr,
+                              .momentum = r.momentum, .weight_decay = r.weight_decay,
+                              .nesterov = r.nesterov, .beta1 = r.beta1, .beta2 = r.beta2,
+                              .eps = r.eps, .alpha = r.alpha, .clip_norm = r.clip_norm};
+    t->optim.schedule = (ds_schedule){.kind = (ds_sched_kind)r.schedule, .step_size = r.step_size,
+                                      .gamma = r.gamma, .t_max = r.t_max, .eta_min = r.eta_min,
+                                      .warmup_steps = r.warmup, .warmup_start = r.warmup_start};
+    t->batch = r.batch;
+    t->epochs = r.epochs;
+    t->seed = r.seed;
+    t->schedule_in_epochs = r.unit == 0;
+    return 0;
+}
+
+/* ---- layers ---- */
+
+static int kind_of(const char *section)
+{
+    for (int i = 0; i < N_SECTION_KINDS; i++)
+        if (!strcmp(section_kinds[i].name, section)) return section_kinds[i].kind;
+    return -1;
+}
+
+static int valid_name(const char *s)
+{
+    if (!isalpha((unsigned char)s[0]) && s[0] != '_') return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-') return 0;
+    return 1;
+}
+
+/* Name (explicit or "<type><k>", k counting layers of that type from 1). */
+static int layer_name(ds_model *m, ds_layer *L, const ini_sec *s, const char *file)
+{
+    ctx c = {file, ""};
+    snprintf(c.where, sizeof c.where, "[%s]", s->name);
+    const ini_kv *kv = find_kv(s, layer_keys, N_KEYS(layer_keys), "name");
+    if (!kv) {
+        int k = 1;
+        for (int i = 0; i < m->n_layers; i++) k += m->layers[i].kind == L->kind;
+        snprintf(L->name, sizeof L->name, "%s%d", ds_layer_kind_name(L->kind), k);
+        return 0;
+    }
+    if (strlen(kv->val) >= sizeof L->name || !valid_name(kv->val))
+        return at_fail(&c, kv->line, "name", "'%s' is not a layer name (a letter or _, then letters, "
+                                             "digits, _ or -; at most %d characters)",
+                       kv->val, DS_LAYER_NAME_MAX - 1);
+    for (size_t i = 0; i < sizeof reserved_names / sizeof *reserved_names; i++)
+        if (!strcmp(kv->val, reserved_names[i]))
+            return at_fail(&c, kv->line, "name", "'%s' is reserved (input, x, y and loss are)", kv->val);
+    strcpy(L->name, kv->val);
+    return 0;
+}
+
+/* Defaults that depend on other keys, and checks across keys. */
+static int layer_finish(const ctx *c, ds_layer *L, const ini_sec *s)
+{
+    const int nk = N_KEYS(layer_keys);
+    static const char *const required[L_COUNT][2] = {
+        [L_CONV] = {"filters", "the number of output channels"},
+        [L_DECONV] = {"filters", "the number of output channels"},
+        [L_DENSE] = {"units", "the number of outputs"},
+        [L_ACT] = {"activation", ACT_CHOICES},
+        [L_RESHAPE] = {"shape", "the per-sample shape, e.g. 16,7,7"}};
+    if (required[L->kind][0] && !find_kv(s, layer_keys, nk, required[L->kind][0]))
+        return at_fail(c, s->line, NULL, "missing %s= (%s)", required[L->kind][0], required[L->kind][1]);
+    if ((L->kind == L_CONV || L->kind == L_DECONV) && !find_kv(s, layer_keys, nk, "size"))
+        return at_fail(c, s->line, NULL, "missing size= (the kernel size)");
+    if (L->stride < 0) L->stride = L->kind == L_MAXPOOL || L->kind == L_AVGPOOL ? L->size : 1;
+    if (L->bias < 0) L->bias = !L->bn;
+    L->init = (int)init_kinds[L->init];
+    if (L->same && L->size % 2 == 0) {
+        const ini_kv *kv = find_kv(s, layer_keys, nk, "pad");
+        return at_fail(c, kv->line, kv->key, "padding=same needs an odd size (size=%d)", L->size);
+    }
+    if (L->same) L->pad = L->dilation * (L->size - 1) / 2;
+    if (L->out % L->groups) {
+        const ini_kv *g = find_kv(s, layer_keys, nk, "groups");
+        return at_fail(c, g->line, g->key, "%d must divide filters=%d", L->groups, L->out);
+    }
+    const ini_kv *kv = find_kv(s, layer_keys, nk, "alpha");
+    if (kv && L->act != A_LEAKY && L->act != A_LEAKY_RELU && L->act != A_ELU)
+        return at_fail(c, kv->line, kv->key, "applies to activation=leaky, leaky_relu or elu");
+    if (!kv) L->alpha = L->act == A_LEAKY ? 0.1f : L->act == A_LEAKY_RELU ? 0.01f : 1.0f;
+    return 0;
+}
+
+/* from=: "input", a name of an earlier layer, or −k (k layers back). */
+static int resolve_from(ds_model *m, int i, const ini_sec *s, const char *file)
+{
+    ds_layer *L = &m->layers[i];
+    ctx c = {file, ""};
+    snprintf(c.where, sizeof c.where, "[%s] '%s'", s->name, L->name);
+    const ini_kv *kv = find_kv(s, layer_keys, N_KEYS(layer_keys), "from");
+    int cap = 2 + (kv ? (int)strlen(kv->val) : 0);
+    if (!(L->from = malloc((size_t)cap * sizeof *L->from))) return ds_fail("out of memory");
+    if (!kv && L->kind == L_ADD)
+        return at_fail(&c, s->line, NULL, "missing from= (the layers to add, e.g. from=a,b; "
+                                          "from=a alone adds the previous layer and a)");
+    if (!kv) {
+        L->from[L->n_from++] = i - 1;
+    } else {
+        if (L->kind == L_ADD) L->from[L->n_from++] = i - 1; /* dropped below if 2+ are listed */
+        char buf[1024];
+        if (strlen(kv->val) >= sizeof buf) return at_fail(&c, kv->line, "from", "list too long");
+        strcpy(buf, kv->val);
+        for (char *tok = buf, *next; tok; tok = next) {
+            next = strchr(tok, ',');
+            if (next) *next++ = 0;
+            while (*tok == ' ' || *tok == '\t') tok++;
+            size_t len = strlen(tok);
+            while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = 0;
+            long rel;
+            int idx = -2;
+            if (!strcmp(tok, "input")) idx = -1;
+            else if (!parse_long(tok, &rel)) {
+                if (rel >= 0 || i + rel < -1)
+                    return at_fail(&c, kv->line, "from", "%s: numbers count back from this layer "
+                                   "(-1 is the previous one, -%d reaches the input)", tok, i + 1);
+                idx = i + (int)rel;
+            } else {
+                for (int j = 0; j < m->n_layers; j++)
+                    if (!strcmp(m->layers[j].name, tok)) idx = j;
+                if (idx >= i)
+                    return at_fail(&c, kv->line, "from", "layer '%s' comes later (line %d); from= "
+                                   "names earlier layers", tok, m->layers[idx].line);
+                if (idx == -2)
+                    return at_fail(&c, kv->line, "from", "unknown layer '%s' (not 'input' or the name "
+                                   "of an earlier layer)", tok);
+            }
+            L->from[L->n_from++] = idx;
+        }
+        if (L->kind == L_ADD && L->n_from > 2) memmove(L->from, L->from + 1, (size_t)--L->n_from * sizeof *L->from);
+    }
+    if (L->kind == L_CONCAT && L->n_from < 2)
+        return at_fail(&c, kv ? kv->line : s->line, "from", "concat needs two or more layers, e.g. from=a,b");
+    if (L->kind != L_CONCAT && L->kind != L_ADD && L->n_from != 1)
+        return at_fail(&c, kv->line, "from", "[%s] takes one input; %d are listed", s->name, L->n_from);
+    if (L->n_from > m->max_from) m->max_from = L->n_from;
+    return 0;
+}
+
+static int parse_layer(ds_model *m, const ini_sec *s, int kind, const char *file)
+{
+    if (m->n_layers % 16 == 0) {
+        ds_layer *p = realloc(m->layers, (size_t)(m->n_layers + 16) * sizeof *p);
+        if (!p) return ds_fail("out of memory");
+        m->layers = p;
+    }
+    ds_layer *L = &m->layers[m->n_layers];
+    *L = (ds_layer){.kind = kind, .line = s->line, .size = 2, .stride = -1, .dilation = 1,
+                    .groups = 1, .bias = -1, .init = 0, .p = 0.5f};
+    if (layer_name(m, L, s, file)) return -1;
+    m->n_layers++; /* from here on ds_model_free owns it */
+    ctx c = {file, ""};
+    snprintf(c.where, sizeof c.where, "[%s] '%s'", s->name, L->name);
+    if (set_keys(&c, s, layer_keys, N_KEYS(layer_keys), KB(kind), L) || layer_finish(&c, L, s))
+        return -1;
+    for (int j = 0; j < m->n_layers - 1; j++)
+        if (!strcmp(m->layers[j].name, L->name))
+            return at_fail(&c, s->line, NULL, "duplicate layer name (the %s at line %d has it%s)",
+                           ds_layer_kind_name(m->layers[j].kind), m->layers[j].line,
+                           find_kv(s, layer_keys, N_KEYS(layer_keys), "name")
+                               ? "" : "; this is the default name, so give one with name=");
+    return 0;
+}
+
+/* ---- the model ---- */
+
+ds_model *ds_model_parse(const char *text, const char *name)
+{
+    const char *file = name ? name : "model";
+    ini p;
+    if (!text) {
+        ds_fail("%s: no model text", file);
+        return NULL;
+    }
+    if (ini_parse(text, file, &p)) return NULL;
+    ds_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->text = strdup(text)) || !(m->file = strdup(file))) {
+        ds_fail("out of memory");
+        goto fail;
+    }
+    const ini_sec *net = NULL, *train = NULL;
+    for (int i = 0; i < p.n_sec; i++) {
+        const ini_sec *s = &p.sec[i];
+        ctx c = {file, ""};
+        snprintf(c.where, sizeof c.where, "[%s]", s->name);
+        int kind = kind_of(s->name);
+        if (!strcmp(s->name, "net") || !strcmp(s->name, "train")) {
+            const ini_sec **slot = s->name[0] == 'n' ? &net : &train;
+            if (*slot) {
+                at_fail(&c, s->line, NULL, "second [%s] section (the first is at line %d)", s->name,
+                        (*slot)->line);
+                goto fail;
+            }
+            *slot = s;
+        } else if (!strcmp(s->name, "softmax")) {
+            at_fail(&c, s->line, NULL, "not a layer: the loss applies softmax to the last layer's "
+                                       "outputs (the logits); remove this section");
+            goto fail;
+        } else if (kind < 0) {
+            char names[512];
+            size_t k = snprintf(names, sizeof names, "net, train");
+            for (int j = 0; j < N_SECTION_KINDS && k < sizeof names; j++)
+                k += (size_t)snprintf(names + k, sizeof names - k, ", %s", section_kinds[j].name);
+            at_fail(&c, s->line, NULL, "unknown section (valid sections: %s)", names);
+            goto fail;
+        } else if (parse_layer(m, s, kind, file)) {
+            goto fail;
+        }
+    }
+    if (!net) {
+        ds_fail("%s:1: no [net] section (it gives input= and classes=)", file);
+        goto fail;
+    }
+    if (parse_net(m, net, file) || parse_train(m, train, file)) goto fail;
+    if (!m->n_layers) {
+        ds_fail("%s:%d: [net]: the model has no layer sections", file, net->line);
+        goto fail;
+    }
+    for (int i = 0, k = 0; i < p.n_sec; i++)
+        if (kind_of(p.sec[i].name) >= 0 && resolve_from(m, k++, &p.sec[i], file)) goto fail;
+    ini_free(&p);
+    return m;
+fail:
+    ini_free(&p);
+    ds_model_free(m);
+    return NULL;
+}
+
+ds_model *ds_model_load(const char *path)
+{
+    if (!path) {
+        ds_fail("ds_model_load: path is NULL");
+        return NULL;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ds_fail("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    enum { LIMIT = 16 << 20 };
+    size_t n = 0, cap = 4096;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap || cap >= LIMIT) break;
+        char *p = realloc(buf, 2 * cap + 1);
+        if (!p) free(buf);
+        buf = p, cap *= 2;
+    }
+    int err = ferror(f);
+    fclose(f);
+    ds_model *m = NULL;
+    if (!buf) ds_fail("out of memory");
+    else if (err) ds_fail("%s: read error", path);
+    else if (n >= LIMIT) ds_fail("%s: larger than %d MiB; not a model file", path, LIMIT >> 20);
+    else if (memchr(buf, 0, n)) ds_fail("%s: contains a NUL byte; not a model file", path);
+    else {
+        buf[n] = 0;
+        m = ds_model_parse(buf, path);
+    }
+    free(buf);
+    return m;
+}
+
+void ds_model_free(ds_model *m)
+{
+    if (!m) return;
+    for (int i = 0; i < m->n_layers; i++) free(m->layers[i].from);
+    free(m->layers);
+    free(m->text);
+    free(m->file);
+    free(m);
+}
+
+const char *ds_model_text(const ds_model *m) { return m ? m->text : NULL; }
+ds_shape ds_model_input_shape(const ds_model *m) { return m ? m->input : (ds_shape){0}; }
+int ds_model_classes(const ds_model *m) { return m ? m->classes : 0; }
+const ds_train_cfg *ds_model_train_cfg(const ds_model *m) { return m ? &m->train : NULL; }
+int ds_model_num_layers(const ds_model *m) { return m ? m->n_layers : 0; }
+
+const char *ds_model_layer_name(const ds_model *m, int i)
+{
+    return m && i >= 0 && i < m->n_layers ? m->layers[i].name : NULL;
+}
+
+const char *ds_model_layer_type(const ds_model *m, int i)
+{
+    return m && i >= 0 && i < m->n_layers ? ds_layer_kind_name(m->layers[i].kind) : NULL;
+}
+
+ds_node *ds_model_layer_output(const ds_model *m, int i)
+{
+    return m && i >= 0 && i < m->n_layers ? m->layers[i].node : NULL;
+}

@@ -1,0 +1,49 @@
+/* model.h — the parsed model file, shared by the parser (model.c) and the
+ * graph builder (model_build.c). Reference: docs/model-file.md. */
+#ifndef DS_MODEL_H
+#define DS_MODEL_H
+
+#include "internal.h"
+
+/* Layer kinds; the section names (aliases included) map onto these. */
+enum {
+    L_CONV, L_DECONV, L_DENSE, L_MAXPOOL, L_AVGPOOL, L_GAP, L_BN, L_DROPOUT,
+    L_ACT, L_FLATTEN, L_CONCAT, L_ADD, L_RESHAPE, L_COUNT
+};
+
+/* activation= values, in the order of ACT_CHOICES. */
+enum { A_LINEAR, A_RELU, A_LEAKY, A_LEAKY_RELU, A_ELU, A_SIGMOID, A_TANH, A_SOFTPLUS };
+
+#define DS_LAYER_NAME_MAX 64
+
+/* One layer section. Which fields apply depends on kind; the parser has
+ * filled in every default, so the builder reads them as they are. */
+typedef struct ds_layer {
+    int kind;
+    char name[DS_LAYER_NAME_MAX];
+    int line;                 /* of the [section] header */
+    int *from, n_from;        /* earlier layer indices; -1 is the input */
+    int out;                  /* filters / units */
+    int size, stride, pad, same, dilation, groups, out_pad;
+    int bias, bn;             /* bias term; batch_normalize (conv/dense + bn) */
+    int act;                  /* A_* */
+    float alpha;              /* leaky slope or elu alpha */
+    int init;                 /* ds_init_kind for the weight */
+    float p;                  /* dropout */
+    ds_shape shape;           /* reshape target without the batch */
+    ds_node *node;            /* output in the last ds_model_build */
+} ds_layer;
+
+struct ds_model {
+    char *text, *file;
+    ds_shape input;           /* per sample: [C, H, W] or [F] */
+    int classes;
+    ds_train_cfg train;
+    ds_layer *layers;
+    int n_layers, max_from;
+};
+
+/* Canonical type name of a layer kind ("conv", "dense", ...). */
+const char *ds_layer_kind_name(int kind);
+
+#endif

@@ -1,0 +1,163 @@
+/* model_build.c — record a parsed model file into a graph: one ds_nn_* or
+ * op call per layer, each layer's output node renamed to the layer's name.
+ * Shape errors read "FILE:LINE: layer 'conv2' (conv): <the op's message>". */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ds_node *activate(ds_graph *g, ds_node *x, const ds_layer *L)
+{
+    switch (L->act) {
+    case A_RELU: return ds_relu(g, x);
+    case A_LEAKY:
+    case A_LEAKY_RELU: return ds_leaky_relu(g, x, L->alpha);
+    case A_ELU: return ds_elu(g, x, L->alpha);
+    case A_SIGMOID: return ds_sigmoid(g, x);
+    case A_TANH: return ds_tanh(g, x);
+    case A_SOFTPLUS: return ds_softplus(g, x);
+    default: return x; /* linear */
+    }
+}
+
+/* conv/deconv/dense tail: optional batch norm "<name>.bn", then the activation. */
+static ds_node *bn_act(ds_graph *g, ds_node *y, const ds_layer *L)
+{
+    if (y && L->bn) {
+        char bn[DS_LAYER_NAME_MAX + 8];
+        snprintf(bn, sizeof bn, "%s.bn", L->name);
+        y = ds_nn_batchnorm(g, bn, y);
+    }
+    return y ? activate(g, y, L) : NULL;
+}
+
+static int same_shape(ds_shape a, ds_shape b)
+{
+    if (a.ndim != b.ndim) return 0;
+    for (int i = 0; i < a.ndim; i++)
+        if (a.d[i] != b.d[i]) return 0;
+    return 1;
+}
+
+/* The layer's output from its inputs in[0..L->n_from); NULL with the error set. */
+static ds_node *build_layer(const ds_model *m, ds_graph *g, const ds_layer *L, ds_node **in)
+{
+    ds_node *x = in[0];
+    ds_init winit = {(ds_init_kind)L->init, 0, 0};
+    switch (L->kind) {
+    case L_CONV:
+    case L_DECONV: {
+        if (x->shape.ndim == 4 && x->shape.d[1] % L->groups) {
+            ds_fail("groups=%d must divide the input's %d channels", L->groups, x->shape.d[1]);
+            return NULL;
+        }
+        ds_conv_opt o = {.stride = {L->stride, L->stride}, .pad = {L->pad, L->pad},
+                         .dilation = {L->dilation, L->dilation}, .groups = L->groups,
+                         .output_padding = {L->out_pad, L->out_pad}};
+        ds_node *y = L->kind == L_CONV
+                         ? ds_nn_conv2d(g, L->name, x, L->out, L->size, o, winit, L->bias)
+                         : ds_nn_conv_transpose2d(g, L->name, x, L->out, L->size, o, winit, L->bias);
+        return bn_act(g, y, L);
+    }
+    case L_DENSE: return bn_act(g, ds_nn_dense(g, L->name, x, L->out, winit, L->bias), L);
+    case L_MAXPOOL:
+    case L_AVGPOOL: {
+        ds_pool_opt o = {{L->size, L->size}, {L->stride, L->stride}, {L->pad, L->pad}};
+        return L->kind == L_MAXPOOL ? ds_maxpool2d(g, x, o) : ds_avgpool2d(g, x, o);
+    }
+    case L_GAP: return ds_global_avgpool(g, x);
+    case L_BN: return ds_nn_batchnorm(g, L->name, x);
+    case L_DROPOUT: return ds_dropout(g, x, L->p);
+    case L_ACT: return activate(g, x, L);
+    case L_FLATTEN: return ds_flatten(g, x);
+    case L_CONCAT: return ds_concat(g, L->n_from, in);
+    case L_ADD: {
+        for (int k = 1; k < L->n_from; k++)
+            if (!same_shape(in[0]->shape, in[k]->shape)) {
+                char sa[96], sb[96];
+                int a = L->from[0], b = L->from[k];
+                ds_fail("inputs differ in shape: '%s' is %s, '%s' is %s",
+                        a < 0 ? "input" : m->layers[a].name, ds_shape_str(in[0]->shape, sa, sizeof sa),
+                        b < 0 ? "input" : m->layers[b].name, ds_shape_str(in[k]->shape, sb, sizeof sb));
+                return NULL;
+            }
+        ds_node *y = x;
+        for (int k = 1; k < L->n_from && y; k++) y = ds_add(g, y, in[k]);
+        return y ? activate(g, y, L) : NULL;
+    }
+    case L_RESHAPE: {
+        ds_shape s = {.ndim = L->shape.ndim + 1};
+        for (int k = 0; k < L->shape.ndim; k++) s.d[k + 1] = L->shape.d[k]; /* d[0] = 0: the batch */
+        return ds_reshape(g, x, s);
+    }
+    }
+    ds_fail("unknown layer kind %d", L->kind);
+    return NULL;
+}
+
+/* Re-word the current error as "FILE:LINE: layer 'name' (type): …" and
+ * poison the graph with it, so a later compile repeats the same message. */
+static void layer_fail(const ds_model *m, ds_graph *g, const ds_layer *L)
+{
+    char msg[1024];
+    const char *e = ds_last_error();
+    if (!strncmp(e, "layer '", 7) && strstr(e, "': ")) e = strstr(e, "': ") + 3; /* ds_nn_* prefix */
+    snprintf(msg, sizeof msg, "%s", e);
+    ds_fail("%s:%d: layer '%s' (%s): %s", m->file, L->line, L->name, ds_layer_kind_name(L->kind), msg);
+    g->failed = true;
+    snprintf(g->fail_msg, sizeof g->fail_msg, "%s", ds_last_error());
+}
+
+ds_node *ds_model_build(ds_model *m, ds_graph *g, int batch, ds_node **xp)
+{
+    if (xp) *xp = NULL;
+    if (!m || !g) {
+        ds_fail("ds_model_build: model and graph must not be NULL");
+        return NULL;
+    }
+    if (g->failed) {
+        ds_fail("%s: cannot build into a graph that already failed: %s", m->file, g->fail_msg);
+        return NULL;
+    }
+    if (batch < 1) {
+        ds_fail("%s: batch %d must be >= 1", m->file, batch);
+        return NULL;
+    }
+    for (int i = 0; i < m->n_layers; i++) m->layers[i].node = NULL;
+    ds_shape s = {.ndim = m->input.ndim + 1, .d = {batch}};
+    for (int k = 0; k < m->input.ndim; k++) s.d[k + 1] = m->input.d[k];
+    ds_node *x = ds_input(g, "x", s);
+    ds_node **in = malloc((size_t)(m->max_from > 0 ? m->max_from : 1) * sizeof *in);
+    if (!x || !in) {
+        if (!in) ds_fail("out of memory");
+        free(in);
+        return NULL;
+    }
+    for (int i = 0; i < m->n_layers; i++) {
+        ds_layer *L = &m->layers[i];
+        for (int k = 0; k < L->n_from; k++) in[k] = L->from[k] < 0 ? x : m->layers[L->from[k]].node;
+        int first = ds_graph_num_nodes(g);
+        ds_node *y = build_layer(m, g, L, in);
+        /* a layer that made no node (activation=linear) keeps its input's name */
+        if (!y || (y->id >= first && ds_node_set_name(y, L->name))) {
+            layer_fail(m, g, L);
+            free(in);
+            return NULL;
+        }
+        L->node = y;
+    }
+    free(in);
+    const ds_layer *last = &m->layers[m->n_layers - 1];
+    ds_shape ys = last->node->shape;
+    if (ys.ndim != 2 || ys.d[1] != m->classes) {
+        char sy[96];
+        ds_fail("the last layer's output is %s; the model needs [%d, %d] (classes=%d in [net])%s",
+                ds_shape_str(ys, sy, sizeof sy), batch, m->classes, m->classes,
+                ys.ndim > 2 ? "; add [flatten] or end with [dense]" : "");
+        layer_fail(m, g, last);
+        return NULL;
+    }
+    if (xp) *xp = x;
+    return last->node;
+}

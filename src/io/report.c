@@ -1,0 +1,256 @@
+/* report.c — DIR/report.html: one self-contained page (inline CSS, no
+ * scripts, nothing fetched from elsewhere) that shows a run's summary, the
+ * plots found in DIR and its metrics.csv as a table. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char CSS[] =
+    "body{margin:0;background:#f4f5f7;color:#222;"
+    "font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif}\n"
+    "main{max-width:1680px;margin:0 auto;padding:20px 32px 40px}\n"
+    "h1{font-size:26px;margin:6px 0 2px}\n"
+    "h2{font-size:18px;margin:26px 0 10px;padding-bottom:4px;border-bottom:1px solid #dcdfe4}\n"
+    ".sub{color:#667;margin:0;font-size:13px}\n"
+    "pre{background:#fff;border:1px solid #dcdfe4;border-radius:6px;padding:12px 16px;"
+    "margin:0;overflow-x:auto;font:13px/1.45 ui-monospace,'DejaVu Sans Mono',Menlo,monospace}\n"
+    ".figs{display:flex;flex-wrap:wrap;gap:16px}\n"
+    "figure{margin:0;flex:0 1 auto;max-width:100%;box-sizing:border-box;background:#fff;"
+    "border:1px solid #dcdfe4;border-radius:6px;padding:8px}\n"
+    "figure img{display:block;max-width:100%;height:auto;margin:0 auto}\n"
+    "figcaption{color:#556;font-size:13px;text-align:center;margin-top:6px}\n"
+    ".tbl{overflow-x:auto}\n"
+    "table{border-collapse:collapse;background:#fff;border:1px solid #dcdfe4;font-size:13px}\n"
+    "th,td{padding:4px 12px;border-bottom:1px solid #eceef2;text-align:left;white-space:nowrap}\n"
+    "th{background:#eaedf2}\n"
+    "td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
+    "tbody tr:nth-child(even){background:#f8f9fb}\n";
+
+/* The plots a run leaves, in page order. */
+static const struct {
+    const char *file, *alt, *caption;
+} FIGS[] = {
+    {"loss.png", "Loss per epoch", "Loss per epoch"},
+    {"accuracy.png", "Accuracy per epoch", "Accuracy per epoch"},
+    {"confusion.png", "Confusion matrix",
+     "Confusion matrix: rows are the true class, columns the prediction; colour is the share "
+     "of the row"},
+};
+
+/* Write s with & < > " ' escaped. */
+static void put_esc(FILE *f, const char *s)
+{
+    for (; *s; s++) switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default: fputc(*s, f);
+        }
+}
+
+/* "DIR/name" in a malloc'd string. */
+static char *join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static int is_file(const char *dir, const char *name)
+{
+    struct stat st;
+    char *p = join(dir, name);
+    int ok = p && stat(p, &st) == 0 && S_ISREG(st.st_mode);
+    free(p);
+    return ok;
+}
+
+/* Whole file as a NUL-terminated string; NULL with errno set on failure. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    for (size_t k; buf && (k = fread(buf + len, 1, cap - len - 1, f)) > 0;) {
+        len += k;
+        if (cap - len - 1 == 0) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+        }
+    }
+    int err = ferror(f) ? (errno ? errno : EIO) : buf ? 0 : ENOMEM;
+    fclose(f);
+    if (err) {
+        free(buf);
+        errno = err;
+        return NULL;
+    }
+    buf[len] = 0;
+    return buf;
+}
+
+/* Split the CSV record at *p (RFC 4180 quoting) into at most max fields,
+ * decoded in place; returns the field count and moves *p to the next record
+ * (NULL after the last). */
+static int csv_record(char **p, char **fields, int max)
+{
+    char *r = *p, *w = r;
+    int n = 0;
+    for (;;) {
+        char *start = w;
+        if (*r == '"')
+            for (r++; *r;) {
+                if (*r == '"' && r[1] != '"') {
+                    r++;
+                    break;
+                }
+                if (*r == '"') r++; /* "" is a literal quote */
+                *w++ = *r++;
+            }
+        while (*r && *r != ',' && *r != '\n') {
+            if (*r != '\r') *w++ = *r;
+            r++;
+        }
+        char d = *r;
+        *w++ = 0; /* w ≤ r, so this overwrites only consumed text */
+        if (n < max) fields[n] = start;
+        n++;
+        if (d != ',') {
+            *p = d ? r + 1 : NULL;
+            return n;
+        }
+        r++;
+    }
+}
+
+static int is_number(const char *s)
+{
+    char *end;
+    if (!*s) return 0;
+    strtod(s, &end);
+    return *end == 0;
+}
+
+#define MAX_COLS 64
+
+/* metrics.csv as a table: the first record is the header. */
+static void put_table(FILE *f, char *csv)
+{
+    char *cells[MAX_COLS];
+    int cols = 0;
+    fputs("<div class=\"tbl\"><table>\n", f);
+    for (char *p = csv; p && *p;) {
+        if (*p == '\n' || *p == '\r') { /* blank line */
+            p++;
+            continue;
+        }
+        int n = csv_record(&p, cells, MAX_COLS);
+        if (n > MAX_COLS) n = MAX_COLS;
+        if (!cols) {
+            cols = n;
+            fputs("<thead><tr>", f);
+            for (int i = 0; i < n; i++) {
+                fputs("<th>", f);
+                put_esc(f, cells[i]);
+                fputs("</th>", f);
+            }
+            fputs("</tr></thead>\n<tbody>\n", f);
+            continue;
+        }
+        fputs("<tr>", f);
+        for (int i = 0; i < (n > cols ? n : cols); i++) {
+            const char *s = i < n ? cells[i] : "";
+            fputs(is_number(s) ? "<td class=\"num\">" : "<td>", f);
+            put_esc(f, s);
+            fputs("</td>", f);
+        }
+        fputs("</tr>\n", f);
+    }
+    fputs(cols ? "</tbody></table></div>\n" : "</table></div>\n", f);
+}
+
+int ds_report_html(const char *dir, const char *title, const char *summary)
+{
+    if (!dir) return ds_fail("report: NULL directory");
+    struct stat st;
+    if (stat(dir, &st) != 0) return ds_fail("report: %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return ds_fail("report: %s: not a directory", dir);
+    if (!title) title = "deepsky report";
+
+    char *csv = NULL, *csv_path = join(dir, "metrics.csv");
+    char *path = join(dir, "report.html"), *tmp = join(dir, "report.html.tmp");
+    int rc = -1;
+    if (!csv_path || !path || !tmp) {
+        ds_fail("report %s: out of memory", dir);
+        goto done;
+    }
+    if (is_file(dir, "metrics.csv") && !(csv = slurp(csv_path))) {
+        ds_fail("report: cannot read %s: %s", csv_path, strerror(errno));
+        goto done;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        ds_fail("report: cannot create %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+          "<meta name=\"generator\" content=\"deepsky " DS_VERSION "\">\n<title>",
+          f);
+    put_esc(f, title);
+    fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<main>\n<h1>", CSS);
+    put_esc(f, title);
+    fputs("</h1>\n<p class=\"sub\">deepsky " DS_VERSION " training report</p>\n", f);
+    if (summary) {
+        fputs("<h2>Summary</h2>\n<pre>", f);
+        put_esc(f, summary);
+        fputs("</pre>\n", f);
+    }
+    int any = 0;
+    for (size_t i = 0; i < sizeof FIGS / sizeof FIGS[0]; i++) {
+        if (!is_file(dir, FIGS[i].file)) continue;
+        if (!any++) fputs("<h2>Plots</h2>\n<div class=\"figs\">\n", f);
+        fprintf(f, "<figure><img src=\"%s\" alt=\"%s\"><figcaption>%s</figcaption></figure>\n",
+                FIGS[i].file, FIGS[i].alt, FIGS[i].caption);
+    }
+    if (any) fputs("</div>\n", f);
+    if (csv) {
+        fputs("<h2>Metrics per epoch</h2>\n", f);
+        put_table(f, csv);
+        fputs("<p class=\"sub\">From <a href=\"metrics.csv\">metrics.csv</a>.</p>\n", f);
+    }
+    fputs("</main>\n</body>\n</html>\n", f);
+
+    int err = ferror(f) ? (errno ? errno : EIO) : 0;
+    if (!err && fflush(f) != 0) err = errno;
+    if (!err && fsync(fileno(f)) != 0) err = errno;
+    if (fclose(f) != 0 && !err) err = errno;
+    if (err) {
+        ds_fail("report: cannot write %s: %s", tmp, strerror(err));
+        remove(tmp);
+        goto done;
+    }
+    if (rename(tmp, path) != 0) {
+        ds_fail("report: cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        remove(tmp);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(csv);
+    free(csv_path);
+    free(path);
+    free(tmp);
+    return rc;
+}

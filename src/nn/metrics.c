@@ -1,0 +1,101 @@
+/* metrics.c — accuracy, per-class precision/recall/F1, confusion matrix,
+ * log-loss and (two classes) ROC AUC. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ds_metrics_free(ds_metrics *m)
+{
+    if (!m) return;
+    free(m->precision);
+    free(m->support);
+    free(m->confusion);
+    memset(m, 0, sizeof *m);
+}
+
+typedef struct {
+    float score;
+    int pos;
+} scored;
+
+static int by_score(const void *a, const void *b)
+{
+    float x = ((const scored *)a)->score, y = ((const scored *)b)->score;
+    return (x > y) - (x < y);
+}
+
+/* AUC = P(score of a positive > score of a negative), ties counting ½:
+ * the Mann–Whitney U statistic over ranks with averaged ties. */
+static double roc_auc(const float *probs, const float *labels, int n)
+{
+    scored *s = malloc((size_t)n * sizeof *s);
+    if (!s) return NAN;
+    long npos = 0;
+    for (int i = 0; i < n; i++) {
+        s[i] = (scored){probs[2 * (size_t)i + 1], labels[i] == 1};
+        npos += s[i].pos;
+    }
+    qsort(s, (size_t)n, sizeof *s, by_score);
+    double rank_sum = 0;
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j < n && s[j].score == s[i].score) j++;
+        double avg = (i + 1 + j) / 2.0; /* ranks i+1..j */
+        for (int k = i; k < j; k++)
+            if (s[k].pos) rank_sum += avg;
+        i = j;
+    }
+    free(s);
+    long nneg = n - npos;
+    if (!npos || !nneg) return NAN;
+    return (rank_sum - npos * (npos + 1) / 2.0) / ((double)npos * nneg);
+}
+
+int ds_metrics_compute(const float *probs, const float *labels, int n, int classes, ds_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    if (n < 1 || classes < 1) return ds_fail("metrics: no samples");
+    m->n = n;
+    m->classes = classes;
+    m->precision = calloc((size_t)3 * classes, sizeof(double));
+    m->support = calloc((size_t)classes, sizeof(int));
+    m->confusion = calloc((size_t)classes * classes, sizeof(int));
+    if (!m->precision || !m->support || !m->confusion) {
+        ds_metrics_free(m);
+        return ds_fail("metrics: out of memory");
+    }
+    m->recall = m->precision + classes;
+    m->f1 = m->recall + classes;
+    double ll = 0;
+    int hits = 0;
+    for (int i = 0; i < n; i++) {
+        const float *p = probs + (size_t)i * classes;
+        int y = (int)labels[i], best = 0;
+        if (y < 0 || y >= classes || labels[i] != (float)y) {
+            ds_metrics_free(m);
+            return ds_fail("metrics: label %g of sample %d is not a class in 0..%d", labels[i], i,
+                           classes - 1);
+        }
+        for (int k = 1; k < classes; k++)
+            if (p[k] > p[best]) best = k;
+        hits += best == y;
+        m->confusion[y * classes + best]++;
+        m->support[y]++;
+        ll -= log(fmax(p[y], 1e-15));
+    }
+    m->accuracy = (double)hits / n;
+    m->log_loss = ll / n;
+    for (int k = 0; k < classes; k++) {
+        int tp = m->confusion[k * classes + k], pred = 0;
+        for (int t = 0; t < classes; t++) pred += m->confusion[t * classes + k];
+        m->precision[k] = pred ? (double)tp / pred : 0;
+        m->recall[k] = m->support[k] ? (double)tp / m->support[k] : 0;
+        double s = m->precision[k] + m->recall[k];
+        m->f1[k] = s > 0 ? 2 * m->precision[k] * m->recall[k] / s : 0;
+        m->macro_f1 += m->f1[k] / classes;
+    }
+    m->auc = classes == 2 ? roc_auc(probs, labels, n) : NAN;
+    return 0;
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# End-to-end tests of the deepsky command line: every subcommand, resume after
+# SIGKILL, NumPy reading a checkpoint, and one test per bad-input class.
+# usage: test_cli.sh PATH/TO/deepsky
+set -u
+DS=${1:?usage: test_cli.sh DEEPSKY}
+PY=/usr/bin/python3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/out" ] && sed 's/^/     | /' "$T/out" | tail -15; }
+
+# expect_ok NAME CMD...: exit 0
+expect_ok() {
+  local name=$1; shift
+  if "$@" >"$T/out" 2>&1; then ok "$name"; else bad "$name (exit $?)"; fi
+}
+# expect_fail NAME REGEX CMD...: non-zero exit (not a crash) and REGEX in the output
+expect_fail() {
+  local name=$1 re=$2; shift 2
+  "$@" >"$T/out" 2>&1
+  local rc=$?
+  if [ $rc -eq 0 ]; then bad "$name: exit 0, expected failure"
+  elif [ $rc -ge 128 ]; then bad "$name: crashed (signal $((rc - 128)))"
+  elif ! grep -Eq -- "$re" "$T/out"; then bad "$name: message lacks /$re/"
+  else ok "$name: $(grep -E -m1 -- "$re" "$T/out" | cut -c1-150)"; fi
+}
+
+# --- data: 3 classes of 1x8x8 stamps (a bright row, column or diagonal) ---
+$PY - "$T" <<'PYEOF'
+import sys, numpy as np
+t = sys.argv[1]
+rng = np.random.default_rng(0)
+def make(n):
+    y = rng.integers(0, 3, n)
+    x = rng.normal(0, 0.3, (n, 1, 8, 8)).astype(np.float32)
+    for i, c in enumerate(y):
+        k = rng.integers(1, 7)
+        if c == 0: x[i, 0, k, :] += 2
+        elif c == 1: x[i, 0, :, k] += 2
+        else: x[i, 0].flat[::9] += 2
+    return x, y.astype(np.float32)
+x, y = make(1200); np.save(f"{t}/x.npy", x); np.save(f"{t}/y.npy", y)
+x, y = make(300); np.save(f"{t}/vx.npy", x); np.save(f"{t}/vy.npy", y)
+x[5, 0, 3, 3] = np.nan; np.save(f"{t}/nanx.npy", x)
+np.save(f"{t}/x4.npy", np.zeros((10, 1, 4, 4), np.float32)); np.save(f"{t}/y4.npy", np.zeros(10, np.float32))
+open(f"{t}/trunc.npy", "wb").write(open(f"{t}/x.npy", "rb").read()[:5000])
+PYEOF
+
+cat > "$T/tiny.cfg" <<'CFG'
+# a small CNN for 8x8 stamps
+[net]
+input=1,8,8
+classes=3
+
+[conv]
+filters=8
+size=3
+pad=1
+activation=relu
+
+[maxpool]
+size=2
+
+[dense]
+units=16
+activation=relu
+
+[dropout]
+p=0.2
+
+[dense]
+units=3
+
+[train]
+optimizer=adam
+lr=0.01
+batch=32
+epochs=3
+seed=7
+CFG
+
+DATA="npy:$T/x.npy,$T/y.npy"
+VAL="npy:$T/vx.npy,$T/vy.npy"
+
+# --- every subcommand ---
+expect_ok "help" "$DS" --help
+expect_ok "train --help" "$DS" train --help
+expect_ok "info model file" "$DS" info "$T/tiny.cfg"
+grep -q "conv" "$T/out" && grep -qE "total: [0-9]+ parameters" "$T/out" && ok "info shows layers and totals" || bad "info table"
+expect_ok "train" "$DS" train "$T/tiny.cfg" --data "$DATA" --val "$VAL" --out "$T/run" --quiet
+grep -q "epoch 3/3" "$T/out" && ok "train prints epochs (plain lines off a terminal)" || bad "train epoch lines"
+for f in last.safetensors best.safetensors metrics.csv loss.png accuracy.png confusion.png report.html; do
+  [ -s "$T/run/$f" ] && ok "train wrote $f" || bad "train wrote $f"
+done
+[ "$(wc -l <"$T/run/metrics.csv")" -eq 4 ] && ok "metrics.csv has a header and 3 rows" || bad "metrics.csv rows"
+expect_ok "info checkpoint" "$DS" info "$T/run/best.safetensors"
+expect_ok "eval" "$DS" eval "$T/run/best.safetensors" --data "$VAL"
+acc=$(awk '/^accuracy/ {print $2}' "$T/out")
+$PY -c "import sys; sys.exit(0 if float('$acc') > 0.8 else 1)" && ok "eval accuracy $acc > 0.8" || bad "eval accuracy $acc"
+grep -q "confusion matrix" "$T/out" && grep -q "precision" "$T/out" && ok "eval prints per-class metrics and confusion" || bad "eval report"
+expect_ok "eval --json" "$DS" eval "$T/run/best.safetensors" --data "$VAL" --json
+$PY -c "import json; d=json.load(open('$T/out')); assert abs(d['accuracy']-$acc) < 1e-4 and len(d['confusion'])==3" && ok "eval JSON parses and agrees" || bad "eval JSON"
+expect_ok "predict text" "$DS" predict "$T/run/best.safetensors" --data "$VAL" --top 2
+[ "$(wc -l <"$T/out")" -eq 300 ] && ok "predict: one line per sample" || bad "predict lines"
+expect_ok "predict npy" "$DS" predict "$T/run/best.safetensors" "$T/vx.npy" --format npy --output "$T/p.npy"
+$PY -c "
+import numpy as np; p=np.load('$T/p.npy'); y=np.load('$T/vy.npy')
+assert p.shape==(300,3) and abs(p.sum(1)-1).max()<1e-4
+assert abs((p.argmax(1)==y).mean() - $acc) < 1e-4" && ok "predict NPY: probabilities agree with eval" || bad "predict NPY"
+expect_ok "predict json" "$DS" predict "$T/run/best.safetensors" "$T/vx.npy" --format json
+$PY -c "import json; d=json.load(open('$T/out')); assert len(d)==300 and len(d[0]['probabilities'])==3" && ok "predict JSON parses" || bad "predict JSON"
+
+# --- a checkpoint read with NumPy alone matches what deepsky prints ---
+key=$($PY -c "
+import json,struct; b=open('$T/run/best.safetensors','rb').read(); n=struct.unpack('<Q',b[:8])[0]; h=json.loads(b[8:8+n])
+print(sorted(k for k in h if k.endswith('.weight'))[0])")
+expect_ok "info --tensor" "$DS" info "$T/run/best.safetensors" --tensor "$key"
+$PY - "$T/run/best.safetensors" "$key" "$T/out" <<'PYEOF' && ok "NumPy alone reads '$key' equal to deepsky's print" || bad "NumPy checkpoint read"
+import json, struct, sys
+import numpy as np
+path, key, printed = sys.argv[1:]
+b = open(path, "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+s, e = h[key]["data_offsets"]
+a = np.frombuffer(b[8 + n + s:8 + n + e], "<f4").reshape(h[key]["shape"])
+lines = open(printed).read().split("\n")
+vals = np.array([float(v) for l in lines[1:] for v in l.split()], np.float32)
+assert lines[0].startswith(key) and vals.size == a.size, (lines[0], vals.size, a.shape)
+assert np.array_equal(vals, a.ravel()), np.abs(vals - a.ravel()).max()
+assert "[net]" in h["__metadata__"]["model"]
+PYEOF
+
+# --- resume after SIGKILL: bit-identical to an uninterrupted run ---
+"$DS" train "$T/tiny.cfg" --data "$DATA" --epochs 4 --out "$T/full" --quiet >/dev/null 2>&1
+"$DS" train "$T/tiny.cfg" --data "$DATA" --epochs 4 --out "$T/killed" --quiet >"$T/kill.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  [ -f "$T/killed/metrics.csv" ] && [ "$(wc -l <"$T/killed/metrics.csv")" -ge 2 ] && break
+  sleep 0.05
+done
+sleep 0.1
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+rows=$(($(wc -l <"$T/killed/metrics.csv") - 1))
+if [ "$rows" -lt 4 ]; then ok "SIGKILL landed after epoch $rows of 4"; else bad "run finished before the kill"; fi
+expect_ok "resume (settings come from the checkpoint)" "$DS" train --resume "$T/killed/last.safetensors" --data "$DATA" --quiet
+if cmp -s "$T/full/last.safetensors" "$T/killed/last.safetensors"; then ok "resumed run is bit-identical to the uninterrupted one"
+else bad "resumed weights differ"; fi
+
+# --- bad input: non-zero exit and a message naming the problem ---
+expect_fail "missing model file" "no-such\.cfg" "$DS" train "$T/no-such.cfg" --data "$DATA"
+expect_fail "missing data file" "nothere\.npy" "$DS" train "$T/tiny.cfg" --data "npy:$T/nothere.npy,$T/y.npy" --out "$T/r1"
+expect_fail "truncated NPY" "trunc\.npy.*(truncated|short|expected)" "$DS" train "$T/tiny.cfg" --data "npy:$T/trunc.npy,$T/y.npy" --out "$T/r2"
+head -c 3000 "$T/run/best.safetensors" >"$T/cut.safetensors"
+expect_fail "truncated checkpoint" "cut\.safetensors" "$DS" eval "$T/cut.safetensors" --data "$VAL"
+sed 's/^filters=8/filterz=8/' "$T/tiny.cfg" >"$T/unknown_key.cfg"
+expect_fail "unknown key" "unknown_key\.cfg:7:.*filterz" "$DS" train "$T/unknown_key.cfg" --data "$DATA"
+sed 's/^size=3/size=three/' "$T/tiny.cfg" >"$T/bad_value.cfg"
+expect_fail "bad value" "bad_value\.cfg:8:.*size" "$DS" train "$T/bad_value.cfg" --data "$DATA"
+expect_fail "bad CLI value" "--epochs" "$DS" train "$T/tiny.cfg" --data "$DATA" --epochs zero
+expect_fail "shape mismatch (data vs model)" "\[1, 4, 4\].*\[1, 8, 8\]" "$DS" train "$T/tiny.cfg" --data "npy:$T/x4.npy,$T/y4.npy" --out "$T/r3"
+sed 's/^input=1,8,8/input=1,1,1/' "$T/tiny.cfg" >"$T/tiny_shape.cfg"
+expect_fail "shape mismatch (in the model)" "tiny_shape\.cfg:[0-9]+:.*maxpool" "$DS" info "$T/tiny_shape.cfg"
+expect_fail "NaN in data" "sample 5.*NaN|NaN.*sample 5" "$DS" train "$T/tiny.cfg" --data "npy:$T/nanx.npy,$T/vy.npy" --out "$T/r4"
+expect_fail "unknown command" "unknown command" "$DS" fly
+expect_fail "unknown option" "--frobnicate" "$DS" eval "$T/run/best.safetensors" --frobnicate
+cp "$T/run/last.safetensors" "$T/keep.safetensors"
+sed 's/^lr=0.01/lr=1e30/' "$T/tiny.cfg" >"$T/explode.cfg"
+cp -r "$T/run" "$T/nanrun"
+expect_fail "NaN loss stops training" "loss is (NaN|infinite)" "$DS" train "$T/explode.cfg" --data "$DATA" --out "$T/nanrun" --quiet
+cmp -s "$T/nanrun/last.safetensors" "$T/keep.safetensors" && ok "the last good checkpoint stays intact after a NaN loss" || bad "checkpoint changed by the NaN run"
+
+echo "cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,498 @@
+/* test_data.c — data specs and loaders (NPY, CSV, image folders, FITS, IDX
+ * by spec), their error messages, the finite check, the validation split and
+ * normalisation. Writes its own files to a temp dir. */
+#include "harness.h"
+
+#include <fitsio.h>
+#include <ftw.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include <stb_image_write.h>
+#pragma GCC diagnostic pop
+
+static char tmp[] = "/tmp/ds_test_data_XXXXXX";
+
+/* tmp/name; a static ring of buffers so a few can be alive at once. */
+static const char *P(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, sizeof buf[0], "%s/%s", tmp, name);
+    return p;
+}
+
+static void write_bytes(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
+static void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
+
+/* The last error contains a and b. */
+static int err_has(const char *a, const char *b)
+{
+    const char *e = ds_last_error();
+    int ok = strstr(e, a) && strstr(e, b);
+    if (!ok) fprintf(stderr, "  error \"%s\" lacks \"%s\" or \"%s\"\n", e, a, b);
+    return ok;
+}
+
+/* ds_data_load(spec) fails, leaves out zeroed, and names a and b. */
+static void load_fails(const char *spec, const char *a, const char *b)
+{
+    ds_dataset d;
+    memset(&d, 0xff, sizeof d);
+    CHECK(ds_data_load(spec, &d) == -1);
+    CHECK(d.n == 0 && !d.x && !d.y && !d.class_names && d.classes == 0);
+    CHECK(err_has(a, b));
+}
+
+static int same_shape(ds_shape s, int ndim, int d0, int d1, int d2)
+{
+    int d[3] = {d0, d1, d2}, ok = s.ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = s.d[i] == d[i];
+    return ok;
+}
+
+/* An NPY file by hand: version major, dtype descr, fortran_order, shape text,
+ * then len data bytes. */
+static void npy_by_hand(const char *path, int major, const char *descr, const char *fortran,
+                        const char *shape, const void *data, size_t len)
+{
+    unsigned char buf[512];
+    int pre = major == 1 ? 10 : 12;
+    char *h = (char *)buf + pre;
+    int n = sprintf(h, "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }", descr, fortran,
+                    shape);
+    while ((pre + n + 1) % 64) h[n++] = ' ';
+    h[n++] = '\n';
+    memcpy(buf, "\x93NUMPY", 6);
+    buf[6] = (unsigned char)major, buf[7] = 0;
+    buf[8] = (unsigned char)n, buf[9] = (unsigned char)(n >> 8);
+    if (major > 1) buf[10] = buf[11] = 0;
+    memcpy(buf + pre + n, data, len);
+    write_bytes(path, buf, (size_t)(pre + n) + len);
+}
+
+static void test_npy(void)
+{
+    float x[12], y[4] = {0, 2, 1, 2};
+    for (int i = 0; i < 12; i++) x[i] = (float)i * 0.5f - 1;
+    CHECK(ds_npy_write(P("x.npy"), ds_shape_of(2, 4, 3), x) == 0);
+    CHECK(ds_npy_write(P("y.npy"), ds_shape_of(1, 4), y) == 0);
+    /* the header is NumPy's: padded so the data starts on 64 bytes */
+    FILE *f = fopen(P("x.npy"), "rb");
+    char head[129] = {0};
+    CHECK(f && fread(head, 1, 128, f) == 128);
+    fclose(f);
+    int hlen = (unsigned char)head[8] | (unsigned char)head[9] << 8;
+    CHECK(memcmp(head, "\x93NUMPY\x01\x00", 8) == 0 && hlen == 118 && head[127] == '\n');
+    CHECK(strstr(head + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }"));
+
+    char spec[600];
+    ds_dataset d;
+    snprintf(spec, sizeof spec, "npy:%s,%s", P("x.npy"), P("y.npy"));
+    CHECK(ds_data_load(spec, &d) == 0);
+    CHECK(d.n == 4 && same_shape(d.sample, 1, 3, 0, 0) && d.classes == 3 && !d.class_names);
+    CHECK(memcmp(d.x, x, sizeof x) == 0 && memcmp(d.y, y, sizeof y) == 0);
+    ds_dataset_free(&d);
+    CHECK(ds_data_load(P("x.npy"), &d) == 0); /* a bare path: no labels */
+    CHECK(d.n == 4 && d.classes == 0 && d.y[3] == 0 && d.x[11] == x[11]);
+    ds_dataset_free(&d);
+    CHECK(ds_npy_write(P("x3.npy"), ds_shape_of(3, 2, 3, 2), x) == 0);
+    CHECK(ds_data_load(P("x3.npy"), &d) == 0 && same_shape(d.sample, 3, 1, 3, 2) && d.n == 2);
+    ds_dataset_free(&d);
+
+    /* u1 is not rescaled; f8, i8, i4 labels; a version-2 header */
+    const unsigned char u1[6] = {0, 1, 128, 200, 255, 7};
+    const double f8[2] = {1.5, -2.25};
+    const int64_t i8[3] = {0, 1, 2};
+    const int32_t i4[2] = {1, 0};
+    npy_by_hand(P("u1.npy"), 1, "|u1", "False", "(3, 2)", u1, 6);
+    npy_by_hand(P("i8.npy"), 1, "<i8", "False", "(3,)", i8, sizeof i8);
+    snprintf(spec, sizeof spec, "npy:%s,%s", P("u1.npy"), P("i8.npy"));
+    CHECK(ds_data_load(spec, &d) == 0 && d.n == 3 && d.classes == 3);
+    CHECK(d.x[2] == 128 && d.x[4] == 255 && d.y[2] == 2);
+    ds_dataset_free(&d);
+    npy_by_hand(P("f8v2.npy"), 2, "<f8", "False", "(2, 1)", f8, sizeof f8);
+    npy_by_hand(P("i4.npy"), 1, "<i4", "False", "(2,)", i4, sizeof i4);
+    snprintf(spec, sizeof spec, "npy:%s,%s", P("f8v2.npy"), P("i4.npy"));
+    CHECK(ds_data_load(spec, &d) == 0 && d.n == 2 && d.x[0] == 1.5f && d.x[1] == -2.25f);
+    CHECK(d.y[0] == 1 && d.y[1] == 0 && d.classes == 2);
+    ds_dataset_free(&d);
+
+    /* errors */
+    load_fails(P("none.npy"), P("none.npy"), "No such file");
+    write_text(P("magic.npy"), "PK\x03\x04 this is a zip");
+    load_fails(P("magic.npy"), P("magic.npy"), "bad magic");
+    npy_by_hand(P("short.npy"), 1, "<f4", "False", "(3, 4)", x, 40);
+    load_fails(P("short.npy"), P("short.npy"), "truncated: expected 48 bytes of data, got 40");
+    write_bytes(P("head.npy"), "\x93NUMPY\x01\x00\x76\x00{'descr'", 17);
+    load_fails(P("head.npy"), P("head.npy"), "truncated NPY header");
+    npy_by_hand(P("huge.npy"), 1, "<f4", "False", "(100000, 100000)", x, 48);
+    load_fails(P("huge.npy"), P("huge.npy"), "too large");
+    npy_by_hand(P("fort.npy"), 1, "<f4", "True", "(3, 4)", x, 48);
+    load_fails(P("fort.npy"), P("fort.npy"), "Fortran");
+    npy_by_hand(P("big.npy"), 1, ">f4", "False", "(3, 4)", x, 48);
+    load_fails(P("big.npy"), P("big.npy"), "big-endian");
+    npy_by_hand(P("c8.npy"), 1, "<c8", "False", "(3,)", x, 24);
+    load_fails(P("c8.npy"), P("c8.npy"), "unsupported NPY dtype '<c8'");
+    npy_by_hand(P("dict.npy"), 1, "<f4", "False", "(3 4)", x, 48);
+    load_fails(P("dict.npy"), P("dict.npy"), "bad NPY header dict");
+    load_fails(P("y.npy"), P("y.npy"), "X must be [n,F]");
+    snprintf(spec, sizeof spec, "npy:%s,%s", P("x.npy"), P("i8.npy"));
+    load_fails(spec, "count mismatch", "has 3 labels");
+    snprintf(spec, sizeof spec, "npy:%s,%s", P("u1.npy"), P("x.npy"));
+    load_fails(spec, P("x.npy"), "1-D");
+    snprintf(spec, sizeof spec, "npy:%s,%s", P("f8v2.npy"), P("f8v2.npy"));
+    npy_by_hand(P("half.npy"), 1, "<f8", "False", "(2,)", f8, sizeof f8);
+    snprintf(spec, sizeof spec, "npy:%s,%s", P("f8v2.npy"), P("half.npy"));
+    load_fails(spec, P("half.npy"), "label of sample 0 is 1.5, not a class index");
+    CHECK(ds_npy_write(P("no_dir/x.npy"), ds_shape_of(1, 2), x) == -1);
+    CHECK(err_has(P("no_dir/x.npy"), "cannot create"));
+}
+
+static void test_csv(void)
+{
+    ds_dataset d;
+    char spec[600];
+    write_text(P("t.csv"), "a, b ,label\r\n1,2,cat\n\n3,\"4.5\",dog\n-5e1,6,\"cat\"\n");
+    CHECK(ds_data_load(P("t.csv"), &d) == 0);
+    CHECK(d.n == 3 && same_shape(d.sample, 1, 2, 0, 0) && d.classes == 2 && d.class_names);
+    CHECK(d.class_names && !strcmp(d.class_names[0], "cat") && !strcmp(d.class_names[1], "dog"));
+    CHECK(d.x[0] == 1 && d.x[3] == 4.5f && d.x[4] == -50 && d.x[5] == 6);
+    CHECK(d.y[0] == 0 && d.y[1] == 1 && d.y[2] == 0);
+    ds_dataset_free(&d);
+    write_text(P("n.csv"), "y,f1,f2\n2,0.5,1\n0,7,8\n");
+    snprintf(spec, sizeof spec, "csv:%s,label=y", P("n.csv"));
+    CHECK(ds_data_load(spec, &d) == 0 && d.n == 2 && d.classes == 3 && !d.class_names);
+    CHECK(d.y[0] == 2 && d.y[1] == 0 && d.x[0] == 0.5f && d.x[1] == 1 && d.x[2] == 7);
+    ds_dataset_free(&d);
+
+    write_text(P("cell.csv"), "a,b,label\n1,2,0\n3,x4,1\n");
+    load_fails(P("cell.csv"), P("cell.csv:3:2"), "'x4' in column 'b' is not a finite number");
+    write_text(P("empty_cell.csv"), "a,b,label\n1,,0\n");
+    load_fails(P("empty_cell.csv"), P("empty_cell.csv:2:2"), "empty cell");
+    write_text(P("ragged.csv"), "a,b,label\n1,2,0\n3,4,5,1\n");
+    load_fails(P("ragged.csv"), P("ragged.csv:3"), "4 fields, expected 3");
+    write_text(P("nan.csv"), "a,b,label\n1,nan,0\n");
+    load_fails(P("nan.csv"), P("nan.csv:2:2"), "not a finite number");
+    write_text(P("frac.csv"), "a,label\n1,0\n2,1.5\n");
+    load_fails(P("frac.csv"), P("frac.csv:3:2"), "label 1.5 is not a class index");
+    write_text(P("hdr.csv"), "a,b,label\n");
+    load_fails(P("hdr.csv"), P("hdr.csv"), "no data rows");
+    write_text(P("one.csv"), "label\n1\n");
+    load_fails(P("one.csv"), P("one.csv"), "feature columns");
+    snprintf(spec, sizeof spec, "csv:%s,label=z", P("n.csv"));
+    load_fails(spec, P("n.csv"), "no column named 'z'");
+    snprintf(spec, sizeof spec, "csv:%s,lable=y", P("n.csv"));
+    load_fails(spec, "data spec", "csv:FILE[,label=NAME]");
+    write_bytes(P("bin.csv"), "a,b\n1\0002\n", 8);
+    load_fails(P("bin.csv"), P("bin.csv"), "NUL byte");
+}
+
+/* PNG of w×h with c channels; pixel (x,y,ch) = base + 10·y + x + 100·ch. */
+static void png(const char *path, int w, int h, int c, int base)
+{
+    unsigned char px[4 * 8 * 8];
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int ch = 0; ch < c; ch++) px[(y * w + x) * c + ch] = (unsigned char)(base + 10 * y + x + 100 * ch);
+    CHECK(stbi_write_png(path, w, h, c, px, w * c) != 0);
+}
+
+/* 8×8 RGB, every pixel (60, 110, 160): stbi_write_jpg's output at quality 90
+ * (its encoder trips UBSan, so the bytes are stored rather than made here). */
+static const char jpeg8[] =
+    "\xff\xd8\xff\xe0\x00\x10\x4a\x46\x49\x46\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xdb\x00\x84"
+    "\x00\x03\x02\x02\x03\x02\x02\x03\x03\x03\x03\x04\x03\x03\x04\x05\x08\x05\x05\x04\x04\x05\x0a\x07"
+    "\x07\x06\x08\x0c\x0a\x0c\x0c\x0b\x0a\x0b\x0b\x0d\x0e\x12\x10\x0d\x0e\x11\x0e\x0b\x0b\x10\x16\x10"
+    "\x11\x13\x14\x15\x15\x15\x0c\x0f\x17\x18\x16\x14\x18\x12\x14\x15\x14\x01\x03\x04\x04\x05\x04\x05"
+    "\x09\x05\x05\x09\x14\x0d\x0b\x0d\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14"
+    "\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14"
+    "\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\xff\xc0\x00\x11\x08\x00\x08\x00\x08\x03\x01\x22\x00\x02"
+    "\x11\x01\x03\x11\x01\xff\xc4\x01\xa2\x00\x00\x01\x05\x01\x01\x01\x01\x01\x01\x00\x00\x00\x00\x00"
+    "\x00\x00\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x10\x00\x02\x01\x03\x03\x02\x04\x03\x05"
+    "\x05\x04\x04\x00\x00\x01\x7d\x01\x02\x03\x00\x04\x11\x05\x12\x21\x31\x41\x06\x13\x51\x61\x07\x22"
+    "\x71\x14\x32\x81\x91\xa1\x08\x23\x42\xb1\xc1\x15\x52\xd1\xf0\x24\x33\x62\x72\x82\x09\x0a\x16\x17"
+    "\x18\x19\x1a\x25\x26\x27\x28\x29\x2a\x34\x35\x36\x37\x38\x39\x3a\x43\x44\x45\x46\x47\x48\x49\x4a"
+    "\x53\x54\x55\x56\x57\x58\x59\x5a\x63\x64\x65\x66\x67\x68\x69\x6a\x73\x74\x75\x76\x77\x78\x79\x7a"
+    "\x83\x84\x85\x86\x87\x88\x89\x8a\x92\x93\x94\x95\x96\x97\x98\x99\x9a\xa2\xa3\xa4\xa5\xa6\xa7\xa8"
+    "\xa9\xaa\xb2\xb3\xb4\xb5\xb6\xb7\xb8\xb9\xba\xc2\xc3\xc4\xc5\xc6\xc7\xc8\xc9\xca\xd2\xd3\xd4\xd5"
+    "\xd6\xd7\xd8\xd9\xda\xe1\xe2\xe3\xe4\xe5\xe6\xe7\xe8\xe9\xea\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9"
+    "\xfa\x01\x00\x03\x01\x01\x01\x01\x01\x01\x01\x01\x01\x00\x00\x00\x00\x00\x00\x01\x02\x03\x04\x05"
+    "\x06\x07\x08\x09\x0a\x0b\x11\x00\x02\x01\x02\x04\x04\x03\x04\x07\x05\x04\x04\x00\x01\x02\x77\x00"
+    "\x01\x02\x03\x11\x04\x05\x21\x31\x06\x12\x41\x51\x07\x61\x71\x13\x22\x32\x81\x08\x14\x42\x91\xa1"
+    "\xb1\xc1\x09\x23\x33\x52\xf0\x15\x62\x72\xd1\x0a\x16\x24\x34\xe1\x25\xf1\x17\x18\x19\x1a\x26\x27"
+    "\x28\x29\x2a\x35\x36\x37\x38\x39\x3a\x43\x44\x45\x46\x47\x48\x49\x4a\x53\x54\x55\x56\x57\x58\x59"
+    "\x5a\x63\x64\x65\x66\x67\x68\x69\x6a\x73\x74\x75\x76\x77\x78\x79\x7a\x82\x83\x84\x85\x86\x87\x88"
+    "\x89\x8a\x92\x93\x94\x95\x96\x97\x98\x99\x9a\xa2\xa3\xa4\xa5\xa6\xa7\xa8\xa9\xaa\xb2\xb3\xb4\xb5"
+    "\xb6\xb7\xb8\xb9\xba\xc2\xc3\xc4\xc5\xc6\xc7\xc8\xc9\xca\xd2\xd3\xd4\xd5\xd6\xd7\xd8\xd9\xda\xe2"
+    "\xe3\xe4\xe5\xe6\xe7\xe8\xe9\xea\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9\xfa\xff\xda\x00\x0c\x03\x01\x00"
+    "\x02\x11\x03\x11\x00\x3f\x00\xf3\x6a\x28\xa2\xbf\x59\x3f\x31\x3f\xff\xd9";
+
+static void test_folder(void)
+{
+    ds_dataset d;
+    mkdir(P("img"), 0700), mkdir(P("img/b_shirt"), 0700), mkdir(P("img/a_coat"), 0700);
+    png(P("img/b_shirt/1.png"), 4, 3, 1, 5);
+    png(P("img/a_coat/2.png"), 4, 3, 1, 0);
+    png(P("img/a_coat/1.PNG"), 4, 3, 2, 1); /* gray + alpha: alpha dropped */
+    write_text(P("img/a_coat/notes.txt"), "ignored");
+    CHECK(ds_data_load(P("img"), &d) == 0);
+    CHECK(d.n == 3 && same_shape(d.sample, 3, 1, 3, 4) && d.classes == 2);
+    CHECK(d.class_names && !strcmp(d.class_names[0], "a_coat") && !strcmp(d.class_names[1], "b_shirt"));
+    CHECK(d.y[0] == 0 && d.y[1] == 0 && d.y[2] == 1); /* 1.PNG, 2.png, then b_shirt */
+    CHECK(d.x[0] == 1 / 255.0f && d.x[12 + 6] == 12 / 255.0f && d.x[24 + 11] == 28 / 255.0f);
+    ds_dataset_free(&d);
+
+    mkdir(P("rgb"), 0700), mkdir(P("rgb/x"), 0700);
+    png(P("rgb/x/a.png"), 2, 2, 3, 0);
+    png(P("rgb/x/b.png"), 2, 2, 4, 3);
+    char spec[600];
+    snprintf(spec, sizeof spec, "folder:%s", P("rgb"));
+    CHECK(ds_data_load(spec, &d) == 0 && same_shape(d.sample, 3, 3, 2, 2) && d.n == 2);
+    /* CHW: channel 1 of pixel (x=1, y=1) of the second image */
+    CHECK(d.x[12 + 4 + 3] == (3 + 11 + 100) / 255.0f);
+    ds_dataset_free(&d);
+    CHECK(ds_data_load(P("rgb/x/a.png"), &d) == 0 && d.n == 1 && d.classes == 0);
+    CHECK(same_shape(d.sample, 3, 3, 2, 2) && d.x[4] == 100 / 255.0f);
+    ds_dataset_free(&d);
+
+    /* JPEG is lossy: compare within a few levels */
+    mkdir(P("jpg"), 0700), mkdir(P("jpg/k"), 0700);
+    write_bytes(P("jpg/k/a.jpeg"), jpeg8, sizeof jpeg8 - 1);
+    CHECK(ds_data_load(P("jpg"), &d) == 0 && same_shape(d.sample, 3, 3, 8, 8));
+    CHECK(d.x && fabsf(d.x[0] - 60 / 255.0f) < 0.02f && fabsf(d.x[64 + 9] - 110 / 255.0f) < 0.02f);
+    ds_dataset_free(&d);
+
+    png(P("img/b_shirt/2.png"), 5, 3, 1, 0);
+    load_fails(P("img"), P("img/b_shirt/2.png"), "5x3 pixels with 1 channel, but");
+    CHECK(err_has(P("img/a_coat/1.PNG"), "is 4x3 with 1"));
+    png(P("img/b_shirt/2.png"), 4, 3, 3, 0);
+    load_fails(P("img"), P("img/b_shirt/2.png"), "3 channels");
+    remove(P("img/b_shirt/2.png"));
+    write_text(P("img/b_shirt/3.jpg"), "not a jpeg");
+    load_fails(P("img"), P("img/b_shirt/3.jpg"), "cannot decode image");
+    remove(P("img/b_shirt/3.jpg"));
+    mkdir(P("img/c_empty"), 0700);
+    load_fails(P("img"), P("img/c_empty"), "no PNG/JPEG files");
+    load_fails(P("img/c_empty"), P("img/c_empty"), "no class sub-folders");
+    rmdir(P("img/c_empty"));
+}
+
+static void fits(const char *path, int bitpix, int naxis, long *naxes, const float *px)
+{
+    char name[600];
+    fitsfile *f;
+    int status = 0;
+    long n = naxes[0] * naxes[1] * (naxis > 2 ? naxes[2] : 1);
+    snprintf(name, sizeof name, "!%s", path);
+    fits_create_file(&f, name, &status);
+    fits_create_img(f, bitpix, naxis, naxes, &status);
+    fits_write_img(f, TFLOAT, 1, n, (void *)px, &status);
+    fits_close_file(f, &status);
+    CHECK(status == 0);
+}
+
+static void test_fits(void)
+{
+    ds_dataset d;
+    float px[24];
+    long ax[3] = {4, 3, 2}; /* W, H, N */
+    char spec[600];
+    for (int i = 0; i < 24; i++) px[i] = (float)i - 3;
+    px[13] = NAN;
+    fits(P("cube.fits"), FLOAT_IMG, 3, ax, px);
+    CHECK(ds_data_load(P("cube.fits"), &d) == 0);
+    CHECK(d.n == 2 && same_shape(d.sample, 3, 1, 3, 4) && d.classes == 0);
+    CHECK(d.x[0] == -3 && d.x[12] == 9 && d.x[13] == 0 && d.x[23] == 20); /* NaN → 0 */
+    ds_dataset_free(&d);
+    float lab[2] = {1, 0};
+    ds_npy_write(P("cube_y.npy"), ds_shape_of(1, 2), lab);
+    snprintf(spec, sizeof spec, "fits:%s,labels=%s", P("cube.fits"), P("cube_y.npy"));
+    CHECK(ds_data_load(spec, &d) == 0 && d.classes == 2 && d.y[0] == 1 && d.y[1] == 0);
+    ds_dataset_free(&d);
+    write_text(P("cube_y.csv"), "kind\nstar\ngalaxy\n");
+    snprintf(spec, sizeof spec, "fits:%s,labels=%s", P("cube.fits"), P("cube_y.csv"));
+    CHECK(ds_data_load(spec, &d) == 0 && d.classes == 2 && d.y[0] == 1 && d.y[1] == 0);
+    CHECK(d.class_names && !strcmp(d.class_names[0], "galaxy"));
+    ds_dataset_free(&d);
+    ds_npy_write(P("three_y.npy"), ds_shape_of(1, 3), px + 3);
+    snprintf(spec, sizeof spec, "fits:%s,labels=%s", P("cube.fits"), P("three_y.npy"));
+    load_fails(spec, "count mismatch", "has 2 images but");
+
+    /* 16-bit integers, a tile-compressed .fz, and class folders */
+    mkdir(P("sky"), 0700), mkdir(P("sky/real"), 0700), mkdir(P("sky/bogus"), 0700);
+    float ints[12];
+    for (int i = 0; i < 12; i++) ints[i] = (float)i;
+    fits(P("sky/real/a.fits"), SHORT_IMG, 2, ax, ints);
+    char fz[600];
+    snprintf(fz, sizeof fz, "%s[compress]", P("sky/bogus/b.fz"));
+    fits(fz, FLOAT_IMG, 3, ax, px);
+    snprintf(spec, sizeof spec, "fits:%s", P("sky"));
+    CHECK(ds_data_load(spec, &d) == 0 && d.n == 3 && d.classes == 2);
+    CHECK(d.class_names && !strcmp(d.class_names[1], "real") && d.y[1] == 0 && d.y[2] == 1);
+    CHECK(d.x[24] == 0 && d.x[24 + 11] == 11 && d.x[13] == 0);
+    ds_dataset_free(&d);
+    snprintf(spec, sizeof spec, "fits:%s,labels=%s", P("sky"), P("cube_y.npy"));
+    load_fails(spec, P("sky"), "class sub-folders");
+
+    px[17] = -INFINITY;
+    fits(P("inf.fits"), FLOAT_IMG, 3, ax, px);
+    load_fails(P("inf.fits"), P("inf.fits"), "sample 1, pixel x=1 y=1 (from 0) is -Inf");
+    long ax5[2] = {5, 3};
+    fits(P("sky/real/c.fits"), FLOAT_IMG, 2, ax5, px);
+    snprintf(spec, sizeof spec, "fits:%s", P("sky"));
+    load_fails(spec, P("sky/real/c.fits"), "5x3 pixels, but");
+    write_text(P("fake.fits"), "SIMPLE? no.");
+    load_fails(P("fake.fits"), P("fake.fits"), "cannot open as FITS");
+    load_fails("fits:/no/such.fits", "/no/such.fits", "No such file");
+}
+
+static void test_spec(void)
+{
+    char spec[600];
+    load_fails("foo:bar", "unknown scheme 'foo'", "npy:X[,Y]");
+    load_fails("", "empty data spec", "fashion-mnist");
+    load_fails(P("nothing_here"), P("nothing_here"), "No such file");
+    load_fails("idx:only_one", "idx:only_one", "expected idx:IMAGES,LABELS");
+    load_fails("fashion-mnist:val", "fashion-mnist:val", "fashion-mnist:test");
+    load_fails("npy:", "npy:", "empty argument");
+    write_text(P("train-images-idx3-ubyte.gz"), "x");
+    load_fails(P("train-images-idx3-ubyte.gz"), P("train"), "idx:IMAGES,LABELS");
+    write_text(P("data.bin"), "x");
+    load_fails(P("data.bin"), P("data.bin"), "cannot tell the data format");
+    /* idx: by spec */
+    const unsigned char im[4 + 12 + 8] = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 0, 255, 0, 0, 1, 2, 3, 4};
+    const unsigned char lb[4 + 4 + 2] = {0, 0, 8, 1, 0, 0, 0, 2, 1, 0};
+    write_bytes(P("im.idx"), im, sizeof im), write_bytes(P("lb.idx"), lb, sizeof lb);
+    snprintf(spec, sizeof spec, "idx:%s,%s", P("im.idx"), P("lb.idx"));
+    ds_dataset d;
+    CHECK(ds_data_load(spec, &d) == 0 && d.n == 2 && d.classes == 2 && d.x[1] == 1.0f);
+    ds_dataset_free(&d);
+    struct stat st;
+    if (stat("/usr/share/datasets/fashion-mnist", &st) == 0) {
+        unsetenv("DS_FASHION_MNIST");
+        CHECK(ds_data_load("fashion-mnist:test", &d) == 0 && d.n == 10000 && d.classes == 10);
+        ds_dataset_free(&d);
+    }
+}
+
+static void test_finite_and_split(void)
+{
+    enum { n = 20, F = 4 };
+    float x[n * F], y[n];
+    char *names[3] = {"a", "b", "c"};
+    for (int i = 0; i < n * F; i++) x[i] = (float)i;
+    for (int i = 0; i < n; i++) y[i] = (float)(i % 3);
+    ds_dataset d = {.n = n, .sample = ds_shape_of(1, F), .classes = 3, .x = x, .y = y,
+                    .class_names = names};
+    CHECK(ds_dataset_check_finite(&d, "train.npy") == 0);
+    x[12 * F + 3] = NAN;
+    CHECK(ds_dataset_check_finite(&d, "train.npy") == -1);
+    CHECK(!strcmp(ds_last_error(), "train.npy: sample 12, element 3 is NaN"));
+    x[12 * F + 3] = 0, x[5 * F] = INFINITY;
+    CHECK(ds_dataset_check_finite(&d, "val") == -1 && err_has("val: sample 5, element 0", "+Inf"));
+    x[5 * F] = 5 * F;
+
+    ds_dataset t, v, t2, v2, t3, v3;
+    CHECK(ds_dataset_split(&d, 0.25f, 7, &t, &v) == 0 && t.n == 15 && v.n == 5);
+    CHECK(same_shape(t.sample, 1, F, 0, 0) && v.classes == 3 && v.class_names != names);
+    CHECK(v.class_names && !strcmp(v.class_names[2], "c"));
+    int seen[n] = {0}, rows_ok = 1;
+    for (int i = 0; i < t.n + v.n; i++) {
+        const ds_dataset *s = i < t.n ? &t : &v;
+        int k = i < t.n ? i : i - t.n, id = (int)s->x[k * F] / F;
+        seen[id]++;
+        rows_ok &= s->x[k * F + 3] == x[id * F + 3] && s->y[k] == y[id];
+    }
+    for (int i = 0; i < n; i++) CHECK(seen[i] == 1); /* disjoint, and together all */
+    CHECK(rows_ok);
+    CHECK(ds_dataset_split(&d, 0.25f, 7, &t2, &v2) == 0);
+    CHECK(memcmp(t.x, t2.x, sizeof(float) * 15 * F) == 0 && memcmp(v.y, v2.y, 5 * sizeof(float)) == 0);
+    CHECK(ds_dataset_split(&d, 0.25f, 8, &t3, &v3) == 0 && memcmp(t.x, t3.x, sizeof(float) * 15 * F) != 0);
+    ds_dataset_free(&t), ds_dataset_free(&v), ds_dataset_free(&t2), ds_dataset_free(&v2);
+    ds_dataset_free(&t3), ds_dataset_free(&v3);
+    CHECK(ds_dataset_split(&d, 0, 1, &t, &v) == -1 && err_has("split 0", "between 0 and 1"));
+    CHECK(ds_dataset_split(&d, 1.0f, 1, &t, &v) == -1 && t.x == NULL && v.x == NULL);
+    CHECK(ds_dataset_split(&d, 0.01f, 1, &t, &v) == -1 && err_has("leaves 20", "0 for validation"));
+}
+
+static void test_norm(void)
+{
+    enum { n = 50, C = 2, HW = 9 };
+    float x[n * C * HW], y[n] = {0};
+    ds_rng r;
+    ds_rng_seed(&r, 3);
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < C; c++)
+            for (int j = 0; j < HW; j++) x[(i * C + c) * HW + j] = c ? 100 + 5 * ds_rng_normal(&r) : ds_rng_uniform(&r);
+    ds_dataset img = {.n = n, .sample = ds_shape_of(3, C, 3, 3), .x = x, .y = y};
+    ds_norm nm;
+    CHECK(ds_norm_compute(&img, &nm) == 0 && nm.channels == C);
+    CHECK_NEAR(nm.mean[0], 0.5, 0.1);
+    CHECK_NEAR(nm.mean[1], 100, 1.5);
+    CHECK_NEAR(nm.std[1], 5, 1);
+    ds_norm_apply(&nm, &img);
+    ds_norm_free(&nm);
+    CHECK(ds_norm_compute(&img, &nm) == 0);
+    for (int c = 0; c < C; c++) {
+        CHECK_NEAR(nm.mean[c], 0, 1e-5);
+        CHECK_NEAR(nm.std[c], 1, 1e-5);
+    }
+    ds_norm_free(&nm);
+
+    /* tables: per feature; a constant feature's std is floored, not 0 */
+    float t[6 * 3];
+    for (int i = 0; i < 6; i++) t[3 * i] = (float)i, t[3 * i + 1] = 7, t[3 * i + 2] = (float)(i * i);
+    ds_dataset tab = {.n = 6, .sample = ds_shape_of(1, 3), .x = t, .y = y};
+    CHECK(ds_norm_compute(&tab, &nm) == 0 && nm.channels == 3);
+    CHECK_NEAR(nm.mean[0], 2.5, 1e-6);
+    CHECK_NEAR(nm.std[0], sqrt(17.5 / 6), 1e-6);
+    CHECK(nm.mean[1] == 7 && nm.std[1] == 1e-6f);
+    ds_norm_apply(&nm, &tab);
+    CHECK(t[1] == 0 && t[16] == 0 && isfinite(t[2]));
+    ds_norm_free(&nm);
+    CHECK(ds_norm_compute(&tab, &nm) == 0);
+    CHECK_NEAR(nm.mean[2], 0, 1e-6);
+    CHECK_NEAR(nm.std[2], 1, 1e-5);
+    ds_norm_free(&nm);
+    tab.n = 0;
+    CHECK(ds_norm_compute(&tab, &nm) == -1 && err_has("normalisation", "empty"));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmp)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_npy();
+    test_csv();
+    test_folder();
+    test_fits();
+    test_spec();
+    test_finite_and_split();
+    test_norm();
+    nftw(tmp, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return ds_test_summary("data");
+}

@@ -1,0 +1,264 @@
+/* cmd_eval.c — `deepsky eval` (metrics on labelled data) and `deepsky
+ * predict` (probabilities and top-k for files or a data spec). */
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Load data for a checkpoint: load, check finite, normalise as in training. */
+static int load_for(cli_net *net, const ds_norm *norm, const char *spec, ds_dataset *d)
+{
+    if (ds_data_load(spec, d) != 0 || ds_dataset_check_finite(d, spec) != 0) return cli_lib_error(NULL);
+    if (cli_check_input(net, d, spec) != 0) return 1;
+    if (norm->channels) ds_norm_apply(norm, d);
+    return 0;
+}
+
+static const char *class_name(const ds_dataset *d, int k, char *buf, size_t size)
+{
+    if (d->class_names && k < d->classes && d->class_names[k]) return d->class_names[k];
+    snprintf(buf, size, "%d", k);
+    return buf;
+}
+
+static void print_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json)
+{
+    char b[32];
+    int c = m->classes;
+    if (json) {
+        printf("{\"samples\": %d, \"accuracy\": %.6f, \"log_loss\": %.6f, \"macro_f1\": %.6f", m->n,
+               m->accuracy, m->log_loss, m->macro_f1);
+        if (c == 2) printf(", \"roc_auc\": %.6f", m->auc);
+        printf(", \"classes\": [");
+        for (int k = 0; k < c; k++) {
+            printf("%s{\"name\": ", k ? ", " : "");
+            print_json_string(stdout, class_name(d, k, b, sizeof b));
+            printf(", \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f, \"support\": %d}", m->precision[k],
+                   m->recall[k], m->f1[k], m->support[k]);
+        }
+        printf("], \"confusion\": [");
+        for (int t = 0; t < c; t++) {
+            printf("%s[", t ? ", " : "");
+            for (int p = 0; p < c; p++) printf("%s%d", p ? ", " : "", m->confusion[t * c + p]);
+            printf("]");
+        }
+        printf("]}\n");
+        return;
+    }
+    printf("samples   %d\naccuracy  %.4f\nlog-loss  %.4f\nmacro F1  %.4f\n", m->n, m->accuracy, m->log_loss,
+           m->macro_f1);
+    if (c == 2) printf("ROC AUC   %.4f\n", m->auc);
+    printf("\n%-16s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
+    for (int k = 0; k < c; k++)
+        printf("%-16.16s %9.4f %9.4f %9.4f %8d\n", class_name(d, k, b, sizeof b), m->precision[k],
+               m->recall[k], m->f1[k], m->support[k]);
+    printf("\nconfusion matrix (rows: true, columns: predicted)\n%8s", "");
+    for (int p = 0; p < c; p++) printf(" %7.7s", class_name(d, p, b, sizeof b));
+    printf("\n");
+    for (int t = 0; t < c; t++) {
+        printf("%8.8s", class_name(d, t, b, sizeof b));
+        for (int p = 0; p < c; p++) printf(" %7d", m->confusion[t * c + p]);
+        printf("\n");
+    }
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *ckpt = NULL, *spec = NULL, *v;
+    int batch = 256, json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (cli_opt(argc, argv, &i, "--data", &spec)) {
+            if (!spec) return cli_error("--data needs a value");
+        } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
+            if (cli_parse_int("--batch", v, 1, 1 << 20, &batch)) return 1;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (argv[i][0] == '-') {
+            return cli_error("eval: unknown option '%s' (see deepsky eval --help)", argv[i]);
+        } else if (!ckpt) {
+            ckpt = argv[i];
+        } else {
+            return cli_error("eval: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!ckpt || !spec) return cli_error("eval: usage: deepsky eval CKPT --data SPEC");
+    cli_net net;
+    ds_norm norm = {0};
+    ds_dataset d = {0};
+    ds_metrics m = {0};
+    float *probs = NULL;
+    int rc = 1;
+    if (cli_net_from_checkpoint(ckpt, batch, &net, &norm) != 0) return 1;
+    if (load_for(&net, &norm, spec, &d) != 0) goto done;
+    int classes = ds_model_classes(net.model);
+    if (d.classes > classes) {
+        cli_error("%s has %d classes but the model predicts %d", spec, d.classes, classes);
+        goto done;
+    }
+    if (!(probs = malloc((size_t)d.n * classes * sizeof *probs))) {
+        cli_error("out of memory");
+        goto done;
+    }
+    if (cli_predict(&net, &d, probs) != 0) goto done;
+    if (ds_metrics_compute(probs, d.y, d.n, classes, &m) != 0) {
+        cli_lib_error(spec);
+        goto done;
+    }
+    print_metrics(&m, &d, json);
+    rc = 0;
+done:
+    ds_metrics_free(&m);
+    free(probs);
+    ds_dataset_free(&d);
+    ds_norm_free(&norm);
+    cli_net_free(&net);
+    return rc;
+}
+
+/* ---- predict ---- */
+
+typedef struct {
+    int top, format; /* 0 text, 1 json, 2 npy */
+    FILE *out;
+    int first;       /* JSON: no comma before the first record */
+} pred_out;
+
+static int by_prob_desc(const float *p, int a, int b) { return p[b] > p[a] || (p[b] == p[a] && b < a); }
+
+static void emit(pred_out *po, const char *src, int index, const float *p, int classes, const ds_dataset *d)
+{
+    int order[64], k = po->top < classes ? po->top : classes;
+    if (k > 64) k = 64;
+    for (int i = 0; i < k; i++) { /* partial selection sort: top k */
+        int best = -1;
+        for (int c = 0; c < classes; c++) {
+            bool used = false;
+            for (int j = 0; j < i; j++) used |= order[j] == c;
+            if (!used && (best < 0 || by_prob_desc(p, best, c))) best = c;
+        }
+        order[i] = best;
+    }
+    char b[32];
+    if (po->format == 0) {
+        fprintf(po->out, "%s[%d]", src, index);
+        for (int i = 0; i < k; i++) fprintf(po->out, "\t%s %.4f", class_name(d, order[i], b, sizeof b), p[order[i]]);
+        fputc('\n', po->out);
+        return;
+    }
+    fprintf(po->out, "%s{\"source\": ", po->first ? "" : ",\n");
+    po->first = 0;
+    print_json_string(po->out, src);
+    fprintf(po->out, ", \"index\": %d, \"top\": [", index);
+    for (int i = 0; i < k; i++) {
+        fprintf(po->out, "%s{\"class\": ", i ? ", " : "");
+        print_json_string(po->out, class_name(d, order[i], b, sizeof b));
+        fprintf(po->out, ", \"index\": %d, \"probability\": %.6f}", order[i], p[order[i]]);
+    }
+    fprintf(po->out, "], \"probabilities\": [");
+    for (int c = 0; c < classes; c++) fprintf(po->out, "%s%.6f", c ? ", " : "", p[c]);
+    fprintf(po->out, "]}");
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    const char *ckpt = NULL, *spec = NULL, *format = "text", *output = NULL, *v;
+    const char **inputs = calloc((size_t)argc, sizeof *inputs);
+    int n_inputs = 0, rc = 1;
+    pred_out po = {.top = 1, .first = 1};
+    if (!inputs) return cli_error("out of memory");
+    for (int i = 1; i < argc; i++) {
+        if (cli_opt(argc, argv, &i, "--data", &spec) || cli_opt(argc, argv, &i, "--format", &format) ||
+            cli_opt(argc, argv, &i, "--output", &output)) {
+            if (i >= argc || !argv[i]) {
+                free(inputs);
+                return cli_error("%s needs a value", argv[argc - 1]);
+            }
+        } else if (cli_opt(argc, argv, &i, "--top", &v)) {
+            if (cli_parse_int("--top", v, 1, 64, &po.top)) {
+                free(inputs);
+                return 1;
+            }
+        } else if (argv[i][0] == '-') {
+            free(inputs);
+            return cli_error("predict: unknown option '%s' (see deepsky predict --help)", argv[i]);
+        } else if (!ckpt) {
+            ckpt = argv[i];
+        } else {
+            inputs[n_inputs++] = argv[i];
+        }
+    }
+    if (spec) inputs[n_inputs++] = spec;
+    po.format = !strcmp(format, "text") ? 0 : !strcmp(format, "json") ? 1 : !strcmp(format, "npy") ? 2 : -1;
+    if (!ckpt || !n_inputs) {
+        free(inputs);
+        return cli_error("predict: usage: deepsky predict CKPT INPUT... | --data SPEC");
+    }
+    if (po.format < 0) {
+        free(inputs);
+        return cli_error("predict: --format must be text, json or npy, got '%s'", format);
+    }
+    if (po.format == 2 && !output) {
+        free(inputs);
+        return cli_error("predict: --format npy needs --output FILE.npy");
+    }
+    cli_net net;
+    ds_norm norm = {0};
+    float *all = NULL;
+    size_t all_n = 0;
+    if (cli_net_from_checkpoint(ckpt, 64, &net, &norm) != 0) {
+        free(inputs);
+        return 1;
+    }
+    int classes = ds_model_classes(net.model);
+    po.out = stdout;
+    if (output && po.format != 2 && !(po.out = fopen(output, "w"))) {
+        cli_error("cannot write %s", output);
+        goto done;
+    }
+    if (po.format == 1) fprintf(po.out, "[\n");
+    for (int f = 0; f < n_inputs; f++) {
+        ds_dataset d = {0};
+        if (load_for(&net, &norm, inputs[f], &d) != 0) goto done;
+        float *probs = realloc(all, (all_n + (size_t)d.n) * classes * sizeof *probs);
+        if (!probs) {
+            ds_dataset_free(&d);
+            cli_error("out of memory");
+            goto done;
+        }
+        all = probs;
+        probs += all_n * classes;
+        if (cli_predict(&net, &d, probs) != 0) {
+            ds_dataset_free(&d);
+            goto done;
+        }
+        if (po.format != 2)
+            for (int i = 0; i < d.n; i++) emit(&po, inputs[f], i, probs + (size_t)i * classes, classes, &d);
+        all_n += (size_t)d.n;
+        ds_dataset_free(&d);
+    }
+    if (po.format == 1) fprintf(po.out, "\n]\n");
+    if (po.format == 2 && ds_npy_write(output, ds_shape_of(2, (int)all_n, classes), all) != 0) {
+        cli_lib_error(NULL);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (po.out && po.out != stdout && fclose(po.out) != 0 && rc == 0) rc = cli_error("cannot write %s", output);
+    free(all);
+    free(inputs);
+    ds_norm_free(&norm);
+    cli_net_free(&net);
+    return rc;
+}

@@ -1,0 +1,105 @@
+/* cmd_info.c — `deepsky info`: the layer table of a model file or checkpoint. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void human(double v, const char *unit, char *buf, size_t size)
+{
+    const char *p[] = {"", "K", "M", "G", "T"};
+    int i = 0;
+    while (v >= 1000 && i < 4) v /= 1000, i++;
+    snprintf(buf, size, i ? "%.2f %s%s" : "%.0f %s%s", v, p[i], unit);
+}
+
+/* `info CKPT --tensor NAME`: the shape, then the values (exact: %.9g). */
+static int print_tensor(const char *path, const char *name)
+{
+    ds_checkpoint *ck = ds_checkpoint_open(path);
+    if (!ck) return cli_lib_error(NULL);
+    for (int i = 0; i < ds_checkpoint_num_tensors(ck); i++) {
+        ds_shape s;
+        const float *v;
+        if (strcmp(ds_checkpoint_tensor(ck, i, &s, &v), name)) continue;
+        char b[96];
+        size_t n = ds_shape_numel(s), row = s.ndim > 1 ? n / (size_t)s.d[0] : n;
+        printf("%s %s\n", name, ds_shape_str(s, b, sizeof b));
+        for (size_t k = 0; k < n; k++) printf("%.9g%c", v[k], (k + 1) % row ? ' ' : '\n');
+        ds_checkpoint_close(ck);
+        return 0;
+    }
+    ds_checkpoint_close(ck);
+    return cli_error("%s has no tensor '%s'", path, name);
+}
+
+int cmd_info(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[2], "--tensor")) return print_tensor(argv[1], argv[3]);
+    if (argc != 2 || argv[1][0] == '-') return cli_error("info: usage: deepsky info MODEL.cfg|CKPT [--tensor NAME]");
+    const char *path = argv[1];
+    size_t len = strlen(path);
+    bool is_ckpt = len > 12 && !strcmp(path + len - 12, ".safetensors");
+    ds_model *m = NULL;
+    ds_checkpoint *ck = NULL;
+    ds_train_state st = {0};
+    if (is_ckpt) {
+        if (!(ck = ds_checkpoint_open(path)) || ds_checkpoint_state(ck, &st) != 0) {
+            ds_checkpoint_close(ck);
+            return cli_lib_error(NULL);
+        }
+        m = ds_model_parse(ds_checkpoint_model_text(ck), path);
+        ds_checkpoint_close(ck);
+    } else {
+        m = ds_model_load(path);
+    }
+    if (!m) return cli_lib_error(NULL);
+    cli_net net;
+    if (cli_net_build(&net, m, 1, 0) != 0) return 1;
+
+    char shp[96], a[32], b[32];
+    printf("%s\n", path);
+    if (is_ckpt) printf("trained %d epochs, %ld steps, best validation accuracy %.4f\n", st.epoch, st.step, st.best_metric);
+    printf("\n%-18s %-16s %-18s %12s %14s %12s\n", "layer", "type", "output", "params", "FLOPs", "memory");
+    int prev = 0;
+    double tot_flops = 0, tot_mem = 0;
+    long tot_params = 0;
+    ds_node *x = net.x;
+    printf("%-18s %-16s %-18s %12s %14s %12s\n", "input", "input",
+           ds_shape_str(ds_model_input_shape(net.model), shp, sizeof shp), "0", "0", "");
+    prev = 0;
+    for (int i = 0; i < ds_graph_num_nodes(net.g); i++)
+        if (ds_graph_node(net.g, i) == x) prev = i + 1;
+    for (int l = 0; l < ds_model_num_layers(net.model); l++) {
+        ds_node *out = ds_model_layer_output(net.model, l);
+        int end = prev;
+        for (int i = prev; i < ds_graph_num_nodes(net.g); i++)
+            if (ds_graph_node(net.g, i) == out) end = i + 1;
+        long params = 0;
+        double flops = 0, mem = 0;
+        for (int i = prev; i < end; i++) {
+            ds_node *n = ds_graph_node(net.g, i);
+            if (ds_node_is_trainable(n)) params += (long)ds_node_numel(n);
+            else if (!ds_node_is_state(n) && strcmp(ds_node_op(n), "input")) {
+                flops += ds_node_flops(n);
+                mem += (double)ds_node_numel(n) * sizeof(float); /* batch 1 */
+            }
+        }
+        if (end > prev) prev = end;
+        ds_shape s = ds_node_shape(out);
+        s.ndim--; /* drop the batch dimension */
+        memmove(s.d, s.d + 1, sizeof(int) * (size_t)s.ndim);
+        human(flops, "", a, sizeof a);
+        human(mem, "B", b, sizeof b);
+        printf("%-18.18s %-16.16s %-18s %12ld %14s %12s\n", ds_model_layer_name(net.model, l),
+               ds_model_layer_type(net.model, l), ds_shape_str(s, shp, sizeof shp), params, a, b);
+        tot_params += params;
+        tot_flops += flops;
+        tot_mem += mem;
+    }
+    human(tot_flops, "", a, sizeof a);
+    human(tot_mem, "B", b, sizeof b);
+    printf("\ntotal: %ld parameters (%.2f MB), %s FLOPs per sample, %s of activations per sample\n", tot_params,
+           tot_params * 4.0 / 1e6, a, b);
+    cli_net_free(&net);
+    return 0;
+}

@@ -1,0 +1,261 @@
+/* deepsky.c — the command-line tool: a dispatch table of subcommands and the
+ * helpers they share. */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+    const char *usage;
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train, "train a model file on data, writing checkpoints and a report",
+     "usage: deepsky train MODEL.cfg --data SPEC [options]\n"
+     "       deepsky train --resume CKPT --data SPEC [options]\n"
+     "\n"
+     "  --data SPEC        training data (see docs/cli.md: fashion-mnist, idx:, npy:, csv:, folder:, fits:)\n"
+     "  --val SPEC         validation data\n"
+     "  --val-split F      hold out a fraction F of the training data for validation\n"
+     "  --test SPEC        evaluate the best model on this data at the end\n"
+     "                     (default for --data fashion-mnist: fashion-mnist:test)\n"
+     "  --epochs N         total epochs (default: [train] epochs)\n"
+     "  --batch N          batch size (default: [train] batch)\n"
+     "  --lr X             learning rate (default: [train] lr)\n"
+     "  --seed N           seed for initialisation, shuffling and dropout\n"
+     "  --out DIR          output folder (default runs/<model name>)\n"
+     "  --resume CKPT      continue from a checkpoint (its model and state)\n"
+     "  --quiet            no progress bar\n"
+     "\n"
+     "Writes DIR/last.safetensors, DIR/best.safetensors, DIR/metrics.csv,\n"
+     "DIR/loss.png, DIR/accuracy.png, DIR/confusion.png and DIR/report.html.\n"},
+    {"eval", cmd_eval, "evaluate a checkpoint: accuracy, per-class metrics, confusion matrix",
+     "usage: deepsky eval CKPT --data SPEC [--batch N] [--json]\n"
+     "\n"
+     "Prints accuracy, log-loss, per-class precision/recall/F1, the confusion\n"
+     "matrix and, for two classes, ROC AUC. --json prints one JSON object.\n"},
+    {"predict", cmd_predict, "class probabilities for files or a data spec",
+     "usage: deepsky predict CKPT INPUT... [--top K] [--format text|json|npy] [--output FILE]\n"
+     "       deepsky predict CKPT --data SPEC [...]\n"
+     "\n"
+     "  INPUT              an image (PNG/JPEG), FITS, NPY or CSV file\n"
+     "  --top K            classes to list per sample (default 1)\n"
+     "  --format F         text (default), json, or npy (probabilities [n, classes]; needs --output)\n"
+     "  --output FILE      write there instead of standard output\n"},
+    {"info", cmd_info, "layer table of a model file or checkpoint",
+     "usage: deepsky info MODEL.cfg|CKPT\n"
+     "       deepsky info CKPT --tensor NAME\n"
+     "\n"
+     "Prints each layer's output shape, parameters, FLOPs per sample and\n"
+     "activation memory per sample, then the totals; with --tensor, one\n"
+     "checkpoint tensor's shape and values.\n"},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof *commands)
+
+static void usage(FILE *f)
+{
+    fprintf(f, "deepsky %s — deep learning for scientific images and tables\n\n"
+               "usage: deepsky COMMAND [options]   (deepsky COMMAND --help for details)\n\n",
+            DS_VERSION);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        if (argc > 2)
+            for (int i = 0; i < N_COMMANDS; i++)
+                if (!strcmp(argv[2], commands[i].name)) {
+                    fputs(commands[i].usage, stdout);
+                    return 0;
+                }
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "--version")) {
+        printf("deepsky %s\n", DS_VERSION);
+        return 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(name, commands[i].name)) continue;
+        for (int a = 2; a < argc; a++)
+            if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
+                fputs(commands[i].usage, stdout);
+                return 0;
+            }
+        return commands[i].run(argc - 1, argv + 1);
+    }
+    cli_error("unknown command '%s'", name);
+    usage(stderr);
+    return 2;
+}
+
+/* ---- shared helpers ---- */
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("deepsky: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int cli_lib_error(const char *context)
+{
+    return context ? cli_error("%s: %s", context, ds_last_error()) : cli_error("%s", ds_last_error());
+}
+
+bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    if (strcmp(argv[*i], name)) return false;
+    if (*i + 1 >= argc) {
+        *value = NULL;
+        return true;
+    }
+    *value = argv[++*i];
+    return true;
+}
+
+int cli_parse_int(const char *opt, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || *end || end == s || v < lo || v > hi)
+        return cli_error("%s needs an integer in %d..%d, got '%s'", opt, lo, hi, s ? s : "(nothing)");
+    *out = (int)v;
+    return 0;
+}
+
+int cli_parse_float(const char *opt, const char *s, double lo, double hi, float *out)
+{
+    char *end;
+    double v = s ? strtod(s, &end) : NAN;
+    if (!s || *end || end == s || !(v >= lo && v <= hi))
+        return cli_error("%s needs a number in [%g, %g], got '%s'", opt, lo, hi, s ? s : "(nothing)");
+    *out = (float)v;
+    return 0;
+}
+
+int cli_mkdirs(const char *path)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return cli_error("path too long: %s", path);
+    for (char *p = buf + 1;; p++) {
+        char c = *p;
+        if (c == '/' || c == 0) {
+            *p = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return cli_error("cannot create folder %s: %s", buf, strerror(errno));
+            *p = c;
+        }
+        if (!c) break;
+    }
+    return 0;
+}
+
+int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed)
+{
+    memset(net, 0, sizeof *net);
+    net->model = model;
+    net->batch = batch;
+    net->g = ds_graph_new(seed);
+    if (!net->g) return cli_lib_error(NULL);
+    net->logits = ds_model_build(model, net->g, batch, &net->x);
+    if (net->logits) {
+        net->y = ds_input(net->g, "y", ds_shape_of(1, batch));
+        net->loss = ds_softmax_cross_entropy(net->g, net->logits, net->y, NULL);
+    }
+    if (!net->loss || ds_graph_compile(net->g) != 0) return cli_lib_error(NULL);
+    return 0;
+}
+
+void cli_net_free(cli_net *net)
+{
+    ds_graph_free(net->g);
+    ds_model_free(net->model);
+    memset(net, 0, sizeof *net);
+}
+
+int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *norm)
+{
+    memset(net, 0, sizeof *net);
+    ds_checkpoint *ck = ds_checkpoint_open(path);
+    if (!ck) return cli_lib_error(NULL);
+    int rc = 1;
+    ds_model *m = ds_model_parse(ds_checkpoint_model_text(ck), path);
+    if (!m) {
+        cli_lib_error("model stored in the checkpoint");
+        goto done;
+    }
+    if (cli_net_build(net, m, batch, 0) != 0) goto done;
+    if (ds_checkpoint_restore(ck, net->g, NULL) != 0 || (norm && ds_checkpoint_norm(ck, norm) != 0)) {
+        cli_lib_error(NULL);
+        goto done;
+    }
+    ds_graph_set_training(net->g, 0);
+    rc = 0;
+done:
+    ds_checkpoint_close(ck);
+    if (rc) cli_net_free(net);
+    return rc;
+}
+
+int cli_check_input(const cli_net *net, const ds_dataset *d, const char *what)
+{
+    ds_shape want = ds_model_input_shape(net->model);
+    if (ds_shape_numel(want) == ds_shape_numel(d->sample) && want.ndim == d->sample.ndim) {
+        bool same = true;
+        for (int i = 0; i < want.ndim; i++) same &= want.d[i] == d->sample.d[i];
+        if (same) return 0;
+    }
+    char a[96], b[96];
+    return cli_error("%s: samples are %s but the model's [net] input is %s", what,
+                     ds_shape_str(d->sample, a, sizeof a), ds_shape_str(want, b, sizeof b));
+}
+
+int cli_predict(cli_net *net, const ds_dataset *d, float *probs)
+{
+    ds_loader *l = ds_loader_new(d, net->batch, 0, 0);
+    if (!l) return cli_lib_error(NULL);
+    ds_graph_set_training(net->g, 0);
+    int b, done = 0, classes = ds_model_classes(net->model), rc = 0;
+    float *x = ds_node_value(net->x), *y = ds_node_value(net->y);
+    while ((b = ds_loader_next(l, x, y)) > 0) {
+        /* labels are not needed to predict: keep them valid for the loss */
+        for (int i = 0; i < b; i++) y[i] = 0;
+        if (ds_graph_set_batch(net->g, b) != 0 || ds_graph_forward(net->g) != 0) {
+            rc = cli_lib_error(NULL);
+            break;
+        }
+        const float *z = ds_node_value(net->logits);
+        for (int i = 0; i < b; i++) {
+            const float *zi = z + (size_t)i * classes;
+            float *p = probs + (size_t)(done + i) * classes, m = zi[0];
+            for (int k = 1; k < classes; k++) m = fmaxf(m, zi[k]);
+            double s = 0;
+            for (int k = 0; k < classes; k++) s += exp((double)(zi[k] - m));
+            for (int k = 0; k < classes; k++) p[k] = (float)(exp((double)(zi[k] - m)) / s);
+        }
+        done += b;
+    }
+    ds_graph_set_batch(net->g, net->batch);
+    ds_loader_free(l);
+    return rc;
+}
