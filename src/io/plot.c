@@ -305,7 +305,7 @@ int ds_plot_lines(const char *path, const char *title, const char *xlabel, int n
 
     char tb[80];
     if (title) {
-        
+        title = clip(tb, sizeof tb, title, (LW - 60) / (6 * TS));
         text(&c, (x0 + x1) / 2, 18, title, TS, INK, 0.5f, 0, 0);
         text(&c, (x0 + x1) / 2 + 1, 18, title, TS, INK, 0.5f, 0, 0); /* bold */
     }

@@ -39,7 +39,8 @@ typedef struct png_sink {
 static void png_put(void *ctx, void *data, int size)
 {
     png_sink *s = ctx;
-    if (!s->err && fwrite(data, 1, (size_t)size, s->f) != (size_t)size) s->err = errno ? errno : EIO;
+    if (!s->err && fwrite(data, 1, (size_t)size, s->f) != (size_t)size)
+        s->err = errno ? errno : EIO;
 }
 
 int ds_png_write(const char *path, int w, int h, int channels, const uint8_t *pixels)

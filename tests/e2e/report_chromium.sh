@@ -17,7 +17,11 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/log" ] && sed 's/^/     | /' "$T/log" | tail -15; }
+bad() {
+  fail=$((fail + 1))
+  echo "FAIL $1"
+  [ -f "$T/log" ] && sed 's/^/     | /' "$T/log" | tail -15
+}
 
 # chrome MODE PAGE OUT: --dump-dom or --screenshot of file://PAGE into OUT
 chrome() {
@@ -42,7 +46,8 @@ fi
 if chrome dom "$R/report.html" "$T/dom.html" && [ -s "$T/dom.html" ]; then
   imgs=$(grep -o '<img [^>]*src="[a-z]*\.png"' "$T/dom.html" | wc -l)
   rows=$(grep -o '<tr>' "$T/dom.html" | wc -l)
-  if [ "$imgs" -eq 3 ] && [ "$rows" -ge 16 ] && grep -q '&lt;demo&gt; &amp; co</h1>' "$T/dom.html"; then
+  if [ "$imgs" -eq 3 ] && [ "$rows" -ge 16 ] &&
+     grep -q '&lt;demo&gt; &amp; co</h1>' "$T/dom.html"; then
     ok "DOM: $imgs images, $rows table rows, escaped title"
   else
     bad "DOM: $imgs images (want 3), $rows table rows (want 16), escaped title?"

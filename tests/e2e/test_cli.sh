@@ -113,6 +113,13 @@ assert abs((p.argmax(1)==y).mean() - $acc) < 1e-4" && ok "predict NPY: probabili
 expect_ok "predict json" "$DS" predict "$T/run/best.safetensors" "$T/vx.npy" --format json
 $PY -c "import json; d=json.load(open('$T/out')); assert len(d)==300 and len(d[0]['probabilities'])==3" && ok "predict JSON parses" || bad "predict JSON"
 
+# --- on a terminal: a live progress bar (script(1) provides the pty) ---
+if command -v script >/dev/null; then
+  script -qec "$DS train '$T/tiny.cfg' --data '$DATA' --epochs 1 --out '$T/tty'" /dev/null >"$T/out" 2>&1
+  if grep -q $'\r' "$T/out" && grep -q "ETA" "$T/out" && grep -q "img/s" "$T/out"; then ok "progress bar on a terminal"
+  else bad "progress bar on a terminal"; fi
+fi
+
 # --- a checkpoint read with NumPy alone matches what deepsky prints ---
 key=$($PY -c "
 import json,struct; b=open('$T/run/best.safetensors','rb').read(); n=struct.unpack('<Q',b[:8])[0]; h=json.loads(b[8:8+n])

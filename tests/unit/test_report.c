@@ -73,9 +73,15 @@ static img load(const char *path)
     return m;
 }
 
-static const uint8_t *pix(const img *m, int x, int y) { return m->px + 3 * ((size_t)y * m->w + x); }
+static const uint8_t *pix(const img *m, int x, int y)
+{
+    return m->px + 3 * ((size_t)y * m->w + x);
+}
 
-static int is_rgb(const uint8_t *p, int r, int g, int b) { return p[0] == r && p[1] == g && p[2] == b; }
+static int is_rgb(const uint8_t *p, int r, int g, int b)
+{
+    return p[0] == r && p[1] == g && p[2] == b;
+}
 
 /* tab10 colours of the first two series */
 #define BLUE 31, 119, 180
@@ -102,7 +108,8 @@ static void test_png(void)
     CHECK(!exists(at("bad.png")));
     const char *nodir = at("no-such-dir/x.png");
     CHECK(ds_png_write(nodir, 1, 1, 1, one) == -1);
-    CHECK(strstr(ds_last_error(), "no-such-dir/x.png") && strstr(ds_last_error(), strerror(ENOENT)));
+    CHECK(strstr(ds_last_error(), "no-such-dir/x.png") &&
+          strstr(ds_last_error(), strerror(ENOENT)));
 }
 
 static void test_lines(void)
@@ -199,7 +206,8 @@ static void test_nan_gap(void)
     /* an over-long title is cut short of the image's edges */
     for (int y = 0; m.px && y < 45; y++)
         for (int x = 0; x < 10; x++)
-            edge += !is_rgb(pix(&m, x, y), 255, 255, 255) + !is_rgb(pix(&m, m.w - 1 - x, y), 255, 255, 255);
+            edge += !is_rgb(pix(&m, x, y), 255, 255, 255) +
+                    !is_rgb(pix(&m, m.w - 1 - x, y), 255, 255, 255);
     CHECK(m.px && edge == 0);
     stbi_image_free(m.px);
 }
