@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,38 @@ static int is_image(const char *name)
     return ds_has_ext(name, ".png") || ds_has_ext(name, ".jpg") || ds_has_ext(name, ".jpeg");
 }
 
+/* stb_image 2.27 (Debian's) writes past its Huffman tables when a JPEG DHT
+ * segment's code counts sum past 256 (nothings/stb#1289), so such files are
+ * refused first. The walk mirrors stb's: markers are FF xx with xx not 00,
+ * RSTn or FF; segments are skipped by length; DHT tables are read while the
+ * segment length lasts, as stb does, even past the end of the segment. */
+static int jpeg_tables_ok(const unsigned char *b, size_t n)
+{
+    for (size_t i = 2; i + 1 < n;) {
+        unsigned m = b[i + 1];
+        if (b[i] != 0xff || m == 0xff) {
+            i++;
+            continue;
+        }
+        if (m == 0x00 || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) {
+            i += 2;
+            continue;
+        }
+        if (m == 0xd9 || i + 3 >= n) return 1;
+        long len = (long)b[i + 2] << 8 | b[i + 3];
+        if (m == 0xc4)
+            for (size_t p = i + 4, left = (size_t)(len > 2 ? len - 2 : 0); left > 0;) {
+                size_t sum = 0;
+                for (size_t k = 1; k <= 16; k++) sum += p + k < n ? b[p + k] : 0;
+                if (sum > 256) return 0;
+                p += 17 + sum;
+                left = left > 17 + sum ? left - (17 + sum) : 0;
+            }
+        i += 2 + (size_t)len;
+    }
+    return 1;
+}
+
 /* Decoded pixels [h, w, raw] (stbi_image_free them); *c = raw less alpha. */
 static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
 {
@@ -141,13 +174,21 @@ static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
         ds_fail("%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    unsigned char *px = stbi_load_from_file(f, w, h, raw, 0);
-    fclose(f);
-    if (!px) {
+    unsigned char *buf = NULL, *px = NULL;
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (size < 0 || size > INT_MAX || fseek(f, 0, SEEK_SET) != 0)
+        ds_fail("%s: cannot read (not a regular file, or over 2 GiB)", path);
+    else if (!(buf = malloc(size ? (size_t)size : 1)))
+        ds_fail("%s: out of memory for %ld bytes", path, size);
+    else if (fread(buf, 1, (size_t)size, f) != (size_t)size)
+        ds_fail("%s: read error: %s", path, strerror(errno));
+    else if (size >= 2 && buf[0] == 0xff && buf[1] == 0xd8 && !jpeg_tables_ok(buf, (size_t)size))
+        ds_fail("%s: cannot decode image: corrupt JPEG (bad Huffman table)", path);
+    else if (!(px = stbi_load_from_memory(buf, (int)size, w, h, raw, 0)))
         ds_fail("%s: cannot decode image: %s", path, stbi_failure_reason());
-        return NULL;
-    }
-    *c = *raw == 2 || *raw == 4 ? *raw - 1 : *raw;
+    fclose(f);
+    free(buf);
+    if (px) *c = *raw == 2 || *raw == 4 ? *raw - 1 : *raw;
     return px;
 }
 
