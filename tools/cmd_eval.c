@@ -11,6 +11,9 @@ static int load_for(cli_net *net, const ds_norm *norm, const char *spec, ds_data
 {
     if (ds_data_load(spec, d) != 0 || ds_dataset_check_finite(d, spec) != 0) return cli_lib_error(NULL);
     if (cli_check_input(net, d, spec) != 0) return 1;
+    if (norm->channels && norm->channels != d->sample.d[0])
+        return cli_error("%s: the checkpoint's normalisation has %d channels, the data %d", spec,
+                         norm->channels, d->sample.d[0]);
     if (norm->channels) ds_norm_apply(norm, d);
     return 0;
 }
@@ -103,6 +106,10 @@ int cmd_eval(int argc, char **argv)
     if (cli_net_from_checkpoint(ckpt, batch, &net, &norm) != 0) return 1;
     if (load_for(&net, &norm, spec, &d) != 0) goto done;
     int classes = ds_model_classes(net.model);
+    if (d.classes == 0) {
+        cli_error("%s has no labels to evaluate against (e.g. npy:X.npy,Y.npy)", spec);
+        goto done;
+    }
     if (d.classes > classes) {
         cli_error("%s has %d classes but the model predicts %d", spec, d.classes, classes);
         goto done;

@@ -282,6 +282,15 @@ int cmd_train(int argc, char **argv)
     model = NULL;
     if (cli_check_input(&net, &train, o.data) != 0 || (val.n && cli_check_input(&net, &val, "validation data")))
         goto done;
+    if (train.classes == 0) {
+        cli_error("%s has no labels; training needs them (e.g. npy:X.npy,Y.npy or csv:FILE,label=NAME)", o.data);
+        goto done;
+    }
+    if (train.classes > ds_model_classes(net.model) || val.classes > ds_model_classes(net.model)) {
+        cli_error("the data has %d classes but the model's [net] classes is %d", train.classes > val.classes ? train.classes : val.classes,
+                  ds_model_classes(net.model));
+        goto done;
+    }
     if (!(loader = ds_loader_new(&train, tc.batch, 1, tc.seed ^ 0x5eedULL))) {
         cli_lib_error(NULL);
         goto done;

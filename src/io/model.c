@@ -121,6 +121,10 @@ typedef struct train_raw {
     uint64_t seed;
 } train_raw;
 
+/* optimizer= and schedule= store their index in the choices as the enum */
+_Static_assert(DS_SGD == 0 && DS_ADAM == 1 && DS_ADAMW == 2 && DS_RMSPROP == 3, "optimizer order");
+_Static_assert(DS_SCHED_CONSTANT == 0 && DS_SCHED_STEP == 1 && DS_SCHED_COSINE == 2, "schedule order");
+
 #define TO(f) offsetof(train_raw, f)
 static const key_def train_keys[] = {
     {"optimizer", NULL, V_ENUM, TO(optimizer), 0, 0, "sgd|adam|adamw|rmsprop", 0},
@@ -211,19 +215,28 @@ static int parse_long(const char *s, long *v)
     return end != s && !*end && errno == 0 ? 0 : -1;
 }
 
-/* Comma-separated integers into d[0..*n), at most max of them. */
+/* Next comma-separated item of *p, trimmed (modifies the string); NULL at the end. */
+static char *next_item(char **p)
+{
+    char *tok = *p;
+    if (!tok) return NULL;
+    char *comma = strchr(tok, ',');
+    if (comma) *comma = 0;
+    *p = comma ? comma + 1 : NULL;
+    while (*tok == ' ' || *tok == '\t') tok++;
+    size_t len = strlen(tok);
+    while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = 0;
+    return tok;
+}
+
+/* Comma-separated integers in −1..2²⁴ into d[0..*n), at most max of them. */
 static int parse_ints(const char *s, int *d, int max, int *n)
 {
+    char buf[256], *p = buf, *tok;
     *n = 0;
-    char buf[256];
     if (strlen(s) >= sizeof buf) return -1;
     strcpy(buf, s);
-    for (char *tok = buf, *next; tok; tok = next) {
-        next = strchr(tok, ',');
-        if (next) *next++ = 0;
-        while (*tok == ' ' || *tok == '\t') tok++;
-        size_t len = strlen(tok);
-        while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = 0;
+    while ((tok = next_item(&p))) {
         long v;
         if (*n == max || parse_long(tok, &v) || v < -1 || v > (1 << 24)) return -1;
         d[(*n)++] = (int)v;
@@ -528,15 +541,10 @@ static int resolve_from(ds_model *m, int i, const ini_sec *s, const char *file)
         L->from[L->n_from++] = i - 1;
     } else {
         if (L->kind == L_ADD) L->from[L->n_from++] = i - 1; /* dropped below if 2+ are listed */
-        char buf[1024];
+        char buf[1024], *p = buf, *tok;
         if (strlen(kv->val) >= sizeof buf) return at_fail(&c, kv->line, "from", "list too long");
         strcpy(buf, kv->val);
-        for (char *tok = buf, *next; tok; tok = next) {
-            next = strchr(tok, ',');
-            if (next) *next++ = 0;
-            while (*tok == ' ' || *tok == '\t') tok++;
-            size_t len = strlen(tok);
-            while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = 0;
+        while ((tok = next_item(&p))) {
             long rel;
             int idx = -2;
             if (!strcmp(tok, "input")) idx = -1;
@@ -548,7 +556,9 @@ static int resolve_from(ds_model *m, int i, const ini_sec *s, const char *file)
             } else {
                 for (int j = 0; j < m->n_layers; j++)
                     if (!strcmp(m->layers[j].name, tok)) idx = j;
-                if (idx >= i)
+                if (idx == i)
+                    return at_fail(&c, kv->line, "from", "'%s' is this layer; from= names earlier layers", tok);
+                if (idx > i)
                     return at_fail(&c, kv->line, "from", "layer '%s' comes later (line %d); from= "
                                    "names earlier layers", tok, m->layers[idx].line);
                 if (idx == -2)
@@ -622,6 +632,7 @@ ds_model *ds_model_parse(const char *text, const char *name)
                 goto fail;
             }
             *slot = s;
+            if (s == net ? parse_net(m, s, file) : parse_train(m, s, file)) goto fail;
         } else if (!strcmp(s->name, "softmax")) {
             at_fail(&c, s->line, NULL, "not a layer: the loss applies softmax to the last layer's "
                                        "outputs (the logits); remove this section");
@@ -641,7 +652,7 @@ ds_model *ds_model_parse(const char *text, const char *name)
         ds_fail("%s:1: no [net] section (it gives input= and classes=)", file);
         goto fail;
     }
-    if (parse_net(m, net, file) || parse_train(m, train, file)) goto fail;
+    if (!train && parse_train(m, NULL, file)) goto fail;
     if (!m->n_layers) {
         ds_fail("%s:%d: [net]: the model has no layer sections", file, net->line);
         goto fail;
@@ -700,25 +711,4 @@ void ds_model_free(ds_model *m)
     free(m->text);
     free(m->file);
     free(m);
-}
-
-const char *ds_model_text(const ds_model *m) { return m ? m->text : NULL; }
-ds_shape ds_model_input_shape(const ds_model *m) { return m ? m->input : (ds_shape){0}; }
-int ds_model_classes(const ds_model *m) { return m ? m->classes : 0; }
-const ds_train_cfg *ds_model_train_cfg(const ds_model *m) { return m ? &m->train : NULL; }
-int ds_model_num_layers(const ds_model *m) { return m ? m->n_layers : 0; }
-
-const char *ds_model_layer_name(const ds_model *m, int i)
-{
-    return m && i >= 0 && i < m->n_layers ? m->layers[i].name : NULL;
-}
-
-const char *ds_model_layer_type(const ds_model *m, int i)
-{
-    return m && i >= 0 && i < m->n_layers ? ds_layer_kind_name(m->layers[i].kind) : NULL;
-}
-
-ds_node *ds_model_layer_output(const ds_model *m, int i)
-{
-    return m && i >= 0 && i < m->n_layers ? m->layers[i].node : NULL;
 }

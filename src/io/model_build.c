@@ -1,6 +1,7 @@
-/* model_build.c — record a parsed model file into a graph: one ds_nn_* or
- * op call per layer, each layer's output node renamed to the layer's name.
- * Shape errors read "FILE:LINE: layer 'conv2' (conv): <the op's message>". */
+/* model_build.c — record a parsed model file into a graph, one ds_nn_* or
+ * op call per layer, each layer's output node renamed to the layer's name;
+ * and the model's accessors. Shape errors read
+ * "FILE:LINE: layer 'conv2' (conv): <the op's message>". */
 #include "model.h"
 
 #include <stdio.h>
@@ -160,4 +161,27 @@ ds_node *ds_model_build(ds_model *m, ds_graph *g, int batch, ds_node **xp)
     }
     if (xp) *xp = x;
     return last->node;
+}
+
+/* ---- the parsed model and the layers of the last build ---- */
+
+const char *ds_model_text(const ds_model *m) { return m ? m->text : NULL; }
+ds_shape ds_model_input_shape(const ds_model *m) { return m ? m->input : (ds_shape){0}; }
+int ds_model_classes(const ds_model *m) { return m ? m->classes : 0; }
+const ds_train_cfg *ds_model_train_cfg(const ds_model *m) { return m ? &m->train : NULL; }
+int ds_model_num_layers(const ds_model *m) { return m ? m->n_layers : 0; }
+
+const char *ds_model_layer_name(const ds_model *m, int i)
+{
+    return m && i >= 0 && i < m->n_layers ? m->layers[i].name : NULL;
+}
+
+const char *ds_model_layer_type(const ds_model *m, int i)
+{
+    return m && i >= 0 && i < m->n_layers ? ds_layer_kind_name(m->layers[i].kind) : NULL;
+}
+
+ds_node *ds_model_layer_output(const ds_model *m, int i)
+{
+    return m && i >= 0 && i < m->n_layers ? m->layers[i].node : NULL;
 }

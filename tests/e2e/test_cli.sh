@@ -46,6 +46,7 @@ x, y = make(1200); np.save(f"{t}/x.npy", x); np.save(f"{t}/y.npy", y)
 x, y = make(300); np.save(f"{t}/vx.npy", x); np.save(f"{t}/vy.npy", y)
 x[5, 0, 3, 3] = np.nan; np.save(f"{t}/nanx.npy", x)
 np.save(f"{t}/x4.npy", np.zeros((10, 1, 4, 4), np.float32)); np.save(f"{t}/y4.npy", np.zeros(10, np.float32))
+np.save(f"{t}/y9.npy", (np.arange(1200) % 9).astype(np.float32))
 open(f"{t}/trunc.npy", "wb").write(open(f"{t}/x.npy", "rb").read()[:5000])
 PYEOF
 
@@ -173,6 +174,8 @@ expect_fail "shape mismatch (data vs model)" "\[1, 4, 4\].*\[1, 8, 8\]" "$DS" tr
 sed 's/^input=1,8,8/input=1,1,1/' "$T/tiny.cfg" >"$T/tiny_shape.cfg"
 expect_fail "shape mismatch (in the model)" "tiny_shape\.cfg:[0-9]+:.*maxpool" "$DS" info "$T/tiny_shape.cfg"
 expect_fail "NaN in data" "sample 5.*NaN|NaN.*sample 5" "$DS" train "$T/tiny.cfg" --data "npy:$T/nanx.npy,$T/vy.npy" --out "$T/r4"
+expect_fail "unlabelled training data" "no labels" "$DS" train "$T/tiny.cfg" --data "$T/x.npy" --out "$T/r5"
+expect_fail "more classes than the model" "classes" "$DS" train "$T/tiny.cfg" --data "npy:$T/x.npy,$T/y9.npy" --out "$T/r6"
 expect_fail "unknown command" "unknown command" "$DS" fly
 expect_fail "unknown option" "--frobnicate" "$DS" eval "$T/run/best.safetensors" --frobnicate
 cp "$T/run/last.safetensors" "$T/keep.safetensors"

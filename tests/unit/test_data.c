@@ -278,6 +278,15 @@ static void test_folder(void)
     CHECK(d.x && fabsf(d.x[0] - 60 / 255.0f) < 0.02f && fabsf(d.x[64 + 9] - 110 / 255.0f) < 0.02f);
     ds_dataset_free(&d);
 
+    /* a DHT segment whose code counts sum past 256 overran stb's tables */
+    char bad_jpeg[sizeof jpeg8];
+    memcpy(bad_jpeg, jpeg8, sizeof jpeg8);
+    char *dht = memmem(bad_jpeg, sizeof jpeg8 - 1, "\xff\xc4", 2);
+    CHECK(dht != NULL);
+    if (dht) memset(dht + 5, 0xff, 16);
+    write_bytes(P("jpg/k/a.jpeg"), bad_jpeg, sizeof jpeg8 - 1);
+    load_fails(P("jpg"), P("jpg/k/a.jpeg"), "corrupt JPEG (bad Huffman table)");
+
     png(P("img/b_shirt/2.png"), 5, 3, 1, 0);
     load_fails(P("img"), P("img/b_shirt/2.png"), "5x3 pixels with 1 channel, but");
     CHECK(err_has(P("img/a_coat/1.PNG"), "is 4x3 with 1"));
