@@ -179,14 +179,19 @@ static int write_report(const char *out, const char *title, const ds_metrics *m,
     return 0;
 }
 
-/* Schedules in the model file count epochs unless it says otherwise. */
+/* step_size and t_max count epochs unless the model file says
+ * schedule_unit=step; warm-up always counts optimizer steps. t_max = 0 means
+ * the rest of the run after the warm-up. */
 static void schedule_to_steps(ds_schedule *s, int in_epochs, int bpe, int epochs)
 {
-    if (s->kind == DS_SCHED_COSINE && s->t_max <= 0) s->t_max = epochs * (in_epochs ? 1 : bpe);
-    if (!in_epochs) return;
-    s->step_size *= bpe;
-    s->t_max *= bpe;
-    s->warmup_steps *= bpe;
+    if (in_epochs) {
+        s->step_size *= bpe;
+        s->t_max *= bpe;
+    }
+    if (s->kind == DS_SCHED_COSINE && s->t_max <= 0) {
+        s->t_max = epochs * bpe - s->warmup_steps;
+        if (s->t_max < 1) s->t_max = 1;
+    }
 }
 
 int cmd_train(int argc, char **argv)

@@ -250,7 +250,8 @@ static void test_resnet_wiring(void)
     CHECK(rm && ds_node_is_state(rm) && !ds_node_is_trainable(rm));
     const ds_train_cfg *t = ds_model_train_cfg(b.m);
     CHECK(t->optim.kind == DS_SGD && t->optim.nesterov && t->optim.momentum > 0.89f);
-    CHECK(t->optim.schedule.warmup_steps == 200);
+    CHECK_NEAR(t->optim.weight_decay, 5e-4, 1e-9);
+    CHECK(t->optim.schedule.kind == DS_SCHED_COSINE && t->optim.schedule.t_max == 0); /* the whole run */
     built_free(&b);
 }
 
