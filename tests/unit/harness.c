@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,33 @@ int ds_test_summary(const char *suite)
 {
     printf("%s: %d passed, %d failed\n", suite, ds_t_pass, ds_t_fail);
     return ds_t_fail ? 1 : 0;
+}
+
+static char tmp_dir[] = "/tmp/ds_test_XXXXXX";
+static int tmp_made;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void remove_tmpdir(void)
+{
+    if (!getenv("DS_KEEP_TMP")) nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *ds_test_tmpdir(void)
+{
+    if (!tmp_made) {
+        if (!mkdtemp(tmp_dir)) {
+            perror("mkdtemp");
+            return NULL;
+        }
+        tmp_made = 1;
+        atexit(remove_tmpdir);
+    }
+    return tmp_dir;
 }
 
 void ds_test_fill(float *v, size_t n, float lo, float hi, ds_rng *r)

@@ -34,6 +34,10 @@ extern int ds_t_pass, ds_t_fail;
 /* Prints "N passed, N failed" and returns the exit status for main. */
 int ds_test_summary(const char *suite);
 
+/* A fresh folder under /tmp for this test binary (made on the first call,
+ * removed with its contents at exit unless DS_KEEP_TMP is set); NULL on failure. */
+const char *ds_test_tmpdir(void);
+
 /* Fill with U(lo, hi) from a fixed-seed generator. */
 void ds_test_fill(float *v, size_t n, float lo, float hi, ds_rng *r);
 

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmp[] = "/tmp/ds_test_ckpt_XXXXXX";
+static const char *tmp; /* ds_test_tmpdir() */
 
 static const char *tpath(const char *name)
 {
@@ -552,18 +552,9 @@ static void test_json(void)
     ds_jb_free(&w);
 }
 
-static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f)
-{
-    (void)s, (void)flag, (void)f;
-    return remove(p);
-}
-
 int main(void)
 {
-    if (!mkdtemp(tmp)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!(tmp = ds_test_tmpdir())) return 1;
     test_json();
     test_optim_state();
     test_round_trip();
@@ -571,7 +562,5 @@ int main(void)
     test_mismatch();
     test_bad_files();
     test_atomic();
-    if (!getenv("DS_KEEP_TMP")) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    else printf("files kept in %s\n", tmp);
     return ds_test_summary("checkpoint");
 }

@@ -19,7 +19,7 @@
 #include <stb_image_write.h>
 #pragma GCC diagnostic pop
 
-static char tmp[] = "/tmp/ds_test_data_XXXXXX";
+static const char *tmp; /* ds_test_tmpdir() */
 
 /* tmp/name; a static ring of buffers so a few can be alive at once. */
 static const char *P(const char *name)
@@ -483,18 +483,9 @@ static void test_norm(void)
     CHECK(ds_norm_compute(&tab, &nm) == -1 && err_has("normalisation", "empty"));
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
-    if (!mkdtemp(tmp)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!(tmp = ds_test_tmpdir())) return 1;
     test_npy();
     test_csv();
     test_folder();
@@ -502,6 +493,5 @@ int main(void)
     test_spec();
     test_finite_and_split();
     test_norm();
-    nftw(tmp, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     return ds_test_summary("data");
 }

@@ -13,7 +13,7 @@
 #define W 4
 #define REAL_FM "/usr/share/datasets/fashion-mnist"
 
-static char tmp[] = "/tmp/ds_test_idx_XXXXXX";
+static const char *tmp; /* ds_test_tmpdir() */
 static uint8_t img[N * H * W];
 static const uint8_t lab[N] = {0, 3, 1, 2, 3};
 
@@ -368,18 +368,9 @@ static void test_loader(void)
     CHECK(ds_loader_new(&d, 4, 1, 1) == NULL && strstr(ds_last_error(), "empty"));
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
-    if (!mkdtemp(tmp)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!(tmp = ds_test_tmpdir())) return 1;
     for (int i = 0; i < N * H * W; i++) img[i] = (uint8_t)(i * 37);
     img[1] = 255;
     test_round_trip();
@@ -389,6 +380,5 @@ int main(void)
     test_fashion_dir();
     test_real_fashion_mnist();
     test_loader();
-    nftw(tmp, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     return ds_test_summary("idx");
 }

@@ -22,7 +22,7 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include <stb_image.h>
 
-static char dir[64];
+static const char *dir; /* ds_test_tmpdir() */
 
 static const char *at(const char *name)
 {
@@ -427,11 +427,7 @@ static int check_screenshot(const char *path)
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--check-screenshot") == 0) return check_screenshot(argv[2]);
-    snprintf(dir, sizeof dir, "/tmp/ds_report_XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!(dir = ds_test_tmpdir())) return 1;
     test_png();
     test_lines();
     test_nan_gap();
@@ -439,8 +435,5 @@ int main(int argc, char **argv)
     test_report();
     const char *out = getenv("DS_REPORT_DIR");
     if (out && *out) write_demo(out);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     return ds_test_summary("report");
 }
