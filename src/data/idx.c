@@ -206,6 +206,17 @@ int ds_fashion_mnist_load(const char *dir, int train, ds_dataset *out)
                        max_label);
     }
     out->classes = 10;
+    static const char *const names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+    if (!(out->class_names = calloc(10, sizeof *out->class_names))) {
+        ds_dataset_free(out);
+        return ds_fail("out of memory");
+    }
+    for (int c = 0; c < 10; c++)
+        if (!(out->class_names[c] = strdup(names[c]))) {
+            ds_dataset_free(out);
+            return ds_fail("out of memory");
+        }
     return 0;
 }
 

@@ -287,6 +287,7 @@ static void check_real(const ds_dataset *d, int n)
     int count[10] = {0}, in_range = 1;
     float hi = 0;
     CHECK(d->n == n && d->classes == 10);
+    CHECK(d->class_names && !strcmp(d->class_names[0], "T-shirt/top") && !strcmp(d->class_names[9], "Ankle boot"));
     CHECK(d->sample.ndim == 3 && d->sample.d[0] == 1 && d->sample.d[1] == 28 &&
           d->sample.d[2] == 28);
     for (int i = 0; i < d->n; i++) count[(int)d->y[i] % 10]++;
