@@ -154,26 +154,29 @@ static int evaluate(cli_net *net, const ds_dataset *d, float *probs, ds_metrics 
     return 0;
 }
 
-/* hist holds four rows of `stride` epochs: train loss, val loss, train acc, val acc. */
-static int write_report(const char *out, const char *title, const ds_metrics *m, const ds_dataset *d,
-                        const float *hist, int stride, int epochs_done)
+/* hist holds four rows of `stride` epochs: train loss, val loss, train acc,
+ * val acc. m (validation or, at the end, test metrics; NULL if neither) gives
+ * the confusion matrix and the summary; `which` names its data. */
+static int write_report(const char *out, const char *title, const ds_metrics *m, const char *which,
+                        const ds_dataset *d, const float *hist, int stride, int epochs_done, int has_val)
 {
     char path[PATH_MAX], summary[512];
     const float *loss[2] = {hist, hist + stride}, *acc[2] = {hist + 2 * stride, hist + 3 * stride};
     const char *names[2] = {"train", "validation"};
+    int series = has_val ? 2 : 1;
     snprintf(path, sizeof path, "%s/loss.png", out);
-    if (ds_plot_lines(path, "loss", "epoch", 2, names, loss, epochs_done) != 0) return cli_lib_error(NULL);
+    if (ds_plot_lines(path, "loss", "epoch", series, names, loss, epochs_done) != 0) return cli_lib_error(NULL);
     snprintf(path, sizeof path, "%s/accuracy.png", out);
-    if (ds_plot_lines(path, "accuracy", "epoch", 2, names, acc, epochs_done) != 0) return cli_lib_error(NULL);
+    if (ds_plot_lines(path, "accuracy", "epoch", series, names, acc, epochs_done) != 0) return cli_lib_error(NULL);
+    int k = snprintf(summary, sizeof summary, "epochs: %d\ntrain loss: %.4f\ntrain accuracy: %.4f\n", epochs_done,
+                     hist[epochs_done - 1], hist[2 * stride + epochs_done - 1]);
     if (m) {
         snprintf(path, sizeof path, "%s/confusion.png", out);
         if (ds_plot_confusion(path, m->classes, m->confusion, (const char *const *)d->class_names) != 0)
             return cli_lib_error(NULL);
-        snprintf(summary, sizeof summary,
-                 "epochs: %d\nvalidation accuracy: %.4f\nvalidation log-loss: %.4f\nmacro F1: %.4f\n",
-                 epochs_done, m->accuracy, m->log_loss, m->macro_f1);
-    } else {
-        snprintf(summary, sizeof summary, "epochs: %d\n(no validation data)\n", epochs_done);
+        snprintf(summary + k, sizeof summary - (size_t)k,
+                 "%s accuracy: %.4f\n%s log-loss: %.4f\n%s macro F1: %.4f\n(confusion matrix: %s data)\n",
+                 which, m->accuracy, which, m->log_loss, which, m->macro_f1, which);
     }
     if (ds_report_html(out, title, summary) != 0) return cli_lib_error(NULL);
     return 0;
@@ -360,6 +363,7 @@ int cmd_train(int argc, char **argv)
     fflush(csv);
 
     bool bar = !o.quiet && isatty(STDERR_FILENO);
+    const char *title = o.model_path ? o.model_path : o.resume;
     printf("training %s on %s: %d samples, %d validation, batch %d, %d epochs -> %s\n",
            o.model_path ? o.model_path : o.resume, o.data, train.n, val.n, tc.batch, tc.epochs, out);
     fflush(stdout);
@@ -406,14 +410,16 @@ int cmd_train(int argc, char **argv)
             cli_lib_error(NULL);
             goto done;
         }
-        if (write_report(out, o.model_path ? o.model_path : o.resume, val.n ? &m : NULL, &val, hist, tc.epochs, e) != 0)
+        if (write_report(out, title, val.n ? &m : NULL, "validation", &val, hist, tc.epochs, e, val.n > 0) != 0)
             goto done;
     }
     if (test.n) { /* the final model on the held-out test set */
         ds_metrics tm;
         if (cli_check_input(&net, &test, test_spec) != 0 || evaluate(&net, &test, probs, &tm) != 0) goto done;
         printf("test accuracy: %.4f  (log-loss %.4f, %d samples of %s)\n", tm.accuracy, tm.log_loss, test.n, test_spec);
+        int bad = write_report(out, title, &tm, "test", &test, hist, tc.epochs, tc.epochs, val.n > 0);
         ds_metrics_free(&tm);
+        if (bad) goto done;
     }
     printf("checkpoints: %s/last.safetensors, %s/best.safetensors; report: %s/report.html\n", out, out, out);
     rc = 0;
