@@ -47,6 +47,13 @@ x, y = make(300); np.save(f"{t}/vx.npy", x); np.save(f"{t}/vy.npy", y)
 x[5, 0, 3, 3] = np.nan; np.save(f"{t}/nanx.npy", x)
 np.save(f"{t}/x4.npy", np.zeros((10, 1, 4, 4), np.float32)); np.save(f"{t}/y4.npy", np.zeros(10, np.float32))
 np.save(f"{t}/y9.npy", (np.arange(1200) % 9).astype(np.float32))
+import struct, zlib
+def png(path, img):  # 8-bit grayscale PNG, by hand
+    raw = b"".join(b"\0" + bytes(row) for row in img)
+    chunk = lambda k, d: struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d))
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", len(img[0]), len(img), 8, 0, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+png(f"{t}/row.png", [[255 if r == 3 else 0 for c in range(8)] for r in range(8)])
 open(f"{t}/trunc.npy", "wb").write(open(f"{t}/x.npy", "rb").read()[:5000])
 PYEOF
 
@@ -111,6 +118,8 @@ $PY -c "
 import numpy as np; p=np.load('$T/p.npy'); y=np.load('$T/vy.npy')
 assert p.shape==(300,3) and abs(p.sum(1)-1).max()<1e-4
 assert abs((p.argmax(1)==y).mean() - $acc) < 1e-4" && ok "predict NPY: probabilities agree with eval" || bad "predict NPY"
+expect_ok "predict a PNG file" "$DS" predict "$T/run/best.safetensors" "$T/row.png" --top 3
+grep -Eq "row\.png\[0\]	[^ ]+ [0-9.]+	[^ ]+ [0-9.]+	[^ ]+ [0-9.]+" "$T/out" && ok "predict PNG prints the top 3" || bad "predict PNG output"
 expect_ok "predict json" "$DS" predict "$T/run/best.safetensors" "$T/vx.npy" --format json
 $PY -c "import json; d=json.load(open('$T/out')); assert len(d)==300 and len(d[0]['probabilities'])==3" && ok "predict JSON parses" || bad "predict JSON"
 
