@@ -1,0 +1,45 @@
+/* test_metrics.c — accuracy, per-class precision/recall/F1, confusion,
+ * log-loss and ROC AUC against values worked out by hand. */
+#include "harness.h"
+
+#include <math.h>
+#include <string.h>
+
+int main(void)
+{
+    /* 3 classes, 5 samples: predictions 0, 1, 1, 2, 0 for labels 0, 1, 2, 2, 1 */
+    float p3[5 * 3] = {0.7f, 0.2f, 0.1f, 0.1f, 0.8f, 0.1f, 0.2f, 0.5f, 0.3f,
+                       0.1f, 0.2f, 0.7f, 0.6f, 0.3f, 0.1f};
+    float y3[5] = {0, 1, 2, 2, 1};
+    ds_metrics m;
+    CHECK(ds_metrics_compute(p3, y3, 5, 3, &m) == 0);
+    CHECK_NEAR(m.accuracy, 3.0 / 5, 1e-12);
+    CHECK_NEAR(m.log_loss, -(log(0.7) + log(0.8) + log(0.3) + log(0.7) + log(0.3)) / 5, 1e-6);
+    int conf[9] = {1, 0, 0, 1, 1, 0, 0, 1, 1}; /* rows true, columns predicted */
+    for (int i = 0; i < 9; i++) CHECK(m.confusion[i] == conf[i]);
+    CHECK_NEAR(m.precision[0], 0.5, 1e-12); /* predicted 0 twice, right once */
+    CHECK_NEAR(m.recall[0], 1.0, 1e-12);
+    CHECK_NEAR(m.f1[0], 2 * 0.5 * 1 / 1.5, 1e-12);
+    CHECK_NEAR(m.precision[2], 1.0, 1e-12);
+    CHECK_NEAR(m.recall[2], 0.5, 1e-12);
+    CHECK(m.support[1] == 2 && m.support[2] == 2);
+    CHECK(isnan(m.auc));
+    ds_metrics_free(&m);
+
+    /* 2 classes: class-1 scores of positives {0.9, 0.4, 0.6} and negatives
+     * {0.1, 0.4, 0.8}; AUC = P(positive outscores negative), ties ½ */
+    float s[6] = {0.9f, 0.4f, 0.6f, 0.1f, 0.4f, 0.8f}, y2[6] = {1, 1, 1, 0, 0, 0}, p2[12];
+    for (int i = 0; i < 6; i++) p2[2 * i] = 1 - s[i], p2[2 * i + 1] = s[i];
+    double wins = 0;
+    for (int a = 0; a < 3; a++)
+        for (int b = 3; b < 6; b++) wins += s[a] > s[b] ? 1 : s[a] == s[b] ? 0.5 : 0;
+    CHECK(ds_metrics_compute(p2, y2, 6, 2, &m) == 0);
+    CHECK_NEAR(m.auc, wins / 9, 1e-12);
+    CHECK_NEAR(m.auc, 6.5 / 9, 1e-12); /* 0.9 beats 3, 0.6 beats 2, 0.4 beats 1 and ties 1 */
+    ds_metrics_free(&m);
+
+    /* a label outside the classes is an error naming it */
+    float bad[2] = {0, 5};
+    CHECK(ds_metrics_compute(p2, bad, 2, 2, &m) != 0 && strstr(ds_last_error(), "label 5"));
+    return ds_test_summary("metrics");
+}
