@@ -1,0 +1,136 @@
+/* ds_bench.c — deepsky's side of the benchmarks (bench/run.py runs it
+ * alternately with bench/torch_bench.py). One workload per process, so peak
+ * RSS belongs to that workload. Prints one JSON line.
+ *
+ *   ds_bench WORKLOAD [MODELS_DIR] [BATCHES]
+ *
+ * Workloads: softmax, mlp, lenet64, lenet256, resnet128 (training, images/s),
+ * infer1000 (LeNet inference throughput), infer1 (LeNet median latency, ms),
+ * conv (LeNet's conv2 alone, forward GFLOP/s at batch 64). Data: Fashion-MNIST,
+ * preloaded and normalised; batches taken in order (no shuffling cost). */
+#include "deepsky.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double peak_rss_mb(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss / 1024.0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "ds_bench: %s: %s\n", what, ds_last_error());
+    return 1;
+}
+
+/* LeNet's conv2 (32→64 channels, 5x5, pad 2, 14x14) forward at batch 64. */
+static int conv_gflops(int reps)
+{
+    ds_graph *g = ds_graph_new(1);
+    ds_node *x = ds_input(g, "x", ds_shape_of(4, 64, 32, 14, 14));
+    ds_node *c = ds_nn_conv2d(g, "conv2", x, 64, 5, (ds_conv_opt){.pad = {2, 2}}, (ds_init){0}, 1);
+    if (!c || ds_graph_compile(g) != 0) return fail("conv");
+    ds_graph_set_training(g, 0);
+    for (size_t i = 0; i < ds_node_numel(x); i++) ds_node_value(x)[i] = (float)(i % 7) * 0.1f;
+    ds_graph_forward(g);
+    double t0 = now();
+    for (int r = 0; r < reps; r++) ds_graph_forward(g);
+    double secs = now() - t0, flop = ds_node_flops(c) * 64 * reps;
+    printf("{\"workload\": \"conv\", \"gflops\": %.2f, \"peak_rss_mb\": %.1f}\n", flop / secs / 1e9, peak_rss_mb());
+    ds_graph_free(g);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: ds_bench WORKLOAD [MODELS_DIR] [BATCHES]\n");
+        return 2;
+    }
+    const char *w = argv[1], *dir = argc > 2 ? argv[2] : "models";
+    int batches = argc > 3 ? atoi(argv[3]) : 0;
+    struct { const char *name, *model; int batch, train, def_batches; } table[] = {
+        {"softmax", "softmax", 64, 1, 900}, {"mlp", "mlp", 64, 1, 300},
+        {"lenet64", "lenet", 64, 1, 60},    {"lenet256", "lenet", 256, 1, 15},
+        {"resnet128", "resnet-small", 128, 1, 8}, {"infer1000", "lenet", 1000, 0, 10},
+        {"infer1", "lenet", 1, 0, 300},
+    };
+    if (!strcmp(w, "conv")) return conv_gflops(batches > 0 ? batches : 50);
+    int k = -1;
+    for (int i = 0; i < (int)(sizeof table / sizeof *table); i++)
+        if (!strcmp(w, table[i].name)) k = i;
+    if (k < 0) {
+        fprintf(stderr, "ds_bench: unknown workload '%s'\n", w);
+        return 2;
+    }
+    if (batches <= 0) batches = table[k].def_batches;
+    int bs = table[k].batch;
+
+    ds_dataset d = {0};
+    ds_norm norm = {0};
+    if (ds_fashion_mnist_load(NULL, 1, &d) != 0 || ds_norm_compute(&d, &norm) != 0) return fail("data");
+    ds_norm_apply(&norm, &d);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.cfg", dir, table[k].model);
+    ds_model *m = ds_model_load(path);
+    if (!m) return fail(path);
+    ds_graph *g = ds_graph_new(1);
+    ds_node *x, *logits = ds_model_build(m, g, bs, &x);
+    ds_node *y = ds_input(g, "y", ds_shape_of(1, bs));
+    ds_node *loss = logits ? ds_softmax_cross_entropy(g, logits, y, NULL) : NULL;
+    if (!loss || ds_graph_compile(g) != 0) return fail("build");
+    ds_optim_cfg oc = ds_model_train_cfg(m)->optim;
+    oc.schedule = (ds_schedule){0}; /* the rate does not change the cost of a step */
+    ds_optim *o = ds_optim_new(g, &oc);
+    if (!o) return fail("optimizer");
+    ds_graph_set_training(g, table[k].train);
+
+    size_t row = ds_shape_numel(d.sample);
+    int warm = 3, per_epoch = d.n / bs;
+    double *lat = malloc(sizeof(double) * (size_t)batches), t0 = 0;
+    for (int b = 0; b < warm + batches; b++) {
+        int first = (b % per_epoch) * bs;
+        memcpy(ds_node_value(x), d.x + (size_t)first * row, (size_t)bs * row * sizeof(float));
+        memcpy(ds_node_value(y), d.y + first, (size_t)bs * sizeof(float));
+        if (b == warm) t0 = now();
+        double t = now();
+        if (table[k].train) {
+            ds_graph_zero_grad(g);
+            if (ds_graph_forward(g) || ds_graph_backward(g, loss, NULL) || ds_optim_step(o)) return fail("step");
+        } else if (ds_graph_forward(g)) {
+            return fail("forward");
+        }
+        if (b >= warm) lat[b - warm] = now() - t;
+    }
+    double secs = now() - t0;
+    qsort(lat, (size_t)batches, sizeof *lat, cmp_double);
+    printf("{\"workload\": \"%s\", \"images_per_s\": %.1f, \"median_ms\": %.4f, \"peak_rss_mb\": %.1f",
+           w, (double)batches * bs / secs, 1e3 * lat[batches / 2], peak_rss_mb());
+    printf("}\n");
+    free(lat);
+    ds_optim_free(o);
+    ds_graph_free(g);
+    ds_model_free(m);
+    ds_norm_free(&norm);
+    ds_dataset_free(&d);
+    return 0;
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: each workload in deepsky (build/ds_bench) and in
+PyTorch (bench/torch_bench.py), alternating, REPS times, in one run; prints a
+table of medians with the ratio and writes bench/RESULTS.md.
+
+  /usr/bin/python3 bench/run.py [REPS] [WORKLOAD...]
+"""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALL = ["softmax", "mlp", "lenet64", "lenet256", "resnet128", "infer1000", "infer1", "conv"]
+
+
+def run(cmd, env):
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def cpu_name():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main():
+    reps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    work = sys.argv[2:] or ALL
+    env_t = dict(os.environ, OPENBLAS_NUM_THREADS="1")  # PyTorch's fastest setup here
+    ds = os.path.join(ROOT, "build", "ds_bench")
+    rows = []
+    for w in work:
+        a, b = [], []
+        for _ in range(reps):  # alternate, so both see the same machine state
+            a.append(run([ds, w, "models"], dict(os.environ)))
+            b.append(run(["/usr/bin/python3", "bench/torch_bench.py", w], env_t))
+        key = "gflops" if w == "conv" else "median_ms" if w == "infer1" else "images_per_s"
+        da, tb = statistics.median(r[key] for r in a), statistics.median(r[key] for r in b)
+        ratio = tb / da if key == "median_ms" else da / tb
+        rows.append((w, key, da, tb, ratio, statistics.median(r["peak_rss_mb"] for r in a),
+                     statistics.median(r["peak_rss_mb"] for r in b),
+                     b[0].get("sgemm_gflops")))
+    head = (f"machine: {cpu_name()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}; "
+            f"medians of {reps} alternating runs\n")
+    table = ["| workload | metric | deepsky | PyTorch | deepsky advantage | RSS deepsky MB | RSS PyTorch MB |",
+             "|---|---|---|---|---|---|---|"]
+    for w, key, da, tb, ratio, ra, rb, sg in rows:
+        note = f" (OpenBLAS sgemm {sg} GFLOP/s)" if sg else ""
+        table.append(f"| {w} | {key} | {da:.4g} | {tb:.4g}{note} | {ratio:.2f}x | {ra:.0f} | {rb:.0f} |")
+    text = head + "\n".join(table) + "\n"
+    print(text)
+    cmd = "/usr/bin/python3 bench/run.py " + " ".join(sys.argv[1:])
+    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
+        f.write("# Benchmarks: deepsky vs PyTorch, side by side\n\n" + text + f"\nCommand: `{cmd}`\n")
+
+
+if __name__ == "__main__":
+    main()
