@@ -104,6 +104,13 @@ void ds_init_fill(float *v, ds_shape s, ds_init init, ds_rng *r);
 void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *c, int ldc);
 
+/* Run fn(arg, lo, hi) over static contiguous chunks of [0, n), one per
+ * thread of the pool (the caller takes the first); serial when n is below
+ * 2·min_per_thread, inside another parallel_for, or with one thread. */
+void ds_parallel_for(long n, long min_per_thread, void (*fn)(void *arg, long lo, long hi), void *arg);
+/* Threads of the pool: $DS_NUM_THREADS, else $OMP_NUM_THREADS, else the CPUs online. */
+int ds_num_threads(void);
+
 /* The optimizer's kind (checkpoints record it next to the moments). */
 ds_optim_kind ds_optim_kind_of(const ds_optim *o);
 

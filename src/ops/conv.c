@@ -100,17 +100,31 @@ static void col2im(const float *col, int c, const geom *q, float *x, size_t ld)
 
 /* Between a chunk of NCHW tensor t [S, ch_total, hw] (channels c0..c0+cn)
  * and the matrix m [cn, S·hw]: gather (to_m = 1) or add back (to_m = 0). */
+typedef struct {
+    float *t, *m;
+    const float *src;
+    int s, ch_total, c0, cn, s0, gi, cg, to_m;
+    size_t hw;
+    const geom *q;
+} chunk_task;
+
+static void chunk_matrix_range(void *arg, long lo, long hi)
+{
+    const chunk_task *k = arg;
+    for (long si = lo; si < hi; si++)
+        for (int ci = 0; ci < k->cn; ci++) {
+            float *tp = k->t + ((size_t)si * k->ch_total + k->c0 + ci) * k->hw;
+            float *mp = k->m + (size_t)ci * k->s * k->hw + (size_t)si * k->hw;
+            if (k->to_m) memcpy(mp, tp, k->hw * sizeof *mp);
+            else
+                for (size_t i = 0; i < k->hw; i++) tp[i] += mp[i];
+        }
+}
+
 static void chunk_matrix(float *t, int s, int ch_total, int c0, int cn, size_t hw, float *m, int to_m)
 {
-#pragma omp parallel for schedule(static)
-    for (int si = 0; si < s; si++)
-        for (int ci = 0; ci < cn; ci++) {
-            float *tp = t + ((size_t)si * ch_total + c0 + ci) * hw;
-            float *mp = m + (size_t)ci * s * hw + (size_t)si * hw;
-            if (to_m) memcpy(mp, tp, hw * sizeof *mp);
-            else
-                for (size_t i = 0; i < hw; i++) tp[i] += mp[i];
-        }
+    chunk_task k = {.t = t, .m = m, .s = s, .ch_total = ch_total, .c0 = c0, .cn = cn, .to_m = to_m, .hw = hw};
+    ds_parallel_for(s, 1, chunk_matrix_range, &k);
 }
 
 static int conv_shape_common(ds_node *n, int transposed)
@@ -171,45 +185,80 @@ static int conv_shape(ds_node *n) { return conv_shape_common(n, 0); }
 static int convt_shape(ds_node *n) { return conv_shape_common(n, 1); }
 
 /* Σ over n, h, w of dy [N, OC, H, W] into db [OC]. */
-static void bias_backward(const float *dy, int n, int oc, size_t hw, float *db)
+typedef struct {
+    const float *dy, *b;
+    float *y, *db;
+    int n, c;
+    size_t hw;
+} bias_task;
+
+static void bias_backward_range(void *arg, long lo, long hi)
 {
-#pragma omp parallel for schedule(static)
-    for (int o = 0; o < oc; o++) {
+    const bias_task *k = arg;
+    for (long o = lo; o < hi; o++) {
         double acc = 0;
-        for (int s = 0; s < n; s++) {
-            const float *p = dy + ((size_t)s * oc + o) * hw;
-            for (size_t i = 0; i < hw; i++) acc += p[i];
+        for (int s = 0; s < k->n; s++) {
+            const float *p = k->dy + ((size_t)s * k->c + o) * k->hw;
+            for (size_t i = 0; i < k->hw; i++) acc += p[i];
         }
-        db[o] += (float)acc;
+        k->db[o] += (float)acc;
     }
 }
 
-/* y[n, c] += b[c] */
-static void bias_forward(float *y, const float *b, int n, int c, size_t hw)
+static void bias_backward(const float *dy, int n, int oc, size_t hw, float *db)
 {
-#pragma omp parallel for schedule(static)
-    for (int s = 0; s < n; s++)
-        for (int o = 0; o < c; o++) {
-            float *p = y + ((size_t)s * c + o) * hw;
-            for (size_t i = 0; i < hw; i++) p[i] += b[o];
+    bias_task k = {.dy = dy, .db = db, .n = n, .c = oc, .hw = hw};
+    ds_parallel_for(oc, 1, bias_backward_range, &k);
+}
+
+/* y[n, c] += b[c] */
+static void bias_forward_range(void *arg, long lo, long hi)
+{
+    const bias_task *k = arg;
+    for (long s = lo; s < hi; s++)
+        for (int o = 0; o < k->c; o++) {
+            float *p = k->y + ((size_t)s * k->c + o) * k->hw;
+            for (size_t i = 0; i < k->hw; i++) p[i] += k->b[o];
         }
 }
 
+static void bias_forward(float *y, const float *b, int n, int c, size_t hw)
+{
+    bias_task k = {.y = y, .b = b, .n = n, .c = c, .hw = hw};
+    ds_parallel_for(n, 1, bias_forward_range, &k);
+}
+
 /* col_g = im2col of channels [g·Cg, (g+1)·Cg) of samples s0..s0+S of x, as [kk, S·ohw]. */
+static void im2col_range(void *arg, long lo, long hi)
+{
+    const chunk_task *k = arg;
+    const geom *q = k->q;
+    size_t ld = (size_t)k->s * q->oh * q->ow, hw = (size_t)q->h * q->w;
+    for (long si = lo; si < hi; si++)
+        im2col(k->src + ((size_t)(k->s0 + si) * q->c + (size_t)k->gi * k->cg) * hw, k->cg, q,
+               k->m + (size_t)si * q->oh * q->ow, ld);
+}
+
 static void chunk_im2col(const float *x, int s0, int s, int gi, int cg, const geom *q, float *col)
 {
-    size_t ld = (size_t)s * q->oh * q->ow, hw = (size_t)q->h * q->w;
-#pragma omp parallel for schedule(static)
-    for (int si = 0; si < s; si++)
-        im2col(x + ((size_t)(s0 + si) * q->c + (size_t)gi * cg) * hw, cg, q, col + (size_t)si * q->oh * q->ow, ld);
+    chunk_task k = {.src = x, .m = col, .s = s, .s0 = s0, .gi = gi, .cg = cg, .q = q};
+    ds_parallel_for(s, 1, im2col_range, &k);
+}
+
+static void col2im_range(void *arg, long lo, long hi)
+{
+    const chunk_task *k = arg;
+    const geom *q = k->q;
+    size_t ld = (size_t)k->s * q->oh * q->ow, hw = (size_t)q->h * q->w;
+    for (long si = lo; si < hi; si++)
+        col2im(k->src + (size_t)si * q->oh * q->ow, k->cg, q,
+               k->t + ((size_t)(k->s0 + si) * q->c + (size_t)k->gi * k->cg) * hw, ld);
 }
 
 static void chunk_col2im(const float *col, int s0, int s, int gi, int cg, const geom *q, float *x)
 {
-    size_t ld = (size_t)s * q->oh * q->ow, hw = (size_t)q->h * q->w;
-#pragma omp parallel for schedule(static)
-    for (int si = 0; si < s; si++)
-        col2im(col + (size_t)si * q->oh * q->ow, cg, q, x + ((size_t)(s0 + si) * q->c + (size_t)gi * cg) * hw, ld);
+    chunk_task k = {.src = col, .t = x, .s = s, .s0 = s0, .gi = gi, .cg = cg, .q = q};
+    ds_parallel_for(s, 1, col2im_range, &k);
 }
 
 /* Y_g = W_g · col_g, scattered into y[n, g·OCg + o] (+ b) */

@@ -26,19 +26,17 @@ static int pool_shape(ds_node *n)
 }
 
 /* y = max over the window; aux keeps the argmax (index in the input plane). */
-static void maxpool_forward(ds_node *n, ds_graph *g)
+static void maxpool_forward_planes(void *arg, long lo, long hi)
 {
-    (void)g;
+    ds_node *n = arg;
     const ds_shape *xs = &n->in[0]->shape;
     int h = xs->d[2], w = xs->d[3], oh = n->shape.d[2], ow = n->shape.d[3];
     int kh = n->ip[0], kw = n->ip[1], sh = n->ip[2], sw = n->ip[3], ph = n->ip[4], pw = n->ip[5];
-    size_t planes = (size_t)xs->d[0] * xs->d[1];
-    int32_t *arg = n->aux;
-#pragma omp parallel for schedule(static)
-    for (size_t p = 0; p < planes; p++) {
+    int32_t *argmax = n->aux;
+    for (size_t p = (size_t)lo; p < (size_t)hi; p++) {
         const float *x = n->in[0]->val + p * h * w;
         float *y = n->val + p * oh * ow;
-        int32_t *a = arg + p * oh * ow;
+        int32_t *a = argmax + p * oh * ow;
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
                 float m = -FLT_MAX;
@@ -63,32 +61,28 @@ static void maxpool_forward(ds_node *n, ds_graph *g)
 }
 
 /* dx[argmax] += dy */
-static void maxpool_backward(ds_node *n, ds_graph *g)
+static void maxpool_backward_planes(void *arg, long lo, long hi)
 {
-    (void)g;
+    ds_node *n = arg;
     const ds_shape *xs = &n->in[0]->shape;
     size_t hw = (size_t)xs->d[2] * xs->d[3], ohw = (size_t)n->shape.d[2] * n->shape.d[3];
-    size_t planes = (size_t)xs->d[0] * xs->d[1];
-    const int32_t *arg = n->aux;
-#pragma omp parallel for schedule(static)
-    for (size_t p = 0; p < planes; p++) {
+    const int32_t *argmax = n->aux;
+    for (size_t p = (size_t)lo; p < (size_t)hi; p++) {
         float *dx = n->in[0]->grad + p * hw;
         const float *dy = n->grad + p * ohw;
-        const int32_t *a = arg + p * ohw;
+        const int32_t *a = argmax + p * ohw;
         for (size_t o = 0; o < ohw; o++) dx[a[o]] += dy[o];
     }
 }
 
 /* y = Σ window / (kh·kw) (padding counts as zeros);  dx += dy/(kh·kw) over the window */
-static void avgpool_run(ds_node *n, int backward)
+static void avgpool_planes(ds_node *n, int backward, long lo, long hi)
 {
     const ds_shape *xs = &n->in[0]->shape;
     int h = xs->d[2], w = xs->d[3], oh = n->shape.d[2], ow = n->shape.d[3];
     int kh = n->ip[0], kw = n->ip[1], sh = n->ip[2], sw = n->ip[3], ph = n->ip[4], pw = n->ip[5];
     float inv = 1.0f / (float)(kh * kw);
-    size_t planes = (size_t)xs->d[0] * xs->d[1];
-#pragma omp parallel for schedule(static)
-    for (size_t p = 0; p < planes; p++) {
+    for (size_t p = (size_t)lo; p < (size_t)hi; p++) {
         const float *x = n->in[0]->val + p * h * w;
         float *dx = backward ? n->in[0]->grad + p * h * w : NULL;
         for (int oy = 0; oy < oh; oy++)
@@ -110,8 +104,15 @@ static void avgpool_run(ds_node *n, int backward)
     }
 }
 
-static void avgpool_forward(ds_node *n, ds_graph *g) { (void)g; avgpool_run(n, 0); }
-static void avgpool_backward(ds_node *n, ds_graph *g) { (void)g; avgpool_run(n, 1); }
+static void avgpool_forward_planes(void *arg, long lo, long hi) { avgpool_planes(arg, 0, lo, hi); }
+static void avgpool_backward_planes(void *arg, long lo, long hi) { avgpool_planes(arg, 1, lo, hi); }
+
+/* Each (sample, channel) plane is independent: split the planes over threads. */
+static long planes_of(const ds_node *n) { return (long)n->in[0]->shape.d[0] * n->in[0]->shape.d[1]; }
+static void maxpool_forward(ds_node *n, ds_graph *g) { (void)g; ds_parallel_for(planes_of(n), 1, maxpool_forward_planes, n); }
+static void maxpool_backward(ds_node *n, ds_graph *g) { (void)g; ds_parallel_for(planes_of(n), 1, maxpool_backward_planes, n); }
+static void avgpool_forward(ds_node *n, ds_graph *g) { (void)g; ds_parallel_for(planes_of(n), 1, avgpool_forward_planes, n); }
+static void avgpool_backward(ds_node *n, ds_graph *g) { (void)g; ds_parallel_for(planes_of(n), 1, avgpool_backward_planes, n); }
 
 static const ds_op op_maxpool = {"maxpool2d", pool_shape, maxpool_forward, maxpool_backward};
 static const ds_op op_avgpool = {"avgpool2d", pool_shape, avgpool_forward, avgpool_backward};

@@ -11,7 +11,6 @@
  */
 #include "internal.h"
 
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,72 +70,71 @@ static void kernel(int kc, const float *restrict a, const float *restrict b, flo
         }
 }
 
-/* B block [kc × nc] from (pc, jc) into NR-wide panels, zero-padded. Reads
- * run along memory: rows of B, or (transposed) columns of the stored Bᵀ. */
-static void pack_b(const float *b, int ldb, bool tb, int pc, int jc, int kc, int nc, float *dst)
+/* One product and the block being worked on; the parallel phases below
+ * each take a range of panels or tiles of it. */
+typedef struct {
+    bool ta, tb;
+    int lda, ldb, ldc;
+    float alpha, beta;
+    const float *a, *b;
+    float *c, *pa, *pb;
+    int jc, pc, ic, nc, kc, mc;
+} gemm_job;
+
+/* B block [kc × nc] from (pc, jc) into NR-wide panels [lo, hi), zero-padded.
+ * Reads run along memory: rows of B, or (transposed) columns of Bᵀ. */
+static void pack_b(void *arg, long lo, long hi)
 {
-    int panels = (nc + NR - 1) / NR;
-#pragma omp for schedule(static)
-    for (int p = 0; p < panels; p++) {
-        float *d = dst + (size_t)p * kc * NR;
-        int j0 = jc + p * NR, w = nc - p * NR < NR ? nc - p * NR : NR;
+    const gemm_job *q = arg;
+    int kc = q->kc;
+    for (long p = lo; p < hi; p++) {
+        float *d = q->pb + (size_t)p * kc * NR;
+        int j0 = q->jc + (int)p * NR, w = q->nc - (int)p * NR < NR ? q->nc - (int)p * NR : NR;
         if (w < NR) memset(d, 0, (size_t)kc * NR * sizeof *d);
-        if (!tb) {
-            for (int k = 0; k < kc; k++) memcpy(d + (size_t)k * NR, b + (size_t)(pc + k) * ldb + j0, (size_t)w * sizeof *d);
+        if (!q->tb) {
+            for (int k = 0; k < kc; k++)
+                memcpy(d + (size_t)k * NR, q->b + (size_t)(q->pc + k) * q->ldb + j0, (size_t)w * sizeof *d);
         } else {
             for (int j = 0; j < w; j++) {
-                const float *src = b + (size_t)(j0 + j) * ldb + pc;
+                const float *src = q->b + (size_t)(j0 + j) * q->ldb + q->pc;
                 for (int k = 0; k < kc; k++) d[(size_t)k * NR + j] = src[k];
             }
         }
     }
 }
 
-/* A block [mc × kc] from (ic, pc) into MR-tall panels, zero-padded. */
-static void pack_a(const float *a, int lda, bool ta, int ic, int pc, int mc, int kc, float *dst)
+/* A block [mc × kc] from (ic, pc) into MR-tall panels [lo, hi), zero-padded. */
+static void pack_a(void *arg, long lo, long hi)
 {
-    int panels = (mc + MR - 1) / MR;
-#pragma omp for schedule(static)
-    for (int p = 0; p < panels; p++) {
-        float *d = dst + (size_t)p * kc * MR;
-        int i0 = ic + p * MR, h = mc - p * MR < MR ? mc - p * MR : MR;
+    const gemm_job *q = arg;
+    int kc = q->kc;
+    for (long p = lo; p < hi; p++) {
+        float *d = q->pa + (size_t)p * kc * MR;
+        int i0 = q->ic + (int)p * MR, h = q->mc - (int)p * MR < MR ? q->mc - (int)p * MR : MR;
         if (h < MR) memset(d, 0, (size_t)kc * MR * sizeof *d);
-        if (!ta) {
+        if (!q->ta) {
             for (int i = 0; i < h; i++) {
-                const float *src = a + (size_t)(i0 + i) * lda + pc;
+                const float *src = q->a + (size_t)(i0 + i) * q->lda + q->pc;
                 for (int k = 0; k < kc; k++) d[(size_t)k * MR + i] = src[k];
             }
         } else {
-            for (int k = 0; k < kc; k++) memcpy(d + (size_t)k * MR, a + (size_t)(pc + k) * lda + i0, (size_t)h * sizeof *d);
+            for (int k = 0; k < kc; k++)
+                memcpy(d + (size_t)k * MR, q->a + (size_t)(q->pc + k) * q->lda + i0, (size_t)h * sizeof *d);
         }
     }
 }
 
-/* The blocked loops; the omp for's inside share the work when called from a
- * parallel region and run serially otherwise. */
-static void gemm_blocked(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
-                         const float *b, int ldb, float beta, float *c, int ldc, float *pa, float *pb)
+/* Tiles [lo, hi) of the block, t = jp·mpan + ip: one thread owns a tile. */
+static void tiles(void *arg, long lo, long hi)
 {
-    for (int jc = 0; jc < n; jc += NC) {
-        int nc = n - jc < NC ? n - jc : NC;
-        for (int pc = 0; pc < k; pc += KC) {
-            int kc = k - pc < KC ? k - pc : KC;
-            float bet = pc == 0 ? beta : 1.0f;
-            pack_b(b, ldb, tb, pc, jc, kc, nc, pb);
-            for (int ic = 0; ic < m; ic += MC) {
-                int mc = m - ic < MC ? m - ic : MC;
-                pack_a(a, lda, ta, ic, pc, mc, kc, pa);
-                int npan = (nc + NR - 1) / NR, mpan = (mc + MR - 1) / MR;
-#pragma omp for schedule(static) collapse(2)
-                for (int jp = 0; jp < npan; jp++)
-                    for (int ip = 0; ip < mpan; ip++) {
-                        int j = jp * NR, i = ip * MR;
-                        kernel(kc, pa + (size_t)ip * kc * MR, pb + (size_t)jp * kc * NR,
-                               c + (size_t)(ic + i) * ldc + jc + j, ldc, alpha, bet,
-                               mc - i < MR ? mc - i : MR, nc - j < NR ? nc - j : NR);
-                    }
-            }
-        }
+    const gemm_job *q = arg;
+    int mpan = (q->mc + MR - 1) / MR;
+    float bet = q->pc == 0 ? q->beta : 1.0f;
+    for (long t = lo; t < hi; t++) {
+        int j = (int)(t / mpan) * NR, i = (int)(t % mpan) * MR;
+        kernel(q->kc, q->pa + (size_t)(i / MR) * q->kc * MR, q->pb + (size_t)(j / NR) * q->kc * NR,
+               q->c + (size_t)(q->ic + i) * q->ldc + q->jc + j, q->ldc, q->alpha, bet,
+               q->mc - i < MR ? q->mc - i : MR, q->nc - j < NR ? q->nc - j : NR);
     }
 }
 
@@ -158,13 +156,21 @@ void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
         pb_buf = aligned_alloc(64, (size_t)KC * NC * sizeof(float));
         if (!pa_buf || !pb_buf) abort(); /* a few hundred KiB, once: nothing to recover */
     }
-    float *pa = pa_buf, *pb = pb_buf;
-    /* Small products run serially. (No `if` clause: libgomp reallocates its
-     * team whenever the thread count changes between regions.) */
-    if ((double)m * n * k <= 262144.0 || omp_in_parallel()) {
-        gemm_blocked(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pa, pb);
-        return;
+    gemm_job q = {ta, tb, lda, ldb, ldc, alpha, beta, a, b, c, pa_buf, pb_buf, 0, 0, 0, 0, 0, 0};
+    /* small products run on the calling thread alone */
+    long min_chunk = (double)m * n * k <= 262144.0 ? 1L << 30 : 1;
+    for (q.jc = 0; q.jc < n; q.jc += NC) {
+        q.nc = n - q.jc < NC ? n - q.jc : NC;
+        for (q.pc = 0; q.pc < k; q.pc += KC) {
+            q.kc = k - q.pc < KC ? k - q.pc : KC;
+            int npan = (q.nc + NR - 1) / NR;
+            ds_parallel_for(npan, min_chunk, pack_b, &q);
+            for (q.ic = 0; q.ic < m; q.ic += MC) {
+                q.mc = m - q.ic < MC ? m - q.ic : MC;
+                int mpan = (q.mc + MR - 1) / MR;
+                ds_parallel_for(mpan, min_chunk, pack_a, &q);
+                ds_parallel_for((long)npan * mpan, min_chunk, tiles, &q);
+            }
+        }
     }
-#pragma omp parallel
-    gemm_blocked(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pa, pb);
 }

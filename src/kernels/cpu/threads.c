@@ -1,0 +1,147 @@
+/* threads.c — a small fork-join thread pool for the CPU kernels.
+ *
+ * Why not OpenMP: libgomp's workers spin at every barrier, so when other
+ * processes hold the cores a 2-thread training step ran up to 7x slower
+ * than its single-thread speed (docs/design.md). Here a worker spins only
+ * briefly for the next job, then sleeps on a condition variable, and the
+ * calling thread always does a share of the work itself.
+ *
+ * ds_parallel_for splits [0, n) into contiguous static chunks, one per
+ * thread, so which thread computes which element never depends on timing
+ * (results are bit-identical from run to run). Created on first use; no
+ * allocation afterwards.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define DS_MAX_THREADS 64
+#define SPIN_ROUNDS 20000 /* ~tens of µs of polling before sleeping */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    void (*fn)(void *arg, long lo, long hi);
+    void *arg;
+    long n;
+    int nthreads;
+    atomic_ulong generation; /* bumped once per job */
+    atomic_int pending;      /* workers still running the current job */
+    int sleepers;
+} pool_t;
+
+static pool_t pool;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void chunk(long n, int parts, int k, long *lo, long *hi)
+{
+    long base = n / parts, rem = n % parts;
+    *lo = k * base + (k < rem ? k : rem);
+    *hi = *lo + base + (k < rem);
+}
+
+static _Thread_local int in_job; /* nested calls run serially */
+
+static void *worker(void *p)
+{
+    int id = (int)(intptr_t)p;
+    unsigned long seen = 0;
+    in_job = 1;
+    for (;;) {
+        unsigned long gen;
+        int spins = 0;
+        while ((gen = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen &&
+               spins < SPIN_ROUNDS)
+            spins++;
+        if (gen == seen) {
+            pthread_mutex_lock(&pool.mu);
+            pool.sleepers++;
+            while ((gen = atomic_load(&pool.generation)) == seen) pthread_cond_wait(&pool.wake, &pool.mu);
+            pool.sleepers--;
+            pthread_mutex_unlock(&pool.mu);
+        }
+        seen = gen;
+        long lo, hi;
+        chunk(pool.n, pool.nthreads, id, &lo, &hi);
+        if (lo < hi) pool.fn(pool.arg, lo, hi);
+        if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&pool.mu);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.mu);
+        }
+    }
+    return NULL;
+}
+
+static int threads_wanted(void)
+{
+    const char *e = getenv("DS_NUM_THREADS");
+    if (!e || !*e) e = getenv("OMP_NUM_THREADS");
+    long n = e && *e ? strtol(e, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > DS_MAX_THREADS ? DS_MAX_THREADS : (int)n;
+}
+
+static void pool_init(void)
+{
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    pool.nthreads = threads_wanted();
+    for (int i = 1; i < pool.nthreads; i++) {
+        pthread_t t;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &at, worker, (void *)(intptr_t)i) != 0) {
+            pool.nthreads = i; /* run with the threads we got */
+            pthread_attr_destroy(&at);
+            break;
+        }
+        pthread_attr_destroy(&at);
+    }
+}
+
+int ds_num_threads(void)
+{
+    pthread_once(&pool_once, pool_init);
+    return pool.nthreads;
+}
+
+void ds_parallel_for(long n, long min_per_thread, void (*fn)(void *arg, long lo, long hi), void *arg)
+{
+    if (n <= 0) return;
+    int nt = ds_num_threads();
+    if (nt == 1 || in_job || n < 2 * (min_per_thread > 0 ? min_per_thread : 1)) {
+        fn(arg, 0, n);
+        return;
+    }
+    /* one job at a time: callers on other threads wait their turn */
+    static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&job_mu);
+    pool.fn = fn;
+    pool.arg = arg;
+    pool.n = n;
+    atomic_store(&pool.pending, nt - 1);
+    pthread_mutex_lock(&pool.mu);
+    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+    if (pool.sleepers) pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.mu);
+
+    long lo, hi;
+    chunk(n, nt, 0, &lo, &hi);
+    in_job = 1;
+    fn(arg, lo, hi);
+    in_job = 0;
+
+    int spins = 0;
+    while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0 && spins < SPIN_ROUNDS) spins++;
+    if (atomic_load(&pool.pending) > 0) {
+        pthread_mutex_lock(&pool.mu);
+        while (atomic_load(&pool.pending) > 0) pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    pthread_mutex_unlock(&job_mu);
+}
