@@ -39,6 +39,15 @@ const char *ds_test_tmpdir(void)
     return tmp_dir;
 }
 
+const char *ds_test_path(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", ds_test_tmpdir(), name);
+    return buf[k];
+}
+
 void ds_test_fill(float *v, size_t n, float lo, float hi, ds_rng *r)
 {
     for (size_t i = 0; i < n; i++) v[i] = lo + (hi - lo) * ds_rng_uniform(r);

@@ -37,6 +37,8 @@ int ds_test_summary(const char *suite);
 /* A fresh folder under /tmp for this test binary (made on the first call,
  * removed with its contents at exit unless DS_KEEP_TMP is set); NULL on failure. */
 const char *ds_test_tmpdir(void);
+/* "<tmpdir>/name" in one of 4 rotating static buffers (several may be live). */
+const char *ds_test_path(const char *name);
 
 /* Fill with U(lo, hi) from a fixed-seed generator. */
 void ds_test_fill(float *v, size_t n, float lo, float hi, ds_rng *r);

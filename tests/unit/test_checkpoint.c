@@ -18,15 +18,6 @@
 
 static const char *tmp; /* ds_test_tmpdir() */
 
-static const char *tpath(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
-    return buf[k];
-}
-
 /* The last error names `a` and `b` (b may be NULL). */
 static int err_has(const char *a, const char *b)
 {
@@ -139,7 +130,7 @@ static void test_round_trip(void)
     ds_rng_seed(&st.loader_rng, 99);
     st.loader_rng.s[3] = 0xffffffffffffffffULL; /* every hex digit used */
     st.loader_rng.s[2] = 0x0123456789abcdefULL;
-    const char *p = tpath("a.ckpt");
+    const char *p = ds_test_path("a.ckpt");
     CHECK(ds_checkpoint_save(p, a.g, a.o, model_text, &nm, &st) == 0);
 
     /* layout: u64 length, space-padded header to a multiple of 8 */
@@ -220,7 +211,7 @@ static void test_round_trip(void)
 static void test_optional_metadata(void)
 {
     net a = build(5, 1, 5, DS_ADAMW);
-    const char *p = tpath("bare.ckpt");
+    const char *p = ds_test_path("bare.ckpt");
     CHECK(ds_checkpoint_save(p, a.g, NULL, NULL, NULL, NULL) == 0);
     ds_checkpoint *c = ds_checkpoint_open(p);
     CHECK(c != NULL);
@@ -256,7 +247,7 @@ static void test_optional_metadata(void)
 static void test_mismatch(void)
 {
     net a = build(6, 1, 5, DS_ADAM), nobn = build(7, 0, 5, DS_ADAM), wide = build(8, 1, 6, DS_ADAM);
-    const char *p = tpath("mm.ckpt"), *q = tpath("nobn.ckpt");
+    const char *p = ds_test_path("mm.ckpt"), *q = ds_test_path("nobn.ckpt");
     CHECK(ds_checkpoint_save(p, a.g, a.o, "m", NULL, NULL) == 0);
     CHECK(ds_checkpoint_save(q, nobn.g, NULL, "m", NULL, NULL) == 0);
 
@@ -296,17 +287,17 @@ static void expect_open_fail(const char *path, const char *what, const char *wha
 
 static void test_bad_files(void)
 {
-    expect_open_fail(tpath("missing.ckpt"), "No such file", NULL);
+    expect_open_fail(ds_test_path("missing.ckpt"), "No such file", NULL);
     expect_open_fail(tmp, "not a regular file", NULL);
 
     /* truncations of a good file: in the length, in the header, in the data */
     size_t len;
-    unsigned char *raw = slurp(tpath("a.ckpt"), &len);
+    unsigned char *raw = slurp(ds_test_path("a.ckpt"), &len);
     uint64_t n = 0;
     for (int i = 0; i < 8; i++) n |= (uint64_t)raw[i] << (8 * i);
     size_t cuts[] = {0, 5, 8, 8 + (size_t)n / 2, 8 + (size_t)n - 1, 8 + (size_t)n,
                      8 + (size_t)n + 1, (8 + n + len) / 2, len - 1};
-    const char *cp = tpath("cut.ckpt");
+    const char *cp = ds_test_path("cut.ckpt");
     for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
         spit(cp, raw, cuts[i]);
         int in_data = cuts[i] >= 8 + n;
@@ -323,7 +314,7 @@ static void test_bad_files(void)
     expect_open_fail(cp, "header length", "100 MB");
     free(raw);
 
-    const char *bp = tpath("bad.ckpt");
+    const char *bp = ds_test_path("bad.ckpt");
     static const struct {
         const char *header, *what, *what2;
         size_t data;
@@ -400,14 +391,14 @@ static void test_bad_files(void)
 static void test_atomic(void)
 {
     net a = build(9, 1, 5, DS_RMSPROP);
-    const char *p = tpath("keep.ckpt"), *t = tpath("keep.ckpt.tmp");
+    const char *p = ds_test_path("keep.ckpt"), *t = ds_test_path("keep.ckpt.tmp");
     ds_train_state st = {.step = 1};
     CHECK(ds_checkpoint_save(p, a.g, a.o, "old", NULL, &st) == 0);
     size_t n0, n1;
     unsigned char *before = slurp(p, &n0), *after;
     struct stat sb;
 
-    const char *nodir = tpath("no/such/dir/x.ckpt");
+    const char *nodir = ds_test_path("no/such/dir/x.ckpt");
     CHECK(ds_checkpoint_save(nodir, a.g, a.o, "m", NULL, &st) == -1);
     CHECK(err_has(nodir, "No such file or directory"));
 
@@ -441,10 +432,10 @@ static void test_atomic(void)
     free(after);
 
     /* the target is a directory: rename fails, the temporary file goes */
-    const char *d = tpath("isdir.ckpt");
+    const char *d = ds_test_path("isdir.ckpt");
     CHECK(mkdir(d, 0700) == 0);
     CHECK(ds_checkpoint_save(d, a.g, a.o, "m", NULL, &st) == -1 && err_has(d, "directory"));
-    CHECK(lstat(tpath("isdir.ckpt.tmp"), &sb) == -1);
+    CHECK(lstat(ds_test_path("isdir.ckpt.tmp"), &sb) == -1);
 
     /* and a good save replaces the file */
     CHECK(ds_checkpoint_save(p, a.g, a.o, "new", NULL, &st) == 0);

@@ -24,15 +24,6 @@
 
 static const char *dir; /* ds_test_tmpdir() */
 
-static const char *at(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
 static int exists(const char *path)
 {
     struct stat st;
@@ -93,20 +84,20 @@ static void test_png(void)
         if (ch == 2) continue;
         uint8_t px[7 * 5 * 4];
         for (int i = 0; i < 7 * 5 * ch; i++) px[i] = (uint8_t)(i * 37 + ch);
-        const char *p = at("rt.png");
+        const char *p = ds_test_path("rt.png");
         CHECK(ds_png_write(p, 7, 5, ch, px) == 0);
         int w = 0, h = 0, comp = 0;
         uint8_t *back = stbi_load(p, &w, &h, &comp, 0);
         CHECK(back && w == 7 && h == 5 && comp == ch);
         CHECK(back && memcmp(back, px, (size_t)7 * 5 * ch) == 0);
         stbi_image_free(back);
-        CHECK(!exists(at("rt.png.tmp")));
+        CHECK(!exists(ds_test_path("rt.png.tmp")));
     }
     uint8_t one[4] = {0};
-    CHECK(ds_png_write(at("bad.png"), 1, 1, 2, one) == -1);
+    CHECK(ds_png_write(ds_test_path("bad.png"), 1, 1, 2, one) == -1);
     CHECK(strstr(ds_last_error(), "bad.png") != NULL);
-    CHECK(!exists(at("bad.png")));
-    const char *nodir = at("no-such-dir/x.png");
+    CHECK(!exists(ds_test_path("bad.png")));
+    const char *nodir = ds_test_path("no-such-dir/x.png");
     CHECK(ds_png_write(nodir, 1, 1, 1, one) == -1);
     CHECK(strstr(ds_last_error(), "no-such-dir/x.png") &&
           strstr(ds_last_error(), strerror(ENOENT)));
@@ -120,8 +111,8 @@ static void test_lines(void)
     for (int i = 0; i < N; i++) top[i] = 1, ramp[i] = (float)i / (N - 1);
     const float *ys[2] = {top, ramp};
     const char *names[2] = {"top", "ramp"};
-    CHECK(ds_plot_lines(at("lines.png"), "Two lines", "epoch", 2, names, ys, N) == 0);
-    img m = load(at("lines.png"));
+    CHECK(ds_plot_lines(ds_test_path("lines.png"), "Two lines", "epoch", 2, names, ys, N) == 0);
+    img m = load(ds_test_path("lines.png"));
     CHECK(m.px && m.w == 800 && m.h == 500 && m.comp == 3);
     if (!m.px) return;
     /* rows where the top series draws a long run (the legend's sample is short) */
@@ -153,7 +144,7 @@ static void test_lines(void)
     CHECK(ink > 100);
     stbi_image_free(m.px);
 
-    CHECK(ds_plot_lines(at("x.png"), "t", "x", 0, NULL, ys, N) == -1);
+    CHECK(ds_plot_lines(ds_test_path("x.png"), "t", "x", 0, NULL, ys, N) == -1);
     CHECK(strstr(ds_last_error(), "x.png") != NULL);
 }
 
@@ -161,8 +152,8 @@ static void test_nan_gap(void)
 {
     float v[8] = {0.5f, 0.4f, NAN, NAN, NAN, NAN, 0.6f, 0.5f};
     const float *ys[1] = {v};
-    CHECK(ds_plot_lines(at("gap.png"), "gap", "x", 1, NULL, ys, 8) == 0);
-    img m = load(at("gap.png"));
+    CHECK(ds_plot_lines(ds_test_path("gap.png"), "gap", "x", 1, NULL, ys, 8) == 0);
+    img m = load(ds_test_path("gap.png"));
     CHECK(m.px != NULL);
     if (!m.px) return;
     int lo = m.w, hi = -1;
@@ -198,8 +189,8 @@ static void test_nan_gap(void)
     char title[300];
     memset(title, 'W', sizeof title - 1);
     title[sizeof title - 1] = 0;
-    CHECK(ds_plot_lines(at("dot.png"), title, NULL, 1, NULL, ys, 3) == 0);
-    m = load(at("dot.png"));
+    CHECK(ds_plot_lines(ds_test_path("dot.png"), title, NULL, 1, NULL, ys, 3) == 0);
+    m = load(ds_test_path("dot.png"));
     int n = 0, edge = 0;
     for (int i = 0; m.px && i < m.w * m.h; i++) n += is_rgb(m.px + 3 * i, BLUE);
     CHECK(n >= 4);
@@ -226,8 +217,8 @@ static void test_confusion(void)
                          0,   0,   0,   0, /* 2: never seen */
                          700, 200, 100, 0}; /* 3: class 0's row ×10 */
     const char *names[4] = {"cat", "dog", "a-very-long-class-name", "<bird>"};
-    CHECK(ds_plot_confusion(at("cm.png"), 4, counts, names) == 0);
-    img m = load(at("cm.png"));
+    CHECK(ds_plot_confusion(ds_test_path("cm.png"), 4, counts, names) == 0);
+    img m = load(ds_test_path("cm.png"));
     CHECK(m.px && m.comp == 3);
     if (!m.px) return;
     /* the matrix frame: the first long run of the axis grey (90,90,90) */
@@ -274,9 +265,9 @@ static void test_confusion(void)
     CHECK(dark > 10);
     stbi_image_free(m.px);
 
-    CHECK(ds_plot_confusion(at("cm.png"), 0, counts, NULL) == -1);
+    CHECK(ds_plot_confusion(ds_test_path("cm.png"), 0, counts, NULL) == -1);
     counts[5] = -1;
-    CHECK(ds_plot_confusion(at("cm.png"), 4, counts, NULL) == -1);
+    CHECK(ds_plot_confusion(ds_test_path("cm.png"), 4, counts, NULL) == -1);
     CHECK(strstr(ds_last_error(), "cm.png") && strstr(ds_last_error(), "-1"));
 }
 
