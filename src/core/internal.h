@@ -104,6 +104,35 @@ void ds_init_fill(float *v, ds_shape s, ds_init init, ds_rng *r);
 void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *c, int ldc);
 
+/* The general product C [m×n] = A·B [m×k · k×n] whose operands pack
+ * themselves, so that a convolution can feed the kernel straight from the
+ * image (implicit im2col) and write straight into NCHW with its bias.
+ * An operand is read as element (k, j): for A, j is a row of C; for B, a
+ * column. pack copies rows [k0, k0+kc) and columns [j0, j0+w) into
+ * d[k·ld + (j − j0)], zeroing columns w..ld−1. ds_mat_dense reads
+ * p[k·sk + j·sj]. */
+typedef struct ds_mat ds_mat;
+struct ds_mat {
+    void (*pack)(const ds_mat *m, int k0, int kc, int j0, int w, float *d, int ld);
+    const float *p;
+    long sk, sj;
+};
+void ds_mat_dense(const ds_mat *m, int k0, int kc, int j0, int w, float *d, int ld);
+
+/* Where the product goes: C = alpha·A·B + beta·C (+ bias[i] on row i when
+ * bias is set). Columns come in segments of seg columns, segment s of row
+ * i starting at c + s·seg_stride + i·ldc: a plain matrix has one segment
+ * (seg ≥ n); an NCHW output has seg = H·W, ldc = H·W (channels are rows)
+ * and seg_stride = C·H·W (one segment per sample). */
+typedef struct ds_out {
+    float *c;
+    long ldc, seg, seg_stride;
+    float alpha, beta;
+    const float *bias;
+} ds_out;
+void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_out *c);
+
+
 /* Run fn(arg, lo, hi) over static contiguous chunks of [0, n), one per
  * thread of the pool (the caller takes the first); serial when n is below
  * 2·min_per_thread, inside another parallel_for, or with one thread. */

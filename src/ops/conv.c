@@ -8,6 +8,10 @@
  */
 #include "internal.h"
 
+#include <stdint.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <string.h>
 
 typedef struct {
@@ -171,13 +175,30 @@ static int conv_shape_common(ds_node *n, int transposed)
                              kh, kw, x->name, sx);
     n->shape = ds_shape_of(4, x->shape.d[0], oc, oh, ow);
     geom q = geom_of(n, transposed);
-    /* per sample: col and dcol [kk, ohw] plus two [OC/g, ohw] matrices */
+    /* explicit im2col, per sample: col and dcol [kk, ohw] plus two [OC/g, ohw] matrices */
     size_t per = ((size_t)2 * (q.c / g) * kh * kw + 2 * (size_t)(q.oc / g)) * q.oh * q.ow;
     size_t budget = (size_t)8 << 20, chunk = budget / per; /* floats: 32 MiB of scratch */
     if (chunk < 1) chunk = 1;
     if (chunk > (size_t)q.n) chunk = (size_t)q.n;
     n->ip[9] = (int)chunk;
-    n->work_bytes = chunk * per * sizeof(float);
+    size_t work = chunk * per;
+    n->ip[10] = n->ip[11] = 0;
+    if (!transposed) {
+        /* implicit im2col reads a zero-padded copy of x (and, for dx, of dy)
+         * with 32-bit offsets */
+        size_t xp = (size_t)q.n * q.c * (q.h + 2 * q.ph) * (q.w + 2 * q.pw);
+        int bh = q.dh * (q.kh - 1) - q.ph, bw = q.dw * (q.kw - 1) - q.pw; /* dx's padding */
+        size_t dyp = (size_t)q.n * q.oc * (q.oh + 2 * (size_t)(bh > 0 ? bh : 0)) * (q.ow + 2 * (size_t)(bw > 0 ? bw : 0));
+        n->ip[10] = xp < ((size_t)1 << 31) && (size_t)q.n * q.oh * q.ow < ((size_t)1 << 31);
+        n->ip[11] = n->ip[10] && q.sh == 1 && q.sw == 1 && bh >= 0 && bw >= 0 && dyp < ((size_t)1 << 31);
+        size_t need = (q.ph || q.pw) ? xp : 0;
+        if (n->ip[11]) {
+            size_t b = dyp + (size_t)q.oc * (q.c / g) * kh * kw;
+            if (b > need) need = b;
+        }
+        if (n->ip[10] && need > work) work = need;
+    }
+    n->work_bytes = work * sizeof(float);
     return 0;
 }
 
@@ -261,9 +282,228 @@ static void chunk_col2im(const float *col, int s0, int s, int gi, int cg, const 
     ds_parallel_for(s, 1, col2im_range, &k);
 }
 
+/* ---- implicit im2col: the GEMM packs its panels straight from the image ---- */
+
+/* xp [n, c, h + 2·ph, w + 2·pw] = x with a zero border (planes in parallel). */
+typedef struct {
+    const float *x;
+    float *xp;
+    int h, w, ph, pw;
+} pad_task;
+
+static void pad_range(void *arg, long lo, long hi)
+{
+    const pad_task *k = arg;
+    int hp = k->h + 2 * k->ph, wp = k->w + 2 * k->pw;
+    for (long pl = lo; pl < hi; pl++) {
+        const float *x = k->x + (size_t)pl * k->h * k->w;
+        float *d = k->xp + (size_t)pl * hp * wp;
+        memset(d, 0, (size_t)k->ph * wp * sizeof *d);
+        for (int y = 0; y < k->h; y++) {
+            float *r = d + (size_t)(y + k->ph) * wp;
+            for (int i = 0; i < k->pw; i++) r[i] = r[wp - 1 - i] = 0;
+            memcpy(r + k->pw, x + (size_t)y * k->w, (size_t)k->w * sizeof *r);
+        }
+        memset(d + (size_t)(k->h + k->ph) * wp, 0, (size_t)k->ph * wp * sizeof *d);
+    }
+}
+
+/* x [planes, h, w] padded by ph, pw into scratch (or x itself when no padding). */
+static const float *padded(const float *x, long planes, int h, int w, int ph, int pw, float *scratch)
+{
+    if (!ph && !pw) return x;
+    pad_task k = {x, scratch, h, w, ph, pw};
+    ds_parallel_for(planes, 4, pad_range, &k);
+    return scratch;
+}
+
+/* The columns of a convolution over a padded image xp [N, ctot, hp, wp],
+ * channels c0.. of it: element ((c, i, j), (n, oy, ox)) is
+ *   xp[n, c0 + c, oy·sh + i·dh, ox·sw + j·dw]
+ * = xp[pos(n, oy, ox) + tap(c, i, j)]. */
+typedef struct {
+    ds_mat m; /* first, so that pack can cast */
+    const float *xp;
+    int ctot, hp, wp, c0, kh, kw, sh, sw, dh, dw, ow, ohw;
+} im2col_view;
+
+/* off[0..n) = tap(t0), tap(t0 + 1), ... and pos likewise: one division each
+ * to start, then counters (a division per element cost more than the gather). */
+static void taps(const im2col_view *v, int t0, int n, int32_t *off)
+{
+    int kk = v->kh * v->kw, c = t0 / kk, i = t0 % kk / v->kw, j = t0 % v->kw;
+    for (int t = 0; t < n; t++) {
+        off[t] = (int32_t)(((v->c0 + c) * v->hp + i * v->dh) * v->wp + j * v->dw);
+        if (++j == v->kw) {
+            j = 0;
+            if (++i == v->kh) i = 0, c++;
+        }
+    }
+}
+
+static void positions(const im2col_view *v, int col0, int n, int32_t *off)
+{
+    int nn = col0 / v->ohw, p = col0 % v->ohw, oy = p / v->ow, ox = p % v->ow;
+    int32_t plane = v->ctot * v->hp * v->wp;
+    for (int t = 0; t < n; t++) {
+        off[t] = nn * plane + (oy * v->sh) * v->wp + ox * v->sw;
+        if (++ox == v->ow) {
+            ox = 0;
+            if (++oy == v->ohw / v->ow) oy = 0, nn++;
+        }
+    }
+}
+
+/* d[k·ld + j] = src_k[at[j]] for j < w, zero up to ld; src_k = base + off[k].
+ * On AVX-512 a row of 16 is one gather (the only intrinsics in deepsky:
+ * GCC does not vectorise this indexed load by itself). */
+static void gather_rows(const float *base, const int32_t *off, int kc, const int32_t *at, int w, float *d, int ld)
+{
+#if defined(__AVX512F__)
+    if (ld % 16 == 0) {
+        int nv = ld / 16;
+        __m512i idx[4];
+        __mmask16 mask[4];
+        for (int v = 0; v < nv && v < 4; v++) {
+            int left = w - 16 * v;
+            mask[v] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+            idx[v] = _mm512_maskz_loadu_epi32(mask[v], at + 16 * v);
+        }
+        if (nv <= 4) {
+            for (int k = 0; k < kc; k++) {
+                const float *src = base + off[k];
+                for (int v = 0; v < nv; v++)
+                    _mm512_storeu_ps(d + (size_t)k * ld + 16 * v,
+                                     _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask[v], idx[v], src, 4));
+            }
+            return;
+        }
+    }
+#endif
+    for (int k = 0; k < kc; k++) {
+        const float *src = base + off[k];
+        float *dk = d + (size_t)k * ld;
+        for (int j = 0; j < w; j++) dk[j] = src[at[j]];
+        for (int j = w; j < ld; j++) dk[j] = 0;
+    }
+}
+
+/* As B of W·col: rows are taps, columns are output positions. */
+static void pack_taps_by_pos(const ds_mat *m, int k0, int kc, int j0, int w, float *d, int ld)
+{
+    const im2col_view *v = (const im2col_view *)m;
+    int32_t at[64], off[256];
+    positions(v, j0, w, at);
+    for (int k0b = 0; k0b < kc; k0b += 256) {
+        int n = kc - k0b < 256 ? kc - k0b : 256;
+        taps(v, k0 + k0b, n, off);
+        gather_rows(v->xp, off, n, at, w, d + (size_t)k0b * ld, ld);
+    }
+}
+
+/* As B of dY·colᵀ: rows are output positions, columns are taps. */
+static void pack_pos_by_taps(const ds_mat *m, int k0, int kc, int j0, int w, float *d, int ld)
+{
+    const im2col_view *v = (const im2col_view *)m;
+    int32_t at[64], off[256];
+    taps(v, j0, w, at);
+    for (int k0b = 0; k0b < kc; k0b += 256) {
+        int n = kc - k0b < 256 ? kc - k0b : 256;
+        positions(v, k0 + k0b, n, off);
+        gather_rows(v->xp, off, n, at, w, d + (size_t)k0b * ld, ld);
+    }
+}
+
+/* An NCHW tensor t [N, ctot, ohw] seen as a matrix with channels c0..
+ * as columns and positions (n, p) as rows: element ((n, p), c) — A of dY·colᵀ. */
+typedef struct {
+    ds_mat m;
+    const float *t;
+    int ctot, c0, ohw;
+} nchw_view;
+
+static void pack_nchw(const ds_mat *m, int k0, int kc, int j0, int w, float *d, int ld)
+{
+    const nchw_view *v = (const nchw_view *)m;
+    if (w < ld) memset(d, 0, (size_t)kc * ld * sizeof *d);
+    for (int k = 0; k < kc;) {
+        int nn = (k0 + k) / v->ohw, p = (k0 + k) % v->ohw, len = v->ohw - p < kc - k ? v->ohw - p : kc - k;
+        for (int j = 0; j < w; j++) {
+            const float *src = v->t + ((size_t)nn * v->ctot + v->c0 + j0 + j) * v->ohw + p;
+            for (int t = 0; t < len; t++) d[(size_t)(k + t) * ld + j] = src[t];
+        }
+        k += len;
+    }
+}
+
+/* C [channels c0.., (n, p)] of an NCHW tensor y [N, ctot, ohw]. */
+static ds_out nchw_out(float *y, int ctot, int c0, long ohw, float beta, const float *bias)
+{
+    return (ds_out){y + (size_t)c0 * ohw, ohw, ohw, (long)ctot * ohw, 1, beta, bias ? bias + c0 : NULL};
+}
+
+/* y_g = W_g · col_g(x) + b, straight from the padded image into NCHW. */
+static void conv_forward_implicit(ds_node *n, ds_graph *g)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw, hp = q.h + 2 * q.ph, wp = q.w + 2 * q.pw;
+    const float *xp = padded(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, g->work);
+    for (int gi = 0; gi < q.groups; gi++) {
+        ds_mat a = {ds_mat_dense, n->in[1]->val + (size_t)gi * ocg * kk, 1, kk};
+        im2col_view b = {{pack_taps_by_pos, NULL, 0, 0}, xp, q.c, hp, wp, gi * cg, q.kh, q.kw, q.sh, q.sw,
+                         q.dh, q.dw, q.ow, q.oh * q.ow};
+        ds_out o = nchw_out(n->val, q.oc, gi * ocg, (long)q.oh * q.ow, 0, n->n_in == 3 ? n->in[2]->val : NULL);
+        ds_gemm_ex(ocg, q.n * q.oh * q.ow, kk, &a, &b.m, &o);
+    }
+}
+
+/* dW_g += dY_g · col_g(x)ᵀ */
+static void conv_dw_implicit(ds_node *n, ds_graph *g)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw, hp = q.h + 2 * q.ph, wp = q.w + 2 * q.pw;
+    const float *xp = padded(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, g->work);
+    for (int gi = 0; gi < q.groups; gi++) {
+        nchw_view a = {{pack_nchw, NULL, 0, 0}, n->grad, q.oc, gi * ocg, q.oh * q.ow};
+        im2col_view b = {{pack_pos_by_taps, NULL, 0, 0}, xp, q.c, hp, wp, gi * cg, q.kh, q.kw, q.sh, q.sw,
+                         q.dh, q.dw, q.ow, q.oh * q.ow};
+        ds_out o = {n->in[1]->grad + (size_t)gi * ocg * kk, kk, kk, 0, 1, 1, NULL};
+        ds_gemm_ex(ocg, kk, q.n * q.oh * q.ow, &a.m, &b.m, &o);
+    }
+}
+
+/* Stride 1: dx_g += W'_g · col_g(dy padded by d·(k−1) − p), the convolution of
+ * dy with the flipped, transposed kernel W'[c, oc, i, j] = W[oc, c, kh−1−i, kw−1−j]. */
+static void conv_dx_implicit(ds_node *n, ds_graph *g)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = ocg * q.kh * q.kw, khw = q.kh * q.kw;
+    int bh = q.dh * (q.kh - 1) - q.ph, bw = q.dw * (q.kw - 1) - q.pw, hp = q.oh + 2 * bh, wp = q.ow + 2 * bw;
+    float *wt = g->work, *scratch = wt + (size_t)q.oc * cg * khw;
+    const float *w = n->in[1]->val;
+    for (int gi = 0; gi < q.groups; gi++) /* wt [g][c][oc][i][j] */
+        for (int c = 0; c < cg; c++)
+            for (int o = 0; o < ocg; o++)
+                for (int t = 0; t < khw; t++)
+                    wt[(((size_t)gi * cg + c) * ocg + o) * khw + t] =
+                        w[(((size_t)gi * ocg + o) * cg + c) * khw + (khw - 1 - t)];
+    const float *dyp = padded(n->grad, (long)q.n * q.oc, q.oh, q.ow, bh, bw, scratch);
+    for (int gi = 0; gi < q.groups; gi++) {
+        ds_mat a = {ds_mat_dense, wt + (size_t)gi * cg * kk, 1, kk};
+        im2col_view b = {{pack_taps_by_pos, NULL, 0, 0}, dyp, q.oc, hp, wp, gi * ocg, q.kh, q.kw, 1, 1,
+                         q.dh, q.dw, q.w, q.h * q.w};
+        ds_out o = nchw_out(n->in[0]->grad, q.c, gi * cg, (long)q.h * q.w, 1, NULL);
+        ds_gemm_ex(cg, q.n * q.h * q.w, kk, &a, &b.m, &o);
+    }
+}
+
 /* Y_g = W_g · col_g, scattered into y[n, g·OCg + o] (+ b) */
 static void conv_forward(ds_node *n, ds_graph *g)
 {
+    if (n->ip[10]) {
+        conv_forward_implicit(n, g);
+        return;
+    }
     geom q = geom_of(n, 0);
     int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw, chunk = n->ip[9];
     size_t ohw = (size_t)q.oh * q.ow;
@@ -289,7 +529,15 @@ static void conv_backward(ds_node *n, ds_graph *g)
     size_t ohw = (size_t)q.oh * q.ow;
     const float *w = n->in[1]->val;
     float *dx = n->in[0]->grad, *dw = n->in[1]->grad;
-    for (int s0 = 0; s0 < q.n; s0 += chunk) {
+    if (n->ip[10] && dw) {
+        conv_dw_implicit(n, g);
+        dw = NULL;
+    }
+    if (n->ip[11] && dx) {
+        conv_dx_implicit(n, g);
+        dx = NULL;
+    }
+    for (int s0 = 0; s0 < q.n && (dx || dw); s0 += chunk) {
         int s = q.n - s0 < chunk ? q.n - s0 : chunk, cols = (int)(s * ohw);
         float *col = g->work, *dcol = col + (size_t)kk * cols, *dym = dcol + (size_t)kk * cols;
         for (int gi = 0; gi < q.groups; gi++) {

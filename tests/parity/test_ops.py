@@ -162,6 +162,11 @@ def test_conv():
     conv_case("conv2d 1x1", (3, 5, 4, 5), (7, 5, 1, 1), True)
     conv_case("conv2d 1x1 no bias stride 2", (2, 4, 5, 5), (3, 4, 1, 1), False, stride=2)
     conv_case("conv2d 5x5 pad 2 odd sizes", (3, 3, 11, 9), (5, 3, 5, 5), True, pad=2)
+    # sizes that cross the GEMM's k and n blocks and run on every thread
+    conv_case("conv2d LeNet conv2 32->64 5x5 pad 2", (9, 32, 14, 14), (64, 32, 5, 5), True, pad=2)
+    conv_case("conv2d groups 2 pad 1 stride 1", (2, 4, 6, 6), (4, 2, 3, 3), True, pad=1, groups=2)
+    conv_case("conv2d 1x1 pad 1 (pad wider than the kernel)", (2, 3, 4, 4), (2, 3, 1, 1), True, pad=1)
+    conv_case("conv2d 3x3 stride 2 pad 1, 16->32 ch", (5, 16, 15, 15), (32, 16, 3, 3), True, stride=2, pad=1)
     conv_case("conv_transpose2d stride 2 pad 1 outpad 1", (2, 4, 4, 3), (4, 3, 3, 3), True,
               transposed=True, stride=2, pad=1, output_padding=1)
     conv_case("conv_transpose2d groups 2 4x3 stride (2,1) no bias", (2, 4, 3, 5), (4, 2, 4, 3), False,

@@ -24,19 +24,24 @@
 
 typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));
 
+#if VW == 16
+#define MR 8 /* 16 accumulators of 32 registers */
+#else
 #define MR 6
+#endif
 #define NR (2 * VW)
 #define KC 256
 #define MC (MR * 16)
 #define NC (NR * 64)
 
-/* acc[MR×NR] = Σ_k a[k·MR + i]·b[k·NR + j]; then C = alpha·acc + beta·C on
- * the valid mr×nr corner (beta = 0 never reads C). */
-static void kernel(int kc, const float *restrict a, const float *restrict b, float *c, int ldc,
-                   float alpha, float beta, int mr, int nr)
+/* acc[MR×NR] = Σ_k a[k·MR + i]·b[k·NR + j]; then C = alpha·acc + beta·C
+ * (+ bias[i]) on the valid mr×nr corner (beta = 0 never reads C). */
+static void kernel(int kc, const float *restrict a, const float *restrict b, float *c, long ldc,
+                   float alpha, float beta, const float *bias, int mr, int nr)
 {
     vf acc[MR][2];
-    memset(acc, 0, sizeof acc);
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = (vf){0};
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         vf b0, b1;
         memcpy(&b0, b + (size_t)k * NR, sizeof b0);
@@ -49,9 +54,9 @@ static void kernel(int kc, const float *restrict a, const float *restrict b, flo
     }
     if (mr == MR && nr == NR) {
         for (int i = 0; i < MR; i++) {
-            float *ci = c + (size_t)i * ldc;
+            float *ci = c + (size_t)i * ldc, bi = bias ? bias[i] : 0;
             for (int h = 0; h < 2; h++) {
-                vf old = {0}, r = acc[i][h] * alpha;
+                vf old = {0}, r = acc[i][h] * alpha + bi;
                 if (beta != 0) {
                     memcpy(&old, ci + h * VW, sizeof old);
                     r += old * beta;
@@ -66,75 +71,90 @@ static void kernel(int kc, const float *restrict a, const float *restrict b, flo
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++) {
             float *cij = c + (size_t)i * ldc + j;
-            *cij = alpha * tile[i][j] + (beta != 0 ? beta * *cij : 0);
+            *cij = alpha * tile[i][j] + (bias ? bias[i] : 0) + (beta != 0 ? beta * *cij : 0);
         }
 }
 
 /* One product and the block being worked on; the parallel phases below
  * each take a range of panels or tiles of it. */
 typedef struct {
-    bool ta, tb;
-    int lda, ldb, ldc;
-    float alpha, beta;
-    const float *a, *b;
-    float *c, *pa, *pb;
-    int jc, pc, ic, nc, kc, mc;
+    const ds_mat *a, *b;
+    const ds_out *c;
+    float *pa, *pb;
+    int m, k, jc, pc, ic, nc, kc, mc;
 } gemm_job;
 
-/* B block [kc × nc] from (pc, jc) into NR-wide panels [lo, hi), zero-padded.
- * Reads run along memory: rows of B, or (transposed) columns of Bᵀ. */
+void ds_mat_dense(const ds_mat *m, int k0, int kc, int j0, int w, float *d, int ld)
+{
+    if (m->sj == 1) { /* rows run along memory */
+        for (int k = 0; k < kc; k++) {
+            float *dk = d + (size_t)k * ld;
+            memcpy(dk, m->p + (k0 + k) * m->sk + j0, (size_t)w * sizeof *d);
+            for (int j = w; j < ld; j++) dk[j] = 0;
+        }
+        return;
+    }
+    if (w < ld) memset(d, 0, (size_t)kc * ld * sizeof *d);
+    for (int j = 0; j < w; j++) { /* columns run along memory (sk == 1 in practice) */
+        const float *src = m->p + (j0 + j) * m->sj + k0 * m->sk;
+        for (int k = 0; k < kc; k++) d[(size_t)k * ld + j] = src[k * m->sk];
+    }
+}
+
+/* B block [kc × nc] at (pc, jc) into NR-wide panels [lo, hi). */
 static void pack_b(void *arg, long lo, long hi)
 {
     const gemm_job *q = arg;
-    int kc = q->kc;
     for (long p = lo; p < hi; p++) {
-        float *d = q->pb + (size_t)p * kc * NR;
         int j0 = q->jc + (int)p * NR, w = q->nc - (int)p * NR < NR ? q->nc - (int)p * NR : NR;
-        if (w < NR) memset(d, 0, (size_t)kc * NR * sizeof *d);
-        if (!q->tb) {
-            for (int k = 0; k < kc; k++)
-                memcpy(d + (size_t)k * NR, q->b + (size_t)(q->pc + k) * q->ldb + j0, (size_t)w * sizeof *d);
-        } else {
-            for (int j = 0; j < w; j++) {
-                const float *src = q->b + (size_t)(j0 + j) * q->ldb + q->pc;
-                for (int k = 0; k < kc; k++) d[(size_t)k * NR + j] = src[k];
-            }
-        }
+        q->b->pack(q->b, q->pc, q->kc, j0, w, q->pb + (size_t)p * q->kc * NR, NR);
     }
 }
 
-/* A block [mc × kc] from (ic, pc) into MR-tall panels [lo, hi), zero-padded. */
+/* A block [mc × kc] at (ic, pc) into MR-tall panels [lo, hi). */
 static void pack_a(void *arg, long lo, long hi)
 {
     const gemm_job *q = arg;
-    int kc = q->kc;
     for (long p = lo; p < hi; p++) {
-        float *d = q->pa + (size_t)p * kc * MR;
         int i0 = q->ic + (int)p * MR, h = q->mc - (int)p * MR < MR ? q->mc - (int)p * MR : MR;
-        if (h < MR) memset(d, 0, (size_t)kc * MR * sizeof *d);
-        if (!q->ta) {
-            for (int i = 0; i < h; i++) {
-                const float *src = q->a + (size_t)(i0 + i) * q->lda + q->pc;
-                for (int k = 0; k < kc; k++) d[(size_t)k * MR + i] = src[k];
-            }
-        } else {
-            for (int k = 0; k < kc; k++)
-                memcpy(d + (size_t)k * MR, q->a + (size_t)(q->pc + k) * q->lda + i0, (size_t)h * sizeof *d);
-        }
+        q->a->pack(q->a, q->pc, q->kc, i0, h, q->pa + (size_t)p * q->kc * MR, MR);
     }
 }
 
-/* Tiles [lo, hi) of the block, t = jp·mpan + ip: one thread owns a tile. */
+/* Tiles [lo, hi) of the block, t = jp·mpan + ip: one thread owns a tile.
+ * A tile that straddles two output segments is computed whole and then
+ * written piece by piece. */
 static void tiles(void *arg, long lo, long hi)
 {
     const gemm_job *q = arg;
+    const ds_out *o = q->c;
     int mpan = (q->mc + MR - 1) / MR;
-    float bet = q->pc == 0 ? q->beta : 1.0f;
+    bool first = q->pc == 0;
+    float bet = first ? o->beta : 1.0f;
     for (long t = lo; t < hi; t++) {
         int j = (int)(t / mpan) * NR, i = (int)(t % mpan) * MR;
-        kernel(q->kc, q->pa + (size_t)(i / MR) * q->kc * MR, q->pb + (size_t)(j / NR) * q->kc * NR,
-               q->c + (size_t)(q->ic + i) * q->ldc + q->jc + j, q->ldc, q->alpha, bet,
-               q->mc - i < MR ? q->mc - i : MR, q->nc - j < NR ? q->nc - j : NR);
+        int mr = q->mc - i < MR ? q->mc - i : MR, nr = q->nc - j < NR ? q->nc - j : NR;
+        int row = q->ic + i, col = q->jc + j;
+        const float *pa = q->pa + (size_t)(i / MR) * q->kc * MR, *pb = q->pb + (size_t)(j / NR) * q->kc * NR;
+        const float *bias = first && o->bias ? o->bias + row : NULL;
+        long s = col / o->seg, in = col % o->seg;
+        float *c = o->c + s * o->seg_stride + (long)row * o->ldc + in;
+        if (in + nr <= o->seg) {
+            kernel(q->kc, pa, pb, c, o->ldc, o->alpha, bet, bias, mr, nr);
+            continue;
+        }
+        float tile[MR * NR];
+        kernel(q->kc, pa, pb, tile, NR, 1, 0, NULL, MR, NR);
+        for (int jj = 0; jj < nr;) {
+            int len = o->seg - in < nr - jj ? (int)(o->seg - in) : nr - jj;
+            for (int ii = 0; ii < mr; ii++) {
+                float *ci = c + (long)ii * o->ldc, b = bias ? bias[ii] : 0;
+                const float *ti = tile + ii * NR + jj;
+                for (int e = 0; e < len; e++) ci[e] = o->alpha * ti[e] + b + (bet != 0 ? bet * ci[e] : 0);
+            }
+            jj += len, s++, in = 0;
+            c = o->c + s * o->seg_stride + (long)row * o->ldc;
+        }
     }
 }
 
@@ -142,21 +162,15 @@ static void tiles(void *arg, long lo, long hi)
  * only one that allocates). */
 static _Thread_local float *pa_buf, *pb_buf;
 
-void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
-             const float *b, int ldb, float beta, float *c, int ldc)
+void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_out *c)
 {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0) {
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * c[(size_t)i * ldc + j];
-        return;
-    }
+    if (m <= 0 || n <= 0 || k <= 0) return;
     if (!pa_buf) {
         pa_buf = aligned_alloc(64, (size_t)MC * KC * sizeof(float));
         pb_buf = aligned_alloc(64, (size_t)KC * NC * sizeof(float));
         if (!pa_buf || !pb_buf) abort(); /* a few hundred KiB, once: nothing to recover */
     }
-    gemm_job q = {ta, tb, lda, ldb, ldc, alpha, beta, a, b, c, pa_buf, pb_buf, 0, 0, 0, 0, 0, 0};
+    gemm_job q = {.a = a, .b = b, .c = c, .pa = pa_buf, .pb = pb_buf, .m = m, .k = k};
     /* small products run on the calling thread alone */
     long min_chunk = (double)m * n * k <= 262144.0 ? 1L << 30 : 1;
     for (q.jc = 0; q.jc < n; q.jc += NC) {
@@ -173,4 +187,20 @@ void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
             }
         }
     }
+}
+
+void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+             const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * c[(size_t)i * ldc + j];
+        return;
+    }
+    /* element (k, i) of A and (k, j) of B */
+    ds_mat ma = {ds_mat_dense, a, ta ? lda : 1, ta ? 1 : lda};
+    ds_mat mb = {ds_mat_dense, b, tb ? 1 : ldb, tb ? ldb : 1};
+    ds_out o = {c, ldc, n, 0, alpha, beta, NULL};
+    ds_gemm_ex(m, n, k, &ma, &mb, &o);
 }
