@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 ds_graph *ds_graph_new(uint64_t seed)
 {
@@ -29,9 +30,47 @@ ds_graph *ds_graph_new(uint64_t seed)
     return g;
 }
 
+/* DS_PROFILE=1: time each op's forward and backward; the table goes to
+ * stderr when the graph is freed, slowest first. */
+static double prof_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void prof_report(const ds_graph *g)
+{
+    double total = 0;
+    int *order = malloc(sizeof(int) * (size_t)g->n_nodes);
+    if (!order) return;
+    for (int i = 0; i < g->n_nodes; i++) order[i] = i, total += g->prof[i] + g->prof[g->n_nodes + i];
+    for (int i = 1; i < g->n_nodes; i++) /* insertion sort by total time */
+        for (int j = i; j > 0; j--) {
+            double a = g->prof[order[j]] + g->prof[g->n_nodes + order[j]];
+            double b = g->prof[order[j - 1]] + g->prof[g->n_nodes + order[j - 1]];
+            if (a <= b) break;
+            int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    fprintf(stderr, "profile (DS_PROFILE): %-24s %-18s %10s %10s %6s\n", "node", "op", "fwd s", "bwd s", "%");
+    for (int k = 0; k < g->n_nodes; k++) {
+        int i = order[k];
+        double f = g->prof[i], b = g->prof[g->n_nodes + i];
+        if (f + b <= 0) continue;
+        fprintf(stderr, "profile (DS_PROFILE): %-24s %-18s %10.4f %10.4f %6.1f\n", g->nodes[i]->name,
+                g->nodes[i]->op->name, f, b, total > 0 ? 100 * (f + b) / total : 0);
+    }
+    free(order);
+}
+
 void ds_graph_free(ds_graph *g)
 {
     if (!g) return;
+    if (g->prof) {
+        prof_report(g);
+        free(g->prof);
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         ds_node *n = g->nodes[i];
         free(n->in);
@@ -313,6 +352,9 @@ int ds_graph_compile(ds_graph *g)
 
     for (int i = 0; i < g->n_params; i++)
         ds_init_fill(g->params[i]->val, g->params[i]->shape, g->params[i]->init, &g->rng);
+    const char *prof = getenv("DS_PROFILE");
+    free(g->prof);
+    g->prof = prof && atoi(prof) > 0 ? calloc(2 * (size_t)g->n_nodes, sizeof(double)) : NULL;
     g->compiled = true;
     return 0;
 }
@@ -339,7 +381,11 @@ int ds_graph_forward(ds_graph *g)
     g->run_failed = false;
     for (int i = 0; i < g->n_nodes; i++) {
         ds_node *n = g->nodes[i];
-        if (n->kind == DS_NODE_OP) n->op->forward(n, g);
+        if (n->kind == DS_NODE_OP) {
+            double t = g->prof ? prof_now() : 0;
+            n->op->forward(n, g);
+            if (g->prof) g->prof[i] += prof_now() - t;
+        }
         if (g->run_failed) return -1;
     }
     return 0;
@@ -377,7 +423,9 @@ int ds_graph_backward(ds_graph *g, ds_node *out, const float *dout)
     for (int i = out->id; i >= 0; i--) {
         ds_node *v = g->nodes[i];
         if (!g->mark[i] || v->kind != DS_NODE_OP || !v->needs_grad) continue;
+        double t = g->prof ? prof_now() : 0;
         v->op->backward(v, g);
+        if (g->prof) g->prof[g->n_nodes + i] += prof_now() - t;
         for (int j = 0; j < v->n_in; j++) g->mark[v->in[j]->id] = 1;
     }
     return 0;

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Record an error for ds_last_error(); returns -1 so callers can
  * `return ds_fail(...)`. */
@@ -81,6 +82,7 @@ struct ds_graph {
     bool run_failed;      /* an op hit bad data during forward */
     unsigned char *mark;  /* per-node scratch flags for backward */
     char fail_msg[512];
+    double *prof;         /* DS_PROFILE=1: seconds per node, [forward | backward] */
 };
 
 /* Record an op node with inputs in[0..n) (NULL inputs are skipped). */
@@ -131,6 +133,16 @@ typedef struct ds_out {
     const float *bias;
 } ds_out;
 void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_out *c);
+
+/* The micro-kernel alone, for products whose B rows are shifted copies of one
+ * array (stride-1 convolutions): the tile is MR×NR (ds_gemm_mr/nr). A [m×k]
+ * (row stride lda) is packed by ds_pack_panels into ceil(m/MR) panels of
+ * k×MR; ds_tile_shifted sets (add: adds to) t[i·NR + j] = Σ_k a[k·MR + i]·x[off[k] + j];
+ * t is 64-byte aligned. */
+int ds_gemm_mr(void);
+int ds_gemm_nr(void);
+void ds_pack_panels(int m, int k, const float *a, long lda, float *d);
+void ds_tile_shifted(int kc, const float *a, const float *x, const int32_t *off, float *t, bool add);
 
 
 /* Run fn(arg, lo, hi) over static contiguous chunks of [0, n), one per

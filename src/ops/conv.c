@@ -182,7 +182,7 @@ static int conv_shape_common(ds_node *n, int transposed)
     if (chunk > (size_t)q.n) chunk = (size_t)q.n;
     n->ip[9] = (int)chunk;
     size_t work = chunk * per;
-    n->ip[10] = n->ip[11] = 0;
+    n->ip[10] = n->ip[11] = n->ip[12] = n->ip[13] = 0;
     if (!transposed) {
         /* implicit im2col reads a zero-padded copy of x (and, for dx, of dy)
          * with 32-bit offsets */
@@ -197,6 +197,20 @@ static int conv_shape_common(ds_node *n, int transposed)
             if (b > need) need = b;
         }
         if (n->ip[10] && need > work) work = need;
+        /* stride 1: shifted products on a padded copy (+ slack for the last
+         * tile's dropped columns), packed weights and the tap offsets */
+        size_t mr = (size_t)ds_gemm_mr(), khw = (size_t)kh * kw, cg = (size_t)(q.c / g), ocg = (size_t)(q.oc / g);
+        size_t slack = 2 * (size_t)ds_gemm_nr();
+        n->ip[12] = q.sh == 1 && q.sw == 1 && xp + slack < ((size_t)1 << 31);
+        n->ip[13] = n->ip[11] && dyp + slack < ((size_t)1 << 31);
+        if (n->ip[12]) {
+            size_t f = xp + slack + g * ((ocg + mr - 1) / mr) * mr * cg * khw + cg * khw;
+            if (f > work) work = f;
+        }
+        if (n->ip[13]) {
+            size_t b = dyp + slack + g * ((cg + mr - 1) / mr) * mr * ocg * khw + ocg * khw;
+            if (b > work) work = b;
+        }
     }
     n->work_bytes = work * sizeof(float);
     return 0;
@@ -442,6 +456,127 @@ static ds_out nchw_out(float *y, int ctot, int c0, long ohw, float beta, const f
     return (ds_out){y + (size_t)c0 * ohw, ohw, ohw, (long)ctot * ohw, 1, beta, bias ? bias + c0 : NULL};
 }
 
+/* ---- stride 1: shifted products, no im2col at all ----
+ *
+ * On one sample's padded image xp [C, hp, wp], give output position (oy, ox)
+ * the column q = oy·wp + ox. Then for tap t = (c, i, j) the row of im2col is
+ * the image itself, shifted:  col[t][q] = xp[c·hp·wp + i·dh·wp + j·dw + q],
+ * so the micro-kernel reads B straight from the image (ds_tile_shifted).
+ * Columns with ox ≥ ow are computed and dropped: (wp − ow)/wp of the work. */
+typedef struct {
+    const float *xp, *apan, *bias;
+    const int32_t *off;
+    float *y;
+    int ctot, hp, wp, cg, groups, m, kk, oh, ow, octot, accumulate, npan, mpan;
+} shift_job;
+
+static void shifted_range(void *arg, long lo, long hi)
+{
+    const shift_job *q = arg;
+    int mr = ds_gemm_mr(), nr = ds_gemm_nr();
+    enum { MCH = 8, KB = 256 }; /* up to MCH row panels at a time; taps in blocks of KB */
+    float tiles[MCH * 8 * 64] __attribute__((aligned(64)));
+    for (long it = lo; it < hi; it++) {
+        int p = (int)(it % q->npan), gi = (int)(it / q->npan % q->groups), s = (int)(it / q->npan / q->groups);
+        const float *x = q->xp + ((size_t)s * q->ctot + (size_t)gi * q->cg) * q->hp * q->wp + (size_t)p * nr;
+        int q0 = p * nr, oy0 = q0 / q->wp, ox0 = q0 % q->wp;
+        for (int m0 = 0; m0 < q->mpan; m0 += MCH) {
+            int mn = q->mpan - m0 < MCH ? q->mpan - m0 : MCH;
+            /* k blocks outside, row panels inside: a block of the image and
+             * of the weights stays in L1 */
+            for (int k0 = 0; k0 < q->kk; k0 += KB) {
+                int kc = q->kk - k0 < KB ? q->kk - k0 : KB;
+                for (int mp = 0; mp < mn; mp++)
+                    ds_tile_shifted(kc, q->apan + (((size_t)gi * q->mpan + m0 + mp) * q->kk + k0) * mr, x,
+                                    q->off + k0, tiles + (size_t)mp * mr * nr, k0 > 0);
+            }
+            for (int mp = 0; mp < mn; mp++) {
+                const float *t = tiles + (size_t)mp * mr * nr;
+                int rows = q->m - (m0 + mp) * mr < mr ? q->m - (m0 + mp) * mr : mr, c0 = gi * q->m + (m0 + mp) * mr;
+                for (int j = 0, oy = oy0, ox = ox0; j < nr && oy < q->oh; j += q->wp - ox, oy++, ox = 0) {
+                    int valid = ox < q->ow ? q->ow - ox : 0;
+                    if (valid > nr - j) valid = nr - j;
+                    for (int i = 0; i < rows; i++) {
+                        float *y = q->y + ((size_t)s * q->octot + c0 + i) * q->oh * q->ow + (size_t)oy * q->ow + ox;
+                        const float *ti = t + i * nr + j;
+                        float b = q->bias ? q->bias[c0 + i] : 0;
+                        if (q->accumulate)
+                            for (int e = 0; e < valid; e++) y[e] += ti[e];
+                        else
+                            for (int e = 0; e < valid; e++) y[e] = ti[e] + b;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* y [N, octot, oh, ow] (=, or += when accumulate) the stride-1 convolution of
+ * xp [N, ctot, hp, wp] (already padded, with slack after it) by the packed
+ * weights apan (per group: mpan panels of kk×MR, kk = cg·kh·kw). */
+static void shifted_conv(shift_job *q, int n, int kh, int kw, int dh, int dw, int32_t *off)
+{
+    int khw = kh * kw, nr = ds_gemm_nr(), mr = ds_gemm_mr();
+    for (int k = 0; k < q->kk; k++)
+        off[k] = (int32_t)(((size_t)(k / khw) * q->hp + (size_t)(k % khw / kw) * dh) * q->wp + (k % kw) * dw);
+    q->off = off;
+    q->npan = ((q->oh - 1) * q->wp + q->ow + nr - 1) / nr;
+    q->mpan = (q->m + mr - 1) / mr;
+    ds_parallel_for((long)n * q->groups * q->npan, 1, shifted_range, q);
+}
+
+/* padded copy of planes into scratch (always a copy: the kernel reads up to
+ * 2·NR floats past the last sample, into the slack) */
+static float *padded_copy(const float *x, long planes, int h, int w, int ph, int pw, float *scratch)
+{
+    pad_task k = {x, scratch, h, w, ph, pw};
+    ds_parallel_for(planes, 4, pad_range, &k);
+    size_t end = (size_t)planes * (h + 2 * ph) * (w + 2 * pw);
+    memset(scratch + end, 0, 2 * (size_t)ds_gemm_nr() * sizeof *scratch);
+    return scratch;
+}
+
+static void conv_forward_shifted(ds_node *n, ds_graph *g)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw, mr = ds_gemm_mr();
+    int hp = q.h + 2 * q.ph, wp = q.w + 2 * q.pw, mpan = (ocg + mr - 1) / mr;
+    size_t xpn = (size_t)q.n * q.c * hp * wp + 2 * (size_t)ds_gemm_nr();
+    float *xp = padded_copy(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, g->work);
+    float *apan = xp + xpn;
+    for (int gi = 0; gi < q.groups; gi++)
+        ds_pack_panels(ocg, kk, n->in[1]->val + (size_t)gi * ocg * kk, kk, apan + (size_t)gi * mpan * mr * kk);
+    shift_job j = {.xp = xp, .apan = apan, .bias = n->n_in == 3 ? n->in[2]->val : NULL, .y = n->val,
+                   .ctot = q.c, .hp = hp, .wp = wp, .cg = cg, .groups = q.groups, .m = ocg, .kk = kk,
+                   .oh = q.oh, .ow = q.ow, .octot = q.oc, .accumulate = 0};
+    shifted_conv(&j, q.n, q.kh, q.kw, q.dh, q.dw, (int32_t *)(apan + (size_t)q.groups * mpan * mr * kk));
+}
+
+/* dx += the stride-1 convolution of dy (padded by d·(k−1) − p) with the
+ * flipped, transposed kernel W'[c, oc, i, j] = W[oc, c, kh−1−i, kw−1−j]. */
+static void conv_dx_shifted(ds_node *n, ds_graph *g)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, khw = q.kh * q.kw, kk = ocg * khw, mr = ds_gemm_mr();
+    int bh = q.dh * (q.kh - 1) - q.ph, bw = q.dw * (q.kw - 1) - q.pw, hp = q.oh + 2 * bh, wp = q.ow + 2 * bw;
+    int mpan = (cg + mr - 1) / mr;
+    size_t dypn = (size_t)q.n * q.oc * hp * wp + 2 * (size_t)ds_gemm_nr();
+    float *dyp = padded_copy(n->grad, (long)q.n * q.oc, q.oh, q.ow, bh, bw, g->work);
+    float *apan = dyp + dypn;
+    const float *w = n->in[1]->val;
+    for (int gi = 0; gi < q.groups; gi++) /* panels of W'_g: apan[g][c / MR][k][c % MR], k = (oc, t) */
+        for (int c = 0; c < mpan * mr; c++)
+            for (int o = 0; o < ocg; o++)
+                for (int t = 0; t < khw; t++) {
+                    size_t at = (((size_t)gi * mpan + c / mr) * kk + (size_t)o * khw + t) * mr + c % mr;
+                    apan[at] = c < cg ? w[(((size_t)gi * ocg + o) * cg + c) * khw + (khw - 1 - t)] : 0;
+                }
+    shift_job j = {.xp = dyp, .apan = apan, .bias = NULL, .y = n->in[0]->grad, .ctot = q.oc, .hp = hp,
+                   .wp = wp, .cg = ocg, .groups = q.groups, .m = cg, .kk = kk, .oh = q.h, .ow = q.w,
+                   .octot = q.c, .accumulate = 1};
+    shifted_conv(&j, q.n, q.kh, q.kw, q.dh, q.dw, (int32_t *)(apan + (size_t)q.groups * mpan * mr * kk));
+}
+
 /* y_g = W_g · col_g(x) + b, straight from the padded image into NCHW. */
 static void conv_forward_implicit(ds_node *n, ds_graph *g)
 {
@@ -500,6 +635,10 @@ static void conv_dx_implicit(ds_node *n, ds_graph *g)
 /* Y_g = W_g · col_g, scattered into y[n, g·OCg + o] (+ b) */
 static void conv_forward(ds_node *n, ds_graph *g)
 {
+    if (n->ip[12]) {
+        conv_forward_shifted(n, g);
+        return;
+    }
     if (n->ip[10]) {
         conv_forward_implicit(n, g);
         return;
@@ -532,6 +671,10 @@ static void conv_backward(ds_node *n, ds_graph *g)
     if (n->ip[10] && dw) {
         conv_dw_implicit(n, g);
         dw = NULL;
+    }
+    if (n->ip[13] && dx) {
+        conv_dx_shifted(n, g);
+        dx = NULL;
     }
     if (n->ip[11] && dx) {
         conv_dx_implicit(n, g);

@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <float.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -42,15 +43,15 @@ static void maxpool_forward_planes(void *arg, long lo, long hi)
             int32_t *a = argmax + p * oh * ow;
             for (int oy = 0; oy < oh; oy++) {
                 const float *r0 = x + (size_t)(2 * oy) * w, *r1 = r0 + w;
-                for (int ox = 0; ox < ow; ox++) {
-                    float m = r0[2 * ox], v;
-                    int32_t best = 2 * oy * w + 2 * ox;
-                    v = r0[2 * ox + 1];
-                    if (v > m || v != v) m = v, best = 2 * oy * w + 2 * ox + 1;
-                    v = r1[2 * ox];
-                    if (v > m || v != v) m = v, best = (2 * oy + 1) * w + 2 * ox;
-                    v = r1[2 * ox + 1];
-                    if (v > m || v != v) m = v, best = (2 * oy + 1) * w + 2 * ox + 1;
+                for (int ox = 0; ox < ow; ox++) { /* selects, not branches: maxima are unpredictable */
+                    int32_t i0 = 2 * oy * w + 2 * ox, best = i0;
+                    float m = r0[2 * ox], v = r0[2 * ox + 1];
+                    bool t = v > m || v != v;
+                    m = t ? v : m, best = t ? i0 + 1 : best;
+                    v = r1[2 * ox], t = v > m || v != v;
+                    m = t ? v : m, best = t ? i0 + w : best;
+                    v = r1[2 * ox + 1], t = v > m || v != v;
+                    m = t ? v : m, best = t ? i0 + w + 1 : best;
                     y[oy * ow + ox] = m;
                     a[oy * ow + ox] = best;
                 }

@@ -13,6 +13,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #if defined(__AVX512F__)
 #define VW 16
@@ -203,4 +206,61 @@ void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
     ds_mat mb = {ds_mat_dense, b, tb ? 1 : ldb, tb ? ldb : 1};
     ds_out o = {c, ldc, n, 0, alpha, beta, NULL};
     ds_gemm_ex(m, n, k, &ma, &mb, &o);
+}
+
+/* ---- the pieces of a product driven from outside (shifted convolutions) ---- */
+
+int ds_gemm_mr(void) { return MR; }
+int ds_gemm_nr(void) { return NR; }
+
+void ds_pack_panels(int m, int k, const float *a, long lda, float *d)
+{
+    for (int p = 0; p < (m + MR - 1) / MR; p++) {
+        ds_mat ma = {ds_mat_dense, a, 1, lda};
+        int h = m - p * MR < MR ? m - p * MR : MR;
+        ds_mat_dense(&ma, 0, k, p * MR, h, d + (size_t)p * k * MR, MR);
+    }
+}
+
+void ds_tile_shifted(int kc, const float *restrict a, const float *x, const int32_t *off, float *restrict t,
+                     bool add)
+{
+#if defined(__AVX512F__)
+    /* written out: GCC keeps the vector-extension version's 16 accumulators
+     * in registers only with extra moves (measured 2x slower here) */
+    __m512 z = _mm512_setzero_ps();
+#define INIT(i) add ? _mm512_load_ps(t + 16 * (i)) : z
+    __m512 c00 = INIT(0), c01 = INIT(1), c10 = INIT(2), c11 = INIT(3), c20 = INIT(4), c21 = INIT(5),
+           c30 = INIT(6), c31 = INIT(7), c40 = INIT(8), c41 = INIT(9), c50 = INIT(10), c51 = INIT(11),
+           c60 = INIT(12), c61 = INIT(13), c70 = INIT(14), c71 = INIT(15);
+#undef INIT
+    for (int k = 0; k < kc; k++) {
+        const float *xk = x + off[k], *ak = a + (size_t)k * 8;
+        __m512 b0 = _mm512_loadu_ps(xk), b1 = _mm512_loadu_ps(xk + 16), ai;
+#define ROW(i)                                                                                                  \
+    ai = _mm512_set1_ps(ak[i]);                                                                               \
+    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                               \
+    c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
+#undef ROW
+    }
+    __m512 r[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
+    for (int i = 0; i < 16; i++) _mm512_store_ps(t + 16 * i, r[i]);
+#else
+    vf acc[MR][2];
+    if (add) memcpy(acc, t, sizeof acc);
+    else
+        for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = (vf){0};
+    for (int k = 0; k < kc; k++) {
+        vf b0, b1;
+        memcpy(&b0, x + off[k], sizeof b0);
+        memcpy(&b1, x + off[k] + VW, sizeof b1);
+        const float *ak = a + (size_t)k * MR;
+        for (int i = 0; i < MR; i++) {
+            acc[i][0] += ak[i] * b0;
+            acc[i][1] += ak[i] * b1;
+        }
+    }
+    memcpy(t, acc, sizeof acc);
+#endif
 }
