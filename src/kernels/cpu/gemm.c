@@ -165,31 +165,61 @@ static void tiles(void *arg, long lo, long hi)
  * only one that allocates). */
 static _Thread_local float *pa_buf, *pb_buf;
 
-void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_out *c)
+/* C[i0:i1, j0:j1] on the calling thread: the whole GotoBLAS loop nest. */
+static void gemm_block(const ds_mat *a, const ds_mat *b, const ds_out *c, int k, int i0, int i1, int j0, int j1)
 {
-    if (m <= 0 || n <= 0 || k <= 0) return;
     if (!pa_buf) {
         pa_buf = aligned_alloc(64, (size_t)MC * KC * sizeof(float));
         pb_buf = aligned_alloc(64, (size_t)KC * NC * sizeof(float));
-        if (!pa_buf || !pb_buf) abort(); /* a few hundred KiB, once: nothing to recover */
+        if (!pa_buf || !pb_buf) abort(); /* a few hundred KiB, once per thread: nothing to recover */
     }
-    gemm_job q = {.a = a, .b = b, .c = c, .pa = pa_buf, .pb = pb_buf, .m = m, .k = k};
-    /* small products run on the calling thread alone */
-    long min_chunk = (double)m * n * k <= 262144.0 ? 1L << 30 : 1;
-    for (q.jc = 0; q.jc < n; q.jc += NC) {
-        q.nc = n - q.jc < NC ? n - q.jc : NC;
+    gemm_job q = {.a = a, .b = b, .c = c, .pa = pa_buf, .pb = pb_buf, .k = k};
+    for (q.jc = j0; q.jc < j1; q.jc += NC) {
+        q.nc = j1 - q.jc < NC ? j1 - q.jc : NC;
         for (q.pc = 0; q.pc < k; q.pc += KC) {
             q.kc = k - q.pc < KC ? k - q.pc : KC;
             int npan = (q.nc + NR - 1) / NR;
-            ds_parallel_for(npan, min_chunk, pack_b, &q);
-            for (q.ic = 0; q.ic < m; q.ic += MC) {
-                q.mc = m - q.ic < MC ? m - q.ic : MC;
+            pack_b(&q, 0, npan);
+            for (q.ic = i0; q.ic < i1; q.ic += MC) {
+                q.mc = i1 - q.ic < MC ? i1 - q.ic : MC;
                 int mpan = (q.mc + MR - 1) / MR;
-                ds_parallel_for(mpan, min_chunk, pack_a, &q);
-                ds_parallel_for((long)npan * mpan, min_chunk, tiles, &q);
+                pack_a(&q, 0, mpan);
+                tiles(&q, 0, (long)npan * mpan);
             }
         }
     }
+}
+
+/* The threads split C by whole column panels (or, when C is narrow, whole
+ * row panels); each runs the loop nest on its part with its own packing
+ * buffers: one fork-join per product, and the tile grid, hence every sum's
+ * order, is the same for any thread count. */
+typedef struct {
+    const ds_mat *a, *b;
+    const ds_out *c;
+    int m, n, k, by_rows;
+} gemm_split;
+
+static void gemm_part(void *arg, long lo, long hi)
+{
+    const gemm_split *g = arg;
+    if (g->by_rows) {
+        int i0 = (int)lo * MR, i1 = (int)hi * MR < g->m ? (int)hi * MR : g->m;
+        gemm_block(g->a, g->b, g->c, g->k, i0, i1, 0, g->n);
+    } else {
+        int j0 = (int)lo * NR, j1 = (int)hi * NR < g->n ? (int)hi * NR : g->n;
+        gemm_block(g->a, g->b, g->c, g->k, 0, g->m, j0, j1);
+    }
+}
+
+void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_out *c)
+{
+    if (m <= 0 || n <= 0 || k <= 0) return;
+    long npan = (n + NR - 1) / NR, mpan = (m + MR - 1) / MR, nt = ds_num_threads();
+    gemm_split g = {a, b, c, m, n, k, npan < 2 * nt && mpan > npan};
+    /* small products run on the calling thread alone */
+    long min_chunk = (double)m * n * k <= 262144.0 ? 1L << 30 : 1;
+    ds_parallel_for(g.by_rows ? mpan : npan, min_chunk, gemm_part, &g);
 }
 
 void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
