@@ -403,6 +403,15 @@ void ds_op_error(ds_graph *g, const ds_node *n, const char *fmt, ...)
     g->run_failed = true;
 }
 
+/* the non-leaf gradients, 4 KiB pages [lo, hi) of them */
+static void zero_pages(void *arg, long lo, long hi)
+{
+    ds_graph *g = arg;
+    size_t a = (size_t)lo << 12, b = (size_t)hi << 12, len = (size_t)(g->grad_hi - g->grad_lo);
+    if (b > len) b = len;
+    if (a < b) memset(g->grad_lo + a, 0, b - a);
+}
+
 int ds_graph_backward(ds_graph *g, ds_node *out, const float *dout)
 {
     if (!g->compiled) return ds_fail("backward: compile the graph first");
@@ -414,7 +423,7 @@ int ds_graph_backward(ds_graph *g, ds_node *out, const float *dout)
     if (!dout && n != 1)
         return ds_fail("backward: '%s' has %zu elements; pass dout for a non-scalar output",
                        out->name, n);
-    memset(g->grad_lo, 0, (size_t)(g->grad_hi - g->grad_lo));
+    ds_parallel_for((long)((size_t)(g->grad_hi - g->grad_lo) >> 12) + 1, 16, zero_pages, g);
     if (out->kind != DS_NODE_OP) memset(out->grad, 0, n * sizeof(float));
     for (size_t i = 0; i < n; i++) out->grad[i] += dout ? dout[i] : 1.0f;
 

@@ -145,10 +145,15 @@ void ds_pack_panels(int m, int k, const float *a, long lda, float *d);
 void ds_tile_shifted(int kc, const float *a, const float *x, const int32_t *off, float *t, bool add);
 
 
-/* Run fn(arg, lo, hi) over static contiguous chunks of [0, n), one per
- * thread of the pool (the caller takes the first); serial when n is below
- * 2·min_per_thread, inside another parallel_for, or with one thread. */
+/* Run fn(arg, lo, hi) over contiguous grains of [0, n) (at least
+ * min_per_thread items each, 4 per thread), taken in turn by the threads of
+ * the pool and the caller; serial when n is below 2·min_per_thread, inside
+ * another parallel_for, or with one thread. */
 void ds_parallel_for(long n, long min_per_thread, void (*fn)(void *arg, long lo, long hi), void *arg);
+/* The same with per_thread grains per thread (ds_parallel_for: 4); fewer
+ * grains when each has a cost of its own (a GEMM part packs its operands). */
+void ds_parallel_for_grains(long n, long min_per_thread, int per_thread,
+                            void (*fn)(void *arg, long lo, long hi), void *arg);
 /* Threads of the pool: $DS_NUM_THREADS, else $OMP_NUM_THREADS, else the CPUs online. */
 int ds_num_threads(void);
 

@@ -232,9 +232,14 @@ static void bias_backward_range(void *arg, long lo, long hi)
     const bias_task *k = arg;
     for (long o = lo; o < hi; o++) {
         double acc = 0;
-        for (int s = 0; s < k->n; s++) {
+        for (int s = 0; s < k->n; s++) { /* 16 float lanes per plane, then double */
             const float *p = k->dy + ((size_t)s * k->c + o) * k->hw;
-            for (size_t i = 0; i < k->hw; i++) acc += p[i];
+            float lane[16] = {0};
+            size_t i = 0;
+            for (; i + 16 <= k->hw; i += 16)
+                for (int j = 0; j < 16; j++) lane[j] += p[i + j];
+            for (int j = 0; j < 16; j++) acc += lane[j];
+            for (; i < k->hw; i++) acc += p[i];
         }
         k->db[o] += (float)acc;
     }

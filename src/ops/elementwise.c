@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* ---- broadcasting binary ops ---------------------------------------------
@@ -75,6 +76,36 @@ static int binary_shape(ds_node *n)
         (void)sb;                                                                    \
     } while (0)
 
+/* Same shapes: plain loops over ranges, in parallel (no broadcasting). */
+static void same_forward_range(void *arg, long lo, long hi)
+{
+    const ds_node *n = arg;
+    const float *a = n->in[0]->val, *b = n->in[1]->val;
+    float *y = n->val;
+    if (n->ip[0] == BIN_ADD) for (long i = lo; i < hi; i++) y[i] = a[i] + b[i];
+    if (n->ip[0] == BIN_SUB) for (long i = lo; i < hi; i++) y[i] = a[i] - b[i];
+    if (n->ip[0] == BIN_MUL) for (long i = lo; i < hi; i++) y[i] = a[i] * b[i];
+}
+
+static void same_backward_range(void *arg, long lo, long hi)
+{
+    const ds_node *n = arg;
+    const float *a = n->in[0]->val, *b = n->in[1]->val, *dy = n->grad;
+    float *da = n->in[0]->grad, *db = n->in[1]->grad;
+    int kind = n->ip[0];
+    if (da && kind == BIN_MUL) for (long i = lo; i < hi; i++) da[i] += dy[i] * b[i];
+    else if (da) for (long i = lo; i < hi; i++) da[i] += dy[i];
+    if (db && kind == BIN_MUL) for (long i = lo; i < hi; i++) db[i] += dy[i] * a[i];
+    else if (db && kind == BIN_SUB) for (long i = lo; i < hi; i++) db[i] -= dy[i];
+    else if (db) for (long i = lo; i < hi; i++) db[i] += dy[i];
+}
+
+static bool same_shapes(const ds_node *n)
+{
+    size_t total = ds_numel(n);
+    return ds_numel(n->in[0]) == total && ds_numel(n->in[1]) == total && n->in[0] != n->in[1];
+}
+
 static void binary_forward(ds_node *n, ds_graph *g)
 {
     (void)g;
@@ -83,9 +114,7 @@ static void binary_forward(ds_node *n, ds_graph *g)
     size_t total = ds_numel(n);
     int kind = n->ip[0];
     if (ds_numel(n->in[0]) == total && ds_numel(n->in[1]) == total) { /* same shape */
-        if (kind == BIN_ADD) for (size_t i = 0; i < total; i++) y[i] = a[i] + b[i];
-        if (kind == BIN_SUB) for (size_t i = 0; i < total; i++) y[i] = a[i] - b[i];
-        if (kind == BIN_MUL) for (size_t i = 0; i < total; i++) y[i] = a[i] * b[i];
+        ds_parallel_for((long)total, 1 << 14, same_forward_range, n);
         return;
     }
     bcast bc;
@@ -107,6 +136,10 @@ static void binary_backward(ds_node *n, ds_graph *g)
     float *da = n->in[0]->grad, *db = n->in[1]->grad;
     size_t total = ds_numel(n);
     int kind = n->ip[0];
+    if (same_shapes(n)) { /* (add(x, x) shares one gradient: the general loop below) */
+        ds_parallel_for((long)total, 1 << 14, same_backward_range, n);
+        return;
+    }
     bcast bc;
     bcast_make(n, &bc);
     int inner = bc.nd ? bc.d[bc.nd - 1] : 1;

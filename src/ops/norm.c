@@ -2,6 +2,8 @@
  * depends on train/eval mode. */
 #include "internal.h"
 
+#include <stdbool.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -33,10 +35,59 @@ static void bn_view(const ds_node *n, int *batch, int *c, size_t *inner)
     *inner = ds_numel(n) / ((size_t)*batch * (size_t)*c);
 }
 
-/* train: μ, σ² from the batch (biased), running ← (1−m)·running + m·(μ, σ²·M/(M−1));
- * eval: μ, σ² = running.  y = γ·(x − μ)/√(σ² + eps) + β */
-static void bn_forward(ds_node *n, ds_graph *g)
+/* Σ p[i] and Σ (p[i] − mu)² over one plane: 16 float lanes (the compiler
+ * vectorises them), then the lanes in order in double. */
+static double plane_sum(const float *p, size_t n)
 {
+    float acc[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] += p[i + j];
+    double s = 0;
+    for (int j = 0; j < 16; j++) s += acc[j];
+    for (; i < n; i++) s += p[i];
+    return s;
+}
+
+static double plane_sq(const float *p, size_t n, float mu)
+{
+    float acc[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] += (p[i + j] - mu) * (p[i + j] - mu);
+    double s = 0;
+    for (int j = 0; j < 16; j++) s += acc[j];
+    for (; i < n; i++) s += (double)(p[i] - mu) * (p[i] - mu);
+    return s;
+}
+
+/* Σ dy and Σ dy·(x − mu) over one plane */
+static void plane_dots(const float *dy, const float *x, size_t n, float mu, double *sdy, double *sdyx)
+{
+    float a[16] = {0}, b[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) {
+            a[j] += dy[i + j];
+            b[j] += dy[i + j] * (x[i + j] - mu);
+        }
+    double s = 0, t = 0;
+    for (int j = 0; j < 16; j++) s += a[j], t += b[j];
+    for (; i < n; i++) s += dy[i], t += (double)dy[i] * (x[i] - mu);
+    *sdy += s, *sdyx += t;
+}
+
+typedef struct {
+    ds_node *n;
+    bool training;
+} bn_task;
+
+/* train: μ, σ² from the batch (biased), running ← (1−m)·running + m·(μ, σ²·M/(M−1));
+ * eval: μ, σ² = running.  y = γ·(x − μ)/√(σ² + eps) + β.  Channels in parallel. */
+static void bn_forward_range(void *arg, long lo, long hi)
+{
+    const bn_task *t = arg;
+    ds_node *n = t->n;
     int b, c;
     size_t inner;
     bn_view(n, &b, &c, &inner);
@@ -44,19 +95,13 @@ static void bn_forward(ds_node *n, ds_graph *g)
     float *rm = n->in[3]->val, *rv = n->in[4]->val, *mean = n->aux, *invstd = mean + c;
     float mom = n->fp[0], eps = n->fp[1];
     double m = (double)b * (double)inner;
-    for (int ch = 0; ch < c; ch++) {
+    for (long ch = lo; ch < hi; ch++) {
         double mu, var;
-        if (g->training) {
+        if (t->training) {
             double s = 0, ss = 0;
-            for (int s0 = 0; s0 < b; s0++) {
-                const float *p = x + ((size_t)s0 * c + ch) * inner;
-                for (size_t i = 0; i < inner; i++) s += p[i];
-            }
+            for (int s0 = 0; s0 < b; s0++) s += plane_sum(x + ((size_t)s0 * c + ch) * inner, inner);
             mu = s / m;
-            for (int s0 = 0; s0 < b; s0++) {
-                const float *p = x + ((size_t)s0 * c + ch) * inner;
-                for (size_t i = 0; i < inner; i++) ss += (p[i] - mu) * (p[i] - mu);
-            }
+            for (int s0 = 0; s0 < b; s0++) ss += plane_sq(x + ((size_t)s0 * c + ch) * inner, inner, (float)mu);
             var = ss / m;
             rm[ch] = (float)((1 - mom) * rm[ch] + mom * mu);
             rv[ch] = (float)((1 - mom) * rv[ch] + mom * (m > 1 ? var * m / (m - 1) : var));
@@ -75,10 +120,18 @@ static void bn_forward(ds_node *n, ds_graph *g)
     }
 }
 
+static void bn_forward(ds_node *n, ds_graph *g)
+{
+    bn_task t = {n, g->training};
+    ds_parallel_for(n->shape.d[1], 1, bn_forward_range, &t);
+}
+
 /* x̂ = (x − μ)·invstd;  dγ += Σ dy·x̂;  dβ += Σ dy;
  * train: dx += γ·invstd/M·(M·dy − Σdy − x̂·Σ dy·x̂);  eval: dx += γ·invstd·dy */
-static void bn_backward(ds_node *n, ds_graph *g)
+static void bn_backward_range(void *arg, long lo, long hi)
 {
+    const bn_task *t = arg;
+    ds_node *n = t->n;
     int b, c;
     size_t inner;
     bn_view(n, &b, &c, &inner);
@@ -86,27 +139,31 @@ static void bn_backward(ds_node *n, ds_graph *g)
     const float *mean = n->aux, *invstd = mean + c;
     float *dx = n->in[0]->grad, *dgamma = n->in[1]->grad, *dbeta = n->in[2]->grad;
     double m = (double)b * (double)inner;
-    for (int ch = 0; ch < c; ch++) {
+    for (long ch = lo; ch < hi; ch++) {
         double sdy = 0, sdyx = 0;
         float mu = mean[ch], is = invstd[ch];
         for (int s0 = 0; s0 < b; s0++) {
             size_t off = ((size_t)s0 * c + ch) * inner;
-            for (size_t i = 0; i < inner; i++) {
-                sdy += dy[off + i];
-                sdyx += dy[off + i] * (x[off + i] - mu) * is;
-            }
+            plane_dots(dy + off, x + off, inner, mu, &sdy, &sdyx);
         }
+        sdyx *= is;
         if (dgamma) dgamma[ch] += (float)sdyx;
         if (dbeta) dbeta[ch] += (float)sdy;
         if (!dx) continue;
         float k = gamma[ch] * is;
-        float a = g->training ? (float)(sdy / m) : 0, bb = g->training ? (float)(sdyx / m) : 0;
+        float a = t->training ? (float)(sdy / m) : 0, bb = t->training ? (float)(sdyx / m) : 0;
         for (int s0 = 0; s0 < b; s0++) {
             size_t off = ((size_t)s0 * c + ch) * inner;
             for (size_t i = 0; i < inner; i++)
                 dx[off + i] += k * (dy[off + i] - a - (x[off + i] - mu) * is * bb);
         }
     }
+}
+
+static void bn_backward(ds_node *n, ds_graph *g)
+{
+    bn_task t = {n, g->training};
+    ds_parallel_for(n->shape.d[1], 1, bn_backward_range, &t);
 }
 
 static const ds_op op_bn = {"batchnorm", bn_shape, bn_forward, bn_backward};

@@ -219,7 +219,7 @@ void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_
     gemm_split g = {a, b, c, m, n, k, npan < 2 * nt && mpan > npan};
     /* small products run on the calling thread alone */
     long min_chunk = (double)m * n * k <= 262144.0 ? 1L << 30 : 1;
-    ds_parallel_for(g.by_rows ? mpan : npan, min_chunk, gemm_part, &g);
+    ds_parallel_for_grains(g.by_rows ? mpan : npan, min_chunk, 2, gemm_part, &g);
 }
 
 void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,

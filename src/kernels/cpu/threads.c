@@ -6,10 +6,12 @@
  * briefly for the next job, then sleeps on a condition variable, and the
  * calling thread always does a share of the work itself.
  *
- * ds_parallel_for splits [0, n) into contiguous static chunks, one per
- * thread, so which thread computes which element never depends on timing
- * (results are bit-identical from run to run). Created on first use; no
- * allocation afterwards.
+ * ds_parallel_for splits [0, n) into a fixed set of contiguous grains
+ * (a few per thread) that the threads take in turn, so a core slowed by
+ * another process does less of the work. Which grains exist depends only
+ * on n and the thread count, and each element is computed by the same code
+ * whatever thread runs it, so results are bit-identical from run to run.
+ * Created on first use; no allocation afterwards.
  */
 #include "internal.h"
 
@@ -30,13 +32,15 @@ typedef struct {
     int nthreads;
     atomic_ulong generation; /* bumped once per job */
     atomic_int pending;      /* workers still running the current job */
+    atomic_long next;        /* next grain to take */
+    long grains;
     int sleepers;
 } pool_t;
 
 static pool_t pool;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
-static void chunk(long n, int parts, int k, long *lo, long *hi)
+static void chunk(long n, long parts, long k, long *lo, long *hi)
 {
     long base = n / parts, rem = n % parts;
     *lo = k * base + (k < rem ? k : rem);
@@ -45,9 +49,19 @@ static void chunk(long n, int parts, int k, long *lo, long *hi)
 
 static _Thread_local int in_job; /* nested calls run serially */
 
+static void take_grains(void)
+{
+    for (;;) {
+        long k = atomic_fetch_add_explicit(&pool.next, 1, memory_order_relaxed), lo, hi;
+        if (k >= pool.grains) return;
+        chunk(pool.n, pool.grains, k, &lo, &hi);
+        pool.fn(pool.arg, lo, hi);
+    }
+}
+
 static void *worker(void *p)
 {
-    int id = (int)(intptr_t)p;
+    (void)p;
     unsigned long seen = 0;
     in_job = 1;
     for (;;) {
@@ -64,9 +78,7 @@ static void *worker(void *p)
             pthread_mutex_unlock(&pool.mu);
         }
         seen = gen;
-        long lo, hi;
-        chunk(pool.n, pool.nthreads, id, &lo, &hi);
-        if (lo < hi) pool.fn(pool.arg, lo, hi);
+        take_grains();
         if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
             pthread_mutex_lock(&pool.mu);
             pthread_cond_signal(&pool.done);
@@ -95,7 +107,7 @@ static void pool_init(void)
         pthread_attr_t at;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &at, worker, (void *)(intptr_t)i) != 0) {
+        if (pthread_create(&t, &at, worker, NULL) != 0) {
             pool.nthreads = i; /* run with the threads we got */
             pthread_attr_destroy(&at);
             break;
@@ -112,28 +124,37 @@ int ds_num_threads(void)
 
 void ds_parallel_for(long n, long min_per_thread, void (*fn)(void *arg, long lo, long hi), void *arg)
 {
+    ds_parallel_for_grains(n, min_per_thread, 4, fn, arg);
+}
+
+void ds_parallel_for_grains(long n, long min_per_thread, int per_thread,
+                            void (*fn)(void *arg, long lo, long hi), void *arg)
+{
     if (n <= 0) return;
     int nt = ds_num_threads();
-    if (nt == 1 || in_job || n < 2 * (min_per_thread > 0 ? min_per_thread : 1)) {
+    long min = min_per_thread > 0 ? min_per_thread : 1;
+    if (nt == 1 || in_job || n < 2 * min) {
         fn(arg, 0, n);
         return;
     }
+    long grains = (long)nt * (per_thread > 0 ? per_thread : 1);
+    if (grains > n / min) grains = n / min;
     /* one job at a time: callers on other threads wait their turn */
     static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&job_mu);
     pool.fn = fn;
     pool.arg = arg;
     pool.n = n;
+    pool.grains = grains;
+    atomic_store(&pool.next, 0);
     atomic_store(&pool.pending, nt - 1);
     pthread_mutex_lock(&pool.mu);
     atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
     if (pool.sleepers) pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.mu);
 
-    long lo, hi;
-    chunk(n, nt, 0, &lo, &hi);
     in_job = 1;
-    fn(arg, lo, hi);
+    take_grains();
     in_job = 0;
 
     int spins = 0;
