@@ -14,6 +14,9 @@
 #endif
 #include <string.h>
 
+#define DW_GROUPS 8                    /* sample groups of the streaming dW */
+#define DW_ACC_BYTES ((size_t)1 << 20) /* its partial sums per group, at most */
+
 typedef struct {
     int n, c, h, w;        /* input of the convolution (for transposed: its output) */
     int oc, oh, ow;        /* output of the convolution (for transposed: its input) */
@@ -182,7 +185,7 @@ static int conv_shape_common(ds_node *n, int transposed)
     if (chunk > (size_t)q.n) chunk = (size_t)q.n;
     n->ip[9] = (int)chunk;
     size_t work = chunk * per;
-    n->ip[10] = n->ip[11] = n->ip[12] = n->ip[13] = 0;
+    n->ip[10] = n->ip[11] = n->ip[12] = n->ip[13] = n->ip[14] = 0;
     if (!transposed) {
         /* implicit im2col reads a zero-padded copy of x (and, for dx, of dy)
          * with 32-bit offsets */
@@ -210,6 +213,18 @@ static int conv_shape_common(ds_node *n, int transposed)
         if (n->ip[13]) {
             size_t b = dyp + slack + g * ((cg + mr - 1) / mr) * mr * ocg * khw + ocg * khw;
             if (b > work) work = b;
+        }
+        /* dW by streaming dot products (few output channels × taps): a padded
+         * copy of x, dy on the padded-width grid, DW_GROUPS vector accumulators */
+        size_t taps4 = (cg * khw + 3) / 4 * 4, qp = ((size_t)q.oh * (q.w + 2 * q.pw) + 15) / 16 * 16;
+        size_t groups = q.n < DW_GROUPS ? (size_t)q.n : DW_GROUPS;
+#if defined(__AVX512F__)
+        n->ip[14] = n->ip[12] && ocg % 4 == 0 && ocg * taps4 * 16 * sizeof(float) <= DW_ACC_BYTES &&
+                    (size_t)q.n * q.oc * qp < ((size_t)1 << 31);
+#endif
+        if (n->ip[14]) {
+            size_t d = xp + slack + 16 + (size_t)q.n * q.oc * qp + groups * g * ocg * taps4 * 16 + taps4;
+            if (d > work) work = d;
         }
     }
     n->work_bytes = work * sizeof(float);
@@ -475,6 +490,26 @@ typedef struct {
     int ctot, hp, wp, cg, groups, m, kk, oh, ow, octot, accumulate, npan, mpan;
 } shift_job;
 
+/* y[0..len) = t + b, or += t: whole masked vectors on AVX-512 (rows here
+ * are short, 14 to 32 floats, where scalar tails cost as much as the rest) */
+static inline void store_row(float *y, const float *t, int len, float b, int accumulate)
+{
+#if defined(__AVX512F__)
+    __m512 vb = _mm512_set1_ps(b);
+    for (int e = 0; e < len; e += 16) {
+        __mmask16 m = len - e >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (len - e)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, t + e);
+        v = accumulate ? _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, y + e)) : _mm512_add_ps(v, vb);
+        _mm512_mask_storeu_ps(y + e, m, v);
+    }
+#else
+    if (accumulate)
+        for (int e = 0; e < len; e++) y[e] += t[e];
+    else
+        for (int e = 0; e < len; e++) y[e] = t[e] + b;
+#endif
+}
+
 static void shifted_range(void *arg, long lo, long hi)
 {
     const shift_job *q = arg;
@@ -505,10 +540,7 @@ static void shifted_range(void *arg, long lo, long hi)
                         float *y = q->y + ((size_t)s * q->octot + c0 + i) * q->oh * q->ow + (size_t)oy * q->ow + ox;
                         const float *ti = t + i * nr + j;
                         float b = q->bias ? q->bias[c0 + i] : 0;
-                        if (q->accumulate)
-                            for (int e = 0; e < valid; e++) y[e] += ti[e];
-                        else
-                            for (int e = 0; e < valid; e++) y[e] = ti[e] + b;
+                        store_row(y, ti, valid, b, q->accumulate);
                     }
                 }
             }
@@ -581,6 +613,113 @@ static void conv_dx_shifted(ds_node *n, ds_graph *g)
                    .octot = q.c, .accumulate = 1};
     shifted_conv(&j, q.n, q.kh, q.kw, q.dh, q.dw, (int32_t *)(apan + (size_t)q.groups * mpan * mr * kk));
 }
+
+/* ---- stride 1, few channels: dW by streaming dot products ----
+ *
+ *   dW[oc, t] += Σ_n Σ_q dy'_n[oc, q] · xp_n[off(t) + q]
+ *
+ * with dy' dy on the padded-width grid (zeros at the dropped columns), so
+ * both operands run along memory and nothing is packed. A 4×4 block of
+ * (oc, t) keeps 16 vectors of partial sums; those live in memory between
+ * samples (one set per fixed group of samples, summed in order at the end:
+ * the result does not depend on the thread count). Used when the partial
+ * sums of a group fit in L2 (DW_ACC_BYTES); the GEMM path does the rest. */
+#if defined(__AVX512F__)
+typedef struct {
+    const float *xp, *dyq;
+    float *acc;
+    const int32_t *off;
+    int n, groups, ctot, cg, hp, wp, oc, ocg, g, taps4, qp;
+} dwd_job;
+
+static void dwd_range(void *arg, long lo, long hi)
+{
+    const dwd_job *q = arg;
+    size_t per_group = (size_t)q->g * q->ocg * q->taps4 * 16;
+    for (long gr = lo; gr < hi; gr++) {
+        float *acc0 = q->acc + (size_t)gr * per_group;
+        memset(acc0, 0, per_group * sizeof *acc0);
+        int s0 = (int)((long)q->n * gr / q->groups), s1 = (int)((long)q->n * (gr + 1) / q->groups);
+        for (int s = s0; s < s1; s++)
+            for (int gi = 0; gi < q->g; gi++) {
+                const float *x = q->xp + ((size_t)s * q->ctot + (size_t)gi * q->cg) * q->hp * q->wp;
+                for (int o = 0; o < q->ocg; o += 4) {
+                    const float *d = q->dyq + ((size_t)s * q->oc + (size_t)gi * q->ocg + o) * q->qp;
+                    for (int t = 0; t < q->taps4; t += 4) {
+                        float *a = acc0 + (((size_t)gi * q->ocg + o) * q->taps4 + (size_t)t * 4) * 16;
+                        const float *x0 = x + q->off[t], *x1 = x + q->off[t + 1], *x2 = x + q->off[t + 2],
+                                    *x3 = x + q->off[t + 3];
+                        __m512 c[16];
+                        for (int i = 0; i < 16; i++) c[i] = _mm512_load_ps(a + 16 * i);
+                        for (int p = 0; p < q->qp; p += 16) {
+                            __m512 b0 = _mm512_loadu_ps(x0 + p), b1 = _mm512_loadu_ps(x1 + p),
+                                   b2 = _mm512_loadu_ps(x2 + p), b3 = _mm512_loadu_ps(x3 + p);
+                            for (int i = 0; i < 4; i++) {
+                                __m512 di = _mm512_load_ps(d + (size_t)i * q->qp + p);
+                                c[4 * i + 0] = _mm512_fmadd_ps(di, b0, c[4 * i + 0]);
+                                c[4 * i + 1] = _mm512_fmadd_ps(di, b1, c[4 * i + 1]);
+                                c[4 * i + 2] = _mm512_fmadd_ps(di, b2, c[4 * i + 2]);
+                                c[4 * i + 3] = _mm512_fmadd_ps(di, b3, c[4 * i + 3]);
+                            }
+                        }
+                        for (int i = 0; i < 16; i++) _mm512_store_ps(a + 16 * i, c[i]);
+                    }
+                }
+            }
+    }
+}
+
+/* dy [N, oc, oh, ow] into dyq [N, oc, qp]: row oy at oy·wp, zeros elsewhere */
+typedef struct {
+    const float *dy;
+    float *dyq;
+    int oh, ow, wp, qp;
+} dyq_job;
+
+static void dyq_range(void *arg, long lo, long hi)
+{
+    const dyq_job *k = arg;
+    for (long pl = lo; pl < hi; pl++) {
+        float *d = k->dyq + (size_t)pl * k->qp;
+        const float *src = k->dy + (size_t)pl * k->oh * k->ow;
+        memset(d, 0, (size_t)k->qp * sizeof *d);
+        for (int y = 0; y < k->oh; y++) memcpy(d + (size_t)y * k->wp, src + (size_t)y * k->ow, (size_t)k->ow * sizeof *d);
+    }
+}
+
+static void conv_dw_direct(ds_node *n, ds_graph *g)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, khw = q.kh * q.kw, taps = cg * khw, taps4 = (taps + 3) / 4 * 4;
+    int hp = q.h + 2 * q.ph, wp = q.w + 2 * q.pw, qp = (q.oh * wp + 15) / 16 * 16;
+    int groups = q.n < DW_GROUPS ? q.n : DW_GROUPS;
+    size_t xpn = ((size_t)q.n * q.c * hp * wp + 2 * (size_t)ds_gemm_nr() + 15) / 16 * 16;
+    float *xp = padded_copy(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, g->work);
+    float *dyq = xp + xpn; /* 64-byte aligned (the scratch is): the kernel's aligned loads */
+    float *acc = dyq + (size_t)q.n * q.oc * qp;
+    int32_t *off = (int32_t *)(acc + (size_t)groups * q.groups * ocg * taps4 * 16);
+    for (int t = 0; t < taps4; t++)
+        off[t] = t < taps ? (int32_t)(((t / khw) * hp + (t % khw / q.kw) * q.dh) * wp + (t % q.kw) * q.dw) : 0;
+    dyq_job dj = {n->grad, dyq, q.oh, q.ow, wp, qp};
+    ds_parallel_for((long)q.n * q.oc, 4, dyq_range, &dj);
+    dwd_job j = {xp, dyq, acc, off, q.n, groups, q.c, cg, hp, wp, q.oc, ocg, q.groups, taps4, qp};
+    ds_parallel_for_grains(groups, 1, DW_GROUPS, dwd_range, &j);
+    /* dW[oc, t] += Σ_groups Σ_lanes, in order */
+    float *dw = n->in[1]->grad;
+    for (int gi = 0; gi < q.groups; gi++)
+        for (int o = 0; o < ocg; o++)
+            for (int t = 0; t < taps; t++) {
+                double sum = 0;
+                for (int gr = 0; gr < groups; gr++) {
+                    const float *a = acc + (size_t)gr * q.groups * ocg * taps4 * 16 +
+                                     (((size_t)gi * ocg + o / 4 * 4) * taps4 + (size_t)(t / 4 * 4) * 4 +
+                                      (size_t)(o % 4) * 4 + t % 4) * 16;
+                    for (int l = 0; l < 16; l++) sum += a[l];
+                }
+                dw[((size_t)gi * ocg + o) * taps + t] += (float)sum;
+            }
+}
+#endif
 
 /* y_g = W_g · col_g(x) + b, straight from the padded image into NCHW. */
 static void conv_forward_implicit(ds_node *n, ds_graph *g)
@@ -673,6 +812,10 @@ static void conv_backward(ds_node *n, ds_graph *g)
     size_t ohw = (size_t)q.oh * q.ow;
     const float *w = n->in[1]->val;
     float *dx = n->in[0]->grad, *dw = n->in[1]->grad;
+    if (n->ip[14] && dw) {
+        conv_dw_direct(n, g);
+        dw = NULL;
+    }
     if (n->ip[10] && dw) {
         conv_dw_implicit(n, g);
         dw = NULL;

@@ -165,6 +165,10 @@ def test_conv():
     # sizes that cross the GEMM's k and n blocks and run on every thread
     conv_case("conv2d LeNet conv2 32->64 5x5 pad 2", (9, 32, 14, 14), (64, 32, 5, 5), True, pad=2)
     conv_case("conv2d groups 2 pad 1 stride 1", (2, 4, 6, 6), (4, 2, 3, 3), True, pad=1, groups=2)
+    conv_case("conv2d 16->16 3x3 pad 1 (streamed dW)", (9, 16, 12, 11), (16, 16, 3, 3), False, pad=1)
+    conv_case("conv2d groups 2 dilation 2 pad 2 (streamed dW)", (3, 8, 9, 10), (8, 4, 3, 3), True, pad=2,
+              dilation=2, groups=2)
+    conv_case("conv2d 1->32 5x5 pad 2 28x28 (streamed dW, no dx)", (5, 1, 28, 28), (32, 1, 5, 5), True, pad=2)
     conv_case("conv2d 1x1 pad 1 (pad wider than the kernel)", (2, 3, 4, 4), (2, 3, 1, 1), True, pad=1)
     conv_case("conv2d 3x3 stride 2 pad 1, 16->32 ch", (5, 16, 15, 15), (32, 16, 3, 3), True, stride=2, pad=1)
     conv_case("conv_transpose2d stride 2 pad 1 outpad 1", (2, 4, 4, 3), (4, 3, 3, 3), True,
