@@ -137,12 +137,14 @@ void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_
 /* The micro-kernel alone, for products whose B rows are shifted copies of one
  * array (stride-1 convolutions): the tile is MR×NR (ds_gemm_mr/nr). A [m×k]
  * (row stride lda) is packed by ds_pack_panels into ceil(m/MR) panels of
- * k×MR; ds_tile_shifted sets (add: adds to) t[i·NR + j] = Σ_k a[k·MR + i]·x[off[k] + j];
- * t is 64-byte aligned. */
+ * k×MR; ds_tile_shifted sets (add: adds to) t[i·NR + j] =
+ * Σ_k a[k·MR + i]·(bit j of mask[k] ? x[off[k] + j] : 0); t is 64-byte
+ * aligned; x ± NR floats must be readable. */
 int ds_gemm_mr(void);
 int ds_gemm_nr(void);
 void ds_pack_panels(int m, int k, const float *a, long lda, float *d);
-void ds_tile_shifted(int kc, const float *a, const float *x, const int32_t *off, float *t, bool add);
+void ds_tile_shifted(int kc, const float *a, const float *x, const int32_t *off, const uint32_t *mask, float *t,
+                     bool add);
 
 
 /* Run fn(arg, lo, hi) over contiguous grains of [0, n) (at least

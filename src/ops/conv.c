@@ -134,6 +134,8 @@ static void chunk_matrix(float *t, int s, int ch_total, int c0, int cn, size_t h
     ds_parallel_for(s, 1, chunk_matrix_range, &k);
 }
 
+static size_t shifted_scratch(long planes, int hp, int pitch, int pw, int groups, int m, int kk);
+
 static int conv_shape_common(ds_node *n, int transposed)
 {
     const ds_node *x = n->in[0], *w = n->in[1];
@@ -200,20 +202,22 @@ static int conv_shape_common(ds_node *n, int transposed)
             if (b > need) need = b;
         }
         if (n->ip[10] && need > work) work = need;
-        /* stride 1: shifted products on a padded copy (+ slack for the last
-         * tile's dropped columns), packed weights and the tap offsets */
-        size_t mr = (size_t)ds_gemm_mr(), khw = (size_t)kh * kw, cg = (size_t)(q.c / g), ocg = (size_t)(q.oc / g);
-        size_t slack = 2 * (size_t)ds_gemm_nr();
-        n->ip[12] = q.sh == 1 && q.sw == 1 && xp + slack < ((size_t)1 << 31);
-        n->ip[13] = n->ip[11] && dyp + slack < ((size_t)1 << 31);
+        /* stride 1: shifted products on a copy with row pitch max(in_w, out_w) */
+        n->ip[12] = q.sh == 1 && q.sw == 1 && n->ip[10];
+        n->ip[13] = n->ip[11];
         if (n->ip[12]) {
-            size_t f = xp + slack + g * ((ocg + mr - 1) / mr) * mr * cg * khw + cg * khw;
+            int pitch = q.w > q.ow ? q.w : q.ow;
+            size_t f = shifted_scratch((long)q.n * q.c, q.oh + q.dh * (kh - 1), pitch, q.pw, g, q.oc / g,
+                                       q.c / g * kh * kw);
             if (f > work) work = f;
         }
         if (n->ip[13]) {
-            size_t b = dyp + slack + g * ((cg + mr - 1) / mr) * mr * ocg * khw + ocg * khw;
+            int pitch = q.w > q.ow ? q.w : q.ow;
+            size_t b = shifted_scratch((long)q.n * q.oc, q.h + q.dh * (kh - 1), pitch, bw, g, q.c / g,
+                                       q.oc / g * kh * kw);
             if (b > work) work = b;
         }
+        size_t khw = (size_t)kh * kw, cg = (size_t)(q.c / g), ocg = (size_t)(q.oc / g), slack = 2 * (size_t)ds_gemm_nr();
         /* dW by streaming dot products (few output channels × taps): a padded
          * copy of x, dy on the padded-width grid, DW_GROUPS vector accumulators */
         size_t taps4 = (cg * khw + 3) / 4 * 4, qp = ((size_t)q.oh * (q.w + 2 * q.pw) + 15) / 16 * 16;
@@ -478,16 +482,21 @@ static ds_out nchw_out(float *y, int ctot, int c0, long ohw, float beta, const f
 
 /* ---- stride 1: shifted products, no im2col at all ----
  *
- * On one sample's padded image xp [C, hp, wp], give output position (oy, ox)
- * the column q = oy·wp + ox. Then for tap t = (c, i, j) the row of im2col is
- * the image itself, shifted:  col[t][q] = xp[c·hp·wp + i·dh·wp + j·dw + q],
- * so the micro-kernel reads B straight from the image (ds_tile_shifted).
- * Columns with ox ≥ ow are computed and dropped: (wp − ow)/wp of the work. */
+ * One sample's input planes are copied with row pitch P = max(in_w, out_w)
+ * and rows of zeros above and below (none at the sides). Output position
+ * (oy, ox) is column q = oy·P + ox, and for tap t = (c, i, j) the row of
+ * im2col is the copy itself, shifted:
+ *   col[t][q] = xc[c·hp·P + i·dh·P + (j·dw − pw) + q]
+ * except where ox + j·dw − pw falls outside [0, in_w): those lanes are
+ * masked to zero. The micro-kernel reads B straight from the copy
+ * (ds_tile_shifted). When out_w = P (same-size convolutions) no column is
+ * wasted; otherwise columns ox ≥ out_w are computed and dropped. */
 typedef struct {
     const float *xp, *apan, *bias;
     const int32_t *off;
+    const int32_t *shift; /* per tap: j·dw − pw */
     float *y;
-    int ctot, hp, wp, cg, groups, m, kk, oh, ow, octot, accumulate, npan, mpan;
+    int ctot, hp, pitch, in_w, cg, groups, m, kk, kw, oh, ow, octot, accumulate, npan, mpan;
 } shift_job;
 
 /* y[0..len) = t + b, or += t: whole masked vectors on AVX-512 (rows here
@@ -516,54 +525,124 @@ static void shifted_range(void *arg, long lo, long hi)
     int mr = ds_gemm_mr(), nr = ds_gemm_nr();
     enum { MCH = 8, KB = 256 }; /* up to MCH row panels at a time; taps in blocks of KB */
     float tiles[MCH * 8 * 64] __attribute__((aligned(64)));
+    uint32_t jmask[64], mask[KB];
     for (long it = lo; it < hi; it++) {
         int p = (int)(it % q->npan), gi = (int)(it / q->npan % q->groups), s = (int)(it / q->npan / q->groups);
-        const float *x = q->xp + ((size_t)s * q->ctot + (size_t)gi * q->cg) * q->hp * q->wp + (size_t)p * nr;
-        int q0 = p * nr, oy0 = q0 / q->wp, ox0 = q0 % q->wp;
+        const float *x = q->xp + ((size_t)s * q->ctot + (size_t)gi * q->cg) * q->hp * q->pitch + (size_t)p * nr;
+        int q0 = p * nr, oy0 = q0 / q->pitch, ox0 = q0 % q->pitch;
+        /* lane l is column ox0 + l (wrapping at the pitch); the kw shifts each get a mask */
+        for (int j = 0; j < q->kw; j++) {
+            uint32_t m = 0;
+            for (int l = 0, ox = ox0; l < nr; l++, ox = ox + 1 == q->pitch ? 0 : ox + 1) {
+                int ix = ox + q->shift[j];
+                m |= (uint32_t)(ix >= 0 && ix < q->in_w) << l;
+            }
+            jmask[j] = m;
+        }
         for (int m0 = 0; m0 < q->mpan; m0 += MCH) {
             int mn = q->mpan - m0 < MCH ? q->mpan - m0 : MCH;
             /* k blocks outside, row panels inside: a block of the image and
              * of the weights stays in L1 */
             for (int k0 = 0; k0 < q->kk; k0 += KB) {
                 int kc = q->kk - k0 < KB ? q->kk - k0 : KB;
+                for (int k = 0, j = k0 % q->kw; k < kc; k++, j = j + 1 == q->kw ? 0 : j + 1) mask[k] = jmask[j];
                 for (int mp = 0; mp < mn; mp++)
                     ds_tile_shifted(kc, q->apan + (((size_t)gi * q->mpan + m0 + mp) * q->kk + k0) * mr, x,
-                                    q->off + k0, tiles + (size_t)mp * mr * nr, k0 > 0);
+                                    q->off + k0, mask, tiles + (size_t)mp * mr * nr, k0 > 0);
             }
             for (int mp = 0; mp < mn; mp++) {
                 const float *t = tiles + (size_t)mp * mr * nr;
                 int rows = q->m - (m0 + mp) * mr < mr ? q->m - (m0 + mp) * mr : mr, c0 = gi * q->m + (m0 + mp) * mr;
-                for (int j = 0, oy = oy0, ox = ox0; j < nr && oy < q->oh; j += q->wp - ox, oy++, ox = 0) {
+                size_t plane = (size_t)q->oh * q->ow;
+                if (q->pitch == q->ow) { /* columns are the plane's own positions */
+                    int valid = (int)(plane - (size_t)q0) < nr ? (int)(plane - (size_t)q0) : nr;
+                    for (int i = 0; i < rows; i++)
+                        store_row(q->y + ((size_t)s * q->octot + c0 + i) * plane + q0, t + i * nr, valid,
+                                  q->bias ? q->bias[c0 + i] : 0, q->accumulate);
+                    continue;
+                }
+                for (int j = 0, oy = oy0, ox = ox0; j < nr && oy < q->oh; j += q->pitch - ox, oy++, ox = 0) {
                     int valid = ox < q->ow ? q->ow - ox : 0;
                     if (valid > nr - j) valid = nr - j;
-                    for (int i = 0; i < rows; i++) {
-                        float *y = q->y + ((size_t)s * q->octot + c0 + i) * q->oh * q->ow + (size_t)oy * q->ow + ox;
-                        const float *ti = t + i * nr + j;
-                        float b = q->bias ? q->bias[c0 + i] : 0;
-                        store_row(y, ti, valid, b, q->accumulate);
-                    }
+                    for (int i = 0; i < rows; i++)
+                        store_row(q->y + ((size_t)s * q->octot + c0 + i) * plane + (size_t)oy * q->ow + ox,
+                                  t + i * nr + j, valid, q->bias ? q->bias[c0 + i] : 0, q->accumulate);
                 }
             }
         }
     }
 }
 
-/* y [N, octot, oh, ow] (=, or += when accumulate) the stride-1 convolution of
- * xp [N, ctot, hp, wp] (already padded, with slack after it) by the packed
- * weights apan (per group: mpan panels of kk×MR, kk = cg·kh·kw). */
-static void shifted_conv(shift_job *q, int n, int kh, int kw, int dh, int dw, int32_t *off)
+/* The copy: planes [h, w] into [hp, pitch] at row top, zeros elsewhere. */
+typedef struct {
+    const float *x;
+    float *xp;
+    int h, w, top, hp, pitch;
+} pitch_task;
+
+static void pitch_range(void *arg, long lo, long hi)
 {
-    int khw = kh * kw, nr = ds_gemm_nr(), mr = ds_gemm_mr();
-    for (int k = 0; k < q->kk; k++)
-        off[k] = (int32_t)(((size_t)(k / khw) * q->hp + (size_t)(k % khw / kw) * dh) * q->wp + (k % kw) * dw);
-    q->off = off;
-    q->npan = ((q->oh - 1) * q->wp + q->ow + nr - 1) / nr;
+    const pitch_task *k = arg;
+    for (long pl = lo; pl < hi; pl++) {
+        const float *x = k->x + (size_t)pl * k->h * k->w;
+        float *d = k->xp + (size_t)pl * k->hp * k->pitch;
+        memset(d, 0, (size_t)k->top * k->pitch * sizeof *d);
+        for (int y = 0; y < k->h; y++) {
+            float *r = d + (size_t)(y + k->top) * k->pitch;
+            memcpy(r, x + (size_t)y * k->w, (size_t)k->w * sizeof *r);
+            for (int i = k->w; i < k->pitch; i++) r[i] = 0;
+        }
+        memset(d + (size_t)(k->h + k->top) * k->pitch, 0, (size_t)(k->hp - k->h - k->top) * k->pitch * sizeof *d);
+    }
+}
+
+/* Floats of slack before and after the copy: the kernel reads (masked)
+ * lanes up to pw before a row and NR + pw past the last plane. */
+static size_t shift_slack(int pw) { return 2 * (size_t)ds_gemm_nr() + (size_t)pw + 16; }
+
+/* Scratch for a shifted convolution: the copy with its slack, the packed
+ * weights (groups × row panels of kk×MR), the tap offsets and shifts. */
+static size_t shifted_scratch(long planes, int hp, int pitch, int pw, int groups, int m, int kk)
+{
+    size_t mr = (size_t)ds_gemm_mr(), mpan = ((size_t)m + mr - 1) / mr;
+    return 2 * shift_slack(pw) + (size_t)planes * hp * pitch + groups * mpan * mr * kk + 2 * (size_t)kk + 16;
+}
+
+/* y (=, or += when accumulate) the stride-1 convolution of x [N, ctot, in_h,
+ * in_w] (padding ph, pw) by weights packed with pack(): the job's m, kk,
+ * groups, cg, ctot, oh, ow, octot, y, bias, accumulate are set by the caller. */
+static void shifted_conv(shift_job *q, ds_graph *g, const float *x, int n, int in_h, int in_w, int ph, int pw,
+                         int kh, int kw, int dh, int dw, void (*pack)(const ds_node *, float *), const ds_node *node)
+{
+    int nr = ds_gemm_nr(), mr = ds_gemm_mr(), khw = kh * kw;
+    q->pitch = in_w > q->ow ? in_w : q->ow;
+    q->hp = q->oh + dh * (kh - 1);
+    q->in_w = in_w;
+    q->kw = kw;
+    size_t slack = shift_slack(pw), planes = (size_t)n * q->ctot;
+    float *xp = g->work + slack;
+    pitch_task pt = {x, xp, in_h, in_w, ph, q->hp, q->pitch};
+    ds_parallel_for((long)planes, 4, pitch_range, &pt);
+    float *tail = xp + planes * q->hp * q->pitch;
+    memset(g->work, 0, slack * sizeof(float));
+    memset(tail, 0, slack * sizeof(float));
     q->mpan = (q->m + mr - 1) / mr;
+    float *apan = tail + slack;
+    pack(node, apan);
+    int32_t *off = (int32_t *)(apan + (size_t)q->groups * q->mpan * mr * q->kk), *shift = off + q->kk;
+    for (int k = 0; k < q->kk; k++)
+        off[k] = (int32_t)(((size_t)(k / khw) * q->hp + (size_t)(k % khw / kw) * dh) * q->pitch + (k % kw) * dw - pw);
+    for (int j = 0; j < kw; j++) shift[j] = j * dw - pw;
+    q->xp = xp;
+    q->apan = apan;
+    q->off = off;
+    q->shift = shift;
+    q->npan = ((q->oh - 1) * q->pitch + q->ow + nr - 1) / nr;
     ds_parallel_for((long)n * q->groups * q->npan, 1, shifted_range, q);
 }
 
-/* padded copy of planes into scratch (always a copy: the kernel reads up to
- * 2·NR floats past the last sample, into the slack) */
+/* padded copy of planes into scratch (always a copy, with zeroed slack
+ * after it: the streaming dW reads past the last sample) */
 static float *padded_copy(const float *x, long planes, int h, int w, int ph, int pw, float *scratch)
 {
     pad_task k = {x, scratch, h, w, ph, pw};
@@ -573,45 +652,51 @@ static float *padded_copy(const float *x, long planes, int h, int w, int ph, int
     return scratch;
 }
 
-static void conv_forward_shifted(ds_node *n, ds_graph *g)
+/* W [OC, cg, kh, kw] as groups × panels of W_g [ocg × kk] */
+static void pack_w(const ds_node *n, float *apan)
 {
     geom q = geom_of(n, 0);
     int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw, mr = ds_gemm_mr();
-    int hp = q.h + 2 * q.ph, wp = q.w + 2 * q.pw, mpan = (ocg + mr - 1) / mr;
-    size_t xpn = (size_t)q.n * q.c * hp * wp + 2 * (size_t)ds_gemm_nr();
-    float *xp = padded_copy(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, g->work);
-    float *apan = xp + xpn;
+    int mpan = (ocg + mr - 1) / mr;
     for (int gi = 0; gi < q.groups; gi++)
         ds_pack_panels(ocg, kk, n->in[1]->val + (size_t)gi * ocg * kk, kk, apan + (size_t)gi * mpan * mr * kk);
-    shift_job j = {.xp = xp, .apan = apan, .bias = n->n_in == 3 ? n->in[2]->val : NULL, .y = n->val,
-                   .ctot = q.c, .hp = hp, .wp = wp, .cg = cg, .groups = q.groups, .m = ocg, .kk = kk,
-                   .oh = q.oh, .ow = q.ow, .octot = q.oc, .accumulate = 0};
-    shifted_conv(&j, q.n, q.kh, q.kw, q.dh, q.dw, (int32_t *)(apan + (size_t)q.groups * mpan * mr * kk));
 }
 
-/* dx += the stride-1 convolution of dy (padded by d·(k−1) − p) with the
- * flipped, transposed kernel W'[c, oc, i, j] = W[oc, c, kh−1−i, kw−1−j]. */
-static void conv_dx_shifted(ds_node *n, ds_graph *g)
+/* the flipped, transposed kernel W'_g [cg × (ocg·kh·kw)], W'[c, oc, i, j] = W[oc, c, kh−1−i, kw−1−j] */
+static void pack_wflip(const ds_node *n, float *apan)
 {
     geom q = geom_of(n, 0);
     int cg = q.c / q.groups, ocg = q.oc / q.groups, khw = q.kh * q.kw, kk = ocg * khw, mr = ds_gemm_mr();
-    int bh = q.dh * (q.kh - 1) - q.ph, bw = q.dw * (q.kw - 1) - q.pw, hp = q.oh + 2 * bh, wp = q.ow + 2 * bw;
     int mpan = (cg + mr - 1) / mr;
-    size_t dypn = (size_t)q.n * q.oc * hp * wp + 2 * (size_t)ds_gemm_nr();
-    float *dyp = padded_copy(n->grad, (long)q.n * q.oc, q.oh, q.ow, bh, bw, g->work);
-    float *apan = dyp + dypn;
     const float *w = n->in[1]->val;
-    for (int gi = 0; gi < q.groups; gi++) /* panels of W'_g: apan[g][c / MR][k][c % MR], k = (oc, t) */
+    for (int gi = 0; gi < q.groups; gi++) /* apan[g][c / MR][k][c % MR], k = (oc, t) */
         for (int c = 0; c < mpan * mr; c++)
             for (int o = 0; o < ocg; o++)
                 for (int t = 0; t < khw; t++) {
                     size_t at = (((size_t)gi * mpan + c / mr) * kk + (size_t)o * khw + t) * mr + c % mr;
                     apan[at] = c < cg ? w[(((size_t)gi * ocg + o) * cg + c) * khw + (khw - 1 - t)] : 0;
                 }
-    shift_job j = {.xp = dyp, .apan = apan, .bias = NULL, .y = n->in[0]->grad, .ctot = q.oc, .hp = hp,
-                   .wp = wp, .cg = ocg, .groups = q.groups, .m = cg, .kk = kk, .oh = q.h, .ow = q.w,
-                   .octot = q.c, .accumulate = 1};
-    shifted_conv(&j, q.n, q.kh, q.kw, q.dh, q.dw, (int32_t *)(apan + (size_t)q.groups * mpan * mr * kk));
+}
+
+static void conv_forward_shifted(ds_node *n, ds_graph *g)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups;
+    shift_job j = {.bias = n->n_in == 3 ? n->in[2]->val : NULL, .y = n->val, .ctot = q.c, .cg = cg,
+                   .groups = q.groups, .m = ocg, .kk = cg * q.kh * q.kw, .oh = q.oh, .ow = q.ow, .octot = q.oc};
+    shifted_conv(&j, g, n->in[0]->val, q.n, q.h, q.w, q.ph, q.pw, q.kh, q.kw, q.dh, q.dw, pack_w, n);
+}
+
+/* dx += the stride-1 convolution of dy (padded by d·(k−1) − p) with the
+ * flipped, transposed kernel. */
+static void conv_dx_shifted(ds_node *n, ds_graph *g)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups;
+    int bh = q.dh * (q.kh - 1) - q.ph, bw = q.dw * (q.kw - 1) - q.pw;
+    shift_job j = {.y = n->in[0]->grad, .ctot = q.oc, .cg = ocg, .groups = q.groups, .m = cg,
+                   .kk = ocg * q.kh * q.kw, .oh = q.h, .ow = q.w, .octot = q.c, .accumulate = 1};
+    shifted_conv(&j, g, n->grad, q.n, q.oh, q.ow, bh, bw, q.kh, q.kw, q.dh, q.dw, pack_wflip, n);
 }
 
 /* ---- stride 1, few channels: dW by streaming dot products ----

@@ -252,12 +252,13 @@ void ds_pack_panels(int m, int k, const float *a, long lda, float *d)
     }
 }
 
-void ds_tile_shifted(int kc, const float *restrict a, const float *x, const int32_t *off, float *restrict t,
-                     bool add)
+void ds_tile_shifted(int kc, const float *restrict a, const float *x, const int32_t *off, const uint32_t *mask,
+                     float *restrict t, bool add)
 {
 #if defined(__AVX512F__)
     /* written out: GCC keeps the vector-extension version's 16 accumulators
-     * in registers only with extra moves (measured 2x slower here) */
+     * in registers only with extra moves (measured 2x slower here). Masked
+     * lanes are not read at all. */
     __m512 z = _mm512_setzero_ps();
 #define INIT(i) add ? _mm512_load_ps(t + 16 * (i)) : z
     __m512 c00 = INIT(0), c01 = INIT(1), c10 = INIT(2), c11 = INIT(3), c20 = INIT(4), c21 = INIT(5),
@@ -266,7 +267,8 @@ void ds_tile_shifted(int kc, const float *restrict a, const float *x, const int3
 #undef INIT
     for (int k = 0; k < kc; k++) {
         const float *xk = x + off[k], *ak = a + (size_t)k * 8;
-        __m512 b0 = _mm512_loadu_ps(xk), b1 = _mm512_loadu_ps(xk + 16), ai;
+        __m512 b0 = _mm512_maskz_loadu_ps((__mmask16)mask[k], xk),
+               b1 = _mm512_maskz_loadu_ps((__mmask16)(mask[k] >> 16), xk + 16), ai;
 #define ROW(i)                                                                                                  \
     ai = _mm512_set1_ps(ak[i]);                                                                               \
     c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                               \
@@ -277,18 +279,25 @@ void ds_tile_shifted(int kc, const float *restrict a, const float *x, const int3
     __m512 r[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
     for (int i = 0; i < 16; i++) _mm512_store_ps(t + 16 * i, r[i]);
 #else
+    /* lanes are read (the caller keeps slack around x) and masked by AND */
+    typedef int vi __attribute__((vector_size(VW * 4)));
     vf acc[MR][2];
     if (add) memcpy(acc, t, sizeof acc);
     else
         for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = (vf){0};
     for (int k = 0; k < kc; k++) {
-        vf b0, b1;
-        memcpy(&b0, x + off[k], sizeof b0);
-        memcpy(&b1, x + off[k] + VW, sizeof b1);
+        vf b[2];
+        memcpy(b, x + off[k], sizeof b);
+        if (mask[k] != (uint32_t)-1 >> (32 - NR))
+            for (int h = 0; h < 2; h++) {
+                vi m;
+                for (int l = 0; l < VW; l++) m[l] = -(int)((mask[k] >> (h * VW + l)) & 1);
+                b[h] = (vf)((vi)b[h] & m);
+            }
         const float *ak = a + (size_t)k * MR;
         for (int i = 0; i < MR; i++) {
-            acc[i][0] += ak[i] * b0;
-            acc[i][1] += ak[i] * b1;
+            acc[i][0] += ak[i] * b[0];
+            acc[i][1] += ak[i] * b[1];
         }
     }
     memcpy(t, acc, sizeof acc);
