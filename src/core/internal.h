@@ -140,6 +140,11 @@ void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_
  * k×MR; ds_tile_shifted sets (add: adds to) t[i·NR + j] =
  * Σ_k a[k·MR + i]·(bit j of mask[k] ? x[off[k] + j] : 0); t is 64-byte
  * aligned; x ± NR floats must be readable. */
+/* C [m×n] = A [m×k] · B [n×k]ᵀ (+ bias[j]) + beta·C by streamed dot products,
+ * without packing: for thin products (few rows or few columns). */
+void ds_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                int ldc, const float *bias);
+
 int ds_gemm_mr(void);
 int ds_gemm_nr(void);
 void ds_pack_panels(int m, int k, const float *a, long lda, float *d);

@@ -66,6 +66,10 @@ static void linear_forward(ds_node *n, ds_graph *g)
     int rows = n->shape.d[0], o = n->shape.d[1], k = n->in[1]->shape.d[1];
     float *y = n->val;
     float beta = 0;
+    if (rows < 8 || o <= 16) { /* thin: dot products, nothing packed */
+        ds_gemm_nt(rows, o, k, n->in[0]->val, k, n->in[1]->val, k, 0, y, o, n->n_in == 3 ? n->in[2]->val : NULL);
+        return;
+    }
     if (n->n_in == 3) {
         for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * o, n->in[2]->val, (size_t)o * sizeof *y);
         beta = 1;

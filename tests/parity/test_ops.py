@@ -121,6 +121,12 @@ def test_dense():
          lambda t: F.linear(t["x"].flatten(1), t["w"], t["b"]))
     case("linear x[9,20] W[7,20] no bias", {"x": X(randn(9, 20)), "w": P(randn(7, 20))},
          lambda g, n: L.ds_linear(g, n["x"], n["w"], None), lambda t: F.linear(t["x"], t["w"]))
+    # the thin products (dot products, no packing) and the packed GEMM around their borders
+    for rows, k, o in ((1, 3136, 128), (64, 785, 10), (5, 40, 33), (8, 37, 17), (16, 100, 16)):
+        case(f"linear x[{rows},{k}] W[{o},{k}] b[{o}]",
+             {"x": X(randn(rows, k)), "w": P(randn(o, k)), "b": P(randn(o))},
+             lambda g, n: L.ds_linear(g, n["x"], n["w"], n["b"]),
+             lambda t: F.linear(t["x"], t["w"], t["b"]))
 
 
 def test_arith():

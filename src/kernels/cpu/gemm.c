@@ -303,3 +303,85 @@ void ds_tile_shifted(int kc, const float *restrict a, const float *x, const int3
     memcpy(t, acc, sizeof acc);
 #endif
 }
+
+/* ---- C = A·Bᵀ by dot products, for products too thin to pack ----
+ * Both operands run along k in memory (a linear layer's x [m×k] and W [n×k]),
+ * so a tile of TR×TC dot products streams them as they are; each sum runs
+ * over k in lanes and is reduced at the end: no packing, which is what a
+ * batch of one sample (inference) or ten outputs (a classifier) needs. */
+typedef struct {
+    int m, n, k, lda, ldb, ldc, tc;
+    const float *a, *b, *bias;
+    float *c;
+    float beta;
+} nt_job;
+
+static float nt_dot_finish(float s, const nt_job *q, int i, int j)
+{
+    float *cij = q->c + (size_t)i * q->ldc + j;
+    return s + (q->bias ? q->bias[j] : 0) + (q->beta != 0 ? q->beta * *cij : 0);
+}
+
+#if defined(__AVX512F__)
+/* rows i0..i0+tr (tr ≤ 4) × columns j0..j0+tc (tc ≤ 4) */
+static void nt_tile(const nt_job *q, int i0, int tr, int j0, int tc)
+{
+    __m512 acc[4][4];
+    const float *ar[4], *br[4];
+    for (int r = 0; r < 4; r++) ar[r] = q->a + (size_t)(i0 + (r < tr ? r : 0)) * q->lda;
+    for (int s = 0; s < 4; s++) br[s] = q->b + (size_t)(j0 + (s < tc ? s : 0)) * q->ldb;
+    for (int r = 0; r < 4; r++)
+        for (int s = 0; s < 4; s++) acc[r][s] = _mm512_setzero_ps();
+    for (int p = 0; p < q->k; p += 16) {
+        __mmask16 m = q->k - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (q->k - p)) - 1);
+        __m512 bv[4];
+        for (int s = 0; s < 4; s++) bv[s] = _mm512_maskz_loadu_ps(m, br[s] + p);
+        for (int r = 0; r < 4; r++) {
+            if (r >= tr) break;
+            __m512 av = _mm512_maskz_loadu_ps(m, ar[r] + p);
+            for (int s = 0; s < 4; s++) acc[r][s] = _mm512_fmadd_ps(av, bv[s], acc[r][s]);
+        }
+    }
+    for (int r = 0; r < tr; r++)
+        for (int s = 0; s < tc; s++)
+            q->c[(size_t)(i0 + r) * q->ldc + j0 + s] = nt_dot_finish(_mm512_reduce_add_ps(acc[r][s]), q, i0 + r, j0 + s);
+}
+#else
+static void nt_tile(const nt_job *q, int i0, int tr, int j0, int tc)
+{
+    for (int r = 0; r < tr; r++)
+        for (int s = 0; s < tc; s++) {
+            const float *a = q->a + (size_t)(i0 + r) * q->lda, *b = q->b + (size_t)(j0 + s) * q->ldb;
+            float lane[16] = {0};
+            int p = 0;
+            for (; p + 16 <= q->k; p += 16)
+                for (int l = 0; l < 16; l++) lane[l] += a[p + l] * b[p + l];
+            float sum = 0;
+            for (int l = 0; l < 16; l++) sum += lane[l];
+            for (; p < q->k; p++) sum += a[p] * b[p];
+            q->c[(size_t)(i0 + r) * q->ldc + j0 + s] = nt_dot_finish(sum, q, i0 + r, j0 + s);
+        }
+}
+#endif
+
+/* tiles t = row block · column blocks + column block */
+static void nt_range(void *arg, long lo, long hi)
+{
+    const nt_job *q = arg;
+    int cb = (q->n + 3) / 4;
+    for (long t = lo; t < hi; t++) {
+        int i0 = (int)(t / cb) * 4, j0 = (int)(t % cb) * 4;
+        nt_tile(q, i0, q->m - i0 < 4 ? q->m - i0 : 4, j0, q->n - j0 < 4 ? q->n - j0 : 4);
+    }
+}
+
+void ds_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                int ldc, const float *bias)
+{
+    if (m <= 0 || n <= 0) return;
+    nt_job q = {m, n, k, lda, ldb, ldc, 4, a, b, bias, c, beta};
+    long tiles_n = (long)((m + 3) / 4) * ((n + 3) / 4);
+    /* a thread earns its start-up with some 64K multiply-adds */
+    long min = (long)(65536 / ((double)k * 16 + 1)) + 1;
+    ds_parallel_for(tiles_n, min, nt_range, &q);
+}
