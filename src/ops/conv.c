@@ -14,6 +14,7 @@
 #endif
 #include <string.h>
 
+#define DS_SHIFT_MAX_TAPS 128 /* kh·kw read directly (masks per tap) */
 #define DW_GROUPS 8                    /* sample groups of the streaming dW */
 #define DW_ACC_BYTES ((size_t)1 << 20) /* its partial sums per group, at most */
 
@@ -494,10 +495,43 @@ static ds_out nchw_out(float *y, int ctot, int c0, long ohw, float beta, const f
 typedef struct {
     const float *xp, *apan, *bias;
     const int32_t *off;
-    const int32_t *shift; /* per tap: j·dw − pw */
+    const int32_t *shift;  /* per kernel column j: j·dw − pw */
+    const int32_t *vshift; /* direct: per kernel row i: i·dh − ph */
     float *y;
     int ctot, hp, pitch, in_w, cg, groups, m, kk, kw, oh, ow, octot, accumulate, npan, mpan;
+    int direct, in_h, kh; /* direct: x itself, no copy; rows outside it masked too */
+    const uint32_t *masks; /* per panel, period masks: one per kernel column (copy) or tap (direct) */
+    int period;
 } shift_job;
+
+/* The lane masks of panel p (lane l is column q0 + l, wrapping at the pitch):
+ * one per kernel column j, and reading x directly, one per tap (i, j). */
+static void panel_masks(const shift_job *q, int p, uint32_t *out)
+{
+    int nr = ds_gemm_nr(), q0 = p * nr, oy0 = q0 / q->pitch, ox0 = q0 % q->pitch;
+    uint32_t jm[DS_SHIFT_MAX_TAPS];
+    for (int j = 0; j < q->kw; j++) {
+        uint32_t m = 0;
+        for (int l = 0, ox = ox0; l < nr; l++, ox = ox + 1 == q->pitch ? 0 : ox + 1) {
+            int ix = ox + q->shift[j];
+            m |= (uint32_t)(ix >= 0 && ix < q->in_w) << l;
+        }
+        jm[j] = m;
+    }
+    if (!q->direct) {
+        memcpy(out, jm, (size_t)q->kw * sizeof *out);
+        return;
+    }
+    for (int i = 0; i < q->kh; i++) {
+        uint32_t m = 0;
+        for (int l = 0, ox = ox0, oy = oy0; l < nr; l++) {
+            int iy = oy + q->vshift[i];
+            m |= (uint32_t)(oy < q->oh && iy >= 0 && iy < q->in_h) << l;
+            if (++ox == q->pitch) ox = 0, oy++;
+        }
+        for (int j = 0; j < q->kw; j++) out[i * q->kw + j] = m & jm[j];
+    }
+}
 
 /* y[0..len) = t + b, or += t: whole masked vectors on AVX-512 (rows here
  * are short, 14 to 32 floats, where scalar tails cost as much as the rest) */
@@ -525,27 +559,20 @@ static void shifted_range(void *arg, long lo, long hi)
     int mr = ds_gemm_mr(), nr = ds_gemm_nr();
     enum { MCH = 8, KB = 256 }; /* up to MCH row panels at a time; taps in blocks of KB */
     float tiles[MCH * 8 * 64] __attribute__((aligned(64)));
-    uint32_t jmask[64], mask[KB];
+    uint32_t mask[KB];
     for (long it = lo; it < hi; it++) {
         int p = (int)(it % q->npan), gi = (int)(it / q->npan % q->groups), s = (int)(it / q->npan / q->groups);
         const float *x = q->xp + ((size_t)s * q->ctot + (size_t)gi * q->cg) * q->hp * q->pitch + (size_t)p * nr;
         int q0 = p * nr, oy0 = q0 / q->pitch, ox0 = q0 % q->pitch;
-        /* lane l is column ox0 + l (wrapping at the pitch); the kw shifts each get a mask */
-        for (int j = 0; j < q->kw; j++) {
-            uint32_t m = 0;
-            for (int l = 0, ox = ox0; l < nr; l++, ox = ox + 1 == q->pitch ? 0 : ox + 1) {
-                int ix = ox + q->shift[j];
-                m |= (uint32_t)(ix >= 0 && ix < q->in_w) << l;
-            }
-            jmask[j] = m;
-        }
+        const uint32_t *jmask = q->masks + (size_t)p * q->period, period = (uint32_t)q->period;
         for (int m0 = 0; m0 < q->mpan; m0 += MCH) {
             int mn = q->mpan - m0 < MCH ? q->mpan - m0 : MCH;
             /* k blocks outside, row panels inside: a block of the image and
              * of the weights stays in L1 */
             for (int k0 = 0; k0 < q->kk; k0 += KB) {
                 int kc = q->kk - k0 < KB ? q->kk - k0 : KB;
-                for (int k = 0, j = k0 % q->kw; k < kc; k++, j = j + 1 == q->kw ? 0 : j + 1) mask[k] = jmask[j];
+                for (uint32_t k = 0, j = (uint32_t)k0 % period; k < (uint32_t)kc; k++, j = j + 1 == period ? 0 : j + 1)
+                    mask[k] = jmask[j];
                 for (int mp = 0; mp < mn; mp++)
                     ds_tile_shifted(kc, q->apan + (((size_t)gi * q->mpan + m0 + mp) * q->kk + k0) * mr, x,
                                     q->off + k0, mask, tiles + (size_t)mp * mr * nr, k0 > 0);
@@ -605,7 +632,9 @@ static size_t shift_slack(int pw) { return 2 * (size_t)ds_gemm_nr() + (size_t)pw
 static size_t shifted_scratch(long planes, int hp, int pitch, int pw, int groups, int m, int kk)
 {
     size_t mr = (size_t)ds_gemm_mr(), mpan = ((size_t)m + mr - 1) / mr;
-    return 2 * shift_slack(pw) + (size_t)planes * hp * pitch + groups * mpan * mr * kk + 2 * (size_t)kk + 16;
+    size_t masks = ((size_t)hp * pitch / (size_t)ds_gemm_nr() + 2) * DS_SHIFT_MAX_TAPS;
+    return 2 * shift_slack(pw) + (size_t)planes * hp * pitch + groups * mpan * mr * kk + 2 * (size_t)kk + 16 +
+           DS_SHIFT_MAX_TAPS + masks;
 }
 
 /* y (=, or += when accumulate) the stride-1 convolution of x [N, ctot, in_h,
@@ -615,29 +644,53 @@ static void shifted_conv(shift_job *q, ds_graph *g, const float *x, int n, int i
                          int kh, int kw, int dh, int dw, void (*pack)(const ds_node *, float *), const ds_node *node)
 {
     int nr = ds_gemm_nr(), mr = ds_gemm_mr(), khw = kh * kw;
-    q->pitch = in_w > q->ow ? in_w : q->ow;
-    q->hp = q->oh + dh * (kh - 1);
     q->in_w = in_w;
+    q->in_h = in_h;
     q->kw = kw;
-    size_t slack = shift_slack(pw), planes = (size_t)n * q->ctot;
-    float *xp = g->work + slack;
-    pitch_task pt = {x, xp, in_h, in_w, ph, q->hp, q->pitch};
-    ds_parallel_for((long)planes, 4, pitch_range, &pt);
-    float *tail = xp + planes * q->hp * q->pitch;
-    memset(g->work, 0, slack * sizeof(float));
-    memset(tail, 0, slack * sizeof(float));
+    q->kh = kh;
     q->mpan = (q->m + mr - 1) / mr;
-    float *apan = tail + slack;
+#if defined(__AVX512F__)
+    /* masked loads never touch masked lanes: read x as it is when the output
+     * rows fit its pitch */
+    q->direct = q->ow <= in_w && khw <= DS_SHIFT_MAX_TAPS;
+#endif
+    float *apan;
+    if (q->direct) {
+        q->pitch = in_w;
+        q->hp = in_h;
+        q->xp = x;
+        apan = g->work;
+    } else {
+        q->pitch = in_w > q->ow ? in_w : q->ow;
+        q->hp = q->oh + dh * (kh - 1);
+        size_t slack = shift_slack(pw), planes = (size_t)n * q->ctot;
+        float *xp = g->work + slack;
+        pitch_task pt = {x, xp, in_h, in_w, ph, q->hp, q->pitch};
+        ds_parallel_for((long)planes, 4, pitch_range, &pt);
+        float *tail = xp + planes * q->hp * q->pitch;
+        memset(g->work, 0, slack * sizeof(float));
+        memset(tail, 0, slack * sizeof(float));
+        q->xp = xp;
+        apan = tail + slack;
+    }
     pack(node, apan);
     int32_t *off = (int32_t *)(apan + (size_t)q->groups * q->mpan * mr * q->kk), *shift = off + q->kk;
+    int32_t *vshift = shift + kw;
+    int top = q->direct ? ph : 0; /* the copy has its zero rows; x itself starts ph rows lower */
     for (int k = 0; k < q->kk; k++)
-        off[k] = (int32_t)(((size_t)(k / khw) * q->hp + (size_t)(k % khw / kw) * dh) * q->pitch + (k % kw) * dw - pw);
+        off[k] = (int32_t)((long)(k / khw) * q->hp * q->pitch + ((long)(k % khw / kw) * dh - top) * q->pitch +
+                           (k % kw) * dw - pw);
     for (int j = 0; j < kw; j++) shift[j] = j * dw - pw;
-    q->xp = xp;
+    for (int i = 0; i < kh; i++) vshift[i] = i * dh - ph;
     q->apan = apan;
     q->off = off;
     q->shift = shift;
+    q->vshift = vshift;
     q->npan = ((q->oh - 1) * q->pitch + q->ow + nr - 1) / nr;
+    q->period = q->direct ? khw : kw;
+    uint32_t *masks = (uint32_t *)(vshift + kh);
+    for (int p = 0; p < q->npan; p++) panel_masks(q, p, masks + (size_t)p * q->period);
+    q->masks = masks;
     ds_parallel_for((long)n * q->groups * q->npan, 1, shifted_range, q);
 }
 
