@@ -403,13 +403,18 @@ void ds_op_error(ds_graph *g, const ds_node *n, const char *fmt, ...)
     g->run_failed = true;
 }
 
-/* the non-leaf gradients, 4 KiB pages [lo, hi) of them */
-static void zero_pages(void *arg, long lo, long hi)
+/* one node's gradient, in 16 KiB pieces over the threads */
+static void zero_range(void *arg, long lo, long hi)
 {
-    ds_graph *g = arg;
-    size_t a = (size_t)lo << 12, b = (size_t)hi << 12, len = (size_t)(g->grad_hi - g->grad_lo);
-    if (b > len) b = len;
-    if (a < b) memset(g->grad_lo + a, 0, b - a);
+    ds_node *u = arg;
+    size_t n = ds_numel(u), a = (size_t)lo << 12, b = (size_t)hi << 12;
+    if (b > n) b = n;
+    if (a < b) memset(u->grad + a, 0, (b - a) * sizeof(float));
+}
+
+static void zero_grad_of(ds_node *u)
+{
+    ds_parallel_for((long)(ds_numel(u) >> 12) + 1, 16, zero_range, u);
 }
 
 int ds_graph_backward(ds_graph *g, ds_node *out, const float *dout)
@@ -423,19 +428,38 @@ int ds_graph_backward(ds_graph *g, ds_node *out, const float *dout)
     if (!dout && n != 1)
         return ds_fail("backward: '%s' has %zu elements; pass dout for a non-scalar output",
                        out->name, n);
-    ds_parallel_for((long)((size_t)(g->grad_hi - g->grad_lo) >> 12) + 1, 16, zero_pages, g);
-    if (out->kind != DS_NODE_OP) memset(out->grad, 0, n * sizeof(float));
-    for (size_t i = 0; i < n; i++) out->grad[i] += dout ? dout[i] : 1.0f;
-
+    /* A non-leaf gradient is made ready just before its first consumer's
+     * backward runs: zeroed, or, when that op writes it whole
+     * (grad_overwrites), only marked fresh. mark: 1 reachable, 2 ready. */
     memset(g->mark, 0, (size_t)g->n_nodes);
-    g->mark[out->id] = 1;
+    if (out->kind != DS_NODE_OP) memset(out->grad, 0, n * sizeof(float));
+    if (out->kind == DS_NODE_OP)
+        for (size_t i = 0; i < n; i++) out->grad[i] = dout ? dout[i] : 1.0f;
+    else
+        for (size_t i = 0; i < n; i++) out->grad[i] += dout ? dout[i] : 1.0f;
+    g->mark[out->id] = 3;
     for (int i = out->id; i >= 0; i--) {
         ds_node *v = g->nodes[i];
         if (!g->mark[i] || v->kind != DS_NODE_OP || !v->needs_grad) continue;
+        for (int j = 0; j < v->n_in; j++) {
+            ds_node *u = v->in[j];
+            g->mark[u->id] |= 1;
+            if (!u->grad || u->kind != DS_NODE_OP || (g->mark[u->id] & 2)) continue;
+            g->mark[u->id] |= 2;
+            bool once = true;
+            for (int k = 0; k < v->n_in; k++) once &= k == j || v->in[k] != u;
+            if ((v->grad_overwrites >> j & 1) && once) u->grad_fresh = true;
+            else zero_grad_of(u);
+        }
         double t = g->prof ? prof_now() : 0;
         v->op->backward(v, g);
         if (g->prof) g->prof[g->n_nodes + i] += prof_now() - t;
-        for (int j = 0; j < v->n_in; j++) g->mark[v->in[j]->id] = 1;
+        for (int j = 0; j < v->n_in; j++) v->in[j]->grad_fresh = false;
+    }
+    /* gradients nothing wrote read as zeros (saliency tools read any node's) */
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *u = g->nodes[i];
+        if (u->kind == DS_NODE_OP && u->grad && !(g->mark[i] & 2)) zero_grad_of(u);
     }
     return 0;
 }

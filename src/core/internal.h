@@ -53,6 +53,11 @@ struct ds_node {
     size_t aux_cap;
     bool requires_grad;   /* leaves: params always, inputs on request */
     bool needs_grad;      /* computed at compile */
+    /* backward: bit k set when this op's backward can write (not add to)
+     * in[k]->grad whole; it then does so when in[k]->grad_fresh, which the
+     * graph sets instead of zeroing that gradient first (set in shape()) */
+    unsigned grad_overwrites;
+    bool grad_fresh;
     ds_init init;
     int ip[DS_MAX_IP];    /* op integer parameters */
     float fp[DS_MAX_FP];  /* op float parameters */

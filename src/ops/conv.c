@@ -233,6 +233,7 @@ static int conv_shape_common(ds_node *n, int transposed)
         }
     }
     n->work_bytes = work * sizeof(float);
+    n->grad_overwrites = n->ip[13]; /* the shifted dx writes every element of dx */
     return 0;
 }
 
@@ -748,7 +749,7 @@ static void conv_dx_shifted(ds_node *n, ds_graph *g)
     int cg = q.c / q.groups, ocg = q.oc / q.groups;
     int bh = q.dh * (q.kh - 1) - q.ph, bw = q.dw * (q.kw - 1) - q.pw;
     shift_job j = {.y = n->in[0]->grad, .ctot = q.oc, .cg = ocg, .groups = q.groups, .m = cg,
-                   .kk = ocg * q.kh * q.kw, .oh = q.h, .ow = q.w, .octot = q.c, .accumulate = 1};
+                   .kk = ocg * q.kh * q.kw, .oh = q.h, .ow = q.w, .octot = q.c, .accumulate = !n->in[0]->grad_fresh};
     shifted_conv(&j, g, n->grad, q.n, q.oh, q.ow, bh, bw, q.kh, q.kw, q.dh, q.dw, pack_wflip, n);
 }
 

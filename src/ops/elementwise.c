@@ -35,6 +35,12 @@ static void bcast_make(const ds_node *n, bcast *bc)
     }
 }
 
+static bool same_shapes(const ds_node *n)
+{
+    size_t total = ds_numel(n);
+    return ds_numel(n->in[0]) == total && ds_numel(n->in[1]) == total && n->in[0] != n->in[1];
+}
+
 static int binary_shape(ds_node *n)
 {
     const ds_shape *a = &n->in[0]->shape, *b = &n->in[1]->shape;
@@ -51,6 +57,7 @@ static int binary_shape(ds_node *n)
         }
         n->shape.d[k] = da > db ? da : db;
     }
+    if (same_shapes(n)) n->grad_overwrites = 3;
     return 0;
 }
 
@@ -93,17 +100,14 @@ static void same_backward_range(void *arg, long lo, long hi)
     const float *a = n->in[0]->val, *b = n->in[1]->val, *dy = n->grad;
     float *da = n->in[0]->grad, *db = n->in[1]->grad;
     int kind = n->ip[0];
-    if (da && kind == BIN_MUL) for (long i = lo; i < hi; i++) da[i] += dy[i] * b[i];
+    bool fa = n->in[0]->grad_fresh, fb = n->in[1]->grad_fresh; /* write, don't add */
+    if (da && kind == BIN_MUL) for (long i = lo; i < hi; i++) da[i] = (fa ? 0 : da[i]) + dy[i] * b[i];
+    else if (da && fa) memcpy(da + lo, dy + lo, (size_t)(hi - lo) * sizeof *da);
     else if (da) for (long i = lo; i < hi; i++) da[i] += dy[i];
-    if (db && kind == BIN_MUL) for (long i = lo; i < hi; i++) db[i] += dy[i] * a[i];
-    else if (db && kind == BIN_SUB) for (long i = lo; i < hi; i++) db[i] -= dy[i];
+    if (db && kind == BIN_MUL) for (long i = lo; i < hi; i++) db[i] = (fb ? 0 : db[i]) + dy[i] * a[i];
+    else if (db && kind == BIN_SUB) for (long i = lo; i < hi; i++) db[i] = (fb ? 0 : db[i]) - dy[i];
+    else if (db && fb) memcpy(db + lo, dy + lo, (size_t)(hi - lo) * sizeof *db);
     else if (db) for (long i = lo; i < hi; i++) db[i] += dy[i];
-}
-
-static bool same_shapes(const ds_node *n)
-{
-    size_t total = ds_numel(n);
-    return ds_numel(n->in[0]) == total && ds_numel(n->in[1]) == total && n->in[0] != n->in[1];
 }
 
 static void binary_forward(ds_node *n, ds_graph *g)
@@ -190,7 +194,16 @@ static void relu_backward_range(void *arg, long lo, long hi)
     ds_node *n = arg;
     const float *x = n->in[0]->val, *dy = n->grad;
     float *dx = n->in[0]->grad;
-    for (long i = lo; i < hi; i++) dx[i] += x[i] > 0 ? dy[i] : 0;
+    if (n->in[0]->grad_fresh)
+        for (long i = lo; i < hi; i++) dx[i] = x[i] > 0 ? dy[i] : 0;
+    else
+        for (long i = lo; i < hi; i++) dx[i] += x[i] > 0 ? dy[i] : 0;
+}
+
+static int relu_shape(ds_node *n)
+{
+    n->grad_overwrites = 1;
+    return same_shape(n);
 }
 static void relu_forward(ds_node *n, ds_graph *g) { (void)g; ds_parallel_for((long)ds_numel(n), 1 << 14, relu_forward_range, n); }
 static void relu_backward(ds_node *n, ds_graph *g) { (void)g; ds_parallel_for((long)ds_numel(n), 1 << 14, relu_backward_range, n); }
@@ -276,7 +289,7 @@ static void softplus_backward(ds_node *n, ds_graph *g)
         dx[i] += x[i] > 20 ? dy[i] : dy[i] / (1.0f + expf(-x[i]));
 }
 
-static const ds_op op_relu = {"relu", same_shape, relu_forward, relu_backward};
+static const ds_op op_relu = {"relu", relu_shape, relu_forward, relu_backward};
 static const ds_op op_leaky = {"leaky_relu", same_shape, leaky_forward, leaky_backward};
 static const ds_op op_elu = {"elu", same_shape, elu_forward, elu_backward};
 static const ds_op op_sigmoid = {"sigmoid", same_shape, sigmoid_forward, sigmoid_backward};

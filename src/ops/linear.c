@@ -57,6 +57,7 @@ static int linear_shape(ds_node *n)
         return ds_shape_fail(n, "bias '%s' has %zu elements, weight '%s' has %d outputs",
                              n->in[2]->name, ds_numel(n->in[2]), w->name, w->shape.d[0]);
     n->shape = ds_shape_of(2, x->shape.d[0], w->shape.d[0]);
+    n->grad_overwrites = 1;
     return 0;
 }
 
@@ -84,7 +85,8 @@ static void linear_backward(ds_node *n, ds_graph *g)
     int rows = n->shape.d[0], o = n->shape.d[1], k = n->in[1]->shape.d[1];
     const float *dy = n->grad;
     if (n->in[0]->grad)
-        ds_gemm(false, false, rows, k, o, 1, dy, o, n->in[1]->val, k, 1, n->in[0]->grad, k);
+        ds_gemm(false, false, rows, k, o, 1, dy, o, n->in[1]->val, k, n->in[0]->grad_fresh ? 0 : 1,
+                n->in[0]->grad, k);
     if (n->in[1]->grad)
         ds_gemm(true, false, o, k, rows, 1, dy, o, n->in[0]->val, k, 1, n->in[1]->grad, k);
     if (n->n_in == 3 && n->in[2]->grad) {

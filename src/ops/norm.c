@@ -25,6 +25,7 @@ static int bn_shape(ds_node *n)
                                  n->in[i]->name, ds_numel(n->in[i]), x->name, c);
     n->shape = x->shape;
     n->aux_bytes = 2 * (size_t)c * sizeof(float);
+    n->grad_overwrites = 1;
     return 0;
 }
 
@@ -152,10 +153,13 @@ static void bn_backward_range(void *arg, long lo, long hi)
         if (!dx) continue;
         float k = gamma[ch] * is;
         float a = t->training ? (float)(sdy / m) : 0, bb = t->training ? (float)(sdyx / m) : 0;
+        bool fresh = n->in[0]->grad_fresh;
         for (int s0 = 0; s0 < b; s0++) {
             size_t off = ((size_t)s0 * c + ch) * inner;
-            for (size_t i = 0; i < inner; i++)
-                dx[off + i] += k * (dy[off + i] - a - (x[off + i] - mu) * is * bb);
+            if (fresh)
+                for (size_t i = 0; i < inner; i++) dx[off + i] = k * (dy[off + i] - a - (x[off + i] - mu) * is * bb);
+            else
+                for (size_t i = 0; i < inner; i++) dx[off + i] += k * (dy[off + i] - a - (x[off + i] - mu) * is * bb);
         }
     }
 }
@@ -185,6 +189,7 @@ static int dropout_shape(ds_node *n)
     if (!(n->fp[0] >= 0 && n->fp[0] < 1)) return ds_shape_fail(n, "p = %g is outside [0, 1)", n->fp[0]);
     n->shape = n->in[0]->shape;
     n->aux_bytes = ds_numel(n) * sizeof(float);
+    n->grad_overwrites = 1;
     return 0;
 }
 
@@ -210,10 +215,11 @@ static void dropout_backward(ds_node *n, ds_graph *g)
     const float *dy = n->grad, *mask = n->aux;
     float *dx = n->in[0]->grad;
     size_t e = ds_numel(n);
+    bool fresh = n->in[0]->grad_fresh;
     if (!g->training || n->fp[0] == 0)
-        for (size_t i = 0; i < e; i++) dx[i] += dy[i];
+        for (size_t i = 0; i < e; i++) dx[i] = (fresh ? 0 : dx[i]) + dy[i];
     else
-        for (size_t i = 0; i < e; i++) dx[i] += dy[i] * mask[i];
+        for (size_t i = 0; i < e; i++) dx[i] = (fresh ? 0 : dx[i]) + dy[i] * mask[i];
 }
 
 static const ds_op op_dropout = {"dropout", dropout_shape, dropout_forward, dropout_backward};

@@ -108,7 +108,9 @@ static void reshape_backward(ds_node *n, ds_graph *g)
 {
     (void)g;
     float *dx = n->in[0]->grad;
-    for (size_t i = 0, e = ds_numel(n); i < e; i++) dx[i] += n->grad[i];
+    if (n->in[0]->grad_fresh) memcpy(dx, n->grad, ds_numel(n) * sizeof *dx);
+    else
+        for (size_t i = 0, e = ds_numel(n); i < e; i++) dx[i] += n->grad[i];
 }
 
 static const ds_op op_reshape = {"reshape", reshape_shape, reshape_forward, reshape_backward};

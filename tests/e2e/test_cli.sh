@@ -152,8 +152,9 @@ assert "[net]" in h["__metadata__"]["model"]
 PYEOF
 
 # --- resume after SIGKILL: bit-identical to an uninterrupted run ---
-"$DS" train "$T/tiny.cfg" --data "$DATA" --epochs 4 --out "$T/full" --quiet >/dev/null 2>&1
-"$DS" train "$T/tiny.cfg" --data "$DATA" --epochs 4 --out "$T/killed" --quiet >"$T/kill.log" 2>&1 &
+# (40 epochs: long enough that the kill lands mid-run however fast training gets)
+"$DS" train "$T/tiny.cfg" --data "$DATA" --epochs 40 --out "$T/full" --quiet >/dev/null 2>&1
+"$DS" train "$T/tiny.cfg" --data "$DATA" --epochs 40 --out "$T/killed" --quiet >"$T/kill.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do
   [ -f "$T/killed/metrics.csv" ] && [ "$(wc -l <"$T/killed/metrics.csv")" -ge 2 ] && break
@@ -163,7 +164,7 @@ sleep 0.1
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 rows=$(($(wc -l <"$T/killed/metrics.csv") - 1))
-if [ "$rows" -lt 4 ]; then ok "SIGKILL landed after epoch $rows of 4"; else bad "run finished before the kill"; fi
+if [ "$rows" -lt 40 ]; then ok "SIGKILL landed after epoch $rows of 40"; else bad "run finished before the kill"; fi
 expect_ok "resume (settings come from the checkpoint)" "$DS" train --resume "$T/killed/last.safetensors" --data "$DATA" --quiet
 if cmp -s "$T/full/last.safetensors" "$T/killed/last.safetensors"; then ok "resumed run is bit-identical to the uninterrupted one"
 else bad "resumed weights differ"; fi
