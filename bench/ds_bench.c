@@ -97,11 +97,15 @@ int main(int argc, char **argv)
     ds_node *x, *logits = ds_model_build(m, g, bs, &x);
     ds_node *y = ds_input(g, "y", ds_shape_of(1, bs));
     ds_node *loss = logits ? ds_softmax_cross_entropy(g, logits, y, NULL) : NULL;
+    if (loss && !table[k].train) { /* inference: planned activation memory, no gradients */
+        ds_node_keep(logits);
+        ds_graph_plan_inference(g);
+    }
     if (!loss || ds_graph_compile(g) != 0) return fail("build");
     ds_optim_cfg oc = ds_model_train_cfg(m)->optim;
     oc.schedule = (ds_schedule){0}; /* the rate does not change the cost of a step */
-    ds_optim *o = ds_optim_new(g, &oc);
-    if (!o) return fail("optimizer");
+    ds_optim *o = table[k].train ? ds_optim_new(g, &oc) : NULL;
+    if (table[k].train && !o) return fail("optimizer");
     ds_graph_set_training(g, table[k].train);
 
     size_t row = ds_shape_numel(d.sample);

@@ -96,6 +96,12 @@ void ds_node_set_requires_grad(ds_node *n, int on);
 /* Compile: topological order, shape inference, one arena, parameter init.
  * No nodes may be added afterwards. */
 int ds_graph_compile(ds_graph *g);
+/* Before compiling: the graph will only run forward (predict, eval). No
+ * gradients are allocated and op values share memory by liveness, so
+ * after a forward only the sinks (nodes nothing consumes) and nodes marked
+ * with ds_node_keep hold their values. */
+int ds_graph_plan_inference(ds_graph *g);
+void ds_node_keep(ds_node *n);
 /* Run with batch n ≤ the compiled batch (e.g. the last, short batch). */
 int ds_graph_set_batch(ds_graph *g, int n);
 int ds_graph_batch(const ds_graph *g);

@@ -170,7 +170,7 @@ int cli_mkdirs(const char *path)
     return 0;
 }
 
-int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed)
+static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, bool inference)
 {
     memset(net, 0, sizeof *net);
     net->model = model;
@@ -182,8 +182,17 @@ int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed)
         net->y = ds_input(net->g, "y", ds_shape_of(1, batch));
         net->loss = ds_softmax_cross_entropy(net->g, net->logits, net->y, NULL);
     }
+    if (net->loss && inference) { /* eval/predict: no gradients, activations share memory */
+        ds_node_keep(net->logits);
+        if (ds_graph_plan_inference(net->g) != 0) return cli_lib_error(NULL);
+    }
     if (!net->loss || ds_graph_compile(net->g) != 0) return cli_lib_error(NULL);
     return 0;
+}
+
+int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed)
+{
+    return net_build(net, model, batch, seed, false);
 }
 
 void cli_net_free(cli_net *net)
@@ -204,7 +213,7 @@ int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *
         cli_lib_error("model stored in the checkpoint");
         goto done;
     }
-    if (cli_net_build(net, m, batch, 0) != 0) goto done;
+    if (net_build(net, m, batch, 0, true) != 0) goto done;
     if (ds_checkpoint_restore(ck, net->g, NULL) != 0 || (norm && ds_checkpoint_norm(ck, norm) != 0)) {
         cli_lib_error(NULL);
         goto done;

@@ -283,6 +283,60 @@ static int infer_all(ds_graph *g)
     return 0;
 }
 
+/* Inference plan: op values share memory by liveness. Node i's value lives
+ * from i to its last consumer (for ever for sinks and kept nodes); a value
+ * takes the smallest dead slot that holds it, or a new one. An op never
+ * shares with its inputs: they are alive while it runs. */
+static int plan_values(ds_graph *g, size_t **out, size_t *bytes)
+{
+    int n = g->n_nodes, nslots = 0;
+    int *last = malloc(sizeof(int) * (size_t)n), *busy = malloc(sizeof(int) * (size_t)n);
+    size_t *off = malloc(sizeof(size_t) * (size_t)n), *soff = malloc(sizeof(size_t) * (size_t)n);
+    size_t *ssize = malloc(sizeof(size_t) * (size_t)n), end = 0;
+    if (!last || !busy || !off || !soff || !ssize) {
+        free(last), free(busy), free(off), free(soff), free(ssize);
+        return ds_fail("out of memory planning the graph");
+    }
+    for (int i = 0; i < n; i++) last[i] = -1;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < g->nodes[i]->n_in; j++)
+            if (last[g->nodes[i]->in[j]->id] < i) last[g->nodes[i]->in[j]->id] = i;
+    for (int i = 0; i < n; i++) {
+        ds_node *v = g->nodes[i];
+        off[i] = 0;
+        if (v->kind != DS_NODE_OP) continue;
+        if (last[i] < 0 || v->keep) last[i] = n; /* sinks and kept values stay */
+        size_t need = ds_align_up(ds_numel(v) * sizeof(float));
+        int best = -1;
+        for (int k = 0; k < nslots; k++)
+            if (busy[k] < i && ssize[k] >= need && (best < 0 || ssize[k] < ssize[best])) best = k;
+        if (best < 0) {
+            best = nslots++;
+            soff[best] = end, ssize[best] = need;
+            end += need;
+        }
+        busy[best] = last[i];
+        off[i] = soff[best];
+    }
+    free(last), free(busy), free(soff), free(ssize);
+    *out = off;
+    *bytes = end;
+    return 0;
+}
+
+int ds_graph_plan_inference(ds_graph *g)
+{
+    if (!g) return ds_fail("graph is NULL");
+    if (g->compiled) return ds_fail("plan the graph for inference before compiling it");
+    g->inference = true;
+    return 0;
+}
+
+void ds_node_keep(ds_node *n)
+{
+    if (n) n->keep = true;
+}
+
 int ds_graph_compile(ds_graph *g)
 {
     if (!g) return ds_fail("graph is NULL");
@@ -294,9 +348,11 @@ int ds_graph_compile(ds_graph *g)
     /* which nodes carry a gradient */
     for (int i = 0; i < g->n_nodes; i++) {
         ds_node *n = g->nodes[i];
-        n->needs_grad = n->requires_grad;
+        n->needs_grad = n->requires_grad && !g->inference;
         for (int j = 0; j < n->n_in; j++) n->needs_grad |= n->in[j]->needs_grad;
     }
+    size_t *planned = NULL, planned_bytes = 0;
+    if (g->inference && plan_values(g, &planned, &planned_bytes) != 0) return -1;
 
     /* layout: five regions, each buffer 64-byte aligned */
     size_t off = 0, r[6];
@@ -306,11 +362,12 @@ int ds_graph_compile(ds_graph *g)
             ds_node *n = g->nodes[i];
             bool is_leaf = n->kind != DS_NODE_OP;
             size_t bytes = ds_numel(n) * sizeof(float);
-            if ((pass == 0 && is_leaf) || (pass == 2 && !is_leaf)) off += ds_align_up(bytes);
+            if ((pass == 0 && is_leaf) || (pass == 2 && !is_leaf && !planned)) off += ds_align_up(bytes);
             if ((pass == 1 && is_leaf && n->needs_grad) || (pass == 3 && !is_leaf && n->needs_grad))
                 off += ds_align_up(bytes);
             if (pass == 4) off += ds_align_up(n->aux_bytes);
         }
+        if (pass == 2 && planned) off += planned_bytes;
     }
     r[5] = off;
     size_t work = 0;
@@ -320,7 +377,10 @@ int ds_graph_compile(ds_graph *g)
 
     g->arena = aligned_alloc(DS_ALIGN, off ? off : DS_ALIGN);
     g->mark = calloc((size_t)g->n_nodes + 1, 1);
-    if (!g->arena || !g->mark) return ds_fail("out of memory allocating a %zu-byte arena", off);
+    if (!g->arena || !g->mark) {
+        free(planned);
+        return ds_fail("out of memory allocating a %zu-byte arena", off);
+    }
     memset(g->arena, 0, off);
     g->arena_bytes = off;
 
@@ -330,8 +390,12 @@ int ds_graph_compile(ds_graph *g)
         bool is_leaf = n->kind != DS_NODE_OP;
         size_t bytes = ds_align_up(ds_numel(n) * sizeof(float));
         int v = is_leaf ? 0 : 2;
-        n->val = (float *)(g->arena + p[v]);
-        p[v] += bytes;
+        if (planned && !is_leaf) {
+            n->val = (float *)(g->arena + r[2] + planned[i]);
+        } else {
+            n->val = (float *)(g->arena + p[v]);
+            p[v] += bytes;
+        }
         if (n->needs_grad) {
             n->grad = (float *)(g->arena + p[v + 1]);
             p[v + 1] += bytes;
@@ -349,6 +413,7 @@ int ds_graph_compile(ds_graph *g)
     g->grad_hi = g->arena + r[4];
     g->work = (float *)(g->arena + r[5]);
     g->work_bytes = work;
+    free(planned);
 
     for (int i = 0; i < g->n_params; i++)
         ds_init_fill(g->params[i]->val, g->params[i]->shape, g->params[i]->init, &g->rng);

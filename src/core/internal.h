@@ -58,6 +58,7 @@ struct ds_node {
      * graph sets instead of zeroing that gradient first (set in shape()) */
     unsigned grad_overwrites;
     bool grad_fresh;
+    bool keep;            /* inference plan: the value outlives its consumers */
     ds_init init;
     int ip[DS_MAX_IP];    /* op integer parameters */
     float fp[DS_MAX_FP];  /* op float parameters */
@@ -88,6 +89,7 @@ struct ds_graph {
     unsigned char *mark;  /* per-node scratch flags for backward */
     char fail_msg[512];
     double *prof;         /* DS_PROFILE=1: seconds per node, [forward | backward] */
+    bool inference;       /* planned for forward only: no gradients, values share memory */
 };
 
 /* Record an op node with inputs in[0..n) (NULL inputs are skipped). */

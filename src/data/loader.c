@@ -1,9 +1,20 @@
 /* loader.c — mini-batches over an in-memory dataset, reshuffled each epoch.
- * Everything is allocated in ds_loader_new; reset and next never allocate. */
+ *
+ * A background thread gathers the next batch (through the epoch's sample
+ * order; later also augments it) into a staging buffer while the caller
+ * computes on the current one, so a step never waits for data: next() only
+ * copies the staged batch out and asks for the one after. The order comes
+ * from the loader's own generator, drawn on the caller's thread in reset(),
+ * so it depends on the seed alone. Everything is allocated in
+ * ds_loader_new; reset and next never allocate.
+ */
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+enum { IDLE, REQUESTED, READY };
 
 struct ds_loader {
     const ds_dataset *d; /* borrowed: must outlive the loader */
@@ -13,7 +24,62 @@ struct ds_loader {
     size_t row;          /* floats per sample */
     ds_rng rng;          /* own stream, so the order depends only on the seed */
     int *perm;           /* [n] sample order of this epoch */
+    /* prefetch */
+    bool threaded;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state, quit;
+    int staged_pos, staged_n; /* the staged batch starts at perm[staged_pos] */
+    float *sx, *sy;           /* staging: [batch, row] and [batch] */
 };
+
+/* x [b, row] and y [b] of the batch at perm[pos..]; returns b */
+static int gather(const ds_loader *l, int pos, float *x, float *y)
+{
+    int b = l->d->n - pos;
+    if (b > l->batch) b = l->batch;
+    for (int i = 0; i < b; i++) {
+        size_t k = (size_t)l->perm[pos + i];
+        memcpy(x + (size_t)i * l->row, l->d->x + k * l->row, l->row * sizeof *x);
+        if (y) y[i] = l->d->y[k];
+    }
+    return b;
+}
+
+static void *prefetch_main(void *arg)
+{
+    ds_loader *l = arg;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (l->state != REQUESTED && !l->quit) pthread_cond_wait(&l->cv, &l->mu);
+        if (l->quit) break;
+        int pos = l->staged_pos;
+        pthread_mutex_unlock(&l->mu);
+        int b = gather(l, pos, l->sx, l->sy);
+        pthread_mutex_lock(&l->mu);
+        l->staged_n = b;
+        l->state = READY;
+        pthread_cond_broadcast(&l->cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* with l->mu held: wait until the thread is not working */
+static void settle(ds_loader *l)
+{
+    while (l->state == REQUESTED) pthread_cond_wait(&l->cv, &l->mu);
+}
+
+/* with l->mu held: stage the batch at pos (if any) */
+static void request(ds_loader *l, int pos)
+{
+    if (pos >= l->d->n) return;
+    l->staged_pos = pos;
+    l->state = REQUESTED;
+    pthread_cond_broadcast(&l->cv);
+}
 
 ds_loader *ds_loader_new(const ds_dataset *d, int batch, int shuffle, uint64_t seed)
 {
@@ -27,15 +93,19 @@ ds_loader *ds_loader_new(const ds_dataset *d, int batch, int shuffle, uint64_t s
     }
     ds_loader *l = calloc(1, sizeof *l);
     int *perm = malloc((size_t)d->n * sizeof *perm);
-    if (!l || !perm) {
-        free(l);
-        free(perm);
+    size_t row = ds_shape_numel(d->sample), b = (size_t)(batch < d->n ? batch : d->n);
+    float *sx = malloc(b * row * sizeof *sx), *sy = malloc(b * sizeof *sy);
+    if (!l || !perm || !sx || !sy) {
+        free(l), free(perm), free(sx), free(sy);
         ds_fail("loader: out of memory for %d samples", d->n);
         return NULL;
     }
-    *l = (ds_loader){.d = d, .batch = batch, .shuffle = shuffle != 0,
-                     .row = ds_shape_numel(d->sample), .perm = perm};
+    *l = (ds_loader){.d = d, .batch = batch, .shuffle = shuffle != 0, .row = row, .perm = perm, .sx = sx, .sy = sy};
     ds_rng_seed(&l->rng, seed);
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    /* without a thread (none to be had) batches are gathered in next() */
+    l->threaded = pthread_create(&l->thread, NULL, prefetch_main, l) == 0;
     ds_loader_reset(l);
     return l;
 }
@@ -43,30 +113,52 @@ ds_loader *ds_loader_new(const ds_dataset *d, int batch, int shuffle, uint64_t s
 void ds_loader_free(ds_loader *l)
 {
     if (!l) return;
+    if (l->threaded) {
+        pthread_mutex_lock(&l->mu);
+        l->quit = 1;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->thread, NULL);
+    }
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
     free(l->perm);
+    free(l->sx);
+    free(l->sy);
     free(l);
 }
 
 void ds_loader_reset(ds_loader *l)
 {
+    pthread_mutex_lock(&l->mu);
+    settle(l);
+    l->state = IDLE;
     /* From the identity each time, so epoch k's order is a function of the
      * seed and k alone. */
     for (int i = 0; i < l->d->n; i++) l->perm[i] = i;
     if (l->shuffle) ds_rng_shuffle(&l->rng, l->perm, l->d->n);
     l->pos = 0;
+    if (l->threaded) request(l, 0);
+    pthread_mutex_unlock(&l->mu);
 }
 
 int ds_loader_next(ds_loader *l, float *x, float *y)
 {
-    int b = l->d->n - l->pos;
-    if (b > l->batch) b = l->batch;
-    /* x [b, row] and y [b] gathered through perm; y may be NULL (autoencoders). */
-    for (int i = 0; i < b; i++) {
-        size_t k = (size_t)l->perm[l->pos + i];
-        memcpy(x + (size_t)i * l->row, l->d->x + k * l->row, l->row * sizeof *x);
-        if (y) y[i] = l->d->y[k];
+    if (l->pos >= l->d->n) return 0;
+    int b;
+    pthread_mutex_lock(&l->mu);
+    settle(l);
+    if (l->state == READY && l->staged_pos == l->pos) {
+        b = l->staged_n;
+        memcpy(x, l->sx, (size_t)b * l->row * sizeof *x);
+        if (y) memcpy(y, l->sy, (size_t)b * sizeof *y);
+    } else { /* nothing staged (no thread): gather here */
+        b = gather(l, l->pos, x, y);
     }
     l->pos += b;
+    l->state = IDLE;
+    if (l->threaded) request(l, l->pos);
+    pthread_mutex_unlock(&l->mu);
     return b;
 }
 

@@ -187,8 +187,9 @@ static int conv_shape_common(ds_node *n, int transposed)
     if (chunk < 1) chunk = 1;
     if (chunk > (size_t)q.n) chunk = (size_t)q.n;
     n->ip[9] = (int)chunk;
-    size_t work = chunk * per;
+    size_t explicit_work = chunk * per, work = 0;
     n->ip[10] = n->ip[11] = n->ip[12] = n->ip[13] = n->ip[14] = 0;
+    if (transposed) work = explicit_work;
     if (!transposed) {
         /* implicit im2col reads a zero-padded copy of x (and, for dx, of dy)
          * with 32-bit offsets */
@@ -232,6 +233,10 @@ static int conv_shape_common(ds_node *n, int transposed)
             if (d > work) work = d;
         }
     }
+    /* the explicit im2col scratch only where a path still needs it */
+    if (!transposed && (!n->ip[10] || (!n->ip[13] && !n->ip[11]) || (!n->ip[14] && !n->ip[10])) &&
+        explicit_work > work)
+        work = explicit_work;
     n->work_bytes = work * sizeof(float);
     n->grad_overwrites = n->ip[13]; /* the shifted dx writes every element of dx */
     return 0;

@@ -236,6 +236,47 @@ static void initialisers(void)
     }
 }
 
+/* ds_graph_plan_inference: the same outputs from a fraction of the memory;
+ * a kept node keeps its value; no gradients; planning after compile fails. */
+static ds_node *small_cnn(ds_graph *g, ds_node **x, ds_node **mid)
+{
+    *x = ds_input(g, "x", S(4, 16, 3, 32, 32));
+    ds_node *h = ds_nn_conv2d(g, "c1", *x, 8, 3, (ds_conv_opt){.pad = {1, 1}}, (ds_init){0}, 1);
+    h = ds_relu(g, h);
+    *mid = h;
+    h = ds_nn_conv2d(g, "c2", h, 8, 3, (ds_conv_opt){.pad = {1, 1}}, (ds_init){0}, 1);
+    h = ds_relu(g, h);
+    h = ds_maxpool2d(g, h, (ds_pool_opt){.kernel = {2, 2}});
+    h = ds_nn_conv2d(g, "c3", h, 8, 3, (ds_conv_opt){.pad = {1, 1}}, (ds_init){0}, 1);
+    h = ds_relu(g, h);
+    return ds_nn_dense(g, "fc", h, 10, (ds_init){0}, 1);
+}
+
+static void inference_plan(void)
+{
+    ds_graph *a = ds_graph_new(7), *b = ds_graph_new(7);
+    ds_node *xa, *xb, *ma, *mb, *ya = small_cnn(a, &xa, &ma), *yb = small_cnn(b, &xb, &mb);
+    ds_node_keep(mb);
+    CHECK(ds_graph_plan_inference(b) == 0);
+    CHECK(ds_graph_compile(a) == 0 && ds_graph_compile(b) == 0);
+    CHECK(ds_graph_plan_inference(b) != 0 && HAS(ds_last_error(), "before compiling"));
+    ds_rng r;
+    ds_rng_seed(&r, 3);
+    ds_test_fill(ds_node_value(xa), ds_node_numel(xa), -1, 1, &r);
+    memcpy(ds_node_value(xb), ds_node_value(xa), ds_node_numel(xa) * sizeof(float));
+    ds_graph_set_training(a, 0);
+    ds_graph_set_training(b, 0);
+    CHECK(ds_graph_forward(a) == 0 && ds_graph_forward(b) == 0);
+    CHECK(memcmp(ds_node_value(ya), ds_node_value(yb), ds_node_numel(ya) * sizeof(float)) == 0);
+    CHECK(memcmp(ds_node_value(ma), ds_node_value(mb), ds_node_numel(ma) * sizeof(float)) == 0);
+    CHECK(ds_node_grad(yb) == NULL);
+    size_t full = ds_graph_arena_bytes(a), planned = ds_graph_arena_bytes(b);
+    printf("ok   inference plan: same outputs, arena %zu -> %zu bytes\n", full, planned);
+    CHECK(planned * 2 < full); /* no gradients, and activations share slots */
+    ds_graph_free(a);
+    ds_graph_free(b);
+}
+
 int main(void)
 {
     initialisers();
@@ -244,5 +285,6 @@ int main(void)
     batch_resize();
     multi_output_and_input_grad();
     reproducible();
+    inference_plan();
     return ds_test_summary("graph");
 }
