@@ -301,11 +301,15 @@ static int plan_values(ds_graph *g, size_t **out, size_t *bytes)
     for (int i = 0; i < n; i++)
         for (int j = 0; j < g->nodes[i]->n_in; j++)
             if (last[g->nodes[i]->in[j]->id] < i) last[g->nodes[i]->in[j]->id] = i;
+    for (int i = n - 1; i >= 0; i--) { /* a fused relu's value lives in its producer's slot */
+        ds_node *v = g->nodes[i];
+        if (v->kind == DS_NODE_OP && (last[i] < 0 || v->keep)) last[i] = n; /* sinks and kept values stay */
+        if (v->alias && last[v->alias->id] < last[i]) last[v->alias->id] = last[i];
+    }
     for (int i = 0; i < n; i++) {
         ds_node *v = g->nodes[i];
         off[i] = 0;
-        if (v->kind != DS_NODE_OP) continue;
-        if (last[i] < 0 || v->keep) last[i] = n; /* sinks and kept values stay */
+        if (v->kind != DS_NODE_OP || v->alias) continue;
         size_t need = ds_align_up(ds_numel(v) * sizeof(float));
         int best = -1;
         for (int k = 0; k < nslots; k++)
@@ -322,6 +326,31 @@ static int plan_values(ds_graph *g, size_t **out, size_t *bytes)
     *out = off;
     *bytes = end;
     return 0;
+}
+
+/* A relu whose input is a conv, dense or batch-norm output that nothing
+ * else reads is fused into it (DS_NO_FUSE=1 turns this off): the producer
+ * stores max(0, ·) and the relu shares its buffers, saving a pass over the
+ * activation, its memory, and a pass over its gradient. */
+static void fuse_relus(ds_graph *g)
+{
+    const char *off = getenv("DS_NO_FUSE");
+    if (off && *off && strcmp(off, "0") != 0) return;
+    int *uses = calloc((size_t)g->n_nodes + 1, sizeof *uses);
+    if (!uses) return; /* an optimisation: without memory, run unfused */
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i]->n_in; j++) uses[g->nodes[i]->in[j]->id]++;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *r = g->nodes[i], *c = r->n_in == 1 ? r->in[0] : NULL;
+        if (r->kind != DS_NODE_OP || strcmp(r->op->name, "relu") != 0 || !c || c->kind != DS_NODE_OP ||
+            uses[c->id] != 1 || c->keep || c->fused_relu || ds_numel(c) != ds_numel(r))
+            continue;
+        if (strcmp(c->op->name, "conv2d") && strcmp(c->op->name, "linear") && strcmp(c->op->name, "batchnorm"))
+            continue;
+        c->fused_relu = true;
+        r->alias = c;
+    }
+    free(uses);
 }
 
 int ds_graph_plan_inference(ds_graph *g)
@@ -345,6 +374,7 @@ int ds_graph_compile(ds_graph *g)
     if (infer_all(g) != 0) return -1;
     g->batch = g->max_batch;
 
+    fuse_relus(g);
     /* which nodes carry a gradient */
     for (int i = 0; i < g->n_nodes; i++) {
         ds_node *n = g->nodes[i];
@@ -362,6 +392,7 @@ int ds_graph_compile(ds_graph *g)
             ds_node *n = g->nodes[i];
             bool is_leaf = n->kind != DS_NODE_OP;
             size_t bytes = ds_numel(n) * sizeof(float);
+            if (n->alias) continue; /* shares its producer's buffers */
             if ((pass == 0 && is_leaf) || (pass == 2 && !is_leaf && !planned)) off += ds_align_up(bytes);
             if ((pass == 1 && is_leaf && n->needs_grad) || (pass == 3 && !is_leaf && n->needs_grad))
                 off += ds_align_up(bytes);
@@ -390,6 +421,13 @@ int ds_graph_compile(ds_graph *g)
         bool is_leaf = n->kind != DS_NODE_OP;
         size_t bytes = ds_align_up(ds_numel(n) * sizeof(float));
         int v = is_leaf ? 0 : 2;
+        if (n->alias) { /* created after its producer: those buffers are set */
+            n->val = n->alias->val;
+            n->grad = n->needs_grad ? n->alias->grad : NULL;
+            n->cap = ds_numel(n);
+            n->aux_cap = 0;
+            continue;
+        }
         if (planned && !is_leaf) {
             n->val = (float *)(g->arena + r[2] + planned[i]);
         } else {

@@ -59,6 +59,11 @@ struct ds_node {
     unsigned grad_overwrites;
     bool grad_fresh;
     bool keep;            /* inference plan: the value outlives its consumers */
+    /* a relu fused into its producer (conv, linear, batchnorm; compile does
+     * it when the relu is the producer's only consumer): the producer stores
+     * max(0, ·) and the relu node shares its value and gradient */
+    bool fused_relu;      /* on the producer */
+    struct ds_node *alias; /* on the relu: the producer whose buffers it shares */
     ds_init init;
     int ip[DS_MAX_IP];    /* op integer parameters */
     float fp[DS_MAX_FP];  /* op float parameters */
@@ -91,6 +96,9 @@ struct ds_graph {
     double *prof;         /* DS_PROFILE=1: seconds per node, [forward | backward] */
     bool inference;       /* planned for forward only: no gradients, values share memory */
 };
+
+/* v = max(0, v) in place, in parallel (a producer's fused relu). */
+void ds_relu_inplace(float *v, size_t n);
 
 /* Record an op node with inputs in[0..n) (NULL inputs are skipped). */
 ds_node *ds_node_new(ds_graph *g, const ds_op *op, int n, ds_node **in);

@@ -506,6 +506,7 @@ typedef struct {
     float *y;
     int ctot, hp, pitch, in_w, cg, groups, m, kk, kw, oh, ow, octot, accumulate, npan, mpan;
     int direct, in_h, kh; /* direct: x itself, no copy; rows outside it masked too */
+    int relu;             /* store max(0, ·) (a fused relu) */
     const uint32_t *masks; /* per panel, period masks: one per kernel column (copy) or tap (direct) */
     int period;
 } shift_job;
@@ -541,19 +542,22 @@ static void panel_masks(const shift_job *q, int p, uint32_t *out)
 
 /* y[0..len) = t + b, or += t: whole masked vectors on AVX-512 (rows here
  * are short, 14 to 32 floats, where scalar tails cost as much as the rest) */
-static inline void store_row(float *y, const float *t, int len, float b, int accumulate)
+static inline void store_row(float *y, const float *t, int len, float b, int accumulate, int relu)
 {
 #if defined(__AVX512F__)
-    __m512 vb = _mm512_set1_ps(b);
+    __m512 vb = _mm512_set1_ps(b), z = _mm512_setzero_ps();
     for (int e = 0; e < len; e += 16) {
         __mmask16 m = len - e >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (len - e)) - 1);
         __m512 v = _mm512_maskz_loadu_ps(m, t + e);
         v = accumulate ? _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, y + e)) : _mm512_add_ps(v, vb);
+        if (relu) v = _mm512_max_ps(v, z);
         _mm512_mask_storeu_ps(y + e, m, v);
     }
 #else
     if (accumulate)
         for (int e = 0; e < len; e++) y[e] += t[e];
+    else if (relu)
+        for (int e = 0; e < len; e++) y[e] = t[e] + b > 0 ? t[e] + b : 0;
     else
         for (int e = 0; e < len; e++) y[e] = t[e] + b;
 #endif
@@ -591,7 +595,7 @@ static void shifted_range(void *arg, long lo, long hi)
                     int valid = (int)(plane - (size_t)q0) < nr ? (int)(plane - (size_t)q0) : nr;
                     for (int i = 0; i < rows; i++)
                         store_row(q->y + ((size_t)s * q->octot + c0 + i) * plane + q0, t + i * nr, valid,
-                                  q->bias ? q->bias[c0 + i] : 0, q->accumulate);
+                                  q->bias ? q->bias[c0 + i] : 0, q->accumulate, q->relu);
                     continue;
                 }
                 for (int j = 0, oy = oy0, ox = ox0; j < nr && oy < q->oh; j += q->pitch - ox, oy++, ox = 0) {
@@ -599,7 +603,7 @@ static void shifted_range(void *arg, long lo, long hi)
                     if (valid > nr - j) valid = nr - j;
                     for (int i = 0; i < rows; i++)
                         store_row(q->y + ((size_t)s * q->octot + c0 + i) * plane + (size_t)oy * q->ow + ox,
-                                  t + i * nr + j, valid, q->bias ? q->bias[c0 + i] : 0, q->accumulate);
+                                  t + i * nr + j, valid, q->bias ? q->bias[c0 + i] : 0, q->accumulate, q->relu);
                 }
             }
         }
@@ -742,7 +746,8 @@ static void conv_forward_shifted(ds_node *n, ds_graph *g)
     geom q = geom_of(n, 0);
     int cg = q.c / q.groups, ocg = q.oc / q.groups;
     shift_job j = {.bias = n->n_in == 3 ? n->in[2]->val : NULL, .y = n->val, .ctot = q.c, .cg = cg,
-                   .groups = q.groups, .m = ocg, .kk = cg * q.kh * q.kw, .oh = q.oh, .ow = q.ow, .octot = q.oc};
+                   .groups = q.groups, .m = ocg, .kk = cg * q.kh * q.kw, .oh = q.oh, .ow = q.ow, .octot = q.oc,
+                   .relu = n->fused_relu};
     shifted_conv(&j, g, n->in[0]->val, q.n, q.h, q.w, q.ph, q.pw, q.kh, q.kw, q.dh, q.dw, pack_w, n);
 }
 
@@ -920,17 +925,22 @@ static void conv_dx_implicit(ds_node *n, ds_graph *g)
     }
 }
 
-/* Y_g = W_g · col_g, scattered into y[n, g·OCg + o] (+ b) */
+static void conv_forward_explicit(ds_node *n, ds_graph *g);
+
 static void conv_forward(ds_node *n, ds_graph *g)
 {
     if (n->ip[12]) {
-        conv_forward_shifted(n, g);
+        conv_forward_shifted(n, g); /* applies a fused relu as it stores */
         return;
     }
-    if (n->ip[10]) {
-        conv_forward_implicit(n, g);
-        return;
-    }
+    if (n->ip[10]) conv_forward_implicit(n, g);
+    else conv_forward_explicit(n, g);
+    if (n->fused_relu) ds_relu_inplace(n->val, ds_numel(n));
+}
+
+/* Y_g = W_g · col_g, scattered into y[n, g·OCg + o] (+ b) */
+static void conv_forward_explicit(ds_node *n, ds_graph *g)
+{
     geom q = geom_of(n, 0);
     int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw, chunk = n->ip[9];
     size_t ohw = (size_t)q.oh * q.ow;

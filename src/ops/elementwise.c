@@ -205,8 +205,35 @@ static int relu_shape(ds_node *n)
     n->grad_overwrites = 1;
     return same_shape(n);
 }
-static void relu_forward(ds_node *n, ds_graph *g) { (void)g; ds_parallel_for((long)ds_numel(n), 1 << 14, relu_forward_range, n); }
-static void relu_backward(ds_node *n, ds_graph *g) { (void)g; ds_parallel_for((long)ds_numel(n), 1 << 14, relu_backward_range, n); }
+static void relu_inplace_range(void *arg, long lo, long hi)
+{
+    float *v = arg;
+    for (long i = lo; i < hi; i++) v[i] = v[i] > 0 ? v[i] : 0;
+}
+
+void ds_relu_inplace(float *v, size_t n) { ds_parallel_for((long)n, 1 << 14, relu_inplace_range, v); }
+
+/* fused into the producer: the value is already max(0, ·); the gradient,
+ * shared with the producer, is masked in place */
+static void relu_mask_range(void *arg, long lo, long hi)
+{
+    ds_node *n = arg;
+    const float *y = n->val;
+    float *d = n->grad;
+    for (long i = lo; i < hi; i++) d[i] = y[i] > 0 ? d[i] : 0;
+}
+
+static void relu_forward(ds_node *n, ds_graph *g)
+{
+    (void)g;
+    if (!n->alias) ds_parallel_for((long)ds_numel(n), 1 << 14, relu_forward_range, n);
+}
+
+static void relu_backward(ds_node *n, ds_graph *g)
+{
+    (void)g;
+    ds_parallel_for((long)ds_numel(n), 1 << 14, n->alias ? relu_mask_range : relu_backward_range, n);
+}
 
 /* y = x > 0 ? x : s·x;  dx = dy·(x > 0 ? 1 : s) */
 static void leaky_forward(ds_node *n, ds_graph *g)

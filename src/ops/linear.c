@@ -69,6 +69,7 @@ static void linear_forward(ds_node *n, ds_graph *g)
     float beta = 0;
     if (rows < 8 || o <= 16) { /* thin: dot products, nothing packed */
         ds_gemm_nt(rows, o, k, n->in[0]->val, k, n->in[1]->val, k, 0, y, o, n->n_in == 3 ? n->in[2]->val : NULL);
+        if (n->fused_relu) ds_relu_inplace(y, ds_numel(n));
         return;
     }
     if (n->n_in == 3) {
@@ -76,6 +77,7 @@ static void linear_forward(ds_node *n, ds_graph *g)
         beta = 1;
     }
     ds_gemm(false, true, rows, o, k, 1, n->in[0]->val, k, n->in[1]->val, k, beta, y, o);
+    if (n->fused_relu) ds_relu_inplace(y, ds_numel(n));
 }
 
 /* dx += dy·W;  dW += dyᵀ·x;  db += Σ_rows dy */

@@ -116,7 +116,10 @@ static void bn_forward_range(void *arg, long lo, long hi)
         for (int s0 = 0; s0 < b; s0++) {
             const float *p = x + ((size_t)s0 * c + ch) * inner;
             float *y = n->val + ((size_t)s0 * c + ch) * inner;
-            for (size_t i = 0; i < inner; i++) y[i] = p[i] * sc + sh;
+            if (n->fused_relu)
+                for (size_t i = 0; i < inner; i++) y[i] = p[i] * sc + sh > 0 ? p[i] * sc + sh : 0;
+            else
+                for (size_t i = 0; i < inner; i++) y[i] = p[i] * sc + sh;
         }
     }
 }

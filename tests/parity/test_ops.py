@@ -278,6 +278,25 @@ def test_batchnorm():
                                                   training=tr, momentum=0.1, eps=1e-5),
                  train=train)
 
+    # a relu that is its producer's only reader is fused into it (the graph
+    # compiler does this): conv, batch norm and dense followed by relu
+    spec = {"x": X(randn(2, 3, 7, 6)), "w": P(randn(4, 3, 3, 3)), "b": P(randn(4))}
+    case("fused conv2d + relu", spec,
+         lambda g, n: L.ds_relu(g, L.ds_conv2d(g, n["x"], n["w"], n["b"], ds.conv_opt(pad=1))),
+         lambda t: F.relu(F.conv2d(t["x"], t["w"], t["b"], padding=1)))
+    case("fused conv2d stride 2 + relu", spec,
+         lambda g, n: L.ds_relu(g, L.ds_conv2d(g, n["x"], n["w"], n["b"], ds.conv_opt(pad=1, stride=2))),
+         lambda t: F.relu(F.conv2d(t["x"], t["w"], t["b"], padding=1, stride=2)))
+    spec = {"x": X(randn(4, 3, 5, 6)), "gamma": P(uniform(0.5, 2, 3)), "beta": P(randn(3)),
+            "rm": B(randn(3)), "rv": B(uniform(0.5, 2, 3))}
+    case("fused batchnorm + relu", spec,
+         lambda g, n: L.ds_relu(g, L.ds_batchnorm(g, n["x"], n["gamma"], n["beta"], n["rm"], n["rv"], 0.1, 1e-5)),
+         lambda t: F.relu(F.batch_norm(t["x"], t["rm"], t["rv"], t["gamma"], t["beta"], training=True,
+                                       momentum=0.1, eps=1e-5)))
+    spec = {"x": X(randn(9, 20)), "w": P(randn(12, 20)), "b": P(randn(12))}
+    case("fused linear + relu", spec, lambda g, n: L.ds_relu(g, L.ds_linear(g, n["x"], n["w"], n["b"])),
+         lambda t: F.relu(F.linear(t["x"], t["w"], t["b"])))
+
 
 # ---- shape ops ---------------------------------------------------------------
 
