@@ -160,6 +160,10 @@ void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_
 void ds_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
                 int ldc, const float *bias);
 
+/* This thread's GEMM packing buffers, allocated now rather than inside a
+ * step (pool workers call it as they start). */
+void ds_gemm_thread_buffers(void);
+
 int ds_gemm_mr(void);
 int ds_gemm_nr(void);
 void ds_pack_panels(int m, int k, const float *a, long lda, float *d);

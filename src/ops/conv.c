@@ -704,6 +704,7 @@ static void shifted_conv(shift_job *q, ds_graph *g, const float *x, int n, int i
     ds_parallel_for((long)n * q->groups * q->npan, 1, shifted_range, q);
 }
 
+#if defined(__AVX512F__)
 /* padded copy of planes into scratch (always a copy, with zeroed slack
  * after it: the streaming dW reads past the last sample) */
 static float *padded_copy(const float *x, long planes, int h, int w, int ph, int pw, float *scratch)
@@ -714,6 +715,7 @@ static float *padded_copy(const float *x, long planes, int h, int w, int ph, int
     memset(scratch + end, 0, 2 * (size_t)ds_gemm_nr() * sizeof *scratch);
     return scratch;
 }
+#endif
 
 /* W [OC, cg, kh, kw] as groups × panels of W_g [ocg × kk] */
 static void pack_w(const ds_node *n, float *apan)
@@ -966,10 +968,12 @@ static void conv_backward(ds_node *n, ds_graph *g)
     size_t ohw = (size_t)q.oh * q.ow;
     const float *w = n->in[1]->val;
     float *dx = n->in[0]->grad, *dw = n->in[1]->grad;
+#if defined(__AVX512F__)
     if (n->ip[14] && dw) {
         conv_dw_direct(n, g);
         dw = NULL;
     }
+#endif
     if (n->ip[10] && dw) {
         conv_dw_implicit(n, g);
         dw = NULL;

@@ -166,13 +166,18 @@ static void tiles(void *arg, long lo, long hi)
 static _Thread_local float *pa_buf, *pb_buf;
 
 /* C[i0:i1, j0:j1] on the calling thread: the whole GotoBLAS loop nest. */
-static void gemm_block(const ds_mat *a, const ds_mat *b, const ds_out *c, int k, int i0, int i1, int j0, int j1)
+void ds_gemm_thread_buffers(void)
 {
     if (!pa_buf) {
         pa_buf = aligned_alloc(64, (size_t)MC * KC * sizeof(float));
         pb_buf = aligned_alloc(64, (size_t)KC * NC * sizeof(float));
         if (!pa_buf || !pb_buf) abort(); /* a few hundred KiB, once per thread: nothing to recover */
     }
+}
+
+static void gemm_block(const ds_mat *a, const ds_mat *b, const ds_out *c, int k, int i0, int i1, int j0, int j1)
+{
+    ds_gemm_thread_buffers();
     gemm_job q = {.a = a, .b = b, .c = c, .pa = pa_buf, .pb = pb_buf, .k = k};
     for (q.jc = j0; q.jc < j1; q.jc += NC) {
         q.nc = j1 - q.jc < NC ? j1 - q.jc : NC;

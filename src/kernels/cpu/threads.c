@@ -64,6 +64,7 @@ static void *worker(void *p)
     (void)p;
     unsigned long seen = 0;
     in_job = 1;
+    ds_gemm_thread_buffers();
     for (;;) {
         unsigned long gen;
         int spins = 0;
@@ -98,6 +99,7 @@ static int threads_wanted(void)
 
 static void pool_init(void)
 {
+    ds_gemm_thread_buffers(); /* the calling thread works in every job too */
     pthread_mutex_init(&pool.mu, NULL);
     pthread_cond_init(&pool.wake, NULL);
     pthread_cond_init(&pool.done, NULL);
