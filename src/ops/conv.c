@@ -509,6 +509,7 @@ typedef struct {
     int relu;             /* store max(0, ·) (a fused relu) */
     const uint32_t *masks; /* per panel, period masks: one per kernel column (copy) or tap (direct) */
     int period;
+    int mch; /* row panels per item: all of them, or fewer when there are few columns (a batch of one) */
 } shift_job;
 
 /* The lane masks of panel p (lane l is column q0 + l, wrapping at the pitch):
@@ -570,13 +571,17 @@ static void shifted_range(void *arg, long lo, long hi)
     enum { MCH = 8, KB = 256 }; /* up to MCH row panels at a time; taps in blocks of KB */
     float tiles[MCH * 8 * 64] __attribute__((aligned(64)));
     uint32_t mask[KB];
-    for (long it = lo; it < hi; it++) {
-        int p = (int)(it % q->npan), gi = (int)(it / q->npan % q->groups), s = (int)(it / q->npan / q->groups);
+    int mchunks = (q->mpan + q->mch - 1) / q->mch;
+    for (long it = lo; it < hi; it++) { /* item: (sample, group, column panel, row panels) */
+        long col = it / mchunks;
+        int mc = (int)(it % mchunks), p = (int)(col % q->npan), gi = (int)(col / q->npan % q->groups),
+            s = (int)(col / q->npan / q->groups);
         const float *x = q->xp + ((size_t)s * q->ctot + (size_t)gi * q->cg) * q->hp * q->pitch + (size_t)p * nr;
         int q0 = p * nr, oy0 = q0 / q->pitch, ox0 = q0 % q->pitch;
         const uint32_t *jmask = q->masks + (size_t)p * q->period, period = (uint32_t)q->period;
-        for (int m0 = 0; m0 < q->mpan; m0 += MCH) {
-            int mn = q->mpan - m0 < MCH ? q->mpan - m0 : MCH;
+        int m_end = (mc + 1) * q->mch < q->mpan ? (mc + 1) * q->mch : q->mpan;
+        for (int m0 = mc * q->mch; m0 < m_end; m0 += MCH) {
+            int mn = m_end - m0 < MCH ? m_end - m0 : MCH;
             /* k blocks outside, row panels inside: a block of the image and
              * of the weights stays in L1 */
             for (int k0 = 0; k0 < q->kk; k0 += KB) {
@@ -701,7 +706,14 @@ static void shifted_conv(shift_job *q, ds_graph *g, const float *x, int n, int i
     uint32_t *masks = (uint32_t *)(vshift + kh);
     for (int p = 0; p < q->npan; p++) panel_masks(q, p, masks + (size_t)p * q->period);
     q->masks = masks;
-    ds_parallel_for((long)n * q->groups * q->npan, 1, shifted_range, q);
+    long cols = (long)n * q->groups * q->npan, want = 8L * ds_num_threads();
+    q->mch = q->mpan;
+    if (cols < want) { /* few columns (small batches): split the rows too */
+        long parts = (want + cols - 1) / cols;
+        q->mch = (int)((q->mpan + parts - 1) / parts);
+        if (q->mch < 1) q->mch = 1;
+    }
+    ds_parallel_for(cols * ((q->mpan + q->mch - 1) / q->mch), 1, shifted_range, q);
 }
 
 #if defined(__AVX512F__)

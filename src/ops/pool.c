@@ -41,6 +41,19 @@ static void maxpool_forward_planes(void *arg, long lo, long hi)
             const float *x = n->in[0]->val + p * h * w;
             float *y = n->val + p * oh * ow;
             int32_t *a = argmax + p * oh * ow;
+            if (!n->grad) { /* no gradient will come back: the maxima alone */
+                for (int oy = 0; oy < oh; oy++) {
+                    const float *r0 = x + (size_t)(2 * oy) * w, *r1 = r0 + w;
+                    for (int ox = 0; ox < ow; ox++) {
+                        float m = r0[2 * ox], v = r0[2 * ox + 1];
+                        m = v > m || v != v ? v : m;
+                        v = r1[2 * ox], m = v > m || v != v ? v : m;
+                        v = r1[2 * ox + 1], m = v > m || v != v ? v : m;
+                        y[oy * ow + ox] = m;
+                    }
+                }
+                continue;
+            }
             for (int oy = 0; oy < oh; oy++) {
                 const float *r0 = x + (size_t)(2 * oy) * w, *r1 = r0 + w;
                 for (int ox = 0; ox < ow; ox++) { /* selects, not branches: maxima are unpredictable */

@@ -248,13 +248,28 @@ void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
 int ds_gemm_mr(void) { return MR; }
 int ds_gemm_nr(void) { return NR; }
 
+typedef struct {
+    int m, k;
+    const float *a;
+    long lda;
+    float *d;
+} panels_job;
+
+static void panels_range(void *arg, long lo, long hi)
+{
+    const panels_job *q = arg;
+    ds_mat ma = {ds_mat_dense, q->a, 1, q->lda};
+    for (long p = lo; p < hi; p++) {
+        int h = q->m - (int)p * MR < MR ? q->m - (int)p * MR : MR;
+        ds_mat_dense(&ma, 0, q->k, (int)p * MR, h, q->d + (size_t)p * q->k * MR, MR);
+    }
+}
+
 void ds_pack_panels(int m, int k, const float *a, long lda, float *d)
 {
-    for (int p = 0; p < (m + MR - 1) / MR; p++) {
-        ds_mat ma = {ds_mat_dense, a, 1, lda};
-        int h = m - p * MR < MR ? m - p * MR : MR;
-        ds_mat_dense(&ma, 0, k, p * MR, h, d + (size_t)p * k * MR, MR);
-    }
+    panels_job q = {m, k, a, lda, d};
+    long panels = (m + MR - 1) / MR, min = 16384 / ((long)k * MR + 1) + 1;
+    ds_parallel_for(panels, min, panels_range, &q);
 }
 
 void ds_tile_shifted(int kc, const float *restrict a, const float *x, const int32_t *off, const uint32_t *mask,
