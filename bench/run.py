@@ -29,6 +29,31 @@ def cpu_name():
     return platform.processor()
 
 
+def kernels(reps, env_t, ds):
+    """LeNet's conv2 forward (batch 64) by each of deepsky's convolution
+    algorithms, PyTorch's (oneDNN) and one OpenBLAS sgemm of the same size,
+    alternating: the numbers behind the choice of kernels."""
+    algos = [("im2col + own sgemm", "im2col"), ("implicit im2col (packs from the image)", "implicit"),
+             ("shifted products (default)", "")]
+    got = {name: [] for name, _ in algos}
+    torch_conv, blas = [], []
+    for _ in range(reps):
+        for name, algo in algos:
+            env = dict(os.environ)
+            if algo:
+                env["DS_CONV_ALGO"] = algo
+            got[name].append(run([ds, "conv", "models"], env)["gflops"])
+        t = run(["/usr/bin/python3", "bench/torch_bench.py", "conv"], env_t)
+        torch_conv.append(t["gflops"])
+        blas.append(t["sgemm_gflops"])
+    rows = ["| convolution forward, 32->64 ch, 5x5, 14x14, batch 64 | GFLOP/s (median) |", "|---|---|"]
+    for name, _ in algos:
+        rows.append(f"| deepsky: {name} | {statistics.median(got[name]):.1f} |")
+    rows.append(f"| PyTorch 1.13 (oneDNN) | {statistics.median(torch_conv):.1f} |")
+    rows.append(f"| OpenBLAS sgemm, the same product as one GEMM (Debian's build) | {statistics.median(blas):.1f} |")
+    return "\n".join(rows) + "\n"
+
+
 def main():
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     work = sys.argv[2:] or ALL
@@ -54,6 +79,8 @@ def main():
         note = f" (OpenBLAS sgemm {sg} GFLOP/s)" if sg else ""
         table.append(f"| {w} | {key} | {da:.4g} | {tb:.4g}{note} | {ratio:.2f}x | {ra:.0f} | {rb:.0f} |")
     text = head + "\n".join(table) + "\n"
+    if not sys.argv[2:] or "conv" in work:
+        text += "\n" + kernels(reps, env_t, ds) + "\n"
     print(text)
     cmd = "/usr/bin/python3 bench/run.py " + " ".join(sys.argv[1:])
     with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:

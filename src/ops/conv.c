@@ -8,7 +8,9 @@
  */
 #include "internal.h"
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -190,7 +192,11 @@ static int conv_shape_common(ds_node *n, int transposed)
     size_t explicit_work = chunk * per, work = 0;
     n->ip[10] = n->ip[11] = n->ip[12] = n->ip[13] = n->ip[14] = 0;
     if (transposed) work = explicit_work;
-    if (!transposed) {
+    /* DS_CONV_ALGO=im2col or implicit pins the older algorithms (benchmarks
+     * compare them); by default each pass takes the fastest that applies */
+    const char *algo = getenv("DS_CONV_ALGO");
+    bool only_im2col = algo && !strcmp(algo, "im2col"), only_implicit = algo && !strcmp(algo, "implicit");
+    if (!transposed && !only_im2col) {
         /* implicit im2col reads a zero-padded copy of x (and, for dx, of dy)
          * with 32-bit offsets */
         size_t xp = (size_t)q.n * q.c * (q.h + 2 * q.ph) * (q.w + 2 * q.pw);
@@ -205,8 +211,8 @@ static int conv_shape_common(ds_node *n, int transposed)
         }
         if (n->ip[10] && need > work) work = need;
         /* stride 1: shifted products on a copy with row pitch max(in_w, out_w) */
-        n->ip[12] = q.sh == 1 && q.sw == 1 && n->ip[10];
-        n->ip[13] = n->ip[11];
+        n->ip[12] = q.sh == 1 && q.sw == 1 && n->ip[10] && !only_implicit;
+        n->ip[13] = n->ip[11] && !only_implicit;
         if (n->ip[12]) {
             int pitch = q.w > q.ow ? q.w : q.ow;
             size_t f = shifted_scratch((long)q.n * q.c, q.oh + q.dh * (kh - 1), pitch, q.pw, g, q.oc / g,
@@ -225,7 +231,7 @@ static int conv_shape_common(ds_node *n, int transposed)
         size_t taps4 = (cg * khw + 3) / 4 * 4, qp = ((size_t)q.oh * (q.w + 2 * q.pw) + 15) / 16 * 16;
         size_t groups = q.n < DW_GROUPS ? (size_t)q.n : DW_GROUPS;
 #if defined(__AVX512F__)
-        n->ip[14] = n->ip[12] && ocg % 4 == 0 && ocg * taps4 * 16 * sizeof(float) <= DW_ACC_BYTES &&
+        n->ip[14] = n->ip[12] && !only_implicit && ocg % 4 == 0 && ocg * taps4 * 16 * sizeof(float) <= DW_ACC_BYTES &&
                     (size_t)q.n * q.oc * qp < ((size_t)1 << 31);
 #endif
         if (n->ip[14]) {
