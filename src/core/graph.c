@@ -328,8 +328,8 @@ static int plan_values(ds_graph *g, size_t **out, size_t *bytes)
     return 0;
 }
 
-/* A relu whose input is a conv, dense or batch-norm output that nothing
- * else reads is fused into it (DS_NO_FUSE=1 turns this off): the producer
+/* A relu whose input is a conv, dense, batch-norm or add/sub/mul output
+ * that nothing else reads is fused into it (DS_NO_FUSE=1 turns this off): the producer
  * stores max(0, ·) and the relu shares its buffers, saving a pass over the
  * activation, its memory, and a pass over its gradient. */
 static void fuse_relus(ds_graph *g)
@@ -345,7 +345,9 @@ static void fuse_relus(ds_graph *g)
         if (r->kind != DS_NODE_OP || strcmp(r->op->name, "relu") != 0 || !c || c->kind != DS_NODE_OP ||
             uses[c->id] != 1 || c->keep || c->fused_relu || ds_numel(c) != ds_numel(r))
             continue;
-        if (strcmp(c->op->name, "conv2d") && strcmp(c->op->name, "linear") && strcmp(c->op->name, "batchnorm"))
+        /* producers whose backward reads their inputs, never their own output */
+        if (strcmp(c->op->name, "conv2d") && strcmp(c->op->name, "linear") && strcmp(c->op->name, "batchnorm") &&
+            strcmp(c->op->name, "add") && strcmp(c->op->name, "sub") && strcmp(c->op->name, "mul"))
             continue;
         c->fused_relu = true;
         r->alias = c;

@@ -89,9 +89,13 @@ static void same_forward_range(void *arg, long lo, long hi)
     const ds_node *n = arg;
     const float *a = n->in[0]->val, *b = n->in[1]->val;
     float *y = n->val;
-    if (n->ip[0] == BIN_ADD) for (long i = lo; i < hi; i++) y[i] = a[i] + b[i];
+    if (n->ip[0] == BIN_ADD && n->fused_relu)
+        for (long i = lo; i < hi; i++) y[i] = a[i] + b[i] > 0 ? a[i] + b[i] : 0; /* a residual block's end */
+    else if (n->ip[0] == BIN_ADD) for (long i = lo; i < hi; i++) y[i] = a[i] + b[i];
     if (n->ip[0] == BIN_SUB) for (long i = lo; i < hi; i++) y[i] = a[i] - b[i];
     if (n->ip[0] == BIN_MUL) for (long i = lo; i < hi; i++) y[i] = a[i] * b[i];
+    if (n->ip[0] != BIN_ADD && n->fused_relu)
+        for (long i = lo; i < hi; i++) y[i] = y[i] > 0 ? y[i] : 0;
 }
 
 static void same_backward_range(void *arg, long lo, long hi)
@@ -130,6 +134,7 @@ static void binary_forward(ds_node *n, ds_graph *g)
             y[io + (size_t)j] = kind == BIN_ADD ? av + bv : kind == BIN_SUB ? av - bv : av * bv;
         }
     });
+    if (n->fused_relu) ds_relu_inplace(y, total);
 }
 
 /* d(a+b) = (dy, dy); d(a−b) = (dy, −dy); d(a·b) = (dy·b, dy·a) */

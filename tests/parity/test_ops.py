@@ -293,6 +293,12 @@ def test_batchnorm():
          lambda g, n: L.ds_relu(g, L.ds_batchnorm(g, n["x"], n["gamma"], n["beta"], n["rm"], n["rv"], 0.1, 1e-5)),
          lambda t: F.relu(F.batch_norm(t["x"], t["rm"], t["rv"], t["gamma"], t["beta"], training=True,
                                        momentum=0.1, eps=1e-5)))
+    spec = {"a": X(randn(2, 3, 4, 5)), "b": X(randn(2, 3, 4, 5))}
+    case("fused add + relu (a residual block's end)", spec,
+         lambda g, n: L.ds_relu(g, L.ds_add(g, n["a"], n["b"])), lambda t: F.relu(t["a"] + t["b"]))
+    spec = {"a": X(randn(2, 3, 4, 5)), "b": X(randn(3, 1, 1))}
+    case("fused mul (broadcast) + relu", spec,
+         lambda g, n: L.ds_relu(g, L.ds_mul(g, n["a"], n["b"])), lambda t: F.relu(t["a"] * t["b"]))
     spec = {"x": X(randn(9, 20)), "w": P(randn(12, 20)), "b": P(randn(12))}
     case("fused linear + relu", spec, lambda g, n: L.ds_relu(g, L.ds_linear(g, n["x"], n["w"], n["b"])),
          lambda t: F.relu(F.linear(t["x"], t["w"], t["b"])))
