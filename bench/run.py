@@ -29,6 +29,28 @@ def cpu_name():
     return platform.processor()
 
 
+# issue 4's "done when": workload -> least deepsky advantage
+TARGETS = {"softmax": 3.0, "mlp": 2.0, "lenet64": 1.5, "lenet256": 1.2, "resnet128": 1.2,
+           "infer1000": 2.0, "infer1": 2.0}
+
+
+def targets(rows):
+    out = ["", "| target (issue 4) | measured | |", "|---|---|---|"]
+    for w, key, da, tb, ratio, ra, rb, sg in rows:
+        if w in TARGETS:
+            want = TARGETS[w]
+            what = (f"{w}: latency <= {1 / want:.2f}x PyTorch's" if w == "infer1"
+                    else f"{w}: throughput >= {want:g}x PyTorch's")
+            got = f"{1 / ratio:.2f}x" if w == "infer1" else f"{ratio:.2f}x"
+            out.append(f"| {what} | {got} | {'met' if ratio >= want else '**not met**'} |")
+        if w == "lenet64":
+            out.append(f"| lenet64: peak RSS <= 0.5x PyTorch's | {ra / rb:.2f}x | {'met' if ra / rb <= 0.5 else '**not met**'} |")
+        if w == "conv" and sg:
+            out.append(f"| conv forward >= 60% of OpenBLAS sgemm (same threads) | {100 * da / sg:.0f}% "
+                       f"({da:.1f} vs {sg:.1f} GFLOP/s) | {'met' if da >= 0.6 * sg else '**not met**'} |")
+    return "\n".join(out) + "\n"
+
+
 def kernels(reps, env_t, ds):
     """LeNet's conv2 forward (batch 64) by each of deepsky's convolution
     algorithms, PyTorch's (oneDNN) and one OpenBLAS sgemm of the same size,
@@ -78,7 +100,7 @@ def main():
     for w, key, da, tb, ratio, ra, rb, sg in rows:
         note = f" (OpenBLAS sgemm {sg} GFLOP/s)" if sg else ""
         table.append(f"| {w} | {key} | {da:.4g} | {tb:.4g}{note} | {ratio:.2f}x | {ra:.0f} | {rb:.0f} |")
-    text = head + "\n".join(table) + "\n"
+    text = head + "\n".join(table) + "\n" + targets(rows)
     if not sys.argv[2:] or "conv" in work:
         text += "\n" + kernels(reps, env_t, ds) + "\n"
     print(text)
