@@ -314,7 +314,10 @@ int ds_idx_load(const char *images, const char *labels, ds_dataset *out);
 int ds_fashion_mnist_load(const char *dir, int train, ds_dataset *out);
 void ds_dataset_free(ds_dataset *d);
 
-/* Mini-batch iterator over a dataset: shuffled each epoch when shuffle=1. */
+/* Mini-batch iterator over a dataset: shuffled each epoch when shuffle=1.
+ * A background thread gathers the next batch while the caller computes, so
+ * the dataset must outlive the loader and may change only before a reset
+ * (which also drops a batch already gathered). */
 typedef struct ds_loader ds_loader;
 ds_loader *ds_loader_new(const ds_dataset *d, int batch, int shuffle, uint64_t seed);
 void ds_loader_free(ds_loader *l);
