@@ -5,6 +5,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 /* ip: 0,1 kernel; 2,3 stride; 4,5 pad */
 static int pool_shape(ds_node *n)
@@ -26,6 +29,44 @@ static int pool_shape(ds_node *n)
     return 0;
 }
 
+#if defined(__AVX512F__)
+/* One output row of a 2x2/2 max pool, 16 outputs a vector: the window's four
+ * values (a b / c d) come from the two input rows split into even and odd
+ * columns, then the same selects in the same order as the scalar code (v
+ * wins if v > m or v is NaN), so maxima, argmax and NaN handling agree. */
+static void pool22_row(const float *x, int w, int oy, int ow, float *y, int32_t *a)
+{
+    const float *r0 = x + (size_t)(2 * oy) * w, *r1 = r0 + w;
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int ox = 0; ox < ow; ox += 16) {
+        int cols = 2 * (ow - ox < 16 ? ow - ox : 16); /* input columns of this step */
+        __mmask16 lo = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+        __mmask16 hi = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+        __mmask16 out = (__mmask16)((1u << (cols / 2)) - 1);
+        const float *p0 = r0 + 2 * ox, *p1 = r1 + 2 * ox;
+        __m512 l0 = _mm512_maskz_loadu_ps(lo, p0), h0 = _mm512_maskz_loadu_ps(hi, p0 + 16);
+        __m512 l1 = _mm512_maskz_loadu_ps(lo, p1), h1 = _mm512_maskz_loadu_ps(hi, p1 + 16);
+        __m512 m = _mm512_permutex2var_ps(l0, even, h0), b = _mm512_permutex2var_ps(l0, odd, h0);
+        __m512 c = _mm512_permutex2var_ps(l1, even, h1), d = _mm512_permutex2var_ps(l1, odd, h1);
+        __mmask16 tb = _mm512_cmp_ps_mask(b, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
+        m = _mm512_mask_blend_ps(tb, m, b);
+        __mmask16 tc = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q);
+        m = _mm512_mask_blend_ps(tc, m, c);
+        __mmask16 td = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
+        m = _mm512_mask_blend_ps(td, m, d);
+        _mm512_mask_storeu_ps(y + (size_t)oy * ow + ox, out, m);
+        if (a) {
+            __m512i best = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * w + 2 * ox), even); /* a's index */
+            best = _mm512_mask_add_epi32(best, tb, best, _mm512_set1_epi32(1));
+            best = _mm512_mask_blend_epi32(tc, best, _mm512_add_epi32(_mm512_set1_epi32(2 * oy * w + 2 * ox + w), even));
+            best = _mm512_mask_blend_epi32(td, best, _mm512_add_epi32(_mm512_set1_epi32(2 * oy * w + 2 * ox + w + 1), even));
+            _mm512_mask_storeu_epi32(a + (size_t)oy * ow + ox, out, best);
+        }
+    }
+}
+#endif
+
 /* y = max over the window; aux keeps the argmax (index in the input plane). */
 static void maxpool_forward_planes(void *arg, long lo, long hi)
 {
@@ -41,6 +82,10 @@ static void maxpool_forward_planes(void *arg, long lo, long hi)
             const float *x = n->in[0]->val + p * h * w;
             float *y = n->val + p * oh * ow;
             int32_t *a = argmax + p * oh * ow;
+#if defined(__AVX512F__)
+            for (int oy = 0; oy < oh; oy++) pool22_row(x, w, oy, ow, y, n->grad ? a : NULL);
+            continue;
+#endif
             if (!n->grad) { /* no gradient will come back: the maxima alone */
                 for (int oy = 0; oy < oh; oy++) {
                     const float *r0 = x + (size_t)(2 * oy) * w, *r1 = r0 + w;

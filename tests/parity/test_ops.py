@@ -202,6 +202,14 @@ def test_pool():
         case(f"avg_pool2d {what}", {"x": X(randn(*xs))}, lambda g, n, o=opt: L.ds_avgpool2d(g, n["x"], o),
              lambda t, k=k, ts=ts, p=p: F.avg_pool2d(t["x"], k, ts, p, ceil_mode=False,
                                                      count_include_pad=True))
+    # the vectorised 2x2/2 path: LeNet's sizes, a row wider than one vector,
+    # odd widths, and ties (rounded values: the first maximum wins, as in torch)
+    opt = ds.pool_opt(2, 0, 0)
+    for xs in ((3, 4, 28, 28), (2, 3, 14, 14), (2, 2, 9, 35), (2, 2, 7, 9)):
+        case(f"max_pool2d 2x2 {list(xs)}", {"x": X(randn(*xs))}, lambda g, n: L.ds_maxpool2d(g, n["x"], opt),
+             lambda t: F.max_pool2d(t["x"], 2))
+    case("max_pool2d 2x2 with ties", {"x": X(np.round(randn(2, 3, 10, 12)))},
+         lambda g, n: L.ds_maxpool2d(g, n["x"], opt), lambda t: F.max_pool2d(t["x"], 2))
     case("global_avgpool [3,4,5,7]", {"x": X(randn(3, 4, 5, 7))}, lambda g, n: L.ds_global_avgpool(g, n["x"]),
          lambda t: F.adaptive_avg_pool2d(t["x"], 1))
 

@@ -277,6 +277,29 @@ static void inference_plan(void)
     ds_graph_free(b);
 }
 
+/* max pool 2x2/2 with NaN (the vectorised path on AVX-512): a NaN wins its
+ * window, the last one in reading order takes the gradient (as in torch) */
+static void maxpool_nan(void)
+{
+    ds_graph *g = ds_graph_new(1);
+    ds_node *x = ds_input(g, "x", S(4, 1, 1, 2, 4));
+    ds_node_set_requires_grad(x, 1);
+    ds_node *y = ds_maxpool2d(g, x, (ds_pool_opt){.kernel = {2, 2}});
+    CHECK(y && ds_graph_compile(g) == 0);
+    float in[8] = {1, NAN, NAN, 5, 3, 2, NAN, 0};
+    memcpy(ds_node_value(x), in, sizeof in);
+    CHECK(ds_graph_forward(g) == 0);
+    const float *v = ds_node_value(y);
+    CHECK(isnan(v[0]) && isnan(v[1]));
+    float one[2] = {1, 1};
+    CHECK(ds_graph_backward(g, y, one) == 0);
+    const float *d = ds_node_grad(x);
+    float want[8] = {0, 1, 0, 0, 0, 0, 1, 0};
+    CHECK(memcmp(d, want, sizeof want) == 0);
+    printf("ok   maxpool NaN: NaN wins, gradient to the last NaN of each window\n");
+    ds_graph_free(g);
+}
+
 int main(void)
 {
     initialisers();
@@ -286,5 +309,6 @@ int main(void)
     multi_output_and_input_grad();
     reproducible();
     inference_plan();
+    maxpool_nan();
     return ds_test_summary("graph");
 }
