@@ -26,6 +26,7 @@ static int pool_shape(ds_node *n)
                              ds_shape_str(x->shape, sx, sizeof sx));
     n->shape = ds_shape_of(4, x->shape.d[0], x->shape.d[1], oh, ow);
     if (n->ip[6]) n->aux_bytes = ds_numel(n) * sizeof(int32_t); /* argmax per output */
+    n->grad_overwrites = n->ip[6]; /* max: backward zeroes dx itself, plane by plane */
     return 0;
 }
 
@@ -155,6 +156,7 @@ static void maxpool_backward_planes(void *arg, long lo, long hi)
         float *dx = n->in[0]->grad + p * hw;
         const float *dy = n->grad + p * ohw;
         const int32_t *a = argmax + p * ohw;
+        if (n->in[0]->grad_fresh) memset(dx, 0, hw * sizeof *dx); /* plane by plane, while it is in cache */
         for (size_t o = 0; o < ohw; o++) dx[a[o]] += dy[o];
     }
 }
