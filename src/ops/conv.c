@@ -1,10 +1,21 @@
-/* conv.c — 2-D convolution and transposed convolution by im2col + sgemm.
+/* conv.c — 2-D convolution and transposed convolution.
  *
- * A chunk of S samples is laid out as columns (im2col), one receptive field
- * per column, so that each group's convolution is one large matrix product
- *   Y_g [OCg, S·OH·OW] = W_g [OCg, Cg·KH·KW] · col_g [Cg·KH·KW, S·OH·OW]
- * and a transposed convolution is the same product read backwards (col2im).
- * Big products keep both cores busy; S is capped so the scratch stays small.
+ * Each pass takes the fastest algorithm that applies (docs/design.md has
+ * the measurements; DS_CONV_ALGO pins one for comparisons):
+ *  - stride 1, forward and dx: shifted products — im2col's rows are the
+ *    image itself shifted, so the micro-kernel reads them in place under
+ *    lane masks (ds_tile_shifted), nothing copied or packed;
+ *  - dW, stride 1 and few channels × taps: streamed dot products with
+ *    vector partial sums (no packing); otherwise the implicit GEMM below;
+ *  - other strides: implicit im2col — GEMM operands that pack themselves
+ *    from a padded copy of the image, output written straight to NCHW;
+ *  - dx of strided convolutions and transposed convolutions: explicit
+ *    im2col/col2im around one large matrix product per chunk of samples
+ *      Y_g [OCg, S·OH·OW] = W_g [OCg, Cg·KH·KW] · col_g [Cg·KH·KW, S·OH·OW],
+ *    S capped so the scratch stays small.
+ * ip: 0,1 stride; 2,3 pad; 4,5 dilation; 6 groups; 7,8 output_padding;
+ * 9 explicit chunk S; 10 implicit forward/dW; 11 implicit dx; 12 shifted
+ * forward; 13 shifted dx; 14 streamed dW (set by the shape rule).
  */
 #include "internal.h"
 
