@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs missing packages, then builds and runs every
-# test twice — a Release build (unit, gradient checks, PyTorch parity) and an
+# test three times — a Release build for this machine and one for AVX2
+# without AVX-512 (unit, gradient checks, PyTorch parity, CLI), and an
 # AddressSanitizer + UndefinedBehaviorSanitizer build (unit tests) — and ends
 # with one summary line.
 set -uo pipefail
@@ -31,8 +32,9 @@ run_suite() { # name, build dir, cmake args...
   total_fail=$((total_fail + failed))
 }
 
-mkdir -p build build-asan
+mkdir -p build build-avx2 build-asan
 run_suite "release build" build -DCMAKE_BUILD_TYPE=Release
+run_suite "release build for AVX2 without AVX-512 (x86-64-v3)" build-avx2 -DCMAKE_BUILD_TYPE=Release -DDS_MARCH=x86-64-v3
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   run_suite "sanitizer build (ASan + UBSan)" build-asan -DCMAKE_BUILD_TYPE=Debug -DDS_SANITIZE=ON
 echo "$total_pass passed, $total_fail failed"
