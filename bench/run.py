@@ -23,10 +23,14 @@ def run(cmd, env):
 
 
 def cpu_name():
+    name, flags = platform.processor(), set()
     for line in open("/proc/cpuinfo"):
         if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
+            name = line.split(":", 1)[1].strip()
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+    isa = "AVX-512" if "avx512f" in flags else "AVX2+FMA" if "avx2" in flags else "SSE"
+    return f"{name} ({isa})"
 
 
 # issue 4's "done when": workload -> least deepsky advantage
