@@ -55,6 +55,24 @@ def targets(rows):
     return "\n".join(out) + "\n"
 
 
+DECISIONS = """
+How the kernels were chosen (docs/design.md has the details):
+- im2col + OpenBLAS: Debian 12's OpenBLAS runs its Prescott (SSE3) kernel on
+  this Xeon (the sgemm row above), so deepsky has its own blocked SGEMM;
+  im2col around it is the first row.
+- Implicit im2col (GEMM panels packed straight from the image) and the
+  shifted products (no packing at all) are the two direct forms; they are
+  within noise of each other on this layer (they trade places between
+  runs), and the shifted one wastes no time on copies for stride-1 layers,
+  so it is the default there; strided layers use the implicit one.
+- Winograd F(2x2, 5x5) for this layer was implemented and measured in the
+  same alternating way: correct to 3e-6 but 30 GFLOP/s (scalar transforms)
+  against 140 for the shifted kernel (medians), so it was not kept.
+- oneDNN was not linked: PyTorch's row above is oneDNN's AVX-512 direct
+  convolution on the same machine, the figure to beat.
+"""
+
+
 def kernels(reps, env_t, ds):
     """LeNet's conv2 forward (batch 64) by each of deepsky's convolution
     algorithms, PyTorch's (oneDNN) and one OpenBLAS sgemm of the same size,
@@ -77,7 +95,7 @@ def kernels(reps, env_t, ds):
         rows.append(f"| deepsky: {name} | {statistics.median(got[name]):.1f} |")
     rows.append(f"| PyTorch 1.13 (oneDNN) | {statistics.median(torch_conv):.1f} |")
     rows.append(f"| OpenBLAS sgemm, the same product as one GEMM (Debian's build) | {statistics.median(blas):.1f} |")
-    return "\n".join(rows) + "\n"
+    return "\n".join(rows) + "\n" + DECISIONS
 
 
 def main():
