@@ -346,36 +346,42 @@ static void chunk_col2im(const float *col, int s0, int s, int gi, int cg, const 
 
 /* ---- implicit im2col: the GEMM packs its panels straight from the image ---- */
 
-/* xp [n, c, h + 2·ph, w + 2·pw] = x with a zero border (planes in parallel). */
+/* Planes x [h, w] placed into xp [hp, wp] at row top, column left, zeros
+ * around them (planes in parallel): the padded copies of the algorithms. */
 typedef struct {
     const float *x;
     float *xp;
-    int h, w, ph, pw;
-} pad_task;
+    int h, w, top, left, hp, wp;
+} place_task;
 
-static void pad_range(void *arg, long lo, long hi)
+static void place_range(void *arg, long lo, long hi)
 {
-    const pad_task *k = arg;
-    int hp = k->h + 2 * k->ph, wp = k->w + 2 * k->pw;
+    const place_task *k = arg;
     for (long pl = lo; pl < hi; pl++) {
         const float *x = k->x + (size_t)pl * k->h * k->w;
-        float *d = k->xp + (size_t)pl * hp * wp;
-        memset(d, 0, (size_t)k->ph * wp * sizeof *d);
+        float *d = k->xp + (size_t)pl * k->hp * k->wp;
+        memset(d, 0, (size_t)k->top * k->wp * sizeof *d);
         for (int y = 0; y < k->h; y++) {
-            float *r = d + (size_t)(y + k->ph) * wp;
-            for (int i = 0; i < k->pw; i++) r[i] = r[wp - 1 - i] = 0;
-            memcpy(r + k->pw, x + (size_t)y * k->w, (size_t)k->w * sizeof *r);
+            float *r = d + (size_t)(y + k->top) * k->wp;
+            for (int i = 0; i < k->left; i++) r[i] = 0;
+            memcpy(r + k->left, x + (size_t)y * k->w, (size_t)k->w * sizeof *r);
+            for (int i = k->left + k->w; i < k->wp; i++) r[i] = 0;
         }
-        memset(d + (size_t)(k->h + k->ph) * wp, 0, (size_t)k->ph * wp * sizeof *d);
+        memset(d + (size_t)(k->h + k->top) * k->wp, 0, (size_t)(k->hp - k->h - k->top) * k->wp * sizeof *d);
     }
+}
+
+static void place(const float *x, long planes, int h, int w, int top, int left, int hp, int wp, float *xp)
+{
+    place_task k = {x, xp, h, w, top, left, hp, wp};
+    ds_parallel_for(planes, 4, place_range, &k);
 }
 
 /* x [planes, h, w] padded by ph, pw into scratch (or x itself when no padding). */
 static const float *padded(const float *x, long planes, int h, int w, int ph, int pw, float *scratch)
 {
     if (!ph && !pw) return x;
-    pad_task k = {x, scratch, h, w, ph, pw};
-    ds_parallel_for(planes, 4, pad_range, &k);
+    place(x, planes, h, w, ph, pw, h + 2 * ph, w + 2 * pw, scratch);
     return scratch;
 }
 
@@ -632,29 +638,6 @@ static void shifted_range(void *arg, long lo, long hi)
     }
 }
 
-/* The copy: planes [h, w] into [hp, pitch] at row top, zeros elsewhere. */
-typedef struct {
-    const float *x;
-    float *xp;
-    int h, w, top, hp, pitch;
-} pitch_task;
-
-static void pitch_range(void *arg, long lo, long hi)
-{
-    const pitch_task *k = arg;
-    for (long pl = lo; pl < hi; pl++) {
-        const float *x = k->x + (size_t)pl * k->h * k->w;
-        float *d = k->xp + (size_t)pl * k->hp * k->pitch;
-        memset(d, 0, (size_t)k->top * k->pitch * sizeof *d);
-        for (int y = 0; y < k->h; y++) {
-            float *r = d + (size_t)(y + k->top) * k->pitch;
-            memcpy(r, x + (size_t)y * k->w, (size_t)k->w * sizeof *r);
-            for (int i = k->w; i < k->pitch; i++) r[i] = 0;
-        }
-        memset(d + (size_t)(k->h + k->top) * k->pitch, 0, (size_t)(k->hp - k->h - k->top) * k->pitch * sizeof *d);
-    }
-}
-
 /* Floats of slack before and after the copy: the kernel reads (masked)
  * lanes up to pw before a row and NR + pw past the last plane. */
 static size_t shift_slack(int pw) { return 2 * (size_t)ds_gemm_nr() + (size_t)pw + 16; }
@@ -697,8 +680,7 @@ static void shifted_conv(shift_job *q, ds_graph *g, const float *x, int n, int i
         q->hp = q->oh + dh * (kh - 1);
         size_t slack = shift_slack(pw), planes = (size_t)n * q->ctot;
         float *xp = g->work + slack;
-        pitch_task pt = {x, xp, in_h, in_w, ph, q->hp, q->pitch};
-        ds_parallel_for((long)planes, 4, pitch_range, &pt);
+        place(x, (long)planes, in_h, in_w, ph, 0, q->hp, q->pitch, xp);
         float *tail = xp + planes * q->hp * q->pitch;
         memset(g->work, 0, slack * sizeof(float));
         memset(tail, 0, slack * sizeof(float));
@@ -738,8 +720,7 @@ static void shifted_conv(shift_job *q, ds_graph *g, const float *x, int n, int i
  * after it: the streaming dW reads past the last sample) */
 static float *padded_copy(const float *x, long planes, int h, int w, int ph, int pw, float *scratch)
 {
-    pad_task k = {x, scratch, h, w, ph, pw};
-    ds_parallel_for(planes, 4, pad_range, &k);
+    place(x, planes, h, w, ph, pw, h + 2 * ph, w + 2 * pw, scratch);
     size_t end = (size_t)planes * (h + 2 * ph) * (w + 2 * pw);
     memset(scratch + end, 0, 2 * (size_t)ds_gemm_nr() * sizeof *scratch);
     return scratch;
