@@ -35,7 +35,7 @@ typedef struct ds_op {
     void (*backward)(struct ds_node *n, struct ds_graph *g);
 } ds_op;
 
-#define DS_MAX_IP 16
+#define DS_MAX_IP 20
 #define DS_MAX_FP 4
 
 struct ds_node {

@@ -1,8 +1,12 @@
 /* conv.c — 2-D convolution and transposed convolution.
  *
  * Each pass takes the fastest algorithm that applies (docs/design.md has
- * the measurements; DS_CONV_ALGO pins one for comparisons):
- *  - stride 1, forward and dx: shifted products — im2col's rows are the
+ * the measurements; DS_CONV_ALGO=im2col|implicit|shifted pins one for
+ * comparisons):
+ *  - stride 1, forward and dx, AVX-512, ≥ 16 output channels: ocv —
+ *    output channels in the vector lanes, input pixels broadcast from a
+ *    zero-padded copy (the fewest instructions per FMA; see ocv_tile);
+ *  - other stride-1 forward and dx: shifted products — im2col's rows are the
  *    image itself shifted, so the micro-kernel reads them in place under
  *    lane masks (ds_tile_shifted), nothing copied or packed;
  *  - dW, stride 1 and few channels × taps: streamed dot products with
@@ -15,7 +19,8 @@
  *    S capped so the scratch stays small.
  * ip: 0,1 stride; 2,3 pad; 4,5 dilation; 6 groups; 7,8 output_padding;
  * 9 explicit chunk S; 10 implicit forward/dW; 11 implicit dx; 12 shifted
- * forward; 13 shifted dx; 14 streamed dW (set by the shape rule).
+ * forward; 13 shifted dx; 14 streamed dW; 15 ocv forward; 16 ocv dx (set by
+ * the shape rule).
  */
 #include "internal.h"
 
@@ -149,6 +154,10 @@ static void chunk_matrix(float *t, int s, int ch_total, int c0, int cn, size_t h
 }
 
 static size_t shifted_scratch(long planes, int hp, int pitch, int pw, int groups, int m, int kk);
+#if defined(__AVX512F__)
+static size_t ocv_scratch(long planes, int hp, int wpp, int groups, int m, int kk);
+static bool ocv_fits(int m);
+#endif
 
 static int conv_shape_common(ds_node *n, int transposed)
 {
@@ -201,12 +210,14 @@ static int conv_shape_common(ds_node *n, int transposed)
     if (chunk > (size_t)q.n) chunk = (size_t)q.n;
     n->ip[9] = (int)chunk;
     size_t explicit_work = chunk * per, work = 0;
-    n->ip[10] = n->ip[11] = n->ip[12] = n->ip[13] = n->ip[14] = 0;
+    n->ip[10] = n->ip[11] = n->ip[12] = n->ip[13] = n->ip[14] = n->ip[15] = n->ip[16] = 0;
     if (transposed) work = explicit_work;
     /* DS_CONV_ALGO=im2col or implicit pins the older algorithms (benchmarks
      * compare them); by default each pass takes the fastest that applies */
     const char *algo = getenv("DS_CONV_ALGO");
     bool only_im2col = algo && !strcmp(algo, "im2col"), only_implicit = algo && !strcmp(algo, "implicit");
+    bool only_shifted = algo && !strcmp(algo, "shifted"); /* the pixel-lane tile, not ocv */
+    (void)only_shifted;
     if (!transposed && !only_im2col) {
         /* implicit im2col reads a zero-padded copy of x (and, for dx, of dy)
          * with 32-bit offsets */
@@ -236,6 +247,19 @@ static int conv_shape_common(ds_node *n, int transposed)
                                        q.oc / g * kh * kw);
             if (b > work) work = b;
         }
+#if defined(__AVX512F__)
+        /* stride 1 with whole vectors of output channels: the ocv tile */
+        if (!only_shifted && n->ip[12] && ocv_fits(q.oc / g)) {
+            n->ip[15] = 1;
+            size_t f = ocv_scratch((long)q.n * q.c, q.h + 2 * q.ph, q.w + 2 * q.pw, g, q.oc / g, q.c / g * kh * kw);
+            if (f > work) work = f;
+        }
+        if (!only_shifted && n->ip[13] && ocv_fits(q.c / g)) {
+            n->ip[16] = 1;
+            size_t b = ocv_scratch((long)q.n * q.oc, q.oh + 2 * bh, q.ow + 2 * bw, g, q.c / g, q.oc / g * kh * kw);
+            if (b > work) work = b;
+        }
+#endif
         size_t khw = (size_t)kh * kw, cg = (size_t)(q.c / g), ocg = (size_t)(q.oc / g), slack = 2 * (size_t)ds_gemm_nr();
         /* dW by streaming dot products (few output channels × taps): a padded
          * copy of x, dy on the padded-width grid, DW_GROUPS vector accumulators */
@@ -510,6 +534,36 @@ static ds_out nchw_out(float *y, int ctot, int c0, long ohw, float beta, const f
     return (ds_out){y + (size_t)c0 * ohw, ohw, ohw, (long)ctot * ohw, 1, beta, bias ? bias + c0 : NULL};
 }
 
+/* One stride-1 pass as y (=, or += when accumulate) the convolution of
+ * `in` [n, ctot, in_h, in_w] (padding ph, pw) with m output channels per
+ * group and kk taps: the forward (in = x), or dx (in = dy padded by
+ * d·(k−1) − p, the flipped, transposed kernel). */
+typedef struct {
+    const float *in, *bias;
+    float *y;
+    int n, in_h, in_w, ph, pw, kh, kw, dh, dw;
+    int ctot, cg, groups, m, kk, oh, ow, octot, accumulate, relu;
+} s1_pass;
+
+static s1_pass s1_of(const ds_node *n, int dx)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, khw = q.kh * q.kw;
+    s1_pass p = {.n = q.n, .kh = q.kh, .kw = q.kw, .dh = q.dh, .dw = q.dw, .groups = q.groups};
+    if (!dx) {
+        p.in = n->in[0]->val, p.bias = n->n_in == 3 ? n->in[2]->val : NULL, p.y = n->val;
+        p.in_h = q.h, p.in_w = q.w, p.ph = q.ph, p.pw = q.pw;
+        p.ctot = q.c, p.cg = cg, p.m = ocg, p.kk = cg * khw, p.oh = q.oh, p.ow = q.ow, p.octot = q.oc;
+        p.relu = n->fused_relu;
+    } else {
+        p.in = n->grad, p.y = n->in[0]->grad;
+        p.in_h = q.oh, p.in_w = q.ow, p.ph = q.dh * (q.kh - 1) - q.ph, p.pw = q.dw * (q.kw - 1) - q.pw;
+        p.ctot = q.oc, p.cg = ocg, p.m = cg, p.kk = ocg * khw, p.oh = q.h, p.ow = q.w, p.octot = q.c;
+        p.accumulate = !n->in[0]->grad_fresh;
+    }
+    return p;
+}
+
 /* ---- stride 1: shifted products, no im2col at all ----
  *
  * One sample's input planes are copied with row pitch P = max(in_w, out_w)
@@ -652,12 +706,16 @@ static size_t shifted_scratch(long planes, int hp, int pitch, int pw, int groups
            DS_SHIFT_MAX_TAPS + masks;
 }
 
-/* y (=, or += when accumulate) the stride-1 convolution of x [N, ctot, in_h,
- * in_w] (padding ph, pw) by weights packed with pack(): the job's m, kk,
- * groups, cg, ctot, oh, ow, octot, y, bias, accumulate are set by the caller. */
-static void shifted_conv(shift_job *q, ds_graph *g, const float *x, int n, int in_h, int in_w, int ph, int pw,
-                         int kh, int kw, int dh, int dw, void (*pack)(const ds_node *, float *), const ds_node *node)
+/* The pass s by the shifted products, weights packed with pack(). */
+static void shifted_conv(const s1_pass *s, ds_graph *g, void (*pack)(const ds_node *, float *), const ds_node *node)
 {
+    shift_job job = {.bias = s->bias, .y = s->y, .ctot = s->ctot, .cg = s->cg, .groups = s->groups, .m = s->m,
+                     .kk = s->kk, .oh = s->oh, .ow = s->ow, .octot = s->octot, .accumulate = s->accumulate,
+                     .relu = s->relu},
+              *q = &job;
+    const float *x = s->in;
+    int n = s->n, in_h = s->in_h, in_w = s->in_w, ph = s->ph, pw = s->pw, kh = s->kh, kw = s->kw, dh = s->dh,
+        dw = s->dw;
     int nr = ds_gemm_nr(), mr = ds_gemm_mr(), khw = kh * kw;
     q->in_w = in_w;
     q->in_h = in_h;
@@ -727,6 +785,181 @@ static float *padded_copy(const float *x, long planes, int h, int w, int ph, int
 }
 #endif
 
+#if defined(__AVX512F__)
+/* ---- stride 1, AVX-512: output channels in the vector lanes ----
+ *
+ * The accumulators hold V vectors of 16 output channels (ob + 16v ..) at P
+ * pixels (oy, ox + p) of one output row. For each tap k = (c, i, j) the
+ * weights are V vector loads and the input pixels P broadcasts from a
+ * zero-padded copy xp, so no lane needs a mask:
+ *   acc[p][v] += xp[c, oy + i·dh, ox + p + j·dw] · Wk[k][ob + 16v ..]
+ * V·P ≤ 28 accumulators: 4 × 7 costs 11 loads for 28 FMAs, where the
+ * pixel-lane tile (ds_tile_shifted) costs 10 loads and two masks for 16.
+ * That decides it when the core is shared (a hyperthread sibling busy):
+ * the issue slots run out first (measured in docs/design.md). The tile is
+ * transposed into NCHW rows as it is stored. */
+#define OCV_ACC 28
+
+static inline __attribute__((always_inline)) void ocv_tile(int V, int P, int kk, const float *restrict w, int ldw,
+                                                           const float *x, const int32_t *off, float *restrict t)
+{
+    __m512 c[OCV_ACC];
+#pragma GCC unroll 28
+    for (int i = 0; i < V * P; i++) c[i] = _mm512_setzero_ps();
+    for (int k = 0; k < kk; k++) {
+        const float *xk = x + off[k], *wk = w + (size_t)k * ldw;
+        __m512 a[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) a[v] = _mm512_loadu_ps(wk + 16 * v);
+#pragma GCC unroll 28
+        for (int p = 0; p < P; p++) {
+            __m512 b = _mm512_set1_ps(xk[p]);
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++) c[p * V + v] = _mm512_fmadd_ps(a[v], b, c[p * V + v]);
+        }
+    }
+#pragma GCC unroll 28
+    for (int i = 0; i < V * P; i++) _mm512_store_ps(t + 16 * i, c[i]);
+}
+
+typedef void (*ocv_fn)(int kk, const float *w, int ldw, const float *x, const int32_t *off, float *t);
+#define OCV_FN(V, P)                                                                                          \
+    static void ocv_##V##_##P(int kk, const float *w, int ldw, const float *x, const int32_t *off, float *t) \
+    {                                                                                                         \
+        ocv_tile(V, P, kk, w, ldw, x, off, t);                                                                \
+    }
+#define OCV_ENTRY(V, P) [P] = ocv_##V##_##P,
+#define OCV_P7(V, X) X(V, 1) X(V, 2) X(V, 3) X(V, 4) X(V, 5) X(V, 6) X(V, 7)
+#define OCV_P9(V, X) OCV_P7(V, X) X(V, 8) X(V, 9)
+#define OCV_P14(V, X) OCV_P9(V, X) X(V, 10) X(V, 11) X(V, 12) X(V, 13) X(V, 14)
+#define OCV_P28(V, X)                                                                                         \
+    OCV_P14(V, X) X(V, 15) X(V, 16) X(V, 17) X(V, 18) X(V, 19) X(V, 20) X(V, 21) X(V, 22) X(V, 23) X(V, 24) \
+        X(V, 25) X(V, 26) X(V, 27) X(V, 28)
+OCV_P28(1, OCV_FN)
+OCV_P14(2, OCV_FN)
+OCV_P9(3, OCV_FN)
+OCV_P7(4, OCV_FN)
+/* ocv_table[V][P] */
+static const ocv_fn ocv_table[5][OCV_ACC + 1] = {
+    [1] = {OCV_P28(1, OCV_ENTRY)}, [2] = {OCV_P14(2, OCV_ENTRY)}, [3] = {OCV_P9(3, OCV_ENTRY)},
+    [4] = {OCV_P7(4, OCV_ENTRY)}};
+
+typedef struct {
+    const float *xp, *w, *bias;
+    const int32_t *off;
+    float *y;
+    int ctot, cg, hp, wpp;     /* the padded copy [N, ctot, hp, wpp]; cg channels per group */
+    int groups, m, ocp, kk;    /* m output channels per group, packed to ocp (a multiple of 16) */
+    int oh, ow, octot, nblk;   /* nblk blocks of at most 4 vectors of output channels */
+    int accumulate, relu;
+} ocv_job;
+
+static void ocv_range(void *arg, long lo, long hi)
+{
+    const ocv_job *q = arg;
+    float t[OCV_ACC * 16] __attribute__((aligned(64)));
+    int nv = q->ocp / 16;
+    for (long it = lo; it < hi; it++) { /* item: (sample, group, channel block, output row) */
+        int oy = (int)(it % q->oh);
+        long r = it / q->oh;
+        int b = (int)(r % q->nblk);
+        r /= q->nblk;
+        int gi = (int)(r % q->groups), s = (int)(r / q->groups);
+        int v0 = b * nv / q->nblk, V = (b + 1) * nv / q->nblk - v0, pmax = OCV_ACC / V;
+        const float *x = q->xp + ((size_t)s * q->ctot + (size_t)gi * q->cg) * q->hp * q->wpp + (size_t)oy * q->wpp;
+        const float *w = q->w + (size_t)gi * q->kk * q->ocp + (size_t)v0 * 16;
+        int oc0 = v0 * 16, ocn = q->m - oc0 < V * 16 ? q->m - oc0 : V * 16, ld = V * 16;
+        for (int ox = 0, left = (q->ow + pmax - 1) / pmax; left > 0; left--) {
+            int P = (q->ow - ox + left - 1) / left; /* tiles of a row split it evenly */
+            ocv_table[V][P](q->kk, w, q->ocp, x + ox, q->off, t);
+            for (int o = 0; o < ocn; o++) {
+                int oc = gi * q->m + oc0 + o;
+                float *yr = q->y + (((size_t)s * q->octot + oc) * q->oh + oy) * q->ow + ox;
+                const float *tp = t + o;
+                if (q->accumulate)
+                    for (int p = 0; p < P; p++) yr[p] += tp[p * ld];
+                else {
+                    float bb = q->bias ? q->bias[oc] : 0;
+                    if (q->relu)
+                        for (int p = 0; p < P; p++) yr[p] = tp[p * ld] + bb > 0 ? tp[p * ld] + bb : 0;
+                    else
+                        for (int p = 0; p < P; p++) yr[p] = tp[p * ld] + bb;
+                }
+            }
+            ox += P;
+        }
+    }
+}
+
+/* Scratch of an ocv convolution: the padded copy, the packed weights
+ * (groups × kk × ocp, 64-byte aligned) and the tap offsets. */
+static size_t ocv_scratch(long planes, int hp, int wpp, int groups, int m, int kk)
+{
+    size_t ocp = ((size_t)m + 15) / 16 * 16;
+    return ((size_t)planes * hp * wpp + 15) / 16 * 16 + (size_t)groups * kk * ocp + (size_t)kk + 16;
+}
+
+/* Whether the ocv tile suits m output channels per group: at least 16 and
+ * at most a quarter of the lanes wasted on padding. */
+static bool ocv_fits(int m) { return m >= 16 && ((m + 15) / 16 * 16 - m) * 4 <= m; }
+
+/* The pass s by the ocv tile, weights laid out by pack() as [groups][kk][ocp]. */
+static void ocv_conv(const s1_pass *s, ds_graph *g, void (*pack)(const ds_node *, float *, int), const ds_node *node)
+{
+    ocv_job job = {.bias = s->bias, .y = s->y, .ctot = s->ctot, .cg = s->cg, .groups = s->groups, .m = s->m,
+                   .kk = s->kk, .oh = s->oh, .ow = s->ow, .octot = s->octot, .accumulate = s->accumulate,
+                   .relu = s->relu},
+            *q = &job;
+    int n = s->n, in_h = s->in_h, in_w = s->in_w, ph = s->ph, pw = s->pw, kh = s->kh, kw = s->kw, dh = s->dh,
+        dw = s->dw;
+    const float *x = s->in;
+    int khw = kh * kw;
+    q->hp = in_h + 2 * ph;
+    q->wpp = in_w + 2 * pw;
+    q->ocp = (q->m + 15) / 16 * 16;
+    q->nblk = (q->ocp / 16 + 3) / 4;
+    size_t planes = (size_t)n * q->ctot, xsz = (planes * q->hp * q->wpp + 15) / 16 * 16;
+    float *xp = g->work, *wpk = xp + xsz;
+    place(x, (long)planes, in_h, in_w, ph, pw, q->hp, q->wpp, xp);
+    pack(node, wpk, q->ocp);
+    int32_t *off = (int32_t *)(wpk + (size_t)q->groups * q->kk * q->ocp);
+    for (int k = 0; k < q->kk; k++)
+        off[k] = (int32_t)((long)(k / khw) * q->hp * q->wpp + (long)(k % khw / kw) * dh * q->wpp + (k % kw) * dw);
+    q->xp = xp;
+    q->w = wpk;
+    q->off = off;
+    ds_parallel_for((long)n * q->groups * q->nblk * q->oh, 1, ocv_range, q);
+}
+
+/* W [OC, cg, kh, kw] as [groups][kk][ocp]: Wk[k][o] = W[g·ocg + o, k], 0 for o ≥ ocg */
+static void ocv_pack_w(const ds_node *n, float *out, int ocp)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw;
+    const float *w = n->in[1]->val;
+    for (int gi = 0; gi < q.groups; gi++)
+        for (int k = 0; k < kk; k++) {
+            float *row = out + ((size_t)gi * kk + k) * ocp;
+            for (int o = 0; o < ocp; o++) row[o] = o < ocg ? w[((size_t)gi * ocg + o) * kk + k] : 0;
+        }
+}
+
+/* the flipped, transposed kernel for dx: Wk[(o, t)][c] = W[g·ocg + o, c, kh·kw − 1 − t] */
+static void ocv_pack_wflip(const ds_node *n, float *out, int ocp)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, khw = q.kh * q.kw, kk = ocg * khw;
+    const float *w = n->in[1]->val;
+    for (int gi = 0; gi < q.groups; gi++)
+        for (int o = 0; o < ocg; o++)
+            for (int t = 0; t < khw; t++) {
+                float *row = out + ((size_t)gi * kk + (size_t)o * khw + t) * ocp;
+                for (int c = 0; c < ocp; c++)
+                    row[c] = c < cg ? w[(((size_t)gi * ocg + o) * cg + c) * khw + (khw - 1 - t)] : 0;
+            }
+}
+#endif
+
 /* W [OC, cg, kh, kw] as groups × panels of W_g [ocg × kk] */
 static void pack_w(const ds_node *n, float *apan)
 {
@@ -751,28 +984,6 @@ static void pack_wflip(const ds_node *n, float *apan)
                     size_t at = (((size_t)gi * mpan + c / mr) * kk + (size_t)o * khw + t) * mr + c % mr;
                     apan[at] = c < cg ? w[(((size_t)gi * ocg + o) * cg + c) * khw + (khw - 1 - t)] : 0;
                 }
-}
-
-static void conv_forward_shifted(ds_node *n, ds_graph *g)
-{
-    geom q = geom_of(n, 0);
-    int cg = q.c / q.groups, ocg = q.oc / q.groups;
-    shift_job j = {.bias = n->n_in == 3 ? n->in[2]->val : NULL, .y = n->val, .ctot = q.c, .cg = cg,
-                   .groups = q.groups, .m = ocg, .kk = cg * q.kh * q.kw, .oh = q.oh, .ow = q.ow, .octot = q.oc,
-                   .relu = n->fused_relu};
-    shifted_conv(&j, g, n->in[0]->val, q.n, q.h, q.w, q.ph, q.pw, q.kh, q.kw, q.dh, q.dw, pack_w, n);
-}
-
-/* dx += the stride-1 convolution of dy (padded by d·(k−1) − p) with the
- * flipped, transposed kernel. */
-static void conv_dx_shifted(ds_node *n, ds_graph *g)
-{
-    geom q = geom_of(n, 0);
-    int cg = q.c / q.groups, ocg = q.oc / q.groups;
-    int bh = q.dh * (q.kh - 1) - q.ph, bw = q.dw * (q.kw - 1) - q.pw;
-    shift_job j = {.y = n->in[0]->grad, .ctot = q.oc, .cg = ocg, .groups = q.groups, .m = cg,
-                   .kk = ocg * q.kh * q.kw, .oh = q.h, .ow = q.w, .octot = q.c, .accumulate = !n->in[0]->grad_fresh};
-    shifted_conv(&j, g, n->grad, q.n, q.oh, q.ow, bh, bw, q.kh, q.kw, q.dh, q.dw, pack_wflip, n);
 }
 
 /* ---- stride 1, few channels: dW by streaming dot products ----
@@ -941,8 +1152,16 @@ static void conv_forward_explicit(ds_node *n, ds_graph *g);
 
 static void conv_forward(ds_node *n, ds_graph *g)
 {
+#if defined(__AVX512F__)
+    if (n->ip[15]) {
+        s1_pass p = s1_of(n, 0);
+        ocv_conv(&p, g, ocv_pack_w, n); /* applies a fused relu as it stores */
+        return;
+    }
+#endif
     if (n->ip[12]) {
-        conv_forward_shifted(n, g); /* applies a fused relu as it stores */
+        s1_pass p = s1_of(n, 0);
+        shifted_conv(&p, g, pack_w, n); /* applies a fused relu as it stores */
         return;
     }
     if (n->ip[10]) conv_forward_implicit(n, g);
@@ -988,8 +1207,16 @@ static void conv_backward(ds_node *n, ds_graph *g)
         conv_dw_implicit(n, g);
         dw = NULL;
     }
+#if defined(__AVX512F__)
+    if (n->ip[16] && dx) {
+        s1_pass p = s1_of(n, 1);
+        ocv_conv(&p, g, ocv_pack_wflip, n);
+        dx = NULL;
+    }
+#endif
     if (n->ip[13] && dx) {
-        conv_dx_shifted(n, g);
+        s1_pass p = s1_of(n, 1);
+        shifted_conv(&p, g, pack_wflip, n);
         dx = NULL;
     }
     if (n->ip[11] && dx) {

@@ -6,6 +6,9 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 /* ---- batch norm over dim 1 of [N, C, …]; M = N·Π(rest) values per channel ----
  * in: x, γ, β, running_mean, running_var; fp: momentum, eps.
@@ -36,6 +39,7 @@ static void bn_view(const ds_node *n, int *batch, int *c, size_t *inner)
     *inner = ds_numel(n) / ((size_t)*batch * (size_t)*c);
 }
 
+#if !defined(__AVX512F__)
 /* Σ p[i] and Σ (p[i] − mu)² over one plane: 16 float lanes (the compiler
  * vectorises them), then the lanes in order in double. */
 static double plane_sum(const float *p, size_t n)
@@ -61,7 +65,55 @@ static double plane_sq(const float *p, size_t n, float mu)
     for (; i < n; i++) s += (double)(p[i] - mu) * (p[i] - mu);
     return s;
 }
+#endif
 
+/* One channel's Σ x (sq = 0) or Σ (x − mu)² (sq = 1) over b planes of
+ * `inner` values, `stride` apart (AVX-512 as chan_dots below: lanes in
+ * double once per plane, one reduction per channel). */
+static double chan_moment(const float *x, int b, size_t stride, size_t inner, float mu, int sq)
+{
+    double s = 0;
+#if defined(__AVX512F__)
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+    __m512 vmu = _mm512_set1_ps(mu);
+    for (int n = 0; n < b; n++) {
+        const float *p = x + (size_t)n * stride;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        size_t i = 0;
+        for (; i + 32 <= inner; i += 32) {
+            __m512 v0 = _mm512_loadu_ps(p + i), v1 = _mm512_loadu_ps(p + i + 16);
+            if (sq) {
+                v0 = _mm512_sub_ps(v0, vmu);
+                v1 = _mm512_sub_ps(v1, vmu);
+                a0 = _mm512_fmadd_ps(v0, v0, a0);
+                a1 = _mm512_fmadd_ps(v1, v1, a1);
+            } else {
+                a0 = _mm512_add_ps(a0, v0);
+                a1 = _mm512_add_ps(a1, v1);
+            }
+        }
+        for (; i < inner; i += 16) {
+            __mmask16 m = inner - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (inner - i)) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(m, p + i);
+            if (sq) {
+                v = _mm512_maskz_sub_ps(m, v, vmu);
+                a0 = _mm512_fmadd_ps(v, v, a0);
+            } else
+                a0 = _mm512_add_ps(a0, v);
+        }
+        a0 = _mm512_add_ps(a0, a1);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(a0)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a0), 1))));
+    }
+    s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+#else
+    for (int n = 0; n < b; n++)
+        s += sq ? plane_sq(x + (size_t)n * stride, inner, mu) : plane_sum(x + (size_t)n * stride, inner);
+#endif
+    return s;
+}
+
+#if !defined(__AVX512F__)
 /* Σ dy and Σ dy·(x − mu) over one plane */
 static void plane_dots(const float *dy, const float *x, size_t n, float mu, double *sdy, double *sdyx)
 {
@@ -77,6 +129,7 @@ static void plane_dots(const float *dy, const float *x, size_t n, float mu, doub
     for (; i < n; i++) s += dy[i], t += (double)dy[i] * (x[i] - mu);
     *sdy += s, *sdyx += t;
 }
+#endif
 
 typedef struct {
     ds_node *n;
@@ -99,11 +152,9 @@ static void bn_forward_range(void *arg, long lo, long hi)
     for (long ch = lo; ch < hi; ch++) {
         double mu, var;
         if (t->training) {
-            double s = 0, ss = 0;
-            for (int s0 = 0; s0 < b; s0++) s += plane_sum(x + ((size_t)s0 * c + ch) * inner, inner);
-            mu = s / m;
-            for (int s0 = 0; s0 < b; s0++) ss += plane_sq(x + ((size_t)s0 * c + ch) * inner, inner, (float)mu);
-            var = ss / m;
+            const float *xc = x + (size_t)ch * inner;
+            mu = chan_moment(xc, b, (size_t)c * inner, inner, 0, 0) / m;
+            var = chan_moment(xc, b, (size_t)c * inner, inner, (float)mu, 1) / m;
             rm[ch] = (float)((1 - mom) * rm[ch] + mom * mu);
             rv[ch] = (float)((1 - mom) * rv[ch] + mom * (m > 1 ? var * m / (m - 1) : var));
         } else {
@@ -130,8 +181,79 @@ static void bn_forward(ds_node *n, ds_graph *g)
     ds_parallel_for(n->shape.d[1], 1, bn_forward_range, &t);
 }
 
+/* One channel's Σ dy and Σ dy·(x − mu) over b planes of `inner` values,
+ * `stride` apart. AVX-512: two vector accumulators per sum within a plane
+ * (masked tail, no scalar loop), each plane's lanes added into double
+ * vectors, reduced once per channel — the per-plane horizontal sums were
+ * most of the time on 7×7 and 14×14 planes. */
+static void chan_dots(const float *dy, const float *x, int b, size_t stride, size_t inner, float mu, double *sdy,
+                      double *sdyx)
+{
+#if defined(__AVX512F__)
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0, t0 = s0, t1 = s0;
+    __m512 vmu = _mm512_set1_ps(mu);
+    for (int n = 0; n < b; n++) {
+        const float *d = dy + (size_t)n * stride, *p = x + (size_t)n * stride;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, c0 = a0, c1 = a0;
+        size_t i = 0;
+        for (; i + 32 <= inner; i += 32) {
+            __m512 d0 = _mm512_loadu_ps(d + i), d1 = _mm512_loadu_ps(d + i + 16);
+            a0 = _mm512_add_ps(a0, d0);
+            a1 = _mm512_add_ps(a1, d1);
+            c0 = _mm512_fmadd_ps(d0, _mm512_sub_ps(_mm512_loadu_ps(p + i), vmu), c0);
+            c1 = _mm512_fmadd_ps(d1, _mm512_sub_ps(_mm512_loadu_ps(p + i + 16), vmu), c1);
+        }
+        for (; i < inner; i += 16) {
+            __mmask16 m = inner - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (inner - i)) - 1);
+            __m512 d0 = _mm512_maskz_loadu_ps(m, d + i);
+            a0 = _mm512_add_ps(a0, d0);
+            c0 = _mm512_fmadd_ps(d0, _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, p + i), vmu), c0);
+        }
+        a0 = _mm512_add_ps(a0, a1);
+        c0 = _mm512_add_ps(c0, c1);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(a0)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a0), 1))));
+        t0 = _mm512_add_pd(t0, _mm512_cvtps_pd(_mm512_castps512_ps256(c0)));
+        t1 = _mm512_add_pd(t1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c0), 1))));
+    }
+    *sdy = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    *sdyx = _mm512_reduce_add_pd(_mm512_add_pd(t0, t1));
+#else
+    *sdy = *sdyx = 0;
+    for (int n = 0; n < b; n++) plane_dots(dy + (size_t)n * stride, x + (size_t)n * stride, inner, mu, sdy, sdyx);
+#endif
+}
+
+/* dx (= or +=) k·dy + c1·x + c0 over one channel's b planes */
+static void chan_dx(float *dx, const float *dy, const float *x, int b, size_t stride, size_t inner, float k, float c1,
+                    float c0, bool fresh)
+{
+    for (int n = 0; n < b; n++) {
+        size_t off = (size_t)n * stride;
+        float *o = dx + off;
+        const float *d = dy + off, *p = x + off;
+#if defined(__AVX512F__)
+        __m512 vk = _mm512_set1_ps(k), v1 = _mm512_set1_ps(c1), v0 = _mm512_set1_ps(c0);
+        for (size_t i = 0; i < inner; i += 16) {
+            __mmask16 m = inner - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (inner - i)) - 1);
+            __m512 v = _mm512_fmadd_ps(vk, _mm512_maskz_loadu_ps(m, d + i),
+                                       _mm512_fmadd_ps(v1, _mm512_maskz_loadu_ps(m, p + i), v0));
+            if (!fresh) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, o + i));
+            _mm512_mask_storeu_ps(o + i, m, v);
+        }
+#else
+        if (fresh)
+            for (size_t i = 0; i < inner; i++) o[i] = k * d[i] + (c1 * p[i] + c0);
+        else
+            for (size_t i = 0; i < inner; i++) o[i] += k * d[i] + (c1 * p[i] + c0);
+#endif
+    }
+}
+
 /* x̂ = (x − μ)·invstd;  dγ += Σ dy·x̂;  dβ += Σ dy;
- * train: dx += γ·invstd/M·(M·dy − Σdy − x̂·Σ dy·x̂);  eval: dx += γ·invstd·dy */
+ * train: dx += γ·invstd/M·(M·dy − Σdy − x̂·Σ dy·x̂);  eval: dx += γ·invstd·dy.
+ * Written as dx = k·dy + c1·x + c0 with k = γ·invstd, c1 = −k·invstd·b̄,
+ * c0 = −k·(ā − μ·invstd·b̄), ā = Σdy/M, b̄ = Σ dy·x̂/M. */
 static void bn_backward_range(void *arg, long lo, long hi)
 {
     const bn_task *t = arg;
@@ -143,27 +265,20 @@ static void bn_backward_range(void *arg, long lo, long hi)
     const float *mean = n->aux, *invstd = mean + c;
     float *dx = n->in[0]->grad, *dgamma = n->in[1]->grad, *dbeta = n->in[2]->grad;
     double m = (double)b * (double)inner;
+    size_t stride = (size_t)c * inner;
     for (long ch = lo; ch < hi; ch++) {
-        double sdy = 0, sdyx = 0;
+        double sdy, sdyx;
         float mu = mean[ch], is = invstd[ch];
-        for (int s0 = 0; s0 < b; s0++) {
-            size_t off = ((size_t)s0 * c + ch) * inner;
-            plane_dots(dy + off, x + off, inner, mu, &sdy, &sdyx);
-        }
+        chan_dots(dy + (size_t)ch * inner, x + (size_t)ch * inner, b, stride, inner, mu, &sdy, &sdyx);
         sdyx *= is;
         if (dgamma) dgamma[ch] += (float)sdyx;
         if (dbeta) dbeta[ch] += (float)sdy;
         if (!dx) continue;
-        float k = gamma[ch] * is;
-        float a = t->training ? (float)(sdy / m) : 0, bb = t->training ? (float)(sdyx / m) : 0;
-        bool fresh = n->in[0]->grad_fresh;
-        for (int s0 = 0; s0 < b; s0++) {
-            size_t off = ((size_t)s0 * c + ch) * inner;
-            if (fresh)
-                for (size_t i = 0; i < inner; i++) dx[off + i] = k * (dy[off + i] - a - (x[off + i] - mu) * is * bb);
-            else
-                for (size_t i = 0; i < inner; i++) dx[off + i] += k * (dy[off + i] - a - (x[off + i] - mu) * is * bb);
-        }
+        double k = (double)gamma[ch] * is;
+        double a = t->training ? sdy / m : 0, bb = t->training ? sdyx / m : 0;
+        double c1 = -k * is * bb, c0 = -k * (a - mu * is * bb);
+        chan_dx(dx + (size_t)ch * inner, dy + (size_t)ch * inner, x + (size_t)ch * inner, b, stride, inner, (float)k,
+                (float)c1, (float)c0, n->in[0]->grad_fresh);
     }
 }
 

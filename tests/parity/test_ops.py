@@ -177,6 +177,19 @@ def test_conv():
     conv_case("conv2d 1->32 5x5 pad 2 28x28 (streamed dW, no dx)", (5, 1, 28, 28), (32, 1, 5, 5), True, pad=2)
     conv_case("conv2d 1x1 pad 1 (pad wider than the kernel)", (2, 3, 4, 4), (2, 3, 1, 1), True, pad=1)
     conv_case("conv2d 3x3 stride 2 pad 1, 16->32 ch", (5, 16, 15, 15), (32, 16, 3, 3), True, stride=2, pad=1)
+    # output channels in vector lanes (AVX-512 stride 1): 5 and 3 vectors, rows
+    # that split into uneven tiles, groups with dilation, 1x1, two readers of x
+    conv_case("conv2d 48->80 3x3 pad 1, 29 wide (ocv 2+3 and 3 vectors)", (2, 48, 5, 29), (80, 48, 3, 3), True,
+              pad=1)
+    conv_case("conv2d groups 2 of 16 dilation 2 pad 2 (ocv)", (2, 32, 9, 10), (32, 16, 3, 3), True, pad=2,
+              dilation=2, groups=2)
+    conv_case("conv2d 1x1 32->16 (ocv)", (3, 32, 4, 5), (16, 32, 1, 1), False)
+    spec = {"x": X(randn(3, 16, 6, 7)), "w": P(randn(16, 16, 3, 3)), "v": P(randn(16, 16, 3, 3)),
+            "b": P(randn(16))}
+    case("two stride-1 convs read one input (dx accumulates)", spec,
+         lambda g, n: L.ds_add(g, L.ds_conv2d(g, n["x"], n["w"], n["b"], ds.conv_opt(pad=1)),
+                               L.ds_conv2d(g, n["x"], n["v"], None, ds.conv_opt(pad=1))),
+         lambda t: F.conv2d(t["x"], t["w"], t["b"], padding=1) + F.conv2d(t["x"], t["v"], None, padding=1))
     conv_case("conv_transpose2d stride 2 pad 1 outpad 1", (2, 4, 4, 3), (4, 3, 3, 3), True,
               transposed=True, stride=2, pad=1, output_padding=1)
     conv_case("conv_transpose2d groups 2 4x3 stride (2,1) no bias", (2, 4, 3, 5), (4, 2, 4, 3), False,
@@ -275,7 +288,7 @@ def test_dropout():
 # ---- batch norm --------------------------------------------------------------
 
 def test_batchnorm():
-    for shape in [(8, 4), (4, 3, 5, 6)]:
+    for shape in [(8, 4), (4, 3, 5, 6), (5, 3, 7, 7), (3, 2, 14, 14)]:  # planes with vector tails
         c = shape[1]
         for train in (True, False):
             spec = {"x": X(randn(*shape, scale=2.0) + 1.5), "gamma": P(uniform(0.5, 2, c)),
@@ -290,6 +303,10 @@ def test_batchnorm():
     # compiler does this): conv, batch norm and dense followed by relu
     spec = {"x": X(randn(2, 3, 7, 6)), "w": P(randn(4, 3, 3, 3)), "b": P(randn(4))}
     case("fused conv2d + relu", spec,
+         lambda g, n: L.ds_relu(g, L.ds_conv2d(g, n["x"], n["w"], n["b"], ds.conv_opt(pad=1))),
+         lambda t: F.relu(F.conv2d(t["x"], t["w"], t["b"], padding=1)))
+    spec16 = {"x": X(randn(2, 8, 7, 6)), "w": P(randn(16, 8, 3, 3)), "b": P(randn(16))}
+    case("fused conv2d + relu, 16 channels (ocv)", spec16,
          lambda g, n: L.ds_relu(g, L.ds_conv2d(g, n["x"], n["w"], n["b"], ds.conv_opt(pad=1))),
          lambda t: F.relu(F.conv2d(t["x"], t["w"], t["b"], padding=1)))
     case("fused conv2d stride 2 + relu", spec,
