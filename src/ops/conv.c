@@ -19,8 +19,8 @@
  *    S capped so the scratch stays small.
  * ip: 0,1 stride; 2,3 pad; 4,5 dilation; 6 groups; 7,8 output_padding;
  * 9 explicit chunk S; 10 implicit forward/dW; 11 implicit dx; 12 shifted
- * forward; 13 shifted dx; 14 streamed dW; 15 ocv forward; 16 ocv dx (set by
- * the shape rule).
+ * forward; 13 shifted dx; 14 streamed dW; 15 ocv forward; 16 ocv dx; 17
+ * dwv dW (set by the shape rule).
  */
 #include "internal.h"
 
@@ -157,6 +157,8 @@ static size_t shifted_scratch(long planes, int hp, int pitch, int pw, int groups
 #if defined(__AVX512F__)
 static size_t ocv_scratch(long planes, int hp, int wpp, int groups, int m, int kk);
 static bool ocv_fits(int m);
+static bool dwv_fits(const geom *q);
+static size_t dwv_scratch(const geom *q);
 #endif
 
 static int conv_shape_common(ds_node *n, int transposed)
@@ -210,7 +212,7 @@ static int conv_shape_common(ds_node *n, int transposed)
     if (chunk > (size_t)q.n) chunk = (size_t)q.n;
     n->ip[9] = (int)chunk;
     size_t explicit_work = chunk * per, work = 0;
-    n->ip[10] = n->ip[11] = n->ip[12] = n->ip[13] = n->ip[14] = n->ip[15] = n->ip[16] = 0;
+    n->ip[10] = n->ip[11] = n->ip[12] = n->ip[13] = n->ip[14] = n->ip[15] = n->ip[16] = n->ip[17] = 0;
     if (transposed) work = explicit_work;
     /* DS_CONV_ALGO=im2col or implicit pins the older algorithms (benchmarks
      * compare them); by default each pass takes the fastest that applies */
@@ -258,6 +260,13 @@ static int conv_shape_common(ds_node *n, int transposed)
             n->ip[16] = 1;
             size_t b = ocv_scratch((long)q.n * q.oc, q.oh + 2 * bh, q.ow + 2 * bw, g, q.c / g, q.oc / g * kh * kw);
             if (b > work) work = b;
+        }
+#endif
+#if defined(__AVX512F__)
+        if (!only_shifted && !only_implicit && dwv_fits(&q)) {
+            n->ip[17] = 1;
+            size_t d = dwv_scratch(&q);
+            if (d > work) work = d;
         }
 #endif
         size_t khw = (size_t)kh * kw, cg = (size_t)(q.c / g), ocg = (size_t)(q.oc / g), slack = 2 * (size_t)ds_gemm_nr();
@@ -960,6 +969,186 @@ static void ocv_pack_wflip(const ds_node *n, float *out, int ocp)
 }
 #endif
 
+#if defined(__AVX512F__)
+/* ---- stride 1, AVX-512: dW with output channels in the vector lanes ----
+ *
+ *   dWk[(c, i, j)][oc] += Σ_(n, oy, ox) xp[n, c, oy + i·dh, ox + j] · dyT[n, (oy, ox)][oc]
+ *
+ * dyT is dy transposed per sample to pixel-major rows of ocp channels. A
+ * block of R kernel rows (c, i) × KW taps × V vectors of output channels
+ * keeps its sums in registers over one sample's pixels: per pixel V loads
+ * of dyT and R·KW broadcasts of xp, each at a fixed displacement from the
+ * R row pointers, for V·R·KW FMAs. Nothing is packed (the GEMM form of
+ * dW packs an im2col panel for every product). The sums live per fixed
+ * group of samples and are added in order at the end, so the result does
+ * not depend on the thread count. KW ∈ {3, 5}, dilation 1 along rows. */
+#define DWV_GROUPS 8
+
+static inline __attribute__((always_inline)) void dwv_tile(int V, int R, int KW, const float *x, const int32_t *roff,
+                                                           const float *dyt, int ldd, int oh, int ow, int wpp,
+                                                           float *acc, int lda)
+{
+    __m512 c[28];
+    const float *xr[9];
+#pragma GCC unroll 9
+    for (int r = 0; r < R; r++) xr[r] = x + roff[r];
+#pragma GCC unroll 28
+    for (int t = 0; t < R * KW; t++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) c[t * V + v] = _mm512_loadu_ps(acc + (size_t)t * lda + 16 * v);
+    for (int oy = 0; oy < oh; oy++) {
+        const float *d = dyt + (size_t)oy * ow * ldd;
+        for (int ox = 0; ox < ow; ox++, d += ldd) {
+            __m512 dv[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++) dv[v] = _mm512_loadu_ps(d + 16 * v);
+#pragma GCC unroll 9
+            for (int r = 0; r < R; r++)
+#pragma GCC unroll 5
+                for (int j = 0; j < KW; j++) {
+                    __m512 b = _mm512_set1_ps(xr[r][(size_t)oy * wpp + ox + j]);
+#pragma GCC unroll 4
+                    for (int v = 0; v < V; v++)
+                        c[(r * KW + j) * V + v] = _mm512_fmadd_ps(dv[v], b, c[(r * KW + j) * V + v]);
+                }
+        }
+    }
+#pragma GCC unroll 28
+    for (int t = 0; t < R * KW; t++)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++) _mm512_storeu_ps(acc + (size_t)t * lda + 16 * v, c[t * V + v]);
+}
+
+typedef void (*dwv_fn)(const float *x, const int32_t *roff, const float *dyt, int ldd, int oh, int ow, int wpp,
+                       float *acc, int lda);
+#define DWV_FN(KW, V, R)                                                                                     \
+    static void dwv_##KW##_##V##_##R(const float *x, const int32_t *roff, const float *dyt, int ldd, int oh, \
+                                     int ow, int wpp, float *acc, int lda)                                   \
+    {                                                                                                        \
+        dwv_tile(V, R, KW, x, roff, dyt, ldd, oh, ow, wpp, acc, lda);                                        \
+    }
+#define DWV_ENTRY(KW, V, R) [R] = dwv_##KW##_##V##_##R,
+/* rows per block, at most: V·R·KW sums + V rows of dyT + 1 within 32 registers */
+#define DWV_3(X)                                                                                               \
+    X(3, 1, 1) X(3, 1, 2) X(3, 1, 3) X(3, 1, 4) X(3, 1, 5) X(3, 1, 6) X(3, 1, 7) X(3, 1, 8) X(3, 1, 9) X(3, 2, 1) \
+        X(3, 2, 2) X(3, 2, 3) X(3, 2, 4) X(3, 3, 1) X(3, 3, 2) X(3, 3, 3) X(3, 4, 1) X(3, 4, 2)
+#define DWV_5(X) X(5, 1, 1) X(5, 1, 2) X(5, 1, 3) X(5, 1, 4) X(5, 1, 5) X(5, 2, 1) X(5, 2, 2) X(5, 3, 1) X(5, 4, 1)
+DWV_3(DWV_FN)
+DWV_5(DWV_FN)
+static const dwv_fn dwv3[5][10] = {[1] = {DWV_ENTRY(3, 1, 1) DWV_ENTRY(3, 1, 2) DWV_ENTRY(3, 1, 3) DWV_ENTRY(3, 1, 4)
+                                              DWV_ENTRY(3, 1, 5) DWV_ENTRY(3, 1, 6) DWV_ENTRY(3, 1, 7)
+                                                  DWV_ENTRY(3, 1, 8) DWV_ENTRY(3, 1, 9)},
+                                   [2] = {DWV_ENTRY(3, 2, 1) DWV_ENTRY(3, 2, 2) DWV_ENTRY(3, 2, 3) DWV_ENTRY(3, 2, 4)},
+                                   [3] = {DWV_ENTRY(3, 3, 1) DWV_ENTRY(3, 3, 2) DWV_ENTRY(3, 3, 3)},
+                                   [4] = {DWV_ENTRY(3, 4, 1) DWV_ENTRY(3, 4, 2)}};
+static const dwv_fn dwv5[5][10] = {[1] = {DWV_ENTRY(5, 1, 1) DWV_ENTRY(5, 1, 2) DWV_ENTRY(5, 1, 3) DWV_ENTRY(5, 1, 4)
+                                              DWV_ENTRY(5, 1, 5)},
+                                   [2] = {DWV_ENTRY(5, 2, 1) DWV_ENTRY(5, 2, 2)},
+                                   [3] = {DWV_ENTRY(5, 3, 1)},
+                                   [4] = {DWV_ENTRY(5, 4, 1)}};
+static const int dwv3_rmax[5] = {0, 9, 4, 3, 2}, dwv5_rmax[5] = {0, 5, 2, 1, 1};
+
+/* Whether dW of this convolution takes the dwv path */
+static bool dwv_fits(const geom *q)
+{
+    int ocg = q->oc / q->groups;
+    return q->sh == 1 && q->sw == 1 && q->dw == 1 && (q->kw == 3 || q->kw == 5) && ocv_fits(ocg);
+}
+
+static size_t dwv_scratch(const geom *q)
+{
+    size_t ocp = ((size_t)(q->oc / q->groups) + 15) / 16 * 16, kk = (size_t)(q->c / q->groups) * q->kh * q->kw;
+    size_t groups = q->n < DWV_GROUPS ? (size_t)q->n : DWV_GROUPS;
+    size_t xp = ((size_t)q->n * q->c * (q->h + 2 * q->ph) * (q->w + 2 * q->pw) + 15) / 16 * 16;
+    size_t dyt = (size_t)q->n * q->groups * q->oh * q->ow * ocp;
+    return xp + dyt + groups * q->groups * kk * ocp + (size_t)(q->c / q->groups) * q->kh + 16;
+}
+
+typedef struct {
+    const float *dy;
+    float *dyt;
+    int oc, ocg, ocp, groups, ohw;
+} dyt_job;
+
+/* dy [N, G·ocg, ohw] → dyT [N, G, ohw, ocp] (zeros in the padding lanes) */
+static void dyt_range(void *arg, long lo, long hi)
+{
+    const dyt_job *k = arg;
+    for (long sg = lo; sg < hi; sg++) {
+        long s = sg / k->groups, gi = sg % k->groups;
+        const float *src = k->dy + ((size_t)s * k->oc + (size_t)gi * k->ocg) * k->ohw;
+        float *d = k->dyt + (size_t)sg * k->ohw * k->ocp;
+        for (int p = 0; p < k->ohw; p++) {
+            float *row = d + (size_t)p * k->ocp;
+            for (int o = 0; o < k->ocg; o++) row[o] = src[(size_t)o * k->ohw + p];
+            for (int o = k->ocg; o < k->ocp; o++) row[o] = 0;
+        }
+    }
+}
+
+typedef struct {
+    const float *xp, *dyt;
+    float *acc;
+    const int32_t *roff; /* per kernel row (c, i): c·hp·wpp + i·dh·wpp */
+    int n, sgroups, groups, ctot, cg, hp, wpp, oh, ow, kh, kw, ocp, kk, nblk;
+} dwv_job;
+
+static void dwv_range(void *arg, long lo, long hi)
+{
+    const dwv_job *q = arg;
+    int rows = q->cg * q->kh, nv = q->ocp / 16;
+    const int *rmax = q->kw == 3 ? dwv3_rmax : dwv5_rmax;
+    for (long gr = lo; gr < hi; gr++) {
+        float *acc0 = q->acc + (size_t)gr * q->groups * q->kk * q->ocp;
+        memset(acc0, 0, (size_t)q->groups * q->kk * q->ocp * sizeof *acc0);
+        int s0 = (int)((long)q->n * gr / q->sgroups), s1 = (int)((long)q->n * (gr + 1) / q->sgroups);
+        for (int s = s0; s < s1; s++)
+            for (int gi = 0; gi < q->groups; gi++) {
+                const float *x = q->xp + ((size_t)s * q->ctot + (size_t)gi * q->cg) * q->hp * q->wpp;
+                const float *dyt = q->dyt + ((size_t)s * q->groups + gi) * q->oh * q->ow * q->ocp;
+                float *acc = acc0 + (size_t)gi * q->kk * q->ocp;
+                for (int b = 0; b < q->nblk; b++) {
+                    int v0 = b * nv / q->nblk, V = (b + 1) * nv / q->nblk - v0;
+                    for (int r0 = 0; r0 < rows;) {
+                        int R = rows - r0 < rmax[V] ? rows - r0 : rmax[V];
+                        dwv_fn f = q->kw == 3 ? dwv3[V][R] : dwv5[V][R];
+                        f(x, q->roff + r0, dyt + (size_t)v0 * 16, q->ocp, q->oh, q->ow, q->wpp,
+                          acc + (size_t)r0 * q->kw * q->ocp + (size_t)v0 * 16, q->ocp);
+                        r0 += R;
+                    }
+                }
+            }
+    }
+}
+
+static void conv_dw_ocv(ds_node *n, ds_graph *g)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, ocp = (ocg + 15) / 16 * 16, kk = cg * q.kh * q.kw;
+    int hp = q.h + 2 * q.ph, wpp = q.w + 2 * q.pw, ohw = q.oh * q.ow;
+    int sgroups = q.n < DWV_GROUPS ? q.n : DWV_GROUPS;
+    size_t xsz = ((size_t)q.n * q.c * hp * wpp + 15) / 16 * 16;
+    float *xp = g->work, *dyt = xp + xsz, *acc = dyt + (size_t)q.n * q.groups * ohw * ocp;
+    int32_t *roff = (int32_t *)(acc + (size_t)sgroups * q.groups * kk * ocp);
+    place(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, hp, wpp, xp);
+    dyt_job dj = {n->grad, dyt, q.oc, ocg, ocp, q.groups, ohw};
+    ds_parallel_for((long)q.n * q.groups, 1, dyt_range, &dj);
+    for (int r = 0; r < cg * q.kh; r++) roff[r] = (int32_t)(((long)(r / q.kh) * hp + (long)(r % q.kh) * q.dh) * wpp);
+    dwv_job j = {xp, dyt, acc, roff, q.n, sgroups, q.groups, q.c, cg, hp, wpp, q.oh, q.ow, q.kh, q.kw, ocp, kk,
+                 (ocp / 16 + 3) / 4};
+    ds_parallel_for_grains(sgroups, 1, DWV_GROUPS, dwv_range, &j);
+    /* dW[oc, k] += Σ_groups acc[group][k][oc], in order */
+    float *dw = n->in[1]->grad;
+    for (int gi = 0; gi < q.groups; gi++)
+        for (int o = 0; o < ocg; o++)
+            for (int k = 0; k < kk; k++) {
+                double sum = 0;
+                for (int gr = 0; gr < sgroups; gr++) sum += acc[(((size_t)gr * q.groups + gi) * kk + k) * ocp + o];
+                dw[((size_t)gi * ocg + o) * kk + k] += (float)sum;
+            }
+}
+#endif
+
 /* W [OC, cg, kh, kw] as groups × panels of W_g [ocg × kk] */
 static void pack_w(const ds_node *n, float *apan)
 {
@@ -1198,6 +1387,10 @@ static void conv_backward(ds_node *n, ds_graph *g)
     const float *w = n->in[1]->val;
     float *dx = n->in[0]->grad, *dw = n->in[1]->grad;
 #if defined(__AVX512F__)
+    if (n->ip[17] && dw) {
+        conv_dw_ocv(n, g);
+        dw = NULL;
+    }
     if (n->ip[14] && dw) {
         conv_dw_direct(n, g);
         dw = NULL;

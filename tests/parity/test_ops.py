@@ -184,6 +184,9 @@ def test_conv():
     conv_case("conv2d groups 2 of 16 dilation 2 pad 2 (ocv)", (2, 32, 9, 10), (32, 16, 3, 3), True, pad=2,
               dilation=2, groups=2)
     conv_case("conv2d 1x1 32->16 (ocv)", (3, 32, 4, 5), (16, 32, 1, 1), False)
+    conv_case("conv2d groups 2 of 16, dilation (2, 1), 5 wide (dwv)", (2, 32, 9, 8), (32, 16, 3, 5), True,
+              pad=(2, 2), dilation=(2, 1), groups=2)
+    conv_case("conv2d 3->16 5x5 pad 2 (dwv, 1 vector, 5 rows a block)", (3, 3, 9, 8), (16, 3, 5, 5), True, pad=2)
     spec = {"x": X(randn(3, 16, 6, 7)), "w": P(randn(16, 16, 3, 3)), "v": P(randn(16, 16, 3, 3)),
             "b": P(randn(16))}
     case("two stride-1 convs read one input (dx accumulates)", spec,
