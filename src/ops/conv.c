@@ -806,7 +806,7 @@ static float *padded_copy(const float *x, long planes, int h, int w, int ph, int
  * pixel-lane tile (ds_tile_shifted) costs 10 loads and two masks for 16.
  * That decides it when the core is shared (a hyperthread sibling busy):
  * the issue slots run out first (measured in docs/design.md). The tile is
- * transposed into NCHW rows as it is stored. */
+ * transposed into NCHW rows (16 × 16 in registers) as it is stored. */
 #define OCV_ACC 28
 
 static inline __attribute__((always_inline)) void ocv_tile(int V, int P, int kk, const float *restrict w, int ldw,
@@ -829,6 +829,33 @@ static inline __attribute__((always_inline)) void ocv_tile(int V, int P, int kk,
     }
 #pragma GCC unroll 28
     for (int i = 0; i < V * P; i++) _mm512_store_ps(t + 16 * i, c[i]);
+}
+
+/* r[i] lane j ← r[j] lane i */
+static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+            t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+    }
 }
 
 typedef void (*ocv_fn)(int kk, const float *w, int ldw, const float *x, const int32_t *off, float *t);
@@ -881,20 +908,27 @@ static void ocv_range(void *arg, long lo, long hi)
         for (int ox = 0, left = (q->ow + pmax - 1) / pmax; left > 0; left--) {
             int P = (q->ow - ox + left - 1) / left; /* tiles of a row split it evenly */
             ocv_table[V][P](q->kk, w, q->ocp, x + ox, q->off, t);
-            for (int o = 0; o < ocn; o++) {
-                int oc = gi * q->m + oc0 + o;
-                float *yr = q->y + (((size_t)s * q->octot + oc) * q->oh + oy) * q->ow + ox;
-                const float *tp = t + o;
-                if (q->accumulate)
-                    for (int p = 0; p < P; p++) yr[p] += tp[p * ld];
-                else {
-                    float bb = q->bias ? q->bias[oc] : 0;
-                    if (q->relu)
-                        for (int p = 0; p < P; p++) yr[p] = tp[p * ld] + bb > 0 ? tp[p * ld] + bb : 0;
-                    else
-                        for (int p = 0; p < P; p++) yr[p] = tp[p * ld] + bb;
+            /* 16 pixels × 16 channels at a time, transposed in registers */
+            for (int v = 0; v < V; v++)
+                for (int pb = 0; pb < P; pb += 16) {
+                    int np = P - pb < 16 ? P - pb : 16;
+                    __mmask16 mk = (__mmask16)((1u << np) - 1);
+                    __m512 r[16];
+                    for (int p = 0; p < 16; p++)
+                        r[p] = p < np ? _mm512_load_ps(t + (size_t)(pb + p) * ld + 16 * v) : _mm512_setzero_ps();
+                    transpose16(r);
+                    for (int o = 0; o < 16 && v * 16 + o < ocn; o++) {
+                        int oc = gi * q->m + oc0 + v * 16 + o;
+                        float *yr = q->y + (((size_t)s * q->octot + oc) * q->oh + oy) * q->ow + ox + pb;
+                        __m512 val = r[o];
+                        if (q->accumulate) val = _mm512_add_ps(val, _mm512_maskz_loadu_ps(mk, yr));
+                        else {
+                            if (q->bias) val = _mm512_add_ps(val, _mm512_set1_ps(q->bias[oc]));
+                            if (q->relu) val = _mm512_max_ps(val, _mm512_setzero_ps());
+                        }
+                        _mm512_mask_storeu_ps(yr, mk, val);
+                    }
                 }
-            }
             ox += P;
         }
     }
@@ -970,9 +1004,9 @@ static void ocv_pack_wflip(const ds_node *n, float *out, int ocp)
 #endif
 
 #if defined(__AVX512F__)
-/* ---- stride 1, AVX-512: dW with output channels in the vector lanes ----
+/* ---- AVX-512: dW with output channels in the vector lanes ----
  *
- *   dWk[(c, i, j)][oc] += Σ_(n, oy, ox) xp[n, c, oy + i·dh, ox + j] · dyT[n, (oy, ox)][oc]
+ *   dWk[(c, i, j)][oc] += Σ_(n, oy, ox) xp[n, c, oy·sh + i·dh, ox·sw + j] · dyT[n, (oy, ox)][oc]
  *
  * dyT is dy transposed per sample to pixel-major rows of ocp channels. A
  * block of R kernel rows (c, i) × KW taps × V vectors of output channels
@@ -981,12 +1015,13 @@ static void ocv_pack_wflip(const ds_node *n, float *out, int ocp)
  * R row pointers, for V·R·KW FMAs. Nothing is packed (the GEMM form of
  * dW packs an im2col panel for every product). The sums live per fixed
  * group of samples and are added in order at the end, so the result does
- * not depend on the thread count. KW ∈ {3, 5}, dilation 1 along rows. */
+ * not depend on the thread count. KW ∈ {3, 5}, dilation 1 along rows,
+ * any stride. */
 #define DWV_GROUPS 8
 
 static inline __attribute__((always_inline)) void dwv_tile(int V, int R, int KW, const float *x, const int32_t *roff,
-                                                           const float *dyt, int ldd, int oh, int ow, int wpp,
-                                                           float *acc, int lda)
+                                                           const float *dyt, int ldd, int oh, int ow, int rstep,
+                                                           int sw, float *acc, int lda)
 {
     __m512 c[28];
     const float *xr[9];
@@ -998,7 +1033,8 @@ static inline __attribute__((always_inline)) void dwv_tile(int V, int R, int KW,
         for (int v = 0; v < V; v++) c[t * V + v] = _mm512_loadu_ps(acc + (size_t)t * lda + 16 * v);
     for (int oy = 0; oy < oh; oy++) {
         const float *d = dyt + (size_t)oy * ow * ldd;
-        for (int ox = 0; ox < ow; ox++, d += ldd) {
+        size_t row = (size_t)oy * rstep;
+        for (int ox = 0; ox < ow; ox++, d += ldd, row += sw) {
             __m512 dv[4];
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++) dv[v] = _mm512_loadu_ps(d + 16 * v);
@@ -1006,7 +1042,7 @@ static inline __attribute__((always_inline)) void dwv_tile(int V, int R, int KW,
             for (int r = 0; r < R; r++)
 #pragma GCC unroll 5
                 for (int j = 0; j < KW; j++) {
-                    __m512 b = _mm512_set1_ps(xr[r][(size_t)oy * wpp + ox + j]);
+                    __m512 b = _mm512_set1_ps(xr[r][row + j]);
 #pragma GCC unroll 4
                     for (int v = 0; v < V; v++)
                         c[(r * KW + j) * V + v] = _mm512_fmadd_ps(dv[v], b, c[(r * KW + j) * V + v]);
@@ -1019,13 +1055,13 @@ static inline __attribute__((always_inline)) void dwv_tile(int V, int R, int KW,
         for (int v = 0; v < V; v++) _mm512_storeu_ps(acc + (size_t)t * lda + 16 * v, c[t * V + v]);
 }
 
-typedef void (*dwv_fn)(const float *x, const int32_t *roff, const float *dyt, int ldd, int oh, int ow, int wpp,
-                       float *acc, int lda);
+typedef void (*dwv_fn)(const float *x, const int32_t *roff, const float *dyt, int ldd, int oh, int ow, int rstep,
+                       int sw, float *acc, int lda);
 #define DWV_FN(KW, V, R)                                                                                     \
     static void dwv_##KW##_##V##_##R(const float *x, const int32_t *roff, const float *dyt, int ldd, int oh, \
-                                     int ow, int wpp, float *acc, int lda)                                   \
+                                     int ow, int rstep, int sw, float *acc, int lda)                         \
     {                                                                                                        \
-        dwv_tile(V, R, KW, x, roff, dyt, ldd, oh, ow, wpp, acc, lda);                                        \
+        dwv_tile(V, R, KW, x, roff, dyt, ldd, oh, ow, rstep, sw, acc, lda);                                  \
     }
 #define DWV_ENTRY(KW, V, R) [R] = dwv_##KW##_##V##_##R,
 /* rows per block, at most: V·R·KW sums + V rows of dyT + 1 within 32 registers */
@@ -1052,7 +1088,7 @@ static const int dwv3_rmax[5] = {0, 9, 4, 3, 2}, dwv5_rmax[5] = {0, 5, 2, 1, 1};
 static bool dwv_fits(const geom *q)
 {
     int ocg = q->oc / q->groups;
-    return q->sh == 1 && q->sw == 1 && q->dw == 1 && (q->kw == 3 || q->kw == 5) && ocv_fits(ocg);
+    return q->dw == 1 && (q->kw == 3 || q->kw == 5) && ocv_fits(ocg);
 }
 
 static size_t dwv_scratch(const geom *q)
@@ -1090,7 +1126,7 @@ typedef struct {
     const float *xp, *dyt;
     float *acc;
     const int32_t *roff; /* per kernel row (c, i): c·hp·wpp + i·dh·wpp */
-    int n, sgroups, groups, ctot, cg, hp, wpp, oh, ow, kh, kw, ocp, kk, nblk;
+    int n, sgroups, groups, ctot, cg, hp, wpp, oh, ow, kh, kw, ocp, kk, nblk, sh, sw;
 } dwv_job;
 
 static void dwv_range(void *arg, long lo, long hi)
@@ -1112,7 +1148,7 @@ static void dwv_range(void *arg, long lo, long hi)
                     for (int r0 = 0; r0 < rows;) {
                         int R = rows - r0 < rmax[V] ? rows - r0 : rmax[V];
                         dwv_fn f = q->kw == 3 ? dwv3[V][R] : dwv5[V][R];
-                        f(x, q->roff + r0, dyt + (size_t)v0 * 16, q->ocp, q->oh, q->ow, q->wpp,
+                        f(x, q->roff + r0, dyt + (size_t)v0 * 16, q->ocp, q->oh, q->ow, q->sh * q->wpp, q->sw,
                           acc + (size_t)r0 * q->kw * q->ocp + (size_t)v0 * 16, q->ocp);
                         r0 += R;
                     }
@@ -1135,7 +1171,7 @@ static void conv_dw_ocv(ds_node *n, ds_graph *g)
     ds_parallel_for((long)q.n * q.groups, 1, dyt_range, &dj);
     for (int r = 0; r < cg * q.kh; r++) roff[r] = (int32_t)(((long)(r / q.kh) * hp + (long)(r % q.kh) * q.dh) * wpp);
     dwv_job j = {xp, dyt, acc, roff, q.n, sgroups, q.groups, q.c, cg, hp, wpp, q.oh, q.ow, q.kh, q.kw, ocp, kk,
-                 (ocp / 16 + 3) / 4};
+                 (ocp / 16 + 3) / 4, q.sh, q.sw};
     ds_parallel_for_grains(sgroups, 1, DWV_GROUPS, dwv_range, &j);
     /* dW[oc, k] += Σ_groups acc[group][k][oc], in order */
     float *dw = n->in[1]->grad;
