@@ -20,7 +20,7 @@
  * ip: 0,1 stride; 2,3 pad; 4,5 dilation; 6 groups; 7,8 output_padding;
  * 9 explicit chunk S; 10 implicit forward/dW; 11 implicit dx; 12 shifted
  * forward; 13 shifted dx; 14 streamed dW; 15 ocv forward; 16 ocv dx; 17
- * dwv dW (set by the shape rule).
+ * dwv dW; 18 strided dx by phases (set by the shape rule).
  */
 #include "internal.h"
 
@@ -159,6 +159,8 @@ static size_t ocv_scratch(long planes, int hp, int wpp, int groups, int m, int k
 static bool ocv_fits(int m);
 static bool dwv_fits(const geom *q);
 static size_t dwv_scratch(const geom *q);
+static bool phases_fit(const geom *q);
+static size_t phases_scratch(const geom *q);
 #endif
 
 static int conv_shape_common(ds_node *n, int transposed)
@@ -212,7 +214,7 @@ static int conv_shape_common(ds_node *n, int transposed)
     if (chunk > (size_t)q.n) chunk = (size_t)q.n;
     n->ip[9] = (int)chunk;
     size_t explicit_work = chunk * per, work = 0;
-    n->ip[10] = n->ip[11] = n->ip[12] = n->ip[13] = n->ip[14] = n->ip[15] = n->ip[16] = n->ip[17] = 0;
+    n->ip[10] = n->ip[11] = n->ip[12] = n->ip[13] = n->ip[14] = n->ip[15] = n->ip[16] = n->ip[17] = n->ip[18] = 0;
     if (transposed) work = explicit_work;
     /* DS_CONV_ALGO=im2col or implicit pins the older algorithms (benchmarks
      * compare them); by default each pass takes the fastest that applies */
@@ -256,6 +258,11 @@ static int conv_shape_common(ds_node *n, int transposed)
             size_t f = ocv_scratch((long)q.n * q.c, q.h + 2 * q.ph, q.w + 2 * q.pw, g, q.oc / g, q.c / g * kh * kw);
             if (f > work) work = f;
         }
+        if (!only_shifted && !only_implicit && n->ip[10] && phases_fit(&q) && phases_scratch(&q) < ((size_t)1 << 31)) {
+            n->ip[18] = 1;
+            size_t b = phases_scratch(&q);
+            if (b > work) work = b;
+        }
         if (!only_shifted && n->ip[13] && ocv_fits(q.c / g)) {
             n->ip[16] = 1;
             size_t b = ocv_scratch((long)q.n * q.oc, q.oh + 2 * bh, q.ow + 2 * bw, g, q.c / g, q.oc / g * kh * kw);
@@ -263,7 +270,7 @@ static int conv_shape_common(ds_node *n, int transposed)
         }
 #endif
 #if defined(__AVX512F__)
-        if (!only_shifted && !only_implicit && dwv_fits(&q)) {
+        if (!only_shifted && !only_implicit && n->ip[10] && dwv_fits(&q)) {
             n->ip[17] = 1;
             size_t d = dwv_scratch(&q);
             if (d > work) work = d;
@@ -284,11 +291,11 @@ static int conv_shape_common(ds_node *n, int transposed)
         }
     }
     /* the explicit im2col scratch only where a path still needs it */
-    if (!transposed && (!n->ip[10] || (!n->ip[13] && !n->ip[11]) || (!n->ip[14] && !n->ip[10])) &&
+    if (!transposed && (!n->ip[10] || (!n->ip[13] && !n->ip[11] && !n->ip[18]) || (!n->ip[14] && !n->ip[10])) &&
         explicit_work > work)
         work = explicit_work;
     n->work_bytes = work * sizeof(float);
-    n->grad_overwrites = n->ip[13]; /* the shifted dx writes every element of dx */
+    n->grad_overwrites = n->ip[13] || n->ip[18]; /* the shifted and phase dx write every element of dx */
     return 0;
 }
 
@@ -888,6 +895,9 @@ typedef struct {
     int groups, m, ocp, kk;    /* m output channels per group, packed to ocp (a multiple of 16) */
     int oh, ow, octot, nblk;   /* nblk blocks of at most 4 vectors of output channels */
     int accumulate, relu;
+    /* where output pixel (oy, ox) goes in y's [yh, yw] planes: (ya + ysh·oy,
+     * yb + ysw·ox) — one phase of a strided dx; the identity otherwise */
+    int yh, yw, ya, yb, ysh, ysw;
 } ocv_job;
 
 static void ocv_range(void *arg, long lo, long hi)
@@ -908,6 +918,17 @@ static void ocv_range(void *arg, long lo, long hi)
         for (int ox = 0, left = (q->ow + pmax - 1) / pmax; left > 0; left--) {
             int P = (q->ow - ox + left - 1) / left; /* tiles of a row split it evenly */
             ocv_table[V][P](q->kk, w, q->ocp, x + ox, q->off, t);
+            if (q->ysw != 1) { /* a phase of a strided dx: every ysw-th pixel */
+                for (int o = 0; o < ocn; o++) {
+                    int oc = gi * q->m + oc0 + o;
+                    float *yr = q->y + (((size_t)s * q->octot + oc) * q->yh + q->ya + (size_t)q->ysh * oy) * q->yw +
+                                q->yb + (size_t)q->ysw * ox;
+                    for (int p = 0; p < P; p++)
+                        yr[(size_t)p * q->ysw] = (q->accumulate ? yr[(size_t)p * q->ysw] : 0) + t[p * ld + o];
+                }
+                ox += P;
+                continue;
+            }
             /* 16 pixels × 16 channels at a time, transposed in registers */
             for (int v = 0; v < V; v++)
                 for (int pb = 0; pb < P; pb += 16) {
@@ -919,7 +940,8 @@ static void ocv_range(void *arg, long lo, long hi)
                     transpose16(r);
                     for (int o = 0; o < 16 && v * 16 + o < ocn; o++) {
                         int oc = gi * q->m + oc0 + v * 16 + o;
-                        float *yr = q->y + (((size_t)s * q->octot + oc) * q->oh + oy) * q->ow + ox + pb;
+                        float *yr = q->y + (((size_t)s * q->octot + oc) * q->yh + q->ya + (size_t)q->ysh * oy) * q->yw +
+                                    q->yb + ox + pb;
                         __m512 val = r[o];
                         if (q->accumulate) val = _mm512_add_ps(val, _mm512_maskz_loadu_ps(mk, yr));
                         else {
@@ -951,7 +973,7 @@ static void ocv_conv(const s1_pass *s, ds_graph *g, void (*pack)(const ds_node *
 {
     ocv_job job = {.bias = s->bias, .y = s->y, .ctot = s->ctot, .cg = s->cg, .groups = s->groups, .m = s->m,
                    .kk = s->kk, .oh = s->oh, .ow = s->ow, .octot = s->octot, .accumulate = s->accumulate,
-                   .relu = s->relu},
+                   .relu = s->relu, .yh = s->oh, .yw = s->ow, .ysh = 1, .ysw = 1},
             *q = &job;
     int n = s->n, in_h = s->in_h, in_w = s->in_w, ph = s->ph, pw = s->pw, kh = s->kh, kw = s->kw, dh = s->dh,
         dw = s->dw;
@@ -972,6 +994,106 @@ static void ocv_conv(const s1_pass *s, ds_graph *g, void (*pack)(const ds_node *
     q->w = wpk;
     q->off = off;
     ds_parallel_for((long)n * q->groups * q->nblk * q->oh, 1, ocv_range, q);
+}
+
+/* ---- dx of a strided convolution, by phases ----
+ *
+ * The dx pixels (a + sh·ty, b + sw·tx) of one phase (a, b) receive only
+ * the taps i with (a + ph − i·dh) ≡ 0 (mod sh) (and likewise j), each from
+ * dy at (ty + δi, tx + δj), δi = (a + ph − i·dh) / sh: a stride-1
+ * correlation of dy (padded so every δ is in range) with a sub-kernel,
+ * which the ocv tile computes; the phase's pixels are stored every sw-th.
+ * No col2im, and no FLOP on the zeros a dilated dy would hold. */
+typedef struct {
+    int n;         /* taps along the axis in this phase */
+    int tap[16];   /* kernel index i */
+    int delta[16]; /* δi */
+} phase_taps;
+
+static phase_taps phase_of(int a, int k, int s, int p, int d)
+{
+    phase_taps t = {0};
+    for (int i = 0; i < k && t.n < 16; i++) {
+        int v = a + p - i * d;
+        if (((v % s) + s) % s == 0) t.tap[t.n] = i, t.delta[t.n++] = v / s;
+    }
+    return t;
+}
+
+/* the padding of dy (top, bottom) along one axis so every phase's reads are in range */
+static void phase_pad(int k, int s, int p, int d, int in, int out, int *lo, int *hi)
+{
+    *lo = *hi = 0;
+    for (int a = 0; a < s && a < in; a++) {
+        phase_taps t = phase_of(a, k, s, p, d);
+        int last = (in - 1 - a) / s; /* the phase's last ty */
+        for (int u = 0; u < t.n; u++) {
+            if (-t.delta[u] > *lo) *lo = -t.delta[u];
+            if (last + t.delta[u] - (out - 1) > *hi) *hi = last + t.delta[u] - (out - 1);
+        }
+    }
+}
+
+static bool phases_fit(const geom *q)
+{
+    return (q->sh > 1 || q->sw > 1) && q->kh <= 16 && q->kw <= 16 && ocv_fits(q->c / q->groups);
+}
+
+static size_t phases_scratch(const geom *q)
+{
+    int t, b, l, r;
+    phase_pad(q->kh, q->sh, q->ph, q->dh, q->h, q->oh, &t, &b);
+    phase_pad(q->kw, q->sw, q->pw, q->dw, q->w, q->ow, &l, &r);
+    size_t ocp = ((size_t)(q->c / q->groups) + 15) / 16 * 16, kk = (size_t)(q->oc / q->groups) * q->kh * q->kw;
+    size_t dyp = (size_t)q->n * q->oc * (q->oh + t + b) * (q->ow + l + r);
+    return (dyp + 15) / 16 * 16 + (size_t)q->groups * kk * ocp + kk + 16;
+}
+
+static void conv_dx_phases(ds_node *n, ds_graph *g)
+{
+    geom q = geom_of(n, 0);
+    int cg = q.c / q.groups, ocg = q.oc / q.groups, ocp = (cg + 15) / 16 * 16, khw = q.kh * q.kw;
+    int pt, pb, pl, pr;
+    phase_pad(q.kh, q.sh, q.ph, q.dh, q.h, q.oh, &pt, &pb);
+    phase_pad(q.kw, q.sw, q.pw, q.dw, q.w, q.ow, &pl, &pr);
+    int hp = q.oh + pt + pb, wpp = q.ow + pl + pr;
+    size_t dsz = ((size_t)q.n * q.oc * hp * wpp + 15) / 16 * 16;
+    float *dyp = g->work, *wpk = dyp + dsz, *dx = n->in[0]->grad;
+    int32_t *off = (int32_t *)(wpk + (size_t)q.groups * ocg * khw * ocp);
+    place(n->grad, (long)q.n * q.oc, q.oh, q.ow, pt, pl, hp, wpp, dyp);
+    const float *w = n->in[1]->val;
+    bool fresh = n->in[0]->grad_fresh, empty = false;
+    for (int a = 0; a < q.sh && a < q.h; a++)
+        for (int b = 0; b < q.sw && b < q.w; b++)
+            empty |= !phase_of(a, q.kh, q.sh, q.ph, q.dh).n || !phase_of(b, q.kw, q.sw, q.pw, q.dw).n;
+    if (fresh && empty) { /* pixels no tap reaches (a kernel smaller than the stride) are 0 */
+        memset(dx, 0, ds_numel(n->in[0]) * sizeof *dx);
+        fresh = false;
+    }
+    for (int a = 0; a < q.sh && a < q.h; a++)
+        for (int b = 0; b < q.sw && b < q.w; b++) {
+            phase_taps ti = phase_of(a, q.kh, q.sh, q.ph, q.dh), tj = phase_of(b, q.kw, q.sw, q.pw, q.dw);
+            int th = (q.h - 1 - a) / q.sh + 1, tw = (q.w - 1 - b) / q.sw + 1, kk = ocg * ti.n * tj.n;
+            if (!kk) continue;
+            for (int gi = 0; gi < q.groups; gi++)
+                for (int o = 0; o < ocg; o++)
+                    for (int u = 0; u < ti.n; u++)
+                        for (int v = 0; v < tj.n; v++) {
+                            int k = (o * ti.n + u) * tj.n + v;
+                            float *row = wpk + ((size_t)gi * kk + k) * ocp;
+                            for (int c = 0; c < ocp; c++)
+                                row[c] = c < cg ? w[(((size_t)gi * ocg + o) * cg + c) * khw +
+                                                    (size_t)ti.tap[u] * q.kw + tj.tap[v]]
+                                                : 0;
+                            if (gi == 0)
+                                off[k] = (int32_t)(((long)o * hp + ti.delta[u] + pt) * wpp + tj.delta[v] + pl);
+                        }
+            ocv_job j = {.xp = dyp, .w = wpk, .off = off, .y = dx, .ctot = q.oc, .cg = ocg, .hp = hp, .wpp = wpp,
+                         .groups = q.groups, .m = cg, .ocp = ocp, .kk = kk, .oh = th, .ow = tw, .octot = q.c,
+                         .nblk = (ocp / 16 + 3) / 4, .accumulate = !fresh, .yh = q.h, .yw = q.w, .ya = a, .yb = b,
+                         .ysh = q.sh, .ysw = q.sw};
+            ds_parallel_for((long)q.n * q.groups * j.nblk * th, 1, ocv_range, &j);
+        }
 }
 
 /* W [OC, cg, kh, kw] as [groups][kk][ocp]: Wk[k][o] = W[g·ocg + o, k], 0 for o ≥ ocg */
@@ -1015,7 +1137,7 @@ static void ocv_pack_wflip(const ds_node *n, float *out, int ocp)
  * R row pointers, for V·R·KW FMAs. Nothing is packed (the GEMM form of
  * dW packs an im2col panel for every product). The sums live per fixed
  * group of samples and are added in order at the end, so the result does
- * not depend on the thread count. KW ∈ {3, 5}, dilation 1 along rows,
+ * not depend on the thread count. KW ∈ {1, 3, 5}, dilation 1 along rows,
  * any stride. */
 #define DWV_GROUPS 8
 
@@ -1069,8 +1191,25 @@ typedef void (*dwv_fn)(const float *x, const int32_t *roff, const float *dyt, in
     X(3, 1, 1) X(3, 1, 2) X(3, 1, 3) X(3, 1, 4) X(3, 1, 5) X(3, 1, 6) X(3, 1, 7) X(3, 1, 8) X(3, 1, 9) X(3, 2, 1) \
         X(3, 2, 2) X(3, 2, 3) X(3, 2, 4) X(3, 3, 1) X(3, 3, 2) X(3, 3, 3) X(3, 4, 1) X(3, 4, 2)
 #define DWV_5(X) X(5, 1, 1) X(5, 1, 2) X(5, 1, 3) X(5, 1, 4) X(5, 1, 5) X(5, 2, 1) X(5, 2, 2) X(5, 3, 1) X(5, 4, 1)
+#define DWV_1(X)                                                                                               \
+    X(1, 1, 1) X(1, 1, 2) X(1, 1, 3) X(1, 1, 4) X(1, 1, 5) X(1, 1, 6) X(1, 1, 7) X(1, 1, 8) X(1, 1, 9) X(1, 2, 1) \
+        X(1, 2, 2) X(1, 2, 3) X(1, 2, 4) X(1, 2, 5) X(1, 2, 6) X(1, 2, 7) X(1, 2, 8) X(1, 2, 9) X(1, 3, 1)       \
+            X(1, 3, 2) X(1, 3, 3) X(1, 3, 4) X(1, 3, 5) X(1, 3, 6) X(1, 3, 7) X(1, 3, 8) X(1, 4, 1) X(1, 4, 2)  \
+                X(1, 4, 3) X(1, 4, 4) X(1, 4, 5) X(1, 4, 6)
+DWV_1(DWV_FN)
 DWV_3(DWV_FN)
 DWV_5(DWV_FN)
+static const dwv_fn dwv1[5][10] = {[1] = {DWV_ENTRY(1, 1, 1) DWV_ENTRY(1, 1, 2) DWV_ENTRY(1, 1, 3) DWV_ENTRY(1, 1, 4)
+                                              DWV_ENTRY(1, 1, 5) DWV_ENTRY(1, 1, 6) DWV_ENTRY(1, 1, 7)
+                                                  DWV_ENTRY(1, 1, 8) DWV_ENTRY(1, 1, 9)},
+                                   [2] = {DWV_ENTRY(1, 2, 1) DWV_ENTRY(1, 2, 2) DWV_ENTRY(1, 2, 3) DWV_ENTRY(1, 2, 4)
+                                              DWV_ENTRY(1, 2, 5) DWV_ENTRY(1, 2, 6) DWV_ENTRY(1, 2, 7)
+                                                  DWV_ENTRY(1, 2, 8) DWV_ENTRY(1, 2, 9)},
+                                   [3] = {DWV_ENTRY(1, 3, 1) DWV_ENTRY(1, 3, 2) DWV_ENTRY(1, 3, 3) DWV_ENTRY(1, 3, 4)
+                                              DWV_ENTRY(1, 3, 5) DWV_ENTRY(1, 3, 6) DWV_ENTRY(1, 3, 7)
+                                                  DWV_ENTRY(1, 3, 8)},
+                                   [4] = {DWV_ENTRY(1, 4, 1) DWV_ENTRY(1, 4, 2) DWV_ENTRY(1, 4, 3) DWV_ENTRY(1, 4, 4)
+                                              DWV_ENTRY(1, 4, 5) DWV_ENTRY(1, 4, 6)}};
 static const dwv_fn dwv3[5][10] = {[1] = {DWV_ENTRY(3, 1, 1) DWV_ENTRY(3, 1, 2) DWV_ENTRY(3, 1, 3) DWV_ENTRY(3, 1, 4)
                                               DWV_ENTRY(3, 1, 5) DWV_ENTRY(3, 1, 6) DWV_ENTRY(3, 1, 7)
                                                   DWV_ENTRY(3, 1, 8) DWV_ENTRY(3, 1, 9)},
@@ -1082,13 +1221,13 @@ static const dwv_fn dwv5[5][10] = {[1] = {DWV_ENTRY(5, 1, 1) DWV_ENTRY(5, 1, 2) 
                                    [2] = {DWV_ENTRY(5, 2, 1) DWV_ENTRY(5, 2, 2)},
                                    [3] = {DWV_ENTRY(5, 3, 1)},
                                    [4] = {DWV_ENTRY(5, 4, 1)}};
-static const int dwv3_rmax[5] = {0, 9, 4, 3, 2}, dwv5_rmax[5] = {0, 5, 2, 1, 1};
+static const int dwv1_rmax[5] = {0, 9, 9, 8, 6}, dwv3_rmax[5] = {0, 9, 4, 3, 2}, dwv5_rmax[5] = {0, 5, 2, 1, 1};
 
 /* Whether dW of this convolution takes the dwv path */
 static bool dwv_fits(const geom *q)
 {
     int ocg = q->oc / q->groups;
-    return q->dw == 1 && (q->kw == 3 || q->kw == 5) && ocv_fits(ocg);
+    return q->dw == 1 && (q->kw == 1 || q->kw == 3 || q->kw == 5) && ocv_fits(ocg);
 }
 
 static size_t dwv_scratch(const geom *q)
@@ -1133,7 +1272,7 @@ static void dwv_range(void *arg, long lo, long hi)
 {
     const dwv_job *q = arg;
     int rows = q->cg * q->kh, nv = q->ocp / 16;
-    const int *rmax = q->kw == 3 ? dwv3_rmax : dwv5_rmax;
+    const int *rmax = q->kw == 1 ? dwv1_rmax : q->kw == 3 ? dwv3_rmax : dwv5_rmax;
     for (long gr = lo; gr < hi; gr++) {
         float *acc0 = q->acc + (size_t)gr * q->groups * q->kk * q->ocp;
         memset(acc0, 0, (size_t)q->groups * q->kk * q->ocp * sizeof *acc0);
@@ -1147,7 +1286,7 @@ static void dwv_range(void *arg, long lo, long hi)
                     int v0 = b * nv / q->nblk, V = (b + 1) * nv / q->nblk - v0;
                     for (int r0 = 0; r0 < rows;) {
                         int R = rows - r0 < rmax[V] ? rows - r0 : rmax[V];
-                        dwv_fn f = q->kw == 3 ? dwv3[V][R] : dwv5[V][R];
+                        dwv_fn f = q->kw == 1 ? dwv1[V][R] : q->kw == 3 ? dwv3[V][R] : dwv5[V][R];
                         f(x, q->roff + r0, dyt + (size_t)v0 * 16, q->ocp, q->oh, q->ow, q->sh * q->wpp, q->sw,
                           acc + (size_t)r0 * q->kw * q->ocp + (size_t)v0 * 16, q->ocp);
                         r0 += R;
@@ -1440,6 +1579,10 @@ static void conv_backward(ds_node *n, ds_graph *g)
     if (n->ip[16] && dx) {
         s1_pass p = s1_of(n, 1);
         ocv_conv(&p, g, ocv_pack_wflip, n);
+        dx = NULL;
+    }
+    if (n->ip[18] && dx) {
+        conv_dx_phases(n, g);
         dx = NULL;
     }
 #endif

@@ -187,6 +187,19 @@ def test_conv():
     conv_case("conv2d groups 2 of 16, dilation (2, 1), 5 wide (dwv)", (2, 32, 9, 8), (32, 16, 3, 5), True,
               pad=(2, 2), dilation=(2, 1), groups=2)
     conv_case("conv2d 3->16 5x5 pad 2 (dwv, 1 vector, 5 rows a block)", (3, 3, 9, 8), (16, 3, 5, 5), True, pad=2)
+    # strided dx by phases: phases no tap reaches (1x1), stride 3 with dilation
+    # and odd sizes, groups with stride (2, 1), and a dx that accumulates
+    conv_case("conv2d 1x1 stride 2, 16->32 (phases without taps)", (2, 16, 7, 8), (32, 16, 1, 1), False, stride=2)
+    conv_case("conv2d 5x5 stride 3 pad 2 dilation (1, 2), 32->16, odd sizes (phases)", (2, 32, 11, 13),
+              (16, 32, 5, 5), True, stride=3, pad=2, dilation=(1, 2))
+    conv_case("conv2d groups 2 of 16, stride (2, 1) (phases)", (2, 32, 9, 8), (32, 16, 3, 3), True, stride=(2, 1),
+              pad=1, groups=2)
+    spec = {"x": X(randn(2, 16, 8, 9)), "w": P(randn(16, 16, 3, 3)), "v": P(randn(16, 16, 3, 3))}
+    case("two stride-2 convs read one input (phase dx accumulates)", spec,
+         lambda g, n: L.ds_add(g, L.ds_conv2d(g, n["x"], n["w"], None, ds.conv_opt(pad=1, stride=2)),
+                               L.ds_conv2d(g, n["x"], n["v"], None, ds.conv_opt(pad=1, stride=2))),
+         lambda t: F.conv2d(t["x"], t["w"], None, padding=1, stride=2) + F.conv2d(t["x"], t["v"], None, padding=1,
+                                                                                  stride=2))
     spec = {"x": X(randn(3, 16, 6, 7)), "w": P(randn(16, 16, 3, 3)), "v": P(randn(16, 16, 3, 3)),
             "b": P(randn(16))}
     case("two stride-1 convs read one input (dx accumulates)", spec,
