@@ -824,6 +824,9 @@ static inline __attribute__((always_inline)) void ocv_tile(int V, int P, int kk,
     for (int i = 0; i < V * P; i++) c[i] = _mm512_setzero_ps();
     for (int k = 0; k < kk; k++) {
         const float *xk = x + off[k], *wk = w + (size_t)k * ldw;
+        /* xk in a register of its own: the broadcasts address [xk + p·4],
+         * which keeps each FMA one fused uop (an indexed address would split it) */
+        __asm__("" : "+r"(xk));
         __m512 a[4];
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++) a[v] = _mm512_loadu_ps(wk + 16 * v);
@@ -1154,21 +1157,29 @@ static inline __attribute__((always_inline)) void dwv_tile(int V, int R, int KW,
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++) c[t * V + v] = _mm512_loadu_ps(acc + (size_t)t * lda + 16 * v);
     for (int oy = 0; oy < oh; oy++) {
-        const float *d = dyt + (size_t)oy * ow * ldd;
-        size_t row = (size_t)oy * rstep;
-        for (int ox = 0; ox < ow; ox++, d += ldd, row += sw) {
+        const float *d = dyt + (size_t)oy * ow * ldd, *xq[9];
+#pragma GCC unroll 9
+        for (int r = 0; r < R; r++) xq[r] = xr[r] + (size_t)oy * rstep;
+        for (int ox = 0; ox < ow; ox++, d += ldd) {
             __m512 dv[4];
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++) dv[v] = _mm512_loadu_ps(d + 16 * v);
+            /* one pointer per kernel row, stepped per pixel: the broadcasts
+             * address [xq + j·4] (an indexed address splits a fused FMA) */
 #pragma GCC unroll 9
             for (int r = 0; r < R; r++)
 #pragma GCC unroll 5
                 for (int j = 0; j < KW; j++) {
-                    __m512 b = _mm512_set1_ps(xr[r][row + j]);
+                    __m512 b = _mm512_set1_ps(xq[r][j]);
 #pragma GCC unroll 4
                     for (int v = 0; v < V; v++)
                         c[(r * KW + j) * V + v] = _mm512_fmadd_ps(dv[v], b, c[(r * KW + j) * V + v]);
                 }
+#pragma GCC unroll 9
+            for (int r = 0; r < R; r++) {
+                xq[r] += sw;
+                __asm__("" : "+r"(xq[r])); /* kept as pointers, not folded into one index */
+            }
         }
     }
 #pragma GCC unroll 28
