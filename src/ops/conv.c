@@ -987,8 +987,8 @@ static void ocv_conv(const s1_pass *s, ds_graph *g, void (*pack)(const ds_node *
     q->ocp = (q->m + 15) / 16 * 16;
     q->nblk = (q->ocp / 16 + 3) / 4;
     size_t planes = (size_t)n * q->ctot, xsz = (planes * q->hp * q->wpp + 15) / 16 * 16;
-    float *xp = g->work, *wpk = xp + xsz;
-    place(x, (long)planes, in_h, in_w, ph, pw, q->hp, q->wpp, xp);
+    float *wpk = g->work + xsz;
+    const float *xp = padded(x, (long)planes, in_h, in_w, ph, pw, g->work); /* x itself when unpadded */
     pack(node, wpk, q->ocp);
     int32_t *off = (int32_t *)(wpk + (size_t)q->groups * q->kk * q->ocp);
     for (int k = 0; k < q->kk; k++)
@@ -1061,9 +1061,13 @@ static void conv_dx_phases(ds_node *n, ds_graph *g)
     phase_pad(q.kw, q.sw, q.pw, q.dw, q.w, q.ow, &pl, &pr);
     int hp = q.oh + pt + pb, wpp = q.ow + pl + pr;
     size_t dsz = ((size_t)q.n * q.oc * hp * wpp + 15) / 16 * 16;
-    float *dyp = g->work, *wpk = dyp + dsz, *dx = n->in[0]->grad;
+    float *wpk = g->work + dsz, *dx = n->in[0]->grad;
     int32_t *off = (int32_t *)(wpk + (size_t)q.groups * ocg * khw * ocp);
-    place(n->grad, (long)q.n * q.oc, q.oh, q.ow, pt, pl, hp, wpp, dyp);
+    const float *dyp = n->grad;
+    if (pt || pb || pl || pr) {
+        place(n->grad, (long)q.n * q.oc, q.oh, q.ow, pt, pl, hp, wpp, g->work);
+        dyp = g->work;
+    }
     const float *w = n->in[1]->val;
     bool fresh = n->in[0]->grad_fresh, empty = false;
     for (int a = 0; a < q.sh && a < q.h; a++)
@@ -1314,9 +1318,9 @@ static void conv_dw_ocv(ds_node *n, ds_graph *g)
     int hp = q.h + 2 * q.ph, wpp = q.w + 2 * q.pw, ohw = q.oh * q.ow;
     int sgroups = q.n < DWV_GROUPS ? q.n : DWV_GROUPS;
     size_t xsz = ((size_t)q.n * q.c * hp * wpp + 15) / 16 * 16;
-    float *xp = g->work, *dyt = xp + xsz, *acc = dyt + (size_t)q.n * q.groups * ohw * ocp;
+    float *dyt = g->work + xsz, *acc = dyt + (size_t)q.n * q.groups * ohw * ocp;
     int32_t *roff = (int32_t *)(acc + (size_t)sgroups * q.groups * kk * ocp);
-    place(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, hp, wpp, xp);
+    const float *xp = padded(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, g->work);
     dyt_job dj = {n->grad, dyt, q.oc, ocg, ocp, q.groups, ohw};
     ds_parallel_for((long)q.n * q.groups, 1, dyt_range, &dj);
     for (int r = 0; r < cg * q.kh; r++) roff[r] = (int32_t)(((long)(r / q.kh) * hp + (long)(r % q.kh) * q.dh) * wpp);

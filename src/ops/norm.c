@@ -67,50 +67,52 @@ static double plane_sq(const float *p, size_t n, float mu)
 }
 #endif
 
-/* One channel's Σ x (sq = 0) or Σ (x − mu)² (sq = 1) over b planes of
- * `inner` values, `stride` apart (AVX-512 as chan_dots below: lanes in
- * double once per plane, one reduction per channel). */
-static double chan_moment(const float *x, int b, size_t stride, size_t inner, float mu, int sq)
+/* One channel's mean and (biased) variance over b planes of `inner`
+ * values, `stride` apart. AVX-512: one pass of Σ (x − K) and Σ (x − K)²
+ * about K = the channel's first value (so the subtraction loses nothing
+ * while |mean − K| is a few σ), lanes in double once per plane, one
+ * reduction per channel. Otherwise two passes: the mean, then Σ (x − μ)². */
+static void chan_stats(const float *x, int b, size_t stride, size_t inner, double *mean, double *var)
 {
-    double s = 0;
+    double m = (double)b * (double)inner;
 #if defined(__AVX512F__)
-    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
-    __m512 vmu = _mm512_set1_ps(mu);
+    float k = x[0];
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0, q0 = s0, q1 = s0;
+    __m512 vk = _mm512_set1_ps(k);
     for (int n = 0; n < b; n++) {
         const float *p = x + (size_t)n * stride;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, c0 = a0, c1 = a0;
         size_t i = 0;
         for (; i + 32 <= inner; i += 32) {
-            __m512 v0 = _mm512_loadu_ps(p + i), v1 = _mm512_loadu_ps(p + i + 16);
-            if (sq) {
-                v0 = _mm512_sub_ps(v0, vmu);
-                v1 = _mm512_sub_ps(v1, vmu);
-                a0 = _mm512_fmadd_ps(v0, v0, a0);
-                a1 = _mm512_fmadd_ps(v1, v1, a1);
-            } else {
-                a0 = _mm512_add_ps(a0, v0);
-                a1 = _mm512_add_ps(a1, v1);
-            }
+            __m512 v0 = _mm512_sub_ps(_mm512_loadu_ps(p + i), vk), v1 = _mm512_sub_ps(_mm512_loadu_ps(p + i + 16), vk);
+            a0 = _mm512_add_ps(a0, v0);
+            a1 = _mm512_add_ps(a1, v1);
+            c0 = _mm512_fmadd_ps(v0, v0, c0);
+            c1 = _mm512_fmadd_ps(v1, v1, c1);
         }
         for (; i < inner; i += 16) {
-            __mmask16 m = inner - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (inner - i)) - 1);
-            __m512 v = _mm512_maskz_loadu_ps(m, p + i);
-            if (sq) {
-                v = _mm512_maskz_sub_ps(m, v, vmu);
-                a0 = _mm512_fmadd_ps(v, v, a0);
-            } else
-                a0 = _mm512_add_ps(a0, v);
+            __mmask16 mk = inner - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (inner - i)) - 1);
+            __m512 v = _mm512_maskz_sub_ps(mk, _mm512_maskz_loadu_ps(mk, p + i), vk);
+            a0 = _mm512_add_ps(a0, v);
+            c0 = _mm512_fmadd_ps(v, v, c0);
         }
         a0 = _mm512_add_ps(a0, a1);
+        c0 = _mm512_add_ps(c0, c1);
         s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(a0)));
         s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a0), 1))));
+        q0 = _mm512_add_pd(q0, _mm512_cvtps_pd(_mm512_castps512_ps256(c0)));
+        q1 = _mm512_add_pd(q1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c0), 1))));
     }
-    s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    double d = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1)) / m, sq = _mm512_reduce_add_pd(_mm512_add_pd(q0, q1)) / m;
+    *mean = k + d;
+    *var = sq - d * d > 0 ? sq - d * d : 0;
 #else
-    for (int n = 0; n < b; n++)
-        s += sq ? plane_sq(x + (size_t)n * stride, inner, mu) : plane_sum(x + (size_t)n * stride, inner);
+    double s = 0, ss = 0;
+    for (int n = 0; n < b; n++) s += plane_sum(x + (size_t)n * stride, inner);
+    *mean = s / m;
+    for (int n = 0; n < b; n++) ss += plane_sq(x + (size_t)n * stride, inner, (float)*mean);
+    *var = ss / m;
 #endif
-    return s;
 }
 
 #if !defined(__AVX512F__)
@@ -152,9 +154,7 @@ static void bn_forward_range(void *arg, long lo, long hi)
     for (long ch = lo; ch < hi; ch++) {
         double mu, var;
         if (t->training) {
-            const float *xc = x + (size_t)ch * inner;
-            mu = chan_moment(xc, b, (size_t)c * inner, inner, 0, 0) / m;
-            var = chan_moment(xc, b, (size_t)c * inner, inner, (float)mu, 1) / m;
+            chan_stats(x + (size_t)ch * inner, b, (size_t)c * inner, inner, &mu, &var);
             rm[ch] = (float)((1 - mom) * rm[ch] + mom * mu);
             rv[ch] = (float)((1 - mom) * rv[ch] + mom * (m > 1 ? var * m / (m - 1) : var));
         } else {

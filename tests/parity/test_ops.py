@@ -314,6 +314,13 @@ def test_batchnorm():
                  lambda t, tr=train: F.batch_norm(t["x"], t["rm"], t["rv"], t["gamma"], t["beta"],
                                                   training=tr, momentum=0.1, eps=1e-5),
                  train=train)
+    # statistics in one pass about a shift: values far from 0 with a small spread
+    spec = {"x": X(randn(6, 3, 7, 7) + 1000.0), "gamma": P(uniform(0.5, 2, 3)), "beta": P(randn(3)),
+            "rm": B(randn(3)), "rv": B(uniform(0.5, 2, 3))}
+    case("batchnorm train, mean 1000, sd 1", spec,
+         lambda g, n: L.ds_batchnorm(g, n["x"], n["gamma"], n["beta"], n["rm"], n["rv"], 0.1, 1e-5),
+         lambda t: F.batch_norm(t["x"], t["rm"], t["rv"], t["gamma"], t["beta"], training=True, momentum=0.1,
+                                eps=1e-5))
 
     # a relu that is its producer's only reader is fused into it (the graph
     # compiler does this): conv, batch norm and dense followed by relu
