@@ -3,9 +3,11 @@
  * Each pass takes the fastest algorithm that applies (docs/design.md has
  * the measurements; DS_CONV_ALGO=im2col|implicit|shifted pins one for
  * comparisons):
- *  - stride 1, forward and dx, AVX-512, ≥ 16 output channels: ocv —
- *    output channels in the vector lanes, input pixels broadcast from a
- *    zero-padded copy (the fewest instructions per FMA; see ocv_tile);
+ *  - AVX-512, ≥ 16 output channels: ocv — output channels in the vector
+ *    lanes, input pixels broadcast from a zero-padded copy (the fewest
+ *    instructions per FMA; see ocv_tile): the forward (row stride 1 or 2),
+ *    dx of stride-1 convolutions, and dx of strided ones by phases; dW the
+ *    same way (dwv) for kernels 1, 3 or 5 wide;
  *  - other stride-1 forward and dx: shifted products — im2col's rows are the
  *    image itself shifted, so the micro-kernel reads them in place under
  *    lane masks (ds_tile_shifted), nothing copied or packed;
@@ -253,7 +255,7 @@ static int conv_shape_common(ds_node *n, int transposed)
         }
 #if defined(__AVX512F__)
         /* stride 1 with whole vectors of output channels: the ocv tile */
-        if (!only_shifted && n->ip[12] && ocv_fits(q.oc / g)) {
+        if (!only_shifted && !only_implicit && n->ip[10] && (q.sw == 1 || q.sw == 2) && ocv_fits(q.oc / g)) {
             n->ip[15] = 1;
             size_t f = ocv_scratch((long)q.n * q.c, q.h + 2 * q.ph, q.w + 2 * q.pw, g, q.oc / g, q.c / g * kh * kw);
             if (f > work) work = f;
@@ -559,18 +561,20 @@ typedef struct {
     float *y;
     int n, in_h, in_w, ph, pw, kh, kw, dh, dw;
     int ctot, cg, groups, m, kk, oh, ow, octot, accumulate, relu;
+    int sh, sw; /* 1 but for an ocv forward with stride */
 } s1_pass;
 
 static s1_pass s1_of(const ds_node *n, int dx)
 {
     geom q = geom_of(n, 0);
     int cg = q.c / q.groups, ocg = q.oc / q.groups, khw = q.kh * q.kw;
-    s1_pass p = {.n = q.n, .kh = q.kh, .kw = q.kw, .dh = q.dh, .dw = q.dw, .groups = q.groups};
+    s1_pass p = {.n = q.n, .kh = q.kh, .kw = q.kw, .dh = q.dh, .dw = q.dw, .groups = q.groups, .sh = 1, .sw = 1};
     if (!dx) {
         p.in = n->in[0]->val, p.bias = n->n_in == 3 ? n->in[2]->val : NULL, p.y = n->val;
         p.in_h = q.h, p.in_w = q.w, p.ph = q.ph, p.pw = q.pw;
         p.ctot = q.c, p.cg = cg, p.m = ocg, p.kk = cg * khw, p.oh = q.oh, p.ow = q.ow, p.octot = q.oc;
         p.relu = n->fused_relu;
+        p.sh = q.sh, p.sw = q.sw;
     } else {
         p.in = n->grad, p.y = n->in[0]->grad;
         p.in_h = q.oh, p.in_w = q.ow, p.ph = q.dh * (q.kh - 1) - q.ph, p.pw = q.dw * (q.kw - 1) - q.pw;
@@ -802,22 +806,24 @@ static float *padded_copy(const float *x, long planes, int h, int w, int ph, int
 #endif
 
 #if defined(__AVX512F__)
-/* ---- stride 1, AVX-512: output channels in the vector lanes ----
+/* ---- AVX-512: output channels in the vector lanes ----
  *
  * The accumulators hold V vectors of 16 output channels (ob + 16v ..) at P
  * pixels (oy, ox + p) of one output row. For each tap k = (c, i, j) the
  * weights are V vector loads and the input pixels P broadcasts from a
  * zero-padded copy xp, so no lane needs a mask:
- *   acc[p][v] += xp[c, oy + i·dh, ox + p + j·dw] · Wk[k][ob + 16v ..]
- * V·P ≤ 28 accumulators: 4 × 7 costs 11 loads for 28 FMAs, where the
+ *   acc[p][v] += xp[c, oy·sh + i·dh, (ox + p)·sw + j·dw] · Wk[k][ob + 16v ..]
+ * (sw 1 or 2, a template argument: the broadcasts sit at fixed
+ * displacements). V·P ≤ 28 accumulators: 4 × 7 costs 11 loads for 28 FMAs, where the
  * pixel-lane tile (ds_tile_shifted) costs 10 loads and two masks for 16.
  * That decides it when the core is shared (a hyperthread sibling busy):
  * the issue slots run out first (measured in docs/design.md). The tile is
  * transposed into NCHW rows (16 × 16 in registers) as it is stored. */
 #define OCV_ACC 28
 
-static inline __attribute__((always_inline)) void ocv_tile(int V, int P, int kk, const float *restrict w, int ldw,
-                                                           const float *x, const int32_t *off, float *restrict t)
+static inline __attribute__((always_inline)) void ocv_tile(int V, int P, int S, int kk, const float *restrict w,
+                                                           int ldw, const float *x, const int32_t *off,
+                                                           float *restrict t)
 {
     __m512 c[OCV_ACC];
 #pragma GCC unroll 28
@@ -832,7 +838,7 @@ static inline __attribute__((always_inline)) void ocv_tile(int V, int P, int kk,
         for (int v = 0; v < V; v++) a[v] = _mm512_loadu_ps(wk + 16 * v);
 #pragma GCC unroll 28
         for (int p = 0; p < P; p++) {
-            __m512 b = _mm512_set1_ps(xk[p]);
+            __m512 b = _mm512_set1_ps(xk[p * S]);
 #pragma GCC unroll 4
             for (int v = 0; v < V; v++) c[p * V + v] = _mm512_fmadd_ps(a[v], b, c[p * V + v]);
         }
@@ -872,9 +878,14 @@ typedef void (*ocv_fn)(int kk, const float *w, int ldw, const float *x, const in
 #define OCV_FN(V, P)                                                                                          \
     static void ocv_##V##_##P(int kk, const float *w, int ldw, const float *x, const int32_t *off, float *t) \
     {                                                                                                         \
-        ocv_tile(V, P, kk, w, ldw, x, off, t);                                                                \
+        ocv_tile(V, P, 1, kk, w, ldw, x, off, t);                                                             \
+    }                                                                                                         \
+    static void ocv2_##V##_##P(int kk, const float *w, int ldw, const float *x, const int32_t *off, float *t) \
+    {                                                                                                         \
+        ocv_tile(V, P, 2, kk, w, ldw, x, off, t);                                                             \
     }
 #define OCV_ENTRY(V, P) [P] = ocv_##V##_##P,
+#define OCV2_ENTRY(V, P) [P] = ocv2_##V##_##P,
 #define OCV_P7(V, X) X(V, 1) X(V, 2) X(V, 3) X(V, 4) X(V, 5) X(V, 6) X(V, 7)
 #define OCV_P9(V, X) OCV_P7(V, X) X(V, 8) X(V, 9)
 #define OCV_P14(V, X) OCV_P9(V, X) X(V, 10) X(V, 11) X(V, 12) X(V, 13) X(V, 14)
@@ -885,10 +896,12 @@ OCV_P28(1, OCV_FN)
 OCV_P14(2, OCV_FN)
 OCV_P9(3, OCV_FN)
 OCV_P7(4, OCV_FN)
-/* ocv_table[V][P] */
-static const ocv_fn ocv_table[5][OCV_ACC + 1] = {
-    [1] = {OCV_P28(1, OCV_ENTRY)}, [2] = {OCV_P14(2, OCV_ENTRY)}, [3] = {OCV_P9(3, OCV_ENTRY)},
-    [4] = {OCV_P7(4, OCV_ENTRY)}};
+/* ocv_table[stride − 1][V][P]: pixels 1 or 2 apart */
+static const ocv_fn ocv_table[2][5][OCV_ACC + 1] = {
+    {[1] = {OCV_P28(1, OCV_ENTRY)}, [2] = {OCV_P14(2, OCV_ENTRY)}, [3] = {OCV_P9(3, OCV_ENTRY)},
+     [4] = {OCV_P7(4, OCV_ENTRY)}},
+    {[1] = {OCV_P28(1, OCV2_ENTRY)}, [2] = {OCV_P14(2, OCV2_ENTRY)}, [3] = {OCV_P9(3, OCV2_ENTRY)},
+     [4] = {OCV_P7(4, OCV2_ENTRY)}}};
 
 typedef struct {
     const float *xp, *w, *bias;
@@ -901,6 +914,7 @@ typedef struct {
     /* where output pixel (oy, ox) goes in y's [yh, yw] planes: (ya + ysh·oy,
      * yb + ysw·ox) — one phase of a strided dx; the identity otherwise */
     int yh, yw, ya, yb, ysh, ysw;
+    int sh, sw; /* the convolution's stride (sw 1 or 2) */
 } ocv_job;
 
 static void ocv_range(void *arg, long lo, long hi)
@@ -915,12 +929,13 @@ static void ocv_range(void *arg, long lo, long hi)
         r /= q->nblk;
         int gi = (int)(r % q->groups), s = (int)(r / q->groups);
         int v0 = b * nv / q->nblk, V = (b + 1) * nv / q->nblk - v0, pmax = OCV_ACC / V;
-        const float *x = q->xp + ((size_t)s * q->ctot + (size_t)gi * q->cg) * q->hp * q->wpp + (size_t)oy * q->wpp;
+        const float *x =
+            q->xp + ((size_t)s * q->ctot + (size_t)gi * q->cg) * q->hp * q->wpp + (size_t)oy * q->sh * q->wpp;
         const float *w = q->w + (size_t)gi * q->kk * q->ocp + (size_t)v0 * 16;
         int oc0 = v0 * 16, ocn = q->m - oc0 < V * 16 ? q->m - oc0 : V * 16, ld = V * 16;
         for (int ox = 0, left = (q->ow + pmax - 1) / pmax; left > 0; left--) {
             int P = (q->ow - ox + left - 1) / left; /* tiles of a row split it evenly */
-            ocv_table[V][P](q->kk, w, q->ocp, x + ox, q->off, t);
+            ocv_table[q->sw - 1][V][P](q->kk, w, q->ocp, x + (size_t)ox * q->sw, q->off, t);
             if (q->ysw != 1) { /* a phase of a strided dx: every ysw-th pixel */
                 for (int o = 0; o < ocn; o++) {
                     int oc = gi * q->m + oc0 + o;
@@ -976,7 +991,7 @@ static void ocv_conv(const s1_pass *s, ds_graph *g, void (*pack)(const ds_node *
 {
     ocv_job job = {.bias = s->bias, .y = s->y, .ctot = s->ctot, .cg = s->cg, .groups = s->groups, .m = s->m,
                    .kk = s->kk, .oh = s->oh, .ow = s->ow, .octot = s->octot, .accumulate = s->accumulate,
-                   .relu = s->relu, .yh = s->oh, .yw = s->ow, .ysh = 1, .ysw = 1},
+                   .relu = s->relu, .yh = s->oh, .yw = s->ow, .ysh = 1, .ysw = 1, .sh = s->sh, .sw = s->sw},
             *q = &job;
     int n = s->n, in_h = s->in_h, in_w = s->in_w, ph = s->ph, pw = s->pw, kh = s->kh, kw = s->kw, dh = s->dh,
         dw = s->dw;
@@ -1098,7 +1113,7 @@ static void conv_dx_phases(ds_node *n, ds_graph *g)
             ocv_job j = {.xp = dyp, .w = wpk, .off = off, .y = dx, .ctot = q.oc, .cg = ocg, .hp = hp, .wpp = wpp,
                          .groups = q.groups, .m = cg, .ocp = ocp, .kk = kk, .oh = th, .ow = tw, .octot = q.c,
                          .nblk = (ocp / 16 + 3) / 4, .accumulate = !fresh, .yh = q.h, .yw = q.w, .ya = a, .yb = b,
-                         .ysh = q.sh, .ysw = q.sw};
+                         .ysh = q.sh, .ysw = q.sw, .sh = 1, .sw = 1};
             ds_parallel_for((long)q.n * q.groups * j.nblk * th, 1, ocv_range, &j);
         }
 }

@@ -192,6 +192,8 @@ def test_conv():
     conv_case("conv2d 1x1 stride 2, 16->32 (phases without taps)", (2, 16, 7, 8), (32, 16, 1, 1), False, stride=2)
     conv_case("conv2d 5x5 stride 3 pad 2 dilation (1, 2), 32->16, odd sizes (phases)", (2, 32, 11, 13),
               (16, 32, 5, 5), True, stride=3, pad=2, dilation=(1, 2))
+    conv_case("conv2d groups 2 of 16, stride 2, 11x13 (ocv every other pixel)", (2, 32, 11, 13), (32, 16, 3, 3),
+              True, stride=2, pad=1, groups=2)
     conv_case("conv2d groups 2 of 16, stride (2, 1) (phases)", (2, 32, 9, 8), (32, 16, 3, 3), True, stride=(2, 1),
               pad=1, groups=2)
     spec = {"x": X(randn(2, 16, 8, 9)), "w": P(randn(16, 16, 3, 3)), "v": P(randn(16, 16, 3, 3))}
