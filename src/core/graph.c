@@ -351,6 +351,14 @@ static void fuse_relus(ds_graph *g)
             continue;
         c->fused_relu = true;
         r->alias = c;
+        /* batch norm (AVX-512) and same-shape add mask dy themselves: one
+         * pass over the gradient fewer */
+#if defined(__AVX512F__)
+        c->relu_mask_in_backward = !strcmp(c->op->name, "batchnorm");
+#endif
+        if (!strcmp(c->op->name, "add") && c->n_in == 2 && ds_numel(c->in[0]) == ds_numel(c) &&
+            ds_numel(c->in[1]) == ds_numel(c) && c->in[0] != c->in[1])
+            c->relu_mask_in_backward = true;
     }
     free(uses);
 }

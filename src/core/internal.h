@@ -63,6 +63,9 @@ struct ds_node {
      * it when the relu is the producer's only consumer): the producer stores
      * max(0, ·) and the relu node shares its value and gradient */
     bool fused_relu;      /* on the producer */
+    /* on the producer: its backward applies the fused relu's mask (y > 0)
+     * to dy as it reads it, and the relu's backward does nothing */
+    bool relu_mask_in_backward;
     struct ds_node *alias; /* on the relu: the producer whose buffers it shares */
     ds_init init;
     int ip[DS_MAX_IP];    /* op integer parameters */

@@ -105,6 +105,15 @@ static void same_backward_range(void *arg, long lo, long hi)
     float *da = n->in[0]->grad, *db = n->in[1]->grad;
     int kind = n->ip[0];
     bool fa = n->in[0]->grad_fresh, fb = n->in[1]->grad_fresh; /* write, don't add */
+    if (n->relu_mask_in_backward) { /* a residual block's end: d(relu(a + b)) */
+        const float *y = n->val;
+        for (long i = lo; i < hi; i++) {
+            float d = y[i] > 0 ? dy[i] : 0;
+            if (da) da[i] = (fa ? 0 : da[i]) + d;
+            if (db) db[i] = (fb ? 0 : db[i]) + d;
+        }
+        return;
+    }
     if (da && kind == BIN_MUL) for (long i = lo; i < hi; i++) da[i] = (fa ? 0 : da[i]) + dy[i] * b[i];
     else if (da && fa) memcpy(da + lo, dy + lo, (size_t)(hi - lo) * sizeof *da);
     else if (da) for (long i = lo; i < hi; i++) da[i] += dy[i];
@@ -237,6 +246,7 @@ static void relu_forward(ds_node *n, ds_graph *g)
 static void relu_backward(ds_node *n, ds_graph *g)
 {
     (void)g;
+    if (n->alias && n->alias->relu_mask_in_backward) return; /* the producer masks dy */
     ds_parallel_for((long)ds_numel(n), 1 << 14, n->alias ? relu_mask_range : relu_backward_range, n);
 }
 

@@ -186,18 +186,22 @@ static void bn_forward(ds_node *n, ds_graph *g)
  * (masked tail, no scalar loop), each plane's lanes added into double
  * vectors, reduced once per channel — the per-plane horizontal sums were
  * most of the time on 7×7 and 14×14 planes. */
-static void chan_dots(const float *dy, const float *x, int b, size_t stride, size_t inner, float mu, double *sdy,
-                      double *sdyx)
+static void chan_dots(const float *dy, const float *x, const float *y, int b, size_t stride, size_t inner, float mu,
+                      double *sdy, double *sdyx)
 {
 #if defined(__AVX512F__)
     __m512d s0 = _mm512_setzero_pd(), s1 = s0, t0 = s0, t1 = s0;
-    __m512 vmu = _mm512_set1_ps(mu);
+    __m512 vmu = _mm512_set1_ps(mu), z = _mm512_setzero_ps();
     for (int n = 0; n < b; n++) {
-        const float *d = dy + (size_t)n * stride, *p = x + (size_t)n * stride;
+        const float *d = dy + (size_t)n * stride, *p = x + (size_t)n * stride, *r = y ? y + (size_t)n * stride : NULL;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, c0 = a0, c1 = a0;
         size_t i = 0;
         for (; i + 32 <= inner; i += 32) {
             __m512 d0 = _mm512_loadu_ps(d + i), d1 = _mm512_loadu_ps(d + i + 16);
+            if (r) { /* a fused relu: dy where its output was positive */
+                d0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(r + i), z, _CMP_GT_OQ), d0);
+                d1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(r + i + 16), z, _CMP_GT_OQ), d1);
+            }
             a0 = _mm512_add_ps(a0, d0);
             a1 = _mm512_add_ps(a1, d1);
             c0 = _mm512_fmadd_ps(d0, _mm512_sub_ps(_mm512_loadu_ps(p + i), vmu), c0);
@@ -206,6 +210,7 @@ static void chan_dots(const float *dy, const float *x, int b, size_t stride, siz
         for (; i < inner; i += 16) {
             __mmask16 m = inner - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (inner - i)) - 1);
             __m512 d0 = _mm512_maskz_loadu_ps(m, d + i);
+            if (r) d0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m, r + i), z, _CMP_GT_OQ), d0);
             a0 = _mm512_add_ps(a0, d0);
             c0 = _mm512_fmadd_ps(d0, _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, p + i), vmu), c0);
         }
@@ -219,29 +224,32 @@ static void chan_dots(const float *dy, const float *x, int b, size_t stride, siz
     *sdy = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
     *sdyx = _mm512_reduce_add_pd(_mm512_add_pd(t0, t1));
 #else
+    (void)y; /* masked only on AVX-512 (relu_mask_in_backward) */
     *sdy = *sdyx = 0;
     for (int n = 0; n < b; n++) plane_dots(dy + (size_t)n * stride, x + (size_t)n * stride, inner, mu, sdy, sdyx);
 #endif
 }
 
-/* dx (= or +=) k·dy + c1·x + c0 over one channel's b planes */
-static void chan_dx(float *dx, const float *dy, const float *x, int b, size_t stride, size_t inner, float k, float c1,
-                    float c0, bool fresh)
+/* dx (= or +=) k·dy + c1·x + c0 over one channel's b planes (dy masked by y > 0 when y) */
+static void chan_dx(float *dx, const float *dy, const float *x, const float *y, int b, size_t stride, size_t inner,
+                    float k, float c1, float c0, bool fresh)
 {
     for (int n = 0; n < b; n++) {
         size_t off = (size_t)n * stride;
         float *o = dx + off;
         const float *d = dy + off, *p = x + off;
 #if defined(__AVX512F__)
-        __m512 vk = _mm512_set1_ps(k), v1 = _mm512_set1_ps(c1), v0 = _mm512_set1_ps(c0);
+        __m512 vk = _mm512_set1_ps(k), v1 = _mm512_set1_ps(c1), v0 = _mm512_set1_ps(c0), z = _mm512_setzero_ps();
         for (size_t i = 0; i < inner; i += 16) {
             __mmask16 m = inner - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (inner - i)) - 1);
-            __m512 v = _mm512_fmadd_ps(vk, _mm512_maskz_loadu_ps(m, d + i),
-                                       _mm512_fmadd_ps(v1, _mm512_maskz_loadu_ps(m, p + i), v0));
+            __m512 dv = _mm512_maskz_loadu_ps(m, d + i);
+            if (y) dv = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m, y + off + i), z, _CMP_GT_OQ), dv);
+            __m512 v = _mm512_fmadd_ps(vk, dv, _mm512_fmadd_ps(v1, _mm512_maskz_loadu_ps(m, p + i), v0));
             if (!fresh) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, o + i));
             _mm512_mask_storeu_ps(o + i, m, v);
         }
 #else
+        (void)y;
         if (fresh)
             for (size_t i = 0; i < inner; i++) o[i] = k * d[i] + (c1 * p[i] + c0);
         else
@@ -269,7 +277,8 @@ static void bn_backward_range(void *arg, long lo, long hi)
     for (long ch = lo; ch < hi; ch++) {
         double sdy, sdyx;
         float mu = mean[ch], is = invstd[ch];
-        chan_dots(dy + (size_t)ch * inner, x + (size_t)ch * inner, b, stride, inner, mu, &sdy, &sdyx);
+        const float *y = n->relu_mask_in_backward ? n->val + (size_t)ch * inner : NULL; /* a fused relu's output */
+        chan_dots(dy + (size_t)ch * inner, x + (size_t)ch * inner, y, b, stride, inner, mu, &sdy, &sdyx);
         sdyx *= is;
         if (dgamma) dgamma[ch] += (float)sdyx;
         if (dbeta) dbeta[ch] += (float)sdy;
@@ -277,7 +286,7 @@ static void bn_backward_range(void *arg, long lo, long hi)
         double k = (double)gamma[ch] * is;
         double a = t->training ? sdy / m : 0, bb = t->training ? sdyx / m : 0;
         double c1 = -k * is * bb, c0 = -k * (a - mu * is * bb);
-        chan_dx(dx + (size_t)ch * inner, dy + (size_t)ch * inner, x + (size_t)ch * inner, b, stride, inner, (float)k,
+        chan_dx(dx + (size_t)ch * inner, dy + (size_t)ch * inner, x + (size_t)ch * inner, y, b, stride, inner, (float)k,
                 (float)c1, (float)c0, n->in[0]->grad_fresh);
     }
 }
