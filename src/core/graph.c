@@ -277,6 +277,7 @@ static int infer_all(ds_graph *g)
         if (n->kind != DS_NODE_OP) continue;
         if (n->op->shape(n) != 0) return -1;
         if (g->compiled && (ds_numel(n) > n->cap || n->aux_bytes > n->aux_cap ||
+                            (n->saved && n->saved_bytes > n->saved_cap) ||
                             n->work_bytes > g->work_bytes))
             return ds_shape_fail(n, "needs more memory than compiled for");
     }
@@ -406,7 +407,7 @@ int ds_graph_compile(ds_graph *g)
             if ((pass == 0 && is_leaf) || (pass == 2 && !is_leaf && !planned)) off += ds_align_up(bytes);
             if ((pass == 1 && is_leaf && n->needs_grad) || (pass == 3 && !is_leaf && n->needs_grad))
                 off += ds_align_up(bytes);
-            if (pass == 4) off += ds_align_up(n->aux_bytes);
+            if (pass == 4) off += ds_align_up(n->aux_bytes) + (n->needs_grad ? ds_align_up(n->saved_bytes) : 0);
         }
         if (pass == 2 && planned) off += planned_bytes;
     }
@@ -454,6 +455,12 @@ int ds_graph_compile(ds_graph *g)
             p[4] += ds_align_up(n->aux_bytes);
         }
         n->aux_cap = n->aux_bytes;
+        n->saved = NULL;
+        if (n->needs_grad && n->saved_bytes) {
+            n->saved = (float *)(g->arena + p[4]);
+            p[4] += ds_align_up(n->saved_bytes);
+        }
+        n->saved_cap = n->saved_bytes;
     }
     g->leafgrad_lo = g->arena + r[1];
     g->leafgrad_hi = g->arena + r[2];

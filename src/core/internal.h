@@ -74,6 +74,10 @@ struct ds_node {
     int cdata_n;
     void *aux;            /* per-node state kept from forward to backward */
     size_t aux_bytes;
+    /* a copy the forward makes that the backward can reuse (a convolution's
+     * padded input): allocated only where gradients are planned, else NULL */
+    float *saved;
+    size_t saved_bytes, saved_cap;
     size_t work_bytes;    /* scratch needed during forward/backward */
 };
 

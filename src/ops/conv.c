@@ -217,6 +217,7 @@ static int conv_shape_common(ds_node *n, int transposed)
     n->ip[9] = (int)chunk;
     size_t explicit_work = chunk * per, work = 0;
     n->ip[10] = n->ip[11] = n->ip[12] = n->ip[13] = n->ip[14] = n->ip[15] = n->ip[16] = n->ip[17] = n->ip[18] = 0;
+    n->saved_bytes = 0;
     if (transposed) work = explicit_work;
     /* DS_CONV_ALGO=im2col or implicit pins the older algorithms (benchmarks
      * compare them); by default each pass takes the fastest that applies */
@@ -274,6 +275,9 @@ static int conv_shape_common(ds_node *n, int transposed)
 #if defined(__AVX512F__)
         if (!only_shifted && !only_implicit && n->ip[10] && dwv_fits(&q)) {
             n->ip[17] = 1;
+            /* the ocv forward's padded x, kept for dW (where gradients are planned) */
+            if (n->ip[15] && (q.ph || q.pw))
+                n->saved_bytes = (size_t)q.n * q.c * (q.h + 2 * q.ph) * (q.w + 2 * q.pw) * sizeof(float);
             size_t d = dwv_scratch(&q);
             if (d > work) work = d;
         }
@@ -562,6 +566,7 @@ typedef struct {
     int n, in_h, in_w, ph, pw, kh, kw, dh, dw;
     int ctot, cg, groups, m, kk, oh, ow, octot, accumulate, relu;
     int sh, sw; /* 1 but for an ocv forward with stride */
+    float *copy; /* where the padded copy of `in` goes when not the scratch (the node's saved copy) */
 } s1_pass;
 
 static s1_pass s1_of(const ds_node *n, int dx)
@@ -575,6 +580,7 @@ static s1_pass s1_of(const ds_node *n, int dx)
         p.ctot = q.c, p.cg = cg, p.m = ocg, p.kk = cg * khw, p.oh = q.oh, p.ow = q.ow, p.octot = q.oc;
         p.relu = n->fused_relu;
         p.sh = q.sh, p.sw = q.sw;
+        p.copy = n->saved; /* dW (dwv) reads the same padded x */
     } else {
         p.in = n->grad, p.y = n->in[0]->grad;
         p.in_h = q.oh, p.in_w = q.ow, p.ph = q.dh * (q.kh - 1) - q.ph, p.pw = q.dw * (q.kw - 1) - q.pw;
@@ -1003,7 +1009,7 @@ static void ocv_conv(const s1_pass *s, ds_graph *g, void (*pack)(const ds_node *
     q->nblk = (q->ocp / 16 + 3) / 4;
     size_t planes = (size_t)n * q->ctot, xsz = (planes * q->hp * q->wpp + 15) / 16 * 16;
     float *wpk = g->work + xsz;
-    const float *xp = padded(x, (long)planes, in_h, in_w, ph, pw, g->work); /* x itself when unpadded */
+    const float *xp = padded(x, (long)planes, in_h, in_w, ph, pw, s->copy ? s->copy : g->work); /* x when unpadded */
     pack(node, wpk, q->ocp);
     int32_t *off = (int32_t *)(wpk + (size_t)q->groups * q->kk * q->ocp);
     for (int k = 0; k < q->kk; k++)
@@ -1335,7 +1341,8 @@ static void conv_dw_ocv(ds_node *n, ds_graph *g)
     size_t xsz = ((size_t)q.n * q.c * hp * wpp + 15) / 16 * 16;
     float *dyt = g->work + xsz, *acc = dyt + (size_t)q.n * q.groups * ohw * ocp;
     int32_t *roff = (int32_t *)(acc + (size_t)sgroups * q.groups * kk * ocp);
-    const float *xp = padded(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, g->work);
+    /* the forward's padded copy when it kept one */
+    const float *xp = n->saved ? n->saved : padded(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, g->work);
     dyt_job dj = {n->grad, dyt, q.oc, ocg, ocp, q.groups, ohw};
     ds_parallel_for((long)q.n * q.groups, 1, dyt_range, &dj);
     for (int r = 0; r < cg * q.kh; r++) roff[r] = (int32_t)(((long)(r / q.kh) * hp + (long)(r % q.kh) * q.dh) * wpp);
