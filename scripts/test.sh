@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs missing packages, then builds and runs every
-# test three times — a Release build for this machine and one for AVX2
-# without AVX-512 (unit, gradient checks, PyTorch parity, CLI), and an
-# AddressSanitizer + UndefinedBehaviorSanitizer build (unit tests) — and ends
-# with one summary line.
+# test four times — a Release build for this machine and one for AVX2
+# without AVX-512 (unit, gradient checks, PyTorch parity, CLI), and two
+# AddressSanitizer + UndefinedBehaviorSanitizer builds, Debug and optimised
+# for this machine (unit tests and op parity) — and ends with one summary
+# line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh --test || exit 1
@@ -32,10 +33,13 @@ run_suite() { # name, build dir, cmake args...
   total_fail=$((total_fail + failed))
 }
 
-mkdir -p build build-avx2 build-asan
+mkdir -p build build-avx2 build-asan build-asan-native
 run_suite "release build" build -DCMAKE_BUILD_TYPE=Release
 run_suite "release build for AVX2 without AVX-512 (x86-64-v3)" build-avx2 -DCMAKE_BUILD_TYPE=Release -DDS_MARCH=x86-64-v3
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   run_suite "sanitizer build (ASan + UBSan)" build-asan -DCMAKE_BUILD_TYPE=Debug -DDS_SANITIZE=ON
+# the same on this machine's vector kernels (AVX-512 where it has them)
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  run_suite "sanitizer build, optimised for this machine" build-asan-native -DCMAKE_BUILD_TYPE=Release -DDS_SANITIZE=ON
 echo "$total_pass passed, $total_fail failed"
 exit $status
