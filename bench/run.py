@@ -61,10 +61,13 @@ How the kernels were chosen (docs/design.md has the details):
   this Xeon (the sgemm row above), so deepsky has its own blocked SGEMM;
   im2col around it is the first row.
 - Implicit im2col (GEMM panels packed straight from the image) and the
-  shifted products (no packing at all) are the two direct forms; they are
-  within noise of each other on this layer (they trade places between
-  runs), and the shifted one wastes no time on copies for stride-1 layers,
-  so it is the default there; strided layers use the implicit one.
+  shifted products (pixels in the vector lanes, read in place under masks)
+  are the two direct forms with the pixels in the lanes.
+- ocv puts 16 output channels in each vector lane group and broadcasts the
+  input pixels from a padded copy: fewer instructions per FMA (11 loads
+  for 28 FMAs against 10 loads and 2 mask moves for 16), which is what
+  counts on these shared cores; it is the default for forward, dx (strided
+  dx by phases) and, as dwv, dW wherever a layer has >= 16 output channels.
 - Winograd F(2x2, 5x5) for this layer was implemented and measured in the
   same alternating way: correct to 3e-6 but 30 GFLOP/s (scalar transforms)
   against 140 for the shifted kernel (medians), so it was not kept.
@@ -78,7 +81,8 @@ def kernels(reps, env_t, ds):
     algorithms, PyTorch's (oneDNN) and one OpenBLAS sgemm of the same size,
     alternating: the numbers behind the choice of kernels."""
     algos = [("im2col + own sgemm", "im2col"), ("implicit im2col (packs from the image)", "implicit"),
-             ("shifted products (default)", "")]
+             ("shifted products (pixels in the lanes, masked loads)", "shifted"),
+             ("ocv: output channels in the lanes (default)", "")]
     got = {name: [] for name, _ in algos}
     torch_conv, blas = [], []
     for _ in range(reps):
