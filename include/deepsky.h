@@ -455,6 +455,45 @@ int ds_optim_num_state(const ds_optim *o);
 float *ds_optim_state(ds_optim *o, int param, int k);
 void ds_optim_set_steps(ds_optim *o, long steps);
 
+/* ---- restricted Boltzmann machines (src/nn/rbm.c) -------------------- */
+
+typedef enum { DS_RBM_BERNOULLI = 0, DS_RBM_GAUSSIAN = 1 } ds_rbm_visible;
+
+typedef struct ds_rbm_cfg {
+    int visible, hidden;
+    ds_rbm_visible visible_type; /* Gaussian: unit variance (standardise the data) */
+    int k;                       /* Gibbs steps of CD-k (0: 1) */
+    int persistent;              /* 1: persistent CD (chains kept across updates) */
+    float lr, momentum, weight_decay;
+    float sparsity_target, sparsity_cost; /* cost 0: no sparsity term */
+    uint64_t seed;
+} ds_rbm_cfg;
+
+typedef struct ds_rbm ds_rbm;
+/* W ~ N(0, 0.01²), biases 0; batches of at most max_batch rows. */
+ds_rbm *ds_rbm_new(const ds_rbm_cfg *cfg, int max_batch);
+void ds_rbm_free(ds_rbm *r);
+const ds_rbm_cfg *ds_rbm_config(const ds_rbm *r);
+/* W [hidden × visible] (row j: hidden unit j's weights), b [visible], c [hidden]. */
+float *ds_rbm_weights(ds_rbm *r);
+float *ds_rbm_visible_bias(ds_rbm *r);
+float *ds_rbm_hidden_bias(ds_rbm *r);
+ds_rng *ds_rbm_rng(ds_rbm *r);
+/* One CD-k (or PCD) update from a batch v [n × visible]; *recon_err (if
+ * not NULL) gets the batch's mean squared reconstruction error per sample. */
+int ds_rbm_update(ds_rbm *r, const float *v, int n, double *recon_err);
+/* p(h = 1 | v) [n × hidden]; E[v | h] [n × visible]. */
+int ds_rbm_hidden_probs(ds_rbm *r, const float *v, int n, float *h);
+int ds_rbm_visible_mean(ds_rbm *r, const float *h, int n, float *v);
+/* Mean free energy F(v) of a batch (NaN on a bad batch size). */
+double ds_rbm_free_energy(ds_rbm *r, const float *v, int n);
+/* Exact mean log-likelihood of a batch, enumerating 2^min(visible, hidden)
+ * configurations (hidden only, for Gaussian units); at most 2^24. */
+int ds_rbm_exact_loglik(ds_rbm *r, const float *v, int n, double *ll);
+/* `steps` Gibbs steps in place from v [n × visible]; the last visible
+ * state is the mean E[v | h] (a clean picture). */
+int ds_rbm_gibbs(ds_rbm *r, float *v, int n, int steps);
+
 /* ---- pictures and reports --------------------------------------------- */
 
 /* 8-bit PNG (channels 1, 3 or 4), atomically written. */

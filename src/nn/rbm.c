@@ -1,0 +1,316 @@
+/* rbm.c — restricted Boltzmann machines trained by contrastive divergence.
+ *
+ * Energy, with W [hidden × visible], visible bias b, hidden bias c:
+ *   Bernoulli visible:  E(v, h) = −b·v − c·h − hᵀWv
+ *   Gaussian visible (unit variance, data standardised):
+ *                       E(v, h) = ‖v − b‖²/2 − c·h − hᵀWv
+ * p(h_j = 1 | v) = σ(c_j + W_j·v); p(v | h) = σ(b + Wᵀh) (Bernoulli) or
+ * N(b + Wᵀh, 1) (Gaussian).
+ *
+ * One CD-k update of a batch v0 [n × V] (Hinton, "A practical guide to
+ * training RBMs", 2010):
+ *   q0 = p(h | v0); h ~ q0                  positive phase
+ *   k times: v = E[v | h] (the mean, not a sample: less noise), q = p(h | v),
+ *            h ~ q (not after the last step)
+ *   ΔW ∝ (q0ᵀ v0 − qᵀ v)/n − λW;  Δb ∝ mean(v0 − v);  Δc ∝ mean(q0 − q)
+ * With persistent CD the negative chain starts from the previous update's
+ * final hidden sample instead of h ~ q0. Updates go through momentum
+ * (vel ← m·vel + lr·Δ; θ += vel). A sparsity target ρ pulls each hidden
+ * unit's running mean activation q̄ (q̄ ← 0.9·q̄ + 0.1·mean(q0)) towards ρ by
+ * adding cost·(ρ − q̄) to Δc (Lee et al. 2008; Hinton §11).
+ *
+ * Random draws: one stream (xoshiro256**, seeded by the config); each
+ * hidden sample takes one uniform per unit, rows in order, and h = u < q.
+ * The products go through the same blocked SGEMM as the rest of deepsky:
+ * per update of a batch of n, four products of n·V·H multiply-adds. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ds_rbm {
+    ds_rbm_cfg cfg;
+    int max_batch;
+    float *w, *b, *c;       /* parameters */
+    float *vw, *vb, *vc;    /* momentum (velocities) */
+    float *qbar;            /* running mean hidden activation (sparsity) */
+    float *q0, *h, *v, *q;  /* scratch [max_batch × …] */
+    float *pv;              /* [2·max_batch × V]: v0 then v (the gradient's one product) */
+    float *ph;              /* [2·max_batch × H]: q0 then −q */
+    float *chain;           /* PCD: hidden samples [max_batch × H] */
+    int chain_n;            /* rows of chain set (0: not started) */
+    ds_rng rng;
+};
+
+static float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* log(1 + e^x) without overflow */
+static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+
+ds_rbm *ds_rbm_new(const ds_rbm_cfg *cfg, int max_batch)
+{
+    if (!cfg || cfg->visible < 1 || cfg->hidden < 1 || max_batch < 1) {
+        ds_fail("ds_rbm_new: visible, hidden and batch must be >= 1");
+        return NULL;
+    }
+    if (cfg->visible_type != DS_RBM_BERNOULLI && cfg->visible_type != DS_RBM_GAUSSIAN) {
+        ds_fail("ds_rbm_new: unknown visible unit type %d", (int)cfg->visible_type);
+        return NULL;
+    }
+    if (cfg->k < 0 || !(cfg->lr > 0) || cfg->momentum < 0 || cfg->momentum >= 1 || cfg->weight_decay < 0) {
+        ds_fail("ds_rbm_new: need k >= 0, lr > 0, 0 <= momentum < 1, weight_decay >= 0");
+        return NULL;
+    }
+    ds_rbm *r = calloc(1, sizeof *r);
+    if (!r) {
+        ds_fail("out of memory");
+        return NULL;
+    }
+    r->cfg = *cfg;
+    if (r->cfg.k == 0) r->cfg.k = 1;
+    r->max_batch = max_batch;
+    size_t V = (size_t)cfg->visible, H = (size_t)cfg->hidden, n = (size_t)max_batch;
+    size_t total = 2 * (V * H + V + H) + H + 4 * n * H + n * V + 2 * n * V + 2 * n * H + n * H;
+    float *m = calloc(total, sizeof(float));
+    if (!m) {
+        free(r);
+        ds_fail("out of memory for an RBM of %zu x %zu", V, H);
+        return NULL;
+    }
+    r->w = m, m += V * H;
+    r->b = m, m += V;
+    r->c = m, m += H;
+    r->vw = m, m += V * H;
+    r->vb = m, m += V;
+    r->vc = m, m += H;
+    r->qbar = m, m += H;
+    r->q0 = m, m += n * H;
+    r->h = m, m += n * H;
+    r->q = m, m += n * H;
+    r->chain = m, m += n * H;
+    r->v = m, m += n * V;
+    r->pv = m, m += 2 * n * V;
+    r->ph = m, m += 2 * n * H;
+    (void)m;
+    ds_rng_seed(&r->rng, cfg->seed);
+    /* W ~ N(0, 0.01²), biases 0 (Hinton §8); q̄ starts at the target */
+    for (size_t i = 0; i < V * H; i++) r->w[i] = 0.01f * ds_rng_normal(&r->rng);
+    for (size_t j = 0; j < H; j++) r->qbar[j] = cfg->sparsity_target;
+    return r;
+}
+
+void ds_rbm_free(ds_rbm *r)
+{
+    if (!r) return;
+    free(r->w); /* one block */
+    free(r);
+}
+
+const ds_rbm_cfg *ds_rbm_config(const ds_rbm *r) { return &r->cfg; }
+float *ds_rbm_weights(ds_rbm *r) { return r->w; }
+float *ds_rbm_visible_bias(ds_rbm *r) { return r->b; }
+float *ds_rbm_hidden_bias(ds_rbm *r) { return r->c; }
+ds_rng *ds_rbm_rng(ds_rbm *r) { return &r->rng; }
+
+static int check_batch(const ds_rbm *r, int n, const char *what)
+{
+    if (n < 1 || n > r->max_batch) return ds_fail("%s: batch %d outside 1..%d", what, n, r->max_batch);
+    return 0;
+}
+
+/* q [n × H] = σ(v Wᵀ + c) */
+static void hidden_probs(const ds_rbm *r, const float *v, int n, float *q)
+{
+    int V = r->cfg.visible, H = r->cfg.hidden;
+    for (int i = 0; i < n; i++) memcpy(q + (size_t)i * H, r->c, (size_t)H * sizeof *q);
+    ds_gemm(false, true, n, H, V, 1, v, V, r->w, V, 1, q, H);
+    for (size_t i = 0; i < (size_t)n * H; i++) q[i] = sigm(q[i]);
+}
+
+/* v [n × V] = E[v | h]: σ(h W + b), or h W + b for Gaussian units */
+static void visible_mean(const ds_rbm *r, const float *h, int n, float *v)
+{
+    int V = r->cfg.visible, H = r->cfg.hidden;
+    for (int i = 0; i < n; i++) memcpy(v + (size_t)i * V, r->b, (size_t)V * sizeof *v);
+    ds_gemm(false, false, n, V, H, 1, h, H, r->w, V, 1, v, V);
+    if (r->cfg.visible_type == DS_RBM_BERNOULLI)
+        for (size_t i = 0; i < (size_t)n * V; i++) v[i] = sigm(v[i]);
+}
+
+static void sample(ds_rng *g, const float *p, size_t count, float *out)
+{
+    for (size_t i = 0; i < count; i++) out[i] = ds_rng_uniform(g) < p[i] ? 1.0f : 0.0f;
+}
+
+int ds_rbm_hidden_probs(ds_rbm *r, const float *v, int n, float *q)
+{
+    if (check_batch(r, n, "ds_rbm_hidden_probs")) return -1;
+    hidden_probs(r, v, n, q);
+    return 0;
+}
+
+int ds_rbm_visible_mean(ds_rbm *r, const float *h, int n, float *v)
+{
+    if (check_batch(r, n, "ds_rbm_visible_mean")) return -1;
+    visible_mean(r, h, n, v);
+    return 0;
+}
+
+int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
+{
+    if (check_batch(r, n, "ds_rbm_update")) return -1;
+    const ds_rbm_cfg *k = &r->cfg;
+    int V = k->visible, H = k->hidden;
+    size_t nv = (size_t)n * V, nh = (size_t)n * H;
+    for (size_t i = 0; i < nv; i++)
+        if (!isfinite(v0[i])) return ds_fail("ds_rbm_update: input value %zu of the batch is not finite", i);
+    /* positive phase */
+    hidden_probs(r, v0, n, r->q0);
+    sample(&r->rng, r->q0, nh, r->h);
+    const float *h = r->h;
+    if (k->persistent) {
+        if (r->chain_n < n) { /* start the chains from the data */
+            memcpy(r->chain + (size_t)r->chain_n * H, r->h + (size_t)r->chain_n * H,
+                   (size_t)(n - r->chain_n) * H * sizeof(float));
+            r->chain_n = n;
+        }
+        h = r->chain;
+    }
+    /* the monitor: ‖v0 − E[v | h0]‖² per sample, h0 ~ p(h | v0) (for CD-1
+     * the negative phase's own reconstruction, computed there) */
+    double err = 0;
+    bool own = k->k == 1 && !k->persistent;
+    if (!own) {
+        float *rec = r->pv + nv; /* scratch until the gradient below */
+        visible_mean(r, r->h, n, rec);
+        for (size_t i = 0; i < nv; i++) err += (double)(v0[i] - rec[i]) * (v0[i] - rec[i]);
+    }
+    /* negative phase: k Gibbs steps from h */
+    for (int s = 0; s < k->k; s++) {
+        visible_mean(r, h, n, r->v);
+        hidden_probs(r, r->v, n, r->q);
+        if (s + 1 < k->k || k->persistent) {
+            sample(&r->rng, r->q, nh, k->persistent ? r->chain : r->h);
+            h = k->persistent ? r->chain : r->h;
+        }
+    }
+    if (own)
+        for (size_t i = 0; i < nv; i++) err += (double)(v0[i] - r->v[i]) * (v0[i] - r->v[i]);
+    /* gradient: [q0; −q]ᵀ [v0; v] / n in one product of depth 2n */
+    memcpy(r->pv, v0, nv * sizeof(float));
+    memcpy(r->pv + nv, r->v, nv * sizeof(float));
+    memcpy(r->ph, r->q0, nh * sizeof(float));
+    for (size_t i = 0; i < nh; i++) r->ph[nh + i] = -r->q[i];
+    float inv = 1.0f / (float)n, lr = k->lr, m = k->momentum, wd = k->weight_decay;
+    /* vw ← m·vw + lr·(Δ/n − λW): scale vw first, then add the product */
+    for (size_t i = 0; i < (size_t)V * H; i++) r->vw[i] = m * r->vw[i] - lr * wd * r->w[i];
+    ds_gemm(true, false, H, V, 2 * n, lr * inv, r->ph, H, r->pv, V, 1, r->vw, V);
+    for (size_t i = 0; i < (size_t)V * H; i++) r->w[i] += r->vw[i];
+    for (int i = 0; i < V; i++) {
+        double d = 0;
+        for (int s = 0; s < n; s++) d += (double)v0[(size_t)s * V + i] - r->v[(size_t)s * V + i];
+        r->vb[i] = m * r->vb[i] + lr * (float)(d * inv);
+        r->b[i] += r->vb[i];
+    }
+    for (int j = 0; j < H; j++) {
+        double d = 0, a = 0;
+        for (int s = 0; s < n; s++) {
+            d += (double)r->q0[(size_t)s * H + j] - r->q[(size_t)s * H + j];
+            a += r->q0[(size_t)s * H + j];
+        }
+        float g = (float)(d * inv);
+        if (k->sparsity_cost > 0) {
+            r->qbar[j] = 0.9f * r->qbar[j] + 0.1f * (float)(a * inv);
+            g += k->sparsity_cost * (k->sparsity_target - r->qbar[j]);
+        }
+        r->vc[j] = m * r->vc[j] + lr * g;
+        r->c[j] += r->vc[j];
+    }
+    for (size_t i = 0; i < (size_t)V * H; i++)
+        if (!isfinite(r->w[i]))
+            return ds_fail("ds_rbm_update: the weights diverged (not finite); lower the learning rate");
+    if (recon_err) *recon_err = err / (double)n;
+    return 0;
+}
+
+double ds_rbm_free_energy(ds_rbm *r, const float *v, int n)
+{
+    if (check_batch(r, n, "ds_rbm_free_energy")) return NAN;
+    int V = r->cfg.visible, H = r->cfg.hidden;
+    /* pre-activations c + W v, then F(v) = vis(v) − Σ softplus(·) */
+    for (int i = 0; i < n; i++) memcpy(r->q + (size_t)i * H, r->c, (size_t)H * sizeof(float));
+    ds_gemm(false, true, n, H, V, 1, v, V, r->w, V, 1, r->q, H);
+    double total = 0;
+    for (int s = 0; s < n; s++) {
+        const float *x = v + (size_t)s * V, *a = r->q + (size_t)s * H;
+        double f = 0;
+        for (int i = 0; i < V; i++)
+            f += r->cfg.visible_type == DS_RBM_GAUSSIAN ? 0.5 * ((double)x[i] - r->b[i]) * ((double)x[i] - r->b[i])
+                                                        : -(double)r->b[i] * x[i];
+        for (int j = 0; j < H; j++) f -= softplus(a[j]);
+        total += f;
+    }
+    return total / n;
+}
+
+/* log Z by enumerating the hidden configurations (Bernoulli or Gaussian
+ * visible) or the visible ones (Bernoulli), whichever is smaller. */
+static int log_partition(const ds_rbm *r, double *out)
+{
+    int V = r->cfg.visible, H = r->cfg.hidden;
+    bool gauss = r->cfg.visible_type == DS_RBM_GAUSSIAN;
+    int over_h = gauss || H <= V;
+    int bits = over_h ? H : V;
+    if (bits > 24) return ds_fail("exact log-likelihood: 2^%d configurations are too many (at most 2^24)", bits);
+    int other = over_h ? V : H;
+    double *a = malloc(sizeof(double) * (size_t)other), lz = -INFINITY;
+    if (!a) return ds_fail("out of memory");
+    for (long cfgi = 0; cfgi < (1L << bits); cfgi++) {
+        /* a = the other layer's pre-activation given this configuration */
+        double e = 0;
+        for (int o = 0; o < other; o++) a[o] = over_h ? r->b[o] : r->c[o];
+        for (int t = 0; t < bits; t++) {
+            if (!(cfgi >> t & 1)) continue;
+            e += over_h ? r->c[t] : r->b[t];
+            for (int o = 0; o < other; o++) a[o] += over_h ? r->w[(size_t)t * V + o] : r->w[(size_t)o * V + t];
+        }
+        /* Σ over the other layer, in closed form */
+        if (gauss) { /* ∫ exp(−‖v − b‖²/2 + v·Wᵀh) dv = (2π)^{V/2} exp(‖a‖²/2 − ‖b‖²/2), a = b + Wᵀh */
+            for (int o = 0; o < other; o++) e += 0.5 * (a[o] * a[o] - (double)r->b[o] * r->b[o]);
+        } else
+            for (int o = 0; o < other; o++) e += softplus(a[o]);
+        lz = lz > e ? lz + log1p(exp(e - lz)) : e + (lz == -INFINITY ? 0 : log1p(exp(lz - e)));
+    }
+    free(a);
+    if (gauss) lz += 0.5 * V * log(2 * M_PI);
+    *out = lz;
+    return 0;
+}
+
+int ds_rbm_exact_loglik(ds_rbm *r, const float *v, int n, double *ll)
+{
+    double lz = 0;
+    if (log_partition(r, &lz)) return -1;
+    double f = ds_rbm_free_energy(r, v, n);
+    if (isnan(f)) return -1;
+    *ll = -f - lz; /* log p(v) = −F(v) − log Z, averaged over the batch */
+    return 0;
+}
+
+int ds_rbm_gibbs(ds_rbm *r, float *v, int n, int steps)
+{
+    if (check_batch(r, n, "ds_rbm_gibbs")) return -1;
+    int V = r->cfg.visible, H = r->cfg.hidden;
+    for (int s = 0; s < steps; s++) {
+        hidden_probs(r, v, n, r->q);
+        sample(&r->rng, r->q, (size_t)n * H, r->h);
+        visible_mean(r, r->h, n, v);
+        if (s + 1 < steps) { /* sample the visible units too, but leave the last as the mean (a clean picture) */
+            if (r->cfg.visible_type == DS_RBM_BERNOULLI) sample(&r->rng, v, (size_t)n * V, v);
+            else
+                for (size_t i = 0; i < (size_t)n * V; i++) v[i] += ds_rng_normal(&r->rng);
+        }
+    }
+    return 0;
+}
