@@ -60,6 +60,31 @@ static int conv_gflops(int reps)
     return 0;
 }
 
+/* Issue 5's reference RBM (bench/torch_bench.py rbm_epoch): 784 -> 500
+ * Bernoulli, CD-1, batch 100, rate 0.05, pixels binarised at 0.5, one epoch
+ * in order, no momentum or weight decay. */
+static int rbm_epoch(uint64_t seed)
+{
+    ds_dataset d;
+    if (ds_fashion_mnist_load(NULL, 1, &d) != 0) return fail("fashion-mnist");
+    for (size_t i = 0; i < (size_t)d.n * 784; i++) d.x[i] = d.x[i] >= 128.0f / 255 ? 1.0f : 0.0f;
+    ds_rbm_cfg k = {.visible = 784, .hidden = 500, .k = 1, .lr = 0.05f, .seed = seed};
+    ds_rbm *r = ds_rbm_new(&k, 100);
+    if (!r) return fail("rbm");
+    double err = 0, e, t0 = now();
+    int batches = d.n / 100;
+    for (int b = 0; b < batches; b++) {
+        if (ds_rbm_update(r, d.x + (size_t)b * 100 * 784, 100, &e) != 0) return fail("rbm update");
+        err += e;
+    }
+    double secs = now() - t0;
+    printf("{\"workload\": \"rbm\", \"epoch_s\": %.3f, \"recon_error\": %.3f, \"peak_rss_mb\": %.1f}\n", secs,
+           err / batches, peak_rss_mb());
+    ds_rbm_free(r);
+    ds_dataset_free(&d);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -75,6 +100,7 @@ int main(int argc, char **argv)
         {"infer1", "lenet", 1, 0, 300},
     };
     if (!strcmp(w, "conv")) return conv_gflops(batches > 0 ? batches : 50);
+    if (!strcmp(w, "rbm")) return rbm_epoch(batches > 0 ? (uint64_t)batches : 1); /* BATCHES: the seed */
     int k = -1;
     for (int i = 0; i < (int)(sizeof table / sizeof *table); i++)
         if (!strcmp(w, table[i].name)) k = i;

@@ -45,6 +45,32 @@ struct ds_rbm {
 
 static float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* elementwise passes over the big arrays, in parallel */
+typedef struct {
+    float *a, *b;
+    float s, t;
+    int op; /* 0: a = σ(a); 1: a = s·a − t·b (velocity: momentum, decay); 2: a += b */
+} ew_task;
+
+static void ew_range(void *arg, long lo, long hi)
+{
+    const ew_task *k = arg;
+    float *a = k->a;
+    const float *b = k->b;
+    if (k->op == 0)
+        for (long i = lo; i < hi; i++) a[i] = sigm(a[i]);
+    else if (k->op == 1)
+        for (long i = lo; i < hi; i++) a[i] = k->s * a[i] - k->t * b[i];
+    else
+        for (long i = lo; i < hi; i++) a[i] += b[i];
+}
+
+static void ew(int op, float *a, float *b, float s, float t, size_t n)
+{
+    ew_task k = {a, b, s, t, op};
+    ds_parallel_for((long)n, 1 << 13, ew_range, &k);
+}
+
 /* log(1 + e^x) without overflow */
 static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 
@@ -125,7 +151,7 @@ static void hidden_probs(const ds_rbm *r, const float *v, int n, float *q)
     int V = r->cfg.visible, H = r->cfg.hidden;
     for (int i = 0; i < n; i++) memcpy(q + (size_t)i * H, r->c, (size_t)H * sizeof *q);
     ds_gemm(false, true, n, H, V, 1, v, V, r->w, V, 1, q, H);
-    for (size_t i = 0; i < (size_t)n * H; i++) q[i] = sigm(q[i]);
+    ew(0, q, NULL, 0, 0, (size_t)n * H);
 }
 
 /* v [n × V] = E[v | h]: σ(h W + b), or h W + b for Gaussian units */
@@ -134,8 +160,7 @@ static void visible_mean(const ds_rbm *r, const float *h, int n, float *v)
     int V = r->cfg.visible, H = r->cfg.hidden;
     for (int i = 0; i < n; i++) memcpy(v + (size_t)i * V, r->b, (size_t)V * sizeof *v);
     ds_gemm(false, false, n, V, H, 1, h, H, r->w, V, 1, v, V);
-    if (r->cfg.visible_type == DS_RBM_BERNOULLI)
-        for (size_t i = 0; i < (size_t)n * V; i++) v[i] = sigm(v[i]);
+    if (r->cfg.visible_type == DS_RBM_BERNOULLI) ew(0, v, NULL, 0, 0, (size_t)n * V);
 }
 
 static void sample(ds_rng *g, const float *p, size_t count, float *out)
@@ -204,9 +229,9 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
     for (size_t i = 0; i < nh; i++) r->ph[nh + i] = -r->q[i];
     float inv = 1.0f / (float)n, lr = k->lr, m = k->momentum, wd = k->weight_decay;
     /* vw ← m·vw + lr·(Δ/n − λW): scale vw first, then add the product */
-    for (size_t i = 0; i < (size_t)V * H; i++) r->vw[i] = m * r->vw[i] - lr * wd * r->w[i];
+    ew(1, r->vw, r->w, m, lr * wd, (size_t)V * H);
     ds_gemm(true, false, H, V, 2 * n, lr * inv, r->ph, H, r->pv, V, 1, r->vw, V);
-    for (size_t i = 0; i < (size_t)V * H; i++) r->w[i] += r->vw[i];
+    ew(2, r->w, r->vw, 0, 0, (size_t)V * H);
     for (int i = 0; i < V; i++) {
         double d = 0;
         for (int s = 0; s < n; s++) d += (double)v0[(size_t)s * V + i] - r->v[(size_t)s * V + i];
@@ -227,9 +252,11 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
         r->vc[j] = m * r->vc[j] + lr * g;
         r->c[j] += r->vc[j];
     }
-    for (size_t i = 0; i < (size_t)V * H; i++)
-        if (!isfinite(r->w[i]))
-            return ds_fail("ds_rbm_update: the weights diverged (not finite); lower the learning rate");
+    /* a diverged model shows in the hidden biases' inputs first (Σ over W rows) */
+    for (int j = 0; j < H; j++)
+        if (!isfinite(r->c[j]))
+            return ds_fail("ds_rbm_update: the model diverged (not finite); lower the learning rate");
+    if (!isfinite(err)) return ds_fail("ds_rbm_update: the reconstruction is not finite; lower the learning rate");
     if (recon_err) *recon_err = err / (double)n;
     return 0;
 }
