@@ -379,6 +379,14 @@ void ds_norm_free(ds_norm *nm);
 
 typedef struct ds_model ds_model;
 
+/* [pretrain]: how `deepsky pretrain` trains the model's [rbm] layers, one
+ * after the other, each on the previous one's hidden probabilities. */
+typedef struct ds_pretrain_cfg {
+    int epochs, batch, k, persistent;
+    float lr, momentum, weight_decay, sparsity_target, sparsity_cost;
+    uint64_t seed;
+} ds_pretrain_cfg;
+
 /* The [train] section. */
 typedef struct ds_train_cfg {
     ds_optim_cfg optim;
@@ -399,6 +407,12 @@ const char *ds_model_text(const ds_model *m);
 ds_shape ds_model_input_shape(const ds_model *m);
 int ds_model_classes(const ds_model *m);
 const ds_train_cfg *ds_model_train_cfg(const ds_model *m);
+const ds_pretrain_cfg *ds_model_pretrain_cfg(const ds_model *m);
+/* [net] normalize: 1 standard (the training data's mean and std), 0 none
+ * (values as they are: Bernoulli RBM inputs must stay in [0, 1]). */
+int ds_model_normalize(const ds_model *m);
+/* Layer i's visible units (ds_rbm_visible) if it is an [rbm], else -1. */
+int ds_model_layer_rbm_visible(const ds_model *m, int i);
 /* Record the network for batch size `batch`: creates input "x" and returns
  * the logits [batch, classes]. Parameters are named "<layer>.weight" etc.
  * Shape errors name FILE:LINE and the layer. */
@@ -501,6 +515,9 @@ int ds_png_write(const char *path, int w, int h, int channels, const uint8_t *pi
 /* Line chart: n_series curves of n_points (NaN gaps allowed), x = 1..n. */
 int ds_plot_lines(const char *path, const char *title, const char *xlabel, int n_series,
                   const char *const *names, const float *const *ys, int n_points);
+/* n grey images [n, h, w] as a grid of `cols` columns (0: square), each
+ * scaled to black..white over its own range (per_tile) or over all of them. */
+int ds_png_grid(const char *path, const float *x, int n, int h, int w, int cols, int per_tile);
 /* Confusion matrix heat map, counts[true·classes + predicted]. */
 int ds_plot_confusion(const char *path, int classes, const int *counts,
                       const char *const *class_names);

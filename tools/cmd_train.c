@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 typedef struct {
-    const char *model_path, *data, *val, *test, *out, *resume;
+    const char *model_path, *data, *val, *test, *out, *resume, *init;
     float val_split;
     int epochs, batch, quiet;
     float lr;
@@ -33,7 +33,7 @@ static int parse(int argc, char **argv, train_opts *o)
         const char *v;
         if (cli_opt(argc, argv, &i, "--data", &o->data) || cli_opt(argc, argv, &i, "--val", &o->val) ||
             cli_opt(argc, argv, &i, "--test", &o->test) || cli_opt(argc, argv, &i, "--out", &o->out) ||
-            cli_opt(argc, argv, &i, "--resume", &o->resume)) {
+            cli_opt(argc, argv, &i, "--resume", &o->resume) || cli_opt(argc, argv, &i, "--init", &o->init)) {
             if (!argv[i] || i >= argc || argv[i][0] == 0) return cli_error("%s needs a value", argv[i - 1]);
             continue;
         }
@@ -62,6 +62,9 @@ static int parse(int argc, char **argv, train_opts *o)
     if (!o->data) return cli_error("train: --data SPEC is required (e.g. --data fashion-mnist)");
     if (!o->model_path && !o->resume) return cli_error("train: give a MODEL.cfg or --resume CKPT");
     if (o->val && o->val_split > 0) return cli_error("train: use --val or --val-split, not both");
+    if (o->init && o->resume) return cli_error("train: --init starts a run from a checkpoint's weights; --resume "
+                                               "continues one; give one of them");
+    if (o->init && !o->model_path) return cli_error("train: --init needs a MODEL.cfg");
     return 0;
 }
 
@@ -205,7 +208,7 @@ int cmd_train(int argc, char **argv)
     cli_net net = {0};
     ds_optim *opt = NULL;
     ds_loader *loader = NULL;
-    ds_checkpoint *ck = NULL;
+    ds_checkpoint *ck = NULL, *init_ck = NULL;
     ds_dataset all = {0}, train = {0}, val = {0}, test = {0};
     ds_norm norm = {0};
     ds_train_state st = {0};
@@ -275,10 +278,18 @@ int cmd_train(int argc, char **argv)
         cli_lib_error(NULL);
         goto done;
     }
-    if (ck ? ds_checkpoint_norm(ck, &norm) != 0 : ds_norm_compute(&train, &norm) != 0) {
+    if (o.init && !(init_ck = ds_checkpoint_open(o.init))) {
         cli_lib_error(NULL);
         goto done;
     }
+    /* the normalisation: a resumed run's, an initial checkpoint's (its weights were fitted to it), or
+     * the training data's — identity where the model says normalize=none */
+    if (ck || init_ck ? ds_checkpoint_norm(ck ? ck : init_ck, &norm) != 0 : ds_norm_compute(&train, &norm) != 0) {
+        cli_lib_error(NULL);
+        goto done;
+    }
+    if (!ck && !init_ck && !ds_model_normalize(model))
+        for (int c = 0; c < norm.channels; c++) norm.mean[c] = 0, norm.std[c] = 1;
     ds_norm_apply(&norm, &train);
     if (val.n) ds_norm_apply(&norm, &val);
     if (test.n) ds_norm_apply(&norm, &test);
@@ -325,6 +336,15 @@ int cmd_train(int argc, char **argv)
         }
     } else {
         st.best_metric = -1;
+        if (init_ck) { /* the weights (and buffers) of e.g. `deepsky pretrain`; fresh optimizer state */
+            if (ds_checkpoint_restore(init_ck, net.g, NULL) != 0) {
+                cli_lib_error(NULL);
+                goto done;
+            }
+            printf("weights from %s\n", o.init);
+            ds_checkpoint_close(init_ck);
+            init_ck = NULL;
+        }
     }
     if (cli_mkdirs(out) != 0) goto done;
 
@@ -429,6 +449,7 @@ done:
     free(probs);
     free(hist);
     ds_checkpoint_close(ck);
+    ds_checkpoint_close(init_ck);
     ds_optim_free(opt);
     ds_loader_free(loader);
     if (net.g) cli_net_free(&net);

@@ -33,10 +33,23 @@ static const command commands[] = {
      "  --seed N           seed for initialisation, shuffling and dropout\n"
      "  --out DIR          output folder (default runs/<model name>)\n"
      "  --resume CKPT      continue from a checkpoint (its model and state)\n"
+     "  --init CKPT        start from a checkpoint's weights (e.g. deepsky pretrain's)\n"
      "  --quiet            no progress bar\n"
      "\n"
      "Writes DIR/last.safetensors, DIR/best.safetensors, DIR/metrics.csv,\n"
      "DIR/loss.png, DIR/accuracy.png, DIR/confusion.png and DIR/report.html.\n"},
+    {"pretrain", cmd_pretrain, "train a model's [rbm] layers without labels, one after the other (DBN)",
+     "usage: deepsky pretrain MODEL.cfg --data SPEC [--epochs N] [--out DIR]\n"
+     "\n"
+     "  --data SPEC        data (labels, if any, are not used)\n"
+     "  --epochs N         epochs per RBM (default: [pretrain] epochs)\n"
+     "  --out DIR          output folder (default runs/<model name>)\n"
+     "\n"
+     "Trains each [rbm] layer as a restricted Boltzmann machine on the previous\n"
+     "one's hidden probabilities ([pretrain]: CD-k or persistent CD, rate, momentum,\n"
+     "weight decay, sparsity). Writes DIR/pretrained.safetensors, DIR/pretrain.csv\n"
+     "and, for images, DIR/<first rbm>_weights.png and DIR/<first rbm>_samples.png.\n"
+     "Then: deepsky train MODEL.cfg --init DIR/pretrained.safetensors --data SPEC\n"},
     {"eval", cmd_eval, "evaluate a checkpoint: accuracy, per-class metrics, confusion matrix",
      "usage: deepsky eval CKPT --data SPEC [--batch N] [--json]\n"
      "\n"

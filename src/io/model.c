@@ -17,7 +17,7 @@
 
 static const char *const kind_names[L_COUNT] = {
     "conv", "deconv", "dense", "maxpool", "avgpool", "global_avgpool", "batchnorm",
-    "dropout", "activation", "flatten", "concat", "add", "reshape"};
+    "dropout", "activation", "flatten", "concat", "add", "reshape", "rbm"};
 
 const char *ds_layer_kind_name(int kind)
 {
@@ -35,6 +35,7 @@ static const struct {
     {"global_avgpool", L_GAP}, {"batchnorm", L_BN},           {"dropout", L_DROPOUT},
     {"activation", L_ACT},     {"flatten", L_FLATTEN},        {"concat", L_CONCAT},
     {"add", L_ADD},            {"shortcut", L_ADD},           {"reshape", L_RESHAPE},
+    {"rbm", L_RBM},
 };
 #define N_SECTION_KINDS (int)(sizeof section_kinds / sizeof section_kinds[0])
 
@@ -84,8 +85,9 @@ static const key_def layer_keys[] = {
     {"name", NULL, V_SKIP, 0, 0, 0, NULL, ALL_KINDS},
     {"from", NULL, V_SKIP, 0, 0, 0, NULL, ALL_KINDS},
     {"filters", NULL, V_INT, LO(out), 1, 1 << 16, NULL, CONVS},
-    {"units", NULL, V_INT, LO(out), 1, 1 << 24, NULL, KB(L_DENSE)},
-    {"output", "units", V_INT, LO(out), 1, 1 << 24, NULL, KB(L_DENSE)},
+    {"units", NULL, V_INT, LO(out), 1, 1 << 24, NULL, KB(L_DENSE) | KB(L_RBM)},
+    {"output", "units", V_INT, LO(out), 1, 1 << 24, NULL, KB(L_DENSE) | KB(L_RBM)},
+    {"visible", NULL, V_ENUM, LO(visible), 0, 0, "bernoulli|gaussian", KB(L_RBM)},
     {"size", NULL, V_INT, LO(size), 1, 1024, NULL, CONVS | POOLS},
     {"stride", NULL, V_INT, LO(stride), 1, 1024, NULL, CONVS | POOLS},
     {"pad", NULL, V_INT, LO(pad), 0, 1024, NULL, CONVS | POOLS},
@@ -105,12 +107,28 @@ static const key_def layer_keys[] = {
 
 typedef struct net_raw {
     ds_shape input;
-    int classes;
+    int classes, normalize;
 } net_raw;
 
 static const key_def net_keys[] = {
     {"input", NULL, V_DIMS, offsetof(net_raw, input), 0, 0, NULL, 0},
     {"classes", NULL, V_INT, offsetof(net_raw, classes), 1, 1 << 20, NULL, 0},
+    {"normalize", NULL, V_ENUM, offsetof(net_raw, normalize), 0, 0, "none|standard", 0},
+};
+
+#define PO(f) offsetof(ds_pretrain_cfg, f)
+static const key_def pretrain_keys[] = {
+    {"epochs", NULL, V_INT, PO(epochs), 1, 1 << 20, NULL, 0},
+    {"batch", NULL, V_INT, PO(batch), 1, 1 << 20, NULL, 0},
+    {"k", NULL, V_INT, PO(k), 1, 1000, NULL, 0},
+    {"persistent", NULL, V_BOOL, PO(persistent), 0, 1, NULL, 0},
+    {"lr", NULL, V_FLOAT, PO(lr), F_POS, 0, NULL, 0},
+    {"learning_rate", "lr", V_FLOAT, PO(lr), F_POS, 0, NULL, 0},
+    {"momentum", NULL, V_FLOAT, PO(momentum), F_UNIT_CO, 0, NULL, 0},
+    {"weight_decay", NULL, V_FLOAT, PO(weight_decay), F_NONNEG, 0, NULL, 0},
+    {"sparsity_target", NULL, V_FLOAT, PO(sparsity_target), F_UNIT_CC, 0, NULL, 0},
+    {"sparsity_cost", NULL, V_FLOAT, PO(sparsity_cost), F_NONNEG, 0, NULL, 0},
+    {"seed", NULL, V_U64, PO(seed), 0, 0, NULL, 0},
 };
 
 /* [train] as read; converted into ds_train_cfg after the checks. */
@@ -393,7 +411,7 @@ static int set_keys(const ctx *c, const ini_sec *s, const key_def *t, int n, uns
 static int parse_net(ds_model *m, const ini_sec *s, const char *file)
 {
     ctx c = {file, "[net]"};
-    net_raw r = {{0}, 0};
+    net_raw r = {{0}, 0, 1}; /* normalize=standard unless told */
     if (set_keys(&c, s, net_keys, N_KEYS(net_keys), 0, &r)) return -1;
     if (!r.input.ndim)
         return at_fail(&c, s->line, NULL, "missing input= (the per-sample shape: C,H,W for images, "
@@ -401,7 +419,17 @@ static int parse_net(ds_model *m, const ini_sec *s, const char *file)
     if (!r.classes) return at_fail(&c, s->line, NULL, "missing classes= (the number of classes)");
     m->input = r.input;
     m->classes = r.classes;
+    m->normalize = r.normalize;
     return 0;
+}
+
+/* Hinton's practical defaults: CD-1, rate 0.05, momentum 0.5, weight decay 2e-4, batch 100 */
+static int parse_pretrain(ds_model *m, const ini_sec *s, const char *file)
+{
+    ctx c = {file, "[pretrain]"};
+    m->pretrain = (ds_pretrain_cfg){.epochs = 10, .batch = 100, .k = 1, .lr = 0.05f, .momentum = 0.5f,
+                                    .weight_decay = 2e-4f, .sparsity_target = 0.05f, .seed = 1};
+    return s ? set_keys(&c, s, pretrain_keys, N_KEYS(pretrain_keys), 0, &m->pretrain) : 0;
 }
 
 /* Fail if `key` is set while `ok` is false. */
@@ -501,7 +529,8 @@ static int layer_finish(const ctx *c, ds_layer *L, const ini_sec *s)
         [L_DECONV] = {"filters", "the number of output channels"},
         [L_DENSE] = {"units", "the number of outputs"},
         [L_ACT] = {"activation", ACT_CHOICES},
-        [L_RESHAPE] = {"shape", "the per-sample shape, e.g. 16,7,7"}};
+        [L_RESHAPE] = {"shape", "the per-sample shape, e.g. 16,7,7"},
+        [L_RBM] = {"units", "the number of hidden units"}};
     if (required[L->kind][0] && !find_kv(s, layer_keys, nk, required[L->kind][0]))
         return at_fail(c, s->line, NULL, "missing %s= (%s)", required[L->kind][0], required[L->kind][1]);
     if ((L->kind == L_CONV || L->kind == L_DECONV) && !find_kv(s, layer_keys, nk, "size"))
@@ -618,28 +647,29 @@ ds_model *ds_model_parse(const char *text, const char *name)
         ds_fail("out of memory");
         goto fail;
     }
-    const ini_sec *net = NULL, *train = NULL;
+    const ini_sec *net = NULL, *train = NULL, *pre = NULL;
     for (int i = 0; i < p.n_sec; i++) {
         const ini_sec *s = &p.sec[i];
         ctx c = {file, ""};
         snprintf(c.where, sizeof c.where, "[%s]", s->name);
         int kind = kind_of(s->name);
-        if (!strcmp(s->name, "net") || !strcmp(s->name, "train")) {
-            const ini_sec **slot = s->name[0] == 'n' ? &net : &train;
+        if (!strcmp(s->name, "net") || !strcmp(s->name, "train") || !strcmp(s->name, "pretrain")) {
+            const ini_sec **slot = s->name[0] == 'n' ? &net : s->name[0] == 't' ? &train : &pre;
             if (*slot) {
                 at_fail(&c, s->line, NULL, "second [%s] section (the first is at line %d)", s->name,
                         (*slot)->line);
                 goto fail;
             }
             *slot = s;
-            if (s == net ? parse_net(m, s, file) : parse_train(m, s, file)) goto fail;
+            if (s == net ? parse_net(m, s, file) : s == train ? parse_train(m, s, file) : parse_pretrain(m, s, file))
+                goto fail;
         } else if (!strcmp(s->name, "softmax")) {
             at_fail(&c, s->line, NULL, "not a layer: the loss applies softmax to the last layer's "
                                        "outputs (the logits); remove this section");
             goto fail;
         } else if (kind < 0) {
             char names[512];
-            size_t k = snprintf(names, sizeof names, "net, train");
+            size_t k = snprintf(names, sizeof names, "net, train, pretrain");
             for (int j = 0; j < N_SECTION_KINDS && k < sizeof names; j++)
                 k += (size_t)snprintf(names + k, sizeof names - k, ", %s", section_kinds[j].name);
             at_fail(&c, s->line, NULL, "unknown section (valid sections: %s)", names);
@@ -653,6 +683,7 @@ ds_model *ds_model_parse(const char *text, const char *name)
         goto fail;
     }
     if (!train && parse_train(m, NULL, file)) goto fail;
+    if (!pre) parse_pretrain(m, NULL, file);
     if (!m->n_layers) {
         ds_fail("%s:%d: [net]: the model has no layer sections", file, net->line);
         goto fail;

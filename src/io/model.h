@@ -8,7 +8,7 @@
 /* Layer kinds; the section names (aliases included) map onto these. */
 enum {
     L_CONV, L_DECONV, L_DENSE, L_MAXPOOL, L_AVGPOOL, L_GAP, L_BN, L_DROPOUT,
-    L_ACT, L_FLATTEN, L_CONCAT, L_ADD, L_RESHAPE, L_COUNT
+    L_ACT, L_FLATTEN, L_CONCAT, L_ADD, L_RESHAPE, L_RBM, L_COUNT
 };
 
 /* activation= values, in the order of ACT_CHOICES. */
@@ -30,6 +30,7 @@ typedef struct ds_layer {
     float alpha;              /* leaky slope or elu alpha */
     int init;                 /* ds_init_kind for the weight */
     float p;                  /* dropout */
+    int visible;              /* rbm: ds_rbm_visible of its visible units */
     ds_shape shape;           /* reshape target without the batch */
     ds_node *node;            /* output in the last ds_model_build */
 } ds_layer;
@@ -39,6 +40,8 @@ struct ds_model {
     ds_shape input;           /* per sample: [C, H, W] or [F] */
     int classes;
     ds_train_cfg train;
+    ds_pretrain_cfg pretrain; /* [pretrain]: the rbm layers' greedy training */
+    int normalize;            /* [net] normalize: 1 standard (per channel/feature), 0 none */
     ds_layer *layers;
     int n_layers, max_from;
 };

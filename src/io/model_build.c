@@ -62,6 +62,13 @@ static ds_node *build_layer(const ds_model *m, ds_graph *g, const ds_layer *L, d
         return bn_act(g, y, L);
     }
     case L_DENSE: return bn_act(g, ds_nn_dense(g, L->name, x, L->out, winit, L->bias), L);
+    case L_RBM: { /* dense + sigmoid, and the visible bias that pretraining sets (kept for sampling) */
+        size_t in = ds_shape_numel(x->shape) / (size_t)x->shape.d[0];
+        char vb[DS_LAYER_NAME_MAX + 16];
+        snprintf(vb, sizeof vb, "%s.visible_bias", L->name);
+        if (!ds_buffer(g, vb, ds_shape_of(1, (int)in), (ds_init){0})) return NULL;
+        return ds_sigmoid(g, ds_nn_dense(g, L->name, x, L->out, winit, 1));
+    }
     case L_MAXPOOL:
     case L_AVGPOOL: {
         ds_pool_opt o = {{L->size, L->size}, {L->stride, L->stride}, {L->pad, L->pad}};
@@ -169,6 +176,12 @@ const char *ds_model_text(const ds_model *m) { return m ? m->text : NULL; }
 ds_shape ds_model_input_shape(const ds_model *m) { return m ? m->input : (ds_shape){0}; }
 int ds_model_classes(const ds_model *m) { return m ? m->classes : 0; }
 const ds_train_cfg *ds_model_train_cfg(const ds_model *m) { return m ? &m->train : NULL; }
+const ds_pretrain_cfg *ds_model_pretrain_cfg(const ds_model *m) { return m ? &m->pretrain : NULL; }
+int ds_model_normalize(const ds_model *m) { return m ? m->normalize : 1; }
+int ds_model_layer_rbm_visible(const ds_model *m, int i)
+{
+    return m && i >= 0 && i < m->n_layers && m->layers[i].kind == L_RBM ? m->layers[i].visible : -1;
+}
 int ds_model_num_layers(const ds_model *m) { return m ? m->n_layers : 0; }
 
 const char *ds_model_layer_name(const ds_model *m, int i)

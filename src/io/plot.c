@@ -406,3 +406,39 @@ int ds_plot_confusion(const char *path, int classes, const int *counts,
     text(&c, bar_x + 22, y1, "0%", TS, INK, 0, 1, 0);
     return canvas_save(&c, path);
 }
+
+/* ---- image grids (RBM weights, samples) ---- */
+
+int ds_png_grid(const char *path, const float *x, int n, int h, int w, int cols, int per_tile)
+{
+    if (!path || !x || n < 1 || h < 1 || w < 1) return ds_fail("ds_png_grid: nothing to draw");
+    if (cols < 1) cols = (int)ceil(sqrt((double)n));
+    int rows = (n + cols - 1) / cols, gap = 1, W = cols * (w + gap) + gap, H = rows * (h + gap) + gap;
+    if ((long)W * H > (1L << 28)) return ds_fail("%s: a %d x %d grid is too large", path, W, H);
+    uint8_t *px = malloc((size_t)W * H);
+    if (!px) return ds_fail("out of memory for %s", path);
+    memset(px, 96, (size_t)W * H); /* grey lines between tiles */
+    /* one range for all tiles, or one per tile (weights: each unit's own) */
+    float glo = INFINITY, ghi = -INFINITY;
+    for (size_t i = 0; i < (size_t)n * h * w; i++)
+        if (isfinite(x[i])) glo = fminf(glo, x[i]), ghi = fmaxf(ghi, x[i]);
+    for (int t = 0; t < n; t++) {
+        const float *img = x + (size_t)t * h * w;
+        float lo = glo, hi = ghi;
+        if (per_tile) {
+            lo = INFINITY, hi = -INFINITY;
+            for (int i = 0; i < h * w; i++)
+                if (isfinite(img[i])) lo = fminf(lo, img[i]), hi = fmaxf(hi, img[i]);
+        }
+        float scale = hi > lo ? 255.0f / (hi - lo) : 0;
+        int x0 = gap + (t % cols) * (w + gap), y0 = gap + (t / cols) * (h + gap);
+        for (int r = 0; r < h; r++)
+            for (int c = 0; c < w; c++) {
+                float v = img[r * w + c];
+                px[(size_t)(y0 + r) * W + x0 + c] = isfinite(v) ? (uint8_t)lrintf((v - lo) * scale) : 0;
+            }
+    }
+    int rc = ds_png_write(path, W, H, 1, px);
+    free(px);
+    return rc;
+}

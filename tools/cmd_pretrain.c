@@ -1,0 +1,242 @@
+/* cmd_pretrain.c — `deepsky pretrain`: greedy layer-wise training of a
+ * model's [rbm] layers without labels (a Deep Belief Network's first half).
+ * Each RBM learns from the previous one's hidden probabilities; its W and
+ * hidden bias become the layer's weight and bias, its visible bias the
+ * layer's visible_bias buffer. Writes DIR/pretrained.safetensors (the whole
+ * model, ready for `deepsky train MODEL.cfg --init ...`), DIR/pretrain.csv,
+ * and for the first RBM on images DIR/<layer>_weights.png and
+ * DIR/<layer>_samples.png. */
+#include "cli.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *model_path, *data, *out;
+    int epochs;
+} pretrain_opts;
+
+static int parse(int argc, char **argv, pretrain_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (cli_opt(argc, argv, &i, "--data", &o->data) || cli_opt(argc, argv, &i, "--out", &o->out)) {
+            if (!argv[i] || i >= argc || argv[i][0] == 0) return cli_error("%s needs a value", argv[i - 1]);
+            continue;
+        }
+        if (cli_opt(argc, argv, &i, "--epochs", &v)) {
+            if (cli_parse_int("--epochs", v, 1, 100000, &o->epochs)) return 1;
+        } else if (argv[i][0] == '-') {
+            return cli_error("pretrain: unknown option '%s' (see deepsky pretrain --help)", argv[i]);
+        } else if (!o->model_path) {
+            o->model_path = argv[i];
+        } else {
+            return cli_error("pretrain: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!o->model_path) return cli_error("pretrain: give a MODEL.cfg");
+    if (!o->data) return cli_error("pretrain: --data SPEC is required (labels are not used)");
+    return 0;
+}
+
+/* One RBM, trained on x [n × V] for cfg's epochs in shuffled batches. */
+static int train_rbm(ds_rbm *r, const float *x, int n, const ds_pretrain_cfg *p, const char *name, FILE *csv)
+{
+    int V = ds_rbm_config(r)->visible, bs = p->batch, nb = n / bs;
+    int *order = malloc(sizeof(int) * (size_t)n);
+    float *batch = malloc(sizeof(float) * (size_t)bs * V);
+    int rc = -1;
+    if (!order || !batch) {
+        cli_error("out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int e = 1; e <= p->epochs; e++) {
+        ds_rng_shuffle(ds_rbm_rng(r), order, n);
+        double err = 0, er;
+        for (int b = 0; b < nb; b++) {
+            for (int i = 0; i < bs; i++)
+                memcpy(batch + (size_t)i * V, x + (size_t)order[b * bs + i] * V, sizeof(float) * (size_t)V);
+            if (ds_rbm_update(r, batch, bs, &er) != 0) {
+                cli_lib_error(name);
+                goto done;
+            }
+            err += er;
+        }
+        double fe = ds_rbm_free_energy(r, x, bs);
+        printf("%s epoch %d/%d  reconstruction error %.4f  free energy %.3f\n", name, e, p->epochs, err / nb, fe);
+        fflush(stdout);
+        if (csv) fprintf(csv, "%s,%d,%.6f,%.6f\n", name, e, err / nb, fe);
+    }
+    rc = 0;
+done:
+    free(order);
+    free(batch);
+    return rc;
+}
+
+int cmd_pretrain(int argc, char **argv)
+{
+    pretrain_opts o;
+    if (parse(argc, argv, &o) != 0) return 1;
+    int rc = 1;
+    cli_net net = {0};
+    ds_dataset d = {0};
+    ds_norm norm = {0};
+    ds_rbm *r = NULL;
+    float *x = NULL, *h = NULL;
+    FILE *csv = NULL;
+    char out[PATH_MAX - 64], path[PATH_MAX];
+    ds_model *model = ds_model_load(o.model_path);
+    if (!model) return cli_lib_error(NULL);
+    ds_pretrain_cfg p = *ds_model_pretrain_cfg(model);
+    if (o.epochs) p.epochs = o.epochs;
+    if (o.out) snprintf(out, sizeof out, "%s", o.out);
+    else {
+        const char *base = strrchr(o.model_path, '/');
+        snprintf(out, sizeof out, "runs/%s", base ? base + 1 : o.model_path);
+        char *dot = strrchr(out, '.');
+        if (dot && !strcmp(dot, ".cfg")) *dot = 0;
+    }
+    if (ds_data_load(o.data, &d) != 0 || ds_dataset_check_finite(&d, o.data) != 0) {
+        cli_lib_error(NULL);
+        goto done;
+    }
+    if (d.n < p.batch) {
+        cli_error("%s: %d samples, fewer than one batch of %d ([pretrain] batch)", o.data, d.n, p.batch);
+        goto done;
+    }
+    if (ds_norm_compute(&d, &norm) != 0) {
+        cli_lib_error(NULL);
+        goto done;
+    }
+    if (!ds_model_normalize(model))
+        for (int c = 0; c < norm.channels; c++) norm.mean[c] = 0, norm.std[c] = 1;
+    ds_norm_apply(&norm, &d);
+    int nl = ds_model_num_layers(model);
+    if (cli_net_build(&net, model, p.batch, p.seed) != 0) goto done;
+    model = NULL; /* net owns it */
+    if (cli_check_input(&net, &d, o.data) != 0) goto done;
+    if (cli_mkdirs(out) != 0) goto done;
+    snprintf(path, sizeof path, "%s/pretrain.csv", out);
+    if (!(csv = fopen(path, "w"))) {
+        cli_error("%s: cannot write", path);
+        goto done;
+    }
+    fprintf(csv, "layer,epoch,reconstruction_error,free_energy\n");
+    /* the [rbm] layers in order, each fed by the input or the previous one */
+    size_t V = ds_shape_numel(d.sample);
+    x = d.x;
+    int done_rbms = 0;
+    for (int i = 0; i < nl; i++) {
+        int vis = ds_model_layer_rbm_visible(net.model, i);
+        if (vis < 0) continue;
+        const char *name = ds_model_layer_name(net.model, i);
+        char key[256];
+        snprintf(key, sizeof key, "%s.weight", name);
+        ds_node *w = ds_graph_find(net.g, key);
+        snprintf(key, sizeof key, "%s.bias", name);
+        ds_node *c = ds_graph_find(net.g, key);
+        snprintf(key, sizeof key, "%s.visible_bias", name);
+        ds_node *b = ds_graph_find(net.g, key);
+        if (!w || !c || !b) {
+            cli_error("%s: layer '%s': its parameters are missing", o.model_path, name);
+            goto done;
+        }
+        int H = ds_node_shape(w).d[0], in = ds_node_shape(w).d[1];
+        if ((size_t)in != V) {
+            cli_error("%s: [rbm] '%s' takes %d values but the %s before it gives %zu; [rbm] layers must follow "
+                      "the input or another [rbm] directly",
+                      o.model_path, name, in, done_rbms ? "[rbm]" : "input", V);
+            goto done;
+        }
+        ds_rbm_cfg k = {.visible = in, .hidden = H, .visible_type = (ds_rbm_visible)vis, .k = p.k,
+                        .persistent = p.persistent, .lr = p.lr, .momentum = p.momentum,
+                        .weight_decay = p.weight_decay, .sparsity_target = p.sparsity_target,
+                        .sparsity_cost = p.sparsity_cost, .seed = p.seed + (uint64_t)done_rbms};
+        if (vis == DS_RBM_BERNOULLI)
+            for (size_t t = 0; t < (size_t)d.n * V; t++)
+                if (x[t] < 0 || x[t] > 1) {
+                    cli_error("%s: [rbm] '%s' has Bernoulli visible units, but value %zu of its input is %g (not in "
+                              "[0, 1]); give [net] normalize=none for images in [0, 1], or visible=gaussian",
+                              o.model_path, name, t, x[t]);
+                    goto done;
+                }
+        if (!(r = ds_rbm_new(&k, p.batch))) {
+            cli_lib_error(name);
+            goto done;
+        }
+        printf("pretraining [rbm] '%s': %d -> %d units, %s visible, CD-%d%s, %d epochs\n", name, in, H,
+               vis ? "gaussian" : "bernoulli", p.k, p.persistent ? " (persistent)" : "", p.epochs);
+        if (train_rbm(r, x, d.n, &p, name, csv) != 0) goto done;
+        memcpy(ds_node_value(w), ds_rbm_weights(r), sizeof(float) * (size_t)H * in);
+        memcpy(ds_node_value(c), ds_rbm_hidden_bias(r), sizeof(float) * (size_t)H);
+        memcpy(ds_node_value(b), ds_rbm_visible_bias(r), sizeof(float) * (size_t)in);
+        /* pictures of the first RBM when its input is an image */
+        ds_shape s = d.sample;
+        if (!done_rbms && s.ndim == 3 && s.d[0] == 1) {
+            int show = H < 100 ? H : 100, hh = s.d[1], ww = s.d[2];
+            snprintf(path, sizeof path, "%s/%s_weights.png", out, name);
+            if (ds_png_grid(path, ds_rbm_weights(r), show, hh, ww, 0, 1) != 0) {
+                cli_lib_error(NULL);
+                goto done;
+            }
+            int ns = p.batch < 100 ? p.batch : 100;
+            float *smp = malloc(sizeof(float) * (size_t)p.batch * in);
+            if (!smp) {
+                cli_error("out of memory");
+                goto done;
+            }
+            memcpy(smp, x, sizeof(float) * (size_t)p.batch * in); /* chains start at data */
+            int src = ds_rbm_gibbs(r, smp, p.batch, 1000);
+            snprintf(path, sizeof path, "%s/%s_samples.png", out, name);
+            if (src == 0) src = ds_png_grid(path, smp, ns, hh, ww, 0, 0);
+            free(smp);
+            if (src != 0) {
+                cli_lib_error(NULL);
+                goto done;
+            }
+            printf("wrote %s/%s_weights.png and %s/%s_samples.png\n", out, name, out, name);
+        }
+        /* the next RBM learns from this one's hidden probabilities */
+        float *nh = malloc(sizeof(float) * (size_t)d.n * H);
+        if (!nh) {
+            cli_error("out of memory");
+            goto done;
+        }
+        int full = d.n / p.batch * p.batch;
+        for (int s0 = 0; s0 < full; s0 += p.batch) ds_rbm_hidden_probs(r, x + (size_t)s0 * V, p.batch, nh + (size_t)s0 * H);
+        for (int s0 = full; s0 < d.n; s0++) ds_rbm_hidden_probs(r, x + (size_t)s0 * V, 1, nh + (size_t)s0 * H);
+        free(h);
+        h = nh;
+        x = h;
+        V = (size_t)H;
+        ds_rbm_free(r);
+        r = NULL;
+        done_rbms++;
+    }
+    if (!done_rbms) {
+        cli_error("%s: no [rbm] layers to pretrain", o.model_path);
+        goto done;
+    }
+    ds_train_state st = {.seed = p.seed, .batch = p.batch};
+    snprintf(path, sizeof path, "%s/pretrained.safetensors", out);
+    if (ds_checkpoint_save(path, net.g, NULL, ds_model_text(net.model), &norm, &st) != 0) {
+        cli_lib_error(NULL);
+        goto done;
+    }
+    printf("pretrained %d [rbm] layer%s: %s (fine-tune with deepsky train %s --init %s --data ...)\n", done_rbms,
+           done_rbms > 1 ? "s" : "", path, o.model_path, path);
+    rc = 0;
+done:
+    if (csv) fclose(csv);
+    ds_rbm_free(r);
+    free(h);
+    if (net.g) cli_net_free(&net);
+    ds_model_free(model);
+    ds_norm_free(&norm);
+    ds_dataset_free(&d);
+    return rc;
+}
