@@ -194,5 +194,67 @@ cp -r "$T/run" "$T/nanrun"
 expect_fail "NaN loss stops training" "loss is (NaN|infinite)" "$DS" train "$T/explode.cfg" --data "$DATA" --out "$T/nanrun" --quiet
 cmp -s "$T/nanrun/last.safetensors" "$T/keep.safetensors" && ok "the last good checkpoint stays intact after a NaN loss" || bad "checkpoint changed by the NaN run"
 
+# --- pretrain: a Deep Belief Network's [rbm] layers, then train --init ---
+$PY - "$T" <<'PYEOF'
+import sys, numpy as np
+t = sys.argv[1]
+x = np.load(f"{t}/x.npy"); np.save(f"{t}/bx.npy", (x > 1).astype(np.float32))  # binary stamps
+PYEOF
+cat > "$T/dbn.cfg" <<'CFG'
+[net]
+input=1,8,8
+classes=3
+normalize=none
+
+[rbm]
+name=r1
+units=20
+
+[rbm]
+name=r2
+units=12
+
+[dense]
+units=3
+
+[pretrain]
+epochs=2
+batch=50
+lr=0.1
+
+[train]
+optimizer=sgd
+lr=0.1
+momentum=0.9
+batch=50
+epochs=2
+seed=3
+CFG
+BDATA="npy:$T/bx.npy,$T/y.npy"
+expect_ok "pretrain --help" "$DS" pretrain --help
+expect_ok "pretrain a stack of two RBMs" "$DS" pretrain "$T/dbn.cfg" --data "$BDATA" --out "$T/dbn"
+grep -q "r2 epoch 2/2" "$T/out" && ok "pretrain trains each [rbm] in turn" || bad "pretrain log"
+for f in pretrained.safetensors pretrain.csv r1_weights.png r1_samples.png; do
+  [ -s "$T/dbn/$f" ] && ok "pretrain wrote $f" || bad "pretrain did not write $f"
+done
+$PY - "$T/dbn/r1_weights.png" <<'PYEOF' && ok "weights PNG: 20 tiles of 8x8 in a grid" || bad "weights PNG size"
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+w, h = struct.unpack(">II", d[16:24])
+assert d[:8] == b"\x89PNG\r\n\x1a\n" and (w, h) == (5 * 9 + 1, 4 * 9 + 1), (w, h)
+PYEOF
+expect_ok "train --init from the pretrained weights" "$DS" train "$T/dbn.cfg" --init "$T/dbn/pretrained.safetensors" --data "$BDATA" --out "$T/dbnft" --quiet
+grep -q "weights from" "$T/out" && ok "train reports the initial weights" || bad "train --init log"
+expect_ok "eval the fine-tuned DBN" "$DS" eval "$T/dbnft/best.safetensors" --data "$BDATA"
+sed 's/^normalize=none/normalize=standard/' "$T/dbn.cfg" >"$T/dbn_std.cfg"
+expect_fail "Bernoulli RBM on standardised data" "Bernoulli.*normalize=none" "$DS" pretrain "$T/dbn_std.cfg" --data "$BDATA" --out "$T/r7"
+expect_fail "pretrain without [rbm] layers" "no \[rbm\] layers" "$DS" pretrain "$T/tiny.cfg" --data "$DATA" --out "$T/r8"
+expect_fail "--init and --resume together" "--init.*--resume|--resume.*--init" "$DS" train "$T/dbn.cfg" --init "$T/dbn/pretrained.safetensors" --resume "$T/dbn/pretrained.safetensors" --data "$BDATA"
+expect_fail "--init from another model's checkpoint" "r1|rbm|missing|shape" "$DS" train "$T/dbn.cfg" --init "$T/run/best.safetensors" --data "$BDATA" --out "$T/r9"
+sed 's/^units=20/units=0/' "$T/dbn.cfg" >"$T/dbn_bad.cfg"
+expect_fail "bad [rbm] units" "dbn_bad\.cfg:[0-9]+:.*units" "$DS" pretrain "$T/dbn_bad.cfg" --data "$BDATA"
+sed 's/^lr=0.1$/lr=-1/' "$T/dbn.cfg" >"$T/dbn_badlr.cfg"
+expect_fail "bad [pretrain] lr" "dbn_badlr\.cfg:[0-9]+:.*\[pretrain\].*lr" "$DS" pretrain "$T/dbn_badlr.cfg" --data "$BDATA"
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
