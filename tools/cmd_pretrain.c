@@ -9,11 +9,13 @@
 #include "cli.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
-    const char *model_path, *data, *out;
+    const char *model_path, *data, *val, *out;
+    float val_split;
     int epochs;
 } pretrain_opts;
 
@@ -22,12 +24,15 @@ static int parse(int argc, char **argv, pretrain_opts *o)
     memset(o, 0, sizeof *o);
     for (int i = 1; i < argc; i++) {
         const char *v;
-        if (cli_opt(argc, argv, &i, "--data", &o->data) || cli_opt(argc, argv, &i, "--out", &o->out)) {
+        if (cli_opt(argc, argv, &i, "--data", &o->data) || cli_opt(argc, argv, &i, "--out", &o->out) ||
+            cli_opt(argc, argv, &i, "--val", &o->val)) {
             if (!argv[i] || i >= argc || argv[i][0] == 0) return cli_error("%s needs a value", argv[i - 1]);
             continue;
         }
         if (cli_opt(argc, argv, &i, "--epochs", &v)) {
             if (cli_parse_int("--epochs", v, 1, 100000, &o->epochs)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--val-split", &v)) {
+            if (cli_parse_float("--val-split", v, 0.0, 0.9, &o->val_split)) return 1;
         } else if (argv[i][0] == '-') {
             return cli_error("pretrain: unknown option '%s' (see deepsky pretrain --help)", argv[i]);
         } else if (!o->model_path) {
@@ -38,11 +43,13 @@ static int parse(int argc, char **argv, pretrain_opts *o)
     }
     if (!o->model_path) return cli_error("pretrain: give a MODEL.cfg");
     if (!o->data) return cli_error("pretrain: --data SPEC is required (labels are not used)");
+    if (o->val && o->val_split > 0) return cli_error("pretrain: use --val or --val-split, not both");
     return 0;
 }
 
 /* One RBM, trained on x [n × V] for cfg's epochs in shuffled batches. */
-static int train_rbm(ds_rbm *r, const float *x, int n, const ds_pretrain_cfg *p, const char *name, FILE *csv)
+static int train_rbm(ds_rbm *r, const float *x, int n, const float *vx, int vn, const ds_pretrain_cfg *p,
+                     const char *name, FILE *csv)
 {
     int V = ds_rbm_config(r)->visible, bs = p->batch, nb = n / bs;
     int *order = malloc(sizeof(int) * (size_t)n);
@@ -65,10 +72,21 @@ static int train_rbm(ds_rbm *r, const float *x, int n, const ds_pretrain_cfg *p,
             }
             err += er;
         }
-        double fe = ds_rbm_free_energy(r, x, bs);
-        printf("%s epoch %d/%d  reconstruction error %.4f  free energy %.3f\n", name, e, p->epochs, err / nb, fe);
+        /* monitors: the free energy of training rows and, with validation data, of
+         * held-out rows (a widening gap is overfitting); small models: the exact
+         * log-likelihood of the training rows */
+        double fe = ds_rbm_free_energy(r, x, bs), fv = NAN, ll = NAN;
+        if (vn) fv = ds_rbm_free_energy(r, vx, vn < bs ? vn : bs);
+        const ds_rbm_cfg *k = ds_rbm_config(r);
+        if ((k->hidden <= 16 || (k->visible <= 16 && k->visible_type == DS_RBM_BERNOULLI)) &&
+            ds_rbm_exact_loglik(r, x, bs, &ll) != 0)
+            ll = NAN;
+        printf("%s epoch %d/%d  reconstruction error %.4f  free energy %.3f", name, e, p->epochs, err / nb, fe);
+        if (vn) printf("  held-out %.3f (gap %.3f)", fv, fv - fe);
+        if (!isnan(ll)) printf("  exact log-likelihood %.4f", ll);
+        printf("\n");
         fflush(stdout);
-        if (csv) fprintf(csv, "%s,%d,%.6f,%.6f\n", name, e, err / nb, fe);
+        if (csv) fprintf(csv, "%s,%d,%.6f,%.6f,%.6f,%.6f\n", name, e, err / nb, fe, fv, ll);
     }
     rc = 0;
 done:
@@ -83,10 +101,10 @@ int cmd_pretrain(int argc, char **argv)
     if (parse(argc, argv, &o) != 0) return 1;
     int rc = 1;
     cli_net net = {0};
-    ds_dataset d = {0};
+    ds_dataset d = {0}, val = {0};
     ds_norm norm = {0};
     ds_rbm *r = NULL;
-    float *x = NULL, *h = NULL;
+    float *x = NULL, *h = NULL, *vx = NULL, *vh = NULL;
     FILE *csv = NULL;
     char out[PATH_MAX - 64], path[PATH_MAX];
     ds_model *model = ds_model_load(o.model_path);
@@ -104,6 +122,19 @@ int cmd_pretrain(int argc, char **argv)
         cli_lib_error(NULL);
         goto done;
     }
+    if (o.val_split > 0) {
+        ds_dataset all = d;
+        memset(&d, 0, sizeof d);
+        int src = ds_dataset_split(&all, o.val_split, p.seed, &d, &val);
+        ds_dataset_free(&all);
+        if (src != 0) {
+            cli_lib_error(NULL);
+            goto done;
+        }
+    } else if (o.val && (ds_data_load(o.val, &val) != 0 || ds_dataset_check_finite(&val, o.val) != 0)) {
+        cli_lib_error(NULL);
+        goto done;
+    }
     if (d.n < p.batch) {
         cli_error("%s: %d samples, fewer than one batch of %d ([pretrain] batch)", o.data, d.n, p.batch);
         goto done;
@@ -115,6 +146,12 @@ int cmd_pretrain(int argc, char **argv)
     if (!ds_model_normalize(model))
         for (int c = 0; c < norm.channels; c++) norm.mean[c] = 0, norm.std[c] = 1;
     ds_norm_apply(&norm, &d);
+    if (val.n) ds_norm_apply(&norm, &val);
+    if (val.n && ds_shape_numel(val.sample) != ds_shape_numel(d.sample)) {
+        cli_error("validation data has samples of %zu values; the training data's have %zu", ds_shape_numel(val.sample),
+                  ds_shape_numel(d.sample));
+        goto done;
+    }
     int nl = ds_model_num_layers(model);
     if (cli_net_build(&net, model, p.batch, p.seed) != 0) goto done;
     model = NULL; /* net owns it */
@@ -125,10 +162,11 @@ int cmd_pretrain(int argc, char **argv)
         cli_error("%s: cannot write", path);
         goto done;
     }
-    fprintf(csv, "layer,epoch,reconstruction_error,free_energy\n");
+    fprintf(csv, "layer,epoch,reconstruction_error,free_energy,free_energy_heldout,exact_loglik\n");
     /* the [rbm] layers in order, each fed by the input or the previous one */
     size_t V = ds_shape_numel(d.sample);
     x = d.x;
+    vx = val.x;
     int done_rbms = 0;
     for (int i = 0; i < nl; i++) {
         int vis = ds_model_layer_rbm_visible(net.model, i);
@@ -170,7 +208,7 @@ int cmd_pretrain(int argc, char **argv)
         }
         printf("pretraining [rbm] '%s': %d -> %d units, %s visible, CD-%d%s, %d epochs\n", name, in, H,
                vis ? "gaussian" : "bernoulli", p.k, p.persistent ? " (persistent)" : "", p.epochs);
-        if (train_rbm(r, x, d.n, &p, name, csv) != 0) goto done;
+        if (train_rbm(r, x, d.n, vx, val.n, &p, name, csv) != 0) goto done;
         memcpy(ds_node_value(w), ds_rbm_weights(r), sizeof(float) * (size_t)H * in);
         memcpy(ds_node_value(c), ds_rbm_hidden_bias(r), sizeof(float) * (size_t)H);
         memcpy(ds_node_value(b), ds_rbm_visible_bias(r), sizeof(float) * (size_t)in);
@@ -209,6 +247,18 @@ int cmd_pretrain(int argc, char **argv)
         int full = d.n / p.batch * p.batch;
         for (int s0 = 0; s0 < full; s0 += p.batch) ds_rbm_hidden_probs(r, x + (size_t)s0 * V, p.batch, nh + (size_t)s0 * H);
         for (int s0 = full; s0 < d.n; s0++) ds_rbm_hidden_probs(r, x + (size_t)s0 * V, 1, nh + (size_t)s0 * H);
+        if (val.n) { /* the held-out rows go up the stack too */
+            float *nv = malloc(sizeof(float) * (size_t)val.n * H);
+            if (!nv) {
+                free(nh);
+                cli_error("out of memory");
+                goto done;
+            }
+            for (int s0 = 0; s0 < val.n; s0++) ds_rbm_hidden_probs(r, vx + (size_t)s0 * V, 1, nv + (size_t)s0 * H);
+            free(vh);
+            vh = nv;
+            vx = vh;
+        }
         free(h);
         h = nh;
         x = h;
@@ -238,5 +288,7 @@ done:
     ds_model_free(model);
     ds_norm_free(&norm);
     ds_dataset_free(&d);
+    ds_dataset_free(&val);
+    free(vh);
     return rc;
 }

@@ -39,9 +39,11 @@ static const command commands[] = {
      "Writes DIR/last.safetensors, DIR/best.safetensors, DIR/metrics.csv,\n"
      "DIR/loss.png, DIR/accuracy.png, DIR/confusion.png and DIR/report.html.\n"},
     {"pretrain", cmd_pretrain, "train a model's [rbm] layers without labels, one after the other (DBN)",
-     "usage: deepsky pretrain MODEL.cfg --data SPEC [--epochs N] [--out DIR]\n"
+     "usage: deepsky pretrain MODEL.cfg --data SPEC [--val SPEC | --val-split F] [--epochs N] [--out DIR]\n"
      "\n"
      "  --data SPEC        data (labels, if any, are not used)\n"
+     "  --val SPEC         held-out data: its free energy against the training data's (the gap)\n"
+     "  --val-split F      hold out a fraction F of the data for that\n"
      "  --epochs N         epochs per RBM (default: [pretrain] epochs)\n"
      "  --out DIR          output folder (default runs/<model name>)\n"
      "\n"

@@ -243,6 +243,8 @@ d = open(sys.argv[1], "rb").read()
 w, h = struct.unpack(">II", d[16:24])
 assert d[:8] == b"\x89PNG\r\n\x1a\n" and (w, h) == (5 * 9 + 1, 4 * 9 + 1), (w, h)
 PYEOF
+expect_ok "pretrain with held-out data" "$DS" pretrain "$T/dbn.cfg" --data "$BDATA" --val-split 0.2 --out "$T/dbnv"
+grep -Eq "r2 epoch 2/2 .*held-out .*gap .*exact log-likelihood -?[0-9]" "$T/out" && ok "pretrain prints the free-energy gap and, for 12 hidden units, the exact log-likelihood" || bad "pretrain monitors"
 expect_ok "train --init from the pretrained weights" "$DS" train "$T/dbn.cfg" --init "$T/dbn/pretrained.safetensors" --data "$BDATA" --out "$T/dbnft" --quiet
 grep -q "weights from" "$T/out" && ok "train reports the initial weights" || bad "train --init log"
 expect_ok "eval the fine-tuned DBN" "$DS" eval "$T/dbnft/best.safetensors" --data "$BDATA"
