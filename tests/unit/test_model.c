@@ -401,7 +401,7 @@ static void test_errors(void)
     EXPECT_PARSE_ERROR(NET "[train]\nlearningrate=0.1\n[dense]\nunits=3\n", "bad.cfg:5:",
                        "[train] learningrate: unknown key", "learning_rate");
     EXPECT_PARSE_ERROR("[net]\ninput=1,8,8\nclasses=3\nbatch=2\n[dense]\nunits=3\n", "bad.cfg:4:",
-                       "[net] batch: unknown key (valid keys: input, classes)");
+                       "[net] batch: unknown key (valid keys: input, classes, normalize)");
     EXPECT_PARSE_ERROR(NET "[dense]\nunits=3\noutput=4\n", "bad.cfg:6:", "output: set twice (units= at line 5)");
     /* bad values */
     EXPECT_PARSE_ERROR(NET "[conv]\nfilters=4\nsize=abc\n", "bad.cfg:6:", "[conv] 'conv1' size: 'abc' is not an integer");
@@ -557,5 +557,23 @@ int main(void)
     test_errors();
     test_api_misuse();
     test_truncations();
+    /* a Deep Belief Network: [rbm] layers, [pretrain], normalize=none */
+    {
+        ds_model *m = ds_model_parse("[net]\ninput=1,4,4\nclasses=2\nnormalize=none\n[rbm]\nunits=6\n"
+                                     "visible=gaussian\n[rbm]\nunits=5\n[dense]\nunits=2\n[pretrain]\nk=3\n"
+                                     "persistent=1\nlr=0.01\n",
+                                     "dbn.cfg");
+        CHECK(m != NULL);
+        if (m) {
+            const ds_pretrain_cfg *p = ds_model_pretrain_cfg(m);
+            CHECK(p->k == 3 && p->persistent == 1 && fabsf(p->lr - 0.01f) < 1e-9f && p->epochs == 10 && p->batch == 100);
+            CHECK(ds_model_normalize(m) == 0);
+            CHECK(ds_model_layer_rbm_visible(m, 0) == DS_RBM_GAUSSIAN && ds_model_layer_rbm_visible(m, 1) == DS_RBM_BERNOULLI);
+            CHECK(ds_model_layer_rbm_visible(m, 2) == -1 && !strcmp(ds_model_layer_type(m, 0), "rbm"));
+            ds_model_free(m);
+        }
+        EXPECT_PARSE_ERROR(NET "[rbm]\nunits=3\nvisible=poisson\n", "bad.cfg:6:", "visible", "bernoulli|gaussian");
+        EXPECT_PARSE_ERROR(NET "[dense]\nunits=3\n[pretrain]\nk=0\n", "bad.cfg:7:", "[pretrain] k", "1..1000");
+    }
     return ds_test_summary("model");
 }
