@@ -469,6 +469,43 @@ int ds_optim_num_state(const ds_optim *o);
 float *ds_optim_state(ds_optim *o, int param, int k);
 void ds_optim_set_steps(ds_optim *o, long steps);
 
+/* ---- simulated survey stamps (src/data/sim.c; docs/simulator.md) ------ */
+
+typedef enum {
+    DS_SIM_REAL = 0,      /* a trailed point source: an asteroid */
+    DS_SIM_COSMIC_RAY, DS_SIM_HOT_PIXEL, DS_SIM_BAD_COLUMN, DS_SIM_DIPOLE, DS_SIM_SATURATED,
+    DS_SIM_SPIKES, DS_SIM_SATELLITE, DS_SIM_GHOST, DS_SIM_KINDS
+} ds_sim_kind;
+
+typedef struct ds_sim_cfg {
+    int n, size;         /* stamps; pixels per side */
+    int channels;        /* 1: difference image; 3: science, reference, difference */
+    float real_fraction; /* the course's balance: 1,681 of 21,753 = 0.0773 */
+    uint64_t seed;
+    int noiseless;       /* tests: the expected counts, without noise */
+} ds_sim_cfg;
+
+/* What went into one stamp (the CSV's columns). */
+typedef struct ds_sim_meta {
+    int label;           /* 1 real, 0 bogus */
+    int kind;            /* ds_sim_kind */
+    float snr, length, angle, fwhm, sky, read_noise, flux;
+} ds_sim_meta;
+
+const char *ds_sim_kind_name(int kind);
+/* Stamp `index` of the set cfg describes (its own random stream: the same
+ * whatever n is): out [channels × size × size] in electrons, sky-subtracted. */
+int ds_sim_stamp(const ds_sim_cfg *cfg, long index, float *out, ds_sim_meta *meta);
+/* cfg->n stamps as a dataset (labels 0 bogus, 1 real); *meta (if meta)
+ * gets a malloc'd array of n records. */
+int ds_sim_dataset(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta);
+/* Rendering, in electrons added to img [size × size] (pixel centres at
+ * k + 0.5): a PSF of FWHM fwhm (beta ≤ 0: Gaussian, else Moffat β)
+ * integrated over pixels; and that PSF swept along a segment (a trail). */
+void ds_sim_psf(float *img, int size, double cx, double cy, double fwhm, double beta, double flux);
+void ds_sim_trail(float *img, int size, double cx, double cy, double len, double angle, double fwhm, double beta,
+                  double flux, double grad);
+
 /* ---- restricted Boltzmann machines (src/nn/rbm.c) -------------------- */
 
 typedef enum { DS_RBM_BERNOULLI = 0, DS_RBM_GAUSSIAN = 1 } ds_rbm_visible;

@@ -46,5 +46,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
 
 #endif

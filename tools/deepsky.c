@@ -65,6 +65,18 @@ static const command commands[] = {
      "  --top K            classes to list per sample (default 1)\n"
      "  --format F         text (default), json, or npy (probabilities [n, classes]; needs --output)\n"
      "  --output FILE      write there instead of standard output\n"},
+    {"simulate", cmd_simulate, "simulated survey stamps: real asteroids and bogus detections",
+     "usage: deepsky simulate --out DIR [--n N] [--size S] [--channels 1|3] [--real-fraction F] [--seed N]\n"
+     "\n"
+     "  --n N              stamps (default 2000)\n"
+     "  --size S           pixels per side (default 45)\n"
+     "  --channels C       1: the difference image (default); 3: science, reference, difference\n"
+     "  --real-fraction F  share of real asteroids (default 0.0773, the course's 1,681 of 21,753)\n"
+     "  --seed N           the same seed gives the same stamps (default 1)\n"
+     "\n"
+     "Writes DIR/x.npy [n, C, S, S] (electrons, sky-subtracted), DIR/y.npy (1 real,\n"
+     "0 bogus) and DIR/labels.csv (kind, S/N, trail length and angle, FWHM, sky, ...).\n"
+     "The model and its parameter ranges: docs/simulator.md.\n"},
     {"info", cmd_info, "layer table of a model file or checkpoint",
      "usage: deepsky info MODEL.cfg|CKPT\n"
      "       deepsky info CKPT --tensor NAME\n"

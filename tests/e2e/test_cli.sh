@@ -261,5 +261,24 @@ expect_fail "bad [rbm] units" "dbn_bad\.cfg:[0-9]+:.*units" "$DS" pretrain "$T/d
 sed 's/^lr=0.1$/lr=-1/' "$T/dbn.cfg" >"$T/dbn_badlr.cfg"
 expect_fail "bad [pretrain] lr" "dbn_badlr\.cfg:[0-9]+:.*\[pretrain\].*lr" "$DS" pretrain "$T/dbn_badlr.cfg" --data "$BDATA"
 
+# --- simulate: survey stamps ---
+expect_ok "simulate stamps" "$DS" simulate --out "$T/sim" --n 300 --size 30 --channels 3 --seed 4
+grep -Eq "300 stamps of 30x30 .*real.*bogus" "$T/out" && ok "simulate reports the classes" || bad "simulate summary"
+expect_ok "simulate again with the same seed" "$DS" simulate --out "$T/sim2" --n 300 --size 30 --channels 3 --seed 4
+cmp -s "$T/sim/x.npy" "$T/sim2/x.npy" && cmp -s "$T/sim/labels.csv" "$T/sim2/labels.csv" && ok "the same seed gives the same stamps" || bad "simulate is not deterministic"
+$PY - "$T/sim" <<'PYEOF' && ok "simulated arrays and CSV agree (shape, labels, kinds)" || bad "simulated files"
+import sys, csv, numpy as np
+d = sys.argv[1]
+x, y = np.load(f"{d}/x.npy"), np.load(f"{d}/y.npy")
+rows = list(csv.DictReader(open(f"{d}/labels.csv")))
+assert x.shape == (300, 3, 30, 30) and x.dtype == np.float32 and np.isfinite(x).all()
+assert len(rows) == 300 and all(int(r["label"]) == int(v) for r, v in zip(rows, y))
+assert all((r["kind"] == "real") == (r["label"] == "1") for r in rows)
+assert np.allclose(x[:, 2], x[:, 0] - x[:, 1], atol=1e-3)  # difference = science - reference
+PYEOF
+expect_fail "simulate: two channels" "--channels" "$DS" simulate --out "$T/sim3" --channels 2
+expect_fail "simulate: tiny stamps" "--size" "$DS" simulate --out "$T/sim3" --size 4
+expect_fail "simulate: no --out" "--out" "$DS" simulate --n 5
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

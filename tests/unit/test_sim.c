@@ -1,0 +1,201 @@
+/* test_sim.c — the stamp simulator: deterministic by seed and index; PSFs
+ * and trails conserve flux; a trail's length and angle come back from its
+ * second moments and a PSF's FWHM from its profile; each bogus kind shows
+ * the property that defines it (noiseless stamps, three channels). */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { S = 63, N = S * S };
+
+static double total(const float *p, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++) s += p[i];
+    return s;
+}
+
+/* centroid and second moments of an image (pixel centres at k + 0.5) */
+static void moments(const float *p, double *mx, double *my, double *xx, double *yy, double *xy)
+{
+    double s = total(p, N), ax = 0, ay = 0;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) ax += p[y * S + x] * (x + 0.5), ay += p[y * S + x] * (y + 0.5);
+    ax /= s, ay /= s;
+    double a = 0, b = 0, c = 0;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            double dx = x + 0.5 - ax, dy = y + 0.5 - ay, v = p[y * S + x];
+            a += v * dx * dx, b += v * dy * dy, c += v * dx * dy;
+        }
+    *mx = ax, *my = ay, *xx = a / s, *yy = b / s, *xy = c / s;
+}
+
+static void test_psf_and_trail(void)
+{
+    static float img[N];
+    double mx, my, xx, yy, xy;
+    /* flux conservation: Gaussian exactly, Moffat within its 8-FWHM window */
+    memset(img, 0, sizeof img);
+    ds_sim_psf(img, S, 31.3, 30.8, 2.5, 0, 1000);
+    CHECK_NEAR(total(img, N), 1000, 0.5);
+    /* FWHM from the second moment: σ² + 1/12 (pixel integration) */
+    moments(img, &mx, &my, &xx, &yy, &xy);
+    CHECK_NEAR(mx, 31.3, 1e-3);
+    double fw = 2 * sqrt(2 * log(2)) * sqrt(xx - 1.0 / 12);
+    CHECK_NEAR(fw / 2.5, 1, 0.05);
+    memset(img, 0, sizeof img);
+    ds_sim_psf(img, S, 31.5, 31.5, 3.0, 3.0, 1000);
+    CHECK_NEAR(total(img, N), 1000, 5);
+    /* Moffat FWHM: the half-maximum contour of a wide one (area πr²) */
+    memset(img, 0, sizeof img);
+    ds_sim_psf(img, S, 31.5, 31.5, 12.0, 3.0, 1000);
+    float peak = 0;
+    for (int i = 0; i < N; i++) peak = img[i] > peak ? img[i] : peak;
+    int above = 0;
+    for (int i = 0; i < N; i++) above += img[i] >= peak / 2;
+    CHECK_NEAR(2 * sqrt(above / M_PI) / 12.0, 1, 0.05);
+    /* trails: flux, length and angle from the moments
+     * (along: L²/12 + σ² + 1/12, across: σ² + 1/12 for a Gaussian PSF) */
+    double lens[3] = {6, 15, 30}, angs[3] = {0.3, 1.2, 2.6};
+    for (int t = 0; t < 3; t++) {
+        memset(img, 0, sizeof img);
+        ds_sim_trail(img, S, 31.2, 31.7, lens[t], angs[t], 2.0, 0, 5000, 0);
+        CHECK_NEAR(total(img, N) / 5000, 1, 0.005);
+        moments(img, &mx, &my, &xx, &yy, &xy);
+        double tr = xx + yy, det = xx * yy - xy * xy, l1 = tr / 2 + sqrt(tr * tr / 4 - det), l2 = tr / 2 - sqrt(tr * tr / 4 - det);
+        double len = sqrt(12 * (l1 - l2)), ang = 0.5 * atan2(2 * xy, xx - yy);
+        if (ang < 0) ang += M_PI;
+        CHECK_NEAR(len / lens[t], 1, 0.05);
+        CHECK_NEAR(ang, angs[t], 2 * M_PI / 180);
+    }
+}
+
+static void test_determinism(void)
+{
+    ds_sim_cfg c = {.n = 12, .size = 30, .channels = 3, .real_fraction = 0.5f, .seed = 42};
+    ds_dataset a, b;
+    ds_sim_meta *ma, *mb;
+    CHECK(ds_sim_dataset(&c, &a, &ma) == 0);
+    CHECK(ds_sim_dataset(&c, &b, &mb) == 0);
+    CHECK(memcmp(a.x, b.x, sizeof(float) * 12 * 3 * 30 * 30) == 0);
+    CHECK(memcmp(ma, mb, sizeof *ma * 12) == 0);
+    /* stamp i does not depend on n; another seed gives other stamps */
+    float one[3 * 30 * 30];
+    CHECK(ds_sim_stamp(&c, 7, one, NULL) == 0);
+    CHECK(memcmp(one, a.x + 7 * 3 * 30 * 30, sizeof one) == 0);
+    c.seed = 43;
+    CHECK(ds_sim_stamp(&c, 7, one, NULL) == 0);
+    CHECK(memcmp(one, a.x + 7 * 3 * 30 * 30, sizeof one) != 0);
+    CHECK(a.classes == 2 && a.sample.ndim == 3 && a.sample.d[0] == 3 && a.sample.d[1] == 30);
+    for (int i = 0; i < 12; i++) CHECK(a.y[i] == (float)ma[i].label && (ma[i].label == 1) == (ma[i].kind == DS_SIM_REAL));
+    ds_dataset_free(&a), ds_dataset_free(&b);
+    free(ma), free(mb);
+    /* the class balance */
+    ds_sim_cfg big = {.n = 4000, .size = 16, .channels = 1, .real_fraction = 0.0773f, .seed = 1};
+    ds_dataset d;
+    CHECK(ds_sim_dataset(&big, &d, NULL) == 0);
+    double real = 0;
+    for (int i = 0; i < d.n; i++) real += d.y[i];
+    CHECK_NEAR(real / d.n, 0.0773, 0.015);
+    ds_dataset_free(&d);
+    /* bad settings */
+    ds_sim_cfg bad = {.n = 1, .size = 4, .channels = 1, .seed = 1};
+    CHECK(ds_sim_dataset(&bad, &d, NULL) != 0);
+    bad.size = 30, bad.channels = 2;
+    CHECK(ds_sim_dataset(&bad, &d, NULL) != 0);
+}
+
+/* the first stamp of each kind among noiseless three-channel stamps */
+static int find_kind(int kind, float *out, ds_sim_meta *m)
+{
+    ds_sim_cfg c = {.n = 1, .size = S, .channels = 3, .real_fraction = kind == DS_SIM_REAL ? 1 : 0, .seed = 5,
+                    .noiseless = 1};
+    for (long i = 0; i < 5000; i++) {
+        if (ds_sim_stamp(&c, i, out, m) != 0) return 0;
+        if (m->kind == kind) return 1;
+    }
+    return 0;
+}
+
+static void test_kinds(void)
+{
+    static float st[3 * N];
+    const float *sci = st, *ref = st + N, *diff = st + 2 * N;
+    ds_sim_meta m;
+    for (int k = 0; k < DS_SIM_KINDS; k++) {
+        CHECK(find_kind(k, st, &m));
+        double sd = 0, sabs = 0, far = 0;
+        float peak = 0;
+        int ipeak = 0;
+        for (int i = 0; i < N; i++) {
+            sd += diff[i], sabs += fabs(diff[i]);
+            if (diff[i] > peak) peak = diff[i], ipeak = i;
+            int x = i % S, y = i / S;
+            if (fabs(x - S / 2.0) > S / 3.0 || fabs(y - S / 2.0) > S / 3.0) far += fabs(diff[i]);
+        }
+        int px = ipeak % S, py = ipeak / S;
+        double local = 0; /* the 5×5 around the peak */
+        for (int y = py - 2; y <= py + 2; y++)
+            for (int x = px - 2; x <= px + 2; x++)
+                if (x >= 0 && x < S && y >= 0 && y < S) local += diff[y * S + x];
+        switch (k) {
+        case DS_SIM_REAL: /* all the trail's flux is in the difference, none in the reference */
+            CHECK_NEAR(sd / m.flux, 1, 0.02);
+            CHECK(m.snr >= 5 && m.snr <= 100 && m.length >= 1 && m.length <= 40 && m.fwhm >= 1.5f && m.fwhm <= 3.5f);
+            break;
+        case DS_SIM_COSMIC_RAY: /* sharper than any PSF: most of the light in the peak pixel's 5×5, ref untouched there */
+            CHECK(peak > 0 && fabs(ref[ipeak]) < 1e-3 * peak);
+            CHECK(peak / local > 0.2);
+            break;
+        case DS_SIM_HOT_PIXEL: /* one pixel */
+            CHECK_NEAR(peak / sd, 1, 1e-3);
+            break;
+        case DS_SIM_BAD_COLUMN: { /* one column: every other column of the difference is 0 */
+            double off = 0;
+            for (int i = 0; i < N; i++)
+                if (i % S != px) off += fabs(diff[i]);
+            CHECK(off < 1e-6 * sabs && m.length >= 5);
+            break;
+        }
+        case DS_SIM_DIPOLE: { /* positive and negative lobes; little net flux */
+            float low = 0;
+            for (int i = 0; i < N; i++) low = diff[i] < low ? diff[i] : low;
+            CHECK(peak > 0 && low < 0 && fabs(sd) < 0.5 * sabs);
+            break;
+        }
+        case DS_SIM_SATURATED: { /* the science image is clipped at full well, with a bleed column */
+            float top = 0;
+            for (int i = 0; i < N; i++) top = sci[i] > top ? sci[i] : top;
+            int flat = 0;
+            for (int i = 0; i < N; i++) flat += sci[i] >= top * 0.999f;
+            CHECK(top > 2e4 && flat >= 3);
+            break;
+        }
+        case DS_SIM_SPIKES: /* residual light along the arms, far from the core */
+            CHECK(far > 0.01 * sabs);
+            break;
+        case DS_SIM_SATELLITE: { /* the trail reaches the stamp's edges */
+            double edge = 0;
+            for (int i = 0; i < S; i++) edge += diff[i] + diff[(S - 1) * S + i] + diff[i * S] + diff[i * S + S - 1];
+            CHECK(edge > 0.02 * sd && m.length > S);
+            break;
+        }
+        case DS_SIM_GHOST: { /* broad: a second moment of several pixels, a low peak */
+            double mx, my, xx, yy, xy;
+            moments(diff, &mx, &my, &xx, &yy, &xy);
+            CHECK(xx + yy > 2 * 9.0 && peak < 0.05 * sd);
+            break;
+        }
+        }
+    }
+}
+
+int main(void)
+{
+    test_psf_and_trail();
+    test_determinism();
+    test_kinds();
+    return ds_test_summary("sim");
+}
