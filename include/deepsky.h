@@ -337,6 +337,11 @@ typedef struct ds_metrics {
     int n, classes;
     double accuracy, log_loss;
     double auc;        /* ROC AUC of class 1 for two classes, else NaN */
+    /* two classes (class 1 the positive: real): the false-positive rate at
+     * the thresholds that first reach 95 % and 99 % true-positive rate, and
+     * the missed-detection rate 1 − TPR at the lowest threshold keeping the
+     * false-positive rate ≤ 1 % (the PTF figure of merit); NaN otherwise */
+    double fpr_at_tpr95, fpr_at_tpr99, mdr_at_fpr1;
     double macro_f1;
     double *precision, *recall, *f1; /* [classes] */
     int *support;      /* [classes] true count */

@@ -43,7 +43,9 @@ static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json)
     if (json) {
         printf("{\"samples\": %d, \"accuracy\": %.6f, \"log_loss\": %.6f, \"macro_f1\": %.6f", m->n,
                m->accuracy, m->log_loss, m->macro_f1);
-        if (c == 2) printf(", \"roc_auc\": %.6f", m->auc);
+        if (c == 2)
+            printf(", \"roc_auc\": %.6f, \"fpr_at_tpr95\": %.6f, \"fpr_at_tpr99\": %.6f, \"mdr_at_fpr1\": %.6f", m->auc,
+                   m->fpr_at_tpr95, m->fpr_at_tpr99, m->mdr_at_fpr1);
         printf(", \"classes\": [");
         for (int k = 0; k < c; k++) {
             printf("%s{\"name\": ", k ? ", " : "");
@@ -62,7 +64,10 @@ static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json)
     }
     printf("samples   %d\naccuracy  %.4f\nlog-loss  %.4f\nmacro F1  %.4f\n", m->n, m->accuracy, m->log_loss,
            m->macro_f1);
-    if (c == 2) printf("ROC AUC   %.4f\n", m->auc);
+    if (c == 2)
+        printf("ROC AUC   %.4f\nerror     %.4f\nFPR at 95%% TPR  %.4f\nFPR at 99%% TPR  %.4f\n"
+               "missed-detection rate at 1%% FPR  %.4f\n",
+               m->auc, 1 - m->accuracy, m->fpr_at_tpr95, m->fpr_at_tpr99, m->mdr_at_fpr1);
     printf("\n%-16s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
     for (int k = 0; k < c; k++)
         printf("%-16.16s %9.4f %9.4f %9.4f %8d\n", class_name(d, k, b, sizeof b), m->precision[k],

@@ -53,6 +53,40 @@ static double roc_auc(const float *probs, const float *labels, int n)
     return (rank_sum - npos * (npos + 1) / 2.0) / ((double)npos * nneg);
 }
 
+/* Walk the ROC curve from the highest score down, a group of tied scores
+ * at a time: the FPR where TPR first reaches 95 % and 99 %, and 1 − TPR at
+ * the last point with FPR ≤ 1 %. */
+static void roc_points(const float *probs, const float *labels, int n, ds_metrics *m)
+{
+    m->fpr_at_tpr95 = m->fpr_at_tpr99 = m->mdr_at_fpr1 = NAN;
+    scored *s = malloc((size_t)n * sizeof *s);
+    if (!s) return;
+    long npos = 0;
+    for (int i = 0; i < n; i++) {
+        s[i] = (scored){probs[2 * (size_t)i + 1], labels[i] == 1};
+        npos += s[i].pos;
+    }
+    long nneg = n - npos;
+    if (!npos || !nneg) {
+        free(s);
+        return;
+    }
+    qsort(s, (size_t)n, sizeof *s, by_score);
+    long tp = 0, fp = 0;
+    double best_tpr = 0; /* at FPR ≤ 1 % (the empty selection: TPR 0) */
+    for (int i = n - 1; i >= 0;) {
+        int j = i;
+        while (j >= 0 && s[j].score == s[i].score) tp += s[j].pos, fp += !s[j].pos, j--;
+        double tpr = (double)tp / npos, fpr = (double)fp / nneg;
+        if (isnan(m->fpr_at_tpr95) && tpr >= 0.95) m->fpr_at_tpr95 = fpr;
+        if (isnan(m->fpr_at_tpr99) && tpr >= 0.99) m->fpr_at_tpr99 = fpr;
+        if (fpr <= 0.01 && tpr > best_tpr) best_tpr = tpr;
+        i = j;
+    }
+    m->mdr_at_fpr1 = 1 - best_tpr;
+    free(s);
+}
+
 int ds_metrics_compute(const float *probs, const float *labels, int n, int classes, ds_metrics *m)
 {
     memset(m, 0, sizeof *m);
@@ -97,5 +131,7 @@ int ds_metrics_compute(const float *probs, const float *labels, int n, int class
         m->macro_f1 += m->f1[k] / classes;
     }
     m->auc = classes == 2 ? roc_auc(probs, labels, n) : NAN;
+    m->fpr_at_tpr95 = m->fpr_at_tpr99 = m->mdr_at_fpr1 = NAN;
+    if (classes == 2) roc_points(probs, labels, n, m);
     return 0;
 }

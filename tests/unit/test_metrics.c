@@ -41,5 +41,23 @@ int main(void)
     /* a label outside the classes is an error naming it */
     float bad[2] = {0, 5};
     CHECK(ds_metrics_compute(p2, bad, 2, 2, &m) != 0 && strstr(ds_last_error(), "label 5"));
+    /* ROC points by hand: positives 0.9 0.8 0.7 0.3; negatives 0.85 0.75 0.5 and 200 below 0.2.
+     * TPR reaches 1 at 0.3 with 3 of 203 negatives above it; FPR ≤ 1 % (2 negatives) holds
+     * down to 0.7, where TPR = 0.75: missed-detection rate 0.25 */
+    {
+        enum { NN = 207 };
+        static float pr[2 * NN], lab[NN];
+        float pos[4] = {0.9f, 0.8f, 0.7f, 0.3f}, neg3[3] = {0.85f, 0.75f, 0.5f};
+        for (int i = 0; i < NN; i++) {
+            float sc = i < 4 ? pos[i] : i < 7 ? neg3[i - 4] : (float)(i - 7) / 1000;
+            pr[2 * i + 1] = sc, pr[2 * i] = 1 - sc, lab[i] = i < 4;
+        }
+        ds_metrics r;
+        CHECK(ds_metrics_compute(pr, lab, NN, 2, &r) == 0);
+        CHECK_NEAR(r.fpr_at_tpr95, 3.0 / 203, 1e-12);
+        CHECK_NEAR(r.fpr_at_tpr99, 3.0 / 203, 1e-12);
+        CHECK_NEAR(r.mdr_at_fpr1, 0.25, 1e-12);
+        ds_metrics_free(&r);
+    }
     return ds_test_summary("metrics");
 }
