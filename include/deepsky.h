@@ -238,6 +238,9 @@ ds_node *ds_nn_conv_transpose2d(ds_graph *g, const char *name, ds_node *x, int o
 /* Batch norm layer: <name>.weight (γ=1), <name>.bias (β=0),
  * <name>.running_mean, <name>.running_var; momentum 0.1, eps 1e-5. */
 ds_node *ds_nn_batchnorm(ds_graph *g, const char *name, ds_node *x);
+/* Instance norm: each sample's channel planes to mean 0, variance 1
+ * (x − μ)/√(σ² + eps), no parameters (PyTorch InstanceNorm2d(affine=False)). */
+ds_node *ds_instancenorm(ds_graph *g, ds_node *x, float eps);
 
 /* ---- optimizers -------------------------------------------------------- */
 

@@ -17,7 +17,7 @@
 
 static const char *const kind_names[L_COUNT] = {
     "conv", "deconv", "dense", "maxpool", "avgpool", "global_avgpool", "batchnorm",
-    "dropout", "activation", "flatten", "concat", "add", "reshape", "rbm"};
+    "dropout", "activation", "flatten", "concat", "add", "reshape", "rbm", "instancenorm"};
 
 const char *ds_layer_kind_name(int kind)
 {
@@ -35,7 +35,7 @@ static const struct {
     {"global_avgpool", L_GAP}, {"batchnorm", L_BN},           {"dropout", L_DROPOUT},
     {"activation", L_ACT},     {"flatten", L_FLATTEN},        {"concat", L_CONCAT},
     {"add", L_ADD},            {"shortcut", L_ADD},           {"reshape", L_RESHAPE},
-    {"rbm", L_RBM},
+    {"rbm", L_RBM},            {"instancenorm", L_INSTNORM},  {"instance_norm", L_INSTNORM},
 };
 #define N_SECTION_KINDS (int)(sizeof section_kinds / sizeof section_kinds[0])
 

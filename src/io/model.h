@@ -8,7 +8,7 @@
 /* Layer kinds; the section names (aliases included) map onto these. */
 enum {
     L_CONV, L_DECONV, L_DENSE, L_MAXPOOL, L_AVGPOOL, L_GAP, L_BN, L_DROPOUT,
-    L_ACT, L_FLATTEN, L_CONCAT, L_ADD, L_RESHAPE, L_RBM, L_COUNT
+    L_ACT, L_FLATTEN, L_CONCAT, L_ADD, L_RESHAPE, L_RBM, L_INSTNORM, L_COUNT
 };
 
 /* activation= values, in the order of ACT_CHOICES. */

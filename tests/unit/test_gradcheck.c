@@ -213,5 +213,7 @@ int main(void)
             check("small cnn (conv, bn, relu, pool, dense, CE)", loss, 1e-2f, 2e-2);
         }
     }
+    /* added after the composed case, so that its random data stays what it was */
+    CASE("instancenorm [3,2,4,5]", ds_instancenorm(G, in("x", S(4, 3, 2, 4, 5)), 1e-5f), (void)0, 1e-2f);
     return ds_test_summary("gradcheck");
 }
