@@ -47,5 +47,6 @@ int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 #endif

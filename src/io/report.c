@@ -40,6 +40,11 @@ static const struct {
     {"confusion.png", "Confusion matrix",
      "Confusion matrix: rows are the true class, columns the prediction; colour is the share "
      "of the row"},
+    {"roc.png", "ROC curve", "Recall against the false-positive rate"},
+    {"recall_snr.png", "Recall against S/N", "Recall of real sources per S/N bin"},
+    {"stamps_real.png", "Real stamps", "Test stamps of the real class (difference images)"},
+    {"stamps_bogus.png", "Bogus stamps", "Test stamps of each bogus kind (difference images)"},
+    {"mistakes.png", "The worst mistakes", "The test stamps the model was most confidently wrong about"},
 };
 
 /* Write s with & < > " ' escaped. */

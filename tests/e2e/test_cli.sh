@@ -280,5 +280,14 @@ expect_fail "simulate: two channels" "--channels" "$DS" simulate --out "$T/sim3"
 expect_fail "simulate: tiny stamps" "--size" "$DS" simulate --out "$T/sim3" --size 4
 expect_fail "simulate: no --out" "--out" "$DS" simulate --n 5
 
+# --- demo: the main job, small ---
+expect_ok "demo end to end (400 stamps, 1 epoch)" "$DS" demo --out "$T/demo" --n 400 --epochs 1
+grep -q "missed-detection rate at 1% FPR" "$T/out" && grep -q "bogus rejected, per kind" "$T/out" && grep -q "per S/N" "$T/out" && ok "demo prints the survey metrics" || bad "demo metrics"
+for f in report.html roc.png recall_snr.png stamps_real.png stamps_bogus.png best.safetensors; do
+  [ -s "$T/demo/$f" ] && ok "demo wrote $f" || bad "demo did not write $f"
+done
+grep -q "roc.png" "$T/demo/report.html" && ok "the report shows the ROC curve" || bad "report lacks roc.png"
+expect_fail "demo: too few stamps" "--n" "$DS" demo --out "$T/demo2" --n 10
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
