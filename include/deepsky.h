@@ -514,6 +514,29 @@ void ds_sim_psf(float *img, int size, double cx, double cy, double fwhm, double 
 void ds_sim_trail(float *img, int size, double cx, double cy, double len, double angle, double fwhm, double beta,
                   double flux, double grad);
 
+/* Hand-made features of a difference-image stamp [size × size] (intensity
+ * and morphology in units of its own noise; src/data/features.c) — the
+ * course's "traditional flow" into a random forest. */
+#define DS_STAMP_FEATURES 16
+int ds_stamp_features(const float *stamp, int size, float *out);
+const char *ds_stamp_feature_name(int i);
+
+/* ---- random forest (src/nn/forest.c) ----------------------------------- */
+
+typedef struct ds_forest_cfg {
+    int trees;          /* 0: 100 */
+    int max_depth;      /* 0: 30 */
+    int min_leaf;       /* 0: 1 */
+    int max_features;   /* features tried per split; 0: √F */
+    uint64_t seed;
+} ds_forest_cfg;
+typedef struct ds_forest ds_forest;
+/* CART trees on bootstrap samples, Gini splits; x [n × features], y class indices. */
+ds_forest *ds_forest_train(const float *x, const float *y, int n, int features, int classes, const ds_forest_cfg *cfg);
+/* probs [n × classes]: the trees' mean leaf frequencies. */
+void ds_forest_predict(const ds_forest *f, const float *x, int n, float *probs);
+void ds_forest_free(ds_forest *f);
+
 /* ---- restricted Boltzmann machines (src/nn/rbm.c) -------------------- */
 
 typedef enum { DS_RBM_BERNOULLI = 0, DS_RBM_GAUSSIAN = 1 } ds_rbm_visible;
