@@ -330,6 +330,12 @@ void ds_loader_reset(ds_loader *l);
  * end of the epoch). */
 int ds_loader_next(ds_loader *l, float *x, float *y);
 int ds_loader_batches(const ds_loader *l);
+/* Data augmentation against over-learning, for image samples [C, H, W]:
+ * each epoch every sample gets a random flip (DS_AUG_FLIP: left-right,
+ * up-down) or, with DS_AUG_ROT90 too, one of the 8 symmetries of the
+ * square; drawn from the loader's generator after the order. */
+enum { DS_AUG_NONE = 0, DS_AUG_FLIP = 1, DS_AUG_ROT90 = 2 };
+int ds_loader_set_augment(ds_loader *l, int flags);
 /* The loader's generator (save/restore it to resume an epoch order). */
 ds_rng *ds_loader_rng(ds_loader *l);
 
@@ -402,6 +408,7 @@ typedef struct ds_train_cfg {
     uint64_t seed;
     /* per-epoch schedules are converted to steps by the trainer */
     int schedule_in_epochs;
+    int augment; /* DS_AUG_* flags ([train] augment=none|flip|dihedral) */
 } ds_train_cfg;
 
 /* Parse a model file; errors read "FILE:LINE: [section] key: problem". */

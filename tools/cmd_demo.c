@@ -49,7 +49,7 @@ static int write_set(const char *dir, const char *name, const ds_dataset *d, cha
 int cmd_demo(int argc, char **argv)
 {
     const char *out = "runs/demo";
-    int n = 21753, size = 45, epochs = 8, seed = 1;
+    int n = 21753, size = 45, epochs = 0, seed = 1; /* epochs 0: the model file's */
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (cli_opt(argc, argv, &i, "--out", &out)) {
@@ -96,9 +96,9 @@ int cmd_demo(int argc, char **argv)
     /* 2. training: the normal trainer on the default model */
     snprintf(ep, sizeof ep, "%d", epochs);
     snprintf(sd, sizeof sd, "%d", seed);
-    char *targv[] = {"train", model, "--data", data, "--test", test, "--out", (char *)out, "--epochs", ep,
-                     "--seed", sd, "--quiet", NULL};
-    if (cmd_train(13, targv) != 0) goto done;
+    char *targv[] = {"train", model, "--data", data, "--test", test, "--out", (char *)out, "--seed", sd,
+                     "--quiet", "--epochs", ep, NULL};
+    if (cmd_train(epochs ? 13 : 11, targv) != 0) goto done;
     /* 3. the metrics on the test stamps */
     snprintf(path, sizeof path, "%s/best.safetensors", out);
     if (cli_net_from_checkpoint(path, 256, &net, &norm) != 0) goto done;

@@ -314,6 +314,10 @@ int cmd_train(int argc, char **argv)
         cli_lib_error(NULL);
         goto done;
     }
+    if (tc.augment && ds_loader_set_augment(loader, tc.augment) != 0) {
+        cli_lib_error("[train] augment");
+        goto done;
+    }
     int bpe = ds_loader_batches(loader);
     schedule_to_steps(&tc.optim.schedule, tc.schedule_in_epochs, bpe, tc.epochs);
     if (!(opt = ds_optim_new(net.g, &tc.optim))) {

@@ -23,7 +23,7 @@ static const command commands[] = {
      "\n"
      "  --out DIR          output folder (default runs/demo)\n"
      "  --n N              training stamps (default 21753, the course's set; the test set is N/4)\n"
-     "  --epochs N         training epochs (default 8)\n"
+     "  --epochs N         training epochs (default: the model file's, 20)\n"
      "  --seed N           simulation and training seed (default 1)\n"
      "\n"
      "Simulates 45x45 difference-image stamps (7.7 % real asteroids; docs/simulator.md),\n"

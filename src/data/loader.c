@@ -1,7 +1,8 @@
 /* loader.c — mini-batches over an in-memory dataset, reshuffled each epoch.
  *
  * A background thread gathers the next batch (through the epoch's sample
- * order; later also augments it) into a staging buffer while the caller
+ * order, with the epoch's random flips and rotations when asked) into a
+ * staging buffer while the caller
  * computes on the current one, so a step never waits for data: next() only
  * copies the staged batch out and asks for the one after. The order comes
  * from the loader's own generator, drawn on the caller's thread in reset(),
@@ -32,20 +33,41 @@ struct ds_loader {
     int state, quit;
     int staged_pos, staged_n; /* the staged batch starts at perm[staged_pos] */
     float *sx, *sy;           /* staging: [batch, row] and [batch] */
+    int augment;              /* DS_AUG_* */
+    uint8_t *code;            /* [n] this epoch's transform of each sample (bit 0 flip x, 1 flip y, 2 transpose) */
 };
 
-/* x [b, row] and y [b] of the batch at perm[pos..]; returns b */
+/* dst = src [C, H, W] under a dihedral transform: bit 0 flips x, bit 1
+ * flips y, bit 2 transposes (square planes only) */
+static void transform(const float *src, float *dst, int C, int H, int W, int code)
+{
+    for (int c = 0; c < C; c++) {
+        const float *s = src + (size_t)c * H * W;
+        float *d = dst + (size_t)c * H * W;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                int sx = code & 1 ? W - 1 - x : x, sy = code & 2 ? H - 1 - y : y;
+                d[(size_t)y * W + x] = code & 4 ? s[(size_t)sx * W + sy] : s[(size_t)sy * W + sx];
+            }
+    }
+}
+
+/* x [b, row] and y [b] of the batch at perm[pos..] (augmented); returns b */
 static int gather(const ds_loader *l, int pos, float *x, float *y)
 {
     int b = l->d->n - pos;
     if (b > l->batch) b = l->batch;
+    const ds_shape *sh = &l->d->sample;
     for (int i = 0; i < b; i++) {
         size_t k = (size_t)l->perm[pos + i];
-        memcpy(x + (size_t)i * l->row, l->d->x + k * l->row, l->row * sizeof *x);
+        int code = l->augment ? l->code[pos + i] : 0;
+        if (code) transform(l->d->x + k * l->row, x + (size_t)i * l->row, sh->d[0], sh->d[1], sh->d[2], code);
+        else memcpy(x + (size_t)i * l->row, l->d->x + k * l->row, l->row * sizeof *x);
         if (y) y[i] = l->d->y[k];
     }
     return b;
 }
+
 
 static void *prefetch_main(void *arg)
 {
@@ -123,9 +145,25 @@ void ds_loader_free(ds_loader *l)
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
     free(l->perm);
+    free(l->code);
     free(l->sx);
     free(l->sy);
     free(l);
+}
+
+int ds_loader_set_augment(ds_loader *l, int flags)
+{
+    const ds_shape *sh = &l->d->sample;
+    if (flags && sh->ndim != 3) return ds_fail("augment: needs image samples [C, H, W]; these are %d-D", sh->ndim);
+    if ((flags & DS_AUG_ROT90) && sh->d[1] != sh->d[2])
+        return ds_fail("augment: 90-degree rotations need square images; these are %dx%d", sh->d[1], sh->d[2]);
+    if (flags && !l->code && !(l->code = calloc((size_t)l->d->n, 1))) return ds_fail("out of memory");
+    pthread_mutex_lock(&l->mu);
+    settle(l);
+    l->augment = flags;
+    pthread_mutex_unlock(&l->mu);
+    ds_loader_reset(l);
+    return 0;
 }
 
 void ds_loader_reset(ds_loader *l)
@@ -137,6 +175,10 @@ void ds_loader_reset(ds_loader *l)
      * seed and k alone. */
     for (int i = 0; i < l->d->n; i++) l->perm[i] = i;
     if (l->shuffle) ds_rng_shuffle(&l->rng, l->perm, l->d->n);
+    /* this epoch's transforms, from the same stream after the order */
+    int span = l->augment & DS_AUG_ROT90 ? 8 : 4;
+    if (l->augment)
+        for (int i = 0; i < l->d->n; i++) l->code[i] = (uint8_t)ds_rng_below(&l->rng, (uint32_t)span);
     l->pos = 0;
     if (l->threaded) request(l, 0);
     pthread_mutex_unlock(&l->mu);

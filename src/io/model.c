@@ -133,7 +133,7 @@ static const key_def pretrain_keys[] = {
 
 /* [train] as read; converted into ds_train_cfg after the checks. */
 typedef struct train_raw {
-    int optimizer, schedule, unit, nesterov, batch, epochs, step_size, t_max, warmup;
+    int optimizer, schedule, unit, nesterov, batch, epochs, step_size, t_max, warmup, augment;
     float lr, momentum, weight_decay, beta1, beta2, eps, alpha, clip_norm, gamma, eta_min,
         warmup_start;
     uint64_t seed;
@@ -167,6 +167,7 @@ static const key_def train_keys[] = {
     {"warmup", NULL, V_INT, TO(warmup), 0, 1 << 30, NULL, 0},
     {"warmup_start", NULL, V_FLOAT, TO(warmup_start), F_UNIT_CC, 0, NULL, 0},
     {"schedule_unit", NULL, V_ENUM, TO(unit), 0, 0, "epoch|step", 0},
+    {"augment", NULL, V_ENUM, TO(augment), 0, 0, "none|flip|dihedral", 0},
 };
 
 #define N_KEYS(t) (int)(sizeof t / sizeof t[0])
@@ -477,6 +478,7 @@ static int parse_train(ds_model *m, const ini_sec *s, const char *file)
     t->epochs = r.epochs;
     t->seed = r.seed;
     t->schedule_in_epochs = r.unit == 0;
+    t->augment = r.augment == 0 ? DS_AUG_NONE : r.augment == 1 ? DS_AUG_FLIP : DS_AUG_FLIP | DS_AUG_ROT90;
     return 0;
 }
 

@@ -493,5 +493,44 @@ int main(void)
     test_spec();
     test_finite_and_split();
     test_norm();
+    /* augmentation: every served sample is one of the 8 symmetries of a
+     * training image, all 8 turn up, and the same seed serves the same */
+    {
+        float px[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, lab = 0, got[9], ly;
+        ds_dataset d1 = {.n = 1, .sample = ds_shape_of(3, 1, 3, 3), .classes = 1, .x = px, .y = &lab};
+        ds_loader *a = ds_loader_new(&d1, 1, 1, 5), *b = ds_loader_new(&d1, 1, 1, 5);
+        CHECK(ds_loader_set_augment(a, DS_AUG_FLIP | DS_AUG_ROT90) == 0);
+        CHECK(ds_loader_set_augment(b, DS_AUG_FLIP | DS_AUG_ROT90) == 0);
+        int seen[8] = {0}, same = 1;
+        for (int e = 0; e < 64; e++) {
+            float g2[9];
+            ds_loader_reset(a), ds_loader_reset(b);
+            CHECK(ds_loader_next(a, got, &ly) == 1 && ds_loader_next(b, g2, &ly) == 1);
+            same &= memcmp(got, g2, sizeof got) == 0;
+            /* which symmetry: the corners say it */
+            int code = -1;
+            for (int c = 0; c < 8; c++) {
+                float t[9];
+                for (int y = 0; y < 3; y++)
+                    for (int x = 0; x < 3; x++) {
+                        int sx = c & 1 ? 2 - x : x, sy = c & 2 ? 2 - y : y;
+                        t[y * 3 + x] = c & 4 ? px[sx * 3 + sy] : px[sy * 3 + sx];
+                    }
+                if (!memcmp(t, got, sizeof t)) code = c;
+            }
+            CHECK(code >= 0);
+            if (code >= 0) seen[code]++;
+        }
+        CHECK(same);
+        int all = 1;
+        for (int c = 0; c < 8; c++) all &= seen[c] > 0;
+        CHECK(all);
+        float rect[6] = {0};
+        ds_dataset d2 = {.n = 1, .sample = ds_shape_of(3, 1, 2, 3), .classes = 1, .x = rect, .y = &lab};
+        ds_loader *c2 = ds_loader_new(&d2, 1, 1, 1);
+        CHECK(ds_loader_set_augment(c2, DS_AUG_ROT90) != 0 && strstr(ds_last_error(), "square"));
+        CHECK(ds_loader_set_augment(c2, DS_AUG_FLIP) == 0);
+        ds_loader_free(a), ds_loader_free(b), ds_loader_free(c2);
+    }
     return ds_test_summary("data");
 }
