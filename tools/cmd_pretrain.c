@@ -167,6 +167,36 @@ int cmd_pretrain(int argc, char **argv)
     size_t V = ds_shape_numel(d.sample);
     x = d.x;
     vx = val.x;
+    /* layers before the first [rbm] (e.g. [instancenorm]): the RBM learns
+     * from their output, computed once by the network itself */
+    int first = 0;
+    while (first < nl && ds_model_layer_rbm_visible(net.model, first) < 0) first++;
+    if (first > 0 && first < nl) {
+        ds_node *pre = ds_model_layer_output(net.model, first - 1);
+        size_t in = ds_shape_numel(ds_node_shape(pre)) / (size_t)ds_node_shape(pre).d[0];
+        if (!(h = malloc(sizeof(float) * (size_t)d.n * in)) || (val.n && !(vh = malloc(sizeof(float) * (size_t)val.n * in)))) {
+            cli_error("out of memory");
+            goto done;
+        }
+        ds_graph_set_training(net.g, 0);
+        for (int set = 0; set < 2; set++) {
+            const ds_dataset *src = set ? &val : &d;
+            float *dst = set ? vh : h;
+            for (int s0 = 0; s0 < src->n; s0 += p.batch) {
+                int b = src->n - s0 < p.batch ? src->n - s0 : p.batch;
+                ds_graph_set_batch(net.g, b);
+                memcpy(ds_node_value(net.x), src->x + (size_t)s0 * V, sizeof(float) * (size_t)b * V);
+                if (ds_graph_forward(net.g) != 0) {
+                    cli_lib_error(NULL);
+                    goto done;
+                }
+                memcpy(dst + (size_t)s0 * in, ds_node_value(pre), sizeof(float) * (size_t)b * in);
+            }
+        }
+        ds_graph_set_batch(net.g, p.batch);
+        x = h, vx = vh, V = in;
+        printf("the first [rbm] learns from '%s' (%zu values a sample)\n", ds_model_layer_name(net.model, first - 1), in);
+    }
     int done_rbms = 0;
     for (int i = 0; i < nl; i++) {
         int vis = ds_model_layer_rbm_visible(net.model, i);
@@ -186,7 +216,7 @@ int cmd_pretrain(int argc, char **argv)
         int H = ds_node_shape(w).d[0], in = ds_node_shape(w).d[1];
         if ((size_t)in != V) {
             cli_error("%s: [rbm] '%s' takes %d values but the %s before it gives %zu; [rbm] layers must follow "
-                      "the input or another [rbm] directly",
+                      "the input (or parameter-free layers after it) or another [rbm] directly",
                       o.model_path, name, in, done_rbms ? "[rbm]" : "input", V);
             goto done;
         }
