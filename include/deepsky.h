@@ -374,6 +374,10 @@ int ds_dataset_check_finite(const ds_dataset *d, const char *what);
  * outputs own copies of the data. */
 int ds_dataset_split(const ds_dataset *d, float frac, uint64_t seed, ds_dataset *train,
                      ds_dataset *val);
+/* Write a float32 FITS cube [n, h, w] with integer header keywords
+ * (atomically); `fits:PATH,labels=Y` reads it back. */
+int ds_fits_write_cube(const char *path, int n, int h, int w, const float *x, const char *const *keys,
+                       const long *vals, int nkeys);
 /* Write an NPY (float32) array of the given shape. */
 int ds_npy_write(const char *path, ds_shape shape, const float *data);
 

@@ -54,6 +54,32 @@ int cmd_simulate(int argc, char **argv)
         cli_lib_error(NULL);
         goto done;
     }
+    /* FITS cubes as well: the difference images, and science and reference with three channels */
+    {
+        const char *const keys[] = {"NSTAMPS", "NREAL", "STAMPSZ", "SIMSEED", "CHANNEL"};
+        const char *const planes[] = {"science", "reference", "difference"};
+        long real = 0;
+        for (int i = 0; i < c.n; i++) real += m[i].label;
+        size_t per = (size_t)c.size * c.size;
+        float *cube = malloc(sizeof(float) * per * (size_t)c.n);
+        if (!cube) {
+            cli_error("out of memory");
+            goto done;
+        }
+        for (int ch = 3 - c.channels; ch < 3; ch++) {
+            int src = c.channels == 1 ? 0 : ch;
+            for (int i = 0; i < c.n; i++)
+                memcpy(cube + per * (size_t)i, d.x + per * ((size_t)i * c.channels + src), sizeof(float) * per);
+            long vals[] = {c.n, real, c.size, (long)c.seed, ch};
+            snprintf(path, sizeof path, "%s/%s.fits", out, planes[ch]);
+            if (ds_fits_write_cube(path, c.n, c.size, c.size, cube, keys, vals, 5) != 0) {
+                free(cube);
+                cli_lib_error(NULL);
+                goto done;
+            }
+        }
+        free(cube);
+    }
     snprintf(path, sizeof path, "%s/labels.csv", out);
     if (!(f = fopen(path, "w"))) {
         cli_error("%s: cannot write", path);
@@ -77,7 +103,8 @@ int cmd_simulate(int argc, char **argv)
            c.channels == 1 ? "difference" : "science, reference, difference", out, real, c.n - real);
     for (int k = 1, first = 1; k < DS_SIM_KINDS; k++)
         if (count[k]) printf("%s%d %s", first ? "" : ", ", count[k], ds_sim_kind_name(k)), first = 0;
-    printf(")\ntrain on them: --data npy:%s/x.npy,%s/y.npy\n", out, out);
+    printf(")\ntrain on them: --data npy:%s/x.npy,%s/y.npy (or fits:%s/difference.fits,labels=%s/y.npy)\n", out,
+           out, out, out);
     rc = 0;
 done:
     if (f) fclose(f);

@@ -87,7 +87,8 @@ static const command commands[] = {
      "  --seed N           the same seed gives the same stamps (default 1)\n"
      "\n"
      "Writes DIR/x.npy [n, C, S, S] (electrons, sky-subtracted), DIR/y.npy (1 real,\n"
-     "0 bogus) and DIR/labels.csv (kind, S/N, trail length and angle, FWHM, sky, ...).\n"
+     "0 bogus), DIR/labels.csv (kind, S/N, trail length and angle, FWHM, sky, ...) and\n"
+     "FITS cubes DIR/difference.fits (and science.fits, reference.fits with 3 channels).\n"
      "The model and its parameter ranges: docs/simulator.md.\n"},
     {"info", cmd_info, "layer table of a model file or checkpoint",
      "usage: deepsky info MODEL.cfg|CKPT\n"

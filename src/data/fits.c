@@ -196,3 +196,37 @@ int ds_fits_load(const char *path, const char *labels, ds_dataset *out)
     }
     return load_file(path, labels, out);
 }
+
+/* A float cube [n, h, w] (NAXIS1 = w, NAXIS2 = h, NAXIS3 = n) with integer
+ * header keywords, written to path.tmp and renamed: never half a file. */
+int ds_fits_write_cube(const char *path, int n, int h, int w, const float *x, const char *const *keys,
+                       const long *vals, int nkeys)
+{
+    if (!path || n < 1 || h < 1 || w < 1 || !x) return ds_fail("ds_fits_write_cube: nothing to write");
+    char tmp[PATH_MAX], name[PATH_MAX + 1];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return ds_fail("%s: path too long", path);
+    remove(tmp);
+    snprintf(name, sizeof name, "!%s", tmp); /* '!': overwrite */
+    fitsfile *f = NULL;
+    int status = 0;
+    long ax[3] = {w, h, n};
+    if (fits_create_file(&f, name, &status) || fits_create_img(f, FLOAT_IMG, 3, ax, &status))
+        return fits_fail(path, "cannot create", status);
+    for (int k = 0; k < nkeys && !status; k++) {
+        long v = vals[k];
+        fits_update_key(f, TLONG, keys[k], &v, NULL, &status);
+    }
+    LONGLONG first[3] = {1, 1, 1};
+    if (!status) fits_write_pixll(f, TFLOAT, first, (LONGLONG)n * h * w, (void *)x, &status);
+    int cstatus = 0;
+    fits_close_file(f, &cstatus);
+    if (status || cstatus) {
+        remove(tmp);
+        return fits_fail(path, "cannot write", status ? status : cstatus);
+    }
+    if (rename(tmp, path) != 0) {
+        remove(tmp);
+        return ds_fail("%s: cannot rename %s: %s", path, tmp, strerror(errno));
+    }
+    return 0;
+}

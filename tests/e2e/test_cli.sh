@@ -279,6 +279,10 @@ assert len(rows) == 300 and all(int(r["label"]) == int(v) for r, v in zip(rows, 
 assert all((r["kind"] == "real") == (r["label"] == "1") for r in rows)
 assert np.allclose(x[:, 2], x[:, 0] - x[:, 1], atol=1e-3)  # difference = science - reference
 PYEOF
+for f in science.fits reference.fits difference.fits; do [ -s "$T/sim/$f" ] && ok "simulate wrote $f" || bad "simulate did not write $f"; done
+printf '[net]\ninput=1,30,30\nclasses=2\n[dense]\nunits=2\n[train]\nepochs=1\nbatch=50\n' >"$T/lin30.cfg"
+expect_ok "train on the simulated FITS cube" "$DS" train "$T/lin30.cfg" --data "fits:$T/sim/difference.fits,labels=$T/sim/y.npy" --out "$T/fitsrun" --quiet
+grep -q "300 samples" "$T/out" && ok "the FITS cube holds the 300 stamps" || bad "FITS cube count"
 expect_fail "simulate: two channels" "--channels" "$DS" simulate --out "$T/sim3" --channels 2
 expect_fail "simulate: tiny stamps" "--size" "$DS" simulate --out "$T/sim3" --size 4
 expect_fail "simulate: no --out" "--out" "$DS" simulate --n 5
