@@ -25,46 +25,18 @@ static int die(const char *what)
     return 1;
 }
 
-/* The hidden probabilities of every row of x [n × visible] (n a multiple of B). */
-static float *hidden_all(ds_rbm *r, const float *x, int n)
-{
-    int V = ds_rbm_config(r)->visible, H = ds_rbm_config(r)->hidden;
-    float *h = malloc(sizeof(float) * (size_t)n * H);
-    if (!h) return NULL;
-    for (int s = 0; s < n; s += B) ds_rbm_hidden_probs(r, x + (size_t)s * V, B, h + (size_t)s * H);
-    return h;
-}
-
 /* Greedy training of one RBM on x [n × visible], shuffled batches of B. */
 static int pretrain(ds_rbm *r, const float *x, int n, int epochs, const float *held, int n_held, const char *tag)
 {
-    int V = ds_rbm_config(r)->visible, nb = n / B;
-    int *order = malloc(sizeof(int) * (size_t)n);
-    float *batch = malloc(sizeof(float) * (size_t)B * V);
-    if (!order || !batch) {
-        free(order), free(batch);
-        return -1;
-    }
-    for (int i = 0; i < n; i++) order[i] = i;
     for (int e = 1; e <= epochs; e++) {
-        ds_rng_shuffle(ds_rbm_rng(r), order, n);
-        double err = 0, er;
-        for (int b = 0; b < nb; b++) {
-            for (int i = 0; i < B; i++)
-                memcpy(batch + (size_t)i * V, x + (size_t)order[b * B + i] * V, sizeof(float) * (size_t)V);
-            if (ds_rbm_update(r, batch, B, &er) != 0) {
-                free(order), free(batch);
-                return -1;
-            }
-            err += er;
-        }
+        double err;
+        if (ds_rbm_epoch(r, x, n, &err) != 0) return -1;
         /* free-energy gap: training rows against held-out rows (overfitting shows as a growing gap) */
         double ft = ds_rbm_free_energy(r, x, B), fh = ds_rbm_free_energy(r, held, n_held < B ? n_held : B);
         printf("%s epoch %d: reconstruction error %.3f, free energy train %.2f held-out %.2f (gap %.2f)\n", tag, e,
-               err / nb, ft, fh, fh - ft);
+               err, ft, fh, fh - ft);
         fflush(stdout);
     }
-    free(order), free(batch);
     return 0;
 }
 
@@ -178,7 +150,9 @@ int main(int argc, char **argv)
         free(s);
         if (prc != 0) goto fail;
         printf("wrote %s/rbm1_weights.png and %s/rbm1_samples.png\n", out, out);
-        if (!(h1 = hidden_all(r1, train.x, train.n)) || !(h1test = hidden_all(r1, test.x, test.n))) goto fail;
+        if (!(h1 = malloc(sizeof(float) * (size_t)train.n * 500)) || !(h1test = malloc(sizeof(float) * (size_t)test.n * 500)) ||
+            ds_rbm_hidden_probs(r1, train.x, train.n, h1) != 0 || ds_rbm_hidden_probs(r1, test.x, test.n, h1test) != 0)
+            goto fail;
         if (pretrain(r2, h1, train.n, pe, h1test, test.n, "rbm2 500->500") != 0) goto fail;
     }
     double a = finetune(&train, &test, labels, fe, pe > 0 ? r1 : NULL, r2, seed, pe > 0 ? "pretrained" : "random");

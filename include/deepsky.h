@@ -575,7 +575,11 @@ ds_rng *ds_rbm_rng(ds_rbm *r);
 /* One CD-k (or PCD) update from a batch v [n × visible]; *recon_err (if
  * not NULL) gets the batch's mean squared reconstruction error per sample. */
 int ds_rbm_update(ds_rbm *r, const float *v, int n, double *recon_err);
-/* p(h = 1 | v) [n × hidden]; E[v | h] [n × visible]. */
+/* One epoch: the rows of x [n × visible] in an order drawn from the RBM's
+ * generator, in batches of max_batch (a last short batch is left out);
+ * *recon_err (if not NULL) gets the mean of the batches' errors. */
+int ds_rbm_epoch(ds_rbm *r, const float *x, int n, double *recon_err);
+/* p(h = 1 | v) [n × hidden]; E[v | h] [n × visible]; any number of rows. */
 int ds_rbm_hidden_probs(ds_rbm *r, const float *v, int n, float *h);
 int ds_rbm_visible_mean(ds_rbm *r, const float *h, int n, float *v);
 /* Mean free energy F(v) of a batch (NaN on a bad batch size). */

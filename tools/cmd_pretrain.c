@@ -51,27 +51,10 @@ static int parse(int argc, char **argv, pretrain_opts *o)
 static int train_rbm(ds_rbm *r, const float *x, int n, const float *vx, int vn, const ds_pretrain_cfg *p,
                      const char *name, FILE *csv)
 {
-    int V = ds_rbm_config(r)->visible, bs = p->batch, nb = n / bs;
-    int *order = malloc(sizeof(int) * (size_t)n);
-    float *batch = malloc(sizeof(float) * (size_t)bs * V);
-    int rc = -1;
-    if (!order || !batch) {
-        cli_error("out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n; i++) order[i] = i;
+    int bs = p->batch;
     for (int e = 1; e <= p->epochs; e++) {
-        ds_rng_shuffle(ds_rbm_rng(r), order, n);
-        double err = 0, er;
-        for (int b = 0; b < nb; b++) {
-            for (int i = 0; i < bs; i++)
-                memcpy(batch + (size_t)i * V, x + (size_t)order[b * bs + i] * V, sizeof(float) * (size_t)V);
-            if (ds_rbm_update(r, batch, bs, &er) != 0) {
-                cli_lib_error(name);
-                goto done;
-            }
-            err += er;
-        }
+        double err;
+        if (ds_rbm_epoch(r, x, n, &err) != 0) return cli_lib_error(name);
         /* monitors: the free energy of training rows and, with validation data, of
          * held-out rows (a widening gap is overfitting); small models: the exact
          * log-likelihood of the training rows */
@@ -81,18 +64,14 @@ static int train_rbm(ds_rbm *r, const float *x, int n, const float *vx, int vn, 
         if ((k->hidden <= 16 || (k->visible <= 16 && k->visible_type == DS_RBM_BERNOULLI)) &&
             ds_rbm_exact_loglik(r, x, bs, &ll) != 0)
             ll = NAN;
-        printf("%s epoch %d/%d  reconstruction error %.4f  free energy %.3f", name, e, p->epochs, err / nb, fe);
+        printf("%s epoch %d/%d  reconstruction error %.4f  free energy %.3f", name, e, p->epochs, err, fe);
         if (vn) printf("  held-out %.3f (gap %.3f)", fv, fv - fe);
         if (!isnan(ll)) printf("  exact log-likelihood %.4f", ll);
         printf("\n");
         fflush(stdout);
-        if (csv) fprintf(csv, "%s,%d,%.6f,%.6f,%.6f,%.6f\n", name, e, err / nb, fe, fv, ll);
+        if (csv) fprintf(csv, "%s,%d,%.6f,%.6f,%.6f,%.6f\n", name, e, err, fe, fv, ll);
     }
-    rc = 0;
-done:
-    free(order);
-    free(batch);
-    return rc;
+    return 0;
 }
 
 int cmd_pretrain(int argc, char **argv)
@@ -274,9 +253,7 @@ int cmd_pretrain(int argc, char **argv)
             cli_error("out of memory");
             goto done;
         }
-        int full = d.n / p.batch * p.batch;
-        for (int s0 = 0; s0 < full; s0 += p.batch) ds_rbm_hidden_probs(r, x + (size_t)s0 * V, p.batch, nh + (size_t)s0 * H);
-        for (int s0 = full; s0 < d.n; s0++) ds_rbm_hidden_probs(r, x + (size_t)s0 * V, 1, nh + (size_t)s0 * H);
+        ds_rbm_hidden_probs(r, x, d.n, nh);
         if (val.n) { /* the held-out rows go up the stack too */
             float *nv = malloc(sizeof(float) * (size_t)val.n * H);
             if (!nv) {
@@ -284,7 +261,7 @@ int cmd_pretrain(int argc, char **argv)
                 cli_error("out of memory");
                 goto done;
             }
-            for (int s0 = 0; s0 < val.n; s0++) ds_rbm_hidden_probs(r, vx + (size_t)s0 * V, 1, nv + (size_t)s0 * H);
+            ds_rbm_hidden_probs(r, vx, val.n, nv);
             free(vh);
             vh = nv;
             vx = vh;

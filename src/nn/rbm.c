@@ -168,16 +168,17 @@ static void sample(ds_rng *g, const float *p, size_t count, float *out)
     for (size_t i = 0; i < count; i++) out[i] = ds_rng_uniform(g) < p[i] ? 1.0f : 0.0f;
 }
 
+/* these two use no scratch: any number of rows */
 int ds_rbm_hidden_probs(ds_rbm *r, const float *v, int n, float *q)
 {
-    if (check_batch(r, n, "ds_rbm_hidden_probs")) return -1;
+    if (n < 1) return ds_fail("ds_rbm_hidden_probs: no rows");
     hidden_probs(r, v, n, q);
     return 0;
 }
 
 int ds_rbm_visible_mean(ds_rbm *r, const float *h, int n, float *v)
 {
-    if (check_batch(r, n, "ds_rbm_visible_mean")) return -1;
+    if (n < 1) return ds_fail("ds_rbm_visible_mean: no rows");
     visible_mean(r, h, n, v);
     return 0;
 }
@@ -259,6 +260,34 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
     if (!isfinite(err)) return ds_fail("ds_rbm_update: the reconstruction is not finite; lower the learning rate");
     if (recon_err) *recon_err = err / (double)n;
     return 0;
+}
+
+int ds_rbm_epoch(ds_rbm *r, const float *x, int n, double *recon_err)
+{
+    int V = r->cfg.visible, bs = r->max_batch, nb = n / bs;
+    if (nb < 1) return ds_fail("ds_rbm_epoch: %d rows, fewer than one batch of %d", n, bs);
+    int *order = malloc(sizeof(int) * (size_t)n);
+    float *batch = malloc(sizeof(float) * (size_t)bs * V);
+    int rc = -1;
+    double err = 0, e;
+    if (!order || !batch) {
+        ds_fail("out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) order[i] = i;
+    ds_rng_shuffle(&r->rng, order, n);
+    for (int b = 0; b < nb; b++) {
+        for (int i = 0; i < bs; i++)
+            memcpy(batch + (size_t)i * V, x + (size_t)order[b * bs + i] * V, sizeof(float) * (size_t)V);
+        if (ds_rbm_update(r, batch, bs, &e) != 0) goto done;
+        err += e;
+    }
+    if (recon_err) *recon_err = err / nb;
+    rc = 0;
+done:
+    free(order);
+    free(batch);
+    return rc;
 }
 
 double ds_rbm_free_energy(ds_rbm *r, const float *v, int n)
