@@ -342,6 +342,7 @@ ds_rng *ds_loader_rng(ds_loader *l);
 /* ---- metrics ------------------------------------------------------------ */
 
 /* Classification metrics from probabilities [n, classes] and labels [n]. */
+#define DS_CALIB_BINS 10
 typedef struct ds_metrics {
     int n, classes;
     double accuracy, log_loss;
@@ -352,6 +353,13 @@ typedef struct ds_metrics {
      * false-positive rate ≤ 1 % (the PTF figure of merit); NaN otherwise */
     double fpr_at_tpr95, fpr_at_tpr99, mdr_at_fpr1;
     double macro_f1;
+    /* reliability diagram: DS_CALIB_BINS equal bins of the score; for two
+     * classes the score is p(class 1) and `observed` the share of class 1 in
+     * the bin; for more, the score is the top-1 probability and `observed`
+     * the accuracy. NaN in an empty bin. ece: the expected calibration
+     * error Σ count/n · |observed − mean score|. */
+    int calib_count[DS_CALIB_BINS];
+    double calib_score[DS_CALIB_BINS], calib_observed[DS_CALIB_BINS], ece;
     double *precision, *recall, *f1; /* [classes] */
     int *support;      /* [classes] true count */
     int *confusion;    /* [true·classes + predicted] */
@@ -368,16 +376,30 @@ void ds_metrics_free(ds_metrics *m);
  *   fits:FILE|DIR[,labels=FILE]       FITS images or cubes (NaN pixels → 0)
  * Errors name the file (and line or sample) and the problem. */
 int ds_data_load(const char *spec, ds_dataset *out);
+/* The same, with FITS planes grouped into samples of `channels` channels
+ * (what a model's input asks for) unless the spec gives channels=; other
+ * formats ignore it. */
+int ds_data_load_channels(const char *spec, int channels, ds_dataset *out);
 /* Fail naming the first sample and element that is NaN or ±Inf. */
 int ds_dataset_check_finite(const ds_dataset *d, const char *what);
 /* Split off the last `frac` of a seeded permutation as validation; the two
  * outputs own copies of the data. */
 int ds_dataset_split(const ds_dataset *d, float frac, uint64_t seed, ds_dataset *train,
                      ds_dataset *val);
-/* Write a float32 FITS cube [n, h, w] with integer header keywords
- * (atomically); `fits:PATH,labels=Y` reads it back. */
-int ds_fits_write_cube(const char *path, int n, int h, int w, const float *x, const char *const *keys,
-                       const long *vals, int nkeys);
+/* A FITS header keyword: type 'i' (integer value), 'f' (real value) or
+ * 's' (text); name up to 8 characters. */
+typedef struct ds_fits_key {
+    const char *name;
+    char type;
+    double value;
+    const char *text, *comment;
+} ds_fits_key;
+/* Write a float32 FITS image of naxis 2–4 axes, dims slowest first ([h, w],
+ * [n, h, w] or [n, c, h, w]), with header keywords, atomically;
+ * `fits:PATH[,labels=Y][,channels=C]` reads it back. */
+int ds_fits_write(const char *path, int naxis, const int *dims, const float *x, const ds_fits_key *keys, int nkeys);
+/* Whether a file name ends in .fits, .fit, .fts or .fz. */
+int ds_is_fits_name(const char *name);
 /* Write an NPY (float32) array of the given shape. */
 int ds_npy_write(const char *path, ds_shape shape, const float *data);
 
@@ -432,6 +454,9 @@ const ds_pretrain_cfg *ds_model_pretrain_cfg(const ds_model *m);
 int ds_model_normalize(const ds_model *m);
 /* Layer i's visible units (ds_rbm_visible) if it is an [rbm], else -1. */
 int ds_model_layer_rbm_visible(const ds_model *m, int i);
+/* [pretrain] with the [rbm] layer i's own lr= and epochs= applied; -1 if
+ * layer i is not an [rbm]. */
+int ds_model_layer_pretrain_cfg(const ds_model *m, int i, ds_pretrain_cfg *out);
 /* Record the network for batch size `batch`: creates input "x" and returns
  * the logits [batch, classes]. Parameters are named "<layer>.weight" etc.
  * Shape errors name FILE:LINE and the layer. */

@@ -29,9 +29,13 @@ int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *
 
 /* The data's sample shape must be the model's input shape. */
 int cli_check_input(const cli_net *net, const ds_dataset *d, const char *what);
+/* Load a data spec for `model` (FITS planes grouped into its input channels). */
+int cli_data_load(const ds_model *model, const char *spec, ds_dataset *d);
 
 /* Class probabilities [d->n, classes] for a whole dataset (eval mode). */
 int cli_predict(cli_net *net, const ds_dataset *d, float *probs);
+/* DIR/reliability.png: the reliability diagram of m (observed against mean score per bin). */
+int cli_plot_reliability(const char *dir, const ds_metrics *m);
 
 /* mkdir -p */
 int cli_mkdirs(const char *path);

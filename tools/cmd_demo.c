@@ -1,8 +1,9 @@
 /* cmd_demo.c — `deepsky demo`, the main job: simulate survey stamps
  * (real asteroids among bogus detections, at the course's balance), train
  * the default real/bogus CNN (models/realbogus.cfg), print the two-class
- * metrics a survey cares about, and write the HTML report with sample
- * stamps, the ROC curve, recall against S/N and the worst mistakes. */
+ * metrics a survey cares about, and write the HTML report: sample stamps,
+ * the confusion matrix, the ROC curve, the reliability diagram, recall
+ * against S/N and the worst mistakes. */
 #include "cli.h"
 
 #include <limits.h>
@@ -138,8 +139,14 @@ int cmd_demo(int argc, char **argv)
                      "false-positive rate at 95%% recall   %.4f\n"
                      "false-positive rate at 99%% recall   %.4f\n"
                      "missed-detection rate at 1%% FPR     %.4f   (PTF's random forest: 0.077, Brink et al. 2013)\n"
+                     "expected calibration error          %.4f   (reliability.png)\n"
+                     "\nconfusion matrix at score 0.5 (rows: true, columns: predicted)\n"
+                     "           bogus   real\n"
+                     "  bogus   %6d %6d\n"
+                     "  real    %6d %6d\n"
                      "\nat the 1%%-FPR threshold (score %.3f):\n",
-                     te.n, te.n - nb, nb, 1 - m.accuracy, m.auc, m.fpr_at_tpr95, m.fpr_at_tpr99, m.mdr_at_fpr1, thr);
+                     te.n, te.n - nb, nb, 1 - m.accuracy, m.auc, m.fpr_at_tpr95, m.fpr_at_tpr99, m.mdr_at_fpr1, m.ece,
+                     m.confusion[0], m.confusion[1], m.confusion[2], m.confusion[3], thr);
     /* rejection per bogus kind and recall per S/N bin at that threshold */
     int tot[DS_SIM_KINDS] = {0}, rej[DS_SIM_KINDS] = {0};
     double edges[6] = {5, 7, 10, 20, 50, 100.001};
@@ -223,9 +230,13 @@ int cmd_demo(int argc, char **argv)
     snprintf(path, sizeof path, "%s/recall_snr.png", out);
     if (ds_plot_lines(path, "Recall against S/N (bins 5-7, 7-10, 10-20, 20-50, 50-100)", "S/N bin", 1, rn, rs, 5) != 0)
         goto lib_fail;
+    if (cli_plot_reliability(out, &m) != 0) goto done;
+    snprintf(path, sizeof path, "%s/confusion.png", out);
+    if (ds_plot_confusion(path, 2, m.confusion, (const char *const[]){"bogus", "real"}) != 0) goto lib_fail;
     if (ds_report_html(out, "deepsky demo: asteroid real/bogus on simulated survey stamps", summary) != 0)
         goto lib_fail;
-    printf("report: %s/report.html (sample stamps, ROC, recall against S/N, the worst mistakes)\n", out);
+    printf("report: %s/report.html (confusion matrix, ROC, reliability, recall against S/N, sample stamps, the "
+           "worst mistakes)\n", out);
     rc = 0;
     goto done;
 lib_fail:

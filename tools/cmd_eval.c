@@ -1,15 +1,20 @@
 /* cmd_eval.c — `deepsky eval` (metrics on labelled data) and `deepsky
- * predict` (probabilities and top-k for files or a data spec). */
+ * predict` (probabilities and top-k for files, folders of FITS cutouts or
+ * a data spec). */
 #include "cli.h"
 
+#include <dirent.h>
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Load data for a checkpoint: load, check finite, normalise as in training. */
 static int load_for(cli_net *net, const ds_norm *norm, const char *spec, ds_dataset *d)
 {
-    if (ds_data_load(spec, d) != 0 || ds_dataset_check_finite(d, spec) != 0) return cli_lib_error(NULL);
+    if (cli_data_load(net->model, spec, d) != 0) return 1;
     if (cli_check_input(net, d, spec) != 0) return 1;
     if (norm->channels && norm->channels != d->sample.d[0])
         return cli_error("%s: the checkpoint's normalisation has %d channels, the data %d", spec,
@@ -53,6 +58,14 @@ static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json)
             printf(", \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f, \"support\": %d}", m->precision[k],
                    m->recall[k], m->f1[k], m->support[k]);
         }
+        printf("], \"ece\": %.6f, \"reliability\": [", m->ece);
+        for (int b = 0; b < DS_CALIB_BINS; b++) {
+            printf("%s{\"from\": %.2f, \"to\": %.2f, \"count\": %d", b ? ", " : "", (double)b / DS_CALIB_BINS,
+                   (double)(b + 1) / DS_CALIB_BINS, m->calib_count[b]);
+            if (m->calib_count[b])
+                printf(", \"mean_score\": %.6f, \"observed\": %.6f", m->calib_score[b], m->calib_observed[b]);
+            printf("}");
+        }
         printf("], \"confusion\": [");
         for (int t = 0; t < c; t++) {
             printf("%s[", t ? ", " : "");
@@ -68,6 +81,14 @@ static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json)
         printf("ROC AUC   %.4f\nerror     %.4f\nFPR at 95%% TPR  %.4f\nFPR at 99%% TPR  %.4f\n"
                "missed-detection rate at 1%% FPR  %.4f\n",
                m->auc, 1 - m->accuracy, m->fpr_at_tpr95, m->fpr_at_tpr99, m->mdr_at_fpr1);
+    printf("expected calibration error  %.4f (%d bins)\n", m->ece, DS_CALIB_BINS);
+    printf("\nreliability: %s\n%-11s %8s %10s %9s\n",
+           c == 2 ? "the share of class 1 against p(class 1)" : "accuracy against the top-1 probability", "score",
+           "samples", "mean score", "observed");
+    for (int b = 0; b < DS_CALIB_BINS; b++)
+        if (m->calib_count[b])
+            printf("%.1f-%.1f     %8d %10.4f %9.4f\n", (double)b / DS_CALIB_BINS, (double)(b + 1) / DS_CALIB_BINS,
+                   m->calib_count[b], m->calib_score[b], m->calib_observed[b]);
     printf("\n%-16s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
     for (int k = 0; k < c; k++)
         printf("%-16.16s %9.4f %9.4f %9.4f %8d\n", class_name(d, k, b, sizeof b), m->precision[k],
@@ -183,6 +204,55 @@ static void emit(pred_out *po, const char *src, int index, const float *p, int c
     fprintf(po->out, "]}");
 }
 
+typedef struct {
+    char **path;
+    int n, cap;
+} path_list;
+
+static void path_list_free(path_list *l)
+{
+    for (int i = 0; i < l->n; i++) free(l->path[i]);
+    free(l->path);
+    memset(l, 0, sizeof *l);
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int path_add(path_list *l, const char *p)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        char **np = realloc(l->path, sizeof *np * (size_t)cap);
+        if (!np) return cli_error("out of memory");
+        l->path = np, l->cap = cap;
+    }
+    if (!(l->path[l->n] = strdup(p))) return cli_error("out of memory");
+    l->n++;
+    return 0;
+}
+
+/* Adds the FITS files in dir and its sub-folders (depth levels), unsorted. */
+static int fits_files(const char *dir, int depth, path_list *l)
+{
+    DIR *dp = opendir(dir);
+    if (!dp) return cli_error("%s: cannot read the folder", dir);
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(dp))) {
+        if (e->d_name[0] == '.') continue;
+        char p[PATH_MAX];
+        struct stat st;
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
+            rc = cli_error("%s/%s: path too long", dir, e->d_name);
+        else if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            rc = depth > 0 ? fits_files(p, depth - 1, l) : 0;
+        else if (ds_is_fits_name(e->d_name))
+            rc = path_add(l, p);
+    }
+    closedir(dp);
+    return rc;
+}
+
 int cmd_predict(int argc, char **argv)
 {
     const char *ckpt = NULL, *spec = NULL, *format = "text", *output = NULL, *v;
@@ -229,6 +299,7 @@ int cmd_predict(int argc, char **argv)
     ds_norm norm = {0};
     float *all = NULL;
     size_t all_n = 0;
+    path_list files = {0};
     if (cli_net_from_checkpoint(ckpt, 64, &net, &norm) != 0) {
         free(inputs);
         return 1;
@@ -240,9 +311,20 @@ int cmd_predict(int argc, char **argv)
         goto done;
     }
     if (po.format == 1) fprintf(po.out, "[\n");
+    /* a folder holding FITS files (in it or its class folders) is its files, each named in the output */
     for (int f = 0; f < n_inputs; f++) {
+        struct stat st;
+        int before = files.n;
+        if (inputs[f] != spec && stat(inputs[f], &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (fits_files(inputs[f], 2, &files) != 0) goto done;
+            qsort(files.path + before, (size_t)(files.n - before), sizeof *files.path, by_name);
+        }
+        if (files.n == before && path_add(&files, inputs[f]) != 0) goto done; /* a file, or PNG class folders */
+    }
+    for (int f = 0; f < files.n; f++) {
         ds_dataset d = {0};
-        if (load_for(&net, &norm, inputs[f], &d) != 0) goto done;
+        const char *input = files.path[f];
+        if (load_for(&net, &norm, input, &d) != 0) goto done;
         float *probs = realloc(all, (all_n + (size_t)d.n) * classes * sizeof *probs);
         if (!probs) {
             ds_dataset_free(&d);
@@ -256,7 +338,7 @@ int cmd_predict(int argc, char **argv)
             goto done;
         }
         if (po.format != 2)
-            for (int i = 0; i < d.n; i++) emit(&po, inputs[f], i, probs + (size_t)i * classes, classes, &d);
+            for (int i = 0; i < d.n; i++) emit(&po, input, i, probs + (size_t)i * classes, classes, &d);
         all_n += (size_t)d.n;
         ds_dataset_free(&d);
     }
@@ -270,6 +352,7 @@ done:
     if (po.out && po.out != stdout && fclose(po.out) != 0 && rc == 0) rc = cli_error("cannot write %s", output);
     free(all);
     free(inputs);
+    path_list_free(&files);
     ds_norm_free(&norm);
     cli_net_free(&net);
     return rc;

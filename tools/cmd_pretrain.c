@@ -97,10 +97,7 @@ int cmd_pretrain(int argc, char **argv)
         char *dot = strrchr(out, '.');
         if (dot && !strcmp(dot, ".cfg")) *dot = 0;
     }
-    if (ds_data_load(o.data, &d) != 0 || ds_dataset_check_finite(&d, o.data) != 0) {
-        cli_lib_error(NULL);
-        goto done;
-    }
+    if (cli_data_load(model, o.data, &d) != 0) goto done;
     if (o.val_split > 0) {
         ds_dataset all = d;
         memset(&d, 0, sizeof d);
@@ -110,8 +107,7 @@ int cmd_pretrain(int argc, char **argv)
             cli_lib_error(NULL);
             goto done;
         }
-    } else if (o.val && (ds_data_load(o.val, &val) != 0 || ds_dataset_check_finite(&val, o.val) != 0)) {
-        cli_lib_error(NULL);
+    } else if (o.val && cli_data_load(model, o.val, &val) != 0) {
         goto done;
     }
     if (d.n < p.batch) {
@@ -199,8 +195,11 @@ int cmd_pretrain(int argc, char **argv)
                       o.model_path, name, in, done_rbms ? "[rbm]" : "input", V);
             goto done;
         }
+        ds_pretrain_cfg lp; /* [pretrain], with this layer's own lr= and epochs= */
+        ds_model_layer_pretrain_cfg(net.model, i, &lp);
+        if (o.epochs) lp.epochs = o.epochs;
         ds_rbm_cfg k = {.visible = in, .hidden = H, .visible_type = (ds_rbm_visible)vis, .k = p.k,
-                        .persistent = p.persistent, .lr = p.lr, .momentum = p.momentum,
+                        .persistent = p.persistent, .lr = lp.lr, .momentum = p.momentum,
                         .weight_decay = p.weight_decay, .sparsity_target = p.sparsity_target,
                         .sparsity_cost = p.sparsity_cost, .seed = p.seed + (uint64_t)done_rbms};
         if (vis == DS_RBM_BERNOULLI)
@@ -215,9 +214,9 @@ int cmd_pretrain(int argc, char **argv)
             cli_lib_error(name);
             goto done;
         }
-        printf("pretraining [rbm] '%s': %d -> %d units, %s visible, CD-%d%s, %d epochs\n", name, in, H,
-               vis ? "gaussian" : "bernoulli", p.k, p.persistent ? " (persistent)" : "", p.epochs);
-        if (train_rbm(r, x, d.n, vx, val.n, &p, name, csv) != 0) goto done;
+        printf("pretraining [rbm] '%s': %d -> %d units, %s visible, CD-%d%s, %d epochs at rate %g\n", name, in, H,
+               vis ? "gaussian" : "bernoulli", p.k, p.persistent ? " (persistent)" : "", lp.epochs, lp.lr);
+        if (train_rbm(r, x, d.n, vx, val.n, &lp, name, csv) != 0) goto done;
         memcpy(ds_node_value(w), ds_rbm_weights(r), sizeof(float) * (size_t)H * in);
         memcpy(ds_node_value(c), ds_rbm_hidden_bias(r), sizeof(float) * (size_t)H);
         memcpy(ds_node_value(b), ds_rbm_visible_bias(r), sizeof(float) * (size_t)in);

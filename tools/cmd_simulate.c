@@ -1,6 +1,7 @@
 /* cmd_simulate.c — `deepsky simulate`: labelled survey stamps (real
- * asteroids and bogus detections, src/data/sim.c) as NPY arrays and a CSV
- * of what went into each. */
+ * asteroids and bogus detections, src/data/sim.c) as NPY arrays, FITS
+ * cubes, optionally one FITS cutout per stamp with its parameters in the
+ * header, and a CSV of what went into each. */
 #include "cli.h"
 
 #include <limits.h>
@@ -11,6 +12,7 @@ int cmd_simulate(int argc, char **argv)
 {
     ds_sim_cfg c = {.n = 2000, .size = 45, .channels = 1, .real_fraction = 0.0773f, .seed = 1};
     const char *out = NULL;
+    int cutouts = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         int iv;
@@ -25,6 +27,8 @@ int cmd_simulate(int argc, char **argv)
             if (c.channels == 2) return cli_error("--channels: 1 (difference) or 3 (science, reference, difference)");
         } else if (cli_opt(argc, argv, &i, "--real-fraction", &v)) {
             if (cli_parse_float("--real-fraction", v, 0.0, 1.0, &c.real_fraction)) return 1;
+        } else if (!strcmp(argv[i], "--cutouts")) {
+            cutouts = 1;
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
             if (cli_parse_int("--seed", v, 0, INT_MAX, &iv)) return 1;
             c.seed = (uint64_t)iv;
@@ -56,7 +60,6 @@ int cmd_simulate(int argc, char **argv)
     }
     /* FITS cubes as well: the difference images, and science and reference with three channels */
     {
-        const char *const keys[] = {"NSTAMPS", "NREAL", "STAMPSZ", "SIMSEED", "CHANNEL"};
         const char *const planes[] = {"science", "reference", "difference"};
         long real = 0;
         for (int i = 0; i < c.n; i++) real += m[i].label;
@@ -70,15 +73,67 @@ int cmd_simulate(int argc, char **argv)
             int src = c.channels == 1 ? 0 : ch;
             for (int i = 0; i < c.n; i++)
                 memcpy(cube + per * (size_t)i, d.x + per * ((size_t)i * c.channels + src), sizeof(float) * per);
-            long vals[] = {c.n, real, c.size, (long)c.seed, ch};
+            ds_fits_key keys[] = {
+                {"NSTAMPS", 'i', c.n, NULL, "stamps in this cube"},
+                {"NREAL", 'i', (double)real, NULL, "of them real asteroids (labels.csv, y.npy)"},
+                {"STAMPSZ", 'i', c.size, NULL, "pixels per side"},
+                {"SIMSEED", 'i', (double)c.seed, NULL, "deepsky simulate --seed"},
+                {"CHANNEL", 'i', ch, NULL, "0 science, 1 reference, 2 difference"},
+                {"PLANE", 's', 0, planes[ch], NULL},
+                {"BUNIT", 's', 0, "electron", "sky-subtracted"},
+            };
             snprintf(path, sizeof path, "%s/%s.fits", out, planes[ch]);
-            if (ds_fits_write_cube(path, c.n, c.size, c.size, cube, keys, vals, 5) != 0) {
+            if (ds_fits_write(path, 3, (int[]){c.n, c.size, c.size}, cube, keys, 7) != 0) {
                 free(cube);
                 cli_lib_error(NULL);
                 goto done;
             }
         }
         free(cube);
+    }
+    /* one FITS file per stamp, in class folders (fits:DIR/cutouts reads them back) */
+    if (cutouts) {
+        char dir[PATH_MAX];
+        for (int k = 0; k < 2; k++) {
+            snprintf(dir, sizeof dir, "%s/cutouts/%s", out, k ? "real" : "bogus");
+            if (cli_mkdirs(dir) != 0) goto done;
+        }
+        int digits = 6;
+        for (long t = 1000000; t < c.n; t *= 10) digits++;
+        size_t per = (size_t)c.channels * c.size * c.size;
+        for (int i = 0; i < c.n; i++) {
+            const ds_sim_meta *s = &m[i];
+            ds_fits_key keys[] = {
+                {"CLASS", 's', 0, s->label ? "real" : "bogus", "real asteroid or bogus detection"},
+                {"LABEL", 'i', s->label, NULL, "1 real, 0 bogus"},
+                {"KIND", 's', 0, ds_sim_kind_name(s->kind), "what was simulated (docs/simulator.md)"},
+                {"SNR", 'f', s->snr, NULL, "matched-filter S/N (real)"},
+                {"TRAILLEN", 'f', s->length, NULL, "[pix] trail length"},
+                {"TRAILANG", 'f', s->angle, NULL, "[deg] trail angle"},
+                {"FWHM", 'f', s->fwhm, NULL, "[pix] PSF FWHM"},
+                {"SKY", 'f', s->sky, NULL, "[e-/pix] sky level"},
+                {"RDNOISE", 'f', s->read_noise, NULL, "[e-] read noise"},
+                {"FLUX", 'f', s->flux, NULL, "[e-] source flux"},
+                {"SIMSEED", 'i', (double)c.seed, NULL, "deepsky simulate --seed"},
+                {"SIMINDEX", 'i', i, NULL, "row in labels.csv and x.npy"},
+                {"BUNIT", 's', 0, "electron", "sky-subtracted"},
+                {"PLANE1", 's', 0, c.channels == 1 ? "difference" : "science", NULL},
+                {"PLANE2", 's', 0, "reference", NULL},
+                {"PLANE3", 's', 0, "difference", NULL},
+            };
+            if (snprintf(path, sizeof path, "%s/cutouts/%s/%0*d.fits", out, s->label ? "real" : "bogus",
+                         digits & 15, i) >= (int)sizeof path) {
+                cli_error("%s: path too long", out);
+                goto done;
+            }
+            int rc = c.channels == 1
+                         ? ds_fits_write(path, 2, (int[]){c.size, c.size}, d.x + per * i, keys, 14)
+                         : ds_fits_write(path, 3, (int[]){c.channels, c.size, c.size}, d.x + per * i, keys, 16);
+            if (rc != 0) {
+                cli_lib_error(NULL);
+                goto done;
+            }
+        }
     }
     snprintf(path, sizeof path, "%s/labels.csv", out);
     if (!(f = fopen(path, "w"))) {
@@ -105,6 +160,9 @@ int cmd_simulate(int argc, char **argv)
         if (count[k]) printf("%s%d %s", first ? "" : ", ", count[k], ds_sim_kind_name(k)), first = 0;
     printf(")\ntrain on them: --data npy:%s/x.npy,%s/y.npy (or fits:%s/difference.fits,labels=%s/y.npy)\n", out,
            out, out, out);
+    if (cutouts)
+        printf("one FITS cutout per stamp: %s/cutouts/{real,bogus}/ (--data fits:%s/cutouts%s)\n", out, out,
+               c.channels == 1 ? "" : ",channels=3");
     rc = 0;
 done:
     if (f) fclose(f);

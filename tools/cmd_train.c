@@ -163,7 +163,7 @@ static int evaluate(cli_net *net, const ds_dataset *d, float *probs, ds_metrics 
 static int write_report(const char *out, const char *title, const ds_metrics *m, const char *which,
                         const ds_dataset *d, const float *hist, int stride, int epochs_done, int has_val)
 {
-    char path[PATH_MAX], summary[512];
+    char path[PATH_MAX], summary[1024];
     const float *loss[2] = {hist, hist + stride}, *acc[2] = {hist + 2 * stride, hist + 3 * stride};
     const char *names[2] = {"train", "validation"};
     int series = has_val ? 2 : 1;
@@ -177,9 +177,17 @@ static int write_report(const char *out, const char *title, const ds_metrics *m,
         snprintf(path, sizeof path, "%s/confusion.png", out);
         if (ds_plot_confusion(path, m->classes, m->confusion, (const char *const *)d->class_names) != 0)
             return cli_lib_error(NULL);
-        snprintf(summary + k, sizeof summary - (size_t)k,
-                 "%s accuracy: %.4f\n%s log-loss: %.4f\n%s macro F1: %.4f\n(confusion matrix: %s data)\n",
-                 which, m->accuracy, which, m->log_loss, which, m->macro_f1, which);
+        if (cli_plot_reliability(out, m) != 0) return 1;
+        k += snprintf(summary + k, sizeof summary - (size_t)k,
+                      "%s accuracy: %.4f\n%s log-loss: %.4f\n%s macro F1: %.4f\n%s expected calibration error: "
+                      "%.4f\n",
+                      which, m->accuracy, which, m->log_loss, which, m->macro_f1, which, m->ece);
+        if (m->classes == 2 && k < (int)sizeof summary)
+            k += snprintf(summary + k, sizeof summary - (size_t)k,
+                          "%s ROC AUC: %.4f\n%s missed-detection rate at 1%% FPR: %.4f\n", which, m->auc, which,
+                          m->mdr_at_fpr1);
+        if (k < (int)sizeof summary)
+            snprintf(summary + k, sizeof summary - (size_t)k, "(confusion matrix, reliability: %s data)\n", which);
     }
     if (ds_report_html(out, title, summary) != 0) return cli_lib_error(NULL);
     return 0;
@@ -255,10 +263,7 @@ int cmd_train(int argc, char **argv)
     }
 
     /* data: load, check, split, normalise (statistics of the training part) */
-    if (ds_data_load(o.data, &all) != 0 || ds_dataset_check_finite(&all, o.data) != 0) {
-        cli_lib_error(NULL);
-        goto done;
-    }
+    if (cli_data_load(model, o.data, &all) != 0) goto done;
     if (o.val_split > 0) {
         if (ds_dataset_split(&all, o.val_split, tc.seed, &train, &val) != 0) {
             cli_lib_error(NULL);
@@ -268,16 +273,10 @@ int cmd_train(int argc, char **argv)
     } else {
         train = all;
         memset(&all, 0, sizeof all);
-        if (o.val && (ds_data_load(o.val, &val) != 0 || ds_dataset_check_finite(&val, o.val) != 0)) {
-            cli_lib_error(NULL);
-            goto done;
-        }
+        if (o.val && cli_data_load(model, o.val, &val) != 0) goto done;
     }
     const char *test_spec = o.test ? o.test : !strcmp(o.data, "fashion-mnist") ? "fashion-mnist:test" : NULL;
-    if (test_spec && (ds_data_load(test_spec, &test) != 0 || ds_dataset_check_finite(&test, test_spec) != 0)) {
-        cli_lib_error(NULL);
-        goto done;
-    }
+    if (test_spec && cli_data_load(model, test_spec, &test) != 0) goto done;
     if (o.init && !(init_ck = ds_checkpoint_open(o.init))) {
         cli_lib_error(NULL);
         goto done;

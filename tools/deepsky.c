@@ -79,12 +79,15 @@ static const command commands[] = {
      "  --output FILE      write there instead of standard output\n"},
     {"simulate", cmd_simulate, "simulated survey stamps: real asteroids and bogus detections",
      "usage: deepsky simulate --out DIR [--n N] [--size S] [--channels 1|3] [--real-fraction F] [--seed N]\n"
+     "                        [--cutouts]\n"
      "\n"
      "  --n N              stamps (default 2000)\n"
      "  --size S           pixels per side (default 45)\n"
      "  --channels C       1: the difference image (default); 3: science, reference, difference\n"
      "  --real-fraction F  share of real asteroids (default 0.0773, the course's 1,681 of 21,753)\n"
      "  --seed N           the same seed gives the same stamps (default 1)\n"
+     "  --cutouts          also one FITS file per stamp, DIR/cutouts/{real,bogus}/NNNNNN.fits,\n"
+     "                     its class, kind, S/N, trail, FWHM and sky in the header\n"
      "\n"
      "Writes DIR/x.npy [n, C, S, S] (electrons, sky-subtracted), DIR/y.npy (1 real,\n"
      "0 bogus), DIR/labels.csv (kind, S/N, trail length and angle, FWHM, sky, ...) and\n"
@@ -277,6 +280,34 @@ int cli_check_input(const cli_net *net, const ds_dataset *d, const char *what)
     char a[96], b[96];
     return cli_error("%s: samples are %s but the model's [net] input is %s", what,
                      ds_shape_str(d->sample, a, sizeof a), ds_shape_str(want, b, sizeof b));
+}
+
+int cli_data_load(const ds_model *model, const char *spec, ds_dataset *d)
+{
+    ds_shape in = ds_model_input_shape(model);
+    if (ds_data_load_channels(spec, in.ndim == 3 ? in.d[0] : 0, d) != 0 || ds_dataset_check_finite(d, spec) != 0)
+        return cli_lib_error(NULL);
+    return 0;
+}
+
+int cli_plot_reliability(const char *dir, const ds_metrics *m)
+{
+    char path[PATH_MAX];
+    float obs[DS_CALIB_BINS], mean[DS_CALIB_BINS];
+    for (int b = 0; b < DS_CALIB_BINS; b++) obs[b] = (float)m->calib_observed[b], mean[b] = (float)m->calib_score[b];
+    const float *series[2] = {obs, mean};
+    const char *names[2] = {m->classes == 2 ? "observed share of class 1" : "observed accuracy",
+                            "mean score (perfect calibration)"};
+    char title[128];
+    snprintf(title, sizeof title, "Reliability: %s per score bin (ECE %.4f)",
+             m->classes == 2 ? "class-1 share" : "accuracy", m->ece);
+    if (snprintf(path, sizeof path, "%s/reliability.png", dir) >= (int)sizeof path)
+        return cli_error("%s: path too long", dir);
+    if (ds_plot_lines(path, title, m->classes == 2 ? "bin of p(class 1): 1 = 0-0.1 ... 10 = 0.9-1" :
+                                                     "bin of the top-1 probability: 1 = 0-0.1 ... 10 = 0.9-1",
+                      2, names, series, DS_CALIB_BINS) != 0)
+        return cli_lib_error(NULL);
+    return 0;
 }
 
 int cli_predict(cli_net *net, const ds_dataset *d, float *probs)

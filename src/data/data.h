@@ -26,8 +26,9 @@ int ds_folder_load(const char *dir, ds_dataset *out);
 /* One PNG/JPEG file as a single unlabelled sample. */
 int ds_image_file_load(const char *path, ds_dataset *out);
 
-/* fits:FILE|DIR[,labels=FILE] (NaN pixels → 0, ±Inf is an error). */
-int ds_fits_load(const char *path, const char *labels, ds_dataset *out);
+/* fits:FILE|DIR[,labels=FILE][,channels=C] (NaN pixels → 0, ±Inf is an
+ * error); channels 0: one per plane, or a 4-D array's own. */
+int ds_fits_load(const char *path, const char *labels, int channels, ds_dataset *out);
 
 /* Files under DIR/<class>/ that `accept` by name, sorted by class then name. */
 typedef struct ds_file_list {

@@ -1,11 +1,14 @@
 /* fits.c — FITS images and cubes through CFITSIO.
  *
  * The first HDU holding image data is read (so tile-compressed .fz files
- * work): a 2-D image [H,W] is one sample [1,H,W], a 3-D cube [N,H,W] is N
- * samples. BSCALE/BZERO are applied. NaN pixels (and integer BLANK pixels)
- * become 0: survey cutouts mark missing or masked pixels with NaN, and 0 is
- * the background after sky subtraction. ±Inf is an error naming the pixel.
- * Paths are taken literally (no CFITSIO "file.fits[1]" syntax). */
+ * work): a 2-D image [H,W] is one sample [1,H,W]; a 3-D cube [N,H,W] is N
+ * one-channel samples, or with channels=C, N/C samples of C consecutive
+ * planes (a science/reference/difference triplet is one 3-plane cutout); a
+ * 4-D array [N,C,H,W] is N samples of C channels. BSCALE/BZERO are applied.
+ * NaN pixels (and integer BLANK pixels) become 0: survey cutouts mark
+ * missing or masked pixels with NaN, and 0 is the background after sky
+ * subtraction. ±Inf is an error naming the pixel. Paths are taken literally
+ * (no CFITSIO "file.fits[1]" syntax). */
 #include "data.h"
 
 #include <errno.h>
@@ -32,8 +35,9 @@ static void fits_close(fitsfile *f)
     fits_clear_errmsg();
 }
 
-/* Opens path at its first HDU with image data: n planes of h×w pixels. */
-static int open_image(const char *path, fitsfile **fp, int *n, int *h, int *w)
+/* Opens path at its first HDU with image data: `planes` planes of h×w
+ * pixels; *c4 is NAXIS3 of a 4-D array [N,C,H,W], else 0. */
+static int open_image(const char *path, fitsfile **fp, int *planes, int *h, int *w, int *c4)
 {
     struct stat st;
     *fp = NULL;
@@ -46,23 +50,24 @@ static int open_image(const char *path, fitsfile **fp, int *n, int *h, int *w)
         int type = 0, naxis = 0;
         if (fits_movabs_hdu(*fp, k, &type, &status) || type != IMAGE_HDU) continue;
         if (fits_get_img_dim(*fp, &naxis, &status) || naxis == 0) continue;
-        LONGLONG ax[3] = {1, 1, 1};
-        if (naxis > 3) {
+        LONGLONG ax[4] = {1, 1, 1, 1};
+        if (naxis > 4) {
             fits_close(*fp);
             *fp = NULL;
-            return ds_fail("%s: HDU %d has %d axes; expected a 2-D image or a 3-D cube [N,H,W]",
-                           path, k, naxis);
+            return ds_fail("%s: HDU %d has %d axes; expected a 2-D image, a 3-D cube [N,H,W] or a 4-D "
+                           "array [N,C,H,W]", path, k, naxis);
         }
         if (fits_get_img_sizell(*fp, naxis, ax, &status)) break;
-        if (naxis == 1 || ax[0] > INT_MAX || ax[1] > INT_MAX || ax[2] > INT_MAX) {
+        if (naxis == 1 || ax[0] > INT_MAX || ax[1] > INT_MAX || ax[2] * ax[3] > INT_MAX) {
             fits_close(*fp);
             *fp = NULL;
-            return ds_fail("%s: HDU %d: image of size %lld×%lld×%lld is not 2-D or 3-D, or too "
+            return ds_fail("%s: HDU %d: image of size %lld×%lld×%lld×%lld is not 2-, 3- or 4-D, or too "
                            "large", path, k, (long long)ax[0], (long long)ax[1],
-                           (long long)ax[2]);
+                           (long long)ax[2], (long long)ax[3]);
         }
         /* FITS lists the fastest axis first: NAXIS1 = width. */
-        *w = (int)ax[0], *h = (int)ax[1], *n = (int)ax[2];
+        *w = (int)ax[0], *h = (int)ax[1], *planes = (int)(ax[2] * ax[3]);
+        *c4 = naxis == 4 ? (int)ax[2] : 0;
         return 0;
     }
     int rc = status ? fits_fail(path, "cannot read the HDUs", status)
@@ -72,10 +77,22 @@ static int open_image(const char *path, fitsfile **fp, int *n, int *h, int *w)
     return rc;
 }
 
+/* Channels per sample: a 4-D array's NAXIS3, else `want` (0: 1). */
+static int sample_channels(const char *path, int planes, int c4, int want, int *c)
+{
+    *c = c4 ? c4 : want ? want : 1;
+    if (c4 && want && c4 != want)
+        return ds_fail("%s: a 4-D array of %d channels, but channels=%d was asked for", path, c4, want);
+    if (planes % *c)
+        return ds_fail("%s: %d image planes do not make samples of %d channels (channels=%d)", path, planes, *c,
+                       *c);
+    return 0;
+}
+
 /* Reads the open image (n×h×w pixels) into x; NaN → 0, ±Inf an error. */
 static int read_pixels(fitsfile *f, const char *path, int n, int h, int w, float *x)
 {
-    LONGLONG first[3] = {1, 1, 1}, count = (LONGLONG)n * h * w;
+    LONGLONG first[4] = {1, 1, 1, 1}, count = (LONGLONG)n * h * w;
     float nul = NAN;
     int status = 0, anynul = 0, bitpix = 0;
     /* CFITSIO's null check would turn ±Inf into the null value too, so float
@@ -95,20 +112,21 @@ static int read_pixels(fitsfile *f, const char *path, int n, int h, int w, float
 }
 
 /* One FILE (image or cube), with labels from a labels file or none. */
-static int load_file(const char *path, const char *labels, ds_dataset *out)
+static int load_file(const char *path, const char *labels, int channels, ds_dataset *out)
 {
     fitsfile *f;
-    int n, h, w;
+    int planes, h, w, c4, c;
     ds_dataset lab = {0};
-    if (open_image(path, &f, &n, &h, &w)) return -1;
-    if (ds_dataset_alloc(out, n, ds_shape_of(3, 1, h, w), path) ||
-        read_pixels(f, path, n, h, w, out->x))
+    if (open_image(path, &f, &planes, &h, &w, &c4)) return -1;
+    if (sample_channels(path, planes, c4, channels, &c) ||
+        ds_dataset_alloc(out, planes / c, ds_shape_of(3, c, h, w), path) ||
+        read_pixels(f, path, planes, h, w, out->x))
         goto fail;
     fits_close(f), f = NULL;
     if (!labels) return 0;
     if (ds_labels_read(labels, &lab)) goto fail;
-    if (lab.n != n) {
-        ds_fail("count mismatch: %s has %d images but %s has %d labels", path, n, labels, lab.n);
+    if (lab.n != out->n) {
+        ds_fail("count mismatch: %s has %d images but %s has %d labels", path, out->n, labels, lab.n);
         goto fail;
     }
     free(out->y);
@@ -123,32 +141,38 @@ fail:
     return -1;
 }
 
-static int is_fits(const char *name)
+int ds_is_fits_name(const char *name)
 {
     return ds_has_ext(name, ".fits") || ds_has_ext(name, ".fit") || ds_has_ext(name, ".fts") ||
            ds_has_ext(name, ".fz");
 }
 
-/* DIR/<class>/<image>.fits: each file's samples (1 for an image, N for a cube)
- * take the class of its folder. Two passes: sizes, then pixels. */
-static int load_dir(const char *dir, ds_dataset *out)
+/* DIR/<class>/<image>.fits: each file's samples (1 for an image or one
+ * cutout of C planes, more for a cube) take the class of its folder. Two
+ * passes: sizes, then pixels. */
+static int load_dir(const char *dir, int channels, ds_dataset *out)
 {
     ds_file_list l;
-    if (ds_class_files(dir, is_fits, "FITS", &l)) return -1;
-    int *count = calloc((size_t)l.n, sizeof *count), total = 0, w0 = 0, h0 = 0;
+    if (ds_class_files(dir, ds_is_fits_name, "FITS", &l)) return -1;
+    int *count = calloc((size_t)l.n, sizeof *count), total = 0, w0 = 0, h0 = 0, c0 = 0;
     if (!count) {
         ds_file_list_free(&l);
         return ds_fail("%s: out of memory", dir);
     }
     for (int i = 0; i < l.n; i++) {
         fitsfile *f;
-        int h, w;
-        if (open_image(l.paths[i], &f, &count[i], &h, &w)) goto fail;
+        int h, w, c4, c;
+        if (open_image(l.paths[i], &f, &count[i], &h, &w, &c4)) goto fail;
         fits_close(f);
-        if (i == 0) w0 = w, h0 = h;
+        if (sample_channels(l.paths[i], count[i], c4, channels, &c)) goto fail;
+        if (i == 0) w0 = w, h0 = h, c0 = c;
         if (w != w0 || h != h0) {
-            ds_fail("%s: %dx%d pixels, but %s is %dx%d; all images must have the same size",
-                    l.paths[i], w, h, l.paths[0], w0, h0);
+            ds_fail("%s: %dx%d pixels, but %s is %dx%d; all images must have the same size", l.paths[i], w, h,
+                    l.paths[0], w0, h0);
+            goto fail;
+        }
+        if (c != c0) {
+            ds_fail("%s: samples of %d channels, but %s has %d", l.paths[i], c, l.paths[0], c0);
             goto fail;
         }
         if (count[i] > INT_MAX - total) {
@@ -157,19 +181,19 @@ static int load_dir(const char *dir, ds_dataset *out)
         }
         total += count[i];
     }
-    if (ds_dataset_alloc(out, total, ds_shape_of(3, 1, h0, w0), dir)) goto fail;
+    if (ds_dataset_alloc(out, total / c0, ds_shape_of(3, c0, h0, w0), dir)) goto fail;
     size_t plane = (size_t)h0 * w0;
     for (int i = 0, k = 0; i < l.n; k += count[i++]) {
         fitsfile *f;
-        int n, h, w;
-        if (open_image(l.paths[i], &f, &n, &h, &w)) goto fail;
+        int n, h, w, c4;
+        if (open_image(l.paths[i], &f, &n, &h, &w, &c4)) goto fail;
         /* the file may have changed between the passes */
         int rc = n != count[i] || h != h0 || w != w0
                      ? ds_fail("%s: changed while being read", l.paths[i])
                      : read_pixels(f, l.paths[i], n, h, w, out->x + (size_t)k * plane);
         fits_close(f);
         if (rc) goto fail;
-        for (int j = 0; j < n; j++) out->y[k + j] = (float)l.label[i];
+        for (int j = 0; j < n / c0; j++) out->y[k / c0 + j] = (float)l.label[i];
     }
     out->classes = l.classes;
     out->class_names = l.class_names;
@@ -184,40 +208,54 @@ fail:
     return -1;
 }
 
-int ds_fits_load(const char *path, const char *labels, ds_dataset *out)
+int ds_fits_load(const char *path, const char *labels, int channels, ds_dataset *out)
 {
     memset(out, 0, sizeof *out);
+    if (channels < 0) return ds_fail("%s: channels=%d; give a count of 1 or more", path, channels);
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         if (labels)
             return ds_fail("%s: labels=%s applies to a FITS file; a directory's labels are its "
                            "class sub-folders", path, labels);
-        return load_dir(path, out);
+        return load_dir(path, channels, out);
     }
-    return load_file(path, labels, out);
+    return load_file(path, labels, channels, out);
 }
 
-/* A float cube [n, h, w] (NAXIS1 = w, NAXIS2 = h, NAXIS3 = n) with integer
- * header keywords, written to path.tmp and renamed: never half a file. */
-int ds_fits_write_cube(const char *path, int n, int h, int w, const float *x, const char *const *keys,
-                       const long *vals, int nkeys)
+/* A float32 image of naxis axes, dims slowest first ([h, w], [n, h, w] or
+ * [n, c, h, w]), with header keywords; written to path.tmp and renamed:
+ * never half a file. */
+int ds_fits_write(const char *path, int naxis, const int *dims, const float *x, const ds_fits_key *keys, int nkeys)
 {
-    if (!path || n < 1 || h < 1 || w < 1 || !x) return ds_fail("ds_fits_write_cube: nothing to write");
+    if (!path || naxis < 2 || naxis > 4 || !dims || !x) return ds_fail("ds_fits_write: nothing to write");
+    long ax[4];
+    LONGLONG count = 1;
+    for (int k = 0; k < naxis; k++) {
+        if (dims[k] < 1) return ds_fail("%s: axis %d has size %d", path, k, dims[k]);
+        ax[naxis - 1 - k] = dims[k]; /* NAXIS1 is the fastest */
+        count *= dims[k];
+    }
     char tmp[PATH_MAX], name[PATH_MAX + 1];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return ds_fail("%s: path too long", path);
     remove(tmp);
     snprintf(name, sizeof name, "!%s", tmp); /* '!': overwrite */
     fitsfile *f = NULL;
     int status = 0;
-    long ax[3] = {w, h, n};
-    if (fits_create_file(&f, name, &status) || fits_create_img(f, FLOAT_IMG, 3, ax, &status))
+    if (fits_create_file(&f, name, &status) || fits_create_img(f, FLOAT_IMG, naxis, ax, &status))
         return fits_fail(path, "cannot create", status);
     for (int k = 0; k < nkeys && !status; k++) {
-        long v = vals[k];
-        fits_update_key(f, TLONG, keys[k], &v, NULL, &status);
+        const ds_fits_key *kk = &keys[k];
+        if (kk->type == 's') {
+            fits_update_key(f, TSTRING, kk->name, (void *)kk->text, kk->comment, &status);
+        } else if (kk->type == 'i') {
+            LONGLONG v = (LONGLONG)kk->value;
+            fits_update_key(f, TLONGLONG, kk->name, &v, kk->comment, &status);
+        } else {
+            fits_update_key_dbl(f, kk->name, kk->value, -9, kk->comment, &status); /* 9 significant digits */
+        }
     }
-    LONGLONG first[3] = {1, 1, 1};
-    if (!status) fits_write_pixll(f, TFLOAT, first, (LONGLONG)n * h * w, (void *)x, &status);
+    LONGLONG first[4] = {1, 1, 1, 1};
+    if (!status) fits_write_pixll(f, TFLOAT, first, count, (void *)x, &status);
     int cstatus = 0;
     fits_close_file(f, &cstatus);
     if (status || cstatus) {

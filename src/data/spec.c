@@ -5,8 +5,12 @@
  *   npy:X[,Y]                         X [n,F] | [n,H,W] | [n,C,H,W]; Y labels
  *   csv:FILE[,label=NAME]             header row; label column NAME or the last
  *   folder:DIR                        DIR/<class>/<image>.png|jpg|jpeg
- *   fits:FILE|DIR[,labels=FILE]       2-D image, 3-D cube, or DIR/<class>/<image>.fits
- *   PATH                              by what it is: a directory → folder;
+ *   fits:FILE|DIR[,labels=FILE][,channels=C]
+ *                                     2-D image, 3-D cube, 4-D [N,C,H,W], or
+ *                                     DIR/<class>/<image>.fits; channels=C:
+ *                                     C consecutive planes make one sample
+ *   PATH                              by what it is: a directory → fits if
+ *                                     its class folders hold FITS, else folder;
  *                                     .npy, .csv, .fits/.fit/.fts/.fz → that
  *                                     loader; .png/.jpg/.jpeg → one sample
  * Labels files (Y, labels=) are .npy (1-D) or .csv (header, one column).
@@ -15,13 +19,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #define SPECS                                                                      \
     "fashion-mnist[:train|:test], idx:IMAGES,LABELS, npy:X[,Y], csv:FILE[,label=NAME], " \
-    "folder:DIR, fits:FILE|DIR[,labels=FILE], or a path"
+    "folder:DIR, fits:FILE|DIR[,labels=FILE][,channels=C], or a path"
 
 int ds_has_ext(const char *name, const char *ext)
 {
@@ -69,7 +75,29 @@ static const char *option(const char *opt, const char *key)
     return strncmp(opt, key, k) == 0 && opt[k] == '=' ? opt + k + 1 : NULL;
 }
 
-static int by_path(const char *spec, ds_dataset *out)
+/* Whether DIR or one of its sub-folders holds a FITS file. */
+static int dir_has_fits(const char *dir, int depth)
+{
+    DIR *dp = opendir(dir);
+    if (!dp) return 0;
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(dp))) {
+        if (e->d_name[0] == '.') continue;
+        if (ds_is_fits_name(e->d_name)) found = 1;
+        else if (depth > 0) {
+            char sub[4096];
+            struct stat st;
+            if (snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) < (int)sizeof sub && stat(sub, &st) == 0 &&
+                S_ISDIR(st.st_mode))
+                found = dir_has_fits(sub, depth - 1);
+        }
+    }
+    closedir(dp);
+    return found;
+}
+
+static int by_path(const char *spec, int want, ds_dataset *out)
 {
     struct stat st;
     const char *colon = strchr(spec, ':');
@@ -83,12 +111,10 @@ static int by_path(const char *spec, ds_dataset *out)
                            SPECS);
         return ds_fail("%s: cannot open: %s", spec, strerror(err));
     }
-    if (S_ISDIR(st.st_mode)) return ds_folder_load(spec, out);
+    if (S_ISDIR(st.st_mode)) return dir_has_fits(spec, 1) ? ds_fits_load(spec, NULL, want, out) : ds_folder_load(spec, out);
     if (ds_has_ext(spec, ".npy")) return ds_npy_load(spec, NULL, out);
     if (ds_has_ext(spec, ".csv")) return ds_csv_load(spec, NULL, 0, out);
-    if (ds_has_ext(spec, ".fits") || ds_has_ext(spec, ".fit") || ds_has_ext(spec, ".fts") ||
-        ds_has_ext(spec, ".fz"))
-        return ds_fits_load(spec, NULL, out);
+    if (ds_is_fits_name(spec)) return ds_fits_load(spec, NULL, want, out);
     if (ds_has_ext(spec, ".png") || ds_has_ext(spec, ".jpg") || ds_has_ext(spec, ".jpeg"))
         return ds_image_file_load(spec, out);
     if (ds_has_ext(spec, ".gz") || strstr(spec, "idx") || strstr(spec, "ubyte"))
@@ -96,8 +122,36 @@ static int by_path(const char *spec, ds_dataset *out)
     return ds_fail("%s: cannot tell the data format from the name; use %s", spec, SPECS);
 }
 
-static int by_scheme(const char *spec, const char *scheme, char *args, ds_dataset *out)
+/* fits:FILE|DIR[,labels=FILE][,channels=C], options in any order */
+static int fits_spec(const char *spec, char *args, int want, ds_dataset *out)
 {
+    char *a[4];
+    const char *labels = NULL, *v;
+    int n = split(args, a, 3), channels = 0;
+    const char *given = NULL;
+    if (n > 3 || !*a[0])
+        return ds_fail("data spec '%s': expected fits:FILE|DIR[,labels=FILE][,channels=C]", spec);
+    for (int i = 1; i < n; i++) {
+        if ((v = option(a[i], "labels")) && *v && !labels) {
+            labels = v;
+        } else if ((v = option(a[i], "channels")) && !given) {
+            given = v;
+            char *end;
+            long c = strtol(v, &end, 10);
+            if (end == v || *end || c < 1 || c > 4096)
+                return ds_fail("data spec '%s': channels=%s is not a count from 1 to 4096", spec, v);
+            channels = (int)c;
+        } else {
+            return ds_fail("data spec '%s': unknown or repeated option '%s' (expected "
+                           "fits:FILE|DIR[,labels=FILE][,channels=C])", spec, a[i]);
+        }
+    }
+    return ds_fits_load(a[0], labels, given ? channels : want, out);
+}
+
+static int by_scheme(const char *spec, const char *scheme, char *args, int want, ds_dataset *out)
+{
+    if (strcmp(scheme, "fits") == 0) return fits_spec(spec, args, want, out);
     char *a[3];
     int n = split(args, a, 2);
     for (int i = 0; i < n && i < 2; i++)
@@ -120,15 +174,18 @@ static int by_scheme(const char *spec, const char *scheme, char *args, ds_datase
         if (n != 1) return ds_fail("data spec '%s': expected folder:DIR", spec);
         return ds_folder_load(a[0], out);
     }
-    int csv = strcmp(scheme, "csv") == 0;
-    const char *usage = csv ? "csv:FILE[,label=NAME]" : "fits:FILE|DIR[,labels=FILE]";
-    const char *val = n == 2 ? option(a[1], csv ? "label" : "labels") : NULL;
-    if (n > 2 || (n == 2 && (!val || !*val)))
-        return ds_fail("data spec '%s': expected %s", spec, usage);
-    return csv ? ds_csv_load(a[0], val, 0, out) : ds_fits_load(a[0], val, out);
+    if (strcmp(scheme, "csv") == 0) {
+        const char *val = n == 2 ? option(a[1], "label") : NULL;
+        if (n > 2 || (n == 2 && (!val || !*val)))
+            return ds_fail("data spec '%s': expected csv:FILE[,label=NAME]", spec);
+        return ds_csv_load(a[0], val, 0, out);
+    }
+    return ds_fail("data spec '%s': unknown scheme '%s'", spec, scheme);
 }
 
-int ds_data_load(const char *spec, ds_dataset *out)
+int ds_data_load(const char *spec, ds_dataset *out) { return ds_data_load_channels(spec, 0, out); }
+
+int ds_data_load_channels(const char *spec, int channels, ds_dataset *out)
 {
     static const char *const schemes[] = {"fashion-mnist", "idx", "npy", "csv", "folder", "fits"};
     memset(out, 0, sizeof *out);
@@ -140,9 +197,9 @@ int ds_data_load(const char *spec, ds_dataset *out)
         if ((size_t)(colon - spec) != k || strncmp(spec, schemes[i], k) != 0) continue;
         char *args = strdup(colon + 1);
         if (!args) return ds_fail("data spec '%s': out of memory", spec);
-        int rc = by_scheme(spec, schemes[i], args, out);
+        int rc = by_scheme(spec, schemes[i], args, channels, out);
         free(args);
         return rc;
     }
-    return by_path(spec, out);
+    return by_path(spec, channels, out);
 }

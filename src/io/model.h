@@ -31,6 +31,8 @@ typedef struct ds_layer {
     int init;                 /* ds_init_kind for the weight */
     float p;                  /* dropout */
     int visible;              /* rbm: ds_rbm_visible of its visible units */
+    float rbm_lr;             /* rbm: its own pretraining rate (0: [pretrain] lr) */
+    int rbm_epochs;           /* rbm: its own pretraining epochs (0: [pretrain] epochs) */
     ds_shape shape;           /* reshape target without the batch */
     ds_node *node;            /* output in the last ds_model_build */
 } ds_layer;

@@ -183,6 +183,14 @@ int ds_model_layer_rbm_visible(const ds_model *m, int i)
 {
     return m && i >= 0 && i < m->n_layers && m->layers[i].kind == L_RBM ? m->layers[i].visible : -1;
 }
+int ds_model_layer_pretrain_cfg(const ds_model *m, int i, ds_pretrain_cfg *out)
+{
+    if (!m || i < 0 || i >= m->n_layers || m->layers[i].kind != L_RBM) return -1;
+    *out = m->pretrain;
+    if (m->layers[i].rbm_lr > 0) out->lr = m->layers[i].rbm_lr;
+    if (m->layers[i].rbm_epochs > 0) out->epochs = m->layers[i].rbm_epochs;
+    return 0;
+}
 int ds_model_num_layers(const ds_model *m) { return m ? m->n_layers : 0; }
 
 const char *ds_model_layer_name(const ds_model *m, int i)

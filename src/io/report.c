@@ -40,6 +40,9 @@ static const struct {
     {"confusion.png", "Confusion matrix",
      "Confusion matrix: rows are the true class, columns the prediction; colour is the share "
      "of the row"},
+    {"reliability.png", "Reliability diagram",
+     "Reliability: per bin of the score, the observed share (two classes: of class 1; more: accuracy) against "
+     "the mean score; on the diagonal a score is a probability"},
     {"roc.png", "ROC curve", "Recall against the false-positive rate"},
     {"recall_snr.png", "Recall against S/N", "Recall of real sources per S/N bin"},
     {"stamps_real.png", "Real stamps", "Test stamps of the real class (difference images)"},

@@ -1,5 +1,6 @@
 /* metrics.c — accuracy, per-class precision/recall/F1, confusion matrix,
- * log-loss and (two classes) ROC AUC. */
+ * log-loss, calibration (reliability bins, ECE) and, for two classes, ROC
+ * AUC and the survey figures of merit. */
 #include "internal.h"
 
 #include <math.h>
@@ -87,6 +88,31 @@ static void roc_points(const float *probs, const float *labels, int n, ds_metric
     free(s);
 }
 
+/* Reliability bins: score p(class 1) against the share of class 1 (two
+ * classes) or the top-1 probability against accuracy (more). */
+static void calibration(const float *probs, const float *labels, int n, int classes, ds_metrics *m)
+{
+    double sum[DS_CALIB_BINS] = {0}, hit[DS_CALIB_BINS] = {0};
+    for (int i = 0; i < n; i++) {
+        const float *p = probs + (size_t)i * classes;
+        int best = 0;
+        for (int k = 1; k < classes; k++)
+            if (p[k] > p[best]) best = k;
+        double score = classes == 2 ? p[1] : p[best];
+        int ok = classes == 2 ? labels[i] == 1 : labels[i] == best;
+        int b = (int)(score * DS_CALIB_BINS);
+        b = b < 0 ? 0 : b >= DS_CALIB_BINS ? DS_CALIB_BINS - 1 : b; /* score 1 goes in the last bin */
+        m->calib_count[b]++, sum[b] += score, hit[b] += ok;
+    }
+    m->ece = 0;
+    for (int b = 0; b < DS_CALIB_BINS; b++) {
+        int c = m->calib_count[b];
+        m->calib_score[b] = c ? sum[b] / c : NAN;
+        m->calib_observed[b] = c ? hit[b] / c : NAN;
+        if (c) m->ece += (double)c / n * fabs(m->calib_observed[b] - m->calib_score[b]);
+    }
+}
+
 int ds_metrics_compute(const float *probs, const float *labels, int n, int classes, ds_metrics *m)
 {
     memset(m, 0, sizeof *m);
@@ -133,5 +159,6 @@ int ds_metrics_compute(const float *probs, const float *labels, int n, int class
     m->auc = classes == 2 ? roc_auc(probs, labels, n) : NAN;
     m->fpr_at_tpr95 = m->fpr_at_tpr99 = m->mdr_at_fpr1 = NAN;
     if (classes == 2) roc_points(probs, labels, n, m);
+    calibration(probs, labels, n, classes, m);
     return 0;
 }

@@ -263,6 +263,11 @@ sed 's/^units=20/units=0/' "$T/dbn.cfg" >"$T/dbn_bad.cfg"
 expect_fail "bad [rbm] units" "dbn_bad\.cfg:[0-9]+:.*units" "$DS" pretrain "$T/dbn_bad.cfg" --data "$BDATA"
 sed 's/^lr=0.1$/lr=-1/' "$T/dbn.cfg" >"$T/dbn_badlr.cfg"
 expect_fail "bad [pretrain] lr" "dbn_badlr\.cfg:[0-9]+:.*\[pretrain\].*lr" "$DS" pretrain "$T/dbn_badlr.cfg" --data "$BDATA"
+sed 's/^units=12/units=12\nlr=0.02\nepochs=3/' "$T/dbn.cfg" >"$T/dbn_own.cfg"
+expect_ok "an [rbm] with its own lr and epochs" "$DS" pretrain "$T/dbn_own.cfg" --data "$BDATA" --out "$T/dbno"
+grep -q "'r1'.*2 epochs at rate 0.1$" "$T/out" && grep -q "'r2'.*3 epochs at rate 0.02$" "$T/out" && grep -q "r2 epoch 3/3" "$T/out" && ok "each [rbm] trains at its own rate, else [pretrain]'s" || bad "per-RBM lr and epochs"
+sed 's/^units=12/units=12\nlr=0/' "$T/dbn.cfg" >"$T/dbn_badown.cfg"
+expect_fail "bad [rbm] lr" "dbn_badown\.cfg:[0-9]+:.*\[rbm\].*lr" "$DS" pretrain "$T/dbn_badown.cfg" --data "$BDATA"
 
 # --- simulate: survey stamps ---
 expect_ok "simulate stamps" "$DS" simulate --out "$T/sim" --n 300 --size 30 --channels 3 --seed 4
@@ -283,6 +288,46 @@ for f in science.fits reference.fits difference.fits; do [ -s "$T/sim/$f" ] && o
 printf '[net]\ninput=1,30,30\nclasses=2\n[dense]\nunits=2\n[train]\nepochs=1\nbatch=50\n' >"$T/lin30.cfg"
 expect_ok "train on the simulated FITS cube" "$DS" train "$T/lin30.cfg" --data "fits:$T/sim/difference.fits,labels=$T/sim/y.npy" --out "$T/fitsrun" --quiet
 grep -q "300 samples" "$T/out" && ok "the FITS cube holds the 300 stamps" || bad "FITS cube count"
+# one FITS cutout per stamp: header keywords, a 3-channel model reads the triplets, predict on a file and a folder
+expect_ok "simulate --cutouts" "$DS" simulate --out "$T/cut" --n 120 --size 30 --channels 3 --seed 5 --cutouts
+[ "$(find "$T/cut/cutouts" -name '*.fits' | wc -l)" -eq 120 ] && ok "simulate wrote 120 cutouts" || bad "cutout count"
+$PY - "$T/cut" <<'PYEOF' && ok "cutout headers hold class, kind, S/N and the pixels match x.npy" || bad "cutout headers"
+import sys, glob, csv, numpy as np
+d = sys.argv[1]
+x = np.load(f"{d}/x.npy"); rows = list(csv.DictReader(open(f"{d}/labels.csv")))
+f = sorted(glob.glob(f"{d}/cutouts/real/*.fits"))[0]
+raw = open(f, "rb").read()
+hdr = {}
+for i in range(0, 2880 * 4, 80):
+    card = raw[i:i + 80].decode()
+    if card.startswith("END"): break
+    if card[8:10] == "= ": hdr[card[:8].strip()] = card[10:].split("/")[0].strip().strip("'").strip()
+n = int(hdr["SIMINDEX"]); r = rows[n]
+assert hdr["CLASS"] == "real" and hdr["LABEL"] == "1" and hdr["NAXIS3"] == "3" and r["label"] == "1"
+assert abs(float(hdr["SNR"]) - float(r["snr"])) < 1e-3 * float(r["snr"]) and hdr["PLANE3"] == "difference"
+start = (len(raw) - 3 * 30 * 30 * 4) // 2880 * 2880
+pix = np.frombuffer(raw[start:start + 3 * 900 * 4], ">f4").reshape(3, 30, 30)
+assert np.array_equal(pix, x[n])
+PYEOF
+printf '[net]\ninput=3,30,30\nclasses=2\n[instancenorm]\n[conv]\nfilters=4\nsize=3\nactivation=relu\n[global_avgpool]\n[dense]\nunits=2\n[train]\nepochs=1\nbatch=40\n' >"$T/tri.cfg"
+expect_ok "train a 3-channel model on the cutout folder" "$DS" train "$T/tri.cfg" --data "$T/cut/cutouts" --val-split 0.25 --out "$T/trirun" --quiet
+grep -q "90 samples, 30 validation" "$T/out" && ok "the folder's 3-plane cutouts are 120 samples of 3 channels" || bad "cutouts as samples"
+one=$(find "$T/cut/cutouts/real" -name '*.fits' | sort | head -1)
+expect_ok "predict one FITS cutout" "$DS" predict "$T/trirun/best.safetensors" "$one" --top 2
+[ "$(wc -l <"$T/out")" -eq 1 ] && grep -q "$(basename "$one")\[0\]" "$T/out" && ok "one cutout, one prediction" || bad "predict on a cutout"
+expect_ok "predict a folder of FITS cutouts" "$DS" predict "$T/trirun/best.safetensors" "$T/cut/cutouts" --format json
+$PY -c "
+import json; d = json.load(open('$T/out'))
+assert len(d) == 120 and all(r['source'].endswith('.fits') and r['index'] == 0 for r in d)
+assert [r['source'] for r in d] == sorted(r['source'] for r in d)" && ok "predict on the folder: one record per file, named" || bad "predict on a folder"
+expect_ok "eval on the cutout folder" "$DS" eval "$T/trirun/best.safetensors" --data "fits:$T/cut/cutouts" --json
+$PY -c "
+import json; m = json.load(open('$T/out'))
+assert m['samples'] == 120 and len(m['reliability']) == 10 and 0 <= m['ece'] <= 1
+assert sum(b['count'] for b in m['reliability']) == 120" && ok "eval JSON has the reliability bins and ECE" || bad "eval reliability"
+expect_fail "cutouts as one channel for a 3-channel model" "samples are \[1, 30, 30\] but the model's \[net\] input is \[3, 30, 30\]" "$DS" eval "$T/trirun/best.safetensors" --data "fits:$T/cut/cutouts,channels=1"
+expect_fail "channels that do not divide the planes" "do not make samples of 2 channels" "$DS" predict "$T/trirun/best.safetensors" --data "fits:$one,channels=2"
+[ -s "$T/trirun/reliability.png" ] && grep -q reliability.png "$T/trirun/report.html" && ok "train writes the reliability diagram into its report" || bad "no reliability.png"
 expect_fail "simulate: two channels" "--channels" "$DS" simulate --out "$T/sim3" --channels 2
 expect_fail "simulate: tiny stamps" "--size" "$DS" simulate --out "$T/sim3" --size 4
 expect_fail "simulate: no --out" "--out" "$DS" simulate --n 5
@@ -290,7 +335,8 @@ expect_fail "simulate: no --out" "--out" "$DS" simulate --n 5
 # --- demo: the main job, small ---
 expect_ok "demo end to end (400 stamps, 1 epoch)" "$DS" demo --out "$T/demo" --n 400 --epochs 1
 grep -q "missed-detection rate at 1% FPR" "$T/out" && grep -q "bogus rejected, per kind" "$T/out" && grep -q "per S/N" "$T/out" && ok "demo prints the survey metrics" || bad "demo metrics"
-for f in report.html roc.png recall_snr.png stamps_real.png stamps_bogus.png best.safetensors; do
+grep -q "expected calibration error" "$T/out" && grep -q "confusion matrix" "$T/out" && ok "demo prints calibration and the confusion matrix" || bad "demo calibration"
+for f in report.html roc.png reliability.png confusion.png recall_snr.png stamps_real.png stamps_bogus.png best.safetensors; do
   [ -s "$T/demo/$f" ] && ok "demo wrote $f" || bad "demo did not write $f"
 done
 grep -q "roc.png" "$T/demo/report.html" && ok "the report shows the ROC curve" || bad "report lacks roc.png"

@@ -1,5 +1,6 @@
 /* test_metrics.c — accuracy, per-class precision/recall/F1, confusion,
- * log-loss and ROC AUC against values worked out by hand. */
+ * log-loss, ROC AUC, the survey figures of merit and the reliability bins
+ * against values worked out by hand. */
 #include "harness.h"
 
 #include <math.h>
@@ -24,6 +25,16 @@ int main(void)
     CHECK_NEAR(m.recall[2], 0.5, 1e-12);
     CHECK(m.support[1] == 2 && m.support[2] == 2);
     CHECK(isnan(m.auc));
+    /* reliability, 3 classes: top-1 probabilities 0.7 (right), 0.8 (right),
+     * 0.5 (wrong), 0.7 (right), 0.6 (wrong); as floats 0.7f and 0.6f lie in
+     * bin 0.6-0.7 (0.7f = 0.69999999), 0.8f in 0.8-0.9, 0.5 in 0.5-0.6:
+     * bin 6 {0.7 R, 0.7 R, 0.6 W} is calibrated (2/3 against 2/3) */
+    CHECK(m.calib_count[5] == 1 && m.calib_count[6] == 3 && m.calib_count[7] == 0 && m.calib_count[8] == 1);
+    CHECK(m.calib_count[0] == 0 && isnan(m.calib_score[0]) && isnan(m.calib_observed[9]));
+    CHECK_NEAR(m.calib_score[6], 2.0 / 3, 1e-6);
+    CHECK_NEAR(m.calib_observed[6], 2.0 / 3, 1e-12);
+    CHECK_NEAR(m.calib_observed[5], 0.0, 1e-12);
+    CHECK_NEAR(m.ece, (0.5 + 0.2) / 5, 1e-6);
     ds_metrics_free(&m);
 
     /* 2 classes: class-1 scores of positives {0.9, 0.4, 0.6} and negatives
@@ -36,7 +47,23 @@ int main(void)
     CHECK(ds_metrics_compute(p2, y2, 6, 2, &m) == 0);
     CHECK_NEAR(m.auc, wins / 9, 1e-12);
     CHECK_NEAR(m.auc, 6.5 / 9, 1e-12); /* 0.9 beats 3, 0.6 beats 2, 0.4 beats 1 and ties 1 */
+    /* reliability, 2 classes: p(class 1) bins 0.1 {neg}, 0.4 {pos, neg}, 0.6 {pos},
+     * 0.8-0.9 {0.9f = 0.89999998 pos, 0.8 neg}: observed shares 0, 0.5, 1, 0.5 */
+    CHECK(m.calib_count[1] == 1 && m.calib_count[4] == 2 && m.calib_count[6] == 1 && m.calib_count[8] == 2 &&
+          m.calib_count[9] == 0);
+    CHECK_NEAR(m.calib_observed[4], 0.5, 1e-12);
+    CHECK_NEAR(m.calib_observed[8], 0.5, 1e-12);
+    CHECK_NEAR(m.calib_score[8], 0.85, 1e-6);
+    CHECK_NEAR(m.ece, (0.1 + 2 * 0.1 + 0.4 + 2 * 0.35) / 6, 1e-6);
     ds_metrics_free(&m);
+    /* a score of exactly 1 falls in the last bin */
+    {
+        float one[4] = {0, 1, 1, 0}, yl[2] = {1, 0};
+        CHECK(ds_metrics_compute(one, yl, 2, 2, &m) == 0);
+        CHECK(m.calib_count[9] == 1 && m.calib_count[0] == 1);
+        CHECK_NEAR(m.ece, 0.0, 1e-12);
+        ds_metrics_free(&m);
+    }
 
     /* a label outside the classes is an error naming it */
     float bad[2] = {0, 5};

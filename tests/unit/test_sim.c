@@ -4,8 +4,10 @@
  * the property that defines it (noiseless stamps, three channels). */
 #include "harness.h"
 
+#include <fitsio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum { S = 63, N = S * S };
 
@@ -192,24 +194,93 @@ static void test_kinds(void)
     }
 }
 
-/* FITS round trip: a simulated set written as a cube reads back bit for bit */
+/* FITS round trip: a simulated set written as a cube reads back bit for bit;
+ * three-channel stamps as a cube of planes (channels=3), a 4-D array, and
+ * one cutout per stamp in class folders with its parameters in the header */
 static void test_fits(void)
 {
     ds_sim_cfg c = {.n = 7, .size = 20, .channels = 1, .real_fraction = 0.5f, .seed = 11};
     ds_dataset a, b;
     CHECK(ds_sim_dataset(&c, &a, NULL) == 0);
     const char *path = ds_test_path("stamps.fits");
-    const char *const keys[] = {"NSTAMPS"};
-    long vals[] = {7};
-    CHECK(ds_fits_write_cube(path, 7, 20, 20, a.x, keys, vals, 1) == 0);
+    ds_fits_key keys[] = {{"NSTAMPS", 'i', 7, NULL, "stamps"}, {"KIND", 's', 0, "cosmic_ray", NULL},
+                          {"SNR", 'f', 12.375, NULL, "S/N"}};
+    CHECK(ds_fits_write(path, 3, (int[]){7, 20, 20}, a.x, keys, 3) == 0);
     char spec[4200];
     snprintf(spec, sizeof spec, "fits:%s", path);
     CHECK(ds_data_load(spec, &b) == 0);
-    CHECK(b.n == 7 && b.sample.d[1] == 20 && b.sample.d[2] == 20);
+    CHECK(b.n == 7 && b.sample.d[0] == 1 && b.sample.d[1] == 20 && b.sample.d[2] == 20);
     if (b.n == 7) CHECK(memcmp(a.x, b.x, sizeof(float) * 7 * 400) == 0);
-    ds_dataset_free(&a), ds_dataset_free(&b);
+    ds_dataset_free(&b);
+    /* the header keywords, read by CFITSIO itself */
+    fitsfile *f = NULL;
+    int status = 0;
+    char text[FLEN_VALUE] = "";
+    double snr = 0;
+    long ns = 0;
+    fits_open_file(&f, path, READONLY, &status);
+    fits_read_key(f, TLONG, "NSTAMPS", &ns, NULL, &status);
+    fits_read_key(f, TSTRING, "KIND", text, NULL, &status);
+    fits_read_key(f, TDOUBLE, "SNR", &snr, NULL, &status);
+    fits_close_file(f, &status);
+    CHECK(status == 0 && ns == 7 && !strcmp(text, "cosmic_ray") && snr == 12.375);
+    ds_dataset_free(&a);
     static float zeros[7 * 400];
-    CHECK(ds_fits_write_cube("/nonexistent-dir/x.fits", 7, 20, 20, zeros, keys, vals, 1) != 0); /* fails, no crash */
+    CHECK(ds_fits_write("/nonexistent-dir/x.fits", 3, (int[]){7, 20, 20}, zeros, keys, 1) != 0); /* no crash */
+    CHECK(ds_fits_write(path, 3, (int[]){7, 0, 20}, zeros, keys, 1) != 0);
+
+    /* three channels: 6 stamps as 18 planes, grouped by channels=3 */
+    ds_sim_cfg c3 = {.n = 6, .size = 20, .channels = 3, .real_fraction = 0.5f, .seed = 12};
+    ds_sim_meta *m = NULL;
+    CHECK(ds_sim_dataset(&c3, &a, &m) == 0);
+    const size_t per = 3 * 400;
+    CHECK(ds_fits_write(path, 3, (int[]){18, 20, 20}, a.x, keys, 0) == 0);
+    snprintf(spec, sizeof spec, "fits:%s,channels=3", path);
+    CHECK(ds_data_load(spec, &b) == 0 && b.n == 6 && b.sample.d[0] == 3);
+    if (b.n == 6) CHECK(memcmp(a.x, b.x, sizeof(float) * 6 * per) == 0);
+    ds_dataset_free(&b);
+    CHECK(ds_data_load_channels(path, 3, &b) == 0 && b.n == 6 && b.sample.d[0] == 3); /* a model's channels */
+    ds_dataset_free(&b);
+    CHECK(ds_data_load_channels(spec, 1, &b) == 0 && b.n == 6); /* the spec's channels= wins */
+    ds_dataset_free(&b);
+    snprintf(spec, sizeof spec, "fits:%s,channels=4", path);
+    CHECK(ds_data_load(spec, &b) != 0 && strstr(ds_last_error(), "18 image planes do not make samples of 4"));
+    snprintf(spec, sizeof spec, "fits:%s,channels=x", path);
+    CHECK(ds_data_load(spec, &b) != 0 && strstr(ds_last_error(), "channels=x is not a count"));
+    snprintf(spec, sizeof spec, "fits:%s,colour=3", path);
+    CHECK(ds_data_load(spec, &b) != 0 && strstr(ds_last_error(), "unknown or repeated option 'colour=3'"));
+    /* a 4-D array [6, 3, 20, 20] knows its channels */
+    CHECK(ds_fits_write(path, 4, (int[]){6, 3, 20, 20}, a.x, keys, 0) == 0);
+    CHECK(ds_data_load(path, &b) == 0 && b.n == 6 && b.sample.d[0] == 3);
+    if (b.n == 6) CHECK(memcmp(a.x, b.x, sizeof(float) * 6 * per) == 0);
+    ds_dataset_free(&b);
+    snprintf(spec, sizeof spec, "fits:%s,channels=2", path);
+    CHECK(ds_data_load(spec, &b) != 0 && strstr(ds_last_error(), "a 4-D array of 3 channels"));
+    /* cutouts in class folders, read as a directory (bogus before real) */
+    char dir[4000], file[4300];
+    snprintf(dir, sizeof dir, "%s", ds_test_path("cutouts"));
+    mkdir(dir, 0700);
+    for (int k = 0; k < 2; k++) {
+        snprintf(file, sizeof file, "%s/%s", dir, k ? "real" : "bogus");
+        mkdir(file, 0700);
+    }
+    int nreal = 0;
+    for (int i = 0; i < 6; i++) {
+        snprintf(file, sizeof file, "%s/%s/%06d.fits", dir, m[i].label ? "real" : "bogus", i);
+        CHECK(ds_fits_write(file, 3, (int[]){3, 20, 20}, a.x + per * i, keys, 3) == 0);
+        nreal += m[i].label;
+    }
+    CHECK(ds_data_load_channels(dir, 3, &b) == 0 && b.n == 6 && b.sample.d[0] == 3 && b.classes == 2);
+    for (int i = 0, k = 0; i < 6 && b.n == 6; i++) /* bogus in index order, then real */
+        if (!m[i].label) CHECK(b.y[k] == 0 && memcmp(b.x + per * k++, a.x + per * i, sizeof(float) * per) == 0);
+    for (int i = 0, k = 6 - nreal; i < 6 && b.n == 6; i++)
+        if (m[i].label) CHECK(b.y[k] == 1 && memcmp(b.x + per * k++, a.x + per * i, sizeof(float) * per) == 0);
+    ds_dataset_free(&b);
+    snprintf(spec, sizeof spec, "fits:%s", dir); /* one channel per plane: 18 samples */
+    CHECK(ds_data_load(spec, &b) == 0 && b.n == 18 && b.sample.d[0] == 1);
+    ds_dataset_free(&b);
+    free(m);
+    ds_dataset_free(&a);
 }
 
 int main(void)
