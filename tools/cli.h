@@ -37,6 +37,31 @@ int cli_predict(cli_net *net, const ds_dataset *d, float *probs);
 /* DIR/reliability.png: the reliability diagram of m (observed against mean score per bin). */
 int cli_plot_reliability(const char *dir, const ds_metrics *m);
 
+/* The survey's breakdown of a two-class (1 real, 0 bogus) classifier at
+ * the threshold that lets 1 % of the bogus through (tools/survey.c). */
+#define CLI_MAX_KINDS 64
+#define CLI_SNR_BINS 5
+extern const double cli_snr_edges[CLI_SNR_BINS + 1]; /* 5, 7, 10, 20, 50, 100 */
+typedef struct cli_breakdown {
+    float threshold;
+    int n_kinds, total[CLI_MAX_KINDS], positives[CLI_MAX_KINDS], hit[CLI_MAX_KINDS]; /* hit: rejected / found */
+    int snr_total[CLI_SNR_BINS], snr_hit[CLI_SNR_BINS];
+    float recall[CLI_SNR_BINS]; /* NaN in an empty bin */
+} cli_breakdown;
+/* kind[i] in 0..n_kinds-1 (NULL: no kinds); snr NULL: no S/N bins. */
+int cli_breakdown_compute(const float *probs, const float *y, int n, const int *kind, int n_kinds,
+                          const float *snr, cli_breakdown *b);
+/* Bogus kinds rejected, real kinds found, recall per S/N, as text into buf. */
+int cli_breakdown_text(const cli_breakdown *b, const char *const *names, char *buf, size_t size);
+/* A per-sample CSV with a header naming 'kind' and/or 'snr' columns (simulate's labels.csv), n rows. */
+typedef struct cli_meta {
+    int *kind, n_kinds;
+    char *names[CLI_MAX_KINDS];
+    float *snr;
+} cli_meta;
+int cli_meta_read(const char *path, int n, cli_meta *m);
+void cli_meta_free(cli_meta *m);
+
 /* mkdir -p */
 int cli_mkdirs(const char *path);
 

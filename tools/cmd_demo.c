@@ -78,7 +78,8 @@ int cmd_demo(int argc, char **argv)
     ds_sim_meta *meta = NULL;
     float *probs = NULL, *pics = NULL;
     ranked *rk = NULL;
-    int *idx = NULL, rc = 1;
+    int *idx = NULL, *kind = NULL, rc = 1;
+    float *snr = NULL;
     cli_net net = {0};
     ds_norm norm = {0};
     ds_metrics m = {0};
@@ -118,19 +119,22 @@ int cmd_demo(int argc, char **argv)
         cli_lib_error(NULL);
         goto done;
     }
-    /* the threshold of 1 % false positives: the score of the 1 %-th highest bogus */
     rk = malloc(sizeof *rk * (size_t)te.n);
     idx = calloc(64, sizeof(int));
     pics = malloc(sizeof(float) * 64 * size * size);
-    if (!rk || !idx || !pics) {
+    kind = malloc(sizeof *kind * (size_t)te.n);
+    snr = malloc(sizeof *snr * (size_t)te.n);
+    if (!rk || !idx || !pics || !kind || !snr) {
         cli_error("out of memory");
         goto done;
     }
     int nb = 0;
-    for (int i = 0; i < te.n; i++)
-        if (te.y[i] == 0) rk[nb++] = (ranked){probs[2 * i + 1], i};
-    qsort(rk, (size_t)nb, sizeof *rk, by_score_desc);
-    float thr = nb ? rk[nb / 100].score : 1.0f; /* no bogus: nothing to keep out */
+    for (int i = 0; i < te.n; i++) nb += te.y[i] == 0, kind[i] = meta[i].kind, snr[i] = meta[i].snr;
+    /* rejection per bogus kind and recall per S/N bin at the threshold of 1 % false positives */
+    cli_breakdown bd;
+    const char *kind_names[DS_SIM_KINDS];
+    for (int t = 0; t < DS_SIM_KINDS; t++) kind_names[t] = ds_sim_kind_name(t);
+    if (cli_breakdown_compute(probs, te.y, te.n, kind, DS_SIM_KINDS, snr, &bd) != 0) goto done;
     char summary[4096];
     int k = snprintf(summary, sizeof summary,
                      "%d test stamps (%d real, %d bogus)\n"
@@ -143,34 +147,10 @@ int cmd_demo(int argc, char **argv)
                      "\nconfusion matrix at score 0.5 (rows: true, columns: predicted)\n"
                      "           bogus   real\n"
                      "  bogus   %6d %6d\n"
-                     "  real    %6d %6d\n"
-                     "\nat the 1%%-FPR threshold (score %.3f):\n",
+                     "  real    %6d %6d\n\n",
                      te.n, te.n - nb, nb, 1 - m.accuracy, m.auc, m.fpr_at_tpr95, m.fpr_at_tpr99, m.mdr_at_fpr1, m.ece,
-                     m.confusion[0], m.confusion[1], m.confusion[2], m.confusion[3], thr);
-    /* rejection per bogus kind and recall per S/N bin at that threshold */
-    int tot[DS_SIM_KINDS] = {0}, rej[DS_SIM_KINDS] = {0};
-    double edges[6] = {5, 7, 10, 20, 50, 100.001};
-    int rtot[5] = {0}, rhit[5] = {0};
-    for (int i = 0; i < te.n; i++) {
-        int pos = probs[2 * i + 1] > thr;
-        tot[meta[i].kind]++;
-        if (!meta[i].label) rej[meta[i].kind] += !pos;
-        else
-            for (int b = 0; b < 5; b++)
-                if (meta[i].snr >= edges[b] && meta[i].snr < edges[b + 1]) rtot[b]++, rhit[b] += pos;
-    }
-    k += snprintf(summary + k, sizeof summary - (size_t)k, "  bogus rejected, per kind:\n");
-    for (int t = 1; t < DS_SIM_KINDS; t++)
-        if (tot[t])
-            k += snprintf(summary + k, sizeof summary - (size_t)k, "    %-20s %5d of %5d  %.4f\n", ds_sim_kind_name(t),
-                          rej[t], tot[t], (double)rej[t] / tot[t]);
-    k += snprintf(summary + k, sizeof summary - (size_t)k, "  real asteroids found, per S/N:\n");
-    float recall[5];
-    for (int b = 0; b < 5; b++) {
-        recall[b] = rtot[b] ? (float)rhit[b] / rtot[b] : NAN;
-        k += snprintf(summary + k, sizeof summary - (size_t)k, "    S/N %5.0f-%-5.0f %5d of %5d  %.4f\n", edges[b],
-                      floor(edges[b + 1]), rhit[b], rtot[b], recall[b]);
-    }
+                     m.confusion[0], m.confusion[1], m.confusion[2], m.confusion[3]);
+    if (cli_breakdown_text(&bd, kind_names, summary + k, sizeof summary - (size_t)k) != 0) goto done;
     printf("\n%s", summary);
     /* 4. pictures: sample stamps, the worst mistakes, ROC, recall against S/N */
     int nr = 0, nbog = 0, per_kind[DS_SIM_KINDS] = {0};
@@ -225,7 +205,7 @@ int cmd_demo(int argc, char **argv)
     if (ds_plot_lines(path, "ROC: recall at false-positive rates 0.5 % ... 20 %", "false-positive rate (x 0.5 %)", 1,
                       names, series, 40) != 0)
         goto lib_fail;
-    const float *rs[1] = {recall};
+    const float *rs[1] = {bd.recall};
     const char *rn[1] = {"recall at 1 % FPR"};
     snprintf(path, sizeof path, "%s/recall_snr.png", out);
     if (ds_plot_lines(path, "Recall against S/N (bins 5-7, 7-10, 10-20, 20-50, 50-100)", "S/N bin", 1, rn, rs, 5) != 0)
@@ -248,6 +228,8 @@ done:
     free(probs);
     free(pics);
     free(idx);
+    free(kind);
+    free(snr);
     free(rk);
     free(meta);
     ds_dataset_free(&tr);

@@ -41,7 +41,9 @@ static void print_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json)
+/* m, and with per-stamp metadata the survey breakdown bd (NULL: none) */
+static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json, const cli_breakdown *bd,
+                          const cli_meta *meta)
 {
     char b[32];
     int c = m->classes;
@@ -72,7 +74,27 @@ static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json)
             for (int p = 0; p < c; p++) printf("%s%d", p ? ", " : "", m->confusion[t * c + p]);
             printf("]");
         }
-        printf("]}\n");
+        printf("]");
+        if (bd) {
+            printf(", \"threshold_at_fpr1\": %.6f, \"per_kind\": [", bd->threshold);
+            for (int t = 0, first = 1; t < bd->n_kinds; t++) {
+                if (!bd->total[t]) continue;
+                int real = 2 * bd->positives[t] > bd->total[t];
+                printf("%s{\"kind\": ", first ? "" : ", ");
+                first = 0;
+                print_json_string(stdout, meta->names[t]);
+                printf(", \"class\": %d, \"count\": %d, \"%s\": %.6f}", real, bd->total[t], real ? "found" : "rejected",
+                       (double)bd->hit[t] / bd->total[t]);
+            }
+            printf("], \"recall_per_snr\": [");
+            for (int t = 0, first = 1; t < CLI_SNR_BINS && meta->snr; t++) {
+                printf("%s{\"from\": %g, \"to\": %g, \"count\": %d, \"found\": %d}", first ? "" : ", ",
+                       cli_snr_edges[t], floor(cli_snr_edges[t + 1]), bd->snr_total[t], bd->snr_hit[t]);
+                first = 0;
+            }
+            printf("]");
+        }
+        printf("}\n");
         return;
     }
     printf("samples   %d\naccuracy  %.4f\nlog-loss  %.4f\nmacro F1  %.4f\n", m->n, m->accuracy, m->log_loss,
@@ -101,15 +123,19 @@ static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json)
         for (int p = 0; p < c; p++) printf(" %7d", m->confusion[t * c + p]);
         printf("\n");
     }
+    char text[8192];
+    if (bd && cli_breakdown_text(bd, (const char *const *)meta->names, text, sizeof text) == 0) printf("\n%s", text);
 }
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *ckpt = NULL, *spec = NULL, *v;
+    const char *ckpt = NULL, *spec = NULL, *meta_path = NULL, *v;
     int batch = 256, json = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_opt(argc, argv, &i, "--data", &spec)) {
             if (!spec) return cli_error("--data needs a value");
+        } else if (cli_opt(argc, argv, &i, "--meta", &meta_path)) {
+            if (!meta_path) return cli_error("--meta needs a value");
         } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
             if (cli_parse_int("--batch", v, 1, 1 << 20, &batch)) return 1;
         } else if (!strcmp(argv[i], "--json")) {
@@ -127,6 +153,7 @@ int cmd_eval(int argc, char **argv)
     ds_norm norm = {0};
     ds_dataset d = {0};
     ds_metrics m = {0};
+    cli_meta meta = {0};
     float *probs = NULL;
     int rc = 1;
     if (cli_net_from_checkpoint(ckpt, batch, &net, &norm) != 0) return 1;
@@ -149,9 +176,20 @@ int cmd_eval(int argc, char **argv)
         cli_lib_error(spec);
         goto done;
     }
-    print_metrics(&m, &d, json);
+    cli_breakdown bd;
+    if (meta_path) {
+        if (classes != 2) {
+            cli_error("--meta: the survey breakdown is for two classes (0 bogus, 1 real); the model has %d", classes);
+            goto done;
+        }
+        if (cli_meta_read(meta_path, d.n, &meta) != 0 ||
+            cli_breakdown_compute(probs, d.y, d.n, meta.kind, meta.n_kinds, meta.snr, &bd) != 0)
+            goto done;
+    }
+    print_metrics(&m, &d, json, meta_path ? &bd : NULL, &meta);
     rc = 0;
 done:
+    cli_meta_free(&meta);
     ds_metrics_free(&m);
     free(probs);
     ds_dataset_free(&d);

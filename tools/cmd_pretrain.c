@@ -89,7 +89,6 @@ int cmd_pretrain(int argc, char **argv)
     ds_model *model = ds_model_load(o.model_path);
     if (!model) return cli_lib_error(NULL);
     ds_pretrain_cfg p = *ds_model_pretrain_cfg(model);
-    if (o.epochs) p.epochs = o.epochs;
     if (o.out) snprintf(out, sizeof out, "%s", o.out);
     else {
         const char *base = strrchr(o.model_path, '/');

@@ -65,15 +65,20 @@ static const command commands[] = {
      "and, for images, DIR/<first rbm>_weights.png and DIR/<first rbm>_samples.png.\n"
      "Then: deepsky train MODEL.cfg --init DIR/pretrained.safetensors --data SPEC\n"},
     {"eval", cmd_eval, "evaluate a checkpoint: accuracy, per-class metrics, confusion matrix",
-     "usage: deepsky eval CKPT --data SPEC [--batch N] [--json]\n"
+     "usage: deepsky eval CKPT --data SPEC [--meta FILE.csv] [--batch N] [--json]\n"
      "\n"
      "Prints accuracy, log-loss, per-class precision/recall/F1, the confusion\n"
-     "matrix and, for two classes, ROC AUC. --json prints one JSON object.\n"},
+     "matrix and the reliability table (expected calibration error); for two\n"
+     "classes also ROC AUC, the false-positive rates at 95 % and 99 % recall and\n"
+     "the missed-detection rate at 1 % FPR. --meta FILE.csv (one row per sample\n"
+     "with 'kind' and/or 'snr' columns, as simulate's labels.csv) adds, at the\n"
+     "1 %-FPR threshold, the share of each bogus kind rejected and of real\n"
+     "sources found per S/N bin. --json prints one JSON object.\n"},
     {"predict", cmd_predict, "class probabilities for files or a data spec",
      "usage: deepsky predict CKPT INPUT... [--top K] [--format text|json|npy] [--output FILE]\n"
      "       deepsky predict CKPT --data SPEC [...]\n"
      "\n"
-     "  INPUT              an image (PNG/JPEG), FITS, NPY or CSV file\n"
+     "  INPUT              an image (PNG/JPEG), FITS, NPY or CSV file, or a folder of FITS files\n"
      "  --top K            classes to list per sample (default 1)\n"
      "  --format F         text (default), json, or npy (probabilities [n, classes]; needs --output)\n"
      "  --output FILE      write there instead of standard output\n"},

@@ -327,6 +327,18 @@ assert m['samples'] == 120 and len(m['reliability']) == 10 and 0 <= m['ece'] <= 
 assert sum(b['count'] for b in m['reliability']) == 120" && ok "eval JSON has the reliability bins and ECE" || bad "eval reliability"
 expect_fail "cutouts as one channel for a 3-channel model" "samples are \[1, 30, 30\] but the model's \[net\] input is \[3, 30, 30\]" "$DS" eval "$T/trirun/best.safetensors" --data "fits:$T/cut/cutouts,channels=1"
 expect_fail "channels that do not divide the planes" "do not make samples of 2 channels" "$DS" predict "$T/trirun/best.safetensors" --data "fits:$one,channels=2"
+expect_ok "eval with per-stamp metadata" "$DS" eval "$T/trirun/best.safetensors" --data "npy:$T/cut/x.npy,$T/cut/y.npy" --meta "$T/cut/labels.csv"
+grep -q "bogus rejected, per kind" "$T/out" && grep -Eq "cosmic_ray +[0-9]+ of +[0-9]+" "$T/out" && grep -q "real asteroids found, per S/N" "$T/out" && ok "eval --meta breaks rejection down by kind and recall by S/N" || bad "eval --meta text"
+expect_ok "eval --meta --json" "$DS" eval "$T/trirun/best.safetensors" --data "npy:$T/cut/x.npy,$T/cut/y.npy" --meta "$T/cut/labels.csv" --json
+$PY -c "
+import json, csv; m = json.load(open('$T/out')); rows = list(csv.DictReader(open('$T/cut/labels.csv')))
+assert sum(k['count'] for k in m['per_kind']) == 120 and len(m['recall_per_snr']) == 5
+assert sum(b['count'] for b in m['recall_per_snr']) == sum(r['label'] == '1' for r in rows)" && ok "eval --meta JSON counts every stamp" || bad "eval --meta JSON"
+head -50 "$T/cut/labels.csv" >"$T/short.csv"
+expect_fail "eval --meta with too few rows" "short\.csv: 49 rows, but the data has 120 samples" "$DS" eval "$T/trirun/best.safetensors" --data "npy:$T/cut/x.npy,$T/cut/y.npy" --meta "$T/short.csv"
+printf 'a,b\n1,2\n' >"$T/nokind.csv"
+expect_fail "eval --meta without kind or snr" "nokind\.csv: no 'kind' or 'snr' column" "$DS" eval "$T/trirun/best.safetensors" --data "npy:$T/cut/x.npy,$T/cut/y.npy" --meta "$T/nokind.csv"
+expect_fail "eval --meta for three classes" "two classes" "$DS" eval "$T/run/best.safetensors" --data "$VAL" --meta "$T/cut/labels.csv"
 [ -s "$T/trirun/reliability.png" ] && grep -q reliability.png "$T/trirun/report.html" && ok "train writes the reliability diagram into its report" || bad "no reliability.png"
 expect_fail "simulate: two channels" "--channels" "$DS" simulate --out "$T/sim3" --channels 2
 expect_fail "simulate: tiny stamps" "--size" "$DS" simulate --out "$T/sim3" --size 4
