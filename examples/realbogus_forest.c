@@ -2,7 +2,7 @@
  * features (ds_stamp_features) into a random forest, on the same simulated
  * stamps as `deepsky demo` (same sizes and seeds), with the same metrics.
  *
- *   realbogus_forest [n=21753] [trees=200] [seed=1]
+ *   realbogus_forest [n=21753] [trees=200] [seed=1] [test_seed=seed+1000003]
  */
 #include "deepsky.h"
 
@@ -34,14 +34,15 @@ int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 21753, trees = argc > 2 ? atoi(argv[2]) : 200;
     int seed = argc > 3 ? atoi(argv[3]) : 1;
+    long test_seed = argc > 4 ? atol(argv[4]) : seed + 1000003L;
     if (n < 400 || trees < 1) {
-        fprintf(stderr, "usage: realbogus_forest [n>=400] [trees>=1] [seed]\n");
+        fprintf(stderr, "usage: realbogus_forest [n>=400] [trees>=1] [seed] [test_seed]\n");
         return 2;
     }
-    /* the demo's sets: training (seed) and test (seed + 1000003, n/4) */
+    /* the demo's sets: training (seed) and test (n/4; the demo's seed is seed + 1000003) */
     ds_sim_cfg tc = {.n = n, .size = 45, .channels = 1, .real_fraction = 0.0773f, .seed = (uint64_t)seed};
     ds_sim_cfg ec = tc;
-    ec.n = n / 4, ec.seed = (uint64_t)seed + 1000003;
+    ec.n = n / 4, ec.seed = (uint64_t)test_seed;
     ds_dataset tr, te;
     if (ds_sim_dataset(&tc, &tr, NULL) != 0 || ds_sim_dataset(&ec, &te, NULL) != 0) {
         fprintf(stderr, "realbogus_forest: %s\n", ds_last_error());
