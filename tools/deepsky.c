@@ -301,8 +301,7 @@ int cli_plot_reliability(const char *dir, const ds_metrics *m)
     float obs[DS_CALIB_BINS], mean[DS_CALIB_BINS];
     for (int b = 0; b < DS_CALIB_BINS; b++) obs[b] = (float)m->calib_observed[b], mean[b] = (float)m->calib_score[b];
     const float *series[2] = {obs, mean};
-    const char *names[2] = {m->classes == 2 ? "observed share of class 1" : "observed accuracy",
-                            "mean score (perfect calibration)"};
+    const char *names[2] = {m->classes == 2 ? "class-1 share" : "accuracy", "mean score"};
     char title[128];
     snprintf(title, sizeof title, "Reliability: %s per score bin (ECE %.4f)",
              m->classes == 2 ? "class-1 share" : "accuracy", m->ece);
