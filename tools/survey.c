@@ -132,6 +132,10 @@ int cli_meta_read(const char *path, int n, cli_meta *m)
         goto done;
     }
     while (fgets(line, sizeof line, f)) {
+        if (!strchr(line, '\n') && !feof(f)) {
+            cli_error("%s:%d: line longer than %zu characters", path, row + 2, sizeof line - 2);
+            goto done;
+        }
         if (line[strspn(line, " \r\n")] == 0) continue;
         if (row == n) {
             cli_error("%s: more rows than the %d samples", path, n);
