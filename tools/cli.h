@@ -48,6 +48,8 @@ typedef struct cli_breakdown {
     int snr_total[CLI_SNR_BINS], snr_hit[CLI_SNR_BINS];
     float recall[CLI_SNR_BINS]; /* NaN in an empty bin */
 } cli_breakdown;
+/* Whether kind t is mostly real (its share is "found") or bogus ("rejected"). */
+static inline int cli_breakdown_real(const cli_breakdown *b, int t) { return 2 * b->positives[t] > b->total[t]; }
 /* kind[i] in 0..n_kinds-1 (NULL: no kinds); snr NULL: no S/N bins. */
 int cli_breakdown_compute(const float *probs, const float *y, int n, const int *kind, int n_kinds,
                           const float *snr, cli_breakdown *b);

@@ -79,7 +79,7 @@ static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json, co
             printf(", \"threshold_at_fpr1\": %.6f, \"per_kind\": [", bd->threshold);
             for (int t = 0, first = 1; t < bd->n_kinds; t++) {
                 if (!bd->total[t]) continue;
-                int real = 2 * bd->positives[t] > bd->total[t];
+                int real = cli_breakdown_real(bd, t);
                 printf("%s{\"kind\": ", first ? "" : ", ");
                 first = 0;
                 print_json_string(stdout, meta->names[t]);

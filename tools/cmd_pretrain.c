@@ -197,10 +197,10 @@ int cmd_pretrain(int argc, char **argv)
         ds_pretrain_cfg lp; /* [pretrain], with this layer's own lr= and epochs= */
         ds_model_layer_pretrain_cfg(net.model, i, &lp);
         if (o.epochs) lp.epochs = o.epochs;
-        ds_rbm_cfg k = {.visible = in, .hidden = H, .visible_type = (ds_rbm_visible)vis, .k = p.k,
-                        .persistent = p.persistent, .lr = lp.lr, .momentum = p.momentum,
-                        .weight_decay = p.weight_decay, .sparsity_target = p.sparsity_target,
-                        .sparsity_cost = p.sparsity_cost, .seed = p.seed + (uint64_t)done_rbms};
+        ds_rbm_cfg k = {.visible = in, .hidden = H, .visible_type = (ds_rbm_visible)vis, .k = lp.k,
+                        .persistent = lp.persistent, .lr = lp.lr, .momentum = lp.momentum,
+                        .weight_decay = lp.weight_decay, .sparsity_target = lp.sparsity_target,
+                        .sparsity_cost = lp.sparsity_cost, .seed = lp.seed + (uint64_t)done_rbms};
         if (vis == DS_RBM_BERNOULLI)
             for (size_t t = 0; t < (size_t)d.n * V; t++)
                 if (x[t] < 0 || x[t] > 1) {
@@ -214,7 +214,7 @@ int cmd_pretrain(int argc, char **argv)
             goto done;
         }
         printf("pretraining [rbm] '%s': %d -> %d units, %s visible, CD-%d%s, %d epochs at rate %g\n", name, in, H,
-               vis ? "gaussian" : "bernoulli", p.k, p.persistent ? " (persistent)" : "", lp.epochs, lp.lr);
+               vis ? "gaussian" : "bernoulli", lp.k, lp.persistent ? " (persistent)" : "", lp.epochs, lp.lr);
         if (train_rbm(r, x, d.n, vx, val.n, &lp, name, csv) != 0) goto done;
         memcpy(ds_node_value(w), ds_rbm_weights(r), sizeof(float) * (size_t)H * in);
         memcpy(ds_node_value(c), ds_rbm_hidden_bias(r), sizeof(float) * (size_t)H);

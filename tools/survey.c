@@ -55,7 +55,7 @@ int cli_breakdown_text(const cli_breakdown *b, const char *const *names, char *b
     for (int pass = 0; pass < 2 && b->n_kinds; pass++) {
         int any = 0;
         for (int t = 0; t < b->n_kinds; t++) {
-            if (!b->total[t] || (2 * b->positives[t] > b->total[t]) != pass) continue; /* the kind's majority class */
+            if (!b->total[t] || cli_breakdown_real(b, t) != pass) continue;
             if (!any++) PUT(pass ? "  real found, per kind:\n" : "  bogus rejected, per kind:\n");
             PUT("    %-20s %5d of %5d  %.4f\n", names[t], b->hit[t], b->total[t], (double)b->hit[t] / b->total[t]);
         }
@@ -80,30 +80,18 @@ void cli_meta_free(cli_meta *m)
     memset(m, 0, sizeof *m);
 }
 
-/* Column index of `name` in the comma-separated header (in place), or -1. */
-static int column(char *header, const char *name)
+/* Splits a CSV line in place at ',' (no quoting), the line end dropped;
+ * returns the number of fields, at most max. */
+static int split_fields(char *line, char **field, int max)
 {
-    int c = 0;
-    for (char *s = header;; c++) {
-        char *comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strcspn(s, "\r\n");
-        if (len == strlen(name) && !strncmp(s, name, len)) return c;
-        if (!comma) return -1;
-        s = comma + 1;
+    line[strcspn(line, "\r\n")] = 0;
+    int n = 0;
+    for (char *s = line; n < max; s++) {
+        field[n++] = s;
+        if (!(s = strchr(s, ','))) break;
+        *s = 0;
     }
-}
-
-/* The text of field c of a row (in place), or NULL. */
-static char *field(char *row, int c)
-{
-    char *s = row;
-    for (int i = 0; i < c; i++) {
-        s = strchr(s, ',');
-        if (!s) return NULL;
-        s++;
-    }
-    s[strcspn(s, ",\r\n")] = 0;
-    return s;
+    return n;
 }
 
 int cli_meta_read(const char *path, int n, cli_meta *m)
@@ -111,16 +99,16 @@ int cli_meta_read(const char *path, int n, cli_meta *m)
     memset(m, 0, sizeof *m);
     FILE *f = fopen(path, "r");
     if (!f) return cli_error("%s: cannot open", path);
-    char line[4096], head[4096];
-    int rc = 1, row = 0;
-    if (!fgets(head, sizeof head, f)) {
+    char line[4096], *fld[256];
+    int rc = 1, row = 0, ck = -1, cs = -1;
+    if (!fgets(line, sizeof line, f)) {
         cli_error("%s: empty; expected a header row with 'kind' and/or 'snr' (as simulate's labels.csv)", path);
         goto done;
     }
-    snprintf(line, sizeof line, "%s", head);
-    int ck = column(line, "kind");
-    snprintf(line, sizeof line, "%s", head);
-    int cs = column(line, "snr");
+    for (int c = 0, nf = split_fields(line, fld, 256); c < nf; c++) {
+        if (!strcmp(fld[c], "kind")) ck = c;
+        if (!strcmp(fld[c], "snr")) cs = c;
+    }
     if (ck < 0 && cs < 0) {
         cli_error("%s: no 'kind' or 'snr' column in the header", path);
         goto done;
@@ -141,22 +129,21 @@ int cli_meta_read(const char *path, int n, cli_meta *m)
             cli_error("%s: more rows than the %d samples", path, n);
             goto done;
         }
-        char copy[4096];
+        int nf = split_fields(line, fld, 256);
         if (ck >= 0) {
-            snprintf(copy, sizeof copy, "%s", line);
-            char *s = field(copy, ck);
-            if (!s || !*s) {
+            const char *k = ck < nf ? fld[ck] : "";
+            if (!*k) {
                 cli_error("%s:%d: no 'kind' value", path, row + 2);
                 goto done;
             }
             int t = 0;
-            while (t < m->n_kinds && strcmp(m->names[t], s)) t++;
+            while (t < m->n_kinds && strcmp(m->names[t], k)) t++;
             if (t == m->n_kinds) {
                 if (t == CLI_MAX_KINDS) {
                     cli_error("%s:%d: more than %d kinds", path, row + 2, CLI_MAX_KINDS);
                     goto done;
                 }
-                if (!(m->names[t] = strdup(s))) {
+                if (!(m->names[t] = strdup(k))) {
                     cli_error("out of memory");
                     goto done;
                 }
@@ -165,10 +152,9 @@ int cli_meta_read(const char *path, int n, cli_meta *m)
             m->kind[row] = t;
         }
         if (cs >= 0) {
-            snprintf(copy, sizeof copy, "%s", line);
-            char *s = field(copy, cs), *end = NULL;
-            double v = s ? strtod(s, &end) : NAN;
-            if (!s || end == s || !isfinite(v)) {
+            char *end = NULL;
+            double v = cs < nf ? strtod(fld[cs], &end) : NAN;
+            if (cs >= nf || end == fld[cs] || !isfinite(v)) {
                 cli_error("%s:%d: 'snr' is not a number", path, row + 2);
                 goto done;
             }
