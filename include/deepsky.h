@@ -491,6 +491,16 @@ typedef struct ds_train_state {
 int ds_checkpoint_save(const char *path, ds_graph *g, const ds_optim *o, const char *model_text,
                        const ds_norm *norm, const ds_train_state *st);
 
+/* One more metadata string (a key that is not "format", "model", "norm",
+ * "state" or "optim_kind"; e.g. "classes", "data"). */
+typedef struct ds_meta_kv {
+    const char *key, *value;
+} ds_meta_kv;
+/* ds_checkpoint_save with n_extra more metadata strings. */
+int ds_checkpoint_save_ex(const char *path, ds_graph *g, const ds_optim *o, const char *model_text,
+                          const ds_norm *norm, const ds_train_state *st, const ds_meta_kv *extra,
+                          int n_extra);
+
 typedef struct ds_checkpoint ds_checkpoint;
 /* Read and validate a checkpoint file (header, offsets, sizes). */
 ds_checkpoint *ds_checkpoint_open(const char *path);
@@ -499,6 +509,8 @@ void ds_checkpoint_close(ds_checkpoint *c);
 const char *ds_checkpoint_model_text(const ds_checkpoint *c);
 int ds_checkpoint_norm(const ds_checkpoint *c, ds_norm *out);
 int ds_checkpoint_state(const ds_checkpoint *c, ds_train_state *out);
+/* A metadata string by key (NUL-terminated, owned by c); NULL if absent. */
+const char *ds_checkpoint_meta(const ds_checkpoint *c, const char *key);
 /* Copy every parameter and buffer of g (and o's moments if o) from the
  * checkpoint; a missing key or a shape mismatch is an error naming both. */
 int ds_checkpoint_restore(const ds_checkpoint *c, ds_graph *g, ds_optim *o);

@@ -93,10 +93,23 @@ static void put_double(ds_jbuf *b, const char *key, double x)
     else ds_jb_printf(b, ",\"%s\":\"%s\"", key, isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
 }
 
+static const char *const reserved_keys[] = {"format", "model", "norm", "state", "optim_kind"};
+
 static int build_header(ds_jbuf *h, ds_graph *g, const ds_optim *o, const char *model_text,
-                        const ds_norm *norm, const ds_train_state *st)
+                        const ds_norm *norm, const ds_train_state *st, const ds_meta_kv *extra,
+                        int n_extra)
 {
     ds_jbuf v = {0};
+    for (int i = 0; i < n_extra; i++) {
+        if (!extra[i].key || !*extra[i].key || !extra[i].value)
+            return ds_fail("metadata entry %d needs a key and a value", i);
+        for (size_t r = 0; r < sizeof reserved_keys / sizeof *reserved_keys; r++)
+            if (strcmp(extra[i].key, reserved_keys[r]) == 0)
+                return ds_fail("metadata key '%s' is reserved", extra[i].key);
+        for (int j = 0; j < i; j++)
+            if (strcmp(extra[i].key, extra[j].key) == 0)
+                return ds_fail("metadata key '%s' is given twice", extra[i].key);
+    }
     ds_jb_put(h, "{\"__metadata__\":{", 17);
     put_meta(h, "format", FORMAT, strlen(FORMAT));
     if (model_text) put_meta(h, "model", model_text, strlen(model_text));
@@ -132,6 +145,7 @@ static int build_header(ds_jbuf *h, ds_graph *g, const ds_optim *o, const char *
         const char *k = kind_names[ds_optim_kind_of(o)];
         put_meta(h, "optim_kind", k, strlen(k));
     }
+    for (int i = 0; i < n_extra; i++) put_meta(h, extra[i].key, extra[i].value, strlen(extra[i].value));
     ds_jb_put(h, "}", 1);
 
     uint64_t off = 0;
@@ -187,10 +201,17 @@ static void sync_dir(const char *path)
 int ds_checkpoint_save(const char *path, ds_graph *g, const ds_optim *o, const char *model_text,
                        const ds_norm *norm, const ds_train_state *st)
 {
+    return ds_checkpoint_save_ex(path, g, o, model_text, norm, st, NULL, 0);
+}
+
+int ds_checkpoint_save_ex(const char *path, ds_graph *g, const ds_optim *o, const char *model_text,
+                          const ds_norm *norm, const ds_train_state *st, const ds_meta_kv *extra,
+                          int n_extra)
+{
     if (!path || !*path || !g) return ds_fail("ds_checkpoint_save: path and graph are required");
     if (!g->compiled) return ds_fail("ds_checkpoint_save: compile the graph first");
     ds_jbuf h = {0};
-    if (build_header(&h, g, o, model_text, norm, st) != 0) {
+    if (build_header(&h, g, o, model_text, norm, st, extra, n_extra) != 0) {
         ds_jb_free(&h);
         return ds_fail_prefix("cannot write checkpoint %s: ", path);
     }
@@ -397,6 +418,12 @@ const char *ds_checkpoint_model_text(const ds_checkpoint *c)
 {
     const ds_json *m = c ? ds_json_get(c->meta, "model") : NULL;
     return m ? m->str : "";
+}
+
+const char *ds_checkpoint_meta(const ds_checkpoint *c, const char *key)
+{
+    const ds_json *m = c && key ? ds_json_get(c->meta, key) : NULL;
+    return m ? m->str : NULL;
 }
 
 /* The metadata string `key` parsed as a JSON object; NULL and *absent = 1

@@ -236,6 +236,17 @@ static void test_optional_metadata(void)
         CHECK(i == 0 ? isnan(st.best_metric) : st.best_metric == vals[i]);
         ds_checkpoint_close(c);
     }
+    /* extra metadata strings round-trip; reserved and repeated keys are refused */
+    ds_meta_kv kv[2] = {{"classes", "[\"bogus\",\"real\"]"}, {"data", "{\"seed\":7}"}};
+    CHECK(ds_checkpoint_save_ex(p, a.g, NULL, NULL, NULL, NULL, kv, 2) == 0);
+    c = ds_checkpoint_open(p);
+    CHECK(c && ds_checkpoint_meta(c, "classes") && strcmp(ds_checkpoint_meta(c, "classes"), kv[0].value) == 0);
+    CHECK(c && ds_checkpoint_meta(c, "data") && strcmp(ds_checkpoint_meta(c, "data"), kv[1].value) == 0);
+    CHECK(c && ds_checkpoint_meta(c, "absent") == NULL);
+    ds_checkpoint_close(c);
+    ds_meta_kv dup[2] = {{"x", "1"}, {"x", "2"}}, res[1] = {{"model", "m"}};
+    CHECK(ds_checkpoint_save_ex(p, a.g, NULL, NULL, NULL, NULL, dup, 2) == -1 && err_has(p, "twice"));
+    CHECK(ds_checkpoint_save_ex(p, a.g, NULL, NULL, NULL, NULL, res, 1) == -1 && err_has(p, "reserved"));
     float bad = NAN, one = 1;
     ds_norm nn = {1, &bad, &one};
     CHECK(ds_checkpoint_save(p, a.g, a.o, "", &nn, NULL) == -1 && err_has(p, "mean[0]"));
