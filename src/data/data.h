@@ -17,8 +17,18 @@ int ds_npy_load(const char *xpath, const char *ypath, ds_dataset *out);
 /* An NPY array as float32: *data malloc'd, dims[0..*ndim). */
 int ds_npy_read(const char *path, float **data, int *ndim, int dims[DS_MAX_DIMS]);
 
-/* csv:FILE[,label=NAME]: header row, numeric features [F], label column NAME
- * (default: the last). labels_only: a one-column file, only y is filled. */
+/* A CSV table (src/data/csv.c): numeric features [F] and a label column.
+ * label: NULL the last column; a header name; an index (0 the first, −1 the
+ * last); "none" (all columns are features, y = 0, classes 0). header: auto
+ * decides from lines 1 and 2 (and reads scikit-learn's first line).
+ * skip: lines dropped first. labels_only: a one-column file, only y filled. */
+enum { DS_CSV_HEADER_AUTO = 0, DS_CSV_HEADER_YES, DS_CSV_HEADER_NO };
+typedef struct ds_csv_opts {
+    const char *label;
+    int header, skip, labels_only;
+} ds_csv_opts;
+int ds_csv_load_opts(const char *path, const ds_csv_opts *o, ds_dataset *out);
+/* ds_csv_load_opts with header=auto (yes for labels_only), no skip. */
 int ds_csv_load(const char *path, const char *label, int labels_only, ds_dataset *out);
 
 /* folder:DIR — DIR/<class>/<image>.png|jpg|jpeg, classes in sorted order. */

@@ -3,7 +3,10 @@
  *   fashion-mnist[:train|:test]       ds_fashion_mnist_load (default: train)
  *   idx:IMAGES,LABELS                 ds_idx_load
  *   npy:X[,Y]                         X [n,F] | [n,H,W] | [n,C,H,W]; Y labels
- *   csv:FILE[,label=NAME]             header row; label column NAME or the last
+ *   csv:FILE[,label=NAME|INDEX|none][,header=auto|yes|no][,skip=N]
+ *                                     a table (.csv or .csv.gz); label column
+ *                                     by header name or index (−1 the last,
+ *                                     the default), or none
  *   folder:DIR                        DIR/<class>/<image>.png|jpg|jpeg
  *   fits:FILE|DIR[,labels=FILE][,channels=C]
  *                                     2-D image, 3-D cube, 4-D [N,C,H,W], or
@@ -11,7 +14,7 @@
  *                                     C consecutive planes make one sample
  *   PATH                              by what it is: a directory → fits if
  *                                     its class folders hold FITS, else folder;
- *                                     .npy, .csv, .fits/.fit/.fts/.fz → that
+ *                                     .npy, .csv(.gz), .fits/.fit/.fts/.fz → that
  *                                     loader; .png/.jpg/.jpeg → one sample
  * Labels files (Y, labels=) are .npy (1-D) or .csv (header, one column).
  * Without labels, y is all 0 and classes is 0. Paths cannot contain ','. */
@@ -26,7 +29,7 @@
 #include <sys/stat.h>
 
 #define SPECS                                                                      \
-    "fashion-mnist[:train|:test], idx:IMAGES,LABELS, npy:X[,Y], csv:FILE[,label=NAME], " \
+    "fashion-mnist[:train|:test], idx:IMAGES,LABELS, npy:X[,Y], csv:FILE[,label=NAME|INDEX|none][,header=..][,skip=N], " \
     "folder:DIR, fits:FILE|DIR[,labels=FILE][,channels=C], or a path"
 
 int ds_has_ext(const char *name, const char *ext)
@@ -38,7 +41,7 @@ int ds_has_ext(const char *name, const char *ext)
 int ds_labels_read(const char *path, ds_dataset *lab)
 {
     memset(lab, 0, sizeof *lab);
-    if (ds_has_ext(path, ".csv")) return ds_csv_load(path, NULL, 1, lab);
+    if (ds_has_ext(path, ".csv") || ds_has_ext(path, ".csv.gz")) return ds_csv_load(path, NULL, 1, lab);
     float *y;
     int nd, d[DS_MAX_DIMS], classes;
     if (ds_npy_read(path, &y, &nd, d)) return -1;
@@ -113,7 +116,7 @@ static int by_path(const char *spec, int want, ds_dataset *out)
     }
     if (S_ISDIR(st.st_mode)) return dir_has_fits(spec, 1) ? ds_fits_load(spec, NULL, want, out) : ds_folder_load(spec, out);
     if (ds_has_ext(spec, ".npy")) return ds_npy_load(spec, NULL, out);
-    if (ds_has_ext(spec, ".csv")) return ds_csv_load(spec, NULL, 0, out);
+    if (ds_has_ext(spec, ".csv") || ds_has_ext(spec, ".csv.gz")) return ds_csv_load(spec, NULL, 0, out);
     if (ds_is_fits_name(spec)) return ds_fits_load(spec, NULL, want, out);
     if (ds_has_ext(spec, ".png") || ds_has_ext(spec, ".jpg") || ds_has_ext(spec, ".jpeg"))
         return ds_image_file_load(spec, out);
@@ -149,9 +152,42 @@ static int fits_spec(const char *spec, char *args, int want, ds_dataset *out)
     return ds_fits_load(a[0], labels, given ? channels : want, out);
 }
 
+#define CSV_SPEC "csv:FILE[,label=NAME|INDEX|none][,header=auto|yes|no][,skip=N]"
+
+/* csv:FILE[,label=…][,header=…][,skip=N], options in any order, each once */
+static int csv_spec(const char *spec, char *args, ds_dataset *out)
+{
+    char *a[5];
+    const char *v;
+    int n = split(args, a, 4), seen[3] = {0};
+    ds_csv_opts o = {0};
+    if (n > 4 || !*a[0]) return ds_fail("data spec '%s': expected %s", spec, CSV_SPEC);
+    for (int i = 1; i < n; i++) {
+        if ((v = option(a[i], "label")) && *v && !seen[0]++) {
+            o.label = v;
+        } else if ((v = option(a[i], "header")) && !seen[1]++) {
+            if (!strcmp(v, "auto")) o.header = DS_CSV_HEADER_AUTO;
+            else if (!strcmp(v, "yes")) o.header = DS_CSV_HEADER_YES;
+            else if (!strcmp(v, "no")) o.header = DS_CSV_HEADER_NO;
+            else return ds_fail("data spec '%s': header=%s; use header=auto, yes or no", spec, v);
+        } else if ((v = option(a[i], "skip")) && !seen[2]++) {
+            char *end;
+            errno = 0;
+            long k = strtol(v, &end, 10);
+            if (end == v || *end || errno || k < 0 || k > 1000000000)
+                return ds_fail("data spec '%s': skip=%s is not a line count from 0", spec, v);
+            o.skip = (int)k;
+        } else {
+            return ds_fail("data spec '%s': unknown or repeated option '%s' (expected %s)", spec, a[i], CSV_SPEC);
+        }
+    }
+    return ds_csv_load_opts(a[0], &o, out);
+}
+
 static int by_scheme(const char *spec, const char *scheme, char *args, int want, ds_dataset *out)
 {
     if (strcmp(scheme, "fits") == 0) return fits_spec(spec, args, want, out);
+    if (strcmp(scheme, "csv") == 0) return csv_spec(spec, args, out);
     char *a[3];
     int n = split(args, a, 2);
     for (int i = 0; i < n && i < 2; i++)
@@ -173,12 +209,6 @@ static int by_scheme(const char *spec, const char *scheme, char *args, int want,
     if (strcmp(scheme, "folder") == 0) {
         if (n != 1) return ds_fail("data spec '%s': expected folder:DIR", spec);
         return ds_folder_load(a[0], out);
-    }
-    if (strcmp(scheme, "csv") == 0) {
-        const char *val = n == 2 ? option(a[1], "label") : NULL;
-        if (n > 2 || (n == 2 && (!val || !*val)))
-            return ds_fail("data spec '%s': expected csv:FILE[,label=NAME]", spec);
-        return ds_csv_load(a[0], val, 0, out);
     }
     return ds_fail("data spec '%s': unknown scheme '%s'", spec, scheme);
 }

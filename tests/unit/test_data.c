@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
@@ -198,9 +199,108 @@ static void test_csv(void)
     snprintf(spec, sizeof spec, "csv:%s,label=z", P("n.csv"));
     load_fails(spec, P("n.csv"), "no column named 'z'");
     snprintf(spec, sizeof spec, "csv:%s,lable=y", P("n.csv"));
-    load_fails(spec, "data spec", "csv:FILE[,label=NAME]");
+    load_fails(spec, "data spec", "unknown or repeated option 'lable=y'");
     write_bytes(P("bin.csv"), "a,b\n1\0002\n", 8);
     load_fails(P("bin.csv"), P("bin.csv"), "NUL byte");
+}
+
+/* Loads spec, expecting n samples of F features and `classes` classes. */
+static int loads(const char *spec, int n, int F, int classes, ds_dataset *d)
+{
+    if (ds_data_load(spec, d) != 0) {
+        fprintf(stderr, "  %s: %s\n", spec, ds_last_error());
+        return 0;
+    }
+    int ok = d->n == n && d->sample.ndim == 1 && d->sample.d[0] == F && d->classes == classes;
+    if (!ok) fprintf(stderr, "  %s: n %d F %d classes %d\n", spec, d->n, d->sample.d[0], d->classes);
+    return ok;
+}
+
+/* issue 12 item 3: headerless tables keep row 1; header=, skip=, label=
+ * by index or none, gzip, and scikit-learn's first line. */
+static void test_csv_options(void)
+{
+    ds_dataset d;
+    char spec[600];
+    /* a headerless numeric table: line 1 is a row (it used to be eaten as the header) */
+    write_text(P("nohdr.csv"), "1,2,0\n3,4,1\n5,6,2\n");
+    CHECK(loads(P("nohdr.csv"), 3, 2, 3, &d) && d.x[0] == 1 && d.x[1] == 2 && d.y[0] == 0 && d.y[2] == 2);
+    ds_dataset_free(&d);
+    snprintf(spec, sizeof spec, "csv:%s,header=yes", P("nohdr.csv"));
+    CHECK(loads(spec, 2, 2, 3, &d) && d.x[0] == 3);
+    ds_dataset_free(&d);
+    /* headerless with string labels (iris-like): still a row */
+    write_text(P("iris.csv"), "5.1,3.5,setosa\n4.9,3.0,setosa\n6.3,3.3,virginica\n");
+    CHECK(loads(P("iris.csv"), 3, 2, 2, &d) && d.x[0] == 5.1f && d.class_names &&
+          !strcmp(d.class_names[1], "virginica"));
+    ds_dataset_free(&d);
+    /* a header of numbers above a word label column: a header */
+    write_text(P("numhdr.csv"), "0,1,target\n7,8,1\n9,10,0\n");
+    CHECK(loads(P("numhdr.csv"), 2, 2, 2, &d) && d.x[0] == 7 && !d.class_names);
+    ds_dataset_free(&d);
+    /* header=no: a word in line 1 is then a bad cell, named by column number */
+    snprintf(spec, sizeof spec, "csv:%s,header=no", P("t.csv"));
+    load_fails(spec, P("t.csv:1:1"), "'a' in column 'column 1' is not a finite number");
+    /* skip=N keeps the file's line numbers in messages */
+    write_text(P("skip.csv"), "# comment\nmade by hand\nf,g,label\n1,2,a\n3,x,b\n");
+    snprintf(spec, sizeof spec, "csv:%s,skip=2", P("skip.csv"));
+    load_fails(spec, P("skip.csv:5:2"), "'x' in column 'g'");
+    write_text(P("skip2.csv"), "junk line\nf,g,label\n1,2,a\n3,4,b\n");
+    snprintf(spec, sizeof spec, "csv:%s,skip=1", P("skip2.csv"));
+    CHECK(loads(spec, 2, 2, 2, &d) && d.x[2] == 3);
+    ds_dataset_free(&d);
+    snprintf(spec, sizeof spec, "csv:%s,skip=9", P("skip2.csv"));
+    load_fails(spec, P("skip2.csv"), "no rows after the 4 lines skipped");
+    /* label by index (0 the first, -1 the last) or by name, or none */
+    snprintf(spec, sizeof spec, "csv:%s,label=0", P("nohdr.csv"));
+    CHECK(loads(spec, 3, 2, 6, &d) && d.y[1] == 3 && d.x[0] == 2 && d.x[1] == 0);
+    ds_dataset_free(&d);
+    snprintf(spec, sizeof spec, "csv:%s,label=-2", P("nohdr.csv"));
+    CHECK(loads(spec, 3, 2, 7, &d) && d.y[2] == 6 && d.x[0] == 1 && d.x[1] == 0);
+    ds_dataset_free(&d);
+    snprintf(spec, sizeof spec, "csv:%s,label=3", P("nohdr.csv"));
+    load_fails(spec, P("nohdr.csv"), "label=3: no such column (the file has 3");
+    snprintf(spec, sizeof spec, "csv:%s,label=b", P("nohdr.csv"));
+    load_fails(spec, P("nohdr.csv:1"), "no column named 'b'");
+    snprintf(spec, sizeof spec, "csv:%s,label=b,header=no", P("nohdr.csv"));
+    load_fails(spec, P("nohdr.csv"), "give the column's index");
+    snprintf(spec, sizeof spec, "csv:%s,label=none", P("nohdr.csv"));
+    CHECK(loads(spec, 3, 3, 0, &d) && d.x[2] == 0 && d.x[5] == 1 && d.y[2] == 0 && !d.class_names);
+    ds_dataset_free(&d);
+    snprintf(spec, sizeof spec, "csv:%s,label=none,header=yes", P("t.csv"));
+    load_fails(spec, P("t.csv:2:3"), "'cat' in column 'label' is not a finite number");
+    snprintf(spec, sizeof spec, "csv:%s,header=maybe", P("t.csv"));
+    load_fails(spec, "data spec", "header=auto, yes or no");
+    snprintf(spec, sizeof spec, "csv:%s,skip=-1", P("t.csv"));
+    load_fails(spec, "data spec", "skip=-1 is not a line count");
+    snprintf(spec, sizeof spec, "csv:%s,skip=1,skip=1", P("t.csv"));
+    load_fails(spec, "data spec", "repeated option 'skip=1'");
+    /* .csv.gz by name, and a truncated one */
+    gzFile g = gzopen(P("z.csv.gz"), "wb");
+    gzputs(g, "1,2,0\n3,4,1\n");
+    for (int i = 0; i < 2000; i++) gzprintf(g, "%d,%d,%d\n", i, i % 7, i % 2);
+    gzclose(g);
+    CHECK(loads(P("z.csv.gz"), 2002, 2, 2, &d) && d.x[0] == 1 && d.x[2 * 2001] == 1999);
+    ds_dataset_free(&d);
+    FILE *f = fopen(P("z.csv.gz"), "rb");
+    char gz[8192];
+    size_t len = fread(gz, 1, sizeof gz, f);
+    fclose(f);
+    write_bytes(P("cut.csv.gz"), gz, len - 12);
+    snprintf(spec, sizeof spec, "csv:%s", P("cut.csv.gz"));
+    load_fails(spec, P("cut.csv.gz"), "truncated gzip");
+    /* scikit-learn's first line names the numeric classes; its count is checked */
+    write_text(P("sk.csv"), "3,2,class_0,class_1,class_2\n1,2,0\n3,4,2\n5,6,1\n");
+    CHECK(loads(P("sk.csv"), 3, 2, 3, &d) && d.x[0] == 1 && d.class_names &&
+          !strcmp(d.class_names[2], "class_2") && d.y[1] == 2);
+    ds_dataset_free(&d);
+    write_text(P("sk4.csv"), "4,2,a,b\n1,2,0\n3,4,1\n5,6,1\n");
+    load_fails(P("sk4.csv"), P("sk4.csv:1"), "says 4 samples, but the file has 3 rows");
+    write_text(P("sk3.csv"), "2,2,a,b\n1,2,0\n3,4,2\n");
+    load_fails(P("sk3.csv"), P("sk3.csv:3:3"), "label 2, but line 1 names 2 classes");
+    snprintf(spec, sizeof spec, "csv:%s,skip=1", P("sk.csv"));
+    CHECK(loads(spec, 3, 2, 3, &d) && !d.class_names);
+    ds_dataset_free(&d);
 }
 
 /* PNG of w×h with c channels; pixel (x,y,ch) = base + 10·y + x + 100·ch. */
@@ -488,6 +588,7 @@ int main(void)
     if (!(tmp = ds_test_tmpdir())) return 1;
     test_npy();
     test_csv();
+    test_csv_options();
     test_folder();
     test_fits();
     test_spec();
