@@ -409,7 +409,8 @@ typedef struct ds_norm {
     int channels;
     float *mean, *std;
 } ds_norm;
-/* Statistics of d (std floored at 1e-6). */
+/* Statistics of d: mean and population std; a constant channel or feature
+ * (variance zero up to round-off) gets std 1, as scikit-learn's scaler. */
 int ds_norm_compute(const ds_dataset *d, ds_norm *out);
 /* Apply in place. */
 void ds_norm_apply(const ds_norm *nm, ds_dataset *d);

@@ -2,6 +2,7 @@
  * validation split and normalisation; plus small helpers the loaders share. */
 #include "data.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,10 +148,13 @@ int ds_norm_compute(const ds_dataset *d, ds_norm *out)
             const float *p = d->x + ((size_t)i * C + c) * inner;
             for (size_t j = 0; j < inner; j++) sq[c] += (p[j] - sum[c]) * (p[j] - sum[c]);
         }
+    /* A constant channel or feature gets scale 1 (scikit-learn's StandardScaler: a variance within
+     * the round-off bound n·eps·var + (n·mean·eps)², or a std under 10·eps, is zero): a value it
+     * never had in training then enters the model at its own size, not multiplied by 10^6. */
     for (int c = 0; c < C; c++) {
-        double sd = sqrt(sq[c] / count);
+        double var = sq[c] / count, sd = sqrt(var), ne = count * DBL_EPSILON;
         out->mean[c] = (float)sum[c];
-        out->std[c] = sd < 1e-6 ? 1e-6f : (float)sd;
+        out->std[c] = var <= ne * var + (ne * sum[c]) * (ne * sum[c]) || sd < 10 * DBL_EPSILON ? 1.0f : (float)sd;
     }
     out->channels = C;
     free(sum), free(sq);

@@ -564,20 +564,34 @@ static void test_norm(void)
     }
     ds_norm_free(&nm);
 
-    /* tables: per feature; a constant feature's std is floored, not 0 */
+    /* tables: per feature; a constant feature gets scale 1 (scikit-learn's rule), not a tiny floor */
     float t[6 * 3];
     for (int i = 0; i < 6; i++) t[3 * i] = (float)i, t[3 * i + 1] = 7, t[3 * i + 2] = (float)(i * i);
     ds_dataset tab = {.n = 6, .sample = ds_shape_of(1, 3), .x = t, .y = y};
     CHECK(ds_norm_compute(&tab, &nm) == 0 && nm.channels == 3);
     CHECK_NEAR(nm.mean[0], 2.5, 1e-6);
     CHECK_NEAR(nm.std[0], sqrt(17.5 / 6), 1e-6);
-    CHECK(nm.mean[1] == 7 && nm.std[1] == 1e-6f);
+    CHECK(nm.mean[1] == 7 && nm.std[1] == 1);
     ds_norm_apply(&nm, &tab);
     CHECK(t[1] == 0 && t[16] == 0 && isfinite(t[2]));
     ds_norm_free(&nm);
     CHECK(ds_norm_compute(&tab, &nm) == 0);
     CHECK_NEAR(nm.mean[2], 0, 1e-6);
     CHECK_NEAR(nm.std[2], 1, 1e-5);
+    ds_norm_free(&nm);
+    /* issue 12 item 2: a pixel always 0 in training and 1 at test time stays 1
+     * (a 1e-6 floor made it 10^6 and swamped every other input) */
+    float pix[4 * 2] = {0, 1, 0, 2, 0, 3, 0, 4}, test[2] = {1, 2.5f};
+    ds_dataset tr = {.n = 4, .sample = ds_shape_of(1, 2), .x = pix, .y = y};
+    ds_dataset te = {.n = 1, .sample = ds_shape_of(1, 2), .x = test, .y = y};
+    CHECK(ds_norm_compute(&tr, &nm) == 0 && nm.std[0] == 1 && nm.mean[0] == 0);
+    ds_norm_apply(&nm, &te);
+    CHECK(test[0] == 1 && test[1] == 0);
+    ds_norm_free(&nm);
+    /* round-off-level spread of a constant column counts as constant too */
+    float c3[3] = {0.1f, 0.1f, 0.1f};
+    ds_dataset cc = {.n = 3, .sample = ds_shape_of(1, 1), .x = c3, .y = y};
+    CHECK(ds_norm_compute(&cc, &nm) == 0 && nm.std[0] == 1);
     ds_norm_free(&nm);
     tab.n = 0;
     CHECK(ds_norm_compute(&tab, &nm) == -1 && err_has("normalisation", "empty"));
