@@ -382,6 +382,13 @@ int ds_data_load(const char *spec, ds_dataset *out);
 int ds_data_load_channels(const char *spec, int channels, ds_dataset *out);
 /* Fail naming the first sample and element that is NaN or ±Inf. */
 int ds_dataset_check_finite(const ds_dataset *d, const char *what);
+/* Renumber d's labels through a class vocabulary names[0..n) (a model's
+ * classes in index order, e.g. ds_checkpoint_classes): string-labelled data
+ * (class_names set) by name, an unknown name being an error naming `what`
+ * and the sample; numeric labels are indices into names and must be < n.
+ * d then carries a copy of names (classes = n). No-op without names
+ * (n 0: numeric labels, old checkpoints) or without labels (classes 0). */
+int ds_dataset_map_classes(ds_dataset *d, const char *const *names, int n, const char *what);
 /* Split off the last `frac` of a seeded permutation as validation; the two
  * outputs own copies of the data. */
 int ds_dataset_split(const ds_dataset *d, float frac, uint64_t seed, ds_dataset *train,
@@ -512,6 +519,14 @@ int ds_checkpoint_norm(const ds_checkpoint *c, ds_norm *out);
 int ds_checkpoint_state(const ds_checkpoint *c, ds_train_state *out);
 /* A metadata string by key (NUL-terminated, owned by c); NULL if absent. */
 const char *ds_checkpoint_meta(const ds_checkpoint *c, const char *key);
+/* The class vocabulary (metadata "classes", a JSON array of distinct
+ * non-empty strings): *names malloc'd (free with ds_class_names_free), *n.
+ * Absent: *names NULL, *n 0, returns 0 (numeric labels, old checkpoints). */
+int ds_checkpoint_classes(const ds_checkpoint *c, char ***names, int *n);
+/* names[0..n) as a JSON array, malloc'd: the "classes" value for
+ * ds_checkpoint_save_ex. */
+char *ds_class_names_json(const char *const *names, int n);
+void ds_class_names_free(char **names, int n);
 /* Copy every parameter and buffer of g (and o's moments if o) from the
  * checkpoint; a missing key or a shape mismatch is an error naming both. */
 int ds_checkpoint_restore(const ds_checkpoint *c, ds_graph *g, ds_optim *o);

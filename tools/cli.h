@@ -18,19 +18,25 @@ typedef struct cli_net {
     ds_graph *g;
     ds_node *x, *y, *logits, *loss;
     int batch;
+    char **class_names; /* the checkpoint's class vocabulary (NULL: none), n_class_names of them */
+    int n_class_names;
 } cli_net;
 
 /* Parse nothing: build `model` (taken over) for `batch` and compile. */
 int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed);
 void cli_net_free(cli_net *net);
 
-/* Open a checkpoint and build its model with its weights (eval mode). */
+/* Open a checkpoint and build its model with its weights (eval mode) and
+ * its class vocabulary. */
 int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *norm);
 
 /* The data's sample shape must be the model's input shape. */
 int cli_check_input(const cli_net *net, const ds_dataset *d, const char *what);
 /* Load a data spec for `model` (FITS planes grouped into its input channels). */
 int cli_data_load(const ds_model *model, const char *spec, ds_dataset *d);
+
+/* Number d's labels by the class names kept in checkpoint c (if any). */
+int cli_map_classes(const ds_checkpoint *c, ds_dataset *d, const char *what);
 
 /* Class probabilities [d->n, classes] for a whole dataset (eval mode). */
 int cli_predict(cli_net *net, const ds_dataset *d, float *probs);

@@ -11,10 +11,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Load data for a checkpoint: load, check finite, normalise as in training. */
+/* Load data for a checkpoint: load, check finite, labels numbered by the
+ * checkpoint's class names, normalise as in training. */
 static int load_for(cli_net *net, const ds_norm *norm, const char *spec, ds_dataset *d)
 {
     if (cli_data_load(net->model, spec, d) != 0) return 1;
+    if (ds_dataset_map_classes(d, (const char *const *)net->class_names, net->n_class_names, spec) != 0)
+        return cli_lib_error(NULL);
     if (cli_check_input(net, d, spec) != 0) return 1;
     if (norm->channels && norm->channels != d->sample.d[0])
         return cli_error("%s: the checkpoint's normalisation has %d channels, the data %d", spec,
@@ -375,8 +378,10 @@ int cmd_predict(int argc, char **argv)
             ds_dataset_free(&d);
             goto done;
         }
+        ds_dataset names = {.classes = net.n_class_names, .class_names = net.class_names}; /* the model's, if kept */
         if (po.format != 2)
-            for (int i = 0; i < d.n; i++) emit(&po, input, i, probs + (size_t)i * classes, classes, &d);
+            for (int i = 0; i < d.n; i++)
+                emit(&po, input, i, probs + (size_t)i * classes, classes, net.class_names ? &names : &d);
         all_n += (size_t)d.n;
         ds_dataset_free(&d);
     }

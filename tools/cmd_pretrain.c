@@ -278,7 +278,13 @@ int cmd_pretrain(int argc, char **argv)
     }
     ds_train_state st = {.seed = p.seed, .batch = p.batch};
     snprintf(path, sizeof path, "%s/pretrained.safetensors", out);
-    if (ds_checkpoint_save(path, net.g, NULL, ds_model_text(net.model), &norm, &st) != 0) {
+    /* the data's class names, if it has them, as train keeps them */
+    char *classes = d.class_names ? ds_class_names_json((const char *const *)d.class_names, d.classes) : NULL;
+    ds_meta_kv extra[] = {{"classes", classes}};
+    int bad = (d.class_names && !classes) ||
+              ds_checkpoint_save_ex(path, net.g, NULL, ds_model_text(net.model), &norm, &st, extra, classes != NULL);
+    free(classes);
+    if (bad) {
         cli_lib_error(NULL);
         goto done;
     }

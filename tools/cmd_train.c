@@ -221,6 +221,7 @@ int cmd_train(int argc, char **argv)
     ds_norm norm = {0};
     ds_train_state st = {0};
     float *probs = NULL, *hist = NULL;
+    char *classes_json = NULL;
     ds_metrics m = {0};
     FILE *csv = NULL;
     char out[PATH_MAX - 32], path[PATH_MAX];
@@ -263,7 +264,7 @@ int cmd_train(int argc, char **argv)
     }
 
     /* data: load, check, split, normalise (statistics of the training part) */
-    if (cli_data_load(model, o.data, &all) != 0) goto done;
+    if (cli_data_load(model, o.data, &all) != 0 || (ck && cli_map_classes(ck, &all, o.data) != 0)) goto done;
     if (o.val_split > 0) {
         if (ds_dataset_split(&all, o.val_split, tc.seed, &train, &val) != 0) {
             cli_lib_error(NULL);
@@ -277,6 +278,17 @@ int cmd_train(int argc, char **argv)
     }
     const char *test_spec = o.test ? o.test : !strcmp(o.data, "fashion-mnist") ? "fashion-mnist:test" : NULL;
     if (test_spec && cli_data_load(model, test_spec, &test) != 0) goto done;
+    /* the training data's class names are the model's; --val and --test are numbered by them */
+    const char *const *vocab = (const char *const *)train.class_names;
+    int n_vocab = vocab ? train.classes : 0;
+    if (ds_dataset_map_classes(&val, vocab, n_vocab, o.val) != 0 ||
+        ds_dataset_map_classes(&test, vocab, n_vocab, test_spec) != 0 ||
+        (n_vocab && !(classes_json = ds_class_names_json(vocab, n_vocab)))) {
+        cli_lib_error(NULL);
+        goto done;
+    }
+    ds_meta_kv extra[] = {{"classes", classes_json}};
+    int n_extra = classes_json != NULL;
     if (o.init && !(init_ck = ds_checkpoint_open(o.init))) {
         cli_lib_error(NULL);
         goto done;
@@ -424,12 +436,12 @@ int cmd_train(int argc, char **argv)
         bool best = metric > st.best_metric;
         if (best) st.best_metric = metric;
         snprintf(path, sizeof path, "%s/last.safetensors", out);
-        if (ds_checkpoint_save(path, net.g, opt, ds_model_text(net.model), &norm, &st) != 0) {
+        if (ds_checkpoint_save_ex(path, net.g, opt, ds_model_text(net.model), &norm, &st, extra, n_extra) != 0) {
             cli_lib_error(NULL);
             goto done;
         }
         snprintf(path, sizeof path, "%s/best.safetensors", out);
-        if (best && ds_checkpoint_save(path, net.g, opt, ds_model_text(net.model), &norm, &st) != 0) {
+        if (best && ds_checkpoint_save_ex(path, net.g, opt, ds_model_text(net.model), &norm, &st, extra, n_extra) != 0) {
             cli_lib_error(NULL);
             goto done;
         }
@@ -451,6 +463,7 @@ done:
     ds_metrics_free(&m);
     free(probs);
     free(hist);
+    free(classes_json);
     ds_checkpoint_close(ck);
     ds_checkpoint_close(init_ck);
     ds_optim_free(opt);

@@ -245,6 +245,7 @@ int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed)
 
 void cli_net_free(cli_net *net)
 {
+    ds_class_names_free(net->class_names, net->n_class_names);
     ds_graph_free(net->g);
     ds_model_free(net->model);
     memset(net, 0, sizeof *net);
@@ -262,7 +263,8 @@ int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *
         goto done;
     }
     if (net_build(net, m, batch, 0, true) != 0) goto done;
-    if (ds_checkpoint_restore(ck, net->g, NULL) != 0 || (norm && ds_checkpoint_norm(ck, norm) != 0)) {
+    if (ds_checkpoint_restore(ck, net->g, NULL) != 0 || (norm && ds_checkpoint_norm(ck, norm) != 0) ||
+        ds_checkpoint_classes(ck, &net->class_names, &net->n_class_names) != 0) {
         cli_lib_error(NULL);
         goto done;
     }
@@ -271,6 +273,16 @@ int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *
 done:
     ds_checkpoint_close(ck);
     if (rc) cli_net_free(net);
+    return rc;
+}
+
+int cli_map_classes(const ds_checkpoint *c, ds_dataset *d, const char *what)
+{
+    char **names;
+    int n;
+    if (ds_checkpoint_classes(c, &names, &n) != 0) return cli_lib_error(NULL);
+    int rc = ds_dataset_map_classes(d, (const char *const *)names, n, what) != 0 ? cli_lib_error(NULL) : 0;
+    ds_class_names_free(names, n);
     return rc;
 }
 
