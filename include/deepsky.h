@@ -568,7 +568,7 @@ const char *ds_sim_kind_name(int kind);
 /* Stamp `index` of the set cfg describes (its own random stream: the same
  * whatever n is): out [channels × size × size] in electrons, sky-subtracted. */
 int ds_sim_stamp(const ds_sim_cfg *cfg, long index, float *out, ds_sim_meta *meta);
-/* cfg->n stamps as a dataset (labels 0 bogus, 1 real); *meta (if meta)
+/* cfg->n stamps as a dataset (labels 0 bogus, 1 real, named so); *meta (if meta)
  * gets a malloc'd array of n records. */
 int ds_sim_dataset(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta);
 /* Rendering, in electrons added to img [size × size] (pixel centres at

@@ -58,6 +58,21 @@ int cmd_simulate(int argc, char **argv)
         cli_lib_error(NULL);
         goto done;
     }
+    /* the labels by name as well (a labels file: header, one column), so that a model trained on
+     * npy:x.npy,y.csv keeps the class names; sorted, bogus is class 0 and real class 1 as in y.npy */
+    snprintf(path, sizeof path, "%s/y.csv", out);
+    if (!(f = fopen(path, "w"))) {
+        cli_error("%s: cannot write", path);
+        goto done;
+    }
+    fprintf(f, "class\n");
+    for (int i = 0; i < c.n; i++) fputs(m[i].label ? "real\n" : "bogus\n", f);
+    if (fclose(f) != 0) {
+        f = NULL;
+        cli_error("%s: write failed", path);
+        goto done;
+    }
+    f = NULL;
     /* FITS cubes as well: the difference images, and science and reference with three channels */
     {
         const char *const planes[] = {"science", "reference", "difference"};
@@ -158,7 +173,7 @@ int cmd_simulate(int argc, char **argv)
            c.channels == 1 ? "difference" : "science, reference, difference", out, real, c.n - real);
     for (int k = 1, first = 1; k < DS_SIM_KINDS; k++)
         if (count[k]) printf("%s%d %s", first ? "" : ", ", count[k], ds_sim_kind_name(k)), first = 0;
-    printf(")\ntrain on them: --data npy:%s/x.npy,%s/y.npy (or fits:%s/difference.fits,labels=%s/y.npy)\n", out,
+    printf(")\ntrain on them: --data npy:%s/x.npy,%s/y.csv (or fits:%s/difference.fits,labels=%s/y.csv)\n", out,
            out, out, out);
     if (cutouts)
         printf("one FITS cutout per stamp: %s/cutouts/{real,bogus}/ (--data fits:%s/cutouts%s)\n", out, out,

@@ -364,6 +364,14 @@ int ds_sim_dataset(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta)
         ds_dataset_free(out);
         return ds_fail("simulate: a stamp failed (out of memory?)");
     }
+    /* the class names, as simulate's cutouts/{bogus,real}/ and y.csv give them */
+    static const char *const names[2] = {"bogus", "real"};
+    if (!(out->class_names = calloc(2, sizeof *out->class_names)) || !(out->class_names[0] = strdup(names[0])) ||
+        !(out->class_names[1] = strdup(names[1]))) {
+        free(mm);
+        ds_dataset_free(out);
+        return ds_fail("out of memory for the class names");
+    }
     if (meta) *meta = mm;
     return 0;
 }
