@@ -371,7 +371,8 @@ void ds_metrics_free(ds_metrics *m);
  *   fashion-mnist[:train|:test]      Debian's dataset-fashion-mnist
  *   idx:IMAGES,LABELS                 IDX(.gz) pair
  *   npy:X.npy[,Y.npy]                 float32/float64/uint8 arrays, X [n, …]
- *   csv:FILE[,label=COLUMN]           numeric columns + a label column
+ *   csv:FILE[,label=NAME|INDEX|none][,header=auto|yes|no][,skip=N]
+ *                                     numeric columns + a label column (.csv.gz too)
  *   folder:DIR  (or a directory)      one sub-folder of PNG/JPEG per class
  *   fits:FILE|DIR[,labels=FILE]       FITS images or cubes (NaN pixels → 0)
  * Errors name the file (and line or sample) and the problem. */

@@ -95,7 +95,9 @@ static const command commands[] = {
      "                     its class, kind, S/N, trail, FWHM and sky in the header\n"
      "\n"
      "Writes DIR/x.npy [n, C, S, S] (electrons, sky-subtracted), DIR/y.npy (1 real,\n"
-     "0 bogus), DIR/labels.csv (kind, S/N, trail length and angle, FWHM, sky, ...) and\n"
+     "0 bogus), DIR/y.csv (the same by name: train on npy:DIR/x.npy,DIR/y.csv and the\n"
+     "model keeps the names bogus/real), DIR/labels.csv (kind, S/N, trail length and\n"
+     "angle, FWHM, sky, ...) and\n"
      "FITS cubes DIR/difference.fits (and science.fits, reference.fits with 3 channels).\n"
      "The model and its parameter ranges: docs/simulator.md.\n"},
     {"info", cmd_info, "layer table of a model file or checkpoint",
