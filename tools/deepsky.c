@@ -77,13 +77,15 @@ static const command commands[] = {
      "1 %-FPR threshold, the share of each bogus kind rejected and of real\n"
      "sources found per S/N bin. --json prints one JSON object.\n"},
     {"predict", cmd_predict, "class probabilities for files or a data spec",
-     "usage: deepsky predict CKPT INPUT... [--top K] [--format text|json|npy] [--output FILE]\n"
+     "usage: deepsky predict CKPT INPUT... [--top K] [--format text|json|npy] [--output FILE] [--strict]\n"
      "       deepsky predict CKPT --data SPEC [...]\n"
      "\n"
      "  INPUT              an image (PNG/JPEG), FITS, NPY or CSV file, or a folder of FITS files\n"
      "  --top K            classes to list per sample (default 1)\n"
      "  --format F         text (default), json, or npy (probabilities [n, classes]; needs --output)\n"
-     "  --output FILE      write there instead of standard output\n"},
+     "  --output FILE      write there instead of standard output (atomically)\n"
+     "  --strict           stop at the first input that cannot be read (default: report it, score\n"
+     "                     the others, exit 1)\n"},
     {"simulate", cmd_simulate, "simulated survey stamps: real asteroids and bogus detections",
      "usage: deepsky simulate --out DIR [--n N] [--size S] [--channels 1|3] [--real-fraction F] [--seed N]\n"
      "                        [--cutouts]\n"
