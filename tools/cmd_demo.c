@@ -101,7 +101,11 @@ int cmd_demo(int argc, char **argv)
     snprintf(sd, sizeof sd, "%d", seed);
     char *targv[] = {"train", model, "--data", data, "--test", test, "--out", (char *)out, "--seed", sd,
                      "--quiet", "--epochs", ep, NULL};
-    if (cmd_train(epochs ? 13 : 11, targv) != 0) goto done;
+    int train_rc = cmd_train(epochs ? 13 : 11, targv);
+    if (train_rc != 0) {
+        if (train_rc > 128) rc = train_rc; /* interrupted: 130, and train printed how to resume */
+        goto done;
+    }
     /* 3. the metrics on the test stamps */
     snprintf(path, sizeof path, "%s/best.safetensors", out);
     if (cli_net_from_checkpoint(path, 256, &net, &norm) != 0) goto done;
