@@ -8,6 +8,7 @@
 #ifndef DEEPSKY_H
 #define DEEPSKY_H
 
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -644,6 +645,34 @@ int ds_rbm_exact_loglik(ds_rbm *r, const float *v, int n, double *ll);
 /* `steps` Gibbs steps in place from v [n × visible]; the last visible
  * state is the mean E[v | h] (a clean picture). */
 int ds_rbm_gibbs(ds_rbm *r, float *v, int n, int steps);
+
+/* ---- output files ------------------------------------------------------ */
+
+/* An output being written atomically: f writes PATH.tmp.XXXXXX (created
+ * O_EXCL beside PATH), which commit flushes, fsyncs and renames over PATH.
+ * A device, FIFO or socket (/dev/stdout, a pipe) is written in place with
+ * every write checked (tmp is NULL); nothing but the temporary file is ever
+ * removed. A symbolic link keeps pointing at the new file. */
+typedef struct ds_atomic {
+    FILE *f;
+    char *path, *tmp;
+} ds_atomic;
+/* Open a->f for writing path's new content. */
+int ds_atomic_open(ds_atomic *a, const char *path);
+/* Check every write (ferror, fflush, fsync, fclose), then rename: 0, or −1
+ * with the old file intact and the temporary file removed. */
+int ds_atomic_commit(ds_atomic *a);
+/* Drop the new content: close and remove the temporary file. */
+void ds_atomic_abort(ds_atomic *a);
+/* open, fwrite n bytes, commit. */
+int ds_atomic_write(const char *path, const void *data, size_t n);
+/* Remove stale temporary files DIR/NAME.tmp.XXXXXX (and the older fixed
+ * NAME.tmp) left by a killed run, for NAME matching one of the fnmatch
+ * patterns; returns how many were removed (−1 on error). */
+int ds_atomic_clean(const char *dir, const char *const *patterns, int n_patterns);
+/* Unlink the temporary files being written now (async-signal-safe, for a
+ * SIGINT/SIGTERM handler that then dies). */
+void ds_atomic_unlink_pending(void);
 
 /* ---- pictures and reports --------------------------------------------- */
 

@@ -9,6 +9,22 @@
 
 /* Print "deepsky: <message>" to stderr; returns 1 (the exit status). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* cli_error for a usage error (unknown option, missing or bad value):
+ * returns 2, and a command that then returns 1 exits with 2 as well. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last message cli_error or cli_usage printed (without "deepsky: "). */
+const char *cli_last_message(void);
+/* Set by SIGINT/SIGTERM (the signal number) while cli_graceful_interrupts
+ * is on; otherwise those signals end the program at once (after removing
+ * the temporary files being written). */
+#include <signal.h>
+extern volatile sig_atomic_t cli_interrupted;
+void cli_graceful_interrupts(bool on);
+/* snprintf into buf, an error naming the path when it does not fit. */
+int cli_path(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* An output folder given by the user: refused (usage error) when so long
+ * that the file names written into it would not fit in PATH_MAX. */
+int cli_check_out_dir(const char *opt, const char *dir);
 /* cli_error with ds_last_error() appended after "context: ". */
 int cli_lib_error(const char *context);
 

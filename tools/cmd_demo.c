@@ -54,7 +54,7 @@ int cmd_demo(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (cli_opt(argc, argv, &i, "--out", &out)) {
-            if (!out || !*out) return cli_error("--out needs a value");
+            if (!out || !*out) return cli_usage("--out needs a value");
         } else if (cli_opt(argc, argv, &i, "--n", &v)) {
             if (cli_parse_int("--n", v, 400, 10000000, &n)) return 1;
         } else if (cli_opt(argc, argv, &i, "--epochs", &v)) {
@@ -62,9 +62,10 @@ int cmd_demo(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
             if (cli_parse_int("--seed", v, 0, INT_MAX, &seed)) return 1;
         } else {
-            return cli_error("demo: unknown option '%s' (see deepsky demo --help)", argv[i]);
+            return cli_usage("demo: unknown option '%s' (see deepsky demo --help)", argv[i]);
         }
     }
+    if (cli_check_out_dir("--out", out) != 0) return 2;
     char model[PATH_MAX], path[PATH_MAX], data[2 * PATH_MAX + 8], test[2 * PATH_MAX + 8], ep[16], sd[16];
     snprintf(model, sizeof model, "%s/models/realbogus.cfg", DS_SOURCE_DIR);
     FILE *probe = fopen(model, "r");
@@ -100,7 +101,11 @@ int cmd_demo(int argc, char **argv)
     snprintf(sd, sizeof sd, "%d", seed);
     char *targv[] = {"train", model, "--data", data, "--test", test, "--out", (char *)out, "--seed", sd,
                      "--quiet", "--epochs", ep, NULL};
-    if (cmd_train(epochs ? 13 : 11, targv) != 0) goto done;
+    int train_rc = cmd_train(epochs ? 13 : 11, targv);
+    if (train_rc != 0) {
+        if (train_rc > 128) rc = train_rc; /* interrupted: 130, and train printed how to resume */
+        goto done;
+    }
     /* 3. the metrics on the test stamps */
     snprintf(path, sizeof path, "%s/best.safetensors", out);
     if (cli_net_from_checkpoint(path, 256, &net, &norm) != 0) goto done;

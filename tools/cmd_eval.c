@@ -136,22 +136,22 @@ int cmd_eval(int argc, char **argv)
     int batch = 256, json = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_opt(argc, argv, &i, "--data", &spec)) {
-            if (!spec) return cli_error("--data needs a value");
+            if (!spec) return cli_usage("--data needs a value");
         } else if (cli_opt(argc, argv, &i, "--meta", &meta_path)) {
-            if (!meta_path) return cli_error("--meta needs a value");
+            if (!meta_path) return cli_usage("--meta needs a value");
         } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
             if (cli_parse_int("--batch", v, 1, 1 << 20, &batch)) return 1;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
         } else if (argv[i][0] == '-') {
-            return cli_error("eval: unknown option '%s' (see deepsky eval --help)", argv[i]);
+            return cli_usage("eval: unknown option '%s' (see deepsky eval --help)", argv[i]);
         } else if (!ckpt) {
             ckpt = argv[i];
         } else {
-            return cli_error("eval: unexpected argument '%s'", argv[i]);
+            return cli_usage("eval: unexpected argument '%s'", argv[i]);
         }
     }
-    if (!ckpt || !spec) return cli_error("eval: usage: deepsky eval CKPT --data SPEC");
+    if (!ckpt || !spec) return cli_usage("eval: usage: deepsky eval CKPT --data SPEC");
     cli_net net;
     ds_norm norm = {0};
     ds_dataset d = {0};
@@ -294,28 +294,48 @@ static int fits_files(const char *dir, int depth, path_list *l)
     return rc;
 }
 
+/* JSON: the record of an input that could not be read or scored. */
+static void emit_error(pred_out *po, const char *src, const char *message)
+{
+    fprintf(po->out, "%s{\"source\": ", po->first ? "" : ",\n");
+    po->first = 0;
+    print_json_string(po->out, src);
+    fprintf(po->out, ", \"error\": ");
+    print_json_string(po->out, message);
+    fprintf(po->out, "}");
+}
+
 int cmd_predict(int argc, char **argv)
 {
-    const char *ckpt = NULL, *spec = NULL, *format = "text", *output = NULL, *v;
+    const char *ckpt = NULL, *spec = NULL, *output = NULL, *v;
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
-    int n_inputs = 0, rc = 1;
+    int n_inputs = 0, rc = 1, strict = 0, failed = 0, completed = 0, json_open = 0;
     pred_out po = {.top = 1, .first = 1};
     if (!inputs) return cli_error("out of memory");
     for (int i = 1; i < argc; i++) {
-        if (cli_opt(argc, argv, &i, "--data", &spec) || cli_opt(argc, argv, &i, "--format", &format) ||
-            cli_opt(argc, argv, &i, "--output", &output)) {
-            if (i >= argc || !argv[i]) {
-                free(inputs);
-                return cli_error("%s needs a value", argv[argc - 1]);
+        const char *opt = argv[i];
+        if (cli_opt(argc, argv, &i, "--data", &spec) || cli_opt(argc, argv, &i, "--output", &output) ||
+            cli_opt(argc, argv, &i, "--format", &v) || cli_opt(argc, argv, &i, "--top", &v)) {
+            const char *val = argv[i] == opt ? NULL : argv[i]; /* cli_opt leaves i on a last, valueless option */
+            if (!val || !*val) {
+                rc = cli_usage("predict: %s needs a value", opt);
+                goto usage;
             }
-        } else if (cli_opt(argc, argv, &i, "--top", &v)) {
-            if (cli_parse_int("--top", v, 1, 64, &po.top)) {
-                free(inputs);
-                return 1;
+            if (!strcmp(opt, "--format")) { /* checked here: every value given is valid */
+                po.format = !strcmp(val, "text") ? 0 : !strcmp(val, "json") ? 1 : !strcmp(val, "npy") ? 2 : -1;
+                if (po.format < 0) {
+                    rc = cli_usage("predict: --format must be text, json or npy, got '%s'", val);
+                    goto usage;
+                }
+            } else if (!strcmp(opt, "--top") && cli_parse_int("--top", val, 1, 64, &po.top)) {
+                rc = 2;
+                goto usage;
             }
+        } else if (!strcmp(argv[i], "--strict")) {
+            strict = 1;
         } else if (argv[i][0] == '-') {
-            free(inputs);
-            return cli_error("predict: unknown option '%s' (see deepsky predict --help)", argv[i]);
+            rc = cli_usage("predict: unknown option '%s' (see deepsky predict --help)", argv[i]);
+            goto usage;
         } else if (!ckpt) {
             ckpt = argv[i];
         } else {
@@ -323,49 +343,57 @@ int cmd_predict(int argc, char **argv)
         }
     }
     if (spec) inputs[n_inputs++] = spec;
-    po.format = !strcmp(format, "text") ? 0 : !strcmp(format, "json") ? 1 : !strcmp(format, "npy") ? 2 : -1;
     if (!ckpt || !n_inputs) {
-        free(inputs);
-        return cli_error("predict: usage: deepsky predict CKPT INPUT... | --data SPEC");
-    }
-    if (po.format < 0) {
-        free(inputs);
-        return cli_error("predict: --format must be text, json or npy, got '%s'", format);
+        rc = cli_usage("predict: usage: deepsky predict CKPT INPUT... | --data SPEC");
+        goto usage;
     }
     if (po.format == 2 && !output) {
-        free(inputs);
-        return cli_error("predict: --format npy needs --output FILE.npy");
+        rc = cli_usage("predict: --format npy needs --output FILE.npy");
+        goto usage;
     }
     cli_net net;
     ds_norm norm = {0};
     float *all = NULL;
     size_t all_n = 0;
     path_list files = {0};
+    ds_atomic out_file = {0};
     if (cli_net_from_checkpoint(ckpt, 64, &net, &norm) != 0) {
         free(inputs);
         return 1;
     }
     int classes = ds_model_classes(net.model);
     po.out = stdout;
-    if (output && po.format != 2 && !(po.out = fopen(output, "w"))) {
-        cli_error("cannot write %s", output);
-        goto done;
+    /* --output is written atomically: complete, or not at all */
+    if (output && po.format != 2) {
+        if (ds_atomic_open(&out_file, output) != 0) {
+            cli_lib_error(NULL);
+            goto done;
+        }
+        po.out = out_file.f;
     }
-    if (po.format == 1) fprintf(po.out, "[\n");
+    if (po.format == 1) fprintf(po.out, "[\n"), json_open = 1;
     /* a folder holding FITS files (in it or its class folders) is its files, each named in the output */
     for (int f = 0; f < n_inputs; f++) {
         struct stat st;
         int before = files.n;
         if (inputs[f] != spec && stat(inputs[f], &st) == 0 && S_ISDIR(st.st_mode)) {
             if (fits_files(inputs[f], 2, &files) != 0) goto done;
-            qsort(files.path + before, (size_t)(files.n - before), sizeof *files.path, by_name);
+            if (files.n > before) qsort(files.path + before, (size_t)(files.n - before), sizeof *files.path, by_name);
         }
         if (files.n == before && path_add(&files, inputs[f]) != 0) goto done; /* a file, or PNG class folders */
     }
+    /* an input that cannot be read is reported (stderr; a JSON error record)
+     * and the others are still scored, unless --strict */
     for (int f = 0; f < files.n; f++) {
         ds_dataset d = {0};
         const char *input = files.path[f];
-        if (load_for(&net, &norm, input, &d) != 0) goto done;
+        if (load_for(&net, &norm, input, &d) != 0) {
+            ds_dataset_free(&d);
+            failed++;
+            if (po.format == 1) emit_error(&po, input, cli_last_message());
+            if (strict) goto done;
+            continue;
+        }
         float *probs = realloc(all, (all_n + (size_t)d.n) * classes * sizeof *probs);
         if (!probs) {
             ds_dataset_free(&d);
@@ -385,18 +413,29 @@ int cmd_predict(int argc, char **argv)
         all_n += (size_t)d.n;
         ds_dataset_free(&d);
     }
-    if (po.format == 1) fprintf(po.out, "\n]\n");
+    completed = 1;
     if (po.format == 2 && ds_npy_write(output, ds_shape_of(2, (int)all_n, classes), all) != 0) {
         cli_lib_error(NULL);
-        goto done;
+        completed = 0;
     }
-    rc = 0;
+    rc = completed && !failed ? 0 : 1;
 done:
-    if (po.out && po.out != stdout && fclose(po.out) != 0 && rc == 0) rc = cli_error("cannot write %s", output);
+    /* JSON on standard output is closed even after an error, so that it parses */
+    if (json_open && (completed || po.out == stdout)) fprintf(po.out, "\n]\n");
+    if (out_file.path) {
+        if (!completed) ds_atomic_abort(&out_file); /* the previous file, if any, stays */
+        else if (ds_atomic_commit(&out_file) != 0) rc = cli_lib_error(NULL);
+    }
+    if (failed)
+        cli_error("predict: %d of %d input%s could not be read (above)%s", failed, files.n, files.n == 1 ? "" : "s",
+                  strict ? "; --strict: stopped at the first" : completed ? "; the others were scored" : "");
     free(all);
     free(inputs);
     path_list_free(&files);
     ds_norm_free(&norm);
     cli_net_free(&net);
+    return rc;
+usage:
+    free(inputs);
     return rc;
 }

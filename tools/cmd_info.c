@@ -35,7 +35,7 @@ static int print_tensor(const char *path, const char *name)
 int cmd_info(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[2], "--tensor")) return print_tensor(argv[1], argv[3]);
-    if (argc != 2 || argv[1][0] == '-') return cli_error("info: usage: deepsky info MODEL.cfg|CKPT [--tensor NAME]");
+    if (argc != 2 || argv[1][0] == '-') return cli_usage("info: usage: deepsky info MODEL.cfg|CKPT [--tensor NAME]");
     const char *path = argv[1];
     size_t len = strlen(path);
     bool is_ckpt = len > 12 && !strcmp(path + len - 12, ".safetensors");

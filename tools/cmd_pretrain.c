@@ -23,10 +23,10 @@ static int parse(int argc, char **argv, pretrain_opts *o)
 {
     memset(o, 0, sizeof *o);
     for (int i = 1; i < argc; i++) {
-        const char *v;
+        const char *v, *opt = argv[i];
         if (cli_opt(argc, argv, &i, "--data", &o->data) || cli_opt(argc, argv, &i, "--out", &o->out) ||
             cli_opt(argc, argv, &i, "--val", &o->val)) {
-            if (!argv[i] || i >= argc || argv[i][0] == 0) return cli_error("%s needs a value", argv[i - 1]);
+            if (argv[i] == opt || !argv[i][0]) return cli_usage("%s needs a value", opt); /* i stays on a last option */
             continue;
         }
         if (cli_opt(argc, argv, &i, "--epochs", &v)) {
@@ -34,16 +34,16 @@ static int parse(int argc, char **argv, pretrain_opts *o)
         } else if (cli_opt(argc, argv, &i, "--val-split", &v)) {
             if (cli_parse_float("--val-split", v, 0.0, 0.9, &o->val_split)) return 1;
         } else if (argv[i][0] == '-') {
-            return cli_error("pretrain: unknown option '%s' (see deepsky pretrain --help)", argv[i]);
+            return cli_usage("pretrain: unknown option '%s' (see deepsky pretrain --help)", argv[i]);
         } else if (!o->model_path) {
             o->model_path = argv[i];
         } else {
-            return cli_error("pretrain: unexpected argument '%s'", argv[i]);
+            return cli_usage("pretrain: unexpected argument '%s'", argv[i]);
         }
     }
     if (!o->model_path) return cli_error("pretrain: give a MODEL.cfg");
-    if (!o->data) return cli_error("pretrain: --data SPEC is required (labels are not used)");
-    if (o->val && o->val_split > 0) return cli_error("pretrain: use --val or --val-split, not both");
+    if (!o->data) return cli_usage("pretrain: --data SPEC is required (labels are not used)");
+    if (o->val && o->val_split > 0) return cli_usage("pretrain: use --val or --val-split, not both");
     return 0;
 }
 
@@ -85,7 +85,9 @@ int cmd_pretrain(int argc, char **argv)
     ds_rbm *r = NULL;
     float *x = NULL, *h = NULL, *vx = NULL, *vh = NULL;
     FILE *csv = NULL;
+    ds_atomic csv_file = {0};
     char out[PATH_MAX - 64], path[PATH_MAX];
+    if (o.out && cli_check_out_dir("--out", o.out) != 0) return 2;
     ds_model *model = ds_model_load(o.model_path);
     if (!model) return cli_lib_error(NULL);
     ds_pretrain_cfg p = *ds_model_pretrain_cfg(model);
@@ -132,10 +134,11 @@ int cmd_pretrain(int argc, char **argv)
     if (cli_check_input(&net, &d, o.data) != 0) goto done;
     if (cli_mkdirs(out) != 0) goto done;
     snprintf(path, sizeof path, "%s/pretrain.csv", out);
-    if (!(csv = fopen(path, "w"))) {
-        cli_error("%s: cannot write", path);
+    if (ds_atomic_open(&csv_file, path) != 0) { /* committed at the end: complete, or the old one stays */
+        cli_lib_error(NULL);
         goto done;
     }
+    csv = csv_file.f;
     fprintf(csv, "layer,epoch,reconstruction_error,free_energy,free_energy_heldout,exact_loglik\n");
     /* the [rbm] layers in order, each fed by the input or the previous one */
     size_t V = ds_shape_numel(d.sample);
@@ -276,6 +279,11 @@ int cmd_pretrain(int argc, char **argv)
         cli_error("%s: no [rbm] layers to pretrain", o.model_path);
         goto done;
     }
+    csv = NULL;
+    if (ds_atomic_commit(&csv_file) != 0) {
+        cli_lib_error(NULL);
+        goto done;
+    }
     ds_train_state st = {.seed = p.seed, .batch = p.batch};
     snprintf(path, sizeof path, "%s/pretrained.safetensors", out);
     /* the data's class names, if it has them, as train keeps them */
@@ -292,7 +300,7 @@ int cmd_pretrain(int argc, char **argv)
            done_rbms > 1 ? "s" : "", path, o.model_path, path);
     rc = 0;
 done:
-    if (csv) fclose(csv);
+    if (csv_file.path) ds_atomic_abort(&csv_file);
     ds_rbm_free(r);
     free(h);
     if (net.g) cli_net_free(&net);

@@ -17,14 +17,14 @@ int cmd_simulate(int argc, char **argv)
         const char *v;
         int iv;
         if (cli_opt(argc, argv, &i, "--out", &out)) {
-            if (!out || !*out) return cli_error("--out needs a value");
+            if (!out || !*out) return cli_usage("--out needs a value");
         } else if (cli_opt(argc, argv, &i, "--n", &v)) {
             if (cli_parse_int("--n", v, 1, 10000000, &c.n)) return 1;
         } else if (cli_opt(argc, argv, &i, "--size", &v)) {
             if (cli_parse_int("--size", v, 8, 512, &c.size)) return 1;
         } else if (cli_opt(argc, argv, &i, "--channels", &v)) {
             if (cli_parse_int("--channels", v, 1, 3, &c.channels)) return 1;
-            if (c.channels == 2) return cli_error("--channels: 1 (difference) or 3 (science, reference, difference)");
+            if (c.channels == 2) return cli_usage("--channels: 1 (difference) or 3 (science, reference, difference)");
         } else if (cli_opt(argc, argv, &i, "--real-fraction", &v)) {
             if (cli_parse_float("--real-fraction", v, 0.0, 1.0, &c.real_fraction)) return 1;
         } else if (!strcmp(argv[i], "--cutouts")) {
@@ -33,10 +33,11 @@ int cmd_simulate(int argc, char **argv)
             if (cli_parse_int("--seed", v, 0, INT_MAX, &iv)) return 1;
             c.seed = (uint64_t)iv;
         } else {
-            return cli_error("simulate: unknown option '%s' (see deepsky simulate --help)", argv[i]);
+            return cli_usage("simulate: unknown option '%s' (see deepsky simulate --help)", argv[i]);
         }
     }
-    if (!out) return cli_error("simulate: --out DIR is required");
+    if (!out) return cli_usage("simulate: --out DIR is required");
+    if (cli_check_out_dir("--out", out) != 0) return 2;
     size_t bytes = (size_t)c.n * c.channels * c.size * c.size * sizeof(float);
     if (bytes > ((size_t)8 << 30))
         return cli_error("simulate: %d stamps of %dx%dx%d are %.1f GB; make fewer", c.n, c.channels, c.size, c.size,
@@ -46,8 +47,15 @@ int cmd_simulate(int argc, char **argv)
     if (ds_sim_dataset(&c, &d, &m) != 0) return cli_lib_error(NULL);
     int rc = 1;
     char path[PATH_MAX];
-    FILE *f = NULL;
+    ds_atomic f = {0};
     if (cli_mkdirs(out) != 0) goto done;
+    {
+        /* temporary files of a killed run (ours only: these names with ds_atomic_open's suffix) */
+        const char *ours[] = {"x.npy", "y.npy", "y.csv", "*.fits", "labels.csv"}, *cut[] = {"*.fits"};
+        ds_atomic_clean(out, ours, 5);
+        for (int k = 0; k < 2; k++)
+            if (!cli_path(path, sizeof path, "%s/cutouts/%s", out, k ? "real" : "bogus")) ds_atomic_clean(path, cut, 1);
+    }
     snprintf(path, sizeof path, "%s/x.npy", out);
     if (ds_npy_write(path, ds_shape_of(4, c.n, c.channels, c.size, c.size), d.x) != 0) {
         cli_lib_error(NULL);
@@ -61,18 +69,16 @@ int cmd_simulate(int argc, char **argv)
     /* the labels by name as well (a labels file: header, one column), so that a model trained on
      * npy:x.npy,y.csv keeps the class names; sorted, bogus is class 0 and real class 1 as in y.npy */
     snprintf(path, sizeof path, "%s/y.csv", out);
-    if (!(f = fopen(path, "w"))) {
-        cli_error("%s: cannot write", path);
+    if (ds_atomic_open(&f, path) != 0) {
+        cli_lib_error(NULL);
         goto done;
     }
-    fprintf(f, "class\n");
-    for (int i = 0; i < c.n; i++) fputs(m[i].label ? "real\n" : "bogus\n", f);
-    if (fclose(f) != 0) {
-        f = NULL;
-        cli_error("%s: write failed", path);
+    fprintf(f.f, "class\n");
+    for (int i = 0; i < c.n; i++) fputs(m[i].label ? "real\n" : "bogus\n", f.f);
+    if (ds_atomic_commit(&f) != 0) {
+        cli_lib_error(NULL);
         goto done;
     }
-    f = NULL;
     /* FITS cubes as well: the difference images, and science and reference with three channels */
     {
         const char *const planes[] = {"science", "reference", "difference"};
@@ -151,24 +157,22 @@ int cmd_simulate(int argc, char **argv)
         }
     }
     snprintf(path, sizeof path, "%s/labels.csv", out);
-    if (!(f = fopen(path, "w"))) {
-        cli_error("%s: cannot write", path);
+    if (ds_atomic_open(&f, path) != 0) {
+        cli_lib_error(NULL);
         goto done;
     }
-    fprintf(f, "index,label,kind,snr,length,angle,fwhm,sky,read_noise,flux\n");
+    fprintf(f.f, "index,label,kind,snr,length,angle,fwhm,sky,read_noise,flux\n");
     int real = 0, count[DS_SIM_KINDS] = {0};
     for (int i = 0; i < c.n; i++) {
-        fprintf(f, "%d,%d,%s,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.6g\n", i, m[i].label, ds_sim_kind_name(m[i].kind),
+        fprintf(f.f, "%d,%d,%s,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.6g\n", i, m[i].label, ds_sim_kind_name(m[i].kind),
                 m[i].snr, m[i].length, m[i].angle, m[i].fwhm, m[i].sky, m[i].read_noise, m[i].flux);
         real += m[i].label;
         count[m[i].kind]++;
     }
-    if (fclose(f) != 0) {
-        f = NULL;
-        cli_error("%s: write failed", path);
+    if (ds_atomic_commit(&f) != 0) { /* checks every write */
+        cli_lib_error(NULL);
         goto done;
     }
-    f = NULL;
     printf("%d stamps of %dx%d (%s) in %s: %d real, %d bogus (", c.n, c.size, c.size,
            c.channels == 1 ? "difference" : "science, reference, difference", out, real, c.n - real);
     for (int k = 1, first = 1; k < DS_SIM_KINDS; k++)
@@ -180,7 +184,7 @@ int cmd_simulate(int argc, char **argv)
                c.channels == 1 ? "" : ",channels=3");
     rc = 0;
 done:
-    if (f) fclose(f);
+    if (f.path) ds_atomic_abort(&f);
     free(m);
     ds_dataset_free(&d);
     return rc;

@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,11 +31,11 @@ static int parse(int argc, char **argv, train_opts *o)
     memset(o, 0, sizeof *o);
     o->seed = -1;
     for (int i = 1; i < argc; i++) {
-        const char *v;
+        const char *v, *opt = argv[i];
         if (cli_opt(argc, argv, &i, "--data", &o->data) || cli_opt(argc, argv, &i, "--val", &o->val) ||
             cli_opt(argc, argv, &i, "--test", &o->test) || cli_opt(argc, argv, &i, "--out", &o->out) ||
             cli_opt(argc, argv, &i, "--resume", &o->resume) || cli_opt(argc, argv, &i, "--init", &o->init)) {
-            if (!argv[i] || i >= argc || argv[i][0] == 0) return cli_error("%s needs a value", argv[i - 1]);
+            if (argv[i] == opt || !argv[i][0]) return cli_usage("%s needs a value", opt); /* i stays on a last option */
             continue;
         }
         if (cli_opt(argc, argv, &i, "--val-split", &v)) {
@@ -52,19 +53,19 @@ static int parse(int argc, char **argv, train_opts *o)
         } else if (!strcmp(argv[i], "--quiet")) {
             o->quiet = 1;
         } else if (argv[i][0] == '-') {
-            return cli_error("train: unknown option '%s' (see deepsky train --help)", argv[i]);
+            return cli_usage("train: unknown option '%s' (see deepsky train --help)", argv[i]);
         } else if (!o->model_path) {
             o->model_path = argv[i];
         } else {
-            return cli_error("train: unexpected argument '%s'", argv[i]);
+            return cli_usage("train: unexpected argument '%s'", argv[i]);
         }
     }
-    if (!o->data) return cli_error("train: --data SPEC is required (e.g. --data fashion-mnist)");
-    if (!o->model_path && !o->resume) return cli_error("train: give a MODEL.cfg or --resume CKPT");
-    if (o->val && o->val_split > 0) return cli_error("train: use --val or --val-split, not both");
-    if (o->init && o->resume) return cli_error("train: --init starts a run from a checkpoint's weights; --resume "
+    if (!o->data) return cli_usage("train: --data SPEC is required (e.g. --data fashion-mnist)");
+    if (!o->model_path && !o->resume) return cli_usage("train: give a MODEL.cfg or --resume CKPT");
+    if (o->val && o->val_split > 0) return cli_usage("train: use --val or --val-split, not both");
+    if (o->init && o->resume) return cli_usage("train: --init starts a run from a checkpoint's weights; --resume "
                                                "continues one; give one of them");
-    if (o->init && !o->model_path) return cli_error("train: --init needs a MODEL.cfg");
+    if (o->init && !o->model_path) return cli_usage("train: --init needs a MODEL.cfg");
     return 0;
 }
 
@@ -95,6 +96,34 @@ typedef struct {
     int n;
 } epoch_result;
 
+#define TRAIN_INTERRUPTED (-2)
+
+/* metrics.csv as text, rewritten whole (atomically) after every epoch */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} text_buf;
+
+static int tb_printf(text_buf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int tb_printf(text_buf *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) return cli_error("metrics.csv: formatting failed");
+        if (t->p && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return 0;
+        }
+        size_t cap = (t->cap ? 2 * t->cap : 4096) + (size_t)n;
+        char *q = realloc(t->p, cap);
+        if (!q) return cli_error("out of memory");
+        t->p = q, t->cap = cap;
+    }
+}
+
 static int argmax_hits(const float *z, const float *y, int b, int classes)
 {
     int hits = 0;
@@ -118,7 +147,7 @@ static int train_epoch(cli_net *net, ds_optim *opt, ds_loader *l, int epoch, int
     float *x = ds_node_value(net->x), *y = ds_node_value(net->y);
     ds_graph_set_training(g, 1);
     ds_loader_reset(l);
-    while ((b = ds_loader_next(l, x, y)) > 0) {
+    while (!cli_interrupted && (b = ds_loader_next(l, x, y)) > 0) {
         if (ds_graph_set_batch(g, b) != 0) return cli_lib_error(NULL);
         ds_graph_zero_grad(g);
         if (ds_graph_forward(g) != 0) return cli_lib_error("forward");
@@ -143,6 +172,7 @@ static int train_epoch(cli_net *net, ds_optim *opt, ds_loader *l, int epoch, int
     }
     if (bar) fputc('\n', stderr);
     ds_graph_set_batch(g, net->batch);
+    if (cli_interrupted) return TRAIN_INTERRUPTED; /* between batches: the epoch is dropped, checkpoints stay whole */
     r->loss = seen ? loss_sum / seen : 0;
     r->acc = seen ? (double)hits / seen : 0;
     r->n = (int)seen;
@@ -167,14 +197,14 @@ static int write_report(const char *out, const char *title, const ds_metrics *m,
     const float *loss[2] = {hist, hist + stride}, *acc[2] = {hist + 2 * stride, hist + 3 * stride};
     const char *names[2] = {"train", "validation"};
     int series = has_val ? 2 : 1;
-    snprintf(path, sizeof path, "%s/loss.png", out);
+    if (cli_path(path, sizeof path, "%s/loss.png", out)) return 1;
     if (ds_plot_lines(path, "loss", "epoch", series, names, loss, epochs_done) != 0) return cli_lib_error(NULL);
-    snprintf(path, sizeof path, "%s/accuracy.png", out);
+    if (cli_path(path, sizeof path, "%s/accuracy.png", out)) return 1;
     if (ds_plot_lines(path, "accuracy", "epoch", series, names, acc, epochs_done) != 0) return cli_lib_error(NULL);
     int k = snprintf(summary, sizeof summary, "epochs: %d\ntrain loss: %.4f\ntrain accuracy: %.4f\n", epochs_done,
                      hist[epochs_done - 1], hist[2 * stride + epochs_done - 1]);
     if (m) {
-        snprintf(path, sizeof path, "%s/confusion.png", out);
+        if (cli_path(path, sizeof path, "%s/confusion.png", out)) return 1;
         if (ds_plot_confusion(path, m->classes, m->confusion, (const char *const *)d->class_names) != 0)
             return cli_lib_error(NULL);
         if (cli_plot_reliability(out, m) != 0) return 1;
@@ -212,6 +242,7 @@ int cmd_train(int argc, char **argv)
 {
     train_opts o;
     if (parse(argc, argv, &o) != 0) return 1;
+    cli_graceful_interrupts(true); /* Ctrl-C stops between batches, never inside a checkpoint write */
     int rc = 1;
     cli_net net = {0};
     ds_optim *opt = NULL;
@@ -223,8 +254,9 @@ int cmd_train(int argc, char **argv)
     float *probs = NULL, *hist = NULL;
     char *classes_json = NULL;
     ds_metrics m = {0};
-    FILE *csv = NULL;
-    char out[PATH_MAX - 32], path[PATH_MAX];
+    text_buf csv = {0};
+    char out[PATH_MAX], path[PATH_MAX];
+    if (o.out && cli_check_out_dir("--out", o.out) != 0) return 2;
 
     /* model: from the file, or the checkpoint being resumed */
     ds_model *model = NULL;
@@ -262,6 +294,7 @@ int cmd_train(int argc, char **argv)
         if (slash) *slash = 0;
         else snprintf(out, sizeof out, ".");
     }
+    if (cli_check_out_dir(o.out ? "--out" : "output folder", out) != 0) goto done;
 
     /* data: load, check, split, normalise (statistics of the training part) */
     if (cli_data_load(model, o.data, &all) != 0 || (ck && cli_map_classes(ck, &all, o.data) != 0)) goto done;
@@ -372,30 +405,30 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     for (int i = 0; i < 4 * tc.epochs; i++) hist[i] = NAN;
-    snprintf(path, sizeof path, "%s/metrics.csv", out);
-    if (st.epoch > 0) { /* keep the rows of the epochs already done */
+    {
+        /* temporary files a killed run left behind (ours only: these names
+         * with ds_atomic_open's suffix) */
+        const char *ours[] = {"*.safetensors", "metrics.csv", "*.png", "report.html"};
+        ds_atomic_clean(out, ours, 4);
+    }
+    if (cli_path(path, sizeof path, "%s/metrics.csv", out)) goto done;
+    if (tb_printf(&csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n")) goto done;
+    if (st.epoch > 0) { /* keep the rows of the epochs already done, as they are (lr and seconds too) */
         FILE *old = fopen(path, "r");
         char line[512];
-        int row = -1;
-        while (old && fgets(line, sizeof line, old)) {
+        int row = 0, e;
+        while (old && row < st.epoch && fgets(line, sizeof line, old)) {
             float v[4];
-            if (row >= 0 && row < st.epoch && sscanf(line, "%*d,%f,%f,%f,%f", &v[0], &v[1], &v[2], &v[3]) == 4)
-                hist[row] = v[0], hist[2 * tc.epochs + row] = v[1], hist[tc.epochs + row] = v[2],
-                hist[3 * tc.epochs + row] = v[3];
+            if (sscanf(line, "%d,%f,%f,%f,%f", &e, &v[0], &v[1], &v[2], &v[3]) != 5 || e != row + 1) continue;
+            hist[row] = v[0], hist[2 * tc.epochs + row] = v[1], hist[tc.epochs + row] = v[2],
+            hist[3 * tc.epochs + row] = v[3];
+            if (tb_printf(&csv, "%s%s", line, strchr(line, '\n') ? "" : "\n")) goto done;
             row++;
         }
         if (old) fclose(old);
+        for (; row < st.epoch; row++) /* metrics.csv lost: the rows the checkpoint cannot give are blank */
+            if (tb_printf(&csv, "%d,,,,,,\n", row + 1)) goto done;
     }
-    /* rewrite metrics.csv: header and the rows we know */
-    if (!(csv = fopen(path, "w"))) {
-        cli_error("cannot write %s", path);
-        goto done;
-    }
-    fprintf(csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n");
-    for (int e = 0; e < st.epoch; e++)
-        fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,,\n", e + 1, hist[e], hist[2 * tc.epochs + e],
-                hist[tc.epochs + e], hist[3 * tc.epochs + e]);
-    fflush(csv);
 
     bool bar = !o.quiet && isatty(STDERR_FILENO);
     const char *title = o.model_path ? o.model_path : o.resume;
@@ -406,7 +439,9 @@ int cmd_train(int argc, char **argv)
         epoch_result r = {0};
         double t0 = now();
         float lr = ds_optim_lr(opt);
-        if (train_epoch(&net, opt, loader, e, tc.epochs, bar, &r) != 0) goto done;
+        int te = train_epoch(&net, opt, loader, e, tc.epochs, bar, &r);
+        if (te == TRAIN_INTERRUPTED) goto interrupted;
+        if (te != 0) goto done;
         double secs = now() - t0;
         hist[e - 1] = (float)r.loss;
         hist[2 * tc.epochs + e - 1] = (float)r.acc;
@@ -422,9 +457,9 @@ int cmd_train(int argc, char **argv)
         if (val.n) printf("  val_loss %.4f  val_acc %.4f", m.log_loss, m.accuracy);
         printf("  lr %.3g  %.1f s  %.0f img/s\n", lr, secs, r.n / secs);
         fflush(stdout);
-        fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f\n", e, r.loss, r.acc, val.n ? m.log_loss : NAN,
-                val.n ? m.accuracy : NAN, lr, secs);
-        fflush(csv);
+        if (tb_printf(&csv, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f\n", e, r.loss, r.acc, val.n ? m.log_loss : NAN,
+                      val.n ? m.accuracy : NAN, lr, secs))
+            goto done;
 
         st.epoch = e;
         st.step = ds_optim_steps(opt);
@@ -435,18 +470,26 @@ int cmd_train(int argc, char **argv)
         st.lr = tc.optim.lr, st.val_split = o.val_split;
         bool best = metric > st.best_metric;
         if (best) st.best_metric = metric;
-        snprintf(path, sizeof path, "%s/last.safetensors", out);
-        if (ds_checkpoint_save_ex(path, net.g, opt, ds_model_text(net.model), &norm, &st, extra, n_extra) != 0) {
-            cli_lib_error(NULL);
-            goto done;
-        }
-        snprintf(path, sizeof path, "%s/best.safetensors", out);
-        if (best && ds_checkpoint_save_ex(path, net.g, opt, ds_model_text(net.model), &norm, &st, extra, n_extra) != 0) {
+        /* last.safetensors is the commit point of an epoch: everything else
+         * (metrics.csv, plots, report, best) is written before it, so a kill
+         * at any moment resumes from the previous epoch and rewrites them
+         * all, exactly as the uninterrupted run would (best first: written
+         * after last, a kill between the two left best stale for good) */
+        if (cli_path(path, sizeof path, "%s/metrics.csv", out)) goto done;
+        if (ds_atomic_write(path, csv.p, csv.len) != 0) {
             cli_lib_error(NULL);
             goto done;
         }
         if (write_report(out, title, val.n ? &m : NULL, "validation", &val, hist, tc.epochs, e, val.n > 0) != 0)
             goto done;
+        for (int k = best ? 0 : 1; k < 2; k++) {
+            if (cli_path(path, sizeof path, "%s/%s.safetensors", out, k ? "last" : "best")) goto done;
+            if (ds_checkpoint_save_ex(path, net.g, opt, ds_model_text(net.model), &norm, &st, extra, n_extra) != 0) {
+                cli_lib_error(NULL);
+                goto done;
+            }
+        }
+        if (cli_interrupted) goto interrupted; /* during the validation pass or the writes: the epoch is kept */
     }
     if (test.n) { /* the final model on the held-out test set */
         ds_metrics tm;
@@ -458,8 +501,21 @@ int cmd_train(int argc, char **argv)
     }
     printf("checkpoints: %s/last.safetensors, %s/best.safetensors; report: %s/report.html\n", out, out, out);
     rc = 0;
+    goto done;
+interrupted:
+    rc = 128 + cli_interrupted; /* 130 for SIGINT, 143 for SIGTERM */
+    if (st.epoch > 0) {
+        fprintf(stderr, "\ndeepsky: interrupted after epoch %d of %d; resume with:\n  deepsky train --resume %s/last.safetensors --data %s",
+                st.epoch, tc.epochs, out, o.data);
+        if (o.val) fprintf(stderr, " --val %s", o.val);
+        if (o.test) fprintf(stderr, " --test %s", o.test);
+        fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "\ndeepsky: interrupted before the first epoch ended; no checkpoint was written\n");
+    }
 done:
-    if (csv) fclose(csv);
+    cli_graceful_interrupts(false);
+    free(csv.p);
     ds_metrics_free(&m);
     free(probs);
     free(hist);

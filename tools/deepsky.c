@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     const char *name;
@@ -75,13 +77,15 @@ static const command commands[] = {
      "1 %-FPR threshold, the share of each bogus kind rejected and of real\n"
      "sources found per S/N bin. --json prints one JSON object.\n"},
     {"predict", cmd_predict, "class probabilities for files or a data spec",
-     "usage: deepsky predict CKPT INPUT... [--top K] [--format text|json|npy] [--output FILE]\n"
+     "usage: deepsky predict CKPT INPUT... [--top K] [--format text|json|npy] [--output FILE] [--strict]\n"
      "       deepsky predict CKPT --data SPEC [...]\n"
      "\n"
      "  INPUT              an image (PNG/JPEG), FITS, NPY or CSV file, or a folder of FITS files\n"
      "  --top K            classes to list per sample (default 1)\n"
      "  --format F         text (default), json, or npy (probabilities [n, classes]; needs --output)\n"
-     "  --output FILE      write there instead of standard output\n"},
+     "  --output FILE      write there instead of standard output (atomically)\n"
+     "  --strict           stop at the first input that cannot be read (default: report it, score\n"
+     "                     the others, exit 1)\n"},
     {"simulate", cmd_simulate, "simulated survey stamps: real asteroids and bogus detections",
      "usage: deepsky simulate --out DIR [--n N] [--size S] [--channels 1|3] [--real-fraction F] [--seed N]\n"
      "                        [--cutouts]\n"
@@ -118,7 +122,47 @@ static void usage(FILE *f)
     for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 }
 
-int main(int argc, char **argv)
+static char last_message[1024];
+static bool usage_seen; /* a usage error was reported: the exit status is 2 */
+
+/* ---- interrupts ---- */
+
+volatile sig_atomic_t cli_interrupted;
+static volatile sig_atomic_t graceful;
+
+/* SIGINT/SIGTERM: with cli_graceful_interrupts() on (train), the first one
+ * only sets cli_interrupted, which the training loop checks between batches
+ * so that no checkpoint is cut short; otherwise (or the second time) the
+ * temporary files being written are unlinked and the signal kills us, so
+ * the exit status is 128 + signal (130 for Ctrl-C) and no output is half
+ * written. */
+static void on_signal(int sig)
+{
+    if (graceful && !cli_interrupted) {
+        cli_interrupted = sig;
+        return;
+    }
+    ds_atomic_unlink_pending();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cli_graceful_interrupts(bool on) { graceful = on; }
+
+/* Everything printed must have reached standard output: a full disk or a
+ * closed pipe is an error (status 1), not a silent loss. */
+static int check_stdout(int rc)
+{
+    errno = 0;
+    int bad = ferror(stdout) != 0, err = errno;
+    if (fflush(stdout) != 0) bad = 1, err = errno;
+    if (fclose(stdout) != 0 && !bad) bad = 1, err = errno;
+    if (!bad) return rc;
+    cli_error("cannot write the standard output: %s", err ? strerror(err) : "write error");
+    return rc ? rc : 1;
+}
+
+static int run(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -141,30 +185,63 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < N_COMMANDS; i++) {
         if (strcmp(name, commands[i].name)) continue;
-        for (int a = 2; a < argc; a++)
+        for (int a = 2; a < argc; a++) {
             if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
                 fputs(commands[i].usage, stdout);
                 return 0;
             }
-        return commands[i].run(argc - 1, argv + 1);
+            /* a repeated option is a mistake, whichever one was meant */
+            for (int b = 2; b < a && !strncmp(argv[a], "--", 2); b++)
+                if (!strcmp(argv[a], argv[b])) return cli_usage("%s: %s is given twice", name, argv[a]);
+        }
+        int rc = commands[i].run(argc - 1, argv + 1);
+        return rc == 1 && usage_seen ? 2 : rc;
     }
     cli_error("unknown command '%s'", name);
     usage(stderr);
     return 2;
 }
 
+int main(int argc, char **argv)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return check_stdout(run(argc, argv));
+}
+
 /* ---- shared helpers ---- */
+
+static void report(const char *fmt, va_list ap)
+{
+    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    fprintf(stderr, "deepsky: %s\n", last_message);
+}
 
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
-    fputs("deepsky: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return 1;
 }
+
+int cli_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report(fmt, ap);
+    va_end(ap);
+    usage_seen = true;
+    return 2;
+}
+
+const char *cli_last_message(void) { return last_message; }
 
 int cli_lib_error(const char *context)
 {
@@ -188,7 +265,7 @@ int cli_parse_int(const char *opt, const char *s, int lo, int hi, int *out)
     errno = 0;
     long v = s ? strtol(s, &end, 10) : 0;
     if (!s || errno || *end || end == s || v < lo || v > hi)
-        return cli_error("%s needs an integer in %d..%d, got '%s'", opt, lo, hi, s ? s : "(nothing)");
+        return cli_usage("%s needs an integer in %d..%d, got '%s'", opt, lo, hi, s ? s : "(nothing)");
     *out = (int)v;
     return 0;
 }
@@ -198,9 +275,32 @@ int cli_parse_float(const char *opt, const char *s, double lo, double hi, float 
     char *end;
     double v = s ? strtod(s, &end) : NAN;
     if (!s || *end || end == s || !(v >= lo && v <= hi))
-        return cli_error("%s needs a number in [%g, %g], got '%s'", opt, lo, hi, s ? s : "(nothing)");
+        return cli_usage("%s needs a number in [%g, %g], got '%s'", opt, lo, hi, s ? s : "(nothing)");
     *out = (float)v;
     return 0;
+}
+
+int cli_path(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < size) return 0;
+    return cli_error("path too long (%d characters; at most %zu): %.80s...", n, size - 1, buf);
+}
+
+/* the longest name written into an output folder, with its temporary
+ * suffix: "cutouts/bogus/NNNNNNNNNN.fits.tmp.XXXXXX" and the like */
+#define CLI_OUT_NAME_MAX 64
+
+int cli_check_out_dir(const char *opt, const char *dir)
+{
+    size_t n = strlen(dir);
+    if (n + CLI_OUT_NAME_MAX < PATH_MAX) return 0;
+    return cli_usage("%s: the folder name has %zu characters; at most %d fit (PATH_MAX %d less %d for the file "
+                     "names in it)",
+                     opt, n, PATH_MAX - 1 - CLI_OUT_NAME_MAX, PATH_MAX, CLI_OUT_NAME_MAX);
 }
 
 int cli_mkdirs(const char *path)

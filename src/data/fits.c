@@ -223,8 +223,8 @@ int ds_fits_load(const char *path, const char *labels, int channels, ds_dataset 
 }
 
 /* A float32 image of naxis axes, dims slowest first ([h, w], [n, h, w] or
- * [n, c, h, w]), with header keywords; written to path.tmp and renamed:
- * never half a file. */
+ * [n, c, h, w]), with header keywords; written to a temporary file and
+ * renamed (ds_atomic_open): never half a file. */
 int ds_fits_write(const char *path, int naxis, const int *dims, const float *x, const ds_fits_key *keys, int nkeys)
 {
     if (!path || naxis < 2 || naxis > 4 || !dims || !x) return ds_fail("ds_fits_write: nothing to write");
@@ -235,14 +235,28 @@ int ds_fits_write(const char *path, int naxis, const int *dims, const float *x, 
         ax[naxis - 1 - k] = dims[k]; /* NAXIS1 is the fastest */
         count *= dims[k];
     }
-    char tmp[PATH_MAX], name[PATH_MAX + 1];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return ds_fail("%s: path too long", path);
-    remove(tmp);
-    snprintf(name, sizeof name, "!%s", tmp); /* '!': overwrite */
+    /* CFITSIO writes by name: ds_atomic_open reserves the temporary file
+     * (ours, so '!' may overwrite it), commit fsyncs and renames it */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return ds_fail("%s: not a regular file; FITS is written to files only", path);
+    ds_atomic a;
+    if (ds_atomic_open(&a, path) != 0) return -1;
+    fclose(a.f);
+    a.f = NULL;
+    char name[PATH_MAX + 2];
+    if (snprintf(name, sizeof name, "!%s", a.tmp) >= (int)sizeof name) {
+        ds_fail("%s: path too long", path);
+        ds_atomic_abort(&a);
+        return -1;
+    }
     fitsfile *f = NULL;
     int status = 0;
-    if (fits_create_file(&f, name, &status) || fits_create_img(f, FLOAT_IMG, naxis, ax, &status))
+    if (fits_create_file(&f, name, &status) || fits_create_img(f, FLOAT_IMG, naxis, ax, &status)) {
+        if (f) fits_close_file(f, &(int){0});
+        ds_atomic_abort(&a);
         return fits_fail(path, "cannot create", status);
+    }
     for (int k = 0; k < nkeys && !status; k++) {
         const ds_fits_key *kk = &keys[k];
         if (kk->type == 's') {
@@ -259,12 +273,9 @@ int ds_fits_write(const char *path, int naxis, const int *dims, const float *x, 
     int cstatus = 0;
     fits_close_file(f, &cstatus);
     if (status || cstatus) {
-        remove(tmp);
+        ds_atomic_abort(&a);
         return fits_fail(path, "cannot write", status ? status : cstatus);
     }
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return ds_fail("%s: cannot rename %s: %s", path, tmp, strerror(errno));
-    }
+    if (ds_atomic_commit(&a) != 0) return -1;
     return 0;
 }

@@ -310,10 +310,10 @@ int ds_npy_write(const char *path, ds_shape shape, const float *data)
     h[total - 1] = '\n';
     memcpy(h, "\x93NUMPY\x01\x00", 8);
     h[8] = (char)((total - 10) & 0xff), h[9] = (char)((total - 10) >> 8);
+    ds_atomic a;
+    if (ds_atomic_open(&a, path) != 0) return -1;
     errno = 0;
-    FILE *f = fopen(path, "wb");
-    if (!f) return ds_fail("%s: cannot create: %s", path, strerror(errno));
-    int ok = fwrite(h, 1, total, f) == total;
+    int ok = fwrite(h, 1, total, a.f) == total;
     size_t n = ds_shape_numel(shape);
     unsigned char buf[4096];
     for (size_t i = 0; ok && i < n; i += sizeof buf / 4) {
@@ -323,13 +323,12 @@ int ds_npy_write(const char *path, ds_shape shape, const float *data)
             memcpy(&u, &data[i + j], 4);
             for (int b = 0; b < 4; b++) buf[4 * j + b] = (unsigned char)(u >> 8 * b);
         }
-        ok = fwrite(buf, 4, m, f) == m;
+        ok = fwrite(buf, 4, m, a.f) == m;
     }
-    int err = errno;
-    if (fclose(f) != 0 && ok) ok = 0, err = errno;
     if (!ok) {
-        remove(path);
-        return ds_fail("%s: write error: %s", path, strerror(err ? err : EIO));
+        int err = errno ? errno : EIO;
+        ds_atomic_abort(&a); /* removes only the temporary file: path is untouched */
+        return ds_fail("%s: write error: %s", path, strerror(err));
     }
-    return 0;
+    return ds_atomic_commit(&a);
 }

@@ -179,23 +179,7 @@ static int write_body(FILE *f, const ds_jbuf *h, ds_graph *g, ds_optim *o)
             if (g->params[i]->kind == DS_NODE_PARAM &&
                 put(f, ds_optim_state(o, t++, k), ds_numel(g->params[i]) * sizeof(float)))
                 return -1;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) return -1;
     return 0;
-}
-
-/* fsync the directory holding path so the rename itself is durable. */
-static void sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY) : -1;
-    /* best effort: the data is already durable and renamed; some file
-     * systems refuse fsync on a directory */
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
 }
 
 int ds_checkpoint_save(const char *path, ds_graph *g, const ds_optim *o, const char *model_text,
@@ -215,34 +199,21 @@ int ds_checkpoint_save_ex(const char *path, ds_graph *g, const ds_optim *o, cons
         ds_jb_free(&h);
         return ds_fail_prefix("cannot write checkpoint %s: ", path);
     }
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 5);
-    if (!tmp) {
-        ds_jb_free(&h);
-        return ds_fail("out of memory");
-    }
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
-
-    int err = 0;
+    /* through a temporary file and rename (src/io/atomic.c): a kill at any
+     * moment leaves the previous checkpoint whole */
+    ds_atomic a;
+    int rc = ds_atomic_open(&a, path);
     errno = 0;
-    FILE *f = fopen(tmp, "wb");
-    int created = f != NULL;
-    if (!f) err = errno;
     /* the cast: the optimizer is only read, through the accessor */
-    else if (write_body(f, &h, g, (ds_optim *)o) != 0) err = errno ? errno : EIO;
-    if (f && fclose(f) != 0 && !err) err = errno ? errno : EIO;
-    if (!err && rename(tmp, path) != 0) err = errno;
-    ds_jb_free(&h);
-    if (err) {
-        if (created) unlink(tmp);
-        ds_fail("cannot write checkpoint %s (via %s): %s", path, tmp, strerror(err));
-        free(tmp);
-        return -1;
+    if (rc == 0 && write_body(a.f, &h, g, (ds_optim *)o) != 0) {
+        int err = errno ? errno : EIO;
+        ds_atomic_abort(&a);
+        rc = ds_fail("%s: %s", path, strerror(err));
+    } else if (rc == 0) {
+        rc = ds_atomic_commit(&a);
     }
-    free(tmp);
-    sync_dir(path);
-    return 0;
+    ds_jb_free(&h);
+    return rc != 0 ? ds_fail_prefix("cannot write checkpoint: ") : 0;
 }
 
 /* ---- open ---- */

@@ -1,5 +1,6 @@
 /* png.c — PNG files through stb_image_write, compressed with zlib, written
- * atomically (PATH.tmp, fsync, rename) so a reader never sees half a file. */
+ * atomically (ds_atomic_open: temporary file, fsync, rename) so a reader never
+ * sees half a file. */
 #include "internal.h"
 
 #include <errno.h>
@@ -51,35 +52,16 @@ int ds_png_write(const char *path, int w, int h, int channels, const uint8_t *pi
                        channels);
     if ((long long)w * channels > 0x7fffffff / h)
         return ds_fail("png %s: image %dx%d is too large", path, w, h);
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) return ds_fail("png %s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    png_sink s = {fopen(tmp, "wb"), 0};
-    if (!s.f) {
-        ds_fail("png %s: cannot create %s: %s", path, tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
+    ds_atomic a;
+    if (ds_atomic_open(&a, path) != 0) return ds_fail_prefix("png: ");
+    png_sink s = {a.f, 0};
     errno = 0;
     int ok = stbi_write_png_to_func(png_put, &s, w, h, channels, pixels, w * channels);
-    if (ok && !s.err && fflush(s.f) != 0) s.err = errno;
-    if (ok && !s.err && fsync(fileno(s.f)) != 0) s.err = errno;
-    if (fclose(s.f) != 0 && !s.err) s.err = errno;
     if (!ok || s.err) {
         if (s.err) ds_fail("png %s: write failed: %s", path, strerror(s.err));
         else ds_fail("png %s: encoding failed (out of memory?)", path);
-        remove(tmp);
-        free(tmp);
+        ds_atomic_abort(&a);
         return -1;
     }
-    if (rename(tmp, path) != 0) {
-        ds_fail("png %s: cannot rename %s: %s", path, tmp, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
+    return ds_atomic_commit(&a) != 0 ? ds_fail_prefix("png: ") : 0;
 }

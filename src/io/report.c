@@ -196,9 +196,10 @@ int ds_report_html(const char *dir, const char *title, const char *summary)
     if (!title) title = "deepsky report";
 
     char *csv = NULL, *csv_path = join(dir, "metrics.csv");
-    char *path = join(dir, "report.html"), *tmp = join(dir, "report.html.tmp");
+    char *path = join(dir, "report.html");
     int rc = -1;
-    if (!csv_path || !path || !tmp) {
+    ds_atomic a = {0};
+    if (!csv_path || !path) {
         ds_fail("report %s: out of memory", dir);
         goto done;
     }
@@ -206,11 +207,11 @@ int ds_report_html(const char *dir, const char *title, const char *summary)
         ds_fail("report: cannot read %s: %s", csv_path, strerror(errno));
         goto done;
     }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        ds_fail("report: cannot create %s: %s", tmp, strerror(errno));
+    if (ds_atomic_open(&a, path) != 0) {
+        ds_fail_prefix("report: ");
         goto done;
     }
+    FILE *f = a.f;
 
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -240,18 +241,8 @@ int ds_report_html(const char *dir, const char *title, const char *summary)
     }
     fputs("</main>\n</body>\n</html>\n", f);
 
-    int err = ferror(f) ? (errno ? errno : EIO) : 0;
-    if (!err && fflush(f) != 0) err = errno;
-    if (!err && fsync(fileno(f)) != 0) err = errno;
-    if (fclose(f) != 0 && !err) err = errno;
-    if (err) {
-        ds_fail("report: cannot write %s: %s", tmp, strerror(err));
-        remove(tmp);
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        ds_fail("report: cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        remove(tmp);
+    if (ds_atomic_commit(&a) != 0) {
+        ds_fail_prefix("report: ");
         goto done;
     }
     rc = 0;
@@ -259,6 +250,5 @@ done:
     free(csv);
     free(csv_path);
     free(path);
-    free(tmp);
     return rc;
 }

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,12 +398,26 @@ static void test_bad_files(void)
     ds_checkpoint_close(c);
 }
 
+/* Temporary files of path (path.tmp.XXXXXX) left in its folder. */
+static size_t temps_of(const char *path)
+{
+    char pat[512];
+    snprintf(pat, sizeof pat, "%s.tmp*", path);
+    glob_t gl;
+    size_t n = glob(pat, 0, NULL, &gl) == 0 ? gl.gl_pathc : 0;
+    globfree(&gl);
+    return n;
+}
+
 /* A failed save reports the path and the reason, removes its temporary
  * file and leaves the previous checkpoint byte-identical. */
 static void test_atomic(void)
 {
     net a = build(9, 1, 5, DS_RMSPROP);
-    const char *p = ds_test_path("keep.ckpt"), *t = ds_test_path("keep.ckpt.tmp");
+    char p[512], t[512], other[512]; /* ds_test_path's buffers rotate */
+    snprintf(p, sizeof p, "%s", ds_test_path("keep.ckpt"));
+    snprintf(t, sizeof t, "%s", ds_test_path("keep.ckpt.tmp"));
+    snprintf(other, sizeof other, "%s", ds_test_path("other.ckpt"));
     ds_train_state st = {.step = 1};
     CHECK(ds_checkpoint_save(p, a.g, a.o, "old", NULL, &st) == 0);
     size_t n0, n1;
@@ -414,13 +429,7 @@ static void test_atomic(void)
     CHECK(err_has(nodir, "No such file or directory"));
 
     st.step = 2;
-    /* a full disk: the temporary file is a link to /dev/full */
-    CHECK(symlink("/dev/full", t) == 0);
-    CHECK(ds_checkpoint_save(p, a.g, a.o, "new", NULL, &st) == -1);
-    CHECK(err_has(p, "No space left on device"));
-    CHECK(lstat(t, &sb) == -1 && errno == ENOENT);
-
-    /* a file-size limit hit part way through the data */
+    /* a file-size limit hit part way through the data (as a full disk) */
     struct rlimit old, lim;
     getrlimit(RLIMIT_FSIZE, &old);
     lim = old;
@@ -430,11 +439,17 @@ static void test_atomic(void)
     CHECK(ds_checkpoint_save(p, a.g, a.o, "new", NULL, &st) == -1);
     CHECK(err_has(p, "File too large"));
     setrlimit(RLIMIT_FSIZE, &old);
-    CHECK(lstat(t, &sb) == -1 && errno == ENOENT);
+    CHECK(temps_of(p) == 0);
 
-    /* the temporary path is taken by a directory: not ours to remove */
+    /* the old fixed temporary name taken by a link to /dev/full and by a
+     * directory: neither is used (the temporary file is created O_EXCL under
+     * a fresh name) nor removed (not ours) */
+    CHECK(symlink("/dev/full", t) == 0);
+    CHECK(ds_checkpoint_save(other, a.g, a.o, "m", NULL, &st) == 0);
+    CHECK(lstat(t, &sb) == 0 && S_ISLNK(sb.st_mode));
+    unlink(t);
     CHECK(mkdir(t, 0700) == 0);
-    CHECK(ds_checkpoint_save(p, a.g, a.o, "new", NULL, &st) == -1 && err_has(p, ".tmp"));
+    CHECK(ds_checkpoint_save(other, a.g, a.o, "m", NULL, &st) == 0);
     CHECK(stat(t, &sb) == 0 && S_ISDIR(sb.st_mode));
     rmdir(t);
 
@@ -442,11 +457,17 @@ static void test_atomic(void)
     CHECK(n0 == n1 && memcmp(before, after, n0) == 0);
     free(after);
 
-    /* the target is a directory: rename fails, the temporary file goes */
+    /* the target is a directory: refused, nothing left behind */
     const char *d = ds_test_path("isdir.ckpt");
     CHECK(mkdir(d, 0700) == 0);
-    CHECK(ds_checkpoint_save(d, a.g, a.o, "m", NULL, &st) == -1 && err_has(d, "directory"));
-    CHECK(lstat(ds_test_path("isdir.ckpt.tmp"), &sb) == -1);
+    CHECK(ds_checkpoint_save(d, a.g, a.o, "m", NULL, &st) == -1 && err_has(d, "folder"));
+    CHECK(temps_of(d) == 0);
+
+    /* writing to /dev/full fails and leaves the device alone */
+    if (stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode)) {
+        CHECK(ds_checkpoint_save("/dev/full", a.g, a.o, "m", NULL, &st) == -1 && err_has("/dev/full", "No space"));
+        CHECK(stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode));
+    }
 
     /* and a good save replaces the file */
     CHECK(ds_checkpoint_save(p, a.g, a.o, "new", NULL, &st) == 0);
@@ -454,7 +475,7 @@ static void test_atomic(void)
     CHECK(c && strcmp(ds_checkpoint_model_text(c), "new") == 0);
     CHECK(c && ds_checkpoint_state(c, &st) == 0 && st.step == 2);
     ds_checkpoint_close(c);
-    CHECK(lstat(t, &sb) == -1);
+    CHECK(temps_of(p) == 0);
     free(before);
     drop(&a);
 }
