@@ -364,8 +364,13 @@ typedef struct ds_metrics {
     int *support;      /* [classes] true count */
     int *confusion;    /* [true·classes + predicted] */
 } ds_metrics;
+/* Fails (naming the sample and class) on a NaN or ±Inf probability: every
+ * metric is then a number and the ROC walks end. */
 int ds_metrics_compute(const float *probs, const float *labels, int n, int classes, ds_metrics *m);
 void ds_metrics_free(ds_metrics *m);
+/* probs[i] = softmax(logits[i]) for rows i of [rows, classes]; a non-finite
+ * logit fails with "sample first+i: the model's output for class k is NaN". */
+int ds_softmax_rows(const float *logits, int rows, int classes, int first, float *probs);
 
 /* Load the data a spec names (docs/cli.md lists them):
  *   fashion-mnist[:train|:test]      Debian's dataset-fashion-mnist
@@ -398,7 +403,7 @@ typedef struct ds_fits_key {
  * [n, h, w] or [n, c, h, w]), with header keywords, atomically;
  * `fits:PATH[,labels=Y][,channels=C]` reads it back. */
 int ds_fits_write(const char *path, int naxis, const int *dims, const float *x, const ds_fits_key *keys, int nkeys);
-/* Whether a file name ends in .fits, .fit, .fts or .fz. */
+/* Whether a file name ends in .fits, .fit, .fts or .fz, or one of the first three plus .gz. */
 int ds_is_fits_name(const char *name);
 /* Write an NPY (float32) array of the given shape. */
 int ds_npy_write(const char *path, ds_shape shape, const float *data);

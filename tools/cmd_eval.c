@@ -19,7 +19,7 @@ static int load_for(cli_net *net, const ds_norm *norm, const char *spec, ds_data
     if (norm->channels && norm->channels != d->sample.d[0])
         return cli_error("%s: the checkpoint's normalisation has %d channels, the data %d", spec,
                          norm->channels, d->sample.d[0]);
-    if (norm->channels) ds_norm_apply(norm, d);
+    if (ds_norm_apply(norm, d) != 0) return cli_lib_error(spec);
     return 0;
 }
 

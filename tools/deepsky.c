@@ -328,14 +328,9 @@ int cli_predict(cli_net *net, const ds_dataset *d, float *probs)
             rc = cli_lib_error(NULL);
             break;
         }
-        const float *z = ds_node_value(net->logits);
-        for (int i = 0; i < b; i++) {
-            const float *zi = z + (size_t)i * classes;
-            float *p = probs + (size_t)(done + i) * classes, m = zi[0];
-            for (int k = 1; k < classes; k++) m = fmaxf(m, zi[k]);
-            double s = 0;
-            for (int k = 0; k < classes; k++) s += exp((double)(zi[k] - m));
-            for (int k = 0; k < classes; k++) p[k] = (float)(exp((double)(zi[k] - m)) / s);
+        if (ds_softmax_rows(ds_node_value(net->logits), b, classes, done, probs + (size_t)done * classes) != 0) {
+            rc = cli_lib_error(NULL);
+            break;
         }
         done += b;
     }
