@@ -416,8 +416,10 @@ typedef struct ds_norm {
 } ds_norm;
 /* Statistics of d (std floored at 1e-6). */
 int ds_norm_compute(const ds_dataset *d, ds_norm *out);
-/* Apply in place. */
-void ds_norm_apply(const ds_norm *nm, ds_dataset *d);
+/* Apply in place, computed in double: fails (d unchanged) naming the sample and element
+ * when a value leaves float range (one 3e38 pixel over a std below 1), or
+ * when nm's channels are not the data's; a nm of 0 channels changes nothing. */
+int ds_norm_apply(const ds_norm *nm, ds_dataset *d);
 void ds_norm_free(ds_norm *nm);
 
 /* ---- model files (.cfg; reference in docs/model-file.md) -------------- */

@@ -2,6 +2,7 @@
  * by spec), their error messages, the finite check, the validation split and
  * normalisation. Writes its own files to a temp dir. */
 #include "harness.h"
+#include "bounded.h"
 
 #include <fitsio.h>
 #include <ftw.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
@@ -86,6 +88,12 @@ static void npy_by_hand(const char *path, int major, const char *descr, const ch
     write_bytes(path, buf, (size_t)(pre + n) + len);
 }
 
+static int npy_claim_refused(const void *path)
+{
+    ds_dataset d;
+    return ds_data_load(path, &d) == -1 && err_has("truncated: expected 8589934588 bytes", "got 4");
+}
+
 static void test_npy(void)
 {
     float x[12], y[4] = {0, 2, 1, 2};
@@ -160,6 +168,12 @@ static void test_npy(void)
     npy_by_hand(P("half.npy"), 1, "<f8", "False", "(2,)", f8, sizeof f8);
     snprintf(spec, sizeof spec, "npy:%s,%s", P("f8v2.npy"), P("half.npy"));
     load_fails(spec, P("half.npy"), "label of sample 0 is 1.5, not a class index");
+    /* issue 12: text after the header dict (NumPy's literal_eval refuses it) */
+    npy_by_hand(P("junk.npy"), 1, "<f4", "False", "(3, 4)} junk", x, 48);
+    load_fails(P("junk.npy"), P("junk.npy"), "bytes of other text after the dict");
+    /* a header claiming 2^31 - 1 floats (8 GB) over no data: refused before any allocation */
+    npy_by_hand(P("claim.npy"), 1, "<f4", "False", "(2147483647,)", x, 4);
+    CHECK(ds_bounded(512, npy_claim_refused, P("claim.npy")));
     CHECK(ds_npy_write(P("no_dir/x.npy"), ds_shape_of(1, 2), x) == -1);
     CHECK(err_has(P("no_dir/x.npy"), "cannot create"));
 }
@@ -316,6 +330,41 @@ static void fits(const char *path, int bitpix, int naxis, long *naxes, const flo
     CHECK(status == 0);
 }
 
+/* Rewrites the value of the header card starting `key` (e.g. "NAXIS3  =") in place. */
+static void patch_card(const char *path, const char *key, long value)
+{
+    char buf[8192];
+    FILE *f = fopen(path, "r+b");
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    for (size_t at = 0; at + 80 <= n; at += 80)
+        if (!strncmp(buf + at, key, strlen(key))) {
+            char card[81];
+            snprintf(card, sizeof card, "%-10s%20ld", key, value);
+            memset(card + strlen(card), ' ', 80 - strlen(card));
+            fseek(f, (long)at, SEEK_SET);
+            fwrite(card, 1, 80, f);
+            break;
+        }
+    if (f) fclose(f);
+}
+
+static void gzip_copy(const char *from, const char *to)
+{
+    char buf[65536];
+    FILE *f = fopen(from, "rb");
+    gzFile g = gzopen(to, "wb");
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    CHECK(g && gzwrite(g, buf, (unsigned)n) == (int)n);
+    if (g) gzclose(g);
+    if (f) fclose(f);
+}
+
+static int fits_claim_refused(const void *path)
+{
+    ds_dataset d;
+    return ds_data_load(path, &d) == -1 && err_has("declares 4×3×100000000×1 pixels", "bytes after its header");
+}
+
 static void test_fits(void)
 {
     ds_dataset d;
@@ -366,6 +415,23 @@ static void test_fits(void)
     fits(P("sky/real/c.fits"), FLOAT_IMG, 2, ax5, px);
     snprintf(spec, sizeof spec, "fits:%s", P("sky"));
     load_fails(spec, P("sky/real/c.fits"), "5x3 pixels, but");
+    /* issue 12: a header declaring far more pixels than the file holds is refused before allocating */
+    fits(P("claim.fits"), FLOAT_IMG, 3, ax, px);
+    patch_card(P("claim.fits"), "NAXIS3  =", 100000000);
+    CHECK(ds_bounded(512, fits_claim_refused, P("claim.fits")));
+    gzip_copy(P("claim.fits"), P("claim.fits.gz"));
+    CHECK(ds_bounded(512, fits_claim_refused, P("claim.fits.gz")));
+    /* issue 12: .fits.gz is FITS (CFITSIO reads it), as a bare path and in class folders */
+    px[17] = 5;
+    fits(P("cube.fits"), FLOAT_IMG, 3, ax, px);
+    gzip_copy(P("cube.fits"), P("cube.fits.gz"));
+    CHECK(ds_data_load(P("cube.fits.gz"), &d) == 0 && d.n == 2 && d.x[23] == 20);
+    ds_dataset_free(&d);
+    mkdir(P("gzsky"), 0700), mkdir(P("gzsky/real"), 0700), mkdir(P("gzsky/bogus"), 0700);
+    gzip_copy(P("cube.fits"), P("gzsky/real/a.fits.gz"));
+    gzip_copy(P("cube.fits"), P("gzsky/bogus/b.fts.gz"));
+    CHECK(ds_data_load(P("gzsky"), &d) == 0 && d.n == 4 && d.classes == 2 && d.y[0] == 0 && d.y[3] == 1);
+    ds_dataset_free(&d);
     write_text(P("fake.fits"), "SIMPLE? no.");
     load_fails(P("fake.fits"), P("fake.fits"), "cannot open as FITS");
     load_fails("fits:/no/such.fits", "/no/such.fits", "No such file");
@@ -440,6 +506,25 @@ static void test_finite_and_split(void)
     CHECK(ds_dataset_split(&d, 0.01f, 1, &t, &v) == -1 && err_has("leaves 20", "0 for validation"));
 }
 
+/* issue 12: one finite 3e38 pixel over a std below 1 once became +Inf (then
+ * NaN outputs and a hang in the metrics); now an error naming the value.
+ * A mismatched norm is an error, not a silent no-op. */
+static void test_norm_overflow(void)
+{
+    float x[2 * 4] = {0, 1, 2, 3, 4, 3e38f, 6, 7}, y[2] = {0}, mean = 1, sd = 0.5f;
+    ds_dataset d = {.n = 2, .sample = ds_shape_of(3, 1, 2, 2), .x = x, .y = y};
+    ds_norm nm = {1, &mean, &sd};
+    CHECK(ds_norm_apply(&nm, &d) == -1 && err_has("sample 1, element 1", "beyond float range"));
+    CHECK(x[0] == 0 && x[4] == 4); /* unchanged */
+    float mean2[2] = {0, 0}, sd2[2] = {1, 1};
+    ds_norm two = {2, mean2, sd2};
+    x[5] = 5;
+    CHECK(ds_norm_apply(&two, &d) == -1 && err_has("2 channels", "samples 1"));
+    ds_norm none = {0};
+    CHECK(ds_norm_apply(&none, &d) == 0 && x[5] == 5);
+    CHECK(ds_norm_apply(&nm, &d) == 0 && x[0] == -2 && x[5] == 8);
+}
+
 static void test_norm(void)
 {
     enum { n = 50, C = 2, HW = 9 };
@@ -490,6 +575,7 @@ int main(void)
     test_csv();
     test_folder();
     test_fits();
+    test_norm_overflow();
     test_spec();
     test_finite_and_split();
     test_norm();
