@@ -150,13 +150,32 @@ static void test_trailing_bytes(void)
     memcpy(buf + n, "xyz", 3);
     write_file(lb, "payload.gz", 1, buf, n + 3);
     check_load_fails(im, lb, lb, "3 bytes after the data (the header declares 5 bytes");
-    /* stored (uncompressed) deflate: flip a label byte; with extra payload the CRC is still read */
-    tpath(p, "crc_trail.gz");
-    gzFile g = gzopen(p, "wb0");
-    gzwrite(g, buf, (unsigned)n + 3);
-    gzclose(g);
-    flip_byte(p, 8 + 3 + 1); /* trailer, the extra bytes, the last label */
-    check_load_fails(im, p, p, "corrupt gzip stream (incorrect data check)");
+    /* stored (uncompressed) deflate, 40000 bytes of 0x07 and as many extra (more than zlib's
+     * 16 KiB buffer, so one gzread byte past the data never reached the trailer): one byte
+     * flipped far from the end, which only the CRC can tell */
+    {
+        enum { M = 40000 };
+        static uint8_t big[8 + 2 * M], file[2 * M + 1024];
+        int dm[1] = {M};
+        memset(big + 8, 7, 2 * M);
+        idx_encode(big, 0x08, 1, dm, NULL);
+        tpath(p, "crc_trail.gz");
+        gzFile g = gzopen(p, "wb0");
+        gzwrite(g, big, (unsigned)sizeof big);
+        gzclose(g);
+        FILE *f = fopen(p, "r+b");
+        size_t len = fread(file, 1, sizeof file, f);
+        size_t at = len - 8 - M - 1000;
+        while (file[at] != 7) at--; /* a data byte, not a stored block's header */
+        fseek(f, (long)at, SEEK_SET);
+        fputc(7 ^ 0xff, f);
+        fclose(f);
+        uint8_t *raw = NULL;
+        int nd, dims[DS_MAX_DIMS];
+        CHECK(ds_idx_read(p, &raw, &nd, dims) == -1 && raw == NULL);
+        CHECK(err_has(p, "corrupt gzip stream (incorrect data check)"));
+        free(raw);
+    }
 
     /* zero padding after the stream, and two members, read cleanly */
     write_file(lb, "padded.gz", 1, buf, n);
@@ -167,7 +186,7 @@ static void test_trailing_bytes(void)
     CHECK(ds_idx_load(im, lb, &d) == 0 && d.n == N && d.y[N - 1] == lab[N - 1]);
     ds_dataset_free(&d);
     tpath(p, "members.gz");
-    g = gzopen(p, "wb");
+    gzFile g = gzopen(p, "wb");
     gzwrite(g, buf, 8);
     gzclose(g);
     g = gzopen(p, "ab");
