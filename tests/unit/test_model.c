@@ -408,8 +408,13 @@ static void test_errors(void)
     EXPECT_PARSE_ERROR(NET "[conv]\nfilters=0\nsize=3\n", "bad.cfg:5:", "filters: 0 is out of range (1..65536)");
     EXPECT_PARSE_ERROR(NET "[dropout]\np=1.5\n[dense]\nunits=3\n", "bad.cfg:5:", "[dropout] 'dropout1' p: 1.5",
                        "[0, 1)");
+    /* issue 12: a learning rate is bounded as --lr is (1e30 was accepted) */
+    EXPECT_PARSE_ERROR(NET "[train]\nlr=1e30\n[dense]\nunits=3\n", "bad.cfg:5:", "[train] lr: 1e30 is out of range",
+                       "[1e-12, 1e6], as --lr");
+    EXPECT_PARSE_ERROR(NET "[pretrain]\nlearning_rate=1e-13\n[dense]\nunits=3\n", "bad.cfg:5:", "1e-13 is out of range");
+    EXPECT_PARSE_ERROR(NET "[rbm]\nunits=4\nlr=2e6\n[dense]\nunits=3\n", "bad.cfg:6:", "lr: 2e6 is out of range");
     EXPECT_PARSE_ERROR(NET "[dense]\nunits=3\nbias=2\n", "bad.cfg:6:", "bias: '2' is not 0 or 1");
-    EXPECT_PARSE_ERROR(NET "[dense]\nunits=3\n[train]\nlr=-0.1\n", "bad.cfg:7:", "[train] lr: -0.1", "> 0");
+    EXPECT_PARSE_ERROR(NET "[dense]\nunits=3\n[train]\nlr=-0.1\n", "bad.cfg:7:", "[train] lr: -0.1", "[1e-12, 1e6]");
     EXPECT_PARSE_ERROR(NET "[dense]\nunits=3\n[train]\nlr=nan\n", "bad.cfg:7:", "[train] lr: 'nan' is not a finite number");
     EXPECT_PARSE_ERROR(NET "[dense]\nunits=3\n[train]\noptimizer=adagrad\n", "bad.cfg:7:",
                        "[train] optimizer: unknown value 'adagrad' (expected sgd|adam|adamw|rmsprop)");
