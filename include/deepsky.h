@@ -94,8 +94,15 @@ ds_node *ds_buffer(ds_graph *g, const char *name, ds_shape shape, ds_init init);
 void ds_node_set_requires_grad(ds_node *n, int on);
 
 /* Compile: topological order, shape inference, one arena, parameter init.
- * No nodes may be added afterwards. */
+ * No nodes may be added afterwards. An arena over ds_memory_limit() is
+ * refused, with both numbers, before anything is allocated. */
 int ds_graph_compile(ds_graph *g);
+/* The bytes compile() would allocate for the arena, computed without
+ * allocating it (e.g. `deepsky info`); the arena's size once compiled. */
+int ds_graph_plan_bytes(ds_graph *g, size_t *bytes);
+/* The machine's physical memory (_SC_PHYS_PAGES × page size), or
+ * DS_MEMORY_LIMIT (bytes, suffix K/M/G for 10^3/10^6/10^9) if set. */
+size_t ds_memory_limit(void);
 /* Before compiling: the graph will only run forward (predict, eval). No
  * gradients are allocated and op values share memory by liveness, so
  * after a forward only the sinks (nodes nothing consumes) and nodes marked

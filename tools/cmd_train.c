@@ -294,6 +294,7 @@ int cmd_train(int argc, char **argv)
         : test.n && ds_norm_apply(&norm, &test) != 0 ? cli_lib_error(test_spec) : 0)
         goto done;
 
+    tc.batch = cli_cap_batch(tc.batch, train.n, "training");
     if (cli_net_build(&net, model, tc.batch, tc.seed) != 0) {
         model = NULL; /* owned by net now */
         goto done;
