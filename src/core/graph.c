@@ -461,7 +461,7 @@ int ds_graph_compile(ds_graph *g)
     size_t limit = ds_memory_limit();
     if (off > limit) {
         free(planned);
-        return ds_fail("the graph needs %.3g GB of memory at batch %d (values%s, workspace) but %s %.3g GB; use a "
+        return ds_fail("the graph needs %.4g GB of memory at batch %d (values%s, workspace) but %s %.4g GB; use a "
                        "smaller batch or model", off / 1e9, g->max_batch, g->inference ? "" : ", gradients",
                        getenv("DS_MEMORY_LIMIT") && *getenv("DS_MEMORY_LIMIT") ? "DS_MEMORY_LIMIT is"
                                                                                : "this machine has",

@@ -470,6 +470,9 @@ static void test_errors(void)
                        "bad.cfg:11: layer 'cat' (concat):", "'a' [4, 4, 6, 6]", "'p' [4, 1, 4, 4]");
     EXPECT_BUILD_ERROR(NET "[conv]\nfilters=3\nsize=3\ngroups=3\n[dense]\nunits=3\n", "bad.cfg:4: layer 'conv1' (conv):",
                        "groups=3 must divide the input's 1 channels");
+    /* issue 12: 65536 filters of 256x256 feed a dense layer 2^32 inputs; (int) once wrapped that to 0 */
+    EXPECT_BUILD_ERROR("[net]\ninput=1,256,256\nclasses=2\n[conv]\nfilters=65536\nsize=3\npad=1\n[dense]\nunits=2\n",
+                       "bad.cfg:8: layer 'dense1' (dense):", "4294967296 input features per sample, more than 2147483647");
     EXPECT_PARSE_ERROR(NET "[conv]\nfilters=4\nsize=3\ngroups=3\n", "bad.cfg:7:",
                        "groups: 3 must divide filters=4");
     EXPECT_BUILD_ERROR(NET "[conv]\nname=big\nfilters=4\nsize=9\n[dense]\nunits=3\n", "bad.cfg:4: layer 'big' (conv):");
