@@ -257,8 +257,47 @@ static const char jpeg8[] =
     "\xe3\xe4\xe5\xe6\xe7\xe8\xe9\xea\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9\xfa\xff\xda\x00\x0c\x03\x01\x00"
     "\x02\x11\x03\x11\x00\x3f\x00\xf3\x6a\x28\xa2\xbf\x59\x3f\x31\x3f\xff\xd9";
 
+/* A PNG whose IHDR says w×h 8-bit gray, with a tiny IDAT (a few rows). */
+static void png_claim(const char *path, uint32_t w, uint32_t h)
+{
+    unsigned char f[256], raw[64] = {0}, z[128];
+    uLongf zl = sizeof z;
+    compress(z, &zl, raw, sizeof raw);
+    size_t n = 0;
+    memcpy(f, "\x89PNG\r\n\x1a\n", 8), n = 8;
+    unsigned char ihdr[13] = {w >> 24, w >> 16, w >> 8, w, h >> 24, h >> 16, h >> 8, h, 8, 0, 0, 0, 0};
+    const struct {
+        const char *type;
+        const unsigned char *d;
+        size_t len;
+    } ch[3] = {{"IHDR", ihdr, 13}, {"IDAT", z, zl}, {"IEND", NULL, 0}};
+    for (int k = 0; k < 3; k++) {
+        size_t len = ch[k].len;
+        unsigned char *c = f + n;
+        c[0] = (unsigned char)(len >> 24), c[1] = (unsigned char)(len >> 16), c[2] = (unsigned char)(len >> 8),
+        c[3] = (unsigned char)len;
+        memcpy(c + 4, ch[k].type, 4);
+        if (len) memcpy(c + 8, ch[k].d, len);
+        uLong crc = crc32(0, c + 4, (uInt)(4 + len));
+        c[8 + len] = (unsigned char)(crc >> 24), c[9 + len] = (unsigned char)(crc >> 16),
+        c[10 + len] = (unsigned char)(crc >> 8), c[11 + len] = (unsigned char)crc;
+        n += 12 + len;
+    }
+    write_bytes(path, f, n);
+}
+
+static int png_claim_refused(const void *path)
+{
+    ds_dataset d;
+    return ds_data_load(path, &d) == -1 && err_has("declares 20000x20000 pixels of 1 channels", "image file can hold");
+}
+
 static void test_folder(void)
 {
+    /* issue 12: a PNG header's size is checked against the file before stb allocates it */
+    png_claim(P("claim.png"), 20000, 20000);
+    CHECK(ds_bounded(256, png_claim_refused, P("claim.png")));
+
     ds_dataset d;
     mkdir(P("img"), 0700), mkdir(P("img/b_shirt"), 0700), mkdir(P("img/a_coat"), 0700);
     png(P("img/b_shirt/1.png"), 4, 3, 1, 5);
