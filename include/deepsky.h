@@ -95,8 +95,15 @@ ds_node *ds_buffer(ds_graph *g, const char *name, ds_shape shape, ds_init init);
 void ds_node_set_requires_grad(ds_node *n, int on);
 
 /* Compile: topological order, shape inference, one arena, parameter init.
- * No nodes may be added afterwards. */
+ * No nodes may be added afterwards. An arena over ds_memory_limit() is
+ * refused, with both numbers, before anything is allocated. */
 int ds_graph_compile(ds_graph *g);
+/* The bytes compile() would allocate for the arena, computed without
+ * allocating it (e.g. `deepsky info`); the arena's size once compiled. */
+int ds_graph_plan_bytes(ds_graph *g, size_t *bytes);
+/* The machine's physical memory (_SC_PHYS_PAGES × page size), or
+ * DS_MEMORY_LIMIT (bytes, suffix K/M/G for 10^3/10^6/10^9) if set. */
+size_t ds_memory_limit(void);
 /* Before compiling: the graph will only run forward (predict, eval). No
  * gradients are allocated and op values share memory by liveness, so
  * after a forward only the sinks (nodes nothing consumes) and nodes marked
@@ -365,8 +372,13 @@ typedef struct ds_metrics {
     int *support;      /* [classes] true count */
     int *confusion;    /* [true·classes + predicted] */
 } ds_metrics;
+/* Fails (naming the sample and class) on a NaN or ±Inf probability: every
+ * metric is then a number and the ROC walks end. */
 int ds_metrics_compute(const float *probs, const float *labels, int n, int classes, ds_metrics *m);
 void ds_metrics_free(ds_metrics *m);
+/* probs[i] = softmax(logits[i]) for rows i of [rows, classes]; a non-finite
+ * logit fails with "sample first+i: the model's output for class k is NaN". */
+int ds_softmax_rows(const float *logits, int rows, int classes, int first, float *probs);
 
 /* Load the data a spec names (docs/cli.md lists them):
  *   fashion-mnist[:train|:test]      Debian's dataset-fashion-mnist
@@ -407,7 +419,7 @@ typedef struct ds_fits_key {
  * [n, h, w] or [n, c, h, w]), with header keywords, atomically;
  * `fits:PATH[,labels=Y][,channels=C]` reads it back. */
 int ds_fits_write(const char *path, int naxis, const int *dims, const float *x, const ds_fits_key *keys, int nkeys);
-/* Whether a file name ends in .fits, .fit, .fts or .fz. */
+/* Whether a file name ends in .fits, .fit, .fts or .fz, or one of the first three plus .gz. */
 int ds_is_fits_name(const char *name);
 /* Write an NPY (float32) array of the given shape. */
 int ds_npy_write(const char *path, ds_shape shape, const float *data);
@@ -421,8 +433,10 @@ typedef struct ds_norm {
 /* Statistics of d: mean and population std; a constant channel or feature
  * (variance zero up to round-off) gets std 1, as scikit-learn's scaler. */
 int ds_norm_compute(const ds_dataset *d, ds_norm *out);
-/* Apply in place. */
-void ds_norm_apply(const ds_norm *nm, ds_dataset *d);
+/* Apply in place, computed in double: fails (d unchanged) naming the sample and element
+ * when a value leaves float range (one 3e38 pixel over a std below 1), or
+ * when nm's channels are not the data's; a nm of 0 channels changes nothing. */
+int ds_norm_apply(const ds_norm *nm, ds_dataset *d);
 void ds_norm_free(ds_norm *nm);
 
 /* ---- model files (.cfg; reference in docs/model-file.md) -------------- */

@@ -40,11 +40,20 @@ typedef struct cli_net {
 
 /* Parse nothing: build `model` (taken over) for `batch` and compile. */
 int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed);
+/* The same nodes, shapes and loss for training, not compiled: nothing the
+ * size of a tensor is allocated (info; ds_graph_plan_bytes for the arena). */
+int cli_net_plan(cli_net *net, ds_model *model, int batch);
 void cli_net_free(cli_net *net);
 
 /* Open a checkpoint and build its model with its weights (eval mode) and
  * its class vocabulary. */
 int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *norm);
+/* Rebuild an eval-mode net for another batch, keeping its weights and buffers. */
+int cli_net_rebatch(cli_net *net, int batch);
+/* min(batch, n), with a note on stderr when the batch was larger than the
+ * n samples of `what` (memory is planned for the batch: --batch 1000000 on
+ * 40 samples once allocated gigabytes); what NULL: no note. */
+int cli_cap_batch(int batch, int n, const char *what);
 
 /* The data's sample shape must be the model's input shape. */
 int cli_check_input(const cli_net *net, const ds_dataset *d, const char *what);

@@ -115,9 +115,9 @@ int cmd_demo(int argc, char **argv)
         goto done;
     }
     memcpy(tn.x, te.x, sizeof(float) * (size_t)te.n * size * size);
-    ds_norm_apply(&norm, &tn);
-    probs = malloc(sizeof(float) * 2 * (size_t)te.n);
-    int pred_rc = probs ? cli_predict(&net, &tn, probs) : cli_error("out of memory");
+    int norm_rc = ds_norm_apply(&norm, &tn) != 0 ? cli_lib_error(NULL) : 0;
+    probs = norm_rc ? NULL : malloc(sizeof(float) * 2 * (size_t)te.n);
+    int pred_rc = norm_rc ? 1 : probs ? cli_predict(&net, &tn, probs) : cli_error("out of memory");
     free(tn.x);
     if (pred_rc != 0) goto done;
     if (ds_metrics_compute(probs, te.y, te.n, 2, &m) != 0) {

@@ -22,7 +22,7 @@ static int load_for(cli_net *net, const ds_norm *norm, const char *spec, ds_data
     if (norm->channels && norm->channels != d->sample.d[0])
         return cli_error("%s: the checkpoint's normalisation has %d channels, the data %d", spec,
                          norm->channels, d->sample.d[0]);
-    if (norm->channels) ds_norm_apply(norm, d);
+    if (ds_norm_apply(norm, d) != 0) return cli_lib_error(spec);
     return 0;
 }
 
@@ -133,7 +133,7 @@ static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json, co
 int cmd_eval(int argc, char **argv)
 {
     const char *ckpt = NULL, *spec = NULL, *meta_path = NULL, *v;
-    int batch = 256, json = 0;
+    int batch = 256, json = 0, batch_given = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_opt(argc, argv, &i, "--data", &spec)) {
             if (!spec) return cli_usage("--data needs a value");
@@ -141,6 +141,7 @@ int cmd_eval(int argc, char **argv)
             if (!meta_path) return cli_usage("--meta needs a value");
         } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
             if (cli_parse_int("--batch", v, 1, 1 << 20, &batch)) return 1;
+            batch_given = 1;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
         } else if (argv[i][0] == '-') {
@@ -159,8 +160,9 @@ int cmd_eval(int argc, char **argv)
     cli_meta meta = {0};
     float *probs = NULL;
     int rc = 1;
-    if (cli_net_from_checkpoint(ckpt, batch, &net, &norm) != 0) return 1;
-    if (load_for(&net, &norm, spec, &d) != 0) goto done;
+    /* built at batch 1 until the data's size is known, then at min(--batch, samples) */
+    if (cli_net_from_checkpoint(ckpt, 1, &net, &norm) != 0) return 1;
+    if (load_for(&net, &norm, spec, &d) != 0 || cli_net_rebatch(&net, cli_cap_batch(batch, d.n, batch_given ? spec : NULL)) != 0) goto done;
     int classes = ds_model_classes(net.model);
     if (d.classes == 0) {
         cli_error("%s has no labels to evaluate against (e.g. npy:X.npy,Y.npy)", spec);

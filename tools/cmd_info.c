@@ -53,8 +53,21 @@ int cmd_info(int argc, char **argv)
         m = ds_model_load(path);
     }
     if (!m) return cli_lib_error(NULL);
+    /* planned, never allocated: a model too big to train still gets its table (issue 12) */
     cli_net net;
-    if (cli_net_build(&net, m, 1, 0) != 0) return 1;
+    size_t train_bytes = 0;
+    int train_batch = ds_model_train_cfg(m)->batch;
+    if (cli_net_plan(&net, m, train_batch) != 0 || ds_graph_plan_bytes(net.g, &train_bytes) != 0) {
+        if (net.g) ds_graph_free(net.g);
+        ds_model_free(m);
+        return net.g ? cli_lib_error(NULL) : 1;
+    }
+    ds_graph_free(net.g);
+    if (cli_net_plan(&net, m, 1) != 0) {
+        if (net.g) cli_net_free(&net);
+        else ds_model_free(m);
+        return 1;
+    }
 
     char shp[96], a[32], b[32];
     printf("%s\n", path);
@@ -100,6 +113,10 @@ int cmd_info(int argc, char **argv)
     human(tot_mem, "B", b, sizeof b);
     printf("\ntotal: %ld parameters (%.2f MB), %s FLOPs per sample, %s of activations per sample\n", tot_params,
            tot_params * 4.0 / 1e6, a, b);
+    human((double)train_bytes, "B", a, sizeof a);
+    human((double)ds_memory_limit(), "B", b, sizeof b);
+    printf("training memory at batch %d ([train] batch): %s (parameters, activations, gradients, workspace; "
+           "%s available)%s\n", train_batch, a, b, train_bytes > ds_memory_limit() ? ": too much to train" : "");
     cli_net_free(&net);
     return 0;
 }

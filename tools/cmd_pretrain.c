@@ -121,8 +121,9 @@ int cmd_pretrain(int argc, char **argv)
     }
     if (!ds_model_normalize(model))
         for (int c = 0; c < norm.channels; c++) norm.mean[c] = 0, norm.std[c] = 1;
-    ds_norm_apply(&norm, &d);
-    if (val.n) ds_norm_apply(&norm, &val);
+    if (ds_norm_apply(&norm, &d) != 0 ? cli_lib_error(o.data)
+        : val.n && ds_norm_apply(&norm, &val) != 0 ? cli_lib_error("validation data") : 0)
+        goto done;
     if (val.n && ds_shape_numel(val.sample) != ds_shape_numel(d.sample)) {
         cli_error("validation data has samples of %zu values; the training data's have %zu", ds_shape_numel(val.sample),
                   ds_shape_numel(d.sample));

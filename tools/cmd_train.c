@@ -334,10 +334,12 @@ int cmd_train(int argc, char **argv)
     }
     if (!ck && !init_ck && !ds_model_normalize(model))
         for (int c = 0; c < norm.channels; c++) norm.mean[c] = 0, norm.std[c] = 1;
-    ds_norm_apply(&norm, &train);
-    if (val.n) ds_norm_apply(&norm, &val);
-    if (test.n) ds_norm_apply(&norm, &test);
+    if (ds_norm_apply(&norm, &train) != 0 ? cli_lib_error(o.data)
+        : val.n && ds_norm_apply(&norm, &val) != 0 ? cli_lib_error(o.val ? o.val : "validation data")
+        : test.n && ds_norm_apply(&norm, &test) != 0 ? cli_lib_error(test_spec) : 0)
+        goto done;
 
+    tc.batch = cli_cap_batch(tc.batch, train.n, "training");
     if (cli_net_build(&net, model, tc.batch, tc.seed) != 0) {
         model = NULL; /* owned by net now */
         goto done;

@@ -320,7 +320,9 @@ int cli_mkdirs(const char *path)
     return 0;
 }
 
-static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, bool inference)
+enum { NET_TRAIN, NET_INFERENCE, NET_PLAN };
+
+static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, int mode)
 {
     memset(net, 0, sizeof *net);
     net->model = model;
@@ -332,17 +334,22 @@ static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, bo
         net->y = ds_input(net->g, "y", ds_shape_of(1, batch));
         net->loss = ds_softmax_cross_entropy(net->g, net->logits, net->y, NULL);
     }
-    if (net->loss && inference) { /* eval/predict: no gradients, activations share memory */
+    if (net->loss && mode == NET_INFERENCE) { /* eval/predict: no gradients, activations share memory */
         ds_node_keep(net->logits);
         if (ds_graph_plan_inference(net->g) != 0) return cli_lib_error(NULL);
     }
-    if (!net->loss || ds_graph_compile(net->g) != 0) return cli_lib_error(NULL);
+    if (!net->loss || (mode != NET_PLAN && ds_graph_compile(net->g) != 0)) return cli_lib_error(NULL);
     return 0;
 }
 
 int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed)
 {
-    return net_build(net, model, batch, seed, false);
+    return net_build(net, model, batch, seed, NET_TRAIN);
+}
+
+int cli_net_plan(cli_net *net, ds_model *model, int batch)
+{
+    return net_build(net, model, batch, 0, NET_PLAN);
 }
 
 void cli_net_free(cli_net *net)
@@ -364,7 +371,7 @@ int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *
         cli_lib_error("model stored in the checkpoint");
         goto done;
     }
-    if (net_build(net, m, batch, 0, true) != 0) goto done;
+    if (net_build(net, m, batch, 0, NET_INFERENCE) != 0) goto done;
     if (ds_checkpoint_restore(ck, net->g, NULL) != 0 || (norm && ds_checkpoint_norm(ck, norm) != 0) ||
         ds_checkpoint_classes(ck, &net->class_names, &net->n_class_names) != 0) {
         cli_lib_error(NULL);
@@ -386,6 +393,41 @@ int cli_map_classes(const ds_checkpoint *c, ds_dataset *d, const char *what)
     int rc = ds_dataset_map_classes(d, (const char *const *)names, n, what) != 0 ? cli_lib_error(NULL) : 0;
     ds_class_names_free(names, n);
     return rc;
+}
+
+int cli_net_rebatch(cli_net *net, int batch)
+{
+    if (batch == net->batch) return 0;
+    ds_model *m = ds_model_parse(ds_model_text(net->model), "the checkpoint's model");
+    if (!m) return cli_lib_error(NULL);
+    cli_net nn;
+    if (net_build(&nn, m, batch, 0, NET_INFERENCE) != 0) {
+        if (nn.g) cli_net_free(&nn);
+        else ds_model_free(m);
+        return 1;
+    }
+    /* the same model text builds the same parameters in the same order */
+    if (ds_graph_num_params(nn.g) != ds_graph_num_params(net->g)) {
+        cli_net_free(&nn);
+        return cli_error("rebuilding the model for batch %d gave other parameters", batch);
+    }
+    for (int i = 0; i < ds_graph_num_params(net->g); i++) {
+        ds_node *a = ds_graph_param(net->g, i), *b = ds_graph_param(nn.g, i);
+        memcpy(ds_node_value(b), ds_node_value(a), ds_node_numel(a) * sizeof(float));
+    }
+    ds_graph_set_training(nn.g, 0);
+    nn.class_names = net->class_names, nn.n_class_names = net->n_class_names; /* moved, not copied */
+    net->class_names = NULL, net->n_class_names = 0;
+    cli_net_free(net);
+    *net = nn;
+    return 0;
+}
+
+int cli_cap_batch(int batch, int n, const char *what)
+{
+    if (n < 1 || batch <= n) return batch;
+    if (what) fprintf(stderr, "note: batch %d is more than the %d samples of %s; using %d\n", batch, n, what, n);
+    return n;
 }
 
 int cli_check_input(const cli_net *net, const ds_dataset *d, const char *what)
@@ -442,14 +484,9 @@ int cli_predict(cli_net *net, const ds_dataset *d, float *probs)
             rc = cli_lib_error(NULL);
             break;
         }
-        const float *z = ds_node_value(net->logits);
-        for (int i = 0; i < b; i++) {
-            const float *zi = z + (size_t)i * classes;
-            float *p = probs + (size_t)(done + i) * classes, m = zi[0];
-            for (int k = 1; k < classes; k++) m = fmaxf(m, zi[k]);
-            double s = 0;
-            for (int k = 0; k < classes; k++) s += exp((double)(zi[k] - m));
-            for (int k = 0; k < classes; k++) p[k] = (float)(exp((double)(zi[k] - m)) / s);
+        if (ds_softmax_rows(ds_node_value(net->logits), b, classes, done, probs + (size_t)done * classes) != 0) {
+            rc = cli_lib_error(NULL);
+            break;
         }
         done += b;
     }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 ds_graph *ds_graph_new(uint64_t seed)
 {
@@ -377,11 +378,12 @@ void ds_node_keep(ds_node *n)
     if (n) n->keep = true;
 }
 
-int ds_graph_compile(ds_graph *g)
+/* The arena compile() lays out: the five regions' offsets r[0..5], the
+ * scratch size, the total and the inference plan (*planned, malloc'd, or
+ * NULL). Shapes, relu fusion and which nodes need gradients are settled
+ * here; nothing the size of a tensor is allocated. */
+static int layout(ds_graph *g, size_t **planned, size_t r[6], size_t *work, size_t *total)
 {
-    if (!g) return ds_fail("graph is NULL");
-    if (g->failed) return ds_fail("%s", g->fail_msg);
-    if (g->compiled) return 0;
     if (infer_all(g) != 0) return -1;
     g->batch = g->max_batch;
 
@@ -392,11 +394,12 @@ int ds_graph_compile(ds_graph *g)
         n->needs_grad = n->requires_grad && !g->inference;
         for (int j = 0; j < n->n_in; j++) n->needs_grad |= n->in[j]->needs_grad;
     }
-    size_t *planned = NULL, planned_bytes = 0;
-    if (g->inference && plan_values(g, &planned, &planned_bytes) != 0) return -1;
+    size_t planned_bytes = 0;
+    *planned = NULL;
+    if (g->inference && plan_values(g, planned, &planned_bytes) != 0) return -1;
 
     /* layout: five regions, each buffer 64-byte aligned */
-    size_t off = 0, r[6];
+    size_t off = 0;
     for (int pass = 0; pass < 5; pass++) {
         r[pass] = off;
         for (int i = 0; i < g->n_nodes; i++) {
@@ -404,18 +407,66 @@ int ds_graph_compile(ds_graph *g)
             bool is_leaf = n->kind != DS_NODE_OP;
             size_t bytes = ds_numel(n) * sizeof(float);
             if (n->alias) continue; /* shares its producer's buffers */
-            if ((pass == 0 && is_leaf) || (pass == 2 && !is_leaf && !planned)) off += ds_align_up(bytes);
+            if ((pass == 0 && is_leaf) || (pass == 2 && !is_leaf && !*planned)) off += ds_align_up(bytes);
             if ((pass == 1 && is_leaf && n->needs_grad) || (pass == 3 && !is_leaf && n->needs_grad))
                 off += ds_align_up(bytes);
             if (pass == 4) off += ds_align_up(n->aux_bytes) + (n->needs_grad ? ds_align_up(n->saved_bytes) : 0);
         }
-        if (pass == 2 && planned) off += planned_bytes;
+        if (pass == 2 && *planned) off += planned_bytes;
     }
     r[5] = off;
-    size_t work = 0;
+    *work = 0;
     for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->work_bytes > work) work = g->nodes[i]->work_bytes;
-    off += ds_align_up(work);
+        if (g->nodes[i]->work_bytes > *work) *work = g->nodes[i]->work_bytes;
+    *total = off + ds_align_up(*work);
+    return 0;
+}
+
+int ds_graph_plan_bytes(ds_graph *g, size_t *bytes)
+{
+    if (!g || !bytes) return ds_fail("ds_graph_plan_bytes: graph and bytes are required");
+    if (g->failed) return ds_fail("%s", g->fail_msg);
+    if (g->compiled) {
+        *bytes = g->arena_bytes;
+        return 0;
+    }
+    size_t *planned, r[6], work;
+    int rc = layout(g, &planned, r, &work, bytes);
+    free(planned);
+    return rc;
+}
+
+size_t ds_memory_limit(void)
+{
+    const char *env = getenv("DS_MEMORY_LIMIT");
+    if (env && *env) {
+        char *end;
+        double v = strtod(env, &end);
+        double unit = *end == 'K' || *end == 'k' ? 1e3 : *end == 'M' || *end == 'm' ? 1e6
+                    : *end == 'G' || *end == 'g' ? 1e9 : 1;
+        if (v > 0 && v * unit < 1.8e19) return (size_t)(v * unit);
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : SIZE_MAX;
+}
+
+int ds_graph_compile(ds_graph *g)
+{
+    if (!g) return ds_fail("graph is NULL");
+    if (g->failed) return ds_fail("%s", g->fail_msg);
+    if (g->compiled) return 0;
+    size_t *planned = NULL, r[6], work, off;
+    if (layout(g, &planned, r, &work, &off) != 0) return -1;
+    /* refused with the number before allocating (and zero-filling) what cannot fit */
+    size_t limit = ds_memory_limit();
+    if (off > limit) {
+        free(planned);
+        return ds_fail("the graph needs %.4g GB of memory at batch %d (values%s, workspace) but %s %.4g GB; use a "
+                       "smaller batch or model", off / 1e9, g->max_batch, g->inference ? "" : ", gradients",
+                       getenv("DS_MEMORY_LIMIT") && *getenv("DS_MEMORY_LIMIT") ? "DS_MEMORY_LIMIT is"
+                                                                               : "this machine has",
+                       limit / 1e9);
+    }
 
     g->arena = aligned_alloc(DS_ALIGN, off ? off : DS_ALIGN);
     g->mark = calloc((size_t)g->n_nodes + 1, 1);

@@ -10,6 +10,13 @@
 #define DS_MAX_LABEL (1 << 24)
 /* Largest array a loader accepts, in elements. */
 #define DS_MAX_ELEMS ((size_t)1 << 31)
+/* Sizes in a header are checked against the file before anything is
+ * allocated for them. A compressed file cannot be checked byte for byte;
+ * deflate expands at most 1032:1 (zlib's bound), so gzip (and a FITS file's
+ * tile-compressed data, which may also use RICE or PLIO: the same bound with
+ * DS_MIN_EXPANDED slack) may declare at most that many bytes per byte stored. */
+#define DS_MAX_EXPANSION 1032
+#define DS_MIN_EXPANDED ((uint64_t)64 << 20)
 
 /* npy:X[,Y]. X [n,F] → samples [F]; [n,H,W] → [1,H,W]; [n,C,H,W] → [C,H,W].
  * uint8 values are kept as 0..255 (not rescaled). Without Y, y = 0, classes 0. */

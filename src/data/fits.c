@@ -35,6 +35,33 @@ static void fits_close(fitsfile *f)
     fits_clear_errmsg();
 }
 
+/* The pixels the current HDU declares must be in the file before a buffer
+ * is allocated for them (a 46 KB file saying NAXIS3 = 1000000 once cost
+ * 1 GB): uncompressed, every byte is in the file (for .gz, CFITSIO's
+ * decompressed copy); tile-compressed (.fz), at most DS_MAX_EXPANSION
+ * times the stored bytes. */
+static int check_declared_size(fitsfile *f, const char *path, int hdu, const LONGLONG ax[4])
+{
+    int status = 0, bitpix = 0;
+    LONGLONG head, data, end, file = f->Fptr->logfilesize;
+    uint64_t pixels = (uint64_t)ax[0] * (uint64_t)ax[1] * (uint64_t)ax[2] * (uint64_t)ax[3];
+    if (fits_get_hduaddrll(f, &head, &data, &end, &status) || fits_get_img_equivtype(f, &bitpix, &status))
+        return fits_fail(path, "cannot read the HDU header", status);
+    int compressed = fits_is_compressed_image(f, &status);
+    uint64_t need = pixels * (uint64_t)(bitpix < 0 ? -bitpix : bitpix) / 8;
+    if (!compressed && (uint64_t)data + need > (uint64_t)file)
+        return ds_fail("%s: HDU %d declares %lld×%lld×%lld×%lld pixels (%llu bytes) but the file has only %lld bytes "
+                       "after its header; the file is truncated or its NAXISn keywords are wrong",
+                       path, hdu, (long long)ax[0], (long long)ax[1], (long long)ax[2], (long long)ax[3],
+                       (unsigned long long)need, (long long)(file > data ? file - data : 0));
+    uint64_t stored = end > data ? (uint64_t)(end - data) : 0, cap = stored * DS_MAX_EXPANSION;
+    if (compressed && pixels * sizeof(float) > (cap > DS_MIN_EXPANDED ? cap : DS_MIN_EXPANDED))
+        return ds_fail("%s: HDU %d declares %llu pixels, more than %llu bytes of compressed data can hold "
+                       "(at most %d:1)", path, hdu, (unsigned long long)pixels, (unsigned long long)stored,
+                       DS_MAX_EXPANSION);
+    return 0;
+}
+
 /* Opens path at its first HDU with image data: `planes` planes of h×w
  * pixels; *c4 is NAXIS3 of a 4-D array [N,C,H,W], else 0. */
 static int open_image(const char *path, fitsfile **fp, int *planes, int *h, int *w, int *c4)
@@ -64,6 +91,11 @@ static int open_image(const char *path, fitsfile **fp, int *planes, int *h, int 
             return ds_fail("%s: HDU %d: image of size %lld×%lld×%lld×%lld is not 2-, 3- or 4-D, or too "
                            "large", path, k, (long long)ax[0], (long long)ax[1],
                            (long long)ax[2], (long long)ax[3]);
+        }
+        if (check_declared_size(*fp, path, k, ax) != 0) {
+            fits_close(*fp);
+            *fp = NULL;
+            return -1;
         }
         /* FITS lists the fastest axis first: NAXIS1 = width. */
         *w = (int)ax[0], *h = (int)ax[1], *planes = (int)(ax[2] * ax[3]);
@@ -143,8 +175,11 @@ fail:
 
 int ds_is_fits_name(const char *name)
 {
-    return ds_has_ext(name, ".fits") || ds_has_ext(name, ".fit") || ds_has_ext(name, ".fts") ||
-           ds_has_ext(name, ".fz");
+    /* CFITSIO reads gzip'd FITS files, so .fits.gz is a FITS name */
+    static const char *const ext[] = {".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz"};
+    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+        if (ds_has_ext(name, ext[i])) return 1;
+    return 0;
 }
 
 /* DIR/<class>/<image>.fits: each file's samples (1 for an image or one

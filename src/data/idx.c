@@ -2,7 +2,7 @@
  *
  * Layout: magic 00 00 <type> <ndim>, ndim big-endian uint32 sizes, then
  * Π sizes elements. Only type 0x08 (unsigned byte) is read. */
-#include "internal.h"
+#include "data.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -14,55 +14,170 @@
 
 #define IDX_UBYTE 0x08
 #define IDX_MAX_BYTES ((uint64_t)1 << 31)
-/* gzread reports nothing for a call that ends in an error, so small chunks
- * keep the "got M bytes" of a truncated gzip file close to the truth. */
-#define READ_CHUNK (1u << 16)
+#define CHUNK (1u << 16)
 
-/* zlib's error text without the "path: " it puts in front. */
-static const char *gz_msg(gzFile f, const char *path, int *zerr)
+/* A plain or gzip file read through inflate directly (not gzread, which
+ * ignores bytes after the gzip stream and reports the CRC only if a read
+ * happens to reach the trailer): every member's CRC and length are checked
+ * (inflate returns Z_STREAM_END only after both), concatenated members are
+ * read as one stream (RFC 1952), and anything after the last member other
+ * than zero padding (which Python's gzip also skips) is an error. */
+typedef struct {
+    FILE *f;
+    const char *path;
+    uint64_t size;   /* of the file */
+    int gz, zinit;   /* gzip magic seen; inflateInit2 done */
+    int at_end;      /* gzip: the last member ended, nothing but padding after it */
+    int cut;         /* gzip: the file ended inside a member */
+    z_stream z;
+    unsigned char in[CHUNK], out[CHUNK];
+    size_t out_pos, out_len;
+} idx_src;
+
+static int src_open(idx_src *s, const char *path)
 {
-    const char *msg = gzerror(f, zerr);
-    size_t k = strlen(path);
-    return strncmp(msg, path, k) == 0 && msg[k] == ':' && msg[k + 1] == ' ' ? msg + k + 2 : msg;
+    memset(s, 0, sizeof *s);
+    s->path = path;
+    errno = 0;
+    if (!(s->f = fopen(path, "rb"))) return ds_fail("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(s->f), &st) == 0 && S_ISREG(st.st_mode)) s->size = (uint64_t)st.st_size;
+    size_t got = fread(s->in, 1, CHUNK, s->f);
+    if (ferror(s->f)) return ds_fail("%s: read error: %s", path, strerror(errno));
+    s->z.next_in = s->in;
+    s->z.avail_in = (uInt)got;
+    s->gz = got >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
+    if (s->gz) {
+        if (inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK) return ds_fail("%s: out of memory for zlib", path);
+        s->zinit = 1;
+    }
+    return 0;
+}
+
+static void src_close(idx_src *s)
+{
+    if (s->zinit) inflateEnd(&s->z);
+    if (s->f) fclose(s->f);
+}
+
+/* Refills the input buffer when empty; returns the bytes available. */
+static uInt refill(idx_src *s)
+{
+    if (s->z.avail_in == 0 && !feof(s->f) && !ferror(s->f)) {
+        s->z.next_in = s->in;
+        s->z.avail_in = (uInt)fread(s->in, 1, CHUNK, s->f);
+    }
+    return s->z.avail_in;
+}
+
+/* After a member's end: another member, zero padding to the end, or an error. */
+static int next_member(idx_src *s)
+{
+    for (;;) {
+        if (!refill(s)) {
+            s->at_end = 1;
+            return ferror(s->f) ? ds_fail("%s: read error: %s", s->path, strerror(errno)) : 0;
+        }
+        if (s->z.next_in[0] != 0) break;
+        s->z.next_in++, s->z.avail_in--;
+    }
+    /* another member (its magic may straddle two chunks: inflate reads the rest) */
+    if (s->z.next_in[0] == 0x1f && (s->z.avail_in < 2 || s->z.next_in[1] == 0x8b)) {
+        if (inflateReset(&s->z) != Z_OK) return ds_fail("%s: zlib error", s->path);
+        return 0;
+    }
+    return ds_fail("%s: bytes after the end of the gzip stream (not another gzip member)", s->path);
+}
+
+/* Inflates the next chunk into s->out (as gzread does, so a corrupt block
+ * is reported before any of its bytes are used). */
+static int inflate_chunk(idx_src *s)
+{
+    s->out_pos = s->out_len = 0;
+    while (s->out_len < CHUNK && !s->at_end && !s->cut) {
+        if (!refill(s)) {
+            if (ferror(s->f)) return ds_fail("%s: read error: %s", s->path, strerror(errno));
+            s->cut = 1; /* the file ends inside a member */
+            break;
+        }
+        s->z.next_out = s->out + s->out_len;
+        s->z.avail_out = (uInt)(CHUNK - s->out_len);
+        int rc = inflate(&s->z, Z_NO_FLUSH);
+        s->out_len = CHUNK - s->z.avail_out;
+        if (rc == Z_STREAM_END) {
+            if (next_member(s) != 0) return -1;
+        } else if (rc == Z_DATA_ERROR) {
+            return ds_fail("%s: corrupt gzip stream (%s)", s->path, s->z.msg ? s->z.msg : "data error");
+        } else if (rc == Z_MEM_ERROR) {
+            return ds_fail("%s: out of memory in zlib", s->path);
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            return ds_fail("%s: zlib error %d", s->path, rc);
+        }
+    }
+    return 0;
+}
+
+/* Up to n bytes into buf; *got says how many (fewer only at the end). */
+static int src_read(idx_src *s, void *buf, size_t n, size_t *got)
+{
+    *got = 0;
+    if (!s->gz) {
+        if (s->z.avail_in) { /* what src_open looked at first */
+            size_t k = n < s->z.avail_in ? n : s->z.avail_in;
+            memcpy(buf, s->z.next_in, k);
+            s->z.next_in += k, s->z.avail_in -= (uInt)k, *got = k;
+        }
+        *got += fread((char *)buf + *got, 1, n - *got, s->f);
+        return ferror(s->f) ? ds_fail("%s: read error: %s", s->path, strerror(errno)) : 0;
+    }
+    while (*got < n) {
+        if (s->out_pos == s->out_len) {
+            if (s->at_end || s->cut) break;
+            if (inflate_chunk(s) != 0) return -1;
+            continue;
+        }
+        size_t k = s->out_len - s->out_pos < n - *got ? s->out_len - s->out_pos : n - *got;
+        memcpy((char *)buf + *got, s->out + s->out_pos, k);
+        s->out_pos += k, *got += k;
+    }
+    return 0;
 }
 
 /* Reads exactly n bytes of `what` ("header", "data"). */
-static int read_exact(gzFile f, const char *path, void *buf, size_t n, const char *what)
+static int read_exact(idx_src *s, void *buf, size_t n, const char *what)
 {
-    size_t got = 0;
-    while (got < n) {
-        unsigned want = n - got > READ_CHUNK ? READ_CHUNK : (unsigned)(n - got);
-        int r = gzread(f, (char *)buf + got, want);
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
+    size_t got;
+    if (src_read(s, buf, n, &got) != 0) return -1;
     if (got == n) return 0;
-    int zerr;
-    const char *msg = gz_msg(f, path, &zerr);
-    if (zerr == Z_DATA_ERROR) return ds_fail("%s: corrupt gzip stream (%s)", path, msg);
-    if (zerr != Z_OK && zerr != Z_BUF_ERROR) return ds_fail("%s: read error: %s", path, msg);
-    return ds_fail("%s: truncated: expected %zu bytes of %s, got %zu", path, n, what, got);
+    return ds_fail("%s: truncated: expected %zu bytes of %s, got %zu%s", s->path, n, what, got,
+                   s->cut ? " (the gzip stream ends early)" : "");
 }
 
-/* The gzip trailer (CRC, length) is only checked once inflate passes the
- * end of the stream, so read one byte past the data to reach it. Trailing
- * bytes of a plain file, or garbage after the gzip stream, are ignored. */
-static int check_stream_end(gzFile f, const char *path)
+/* The data must end the file (the gzip stream, checked to its last CRC). */
+static int check_end(idx_src *s, size_t declared)
 {
-    unsigned char extra;
-    int zerr;
-    if (gzread(f, &extra, 1) >= 0) return 0;
-    const char *msg = gz_msg(f, path, &zerr);
-    if (zerr == Z_DATA_ERROR) return ds_fail("%s: corrupt gzip stream (%s)", path, msg);
-    return ds_fail("%s: read error: %s", path, msg);
+    unsigned char extra[256];
+    size_t got, more = 0;
+    do {
+        if (src_read(s, extra, sizeof extra, &got) != 0) return -1;
+        more += got;
+    } while (got == sizeof extra && more < ((size_t)1 << 20));
+    if (s->cut) return ds_fail("%s: truncated gzip stream (the file ends before the gzip trailer)", s->path);
+    if (more)
+        return ds_fail("%s: %s%zu bytes after the data (the header declares %zu bytes of data)", s->path,
+                       more >= ((size_t)1 << 20) ? "over " : "", more, declared);
+    return 0;
 }
 
-/* Header → ndim and dims; returns the data size in bytes via *bytes. */
-static int read_header(gzFile f, const char *path, int *ndim, int dims[DS_MAX_DIMS],
-                       size_t *bytes)
+/* Header → ndim and dims; returns the data size in bytes via *bytes. Sizes
+ * are checked against the file before anything is allocated: a plain file
+ * must hold them, a gzip file can hold at most DS_MAX_EXPANSION times its
+ * size. */
+static int read_header(idx_src *s, int *ndim, int dims[DS_MAX_DIMS], size_t *bytes)
 {
+    const char *path = s->path;
     unsigned char m[4], raw[4 * DS_MAX_DIMS];
-    if (read_exact(f, path, m, sizeof m, "header")) return -1;
+    if (read_exact(s, m, sizeof m, "header")) return -1;
     if (m[0] != 0 || m[1] != 0)
         return ds_fail("%s: not an IDX file: magic %02x %02x %02x %02x, expected 00 00 08 <ndim>",
                        path, m[0], m[1], m[2], m[3]);
@@ -73,7 +188,7 @@ static int read_header(gzFile f, const char *path, int *ndim, int dims[DS_MAX_DI
         return ds_fail("%s: bad number of dimensions %d (1..%d supported)", path, m[3],
                        DS_MAX_DIMS);
     int nd = m[3];
-    if (read_exact(f, path, raw, 4 * (size_t)nd, "header")) return -1;
+    if (read_exact(s, raw, 4 * (size_t)nd, "header")) return -1;
     /* Each size < 2^32 and the running product ≤ 2^31, so no overflow in 64 bits. */
     uint64_t total = 1;
     for (int i = 0; i < nd; i++) {
@@ -85,6 +200,15 @@ static int read_header(gzFile f, const char *path, int *ndim, int dims[DS_MAX_DI
                            path, i, (unsigned long long)d);
         dims[i] = (int)d;
     }
+    uint64_t head = 4 + 4 * (uint64_t)nd;
+    if (s->size && !s->gz && total > s->size - head)
+        return ds_fail("%s: truncated: expected %llu bytes of data, got %llu (the header's sizes, checked "
+                       "against the file size before reading)", path, (unsigned long long)total,
+                       (unsigned long long)(s->size - head));
+    if (s->size && s->gz && total > s->size * DS_MAX_EXPANSION)
+        return ds_fail("%s: the header declares %llu bytes of data, more than a %llu-byte gzip file can hold "
+                       "(deflate expands at most %d:1)", path, (unsigned long long)total,
+                       (unsigned long long)s->size, DS_MAX_EXPANSION);
     *ndim = nd;
     *bytes = (size_t)total;
     return 0;
@@ -94,28 +218,25 @@ int ds_idx_read(const char *path, uint8_t **data, int *ndim, int dims[DS_MAX_DIM
 {
     *data = NULL;
     *ndim = 0;
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return ds_fail("%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+    idx_src s;
     int nd = 0, d[DS_MAX_DIMS] = {0};
     size_t bytes = 0;
     uint8_t *buf = NULL;
-    if (read_header(f, path, &nd, d, &bytes)) goto fail;
+    if (src_open(&s, path) || read_header(&s, &nd, d, &bytes)) goto fail;
     buf = malloc(bytes ? bytes : 1);
     if (!buf) {
         ds_fail("%s: out of memory for %zu bytes", path, bytes);
         goto fail;
     }
-    if (read_exact(f, path, buf, bytes, "data") || check_stream_end(f, path)) goto fail;
-    gzclose(f);
+    if (read_exact(&s, buf, bytes, "data") || check_end(&s, bytes)) goto fail;
+    src_close(&s);
     *data = buf;
     *ndim = nd;
     memcpy(dims, d, sizeof d);
     return 0;
 fail:
     free(buf);
-    gzclose(f);
+    src_close(&s);
     return -1;
 }
 

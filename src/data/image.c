@@ -165,6 +165,20 @@ static int jpeg_tables_ok(const unsigned char *b, size_t n)
     return 1;
 }
 
+/* The header's width × height × channels must fit what the file can hold
+ * (PNG is deflate, 1032:1 at most; JPEG's ratio is lower) before stb
+ * allocates them: a 100-byte PNG saying 20000×20000 would cost 400 MB. */
+static int size_ok(const char *path, const unsigned char *buf, size_t size)
+{
+    int w, h, c;
+    if (!stbi_info_from_memory(buf, (int)size, &w, &h, &c)) return 1; /* stb reports what is wrong */
+    uint64_t need = (uint64_t)w * (uint64_t)h * (uint64_t)c, cap = (uint64_t)size * DS_MAX_EXPANSION;
+    if (need <= (cap > DS_MIN_EXPANDED ? cap : DS_MIN_EXPANDED)) return 1;
+    ds_fail("%s: the header declares %dx%d pixels of %d channels (%llu bytes), more than a %zu-byte image file "
+            "can hold", path, w, h, c, (unsigned long long)need, size);
+    return 0;
+}
+
 /* Decoded pixels [h, w, raw] (stbi_image_free them); *c = raw less alpha. */
 static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
 {
@@ -184,6 +198,8 @@ static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
         ds_fail("%s: read error: %s", path, strerror(errno));
     else if (size >= 2 && buf[0] == 0xff && buf[1] == 0xd8 && !jpeg_tables_ok(buf, (size_t)size))
         ds_fail("%s: cannot decode image: corrupt JPEG (bad Huffman table)", path);
+    else if (!size_ok(path, buf, (size_t)size))
+        ; /* the message is set */
     else if (!(px = stbi_load_from_memory(buf, (int)size, w, h, raw, 0)))
         ds_fail("%s: cannot decode image: %s", path, stbi_failure_reason());
     fclose(f);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define NPY_MAX_HEADER 65536
 #define CHUNK 65536
@@ -119,6 +120,11 @@ static int parse_header(const char *path, const char *h, size_t len, size_t *esi
             return bad(&c, "expected ',' or '}'");
     }
     if (have != 7) return bad(&c, "needs 'descr', 'fortran_order' and 'shape'");
+    /* NumPy evaluates the whole header as one literal: after the dict only padding */
+    skip_ws(&c);
+    if (c.p != c.end)
+        return ds_fail("%s: bad NPY header: %zu bytes of other text after the dict ('%.*s')", path,
+                       (size_t)(c.end - c.p), c.end - c.p > 20 ? 20 : (int)(c.end - c.p), c.p);
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
         if (strcmp(descr, types[i].descr) == 0) {
             *type = types[i].type;
@@ -211,6 +217,16 @@ int ds_npy_read(const char *path, float **data, int *ndim, int dims[DS_MAX_DIMS]
             goto fail;
         }
         numel *= (size_t)d[i];
+    }
+    /* the header's shape is checked against the file before anything is allocated for it */
+    struct stat st;
+    long at = ftell(f);
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && at >= 0 &&
+        (uint64_t)numel * esize > (uint64_t)st.st_size - (uint64_t)at) {
+        ds_fail("%s: truncated: expected %llu bytes of data, got %llu (the header's shape, checked against the "
+                "file size before reading)",
+                path, (unsigned long long)numel * esize, (unsigned long long)(st.st_size - at));
+        goto fail;
     }
     chunk = malloc(CHUNK);
     out = malloc(numel ? numel * sizeof *out : 1);

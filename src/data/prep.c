@@ -161,19 +161,32 @@ int ds_norm_compute(const ds_dataset *d, ds_norm *out)
     return 0;
 }
 
-void ds_norm_apply(const ds_norm *nm, ds_dataset *d)
+int ds_norm_apply(const ds_norm *nm, ds_dataset *d)
 {
     int C;
     size_t inner;
     norm_layout(d, &C, &inner);
-    /* A mismatch is the caller's to report (it knows where the norm came
-     * from); applying it would read past mean/std. */
-    if (!nm || C != nm->channels || !nm->mean || !nm->std) return;
-    for (int i = 0; i < d->n; i++)
-        for (int c = 0; c < C; c++) {
-            float *p = d->x + ((size_t)i * C + c) * inner, m = nm->mean[c], s = nm->std[c];
-            for (size_t j = 0; j < inner; j++) p[j] = (p[j] - m) / s;
-        }
+    if (!nm || nm->channels == 0) return 0;
+    /* applying a mismatched norm would read past mean/std */
+    if (C != nm->channels || !nm->mean || !nm->std)
+        return ds_fail("the normalisation has %d channels but the samples %d", nm->channels, C);
+    /* two passes, so a failure leaves d as it was */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < d->n; i++)
+            for (int c = 0; c < C; c++) {
+                float *p = d->x + ((size_t)i * C + c) * inner;
+                double m = nm->mean[c], s = nm->std[c];
+                for (size_t j = 0; j < inner; j++) {
+                    double v = ((double)p[j] - m) / s;
+                    /* finite data can leave float range here; an Inf input makes NaN outputs */
+                    if (!pass && !(fabs(v) <= FLT_MAX))
+                        return ds_fail("sample %d, element %zu: %g normalises to %g ((x - %g) / %g), beyond "
+                                       "float range; the data is far outside the range of the training data",
+                                       i, (size_t)c * inner + j, (double)p[j], v, m, s);
+                    if (pass) p[j] = (float)v;
+                }
+            }
+    return 0;
 }
 
 void ds_norm_free(ds_norm *nm)

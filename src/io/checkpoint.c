@@ -36,6 +36,7 @@ typedef struct ck_tensor {
     const char *name; /* borrowed from the header tree */
     ds_shape shape;
     const float *data;
+    uint64_t begin, end; /* data_offsets */
 } ck_tensor;
 
 struct ds_checkpoint {
@@ -228,6 +229,8 @@ static int add_tensor(ds_checkpoint *c, const ds_json *e, uint64_t data_bytes)
                   *of = ds_json_get(e, "data_offsets");
     if (!dt || dt->type != DS_JSON_STR)
         return ds_fail("checkpoint %s: tensor '%s' has no dtype", c->path, nm);
+    if (strlen(dt->str) != dt->len)
+        return ds_fail("checkpoint %s: tensor '%s' has a dtype with a NUL character in it", c->path, nm);
     if (strcmp(dt->str, "F32") != 0)
         return ds_fail("checkpoint %s: tensor '%s' has dtype %s; only F32 is supported", c->path,
                        nm, dt->str);
@@ -259,11 +262,56 @@ static int add_tensor(ds_checkpoint *c, const ds_json *e, uint64_t data_bytes)
     if (begin % 4)
         return ds_fail("checkpoint %s: tensor '%s' data starts at %" PRIu64
                        ", not a multiple of 4", c->path, nm, begin);
-    for (int i = 0; i < c->n; i++)
-        if (strcmp(c->t[i].name, nm) == 0)
-            return ds_fail("checkpoint %s: tensor '%s' appears twice", c->path, nm);
-    c->t[c->n++] = (ck_tensor){nm, s, (const float *)(c->data + begin)};
+    const float *v = (const float *)(c->data + begin);
+    for (uint64_t i = 0; i < numel; i++) /* a NaN weight would reach every output (and the metrics) */
+        if (!isfinite(v[i]))
+            return ds_fail("checkpoint %s: tensor '%s' element %" PRIu64 " is %s; the checkpoint is unusable",
+                           c->path, nm, i, isnan(v[i]) ? "NaN" : v[i] > 0 ? "+Inf" : "-Inf");
+    c->t[c->n++] = (ck_tensor){nm, s, v, begin, end};
     return 0;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const ck_tensor *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return (x->end > y->end) - (x->end < y->end);
+}
+
+/* As the reference reader (huggingface/safetensors) requires: the tensors,
+ * in offset order, tile the data section exactly: no overlap, no hole, no
+ * bytes after the last. */
+static int check_tiling(const ds_checkpoint *c, uint64_t data_bytes)
+{
+    ck_tensor *t = malloc(((size_t)c->n + 1) * sizeof *t);
+    if (!t) return ds_fail("out of memory");
+    memcpy(t, c->t, (size_t)c->n * sizeof *t);
+    qsort(t, (size_t)c->n, sizeof *t, by_offset);
+    uint64_t at = 0;
+    int rc = 0;
+    for (int i = 0; i < c->n && rc == 0; i++) {
+        if (t[i].begin < at)
+            rc = ds_fail("checkpoint %s: tensor '%s' data_offsets [%" PRIu64 ", %" PRIu64 "] overlap tensor '%s'",
+                         c->path, t[i].name, t[i].begin, t[i].end, t[i - 1].name);
+        else if (t[i].begin > at)
+            rc = ds_fail("checkpoint %s: %" PRIu64 " bytes at %" PRIu64 " of the data section belong to no tensor "
+                         "(a hole before tensor '%s')", c->path, t[i].begin - at, at, t[i].name);
+        at = t[i].end;
+    }
+    if (rc == 0 && at != data_bytes)
+        rc = ds_fail("checkpoint %s: %" PRIu64 " bytes after the last tensor's data (the data section is %" PRIu64
+                     " bytes; the tensors end at %" PRIu64 ")", c->path, data_bytes - at, data_bytes, at);
+    free(t);
+    return rc;
+}
+
+/* A safetensors length under 100 MB has zero high bytes; eight printable
+ * or white-space bytes are the start of a text file (a model file). */
+static int looks_like_text(const unsigned char *b)
+{
+    for (int i = 0; i < 8; i++)
+        if (!(b[i] >= 0x20 && b[i] < 0x7f) && b[i] != '\n' && b[i] != '\r' && b[i] != '\t') return 0;
+    return 1;
 }
 
 /* Read the header text (malloc'd into *text, *hlen bytes) and the data
@@ -289,6 +337,14 @@ static int read_file(ds_checkpoint *c, char **text, uint64_t *hlen, uint64_t *da
         goto done;
     }
     for (int i = 0; i < 8; i++) n |= (uint64_t)len[i] << (8 * i);
+    if (n > MAX_HEADER && looks_like_text(len)) {
+        ds_fail("%s is a text file, not a checkpoint%s", c->path,
+                memchr(len, '[', 8) || len[0] == '#' || len[0] == ';'
+                    ? " (this is a model file: train it with `deepsky train MODEL.cfg --data SPEC`, then give "
+                      "the .safetensors it writes)"
+                    : "");
+        goto done;
+    }
     if (n > MAX_HEADER) {
         ds_fail("checkpoint %s is corrupt: header length %" PRIu64 " is over the 100 MB limit",
                 c->path, n);
@@ -325,12 +381,16 @@ static int check_header(ds_checkpoint *c, uint64_t data_bytes)
         }
         if (e->type != DS_JSON_OBJ)
             return ds_fail("checkpoint %s: __metadata__ is not a JSON object", c->path);
-        for (int k = 0; k < e->n; k++)
+        for (int k = 0; k < e->n; k++) {
             if (e->kids[k].type != DS_JSON_STR)
                 return ds_fail("checkpoint %s: metadata '%s' is not a string", c->path,
                                e->kids[k].key);
+            if (strlen(e->kids[k].str) != e->kids[k].len)
+                return ds_fail("checkpoint %s: metadata '%s' has a NUL character in it", c->path, e->kids[k].key);
+        }
         c->meta = e;
     }
+    if (check_tiling(c, data_bytes) != 0) return -1;
     const ds_json *fmt = ds_json_get(c->meta, "format");
     if (fmt && strncmp(fmt->str, "deepsky-", 8) == 0 && strcmp(fmt->str, FORMAT) != 0)
         return ds_fail("checkpoint %s has format '%s'; this deepsky reads %s", c->path, fmt->str,
@@ -419,7 +479,21 @@ static int read_floats(const ds_json *a, int n, float **out)
         return -1;
     for (int i = 0; i < n; i++) {
         if (a->kids[i].type != DS_JSON_NUM) return -1;
-        (*out)[i] = strtof(a->kids[i].str, NULL);
+        (*out)[i] = strtof(a->kids[i].str, NULL); /* out of float range: ±Inf, refused by the caller */
+    }
+    return 0;
+}
+
+/* Every mean finite, every std finite and > 0; else which is not. */
+static int check_norm(const ds_checkpoint *c, const ds_norm *nm)
+{
+    for (int i = 0; i < nm->channels; i++) {
+        if (!isfinite(nm->mean[i]))
+            return ds_fail("checkpoint %s: metadata 'norm' mean[%d] is %g; it must be finite", c->path, i,
+                           (double)nm->mean[i]);
+        if (!(isfinite(nm->std[i]) && nm->std[i] > 0))
+            return ds_fail("checkpoint %s: metadata 'norm' std[%d] is %g; it must be finite and > 0", c->path, i,
+                           (double)nm->std[i]);
     }
     return 0;
 }
@@ -443,6 +517,7 @@ int ds_checkpoint_norm(const ds_checkpoint *c, ds_norm *out)
                      "std numbers", c->path);
     } else {
         out->channels = (int)ch;
+        if ((rc = check_norm(c, out)) != 0) ds_norm_free(out);
     }
     ds_json_free(j);
     return rc;

@@ -183,8 +183,16 @@ static int parse_string(parser *p, char **out, size_t *len)
         }
         size_t run = p->i;
         while (run < p->n && p->s[run] != '"' && p->s[run] != '\\' &&
-               (unsigned char)p->s[run] >= 0x20)
-            run++;
+               (unsigned char)p->s[run] >= 0x20) {
+            /* JSON text is UTF-8 (RFC 8259 §8.1); the reference safetensors reader refuses anything else */
+            size_t k = utf8_seq((const unsigned char *)p->s + run, p->n - run);
+            if (k == 0) {
+                p->i = run;
+                ds_jb_free(&b);
+                return perr(p, "invalid UTF-8 in string");
+            }
+            run += k;
+        }
         if (run > p->i) {
             ds_jb_put(&b, p->s + p->i, run - p->i);
             p->i = run;
@@ -269,6 +277,31 @@ static int parse_number(parser *p, ds_json *j)
 
 static int parse_value(parser *p, ds_json *j);
 
+static int by_key(const void *a, const void *b)
+{
+    return strcmp((*(const ds_json *const *)a)->key, (*(const ds_json *const *)b)->key);
+}
+
+/* Names a repeated member of object j: sorted, so O(n log n) even for a
+ * header of a million names. */
+static int unique_keys(parser *p, const ds_json *j)
+{
+    if (j->n < 2) return 0;
+    const ds_json **k = malloc((size_t)j->n * sizeof *k);
+    if (!k) return perr(p, "out of memory");
+    for (int i = 0; i < j->n; i++) k[i] = &j->kids[i];
+    qsort(k, (size_t)j->n, sizeof *k, by_key);
+    int rc = 0;
+    for (int i = 1; i < j->n && rc == 0; i++)
+        if (strcmp(k[i - 1]->key, k[i]->key) == 0) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "member name '%.60s' is repeated", k[i]->key);
+            rc = perr(p, msg);
+        }
+    free(k);
+    return rc;
+}
+
 /* Array or object; the opening bracket is at p->i. */
 static int parse_container(parser *p, ds_json *j, int obj)
 {
@@ -297,7 +330,13 @@ static int parse_container(parser *p, ds_json *j, int obj)
         if (obj) {
             size_t klen;
             if (p->i >= p->n || p->s[p->i] != '"') return perr(p, "expected a member name");
+            size_t at = p->i;
             if (parse_string(p, &kid->key, &klen) != 0) return -1;
+            /* names are C strings to the callers; a repeated name would make "the" value ambiguous */
+            if (strlen(kid->key) != klen) {
+                p->i = at;
+                return perr(p, "member name holds a NUL character (\\u0000)");
+            }
             skip_ws(p);
             if (p->i >= p->n || p->s[p->i] != ':') return perr(p, "expected ':'");
             p->i++;
@@ -311,7 +350,7 @@ static int parse_container(parser *p, ds_json *j, int obj)
         if (p->i < p->n && p->s[p->i] == close) {
             p->i++;
             p->depth--;
-            return 0;
+            return obj ? unique_keys(p, j) : 0;
         }
         return perr(p, obj ? "expected ',' or '}'" : "expected ',' or ']'");
     }

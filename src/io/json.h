@@ -26,11 +26,12 @@ typedef struct ds_json {
     int n;
 } ds_json;
 
-/* Parse text[0..len) (trailing whitespace allowed). On error returns NULL and
- * writes "byte K: problem" into err. */
+/* Parse text[0..len) (trailing whitespace allowed). Strict: strings must be
+ * valid UTF-8, an object's member names distinct and free of U+0000. On
+ * error returns NULL and writes "byte K: problem" into err. */
 ds_json *ds_json_parse(const char *text, size_t len, char *err, size_t errsize);
 void ds_json_free(ds_json *j);
-/* Member `key` of an object (the first if repeated), or NULL. */
+/* Member `key` of an object, or NULL. */
 const ds_json *ds_json_get(const ds_json *obj, const char *key);
 /* A NUM that is a non-negative integer ≤ UINT64_MAX, or a signed one. */
 int ds_json_u64(const ds_json *j, uint64_t *out);

@@ -62,7 +62,8 @@ typedef enum vtype {
     V_SKIP     /* handled elsewhere (name, from) */
 } vtype;
 
-typedef enum frange { F_FINITE, F_POS, F_NONNEG, F_UNIT_CO, F_UNIT_OO, F_UNIT_CC } frange;
+/* F_LR: a learning rate, bounded as the command line's --lr is */
+typedef enum frange { F_FINITE, F_POS, F_NONNEG, F_UNIT_CO, F_UNIT_OO, F_UNIT_CC, F_LR } frange;
 
 typedef struct key_def {
     const char *key;
@@ -88,8 +89,8 @@ static const key_def layer_keys[] = {
     {"units", NULL, V_INT, LO(out), 1, 1 << 24, NULL, KB(L_DENSE) | KB(L_RBM)},
     {"output", "units", V_INT, LO(out), 1, 1 << 24, NULL, KB(L_DENSE) | KB(L_RBM)},
     {"visible", NULL, V_ENUM, LO(visible), 0, 0, "bernoulli|gaussian", KB(L_RBM)},
-    {"lr", NULL, V_FLOAT, LO(rbm_lr), F_POS, 0, NULL, KB(L_RBM)},
-    {"learning_rate", "lr", V_FLOAT, LO(rbm_lr), F_POS, 0, NULL, KB(L_RBM)},
+    {"lr", NULL, V_FLOAT, LO(rbm_lr), F_LR, 0, NULL, KB(L_RBM)},
+    {"learning_rate", "lr", V_FLOAT, LO(rbm_lr), F_LR, 0, NULL, KB(L_RBM)},
     {"epochs", NULL, V_INT, LO(rbm_epochs), 1, 1 << 20, NULL, KB(L_RBM)},
     {"size", NULL, V_INT, LO(size), 1, 1024, NULL, CONVS | POOLS},
     {"stride", NULL, V_INT, LO(stride), 1, 1024, NULL, CONVS | POOLS},
@@ -125,8 +126,8 @@ static const key_def pretrain_keys[] = {
     {"batch", NULL, V_INT, PO(batch), 1, 1 << 20, NULL, 0},
     {"k", NULL, V_INT, PO(k), 1, 1000, NULL, 0},
     {"persistent", NULL, V_BOOL, PO(persistent), 0, 1, NULL, 0},
-    {"lr", NULL, V_FLOAT, PO(lr), F_POS, 0, NULL, 0},
-    {"learning_rate", "lr", V_FLOAT, PO(lr), F_POS, 0, NULL, 0},
+    {"lr", NULL, V_FLOAT, PO(lr), F_LR, 0, NULL, 0},
+    {"learning_rate", "lr", V_FLOAT, PO(lr), F_LR, 0, NULL, 0},
     {"momentum", NULL, V_FLOAT, PO(momentum), F_UNIT_CO, 0, NULL, 0},
     {"weight_decay", NULL, V_FLOAT, PO(weight_decay), F_NONNEG, 0, NULL, 0},
     {"sparsity_target", NULL, V_FLOAT, PO(sparsity_target), F_UNIT_CC, 0, NULL, 0},
@@ -149,8 +150,8 @@ _Static_assert(DS_SCHED_CONSTANT == 0 && DS_SCHED_STEP == 1 && DS_SCHED_COSINE =
 #define TO(f) offsetof(train_raw, f)
 static const key_def train_keys[] = {
     {"optimizer", NULL, V_ENUM, TO(optimizer), 0, 0, "sgd|adam|adamw|rmsprop", 0},
-    {"lr", NULL, V_FLOAT, TO(lr), F_POS, 0, NULL, 0},
-    {"learning_rate", "lr", V_FLOAT, TO(lr), F_POS, 0, NULL, 0},
+    {"lr", NULL, V_FLOAT, TO(lr), F_LR, 0, NULL, 0},
+    {"learning_rate", "lr", V_FLOAT, TO(lr), F_LR, 0, NULL, 0},
     {"momentum", NULL, V_FLOAT, TO(momentum), F_UNIT_CO, 0, NULL, 0},
     {"nesterov", NULL, V_BOOL, TO(nesterov), 0, 1, NULL, 0},
     {"weight_decay", NULL, V_FLOAT, TO(weight_decay), F_NONNEG, 0, NULL, 0},
@@ -269,7 +270,7 @@ static int parse_ints(const char *s, int *d, int max, int *n)
 static const char *frange_text(int r)
 {
     static const char *const t[] = {"be finite", "be > 0", "be >= 0", "be in [0, 1)",
-                                    "be in (0, 1)", "be in [0, 1]"};
+                                    "be in (0, 1)", "be in [0, 1]", "be in [1e-12, 1e6], as --lr"};
     return t[r];
 }
 
@@ -281,6 +282,7 @@ static int in_frange(double v, int r)
     case F_UNIT_CO: return v >= 0 && v < 1;
     case F_UNIT_OO: return v > 0 && v < 1;
     case F_UNIT_CC: return v >= 0 && v <= 1;
+    case F_LR: return v >= 1e-12 && v <= 1e6;
     default: return 1;
     }
 }

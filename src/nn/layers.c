@@ -1,6 +1,8 @@
 /* layers.c — layer builders: parameters named "<layer>.<role>" plus the op. */
 #include "internal.h"
 
+#include <limits.h>
+
 #include <math.h>
 #include <stdio.h>
 
@@ -21,7 +23,12 @@ static ds_node *fail_layer(const char *layer)
 ds_node *ds_nn_dense(ds_graph *g, const char *name, ds_node *x, int out, ds_init winit, int bias)
 {
     if (!x) return NULL;
-    int k = (int)(ds_numel(x) / (size_t)x->shape.d[0]);
+    size_t per = ds_numel(x) / (size_t)x->shape.d[0];
+    if (per > INT_MAX) { /* the weight's shape is ints: (int) would wrap, e.g. 65536² to 0 */
+        ds_fail("%zu input features per sample, more than %d", per, INT_MAX);
+        return fail_layer(name);
+    }
+    int k = (int)per;
     ds_node *w = named_param(g, name, "weight", ds_shape_of(2, out, k), winit, 0);
     /* PyTorch draws the bias from U(±1/√fan_in) too */
     ds_node *b = bias ? named_param(g, name, "bias", ds_shape_of(1, out),

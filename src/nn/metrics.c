@@ -41,7 +41,7 @@ static double roc_auc(const float *probs, const float *labels, int n)
     qsort(s, (size_t)n, sizeof *s, by_score);
     double rank_sum = 0;
     for (int i = 0; i < n;) {
-        int j = i;
+        int j = i + 1; /* a group holds s[i] even when its score equals nothing (NaN) */
         while (j < n && s[j].score == s[i].score) j++;
         double avg = (i + 1 + j) / 2.0; /* ranks i+1..j */
         for (int k = i; k < j; k++)
@@ -76,7 +76,8 @@ static void roc_points(const float *probs, const float *labels, int n, ds_metric
     long tp = 0, fp = 0;
     double best_tpr = 0; /* at FPR ≤ 1 % (the empty selection: TPR 0) */
     for (int i = n - 1; i >= 0;) {
-        int j = i;
+        int j = i - 1;
+        tp += s[i].pos, fp += !s[i].pos;
         while (j >= 0 && s[j].score == s[i].score) tp += s[j].pos, fp += !s[j].pos, j--;
         double tpr = (double)tp / npos, fpr = (double)fp / nneg;
         if (isnan(m->fpr_at_tpr95) && tpr >= 0.95) m->fpr_at_tpr95 = fpr;
@@ -117,6 +118,14 @@ int ds_metrics_compute(const float *probs, const float *labels, int n, int class
 {
     memset(m, 0, sizeof *m);
     if (n < 1 || classes < 1) return ds_fail("metrics: no samples");
+    /* A NaN or ±Inf probability has no rank (NaN compares false with all)
+     * and no bin: refused, so every metric below is a number. */
+    for (size_t i = 0; i < (size_t)n * classes; i++)
+        if (!isfinite(probs[i]))
+            return ds_fail("metrics: sample %zu: the probability of class %zu is %s (the model's output is "
+                           "not finite)",
+                           i / (size_t)classes, i % (size_t)classes,
+                           isnan(probs[i]) ? "NaN" : probs[i] > 0 ? "+Inf" : "-Inf");
     m->n = n;
     m->classes = classes;
     m->precision = calloc((size_t)3 * classes, sizeof(double));
@@ -160,5 +169,24 @@ int ds_metrics_compute(const float *probs, const float *labels, int n, int class
     m->fpr_at_tpr95 = m->fpr_at_tpr99 = m->mdr_at_fpr1 = NAN;
     if (classes == 2) roc_points(probs, labels, n, m);
     calibration(probs, labels, n, classes, m);
+    return 0;
+}
+
+int ds_softmax_rows(const float *logits, int rows, int classes, int first, float *probs)
+{
+    for (int i = 0; i < rows; i++) {
+        const float *z = logits + (size_t)i * classes;
+        float *p = probs + (size_t)i * classes, mx = z[0];
+        for (int k = 0; k < classes; k++) {
+            if (!isfinite(z[k]))
+                return ds_fail("sample %d: the model's output for class %d is %s (non-finite weights, or an "
+                               "input far outside the training data's range)",
+                               first + i, k, isnan(z[k]) ? "NaN" : z[k] > 0 ? "+Inf" : "-Inf");
+            mx = fmaxf(mx, z[k]);
+        }
+        double s = 0;
+        for (int k = 0; k < classes; k++) s += exp((double)(z[k] - mx));
+        for (int k = 0; k < classes; k++) p[k] = (float)(exp((double)(z[k] - mx)) / s);
+    }
     return 0;
 }

@@ -357,7 +357,28 @@ static void test_bad_files(void)
          "multiple of 4", 12},
         {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
          "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
-         "tensor 'w'", "twice", 8},
+         "bad JSON header", "member name 'w' is repeated", 8},
+        /* issue 12: what the reference reader refuses and deepsky once took */
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "4 bytes after the last tensor",
+         "data section is 8 bytes", 8},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+         "4 bytes at 4", "hole before tensor 'b'", 12},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+         "tensor 'b'", "overlap tensor 'a'", 8},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+         "overlap", NULL, 4},
+        {"{\"__metadata__\":{\"format\":\"pt\"},\"__metadata__\":{\"format\":\"deepsky-1\"}}", "bad JSON header",
+         "'__metadata__' is repeated", 0},
+        {"{\"w\":{\"dtype\":\"F32\\u0000junk\",\"shape\":[1],\"data_offsets\":[0,4]}}", "tensor 'w'",
+         "NUL character", 4},
+        {"{\"w\\u0000x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "bad JSON header",
+         "NUL character", 4},
+        {"{\"w\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "bad JSON header",
+         "invalid UTF-8", 4},
+        {"{\"__metadata__\":{\"model\":\"[net]\\u0000x\"}}", "metadata 'model'", "NUL character", 0},
         {"{\"__metadata__\":{\"format\":\"deepsky-1\",\"epoch\":3}}", "metadata 'epoch'",
          "not a string", 0},
         {"{\"__metadata__\":{\"format\":\"deepsky-9\"}}", "format 'deepsky-9'", NULL, 0},
@@ -407,6 +428,50 @@ static size_t temps_of(const char *path)
     size_t n = glob(pat, 0, NULL, &gl) == 0 ? gl.gl_pathc : 0;
     globfree(&gl);
     return n;
+}
+
+/* A tensor holding NaN or ±Inf, or a normalisation that is not finite or
+ * has std ≤ 0, is refused when read (issue 12: a NaN weight once hung the
+ * metrics); a model file given as a checkpoint says so. */
+static void test_non_finite(void)
+{
+    const char *bp = ds_test_path("nf.ckpt");
+    const char *hdr = "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}";
+    float vals[3] = {NAN, INFINITY, -INFINITY};
+    const char *names[3] = {"NaN", "+Inf", "-Inf"};
+    for (int v = 0; v < 3; v++) {
+        size_t n = strlen(hdr);
+        unsigned char b[256] = {0};
+        float w[3] = {1, vals[v], 2};
+        b[0] = (unsigned char)n;
+        memcpy(b + 8, hdr, n);
+        memcpy(b + 8 + n, w, sizeof w);
+        spit(bp, b, 8 + n + sizeof w);
+        expect_open_fail(bp, "tensor 'a' element 1", names[v]);
+    }
+    static const struct {
+        const char *norm, *what;
+    } norms[] = {
+        {"{\\\"channels\\\":1,\\\"mean\\\":[1e39],\\\"std\\\":[1]}", "mean[0] is inf"},
+        {"{\\\"channels\\\":2,\\\"mean\\\":[0,0],\\\"std\\\":[1,0]}", "std[1] is 0"},
+        {"{\\\"channels\\\":1,\\\"mean\\\":[0],\\\"std\\\":[-2]}", "std[0] is -2"},
+        {"{\\\"channels\\\":1,\\\"mean\\\":[0],\\\"std\\\":[1e39]}", "std[0] is inf"},
+    };
+    for (size_t i = 0; i < sizeof norms / sizeof *norms; i++) {
+        char h[512];
+        snprintf(h, sizeof h, "{\"__metadata__\":{\"norm\":\"%s\"}}", norms[i].norm);
+        write_st(bp, h, 0);
+        ds_checkpoint *c = ds_checkpoint_open(bp);
+        ds_norm nm = {0};
+        CHECK(c != NULL);
+        CHECK(c && ds_checkpoint_norm(c, &nm) == -1 && err_has(bp, norms[i].what) && nm.mean == NULL);
+        ds_checkpoint_close(c);
+    }
+    const char *cfg = ds_test_path("model.cfg");
+    spit(cfg, "[net]\ninput=1,8,8\nclasses=2\n", 28);
+    expect_open_fail(cfg, "not a checkpoint", "this is a model file");
+    spit(cfg, "hello world, this is text", 25);
+    expect_open_fail(cfg, "is a text file, not a checkpoint", NULL);
 }
 
 /* A failed save reports the path and the reason, removes its temporary
@@ -584,6 +649,7 @@ int main(void)
     test_optional_metadata();
     test_mismatch();
     test_bad_files();
+    test_non_finite();
     test_atomic();
     return ds_test_summary("checkpoint");
 }

@@ -2,6 +2,7 @@
  * by spec), their error messages, the finite check, the validation split and
  * normalisation. Writes its own files to a temp dir. */
 #include "harness.h"
+#include "bounded.h"
 
 #include <fitsio.h>
 #include <ftw.h>
@@ -87,6 +88,12 @@ static void npy_by_hand(const char *path, int major, const char *descr, const ch
     write_bytes(path, buf, (size_t)(pre + n) + len);
 }
 
+static int npy_claim_refused(const void *path)
+{
+    ds_dataset d;
+    return ds_data_load(path, &d) == -1 && err_has("truncated: expected 8589934588 bytes", "got 4");
+}
+
 static void test_npy(void)
 {
     float x[12], y[4] = {0, 2, 1, 2};
@@ -161,6 +168,12 @@ static void test_npy(void)
     npy_by_hand(P("half.npy"), 1, "<f8", "False", "(2,)", f8, sizeof f8);
     snprintf(spec, sizeof spec, "npy:%s,%s", P("f8v2.npy"), P("half.npy"));
     load_fails(spec, P("half.npy"), "label of sample 0 is 1.5, not a class index");
+    /* issue 12: text after the header dict (NumPy's literal_eval refuses it) */
+    npy_by_hand(P("junk.npy"), 1, "<f4", "False", "(3, 4)} junk", x, 48);
+    load_fails(P("junk.npy"), P("junk.npy"), "bytes of other text after the dict");
+    /* a header claiming 2^31 - 1 floats (8 GB) over no data: refused before any allocation */
+    npy_by_hand(P("claim.npy"), 1, "<f4", "False", "(2147483647,)", x, 4);
+    CHECK(ds_bounded(512, npy_claim_refused, P("claim.npy")));
     CHECK(ds_npy_write(P("no_dir/x.npy"), ds_shape_of(1, 2), x) == -1);
     CHECK(err_has(P("no_dir/x.npy"), "cannot create"));
 }
@@ -343,8 +356,47 @@ static const char jpeg8[] =
     "\xe3\xe4\xe5\xe6\xe7\xe8\xe9\xea\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9\xfa\xff\xda\x00\x0c\x03\x01\x00"
     "\x02\x11\x03\x11\x00\x3f\x00\xf3\x6a\x28\xa2\xbf\x59\x3f\x31\x3f\xff\xd9";
 
+/* A PNG whose IHDR says w×h 8-bit gray, with a tiny IDAT (a few rows). */
+static void png_claim(const char *path, uint32_t w, uint32_t h)
+{
+    unsigned char f[256], raw[64] = {0}, z[128];
+    uLongf zl = sizeof z;
+    compress(z, &zl, raw, sizeof raw);
+    size_t n = 0;
+    memcpy(f, "\x89PNG\r\n\x1a\n", 8), n = 8;
+    unsigned char ihdr[13] = {w >> 24, w >> 16, w >> 8, w, h >> 24, h >> 16, h >> 8, h, 8, 0, 0, 0, 0};
+    const struct {
+        const char *type;
+        const unsigned char *d;
+        size_t len;
+    } ch[3] = {{"IHDR", ihdr, 13}, {"IDAT", z, zl}, {"IEND", NULL, 0}};
+    for (int k = 0; k < 3; k++) {
+        size_t len = ch[k].len;
+        unsigned char *c = f + n;
+        c[0] = (unsigned char)(len >> 24), c[1] = (unsigned char)(len >> 16), c[2] = (unsigned char)(len >> 8),
+        c[3] = (unsigned char)len;
+        memcpy(c + 4, ch[k].type, 4);
+        if (len) memcpy(c + 8, ch[k].d, len);
+        uLong crc = crc32(0, c + 4, (uInt)(4 + len));
+        c[8 + len] = (unsigned char)(crc >> 24), c[9 + len] = (unsigned char)(crc >> 16),
+        c[10 + len] = (unsigned char)(crc >> 8), c[11 + len] = (unsigned char)crc;
+        n += 12 + len;
+    }
+    write_bytes(path, f, n);
+}
+
+static int png_claim_refused(const void *path)
+{
+    ds_dataset d;
+    return ds_data_load(path, &d) == -1 && err_has("declares 20000x20000 pixels of 1 channels", "image file can hold");
+}
+
 static void test_folder(void)
 {
+    /* issue 12: a PNG header's size is checked against the file before stb allocates it */
+    png_claim(P("claim.png"), 20000, 20000);
+    CHECK(ds_bounded(256, png_claim_refused, P("claim.png")));
+
     ds_dataset d;
     mkdir(P("img"), 0700), mkdir(P("img/b_shirt"), 0700), mkdir(P("img/a_coat"), 0700);
     png(P("img/b_shirt/1.png"), 4, 3, 1, 5);
@@ -416,6 +468,41 @@ static void fits(const char *path, int bitpix, int naxis, long *naxes, const flo
     CHECK(status == 0);
 }
 
+/* Rewrites the value of the header card starting `key` (e.g. "NAXIS3  =") in place. */
+static void patch_card(const char *path, const char *key, long value)
+{
+    char buf[8192];
+    FILE *f = fopen(path, "r+b");
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    for (size_t at = 0; at + 80 <= n; at += 80)
+        if (!strncmp(buf + at, key, strlen(key))) {
+            char card[81];
+            snprintf(card, sizeof card, "%-10s%20ld", key, value);
+            memset(card + strlen(card), ' ', 80 - strlen(card));
+            fseek(f, (long)at, SEEK_SET);
+            fwrite(card, 1, 80, f);
+            break;
+        }
+    if (f) fclose(f);
+}
+
+static void gzip_copy(const char *from, const char *to)
+{
+    char buf[65536];
+    FILE *f = fopen(from, "rb");
+    gzFile g = gzopen(to, "wb");
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    CHECK(g && gzwrite(g, buf, (unsigned)n) == (int)n);
+    if (g) gzclose(g);
+    if (f) fclose(f);
+}
+
+static int fits_claim_refused(const void *path)
+{
+    ds_dataset d;
+    return ds_data_load(path, &d) == -1 && err_has("declares 4×3×100000000×1 pixels", "bytes after its header");
+}
+
 static void test_fits(void)
 {
     ds_dataset d;
@@ -466,6 +553,23 @@ static void test_fits(void)
     fits(P("sky/real/c.fits"), FLOAT_IMG, 2, ax5, px);
     snprintf(spec, sizeof spec, "fits:%s", P("sky"));
     load_fails(spec, P("sky/real/c.fits"), "5x3 pixels, but");
+    /* issue 12: a header declaring far more pixels than the file holds is refused before allocating */
+    fits(P("claim.fits"), FLOAT_IMG, 3, ax, px);
+    patch_card(P("claim.fits"), "NAXIS3  =", 100000000);
+    CHECK(ds_bounded(512, fits_claim_refused, P("claim.fits")));
+    gzip_copy(P("claim.fits"), P("claim.fits.gz"));
+    CHECK(ds_bounded(512, fits_claim_refused, P("claim.fits.gz")));
+    /* issue 12: .fits.gz is FITS (CFITSIO reads it), as a bare path and in class folders */
+    px[17] = 5;
+    fits(P("cube.fits"), FLOAT_IMG, 3, ax, px);
+    gzip_copy(P("cube.fits"), P("cube.fits.gz"));
+    CHECK(ds_data_load(P("cube.fits.gz"), &d) == 0 && d.n == 2 && d.x[23] == 20);
+    ds_dataset_free(&d);
+    mkdir(P("gzsky"), 0700), mkdir(P("gzsky/real"), 0700), mkdir(P("gzsky/bogus"), 0700);
+    gzip_copy(P("cube.fits"), P("gzsky/real/a.fits.gz"));
+    gzip_copy(P("cube.fits"), P("gzsky/bogus/b.fts.gz"));
+    CHECK(ds_data_load(P("gzsky"), &d) == 0 && d.n == 4 && d.classes == 2 && d.y[0] == 0 && d.y[3] == 1);
+    ds_dataset_free(&d);
     write_text(P("fake.fits"), "SIMPLE? no.");
     load_fails(P("fake.fits"), P("fake.fits"), "cannot open as FITS");
     load_fails("fits:/no/such.fits", "/no/such.fits", "No such file");
@@ -540,6 +644,25 @@ static void test_finite_and_split(void)
     CHECK(ds_dataset_split(&d, 0.01f, 1, &t, &v) == -1 && err_has("leaves 20", "0 for validation"));
 }
 
+/* issue 12: one finite 3e38 pixel over a std below 1 once became +Inf (then
+ * NaN outputs and a hang in the metrics); now an error naming the value.
+ * A mismatched norm is an error, not a silent no-op. */
+static void test_norm_overflow(void)
+{
+    float x[2 * 4] = {0, 1, 2, 3, 4, 3e38f, 6, 7}, y[2] = {0}, mean = 1, sd = 0.5f;
+    ds_dataset d = {.n = 2, .sample = ds_shape_of(3, 1, 2, 2), .x = x, .y = y};
+    ds_norm nm = {1, &mean, &sd};
+    CHECK(ds_norm_apply(&nm, &d) == -1 && err_has("sample 1, element 1", "beyond float range"));
+    CHECK(x[0] == 0 && x[4] == 4); /* unchanged */
+    float mean2[2] = {0, 0}, sd2[2] = {1, 1};
+    ds_norm two = {2, mean2, sd2};
+    x[5] = 5;
+    CHECK(ds_norm_apply(&two, &d) == -1 && err_has("2 channels", "samples 1"));
+    ds_norm none = {0};
+    CHECK(ds_norm_apply(&none, &d) == 0 && x[5] == 5);
+    CHECK(ds_norm_apply(&nm, &d) == 0 && x[0] == -2 && x[5] == 8);
+}
+
 static void test_norm(void)
 {
     enum { n = 50, C = 2, HW = 9 };
@@ -605,6 +728,7 @@ int main(void)
     test_csv_options();
     test_folder();
     test_fits();
+    test_norm_overflow();
     test_spec();
     test_finite_and_split();
     test_norm();

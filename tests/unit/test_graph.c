@@ -3,6 +3,7 @@
  * input gradients and seed reproducibility. */
 #include "harness.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define S ds_shape_of
@@ -277,6 +278,36 @@ static void inference_plan(void)
     ds_graph_free(b);
 }
 
+/* issue 12: the arena is planned without allocating (info prints it), and
+ * an arena over the memory limit is refused with both numbers before it is
+ * allocated. */
+static void memory_plan(void)
+{
+    for (int inference = 0; inference < 2; inference++) {
+        ds_graph *g = ds_graph_new(7);
+        ds_node *x, *mid;
+        small_cnn(g, &x, &mid);
+        if (inference) CHECK(ds_graph_plan_inference(g) == 0);
+        size_t plan = 0;
+        CHECK(ds_graph_plan_bytes(g, &plan) == 0 && plan > 0);
+        CHECK(ds_node_value(x) == NULL && ds_graph_arena_bytes(g) == 0); /* nothing allocated */
+        CHECK(ds_graph_compile(g) == 0 && ds_graph_arena_bytes(g) == plan);
+        ds_graph_free(g);
+    }
+    ds_graph *g = ds_graph_new(7);
+    ds_node *x, *mid;
+    small_cnn(g, &x, &mid);
+    setenv("DS_MEMORY_LIMIT", "100K", 1);
+    CHECK(ds_memory_limit() == 100000);
+    CHECK(ds_graph_compile(g) == -1 && HAS(ds_last_error(), "GB of memory at batch 16") &&
+          HAS(ds_last_error(), "DS_MEMORY_LIMIT is 0.0001 GB"));
+    CHECK(ds_graph_arena_bytes(g) == 0 && ds_node_value(x) == NULL);
+    unsetenv("DS_MEMORY_LIMIT");
+    CHECK(ds_memory_limit() > 100000);
+    CHECK(ds_graph_compile(g) == 0);
+    ds_graph_free(g);
+}
+
 /* max pool 2x2/2 with NaN (the vectorised path on AVX-512): a NaN wins its
  * window, the last one in reading order takes the gradient (as in torch) */
 static void maxpool_nan(void)
@@ -309,6 +340,7 @@ int main(void)
     multi_output_and_input_grad();
     reproducible();
     inference_plan();
+    memory_plan();
     maxpool_nan();
     return ds_test_summary("graph");
 }

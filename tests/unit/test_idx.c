@@ -128,21 +128,88 @@ static void test_round_trip(void)
     ds_dataset_free(&a);
 }
 
-/* Bytes after the data, or after the gzip stream, are ignored. */
-static void test_trailing_bytes_ignored(void)
+/* issue 12: bytes after the data (plain, inside the gzip payload, or after
+ * the gzip stream) are refused as other readers refuse them; zero padding
+ * after the stream and concatenated members (RFC 1952) are read; the CRC of
+ * a stream with extra payload is checked too (it once went unread, so a
+ * flipped pixel passed). */
+static void test_trailing_bytes(void)
 {
-    char im[256], lb[256];
+    char im[256], lb[256], p[256];
     int dl[1] = {N};
+    uint8_t buf[64];
+    size_t n = idx_encode(buf, 0x08, 1, dl, lab);
     tpath(im, "img");
     for (int gz = 0; gz < 2; gz++) {
         write_idx(lb, gz ? "trail.gz" : "trail", gz, 0x08, 1, dl, lab, 0);
         FILE *f = fopen(lb, "ab");
         fputs("garbage", f);
         fclose(f);
-        ds_dataset d;
-        CHECK(ds_idx_load(im, lb, &d) == 0 && d.n == N && d.y[N - 1] == lab[N - 1]);
-        ds_dataset_free(&d);
+        check_load_fails(im, lb, lb, gz ? "bytes after the end of the gzip stream" : "7 bytes after the data");
     }
+    memcpy(buf + n, "xyz", 3);
+    write_file(lb, "payload.gz", 1, buf, n + 3);
+    check_load_fails(im, lb, lb, "3 bytes after the data (the header declares 5 bytes");
+    /* stored (uncompressed) deflate, 40000 bytes of 0x07 and as many extra (more than zlib's
+     * 16 KiB buffer, so one gzread byte past the data never reached the trailer): one byte
+     * flipped far from the end, which only the CRC can tell */
+    {
+        enum { M = 40000 };
+        static uint8_t big[8 + 2 * M], file[2 * M + 1024];
+        int dm[1] = {M};
+        memset(big + 8, 7, 2 * M);
+        idx_encode(big, 0x08, 1, dm, NULL);
+        tpath(p, "crc_trail.gz");
+        gzFile g = gzopen(p, "wb0");
+        gzwrite(g, big, (unsigned)sizeof big);
+        gzclose(g);
+        FILE *f = fopen(p, "r+b");
+        size_t len = fread(file, 1, sizeof file, f);
+        size_t at = len - 8 - M - 1000;
+        while (file[at] != 7) at--; /* a data byte, not a stored block's header */
+        fseek(f, (long)at, SEEK_SET);
+        fputc(7 ^ 0xff, f);
+        fclose(f);
+        uint8_t *raw = NULL;
+        int nd, dims[DS_MAX_DIMS];
+        CHECK(ds_idx_read(p, &raw, &nd, dims) == -1 && raw == NULL);
+        CHECK(err_has(p, "corrupt gzip stream (incorrect data check)"));
+        free(raw);
+    }
+
+    /* zero padding after the stream, and two members, read cleanly */
+    write_file(lb, "padded.gz", 1, buf, n);
+    FILE *f = fopen(lb, "ab");
+    for (int i = 0; i < 100; i++) fputc(0, f);
+    fclose(f);
+    ds_dataset d;
+    CHECK(ds_idx_load(im, lb, &d) == 0 && d.n == N && d.y[N - 1] == lab[N - 1]);
+    ds_dataset_free(&d);
+    tpath(p, "members.gz");
+    gzFile g = gzopen(p, "wb");
+    gzwrite(g, buf, 8);
+    gzclose(g);
+    g = gzopen(p, "ab");
+    gzwrite(g, buf + 8, (unsigned)n - 8);
+    gzclose(g);
+    CHECK(ds_idx_load(im, p, &d) == 0 && d.n == N && d.y[N - 1] == lab[N - 1]);
+    ds_dataset_free(&d);
+}
+
+/* issue 12: sizes in the header are checked against the file before the
+ * buffer is allocated: a plain file must hold them; a gzip file of S bytes
+ * can hold at most 1032·S. */
+static void test_declared_size(void)
+{
+    char lb[256], im[256];
+    uint8_t buf[64];
+    int big[1] = {1 << 30};
+    tpath(im, "img");
+    size_t n = idx_encode(buf, 0x08, 1, big, NULL);
+    write_file(lb, "claim", 0, buf, n);
+    check_load_fails(im, lb, lb, "truncated: expected 1073741824 bytes of data, got 0 (the header's sizes");
+    write_file(lb, "claim.gz", 1, buf, n);
+    check_load_fails(im, lb, lb, "more than a");
 }
 
 static void test_errors(void)
@@ -375,7 +442,8 @@ int main(void)
     for (int i = 0; i < N * H * W; i++) img[i] = (uint8_t)(i * 37);
     img[1] = 255;
     test_round_trip();
-    test_trailing_bytes_ignored();
+    test_trailing_bytes();
+    test_declared_size();
     test_errors();
     test_crc_after_buffer_boundary();
     test_fashion_dir();

@@ -5,9 +5,40 @@
 
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
+
+/* NaN compares false with everything: the ROC tie loops once spun on it
+ * for ever (issue 12). A non-finite probability is an error naming the
+ * sample; alarm() turns a hang into a failure. */
+static void test_non_finite(void)
+{
+    alarm(20);
+    float vals[3] = {NAN, INFINITY, -INFINITY};
+    const char *names[3] = {"NaN", "+Inf", "-Inf"};
+    for (int v = 0; v < 3; v++) {
+        float p[8] = {0.9f, 0.1f, 0.2f, 0.8f, 0.5f, 0.5f, 0.3f, 0.7f}, y[4] = {0, 1, 0, 1};
+        p[2 * 2 + 1] = vals[v]; /* sample 2, class 1 */
+        ds_metrics m;
+        CHECK(ds_metrics_compute(p, y, 4, 2, &m) == -1);
+        CHECK(strstr(ds_last_error(), "sample 2") && strstr(ds_last_error(), "class 1") &&
+              strstr(ds_last_error(), names[v]));
+        CHECK(m.precision == NULL); /* nothing to free */
+    }
+    /* softmax of logits: finite rows sum to 1; a NaN logit names its sample (offset by `first`) */
+    float z[6] = {0, 0, 1000, -1000, 3, 1}, pr[6];
+    CHECK(ds_softmax_rows(z, 3, 2, 0, pr) == 0);
+    CHECK_NEAR(pr[0], 0.5, 1e-7);
+    CHECK(pr[2] == 1.0f && pr[3] == 0.0f);
+    CHECK_NEAR(pr[4], 1 / (1 + exp(-2.0)), 1e-6);
+    z[5] = NAN;
+    CHECK(ds_softmax_rows(z, 3, 2, 40, pr) == -1 && strstr(ds_last_error(), "sample 42") &&
+          strstr(ds_last_error(), "class 1 is NaN"));
+    alarm(0);
+}
 
 int main(void)
 {
+    test_non_finite();
     /* 3 classes, 5 samples: predictions 0, 1, 1, 2, 0 for labels 0, 1, 2, 2, 1 */
     float p3[5 * 3] = {0.7f, 0.2f, 0.1f, 0.1f, 0.8f, 0.1f, 0.2f, 0.5f, 0.3f,
                        0.1f, 0.2f, 0.7f, 0.6f, 0.3f, 0.1f};

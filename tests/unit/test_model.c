@@ -408,8 +408,13 @@ static void test_errors(void)
     EXPECT_PARSE_ERROR(NET "[conv]\nfilters=0\nsize=3\n", "bad.cfg:5:", "filters: 0 is out of range (1..65536)");
     EXPECT_PARSE_ERROR(NET "[dropout]\np=1.5\n[dense]\nunits=3\n", "bad.cfg:5:", "[dropout] 'dropout1' p: 1.5",
                        "[0, 1)");
+    /* issue 12: a learning rate is bounded as --lr is (1e30 was accepted) */
+    EXPECT_PARSE_ERROR(NET "[train]\nlr=1e30\n[dense]\nunits=3\n", "bad.cfg:5:", "[train] lr: 1e30 is out of range",
+                       "[1e-12, 1e6], as --lr");
+    EXPECT_PARSE_ERROR(NET "[pretrain]\nlearning_rate=1e-13\n[dense]\nunits=3\n", "bad.cfg:5:", "1e-13 is out of range");
+    EXPECT_PARSE_ERROR(NET "[rbm]\nunits=4\nlr=2e6\n[dense]\nunits=3\n", "bad.cfg:6:", "lr: 2e6 is out of range");
     EXPECT_PARSE_ERROR(NET "[dense]\nunits=3\nbias=2\n", "bad.cfg:6:", "bias: '2' is not 0 or 1");
-    EXPECT_PARSE_ERROR(NET "[dense]\nunits=3\n[train]\nlr=-0.1\n", "bad.cfg:7:", "[train] lr: -0.1", "> 0");
+    EXPECT_PARSE_ERROR(NET "[dense]\nunits=3\n[train]\nlr=-0.1\n", "bad.cfg:7:", "[train] lr: -0.1", "[1e-12, 1e6]");
     EXPECT_PARSE_ERROR(NET "[dense]\nunits=3\n[train]\nlr=nan\n", "bad.cfg:7:", "[train] lr: 'nan' is not a finite number");
     EXPECT_PARSE_ERROR(NET "[dense]\nunits=3\n[train]\noptimizer=adagrad\n", "bad.cfg:7:",
                        "[train] optimizer: unknown value 'adagrad' (expected sgd|adam|adamw|rmsprop)");
@@ -465,6 +470,9 @@ static void test_errors(void)
                        "bad.cfg:11: layer 'cat' (concat):", "'a' [4, 4, 6, 6]", "'p' [4, 1, 4, 4]");
     EXPECT_BUILD_ERROR(NET "[conv]\nfilters=3\nsize=3\ngroups=3\n[dense]\nunits=3\n", "bad.cfg:4: layer 'conv1' (conv):",
                        "groups=3 must divide the input's 1 channels");
+    /* issue 12: 65536 filters of 256x256 feed a dense layer 2^32 inputs; (int) once wrapped that to 0 */
+    EXPECT_BUILD_ERROR("[net]\ninput=1,256,256\nclasses=2\n[conv]\nfilters=65536\nsize=3\npad=1\n[dense]\nunits=2\n",
+                       "bad.cfg:8: layer 'dense1' (dense):", "4294967296 input features per sample, more than 2147483647");
     EXPECT_PARSE_ERROR(NET "[conv]\nfilters=4\nsize=3\ngroups=3\n", "bad.cfg:7:",
                        "groups: 3 must divide filters=4");
     EXPECT_BUILD_ERROR(NET "[conv]\nname=big\nfilters=4\nsize=9\n[dense]\nunits=3\n", "bad.cfg:4: layer 'big' (conv):");
