@@ -155,9 +155,13 @@ int cmd_eval(int argc, char **argv)
     ds_metrics m = {0};
     cli_meta meta = {0};
     float *probs = NULL;
+    ds_provenance prov = {0};
+    long *sim_index = NULL; /* per sample, for --meta */
     int rc = 1;
     if (cli_net_from_checkpoint(ckpt, batch, &net, &norm) != 0) return 1;
     if (load_for(&net, &norm, spec, &d) != 0) goto done;
+    if (cli_provenance_of(net.model, spec, d.n, &prov, meta_path ? &sim_index : NULL) == 0)
+        cli_warn_trained_on(ckpt, &prov, spec, d.n);
     int classes = ds_model_classes(net.model);
     if (d.classes == 0) {
         cli_error("%s has no labels to evaluate against (e.g. npy:X.npy,Y.npy)", spec);
@@ -182,13 +186,15 @@ int cmd_eval(int argc, char **argv)
             cli_error("--meta: the survey breakdown is for two classes (0 bogus, 1 real); the model has %d", classes);
             goto done;
         }
-        if (cli_meta_read(meta_path, d.n, &meta) != 0 ||
+        if (cli_meta_read(meta_path, d.n, sim_index, d.y, &meta) != 0 ||
             cli_breakdown_compute(probs, d.y, d.n, meta.kind, meta.n_kinds, meta.snr, &bd) != 0)
             goto done;
     }
     print_metrics(&m, &d, json, meta_path ? &bd : NULL, &meta);
     rc = 0;
 done:
+    ds_provenance_free(&prov);
+    free(sim_index);
     cli_meta_free(&meta);
     ds_metrics_free(&m);
     free(probs);
@@ -338,6 +344,7 @@ int cmd_predict(int argc, char **argv)
     float *all = NULL;
     size_t all_n = 0;
     path_list files = {0};
+    ds_provenance seen = {0}, one; /* where the inputs came from, against the training data */
     if (cli_net_from_checkpoint(ckpt, 64, &net, &norm) != 0) {
         free(inputs);
         return 1;
@@ -363,6 +370,7 @@ int cmd_predict(int argc, char **argv)
         ds_dataset d = {0};
         const char *input = files.path[f];
         if (load_for(&net, &norm, input, &d) != 0) goto done;
+        if (cli_provenance_of(net.model, input, d.n, &one, NULL) == 0) ds_provenance_merge(&seen, &one), ds_provenance_free(&one);
         float *probs = realloc(all, (all_n + (size_t)d.n) * classes * sizeof *probs);
         if (!probs) {
             ds_dataset_free(&d);
@@ -381,6 +389,7 @@ int cmd_predict(int argc, char **argv)
         ds_dataset_free(&d);
     }
     if (po.format == 1) fprintf(po.out, "\n]\n");
+    cli_warn_trained_on(ckpt, &seen, n_inputs == 1 ? inputs[0] : "the inputs", (long)all_n);
     if (po.format == 2 && ds_npy_write(output, ds_shape_of(2, (int)all_n, classes), all) != 0) {
         cli_lib_error(NULL);
         goto done;
@@ -390,6 +399,7 @@ done:
     if (po.out && po.out != stdout && fclose(po.out) != 0 && rc == 0) rc = cli_error("cannot write %s", output);
     free(all);
     free(inputs);
+    ds_provenance_free(&seen);
     path_list_free(&files);
     ds_norm_free(&norm);
     cli_net_free(&net);

@@ -223,7 +223,8 @@ int cmd_train(int argc, char **argv)
     float *probs = NULL, *hist = NULL;
     ds_metrics m = {0};
     FILE *csv = NULL;
-    char out[PATH_MAX - 32], path[PATH_MAX];
+    char out[PATH_MAX - 32], path[PATH_MAX], *data_json = NULL;
+    ds_best bestrec = {.split = "none"};
 
     /* model: from the file, or the checkpoint being resumed */
     ds_model *model = NULL;
@@ -234,6 +235,7 @@ int cmd_train(int argc, char **argv)
             cli_lib_error(NULL);
             goto done;
         }
+        if (ds_checkpoint_meta(ck, "best")) ds_best_parse(ds_checkpoint_meta(ck, "best"), &bestrec);
     } else {
         model = ds_model_load(o.model_path);
     }
@@ -264,6 +266,7 @@ int cmd_train(int argc, char **argv)
 
     /* data: load, check, split, normalise (statistics of the training part) */
     if (cli_data_load(model, o.data, &all) != 0) goto done;
+    data_json = cli_data_provenance(model, o.data, all.n); /* checkpoint metadata "data" */
     if (o.val_split > 0) {
         if (ds_dataset_split(&all, o.val_split, tc.seed, &train, &val) != 0) {
             cli_lib_error(NULL);
@@ -421,15 +424,24 @@ int cmd_train(int argc, char **argv)
         st.graph_rng = *ds_graph_rng(net.g);
         st.batch = tc.batch, st.epochs = tc.epochs, st.seed = tc.seed;
         st.lr = tc.optim.lr, st.val_split = o.val_split;
-        bool best = metric > st.best_metric;
-        if (best) st.best_metric = metric;
+        /* without validation data nothing can choose an epoch: best is the last (docs/design.md) */
+        bool best = !val.n || metric > st.best_metric;
+        if (best) {
+            st.best_metric = metric;
+            bestrec = (ds_best){.epoch = e, .value = metric};
+            snprintf(bestrec.split, sizeof bestrec.split, "%s", val.n ? "validation" : "none");
+        }
+        char best_json[160];
+        ds_best_json(&bestrec, best_json, sizeof best_json);
+        ds_meta_kv extra[2] = {{"best", best_json}, {"data", data_json}};
+        int n_extra = data_json ? 2 : 1;
         snprintf(path, sizeof path, "%s/last.safetensors", out);
-        if (ds_checkpoint_save(path, net.g, opt, ds_model_text(net.model), &norm, &st) != 0) {
+        if (ds_checkpoint_save_ex(path, net.g, opt, ds_model_text(net.model), &norm, &st, extra, n_extra) != 0) {
             cli_lib_error(NULL);
             goto done;
         }
         snprintf(path, sizeof path, "%s/best.safetensors", out);
-        if (best && ds_checkpoint_save(path, net.g, opt, ds_model_text(net.model), &norm, &st) != 0) {
+        if (best && ds_checkpoint_save_ex(path, net.g, opt, ds_model_text(net.model), &norm, &st, extra, n_extra) != 0) {
             cli_lib_error(NULL);
             goto done;
         }
@@ -444,10 +456,14 @@ int cmd_train(int argc, char **argv)
         ds_metrics_free(&tm);
         if (bad) goto done;
     }
-    printf("checkpoints: %s/last.safetensors, %s/best.safetensors; report: %s/report.html\n", out, out, out);
+    char bestline[160];
+    ds_best_describe(&bestrec, bestline, sizeof bestline);
+    printf("checkpoints: %s/last.safetensors, %s/best.safetensors (best: %s); report: %s/report.html\n", out,
+           out, bestline, out);
     rc = 0;
 done:
     if (csv) fclose(csv);
+    free(data_json);
     ds_metrics_free(&m);
     free(probs);
     free(hist);
