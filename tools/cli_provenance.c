@@ -37,6 +37,7 @@ void cli_warn_trained_on(const char *ckpt, const ds_provenance *data, const char
     if (json && ds_provenance_parse(json, &t) == 0) {
         char why[512];
         long k = ds_provenance_overlap(&t, data, why, sizeof why);
+        fflush(stdout); /* after what was printed so far, in a log of both */
         if (k > 0)
             fprintf(stderr,
                     "deepsky: warning: %ld of the %ld samples of %s are in %s's training data (%s): on them the "

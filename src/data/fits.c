@@ -105,9 +105,9 @@ static int sample_channels(const char *path, fitsfile *f, int planes, int c4, in
     int named = c4 ? 0 : named_planes(f, planes, names, sizeof names);
     if (named && want && want != named)
         return ds_fail("%s: one cutout of %d planes (%s: PLANE1..PLANE%d), but samples of %d channel%s were asked "
-                       "for (the model's input or channels=); use a %d-channel model, or cutouts of that many planes (simulate "
-                       "--channels %d)",
-                       path, named, names, named, want, want == 1 ? "" : "s", named, want);
+                       "for (the model's input or channels=): its planes are not separate samples; use a model "
+                       "with %d input channels, or cutouts of %d plane%s",
+                       path, named, names, named, want, want == 1 ? "" : "s", named, want, want == 1 ? "" : "s");
     *c = c4 ? c4 : named ? named : want ? want : 1;
     if (c4 && want && c4 != want)
         return ds_fail("%s: a 4-D array of %d channels, but channels=%d was asked for", path, c4, want);
