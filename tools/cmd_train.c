@@ -458,8 +458,8 @@ int cmd_train(int argc, char **argv)
     }
     char bestline[160];
     ds_best_describe(&bestrec, bestline, sizeof bestline);
-    printf("checkpoints: %s/last.safetensors, %s/best.safetensors (best: %s); report: %s/report.html\n", out,
-           out, bestline, out);
+    printf("checkpoints: %s/last.safetensors, %s/best.safetensors; report: %s/report.html\nbest: %s\n", out, out,
+           out, bestline);
     rc = 0;
 done:
     if (csv) fclose(csv);
