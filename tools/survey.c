@@ -94,6 +94,12 @@ static int split_fields(char *line, char **field, int max)
     return n;
 }
 
+static int by_index_then_row(const void *a, const void *b)
+{
+    const long *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
 /* A whole field as a number: no trailing characters but spaces ("2s.07" is not 2). */
 static int full_number(const char *s, double *v)
 {
@@ -113,7 +119,7 @@ int cli_meta_read(const char *path, int n, const long *index, const float *y, cl
     int rc = 1, rows = 0, cap = 0, ck = -1, cs = -1, ci = -1, cl = -1, *rkind = NULL, *rline = NULL, *rlabel = NULL,
         *row_of = NULL;
     float *rsnr = NULL;
-    long *rindex = NULL, *pos = NULL, max_index = -1;
+    long *rindex = NULL, *pos = NULL;
     if (!fgets(line, sizeof line, f)) {
         cli_error("%s: empty; expected a header row with 'kind' and/or 'snr' (as simulate's labels.csv)", path);
         goto done;
@@ -187,7 +193,6 @@ int cli_meta_read(const char *path, int n, const long *index, const float *y, cl
                 goto done;
             }
             rindex[rows] = (long)v;
-            if (rindex[rows] > max_index) max_index = rindex[rows];
         }
         if (cl >= 0) {
             if (cl >= nf || full_number(fld[cl], &v) || v < 0 || v > 1 << 24 || v != floor(v)) {
@@ -205,25 +210,31 @@ int cli_meta_read(const char *path, int n, const long *index, const float *y, cl
         cli_error("out of memory");
         goto done;
     }
-    if (by_index) {
-        if (!(pos = malloc(sizeof *pos * (size_t)(max_index + 1)))) {
+    if (by_index) { /* (index, row) pairs sorted by index, looked up by bisection */
+        if (!(pos = malloc(sizeof *pos * 2 * (size_t)(rows ? rows : 1)))) {
             cli_error("out of memory");
             goto done;
         }
-        for (long k = 0; k <= max_index; k++) pos[k] = -1;
-        for (int r = 0; r < rows; r++) {
-            if (pos[rindex[r]] >= 0) {
-                cli_error("%s:%d: index %ld again (first on line %d)", path, rline[r], rindex[r], rline[pos[rindex[r]]]);
+        for (int r = 0; r < rows; r++) pos[2 * r] = rindex[r], pos[2 * r + 1] = r;
+        qsort(pos, (size_t)rows, 2 * sizeof *pos, by_index_then_row);
+        for (int r = 1; r < rows; r++)
+            if (pos[2 * r] == pos[2 * r - 2]) {
+                cli_error("%s:%d: index %ld again (first on line %d)", path, rline[pos[2 * r + 1]], pos[2 * r],
+                          rline[pos[2 * r - 1]]);
                 goto done;
             }
-            pos[rindex[r]] = r;
-        }
         for (int i = 0; i < n; i++) {
-            if (index[i] > max_index || pos[index[i]] < 0) {
+            int lo = 0, hi = rows; /* first pair with index >= index[i] */
+            while (lo < hi) {
+                int mid = lo + (hi - lo) / 2;
+                if (pos[2 * mid] < index[i]) lo = mid + 1;
+                else hi = mid;
+            }
+            if (lo == rows || pos[2 * lo] != index[i]) {
                 cli_error("%s: no row with index %ld, the simulator index of sample %d of the data", path, index[i], i);
                 goto done;
             }
-            row_of[i] = (int)pos[index[i]];
+            row_of[i] = (int)pos[2 * lo + 1];
         }
     } else {
         if (rows != n) {

@@ -74,6 +74,9 @@ expect_fail "rows without an index against a folder in another order" "noindex\.
 sed '3s/^\([^,]*\),\([^,]*\),\([^,]*\),[^,]*,/\1,\2,\3,2s.07,/' "$T/def/labels.csv" >"$T/badsnr.csv"
 expect_fail "a non-numeric snr" "badsnr\.csv:3: 'snr' is not a number: '2s\.07'" \
   "$DS" eval "$T/run/best.safetensors" --data "npy:$T/def/x.npy,$T/def/y.npy" --meta "$T/badsnr.csv"
+{ cat "$T/def/labels.csv"; sed -n 7p "$T/def/labels.csv"; } >"$T/dup.csv"
+expect_fail "an index twice" "dup\.csv:202: index 5 again \(first on line 7\)" \
+  "$DS" eval "$T/run/best.safetensors" --data "fits:$T/def/cutouts" --meta "$T/dup.csv"
 awk -F, 'NR == 1 || $2 == 1' "$T/def/labels.csv" >"$T/realonly.csv"
 expect_fail "a CSV missing the folder's stamps" "realonly\.csv: no row with index" \
   "$DS" eval "$T/run/best.safetensors" --data "fits:$T/def/cutouts" --meta "$T/realonly.csv"
