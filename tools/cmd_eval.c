@@ -370,7 +370,8 @@ int cmd_predict(int argc, char **argv)
         ds_dataset d = {0};
         const char *input = files.path[f];
         if (load_for(&net, &norm, input, &d) != 0) goto done;
-        if (cli_provenance_of(net.model, input, d.n, &one, NULL) == 0) ds_provenance_merge(&seen, &one), ds_provenance_free(&one);
+        if (cli_provenance_of(net.model, input, d.n, &one, NULL) == 0)
+            ds_provenance_merge(&seen, &one), ds_provenance_free(&one);
         float *probs = realloc(all, (all_n + (size_t)d.n) * classes * sizeof *probs);
         if (!probs) {
             ds_dataset_free(&d);
