@@ -525,6 +525,23 @@ int ds_checkpoint_save_ex(const char *path, ds_graph *g, const ds_optim *o, cons
                           const ds_norm *norm, const ds_train_state *st, const ds_meta_kv *extra,
                           int n_extra);
 
+/* Which epoch best.safetensors holds and on what data it was chosen
+ * (checkpoint metadata "best", src/io/best.c): split "validation" — the
+ * highest validation accuracy, `value`; or "none" — no validation data, so
+ * best is the last epoch and `value` its training accuracy (chosen on
+ * nothing; docs/design.md). */
+typedef struct ds_best {
+    char split[16];
+    int epoch;
+    double value;
+} ds_best;
+/* {"split": "...", "epoch": E, "metric": "accuracy", "value": V} into buf. */
+int ds_best_json(const ds_best *b, char *buf, size_t size);
+int ds_best_parse(const char *json, ds_best *out);
+/* One line for people: "epoch 7, validation accuracy 0.9812" or "the last
+ * epoch (7; no validation data, training accuracy 0.9700)". */
+void ds_best_describe(const ds_best *b, char *buf, size_t size);
+
 typedef struct ds_checkpoint ds_checkpoint;
 /* Read and validate a checkpoint file (header, offsets, sizes). */
 ds_checkpoint *ds_checkpoint_open(const char *path);
@@ -580,6 +597,10 @@ typedef struct ds_sim_meta {
     float snr, length, angle, fwhm, sky, read_noise, flux;
 } ds_sim_meta;
 
+/* simulate's default --seed: not a seed a default run trains or tests on
+ * (demo: --seed 1 for training and validation, seed + 1000003 for the test
+ * stamps), so simulated stamps are held out from the demo's checkpoint. */
+#define DS_SIM_DEFAULT_SEED 4242
 const char *ds_sim_kind_name(int kind);
 /* Stamp `index` of the set cfg describes (its own random stream: the same
  * whatever n is): out [channels × size × size] in electrons, sky-subtracted. */
@@ -593,6 +614,62 @@ int ds_sim_dataset(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta);
 void ds_sim_psf(float *img, int size, double cx, double cy, double fwhm, double beta, double flux);
 void ds_sim_trail(float *img, int size, double cx, double cy, double len, double angle, double fwhm, double beta,
                   double flux, double grad);
+
+/* ---- data provenance (src/data/provenance.c; docs/design.md) ---------- */
+
+/* 64-bit FNV-1a: h = (h ^ byte) · 0x100000001b3 over p[0..n), from h
+ * (DS_FNV1A64_INIT to start). */
+#define DS_FNV1A64_INIT 0xcbf29ce484222325ULL
+uint64_t ds_fnv1a64(const void *p, size_t n, uint64_t h);
+/* ds_fnv1a64 of a whole file's bytes. */
+int ds_file_hash(const char *path, uint64_t *out);
+
+/* Where samples came from: simulator stamps [first, end) of `deepsky
+ * simulate --seed seed --size size`, and files by content hash. */
+typedef struct ds_sim_range {
+    uint64_t seed;
+    int size;
+    long first, end;
+} ds_sim_range;
+typedef struct ds_data_file {
+    char *path;
+    uint64_t hash;  /* ds_file_hash */
+    long samples;   /* samples it holds */
+} ds_data_file;
+typedef struct ds_provenance {
+    int n_sim, n_files;
+    ds_sim_range *sim;  /* sorted by (seed, size, first), disjoint */
+    ds_data_file *files;
+} ds_provenance;
+/* The provenance of the n samples a data spec loads (for `channels` as in
+ * ds_data_load_channels): simulator seed and stamp indices from FITS
+ * SIMSEED/SIMINDEX (cutouts) or SIMSEED/NSTAMPS (cubes) headers, or from the
+ * provenance.json beside a file whose hash it lists; every file that is not
+ * a simulated cutout is hashed. index (if not NULL) gets a malloc'd array of
+ * n simulator indices in the loader's sample order (-1: not simulated). */
+int ds_provenance_of(const char *spec, int channels, int n, ds_provenance *out, long **index);
+/* Add b's records to a (ranges merged). */
+int ds_provenance_merge(ds_provenance *a, const ds_provenance *b);
+/* How many of data's samples are in trained (same seed and size with
+ * overlapping stamps, or a file of the same hash; the larger count); a
+ * short description of the overlap into why. */
+long ds_provenance_overlap(const ds_provenance *trained, const ds_provenance *data, char *why, size_t size);
+/* As JSON {"sim":[{"seed","size","first","end"}…],"files":[{"path","fnv1a64","samples"}…]}
+ * (malloc'd), and back. */
+char *ds_provenance_json(const ds_provenance *p);
+int ds_provenance_parse(const char *json, ds_provenance *out);
+void ds_provenance_free(ds_provenance *p);
+/* Before `simulate --out DIR`: a missing or empty DIR is fine; a DIR with
+ * anything in it is refused unless force, which removes only what simulate
+ * writes there (x.npy, y.npy, labels.csv, provenance.json, the three cubes,
+ * cutouts/{real,bogus}/<digits>.fits and their folders once empty); *removed
+ * (if not NULL) counts the files removed. */
+int ds_sim_out_prepare(const char *dir, int force, int *removed);
+/* Record in DIR/provenance.json (written atomically; other entries kept)
+ * that DIR/file holds `samples` stamps [first, first + samples) of seed and
+ * size; the file's hash is stored so that a changed file is not taken for it. */
+int ds_provenance_sidecar_add(const char *dir, const char *file, uint64_t seed, int size, int channels,
+                              long first, long samples);
 
 /* Hand-made features of a difference-image stamp [size × size] (intensity
  * and morphology in units of its own noise; src/data/features.c) — the
@@ -670,6 +747,7 @@ int ds_rbm_gibbs(ds_rbm *r, float *v, int n, int steps);
 typedef struct ds_atomic {
     FILE *f;
     char *path, *tmp;
+    struct ds_atomic_sink *sink; /* f's file descriptor and the errno of its first failed write */
 } ds_atomic;
 /* Open a->f for writing path's new content. */
 int ds_atomic_open(ds_atomic *a, const char *path);

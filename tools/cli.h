@@ -86,14 +86,28 @@ int cli_breakdown_compute(const float *probs, const float *y, int n, const int *
                           const float *snr, cli_breakdown *b);
 /* Bogus kinds rejected, real kinds found, recall per S/N, as text into buf. */
 int cli_breakdown_text(const cli_breakdown *b, const char *const *names, char *buf, size_t size);
-/* A per-sample CSV with a header naming 'kind' and/or 'snr' columns (simulate's labels.csv), n rows. */
+/* A per-sample CSV with a header naming 'kind' and/or 'snr' columns
+ * (simulate's labels.csv). Its rows are matched to the n samples by its
+ * 'index' column where index[i] (the simulator index of sample i, from
+ * ds_provenance_of; NULL: unknown) is known for every sample, else in order
+ * (then there must be n rows); a 'label' column must agree with y. Every
+ * value is checked whole ("2s.07" is an error naming file:line). */
 typedef struct cli_meta {
     int *kind, n_kinds;
     char *names[CLI_MAX_KINDS];
     float *snr;
 } cli_meta;
-int cli_meta_read(const char *path, int n, cli_meta *m);
+int cli_meta_read(const char *path, int n, const long *index, const float *y, cli_meta *m);
 void cli_meta_free(cli_meta *m);
+
+/* Data provenance (tools/cli_provenance.c): ds_provenance_of for a model's
+ * input channels, a warning (not an error) if it cannot be found; the JSON
+ * train stores as checkpoint metadata "data" (NULL after a warning); and a
+ * warning on stderr when data (n samples, named `what`) overlaps the data
+ * ckpt was trained on. */
+int cli_provenance_of(const ds_model *model, const char *spec, int n, ds_provenance *p, long **index);
+char *cli_data_provenance(const ds_model *model, const char *spec, int n);
+void cli_warn_trained_on(const char *ckpt, const ds_provenance *data, const char *what, long n);
 
 /* mkdir -p */
 int cli_mkdirs(const char *path);

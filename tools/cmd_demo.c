@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DEMO_VAL_SPLIT "0.1"
+
 #ifndef DS_SOURCE_DIR
 #define DS_SOURCE_DIR "."
 #endif
@@ -34,14 +36,17 @@ static void gather(const ds_dataset *d, const int *idx, int n, float *out)
         memcpy(out + (size_t)k * S * S, d->x + ((size_t)idx[k] * C + C - 1) * S * S, sizeof(float) * S * S);
 }
 
-/* DIR/NAME_x.npy and DIR/NAME_y.npy, and the data spec that reads them */
-static int write_set(const char *dir, const char *name, const ds_dataset *d, char *spec, size_t size)
+/* DIR/NAME_x.npy and DIR/NAME_y.npy (recorded in DIR/provenance.json as the
+ * stamps of c), and the data spec that reads them */
+static int write_set(const char *dir, const char *name, const ds_dataset *d, const ds_sim_cfg *c, char *spec,
+                     size_t size)
 {
     char x[PATH_MAX], y[PATH_MAX];
     snprintf(x, sizeof x, "%s/%s_x.npy", dir, name);
     snprintf(y, sizeof y, "%s/%s_y.npy", dir, name);
     if (ds_npy_write(x, ds_shape_of(4, d->n, d->sample.d[0], d->sample.d[1], d->sample.d[2]), d->x) != 0 ||
-        ds_npy_write(y, ds_shape_of(1, d->n), d->y) != 0)
+        ds_npy_write(y, ds_shape_of(1, d->n), d->y) != 0 ||
+        ds_provenance_sidecar_add(dir, x + strlen(dir) + 1, c->seed, c->size, c->channels, 0, d->n) != 0)
         return cli_lib_error(NULL);
     snprintf(spec, size, "npy:%s,%s", x, y);
     return 0;
@@ -85,23 +90,26 @@ int cmd_demo(int argc, char **argv)
     ds_norm norm = {0};
     ds_metrics m = {0};
     printf("deepsky demo: simulating %d + %d survey stamps of %dx%d (real asteroids among bogus detections, "
-           "7.7 %% real; docs/simulator.md)\n",
-           tc.n, ec.n, size, size);
+           "7.7 %% real; docs/simulator.md); a tenth of the first %d is the validation split\n",
+           tc.n, ec.n, size, size, tc.n);
     fflush(stdout);
     if (ds_sim_dataset(&tc, &tr, NULL) != 0 || ds_sim_dataset(&ec, &te, &meta) != 0) {
         cli_lib_error(NULL);
         goto done;
     }
     if (cli_mkdirs(out) != 0) goto done;
-    if (write_set(out, "train", &tr, data, sizeof data) != 0 || write_set(out, "test", &te, test, sizeof test) != 0)
+    if (write_set(out, "train", &tr, &tc, data, sizeof data) != 0 ||
+        write_set(out, "test", &te, &ec, test, sizeof test) != 0)
         goto done;
     ds_dataset_free(&tr);
     /* 2. training: the normal trainer on the default model */
     snprintf(ep, sizeof ep, "%d", epochs);
     snprintf(sd, sizeof sd, "%d", seed);
+    /* a tenth of the training stamps (disjoint from the test stamps: another seed) is the validation
+     * split best.safetensors is chosen on */
     char *targv[] = {"train", model, "--data", data, "--test", test, "--out", (char *)out, "--seed", sd,
-                     "--quiet", "--epochs", ep, NULL};
-    int train_rc = cmd_train(epochs ? 13 : 11, targv);
+                     "--val-split", DEMO_VAL_SPLIT, "--quiet", "--epochs", ep, NULL};
+    int train_rc = cmd_train(epochs ? 15 : 13, targv);
     if (train_rc != 0) {
         if (train_rc > 128) rc = train_rc; /* interrupted: 130, and train printed how to resume */
         goto done;

@@ -159,10 +159,14 @@ int cmd_eval(int argc, char **argv)
     ds_metrics m = {0};
     cli_meta meta = {0};
     float *probs = NULL;
+    ds_provenance prov = {0};
+    long *sim_index = NULL; /* per sample, for --meta */
     int rc = 1;
     /* built at batch 1 until the data's size is known, then at min(--batch, samples) */
     if (cli_net_from_checkpoint(ckpt, 1, &net, &norm) != 0) return 1;
     if (load_for(&net, &norm, spec, &d) != 0 || cli_net_rebatch(&net, cli_cap_batch(batch, d.n, batch_given ? spec : NULL)) != 0) goto done;
+    if (cli_provenance_of(net.model, spec, d.n, &prov, meta_path ? &sim_index : NULL) == 0)
+        cli_warn_trained_on(ckpt, &prov, spec, d.n);
     int classes = ds_model_classes(net.model);
     if (d.classes == 0) {
         cli_error("%s has no labels to evaluate against (e.g. npy:X.npy,Y.npy)", spec);
@@ -187,13 +191,15 @@ int cmd_eval(int argc, char **argv)
             cli_error("--meta: the survey breakdown is for two classes (0 bogus, 1 real); the model has %d", classes);
             goto done;
         }
-        if (cli_meta_read(meta_path, d.n, &meta) != 0 ||
+        if (cli_meta_read(meta_path, d.n, sim_index, d.y, &meta) != 0 ||
             cli_breakdown_compute(probs, d.y, d.n, meta.kind, meta.n_kinds, meta.snr, &bd) != 0)
             goto done;
     }
     print_metrics(&m, &d, json, meta_path ? &bd : NULL, &meta);
     rc = 0;
 done:
+    ds_provenance_free(&prov);
+    free(sim_index);
     cli_meta_free(&meta);
     ds_metrics_free(&m);
     free(probs);
@@ -359,6 +365,7 @@ int cmd_predict(int argc, char **argv)
     size_t all_n = 0;
     path_list files = {0};
     ds_atomic out_file = {0};
+    ds_provenance seen = {0}, one; /* where the inputs came from, against the training data */
     if (cli_net_from_checkpoint(ckpt, 64, &net, &norm) != 0) {
         free(inputs);
         return 1;
@@ -396,6 +403,8 @@ int cmd_predict(int argc, char **argv)
             if (strict) goto done;
             continue;
         }
+        if (cli_provenance_of(net.model, input, d.n, &one, NULL) == 0)
+            ds_provenance_merge(&seen, &one), ds_provenance_free(&one);
         float *probs = realloc(all, (all_n + (size_t)d.n) * classes * sizeof *probs);
         if (!probs) {
             ds_dataset_free(&d);
@@ -416,6 +425,7 @@ int cmd_predict(int argc, char **argv)
         ds_dataset_free(&d);
     }
     completed = 1;
+    cli_warn_trained_on(ckpt, &seen, n_inputs == 1 ? inputs[0] : "the inputs", (long)all_n);
     if (po.format == 2 && ds_npy_write(output, ds_shape_of(2, (int)all_n, classes), all) != 0) {
         cli_lib_error(NULL);
         completed = 0;
@@ -433,6 +443,7 @@ done:
                   strict ? "; --strict: stopped at the first" : completed ? "; the others were scored" : "");
     free(all);
     free(inputs);
+    ds_provenance_free(&seen);
     path_list_free(&files);
     ds_norm_free(&norm);
     cli_net_free(&net);

@@ -42,11 +42,18 @@ int cmd_info(int argc, char **argv)
     ds_model *m = NULL;
     ds_checkpoint *ck = NULL;
     ds_train_state st = {0};
+    char best[192] = "";
     if (is_ckpt) {
         if (!(ck = ds_checkpoint_open(path)) || ds_checkpoint_state(ck, &st) != 0) {
             ds_checkpoint_close(ck);
             return cli_lib_error(NULL);
         }
+        ds_best b;
+        if (ds_checkpoint_meta(ck, "best") && ds_best_parse(ds_checkpoint_meta(ck, "best"), &b) == 0)
+            ds_best_describe(&b, best, sizeof best);
+        else /* written before the split was recorded */
+            snprintf(best, sizeof best, "best accuracy %.4f (on validation data if the run had any, else on "
+                     "the training data: not recorded)", st.best_metric);
         m = ds_model_parse(ds_checkpoint_model_text(ck), path);
         ds_checkpoint_close(ck);
     } else {
@@ -71,7 +78,7 @@ int cmd_info(int argc, char **argv)
 
     char shp[96], a[32], b[32];
     printf("%s\n", path);
-    if (is_ckpt) printf("trained %d epochs, %ld steps, best validation accuracy %.4f\n", st.epoch, st.step, st.best_metric);
+    if (is_ckpt) printf("trained %d epochs, %ld steps; best: %s\n", st.epoch, st.step, best);
     printf("\n%-18s %-16s %-18s %12s %14s %12s\n", "layer", "type", "output", "params", "FLOPs", "memory");
     int prev = 0;
     double tot_flops = 0, tot_mem = 0;

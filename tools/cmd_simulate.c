@@ -10,9 +10,9 @@
 
 int cmd_simulate(int argc, char **argv)
 {
-    ds_sim_cfg c = {.n = 2000, .size = 45, .channels = 1, .real_fraction = 0.0773f, .seed = 1};
+    ds_sim_cfg c = {.n = 2000, .size = 45, .channels = 1, .real_fraction = 0.0773f, .seed = DS_SIM_DEFAULT_SEED};
     const char *out = NULL;
-    int cutouts = 0;
+    int cutouts = 0, force = 0, removed = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         int iv;
@@ -29,6 +29,8 @@ int cmd_simulate(int argc, char **argv)
             if (cli_parse_float("--real-fraction", v, 0.0, 1.0, &c.real_fraction)) return 1;
         } else if (!strcmp(argv[i], "--cutouts")) {
             cutouts = 1;
+        } else if (!strcmp(argv[i], "--force")) {
+            force = 1;
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
             if (cli_parse_int("--seed", v, 0, INT_MAX, &iv)) return 1;
             c.seed = (uint64_t)iv;
@@ -42,6 +44,7 @@ int cmd_simulate(int argc, char **argv)
     if (bytes > ((size_t)8 << 30))
         return cli_error("simulate: %d stamps of %dx%dx%d are %.1f GB; make fewer", c.n, c.channels, c.size, c.size,
                          bytes / 1e9);
+    if (ds_sim_out_prepare(out, force, &removed) != 0) return cli_lib_error("simulate");
     ds_dataset d;
     ds_sim_meta *m = NULL;
     if (ds_sim_dataset(&c, &d, &m) != 0) return cli_lib_error(NULL);
@@ -58,6 +61,11 @@ int cmd_simulate(int argc, char **argv)
     }
     snprintf(path, sizeof path, "%s/x.npy", out);
     if (ds_npy_write(path, ds_shape_of(4, c.n, c.channels, c.size, c.size), d.x) != 0) {
+        cli_lib_error(NULL);
+        goto done;
+    }
+    /* provenance.json: which stamps x.npy holds (the FITS files carry it in their headers) */
+    if (ds_provenance_sidecar_add(out, "x.npy", c.seed, c.size, c.channels, 0, c.n) != 0) {
         cli_lib_error(NULL);
         goto done;
     }
@@ -105,6 +113,12 @@ int cmd_simulate(int argc, char **argv)
             };
             snprintf(path, sizeof path, "%s/%s.fits", out, planes[ch]);
             if (ds_fits_write(path, 3, (int[]){c.n, c.size, c.size}, cube, keys, 7) != 0) {
+                free(cube);
+                cli_lib_error(NULL);
+                goto done;
+            }
+            snprintf(path, sizeof path, "%s.fits", planes[ch]);
+            if (ds_provenance_sidecar_add(out, path, c.seed, c.size, 1, 0, c.n) != 0) {
                 free(cube);
                 cli_lib_error(NULL);
                 goto done;

@@ -255,7 +255,8 @@ int cmd_train(int argc, char **argv)
     char *classes_json = NULL;
     ds_metrics m = {0};
     text_buf csv = {0};
-    char out[PATH_MAX], path[PATH_MAX];
+    char out[PATH_MAX], path[PATH_MAX], *data_json = NULL;
+    ds_best bestrec = {.split = "none"};
     if (o.out && cli_check_out_dir("--out", o.out) != 0) return 2;
 
     /* model: from the file, or the checkpoint being resumed */
@@ -267,6 +268,7 @@ int cmd_train(int argc, char **argv)
             cli_lib_error(NULL);
             goto done;
         }
+        if (ds_checkpoint_meta(ck, "best")) ds_best_parse(ds_checkpoint_meta(ck, "best"), &bestrec);
     } else {
         model = ds_model_load(o.model_path);
     }
@@ -298,6 +300,7 @@ int cmd_train(int argc, char **argv)
 
     /* data: load, check, split, normalise (statistics of the training part) */
     if (cli_data_load(model, o.data, &all) != 0 || (ck && cli_map_classes(ck, &all, o.data) != 0)) goto done;
+    data_json = cli_data_provenance(model, o.data, all.n); /* checkpoint metadata "data" */
     if (o.val_split > 0) {
         if (ds_dataset_split(&all, o.val_split, tc.seed, &train, &val) != 0) {
             cli_lib_error(NULL);
@@ -320,8 +323,6 @@ int cmd_train(int argc, char **argv)
         cli_lib_error(NULL);
         goto done;
     }
-    ds_meta_kv extra[] = {{"classes", classes_json}};
-    int n_extra = classes_json != NULL;
     if (o.init && !(init_ck = ds_checkpoint_open(o.init))) {
         cli_lib_error(NULL);
         goto done;
@@ -470,8 +471,20 @@ int cmd_train(int argc, char **argv)
         st.graph_rng = *ds_graph_rng(net.g);
         st.batch = tc.batch, st.epochs = tc.epochs, st.seed = tc.seed;
         st.lr = tc.optim.lr, st.val_split = o.val_split;
-        bool best = metric > st.best_metric;
-        if (best) st.best_metric = metric;
+        /* without validation data nothing can choose an epoch: best is the last (docs/design.md) */
+        bool best = !val.n || metric > st.best_metric;
+        if (best) {
+            st.best_metric = metric;
+            bestrec = (ds_best){.epoch = e, .value = metric};
+            snprintf(bestrec.split, sizeof bestrec.split, "%s", val.n ? "validation" : "none");
+        }
+        char best_json[160];
+        ds_best_json(&bestrec, best_json, sizeof best_json);
+        ds_meta_kv kv[3]; /* checkpoint metadata: class names, which split chose best, the data's provenance */
+        int n_kv = 0;
+        if (classes_json) kv[n_kv++] = (ds_meta_kv){"classes", classes_json};
+        kv[n_kv++] = (ds_meta_kv){"best", best_json};
+        if (data_json) kv[n_kv++] = (ds_meta_kv){"data", data_json};
         /* last.safetensors is the commit point of an epoch: everything else
          * (metrics.csv, plots, report, best) is written before it, so a kill
          * at any moment resumes from the previous epoch and rewrites them
@@ -486,7 +499,7 @@ int cmd_train(int argc, char **argv)
             goto done;
         for (int k = best ? 0 : 1; k < 2; k++) {
             if (cli_path(path, sizeof path, "%s/%s.safetensors", out, k ? "last" : "best")) goto done;
-            if (ds_checkpoint_save_ex(path, net.g, opt, ds_model_text(net.model), &norm, &st, extra, n_extra) != 0) {
+            if (ds_checkpoint_save_ex(path, net.g, opt, ds_model_text(net.model), &norm, &st, kv, n_kv) != 0) {
                 cli_lib_error(NULL);
                 goto done;
             }
@@ -501,7 +514,10 @@ int cmd_train(int argc, char **argv)
         ds_metrics_free(&tm);
         if (bad) goto done;
     }
-    printf("checkpoints: %s/last.safetensors, %s/best.safetensors; report: %s/report.html\n", out, out, out);
+    char bestline[160];
+    ds_best_describe(&bestrec, bestline, sizeof bestline);
+    printf("checkpoints: %s/last.safetensors, %s/best.safetensors; report: %s/report.html\nbest: %s\n", out, out,
+           out, bestline);
     rc = 0;
     goto done;
 interrupted:
@@ -518,6 +534,7 @@ interrupted:
 done:
     cli_graceful_interrupts(false);
     free(csv.p);
+    free(data_json);
     ds_metrics_free(&m);
     free(probs);
     free(hist);

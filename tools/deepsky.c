@@ -24,7 +24,8 @@ static const command commands[] = {
      "usage: deepsky demo [--out DIR] [--n N] [--epochs N] [--seed N]\n"
      "\n"
      "  --out DIR          output folder (default runs/demo)\n"
-     "  --n N              training stamps (default 21753, the course's set; the test set is N/4)\n"
+     "  --n N              training stamps (default 21753, the course's set; a tenth of them validates,\n"
+     "                     the test set is N/4 more of another seed)\n"
      "  --epochs N         training epochs (default: the model file's, 20)\n"
      "  --seed N           simulation and training seed (default 1)\n"
      "\n"
@@ -51,7 +52,9 @@ static const command commands[] = {
      "  --quiet            no progress bar\n"
      "\n"
      "Writes DIR/last.safetensors, DIR/best.safetensors, DIR/metrics.csv,\n"
-     "DIR/loss.png, DIR/accuracy.png, DIR/confusion.png and DIR/report.html.\n"},
+     "DIR/loss.png, DIR/accuracy.png, DIR/confusion.png and DIR/report.html.\n"
+     "best is the epoch of the best validation accuracy; without validation\n"
+     "data, the last epoch.\n"},
     {"pretrain", cmd_pretrain, "train a model's [rbm] layers without labels, one after the other (DBN)",
      "usage: deepsky pretrain MODEL.cfg --data SPEC [--val SPEC | --val-split F] [--epochs N] [--out DIR]\n"
      "\n"
@@ -75,7 +78,9 @@ static const command commands[] = {
      "the missed-detection rate at 1 % FPR. --meta FILE.csv (one row per sample\n"
      "with 'kind' and/or 'snr' columns, as simulate's labels.csv) adds, at the\n"
      "1 %-FPR threshold, the share of each bogus kind rejected and of real\n"
-     "sources found per S/N bin. --json prints one JSON object.\n"},
+     "sources found per S/N bin (rows matched by its 'index' column to the stamps'\n"
+     "simulator indices, 'label' checked). --json prints one JSON object.\n"
+     "Warns when the data overlaps the checkpoint's training data.\n"},
     {"predict", cmd_predict, "class probabilities for files or a data spec",
      "usage: deepsky predict CKPT INPUT... [--top K] [--format text|json|npy] [--output FILE] [--strict]\n"
      "       deepsky predict CKPT --data SPEC [...]\n"
@@ -88,22 +93,23 @@ static const command commands[] = {
      "                     the others, exit 1)\n"},
     {"simulate", cmd_simulate, "simulated survey stamps: real asteroids and bogus detections",
      "usage: deepsky simulate --out DIR [--n N] [--size S] [--channels 1|3] [--real-fraction F] [--seed N]\n"
-     "                        [--cutouts]\n"
+     "                        [--cutouts] [--force]\n"
      "\n"
      "  --n N              stamps (default 2000)\n"
      "  --size S           pixels per side (default 45)\n"
      "  --channels C       1: the difference image (default); 3: science, reference, difference\n"
      "  --real-fraction F  share of real asteroids (default 0.0773, the course's 1,681 of 21,753)\n"
-     "  --seed N           the same seed gives the same stamps (default 1)\n"
+     "  --seed N           the same seed gives the same stamps (default 4242; the demo trains on 1)\n"
      "  --cutouts          also one FITS file per stamp, DIR/cutouts/{real,bogus}/NNNNNN.fits,\n"
      "                     its class, kind, S/N, trail, FWHM and sky in the header\n"
+     "  --force            DIR may hold files: remove simulate's own there first (else refused)\n"
      "\n"
      "Writes DIR/x.npy [n, C, S, S] (electrons, sky-subtracted), DIR/y.npy (1 real,\n"
      "0 bogus), DIR/y.csv (the same by name: train on npy:DIR/x.npy,DIR/y.csv and the\n"
      "model keeps the names bogus/real), DIR/labels.csv (kind, S/N, trail length and\n"
-     "angle, FWHM, sky, ...) and\n"
-     "FITS cubes DIR/difference.fits (and science.fits, reference.fits with 3 channels).\n"
-     "The model and its parameter ranges: docs/simulator.md.\n"},
+     "angle, FWHM, sky, ...), FITS cubes DIR/difference.fits (and science.fits,\n"
+     "reference.fits with 3 channels), and DIR/provenance.json (seed and stamp range\n"
+     "of each file, by hash).\n"     "The model and its parameter ranges: docs/simulator.md.\n"},
     {"info", cmd_info, "layer table of a model file or checkpoint",
      "usage: deepsky info MODEL.cfg|CKPT\n"
      "       deepsky info CKPT --tensor NAME\n"

@@ -94,13 +94,32 @@ static int split_fields(char *line, char **field, int max)
     return n;
 }
 
-int cli_meta_read(const char *path, int n, cli_meta *m)
+static int by_index_then_row(const void *a, const void *b)
+{
+    const long *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* A whole field as a number: no trailing characters but spaces ("2s.07" is not 2). */
+static int full_number(const char *s, double *v)
+{
+    char *end = NULL;
+    *v = strtod(s, &end);
+    if (end == s) return -1;
+    end += strspn(end, " \t");
+    return *end || !isfinite(*v) ? -1 : 0;
+}
+
+int cli_meta_read(const char *path, int n, const long *index, const float *y, cli_meta *m)
 {
     memset(m, 0, sizeof *m);
     FILE *f = fopen(path, "r");
     if (!f) return cli_error("%s: cannot open", path);
     char line[4096], *fld[256];
-    int rc = 1, row = 0, ck = -1, cs = -1;
+    int rc = 1, rows = 0, cap = 0, ck = -1, cs = -1, ci = -1, cl = -1, *rkind = NULL, *rline = NULL, *rlabel = NULL,
+        *row_of = NULL;
+    float *rsnr = NULL;
+    long *rindex = NULL, *pos = NULL;
     if (!fgets(line, sizeof line, f)) {
         cli_error("%s: empty; expected a header row with 'kind' and/or 'snr' (as simulate's labels.csv)", path);
         goto done;
@@ -108,39 +127,48 @@ int cli_meta_read(const char *path, int n, cli_meta *m)
     for (int c = 0, nf = split_fields(line, fld, 256); c < nf; c++) {
         if (!strcmp(fld[c], "kind")) ck = c;
         if (!strcmp(fld[c], "snr")) cs = c;
+        if (!strcmp(fld[c], "index")) ci = c;
+        if (!strcmp(fld[c], "label")) cl = c;
     }
     if (ck < 0 && cs < 0) {
         cli_error("%s: no 'kind' or 'snr' column in the header", path);
         goto done;
     }
-    m->kind = ck >= 0 ? malloc(sizeof *m->kind * (size_t)n) : NULL;
-    m->snr = cs >= 0 ? malloc(sizeof *m->snr * (size_t)n) : NULL;
-    if ((ck >= 0 && !m->kind) || (cs >= 0 && !m->snr)) {
-        cli_error("out of memory");
-        goto done;
-    }
-    while (fgets(line, sizeof line, f)) {
+    for (int ln = 2; fgets(line, sizeof line, f); ln++) {
         if (!strchr(line, '\n') && !feof(f)) {
-            cli_error("%s:%d: line longer than %zu characters", path, row + 2, sizeof line - 2);
+            cli_error("%s:%d: line longer than %zu characters", path, ln, sizeof line - 2);
             goto done;
         }
         if (line[strspn(line, " \r\n")] == 0) continue;
-        if (row == n) {
-            cli_error("%s: more rows than the %d samples", path, n);
-            goto done;
+        if (rows == cap) {
+            cap = cap ? 2 * cap : 1024;
+            int *a = realloc(rkind, sizeof *a * (size_t)cap), *b = a ? realloc(rline, sizeof *b * (size_t)cap) : NULL;
+            if (a) rkind = a;
+            if (b) rline = b;
+            int *c = b ? realloc(rlabel, sizeof *c * (size_t)cap) : NULL;
+            if (c) rlabel = c;
+            float *d = c ? realloc(rsnr, sizeof *d * (size_t)cap) : NULL;
+            if (d) rsnr = d;
+            long *e = d ? realloc(rindex, sizeof *e * (size_t)cap) : NULL;
+            if (!e) {
+                cli_error("out of memory");
+                goto done;
+            }
+            rindex = e;
         }
         int nf = split_fields(line, fld, 256);
+        rline[rows] = ln, rkind[rows] = -1, rsnr[rows] = NAN, rindex[rows] = -1, rlabel[rows] = -1;
         if (ck >= 0) {
             const char *k = ck < nf ? fld[ck] : "";
             if (!*k) {
-                cli_error("%s:%d: no 'kind' value", path, row + 2);
+                cli_error("%s:%d: no 'kind' value", path, ln);
                 goto done;
             }
             int t = 0;
             while (t < m->n_kinds && strcmp(m->names[t], k)) t++;
             if (t == m->n_kinds) {
                 if (t == CLI_MAX_KINDS) {
-                    cli_error("%s:%d: more than %d kinds", path, row + 2, CLI_MAX_KINDS);
+                    cli_error("%s:%d: more than %d kinds", path, ln, CLI_MAX_KINDS);
                     goto done;
                 }
                 if (!(m->names[t] = strdup(k))) {
@@ -149,26 +177,96 @@ int cli_meta_read(const char *path, int n, cli_meta *m)
                 }
                 m->n_kinds++;
             }
-            m->kind[row] = t;
+            rkind[rows] = t;
         }
+        double v;
         if (cs >= 0) {
-            char *end = NULL;
-            double v = cs < nf ? strtod(fld[cs], &end) : NAN;
-            if (cs >= nf || end == fld[cs] || !isfinite(v)) {
-                cli_error("%s:%d: 'snr' is not a number", path, row + 2);
+            if (cs >= nf || full_number(fld[cs], &v)) {
+                cli_error("%s:%d: 'snr' is not a number: '%s'", path, ln, cs < nf ? fld[cs] : "");
                 goto done;
             }
-            m->snr[row] = (float)v;
+            rsnr[rows] = (float)v;
         }
-        row++;
+        if (ci >= 0) {
+            if (ci >= nf || full_number(fld[ci], &v) || v < 0 || v > 1e9 || v != floor(v)) {
+                cli_error("%s:%d: 'index' is not a stamp index (0, 1, ...): '%s'", path, ln, ci < nf ? fld[ci] : "");
+                goto done;
+            }
+            rindex[rows] = (long)v;
+        }
+        if (cl >= 0) {
+            if (cl >= nf || full_number(fld[cl], &v) || v < 0 || v > 1 << 24 || v != floor(v)) {
+                cli_error("%s:%d: 'label' is not a class index: '%s'", path, ln, cl < nf ? fld[cl] : "");
+                goto done;
+            }
+            rlabel[rows] = (int)v;
+        }
+        rows++;
     }
-    if (row != n) {
-        cli_error("%s: %d rows, but the data has %d samples", path, row, n);
+    /* which row describes sample i: by simulator index where both sides know it, else in order */
+    int by_index = ci >= 0 && index && n > 0;
+    for (int i = 0; by_index && i < n; i++) by_index = index[i] >= 0;
+    if (!(row_of = malloc(sizeof *row_of * (size_t)(n ? n : 1)))) {
+        cli_error("out of memory");
         goto done;
+    }
+    if (by_index) { /* (index, row) pairs sorted by index, looked up by bisection */
+        if (!(pos = malloc(sizeof *pos * 2 * (size_t)(rows ? rows : 1)))) {
+            cli_error("out of memory");
+            goto done;
+        }
+        for (int r = 0; r < rows; r++) pos[2 * r] = rindex[r], pos[2 * r + 1] = r;
+        qsort(pos, (size_t)rows, 2 * sizeof *pos, by_index_then_row);
+        for (int r = 1; r < rows; r++)
+            if (pos[2 * r] == pos[2 * r - 2]) {
+                cli_error("%s:%d: index %ld again (first on line %d)", path, rline[pos[2 * r + 1]], pos[2 * r],
+                          rline[pos[2 * r - 1]]);
+                goto done;
+            }
+        for (int i = 0; i < n; i++) {
+            int lo = 0, hi = rows; /* first pair with index >= index[i] */
+            while (lo < hi) {
+                int mid = lo + (hi - lo) / 2;
+                if (pos[2 * mid] < index[i]) lo = mid + 1;
+                else hi = mid;
+            }
+            if (lo == rows || pos[2 * lo] != index[i]) {
+                cli_error("%s: no row with index %ld, the simulator index of sample %d of the data", path, index[i], i);
+                goto done;
+            }
+            row_of[i] = (int)pos[2 * lo + 1];
+        }
+    } else {
+        if (rows != n) {
+            cli_error("%s: %d rows, but the data has %d samples", path, rows, n);
+            goto done;
+        }
+        for (int i = 0; i < n; i++) row_of[i] = i;
+    }
+    for (int i = 0; cl >= 0 && y && i < n; i++)
+        if (rlabel[row_of[i]] != (int)y[i]) {
+            cli_error("%s:%d: label %d, but the sample it is matched to (sample %d of the data%s) is labelled %d: "
+                      "the rows do not describe these samples%s",
+                      path, rline[row_of[i]], rlabel[row_of[i]], i, by_index ? ", by its simulator index" : ", in order",
+                      (int)y[i],
+                      by_index ? "" : " (rows are matched in order unless the CSV has an 'index' column and the data "
+                                      "says each sample's simulator index: FITS SIMINDEX, or simulate's provenance.json)");
+            goto done;
+        }
+    m->kind = ck >= 0 ? malloc(sizeof *m->kind * (size_t)(n ? n : 1)) : NULL;
+    m->snr = cs >= 0 ? malloc(sizeof *m->snr * (size_t)(n ? n : 1)) : NULL;
+    if ((ck >= 0 && !m->kind) || (cs >= 0 && !m->snr)) {
+        cli_error("out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        if (m->kind) m->kind[i] = rkind[row_of[i]];
+        if (m->snr) m->snr[i] = rsnr[row_of[i]];
     }
     rc = 0;
 done:
     fclose(f);
+    free(rkind), free(rline), free(rlabel), free(rsnr), free(rindex), free(pos), free(row_of);
     if (rc) cli_meta_free(m);
     return rc;
 }

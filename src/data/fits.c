@@ -109,10 +109,38 @@ static int open_image(const char *path, fitsfile **fp, int *planes, int *h, int 
     return rc;
 }
 
-/* Channels per sample: a 4-D array's NAXIS3, else `want` (0: 1). */
-static int sample_channels(const char *path, int planes, int c4, int want, int *c)
+/* The planes of one cutout named in its header (PLANE1..PLANEk, as simulate
+ * writes them): k when there are as many names as planes (k > 1), else 0;
+ * names gets "science, reference, difference". */
+static int named_planes(fitsfile *f, int planes, char *names, size_t size)
 {
-    *c = c4 ? c4 : want ? want : 1;
+    int k = 0, status = 0;
+    size_t used = 0;
+    names[0] = 0;
+    for (; k < planes && k < 64; k++) {
+        char key[16], v[FLEN_VALUE];
+        snprintf(key, sizeof key, "PLANE%d", k + 1);
+        if (fits_read_key(f, TSTRING, key, v, NULL, &status)) break;
+        used += (size_t)snprintf(names + used, used < size ? size - used : 0, "%s%s", k ? ", " : "", v);
+    }
+    fits_clear_errmsg();
+    return k > 1 && k == planes ? k : 0;
+}
+
+/* Channels per sample: a 4-D array's NAXIS3; a cutout whose header names
+ * each of its planes is one sample of them all (a model asking for another
+ * count is refused rather than fed each plane as a sample); else `want`
+ * (0: 1). */
+static int sample_channels(const char *path, fitsfile *f, int planes, int c4, int want, int *c)
+{
+    char names[256];
+    int named = c4 ? 0 : named_planes(f, planes, names, sizeof names);
+    if (named && want && want != named)
+        return ds_fail("%s: one cutout of %d planes (%s: PLANE1..PLANE%d), but samples of %d channel%s were asked "
+                       "for (the model's input or channels=): its planes are not separate samples; use a model "
+                       "with %d input channels, or cutouts of %d plane%s",
+                       path, named, names, named, want, want == 1 ? "" : "s", named, want, want == 1 ? "" : "s");
+    *c = c4 ? c4 : named ? named : want ? want : 1;
     if (c4 && want && c4 != want)
         return ds_fail("%s: a 4-D array of %d channels, but channels=%d was asked for", path, c4, want);
     if (planes % *c)
@@ -150,7 +178,7 @@ static int load_file(const char *path, const char *labels, int channels, ds_data
     int planes, h, w, c4, c;
     ds_dataset lab = {0};
     if (open_image(path, &f, &planes, &h, &w, &c4)) return -1;
-    if (sample_channels(path, planes, c4, channels, &c) ||
+    if (sample_channels(path, f, planes, c4, channels, &c) ||
         ds_dataset_alloc(out, planes / c, ds_shape_of(3, c, h, w), path) ||
         read_pixels(f, path, planes, h, w, out->x))
         goto fail;
@@ -198,8 +226,9 @@ static int load_dir(const char *dir, int channels, ds_dataset *out)
         fitsfile *f;
         int h, w, c4, c;
         if (open_image(l.paths[i], &f, &count[i], &h, &w, &c4)) goto fail;
+        int bad = sample_channels(l.paths[i], f, count[i], c4, channels, &c);
         fits_close(f);
-        if (sample_channels(l.paths[i], count[i], c4, channels, &c)) goto fail;
+        if (bad) goto fail;
         if (i == 0) w0 = w, h0 = h, c0 = c;
         if (w != w0 || h != h0) {
             ds_fail("%s: %dx%d pixels, but %s is %dx%d; all images must have the same size", l.paths[i], w, h,

@@ -62,6 +62,61 @@ static void sync_dir(const char *path)
     free(dir);
 }
 
+/* f writes through a cookie that keeps the errno of the first failed
+ * write: by commit time errno is long overwritten, and a full disk must be
+ * reported as "No space left on device", not as whatever errno holds then. */
+struct ds_atomic_sink {
+    int fd, err;
+};
+
+static ssize_t sink_write(void *c, const char *buf, size_t n)
+{
+    struct ds_atomic_sink *s = c;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(s->fd, buf + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (!s->err) s->err = w < 0 ? errno : ENOSPC;
+            return (ssize_t)done; /* short: stdio marks the stream's error */
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)n;
+}
+
+static int sink_close(void *c)
+{
+    struct ds_atomic_sink *s = c;
+    int rc = close(s->fd);
+    if (rc != 0 && !s->err) s->err = errno;
+    return rc;
+}
+
+/* a->f over fd (taken over; closed on failure) */
+static int sink_open(ds_atomic *a, int fd)
+{
+    cookie_io_functions_t io = {.write = sink_write, .close = sink_close};
+    if (!(a->sink = calloc(1, sizeof *a->sink))) {
+        close(fd);
+        return -1;
+    }
+    a->sink->fd = fd;
+    if (!(a->f = fopencookie(a->sink, "wb", io))) {
+        close(fd);
+        free(a->sink);
+        a->sink = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* The first write error of a's stream, else errno, else EIO. */
+static int sink_err(const ds_atomic *a)
+{
+    return a->sink && a->sink->err ? a->sink->err : errno ? errno : EIO;
+}
+
 int ds_atomic_open(ds_atomic *a, const char *path)
 {
     memset(a, 0, sizeof *a);
@@ -73,10 +128,11 @@ int ds_atomic_open(ds_atomic *a, const char *path)
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
         if (S_ISDIR(st.st_mode)) return ds_fail("%s: is a folder, not a file", path);
         errno = 0;
-        if (!(a->f = fopen(path, "wb"))) return ds_fail("%s: cannot open for writing: %s", path, strerror(errno));
+        int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd < 0 || sink_open(a, fd) != 0)
+            return ds_fail("%s: cannot open for writing: %s", path, strerror(errno ? errno : ENOMEM));
         if (!(a->path = strdup(path))) {
-            fclose(a->f);
-            a->f = NULL;
+            ds_atomic_abort(a);
             return ds_fail("out of memory");
         }
         return 0;
@@ -108,10 +164,9 @@ int ds_atomic_open(ds_atomic *a, const char *path)
         err = errno;
         if (fd < 0 && err != EEXIST) break;
     }
-    if (fd < 0 || !(a->f = fdopen(fd, "wb"))) {
+    if (fd < 0 || sink_open(a, fd) != 0) {
         if (fd >= 0) {
-            err = errno;
-            close(fd);
+            err = errno ? errno : ENOMEM;
             unlink(tmp);
         }
         ds_fail("%s: cannot create a temporary file beside it (%s): %s", path, tmp, strerror(err));
@@ -130,10 +185,10 @@ int ds_atomic_commit(ds_atomic *a)
     if (!a->path) return ds_fail("ds_atomic_commit: nothing open");
     int err = 0;
     if (a->f) {
-        if (ferror(a->f)) err = errno ? errno : EIO;
-        if (!err && fflush(a->f) != 0) err = errno ? errno : EIO;
-        if (!err && a->tmp && fsync(fileno(a->f)) != 0) err = errno ? errno : EIO;
-        if (fclose(a->f) != 0 && !err) err = errno ? errno : EIO;
+        if (ferror(a->f)) err = sink_err(a);
+        if (!err && fflush(a->f) != 0) err = sink_err(a);
+        if (!err && a->tmp && fsync(a->sink->fd) != 0) err = errno ? errno : EIO;
+        if (fclose(a->f) != 0 && !err) err = sink_err(a);
         a->f = NULL;
     } else if (a->tmp) { /* written by name (CFITSIO): make it durable before it replaces path */
         int fd = open(a->tmp, O_RDONLY | O_CLOEXEC);
@@ -152,6 +207,7 @@ int ds_atomic_commit(ds_atomic *a)
     }
     free(a->tmp);
     free(a->path);
+    free(a->sink);
     memset(a, 0, sizeof *a);
     return 0;
 }
@@ -165,6 +221,7 @@ void ds_atomic_abort(ds_atomic *a)
     }
     free(a->tmp);
     free(a->path);
+    free(a->sink);
     memset(a, 0, sizeof *a);
 }
 
@@ -173,7 +230,7 @@ int ds_atomic_write(const char *path, const void *data, size_t n)
     ds_atomic a;
     if (ds_atomic_open(&a, path) != 0) return -1;
     if (n && fwrite(data, 1, n, a.f) != n) {
-        int err = errno ? errno : EIO;
+        int err = sink_err(&a);
         ds_fail("cannot write %s: %s", path, strerror(err));
         ds_atomic_abort(&a);
         return -1;
