@@ -403,6 +403,9 @@ int ds_dataset_check_finite(const ds_dataset *d, const char *what);
  * d then carries a copy of names (classes = n). No-op without names
  * (n 0: numeric labels, old checkpoints) or without labels (classes 0). */
 int ds_dataset_map_classes(ds_dataset *d, const char *const *names, int n, const char *what);
+/* d's labels by name as a labels CSV (header "class", one name a row;
+ * written atomically): npy:X.npy,PATH reads them back with the names. */
+int ds_labels_write_csv(const char *path, const ds_dataset *d);
 /* Split off the last `frac` of a seeded permutation as validation; the two
  * outputs own copies of the data. */
 int ds_dataset_split(const ds_dataset *d, float frac, uint64_t seed, ds_dataset *train,

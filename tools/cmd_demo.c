@@ -36,19 +36,21 @@ static void gather(const ds_dataset *d, const int *idx, int n, float *out)
         memcpy(out + (size_t)k * S * S, d->x + ((size_t)idx[k] * C + C - 1) * S * S, sizeof(float) * S * S);
 }
 
-/* DIR/NAME_x.npy and DIR/NAME_y.npy (recorded in DIR/provenance.json as the
- * stamps of c), and the data spec that reads them */
+/* DIR/NAME_x.npy, DIR/NAME_y.npy and DIR/NAME_y.csv (the labels by name, so
+ * that the checkpoint keeps bogus/real), recorded in DIR/provenance.json as
+ * the stamps of c, and the data spec that reads them */
 static int write_set(const char *dir, const char *name, const ds_dataset *d, const ds_sim_cfg *c, char *spec,
                      size_t size)
 {
-    char x[PATH_MAX], y[PATH_MAX];
-    snprintf(x, sizeof x, "%s/%s_x.npy", dir, name);
-    snprintf(y, sizeof y, "%s/%s_y.npy", dir, name);
+    char x[PATH_MAX], y[PATH_MAX], yc[PATH_MAX];
+    if (cli_path(x, sizeof x, "%s/%s_x.npy", dir, name) || cli_path(y, sizeof y, "%s/%s_y.npy", dir, name) ||
+        cli_path(yc, sizeof yc, "%s/%s_y.csv", dir, name))
+        return 1;
     if (ds_npy_write(x, ds_shape_of(4, d->n, d->sample.d[0], d->sample.d[1], d->sample.d[2]), d->x) != 0 ||
-        ds_npy_write(y, ds_shape_of(1, d->n), d->y) != 0 ||
+        ds_npy_write(y, ds_shape_of(1, d->n), d->y) != 0 || ds_labels_write_csv(yc, d) != 0 ||
         ds_provenance_sidecar_add(dir, x + strlen(dir) + 1, c->seed, c->size, c->channels, 0, d->n) != 0)
         return cli_lib_error(NULL);
-    snprintf(spec, size, "npy:%s,%s", x, y);
+    snprintf(spec, size, "npy:%s,%s", x, yc);
     return 0;
 }
 

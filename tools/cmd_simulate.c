@@ -77,13 +77,7 @@ int cmd_simulate(int argc, char **argv)
     /* the labels by name as well (a labels file: header, one column), so that a model trained on
      * npy:x.npy,y.csv keeps the class names; sorted, bogus is class 0 and real class 1 as in y.npy */
     snprintf(path, sizeof path, "%s/y.csv", out);
-    if (ds_atomic_open(&f, path) != 0) {
-        cli_lib_error(NULL);
-        goto done;
-    }
-    fprintf(f.f, "class\n");
-    for (int i = 0; i < c.n; i++) fputs(m[i].label ? "real\n" : "bogus\n", f.f);
-    if (ds_atomic_commit(&f) != 0) {
+    if (ds_labels_write_csv(path, &d) != 0) {
         cli_lib_error(NULL);
         goto done;
     }

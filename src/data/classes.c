@@ -115,3 +115,20 @@ int ds_dataset_map_classes(ds_dataset *d, const char *const *names, int n, const
 }
 
 void ds_class_names_free(char **names, int n) { ds_names_free(names, n); }
+
+int ds_labels_write_csv(const char *path, const ds_dataset *d)
+{
+    if (!d->class_names) return ds_fail("%s: the data has no class names to write", path);
+    ds_atomic a;
+    if (ds_atomic_open(&a, path) != 0) return -1;
+    fputs("class\n", a.f);
+    for (int i = 0; i < d->n; i++) {
+        int k = (int)d->y[i];
+        if (k < 0 || k >= d->classes) {
+            ds_atomic_abort(&a);
+            return ds_fail("%s: sample %d has label %g, not one of the %d classes", path, i, (double)d->y[i], d->classes);
+        }
+        fprintf(a.f, "%s\n", d->class_names[k]);
+    }
+    return ds_atomic_commit(&a);
+}

@@ -332,6 +332,8 @@ grep -q "expected calibration error" "$T/out" && grep -q "confusion matrix" "$T/
 for f in report.html roc.png reliability.png confusion.png recall_snr.png stamps_real.png stamps_bogus.png best.safetensors; do
   [ -s "$T/demo/$f" ] && ok "demo wrote $f" || bad "demo did not write $f"
 done
+"$DS" predict "$T/demo/best.safetensors" "$T/demo/test_x.npy" 2>/dev/null | head -3 | grep -Eq "	(bogus|real) " &&
+  ok "the demo's checkpoint keeps the class names (predict prints bogus/real)" || bad "demo checkpoint without class names"
 grep -q "roc.png" "$T/demo/report.html" && ok "the report shows the ROC curve" || bad "report lacks roc.png"
 expect_fail "demo: too few stamps" "--n" "$DS" demo --out "$T/demo2" --n 10
 
