@@ -121,7 +121,7 @@ static int row(table *t, char *s, int ln)
         return ds_fail("%s:%d: %d fields, expected %d as in the header", t->path, ln, k,
                        t->ncols);
     if (t->n == t->cap && grow(t, F)) return -1;
-    float *xr = t->x + (size_t)t->n * F;
+    float *xr = F ? t->x + (size_t)t->n * F : NULL; /* a labels file has no x (NULL + 0 is UB) */
     for (int c = 0; c < t->ncols; c++) {
         const char *v = t->cell[c];
         if (!*v)
