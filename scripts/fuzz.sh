@@ -13,7 +13,8 @@
 # on any crash, sanitizer report, leak, timeout (> 10 s for one input) or
 # memory use over 2 GB (-rss_limit_mb, -malloc_limit_mb); the input is
 # kept in build-fuzz/artifacts/<harness>/. Environment: FUZZ_JOBS harnesses
-# at a time (1), FUZZ_ONLY="fuzz_npy fuzz_csv" to run some.
+# at a time (1), FUZZ_ONLY="fuzz_npy fuzz_csv" to run some, FUZZ_TABLE=FILE
+# to write the markdown table after a smoke too.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -115,7 +116,8 @@ for h in "${harnesses[@]}"; do
     "${note:+$note (log: build-fuzz/logs/$name.log, input: build-fuzz/artifacts/$name/)}"
   rows+="| $name | $execs | $t | $cov / $ft | ${note:-none} |"$'\n'
 done
-if [ $campaign = 1 ]; then
+table=${table:-${FUZZ_TABLE:-}}
+if [ $campaign = 1 ] || [ -n "$table" ]; then
   md="| harness | executions | seconds | coverage (cov / ft) | findings |"$'\n'"|---|---:|---:|---:|---|"$'\n'"$rows"
   if [ -n "$table" ]; then printf '%s' "$md" >"$table"; else printf '\n%s' "$md"; fi
 fi

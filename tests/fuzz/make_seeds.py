@@ -194,6 +194,7 @@ def fits_seeds():
     put("fuzz_fits", "array4d", b"\0" + fits(np.zeros((2, 3, 2, 2)), -64))
     put("fuzz_fits", "int16_scaled", b"\1" + fits(np.arange(16).reshape(4, 4), 16,
                                                   [("BSCALE", 0.5), ("BZERO", 10.0), ("BLANK", 3)]))
+    put("fuzz_fits", "image2d_gz", b"\0" + gzip.compress(fits(img), mtime=0))
     put("fuzz_fits", "uint8_keys", b"\0" + fits(np.arange(16).reshape(4, 4), 8,
                                                 [("OBJECT", "stamp"), ("PLANE1", "science")]))
 
