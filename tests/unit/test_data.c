@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
@@ -323,6 +324,31 @@ static void fits(const char *path, int bitpix, int naxis, long *naxes, const flo
     CHECK(status == 0);
 }
 
+/* A gzip FITS whose trailer claims 4 GB made CFITSIO allocate 4 GB before
+ * reading a byte (found by tests/fuzz/fuzz_fits: regress/fuzz_fits/); the
+ * same file with its true trailer loads. */
+static void test_fits_gzip_claim(void)
+{
+    int dims[2] = {4, 4};
+    float px[16] = {1, 2, 3};
+    CHECK(ds_fits_write(P("g.fits"), 2, dims, px, NULL, 0) == 0);
+    FILE *f = fopen(P("g.fits"), "rb");
+    static unsigned char raw[8 * 2880];
+    size_t n = f ? fread(raw, 1, sizeof raw, f) : 0;
+    if (f) fclose(f);
+    gzFile z = gzopen(P("g.fits.gz"), "wb");
+    CHECK(z && gzwrite(z, raw, (unsigned)n) == (int)n && gzclose(z) == Z_OK);
+    ds_dataset d;
+    char spec[600];
+    snprintf(spec, sizeof spec, "fits:%s", P("g.fits.gz"));
+    CHECK(ds_data_load(spec, &d) == 0 && d.n == 1 && d.x && d.x[2] == 3);
+    ds_dataset_free(&d);
+    f = fopen(P("g.fits.gz"), "r+b");
+    CHECK(f && fseek(f, -4, SEEK_END) == 0 && fwrite("\0\0\0\xf0", 1, 4, f) == 4);
+    if (f) fclose(f);
+    load_fails(spec, P("g.fits.gz"), "claims 4026531840 bytes uncompressed");
+}
+
 static void test_fits(void)
 {
     ds_dataset d;
@@ -497,6 +523,7 @@ int main(void)
     test_csv();
     test_folder();
     test_fits();
+    test_fits_gzip_claim();
     test_spec();
     test_finite_and_split();
     test_norm();
