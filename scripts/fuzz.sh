@@ -52,6 +52,12 @@ limits=(-rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export DS_NUM_THREADS=1
+# the harnesses' input files: a folder of this run's own, removed at the end
+# (a harness that crashed could not remove its files itself)
+shm=/dev/shm
+[ -w "$shm" ] || shm=${TMPDIR:-/tmp}
+export TMPDIR=$(mktemp -d "$shm/ds-fuzz.XXXXXX")
+trap 'rm -rf "$TMPDIR"' EXIT
 
 # run_one NAME: replay, then fuzz; writes $build/logs/NAME.{log,result}
 run_one() {
