@@ -40,7 +40,9 @@ static void fits_close(fitsfile *f)
 /* CFITSIO decompresses a gzip (or zip) file into memory, allocating the
  * size that the file's own trailer (header) claims: a 150-byte file could
  * make it allocate 4 GB. Deflate expands at most 1032:1, so a larger claim
- * is a corrupt file, refused before CFITSIO sees it (found by fuzz_fits). */
+ * is a corrupt file, refused before CFITSIO sees it (found by fuzz_fits).
+ * CFITSIO takes any file starting "PK" for a zip and reads the size at
+ * byte 22, as here. */
 static int check_compressed_size(const char *path, const struct stat *st)
 {
     FILE *f = fopen(path, "rb");
@@ -48,7 +50,7 @@ static int check_compressed_size(const char *path, const struct stat *st)
     if (!f) return ds_fail("%s: cannot open: %s", path, strerror(errno));
     size_t n = fread(b, 1, sizeof b, f);
     uint64_t claim = 0, size = (uint64_t)st->st_size;
-    int gz = n >= 2 && b[0] == 0x1f && b[1] == 0x8b, zip = n >= 26 && !memcmp(b, "PK\3\4", 4);
+    int gz = n >= 2 && b[0] == 0x1f && b[1] == 0x8b, zip = n >= 2 && b[0] == 'P' && b[1] == 'K';
     if (gz && size >= 4 && fseek(f, -4, SEEK_END) == 0 && fread(t, 1, 4, f) == 4)
         claim = t[0] | (uint64_t)t[1] << 8 | (uint64_t)t[2] << 16 | (uint64_t)t[3] << 24;
     if (zip) claim = b[22] | (uint64_t)b[23] << 8 | (uint64_t)b[24] << 16 | (uint64_t)b[25] << 24;

@@ -347,6 +347,10 @@ static void test_fits_gzip_claim(void)
     CHECK(f && fseek(f, -4, SEEK_END) == 0 && fwrite("\0\0\0\xf0", 1, 4, f) == 4);
     if (f) fclose(f);
     load_fails(spec, P("g.fits.gz"), "claims 4026531840 bytes uncompressed");
+    /* CFITSIO reads any file starting "PK" as a zip, its size from byte 22 */
+    write_bytes(P("z.fits"), "PK\x07\x04..................\xbf\xbf\xbf\xbf)", 27);
+    snprintf(spec, sizeof spec, "fits:%s", P("z.fits"));
+    load_fails(spec, P("z.fits"), "claims 3217014719 bytes uncompressed");
 }
 
 static void test_fits(void)
