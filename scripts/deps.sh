@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config zlib1g-dev libstb-dev libcfitsio-dev dataset-fashion-mnist)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(python3 python3-numpy python3-torch chromium)
+  # clang, libFuzzer's runtime (libclang_rt.fuzzer) and llvm-symbolizer for the fuzz smoke
+  pkgs+=(python3 python3-numpy python3-torch chromium clang libclang-rt-14-dev llvm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

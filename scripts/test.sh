@@ -3,8 +3,9 @@
 # test four times — a Release build for this machine and one for AVX2
 # without AVX-512 (unit, gradient checks, PyTorch parity, CLI), and two
 # AddressSanitizer + UndefinedBehaviorSanitizer builds, Debug and optimised
-# for this machine (unit tests and op parity) — and ends with one summary
-# line.
+# for this machine (unit tests and op parity) — then the fuzz smoke (every
+# libFuzzer harness of tests/fuzz for FUZZ_SECONDS, 30, two at a time;
+# each harness counts as one test) and ends with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh --test || exit 1
@@ -41,5 +42,16 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 # the same on this machine's vector kernels (AVX-512 where it has them)
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   run_suite "sanitizer build, optimised for this machine" build-asan-native -DCMAKE_BUILD_TYPE=Release -DDS_SANITIZE=ON
+# the fuzz smoke: every parser under libFuzzer with ASan + UBSan (scripts/fuzz.sh)
+echo "== fuzz smoke (${FUZZ_SECONDS:-30} s per harness) =="
+FUZZ_JOBS=${FUZZ_JOBS:-2} bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}" | { mkdir -p build-fuzz; tee build-fuzz/smoke.log; }
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+line=$(grep -E "^[0-9]+ passed, [0-9]+ failed$" build-fuzz/smoke.log | tail -1)
+if [ -n "$line" ]; then
+  total_pass=$((total_pass + $(cut -d' ' -f1 <<<"$line")))
+  total_fail=$((total_fail + $(cut -d' ' -f3 <<<"$line")))
+else
+  total_fail=$((total_fail + 1)) status=1
+fi
 echo "$total_pass passed, $total_fail failed"
 exit $status

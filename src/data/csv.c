@@ -164,7 +164,7 @@ static int row(table *t, char *s, int ln)
                        t->hdr ? "the header" : "the first row");
     if (t->n == INT_MAX - 1) return ds_fail("%s:%d: too many rows", t->path, ln);
     if (t->n == t->cap && grow(t, F)) return -1;
-    float *xr = t->x + (size_t)t->n * F;
+    float *xr = F ? t->x + (size_t)t->n * F : NULL; /* a labels file has no x (NULL + 0 is UB) */
     for (int c = 0; c < t->ncols; c++) {
         const char *v = t->cell[c];
         if (!*v)

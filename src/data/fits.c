@@ -13,6 +13,8 @@
 
 #include <errno.h>
 #include <fitsio.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -62,6 +64,30 @@ static int check_declared_size(fitsfile *f, const char *path, int hdu, const LON
     return 0;
 }
 
+/* CFITSIO decompresses a gzip (or zip) file into memory, allocating the
+ * size that the file's own trailer (header) claims: a 150-byte file could
+ * make it allocate 4 GB. Deflate expands at most 1032:1, so a larger claim
+ * is a corrupt file, refused before CFITSIO sees it (found by fuzz_fits).
+ * CFITSIO takes any file starting "PK" for a zip and reads the size at
+ * byte 22, as here. */
+static int check_compressed_size(const char *path, const struct stat *st)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char b[26] = {0}, t[4] = {0};
+    if (!f) return ds_fail("%s: cannot open: %s", path, strerror(errno));
+    size_t n = fread(b, 1, sizeof b, f);
+    uint64_t claim = 0, size = (uint64_t)st->st_size;
+    int gz = n >= 2 && b[0] == 0x1f && b[1] == 0x8b, zip = n >= 2 && b[0] == 'P' && b[1] == 'K';
+    if (gz && size >= 4 && fseek(f, -4, SEEK_END) == 0 && fread(t, 1, 4, f) == 4)
+        claim = t[0] | (uint64_t)t[1] << 8 | (uint64_t)t[2] << 16 | (uint64_t)t[3] << 24;
+    if (zip) claim = b[22] | (uint64_t)b[23] << 8 | (uint64_t)b[24] << 16 | (uint64_t)b[25] << 24;
+    fclose(f);
+    if (claim > DS_MAX_EXPANSION * size + 65536)
+        return ds_fail("%s: corrupt %s file: it claims %" PRIu64 " bytes uncompressed from %" PRIu64
+                       " compressed (deflate expands at most 1032 times)", path, gz ? "gzip" : "zip", claim, size);
+    return 0;
+}
+
 /* Opens path at its first HDU with image data: `planes` planes of h×w
  * pixels; *c4 is NAXIS3 of a 4-D array [N,C,H,W], else 0. */
 static int open_image(const char *path, fitsfile **fp, int *planes, int *h, int *w, int *c4)
@@ -70,6 +96,7 @@ static int open_image(const char *path, fitsfile **fp, int *planes, int *h, int 
     *fp = NULL;
     if (stat(path, &st) != 0) return ds_fail("%s: cannot open: %s", path, strerror(errno));
     int status = 0, hdus = 0;
+    if (check_compressed_size(path, &st)) return -1;
     if (fits_open_diskfile(fp, path, READONLY, &status))
         return fits_fail(path, "cannot open as FITS", status);
     fits_get_num_hdus(*fp, &hdus, &status);

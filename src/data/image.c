@@ -179,6 +179,16 @@ static int size_ok(const char *path, const unsigned char *buf, size_t size)
     return 0;
 }
 
+/* Whether b is a JPEG as stb sees it: FF D8, after any number of extra FF
+ * fill bytes (stb's marker reader skips them); *soi: where FF D8 starts. */
+static int jpeg_start(const unsigned char *b, size_t n, size_t *soi)
+{
+    size_t i = 0;
+    while (i < n && b[i] == 0xff) i++;
+    *soi = i ? i - 1 : 0;
+    return i >= 1 && i < n && b[i] == 0xd8;
+}
+
 /* Decoded pixels [h, w, raw] (stbi_image_free them); *c = raw less alpha. */
 static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
 {
@@ -189,6 +199,7 @@ static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
         return NULL;
     }
     unsigned char *buf = NULL, *px = NULL;
+    size_t soi = 0;
     long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
     if (size < 0 || size > INT_MAX || fseek(f, 0, SEEK_SET) != 0)
         ds_fail("%s: cannot read (not a regular file, or over 2 GiB)", path);
@@ -196,7 +207,7 @@ static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
         ds_fail("%s: out of memory for %ld bytes", path, size);
     else if (fread(buf, 1, (size_t)size, f) != (size_t)size)
         ds_fail("%s: read error: %s", path, strerror(errno));
-    else if (size >= 2 && buf[0] == 0xff && buf[1] == 0xd8 && !jpeg_tables_ok(buf, (size_t)size))
+    else if (jpeg_start(buf, (size_t)size, &soi) && !jpeg_tables_ok(buf + soi, (size_t)size - soi))
         ds_fail("%s: cannot decode image: corrupt JPEG (bad Huffman table)", path);
     else if (!size_ok(path, buf, (size_t)size))
         ; /* the message is set */

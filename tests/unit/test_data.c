@@ -438,6 +438,13 @@ static void test_folder(void)
     if (dht) memset(dht + 5, 0xff, 16);
     write_bytes(P("jpg/k/a.jpeg"), bad_jpeg, sizeof jpeg8 - 1);
     load_fails(P("jpg"), P("jpg/k/a.jpeg"), "corrupt JPEG (bad Huffman table)");
+    /* stb skips FF fill bytes before the FF D8 start marker, so the check
+     * must too (found by tests/fuzz/fuzz_image: regress/fuzz_image/) */
+    char fill[sizeof jpeg8 + 8];
+    memset(fill, 0xff, 9);
+    memcpy(fill + 9, bad_jpeg + 1, sizeof jpeg8 - 2);
+    write_bytes(P("jpg/k/a.jpeg"), fill, sizeof jpeg8 + 7);
+    load_fails(P("jpg"), P("jpg/k/a.jpeg"), "corrupt JPEG (bad Huffman table)");
 
     png(P("img/b_shirt/2.png"), 5, 3, 1, 0);
     load_fails(P("img"), P("img/b_shirt/2.png"), "5x3 pixels with 1 channel, but");
@@ -501,6 +508,35 @@ static int fits_claim_refused(const void *path)
 {
     ds_dataset d;
     return ds_data_load(path, &d) == -1 && err_has("declares 4×3×100000000×1 pixels", "bytes after its header");
+}
+
+/* A gzip FITS whose trailer claims 4 GB made CFITSIO allocate 4 GB before
+ * reading a byte (found by tests/fuzz/fuzz_fits: regress/fuzz_fits/); the
+ * same file with its true trailer loads. */
+static void test_fits_gzip_claim(void)
+{
+    int dims[2] = {4, 4};
+    float px[16] = {1, 2, 3};
+    CHECK(ds_fits_write(P("g.fits"), 2, dims, px, NULL, 0) == 0);
+    FILE *f = fopen(P("g.fits"), "rb");
+    static unsigned char raw[8 * 2880];
+    size_t n = f ? fread(raw, 1, sizeof raw, f) : 0;
+    if (f) fclose(f);
+    gzFile z = gzopen(P("g.fits.gz"), "wb");
+    CHECK(z && gzwrite(z, raw, (unsigned)n) == (int)n && gzclose(z) == Z_OK);
+    ds_dataset d;
+    char spec[600];
+    snprintf(spec, sizeof spec, "fits:%s", P("g.fits.gz"));
+    CHECK(ds_data_load(spec, &d) == 0 && d.n == 1 && d.x && d.x[2] == 3);
+    ds_dataset_free(&d);
+    f = fopen(P("g.fits.gz"), "r+b");
+    CHECK(f && fseek(f, -4, SEEK_END) == 0 && fwrite("\0\0\0\xf0", 1, 4, f) == 4);
+    if (f) fclose(f);
+    load_fails(spec, P("g.fits.gz"), "claims 4026531840 bytes uncompressed");
+    /* CFITSIO reads any file starting "PK" as a zip, its size from byte 22 */
+    write_bytes(P("z.fits"), "PK\x07\x04..................\xbf\xbf\xbf\xbf)", 27);
+    snprintf(spec, sizeof spec, "fits:%s", P("z.fits"));
+    load_fails(spec, P("z.fits"), "claims 3217014719 bytes uncompressed");
 }
 
 static void test_fits(void)
@@ -729,6 +765,7 @@ int main(void)
     test_folder();
     test_fits();
     test_norm_overflow();
+    test_fits_gzip_claim();
     test_spec();
     test_finite_and_split();
     test_norm();
