@@ -179,6 +179,27 @@ static int size_ok(const char *path, const unsigned char *buf, size_t size)
     return 0;
 }
 
+/* Drops the empty IDAT chunks of a PNG in place (they carry no data and are
+ * legal, but stb then offsets its still-NULL data buffer: undefined
+ * behaviour, found by fuzz_image); returns the new size. */
+static size_t png_drop_empty_idat(unsigned char *b, size_t n)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n < 8 || memcmp(b, sig, 8)) return n;
+    size_t at = 8;
+    while (at + 12 <= n) {
+        uint32_t len = (uint32_t)b[at] << 24 | (uint32_t)b[at + 1] << 16 | (uint32_t)b[at + 2] << 8 | b[at + 3];
+        if (len > n - at - 12) break; /* truncated: stb reports it */
+        if (len == 0 && !memcmp(b + at + 4, "IDAT", 4)) {
+            memmove(b + at, b + at + 12, n - at - 12);
+            n -= 12;
+            continue;
+        }
+        at += 12 + (size_t)len;
+    }
+    return n;
+}
+
 /* Whether b is a JPEG as stb sees it: FF D8, after any number of extra FF
  * fill bytes (stb's marker reader skips them); *soi: where FF D8 starts. */
 static int jpeg_start(const unsigned char *b, size_t n, size_t *soi)
@@ -209,7 +230,7 @@ static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
         ds_fail("%s: read error: %s", path, strerror(errno));
     else if (jpeg_start(buf, (size_t)size, &soi) && !jpeg_tables_ok(buf + soi, (size_t)size - soi))
         ds_fail("%s: cannot decode image: corrupt JPEG (bad Huffman table)", path);
-    else if (!size_ok(path, buf, (size_t)size))
+    else if (!size_ok(path, buf, (size_t)(size = (long)png_drop_empty_idat(buf, (size_t)size))))
         ; /* the message is set */
     else if (!(px = stbi_load_from_memory(buf, (int)size, w, h, raw, 0)))
         ds_fail("%s: cannot decode image: %s", path, stbi_failure_reason());

@@ -220,14 +220,15 @@ def image_seeds():
         put("fuzz_image", "python.jpg", f.read())
 
 
-# ---- eval --meta CSV (first byte: the sample count) ----
+# ---- eval --meta CSV (first byte: the sample count; second: how rows find samples) ----
 def meta_seeds():
     rows = ["index,label,kind,snr,length,angle,fwhm,sky,read_noise,flux",
             "0,1,real,12.5,3,0.5,2,100,5,1000", "1,0,cosmic_ray,0,0,0,2,100,5,10",
             "2,0,hot_pixel,0,0,0,2,100,5,10"]
-    put("fuzz_meta", "labels", b"\3" + ("\n".join(rows) + "\n").encode())
-    put("fuzz_meta", "kind_only", b"\2" + b"kind\nreal\nghost\n")
-    put("fuzz_meta", "snr_only", b"\2" + b"snr\r\n7.5\r\n1e1\r\n")
+    put("fuzz_meta", "labels", b"\3\0" + ("\n".join(rows) + "\n").encode())
+    put("fuzz_meta", "labels_by_index", b"\3\7" + ("\n".join(rows) + "\n").encode())
+    put("fuzz_meta", "kind_only", b"\2\0" + b"kind\nreal\nghost\n")
+    put("fuzz_meta", "snr_only", b"\2\0" + b"snr\r\n7.5\r\n1e1\r\n")
 
 
 # ---- data specs (against fuzz_spec.c's sandbox) ----
