@@ -134,6 +134,11 @@ int cmd_pretrain(int argc, char **argv)
     model = NULL; /* net owns it */
     if (cli_check_input(&net, &d, o.data) != 0) goto done;
     if (cli_mkdirs(out) != 0) goto done;
+    {
+        /* temporary files of a killed run (ours only: these names with ds_atomic_open's suffix) */
+        const char *ours[] = {"pretrain.csv", "pretrained.safetensors", "*_weights.png", "*_samples.png"};
+        ds_atomic_clean(out, ours, 4);
+    }
     snprintf(path, sizeof path, "%s/pretrain.csv", out);
     if (ds_atomic_open(&csv_file, path) != 0) { /* committed at the end: complete, or the old one stays */
         cli_lib_error(NULL);

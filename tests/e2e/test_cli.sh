@@ -212,7 +212,10 @@ seed=3
 CFG
 BDATA="npy:$T/bx.npy,$T/y.npy"
 expect_ok "pretrain --help" "$DS" pretrain --help
+mkdir -p "$T/dbn" && echo stale >"$T/dbn/pretrained.safetensors.tmp.Ab12Cd" && echo mine >"$T/dbn/notes.tmp.txt"
 expect_ok "pretrain a stack of two RBMs" "$DS" pretrain "$T/dbn.cfg" --data "$BDATA" --out "$T/dbn"
+[ ! -e "$T/dbn/pretrained.safetensors.tmp.Ab12Cd" ] && [ -e "$T/dbn/notes.tmp.txt" ] &&
+  ok "pretrain removes its own stale temporary file, nothing else" || bad "pretrain left its stale temporary file"
 grep -q "r2 epoch 2/2" "$T/out" && ok "pretrain trains each [rbm] in turn" || bad "pretrain log"
 for f in pretrained.safetensors pretrain.csv r1_weights.png r1_samples.png; do
   [ -s "$T/dbn/$f" ] && ok "pretrain wrote $f" || bad "pretrain did not write $f"
