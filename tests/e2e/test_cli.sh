@@ -7,19 +7,13 @@ DS=${1:?usage: test_cli.sh DEEPSKY}
 . "$(dirname "$0")/lib.sh"
 
 # --- data: 3 classes of 1x8x8 stamps (a bright row, column or diagonal) ---
-$PY - "$T" <<'PYEOF'
+$PY - "$T" "$(dirname "$0")" <<'PYEOF'
 import sys, numpy as np
 t = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+import stamps
 rng = np.random.default_rng(0)
-def make(n):
-    y = rng.integers(0, 3, n)
-    x = rng.normal(0, 0.3, (n, 1, 8, 8)).astype(np.float32)
-    for i, c in enumerate(y):
-        k = rng.integers(1, 7)
-        if c == 0: x[i, 0, k, :] += 2
-        elif c == 1: x[i, 0, :, k] += 2
-        else: x[i, 0].flat[::9] += 2
-    return x, y.astype(np.float32)
+make = lambda n: stamps.make(rng, n, 0.3, 2)
 x, y = make(1200); np.save(f"{t}/x.npy", x); np.save(f"{t}/y.npy", y)
 x, y = make(300); np.save(f"{t}/vx.npy", x); np.save(f"{t}/vy.npy", y)
 x[5, 0, 3, 3] = np.nan; np.save(f"{t}/nanx.npy", x)

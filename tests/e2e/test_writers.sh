@@ -46,19 +46,13 @@ PYEOF
 }
 
 # --- data: 3 classes of 1x8x8 stamps (a bright row, column or diagonal) ---
-$PY - "$T" <<'PYEOF'
+$PY - "$T" "$(dirname "$0")" <<'PYEOF'
 import sys, numpy as np
 t = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+import stamps
 rng = np.random.default_rng(1)
-def make(n):
-    y = rng.integers(0, 3, n)
-    x = rng.normal(0, 0.6, (n, 1, 8, 8)).astype(np.float32)
-    for i, c in enumerate(y):
-        k = rng.integers(1, 7)
-        if c == 0: x[i, 0, k, :] += 1
-        elif c == 1: x[i, 0, :, k] += 1
-        else: x[i, 0].flat[::9] += 1
-    return x, y.astype(np.float32)
+make = lambda n: stamps.make(rng, n, 0.6, 1)
 x, y = make(600); np.save(f"{t}/x.npy", x); np.save(f"{t}/y.npy", y)
 x, y = make(200); np.save(f"{t}/vx.npy", x); np.save(f"{t}/vy.npy", y)
 x[7, 0, 2, 2] = np.nan; np.save(f"{t}/nanx.npy", x)
