@@ -64,13 +64,17 @@ static int check_declared_size(fitsfile *f, const char *path, int hdu, const LON
     return 0;
 }
 
-/* CFITSIO decompresses a gzip (or zip) file into memory, allocating the
- * size that the file's own trailer (header) claims: a 150-byte file could
- * make it allocate 4 GB. Deflate expands at most 1032:1, so a larger claim
- * is a corrupt file, refused before CFITSIO sees it (found by fuzz_fits).
- * CFITSIO takes any file starting "PK" for a zip and reads the size at
- * byte 22, as here. */
-static int check_compressed_size(const char *path, const struct stat *st)
+/* What CFITSIO may open: a FITS file starts with the card "SIMPLE  =" (the
+ * standard's first keyword), else it must be gzip or zip. CFITSIO also
+ * guesses bzip2, pack, compress and LZH from two magic bytes and
+ * decompresses into memory, trusting the sizes it finds: a 12-byte file
+ * starting "BZ" made it read 2,880 bytes from a 36-byte buffer (found by
+ * fuzz_fits), so those are refused. A gzip or zip file's own size claim
+ * (gzip's trailer, zip's header at byte 22) is what CFITSIO allocates: a
+ * 150-byte file could make it allocate 4 GB, and a claim under one FITS
+ * block makes it read past its buffer. Deflate expands at most 1032:1, so
+ * a claim beyond that, or under 2,880 bytes, is a corrupt file. */
+static int check_container(const char *path, const struct stat *st)
 {
     FILE *f = fopen(path, "rb");
     unsigned char b[26] = {0}, t[4] = {0};
@@ -85,9 +89,15 @@ static int check_compressed_size(const char *path, const struct stat *st)
     if (gz && claim < size) claim += (uint64_t)1 << 32;
     if (zip) claim = b[22] | (uint64_t)b[23] << 8 | (uint64_t)b[24] << 16 | (uint64_t)b[25] << 24;
     fclose(f);
-    if (claim > DS_MAX_EXPANSION * size + 65536)
+    if (!gz && !zip) {
+        if (n >= 9 && !memcmp(b, "SIMPLE  =", 9)) return 0;
+        return ds_fail("%s: not a FITS file (it does not begin with the card 'SIMPLE  =', and is not gzip- or "
+                       "zip-compressed)", path);
+    }
+    if (claim > DS_MAX_EXPANSION * size + 65536 || claim < 2880)
         return ds_fail("%s: corrupt %s file: it claims %" PRIu64 " bytes uncompressed from %" PRIu64
-                       " compressed (deflate expands at most 1032 times)", path, gz ? "gzip" : "zip", claim, size);
+                       " compressed (a FITS file has at least 2880; deflate expands at most 1032 times)",
+                       path, gz ? "gzip" : "zip", claim, size);
     return 0;
 }
 
@@ -99,7 +109,7 @@ static int open_image(const char *path, fitsfile **fp, int *planes, int *h, int 
     *fp = NULL;
     if (stat(path, &st) != 0) return ds_fail("%s: cannot open: %s", path, strerror(errno));
     int status = 0, hdus = 0;
-    if (check_compressed_size(path, &st)) return -1;
+    if (check_container(path, &st)) return -1;
     if (fits_open_diskfile(fp, path, READONLY, &status))
         return fits_fail(path, "cannot open as FITS", status);
     fits_get_num_hdus(*fp, &hdus, &status);

@@ -612,7 +612,17 @@ static void test_fits(void)
     CHECK(ds_data_load(P("gzsky"), &d) == 0 && d.n == 4 && d.classes == 2 && d.y[0] == 0 && d.y[3] == 1);
     ds_dataset_free(&d);
     write_text(P("fake.fits"), "SIMPLE? no.");
-    load_fails(P("fake.fits"), P("fake.fits"), "cannot open as FITS");
+    load_fails(P("fake.fits"), P("fake.fits"), "not a FITS file");
+    /* CFITSIO guesses bzip2 from "BZ" and read 2,880 bytes from a 36-byte buffer (fuzz_fits) */
+    write_text(P("bz.fits"), "BZERO   = P'");
+    load_fails(P("bz.fits"), P("bz.fits"), "not a FITS file");
+    /* a FITS header card that is not a whole FITS block is still refused by CFITSIO */
+    write_text(P("short.fits"), "SIMPLE  =                    T");
+    load_fails(P("short.fits"), P("short.fits"), "cannot open as FITS");
+    /* a gzip claiming less than one FITS block made CFITSIO read past its buffer */
+    gzFile z = gzopen(P("tiny.fits.gz"), "wb");
+    CHECK(z && gzwrite(z, "SIMPLE  =", 9) == 9 && gzclose(z) == Z_OK);
+    load_fails(P("tiny.fits.gz"), P("tiny.fits.gz"), "at least 2880");
     load_fails("fits:/no/such.fits", "/no/such.fits", "No such file");
 }
 
