@@ -179,25 +179,35 @@ static int size_ok(const char *path, const unsigned char *buf, size_t size)
     return 0;
 }
 
-/* Drops the empty IDAT chunks of a PNG in place (they carry no data and are
- * legal, but stb then offsets its still-NULL data buffer: undefined
- * behaviour, found by fuzz_image); returns the new size. */
-static size_t png_drop_empty_idat(unsigned char *b, size_t n)
+/* A PNG's chunks before stb sees them: a chunk claiming more bytes than the
+ * file has left is refused (stb grows its data buffer to the claim first:
+ * a 70-byte file made it allocate 2 GB), and empty IDAT chunks are dropped
+ * in place (legal and empty, but stb then offsets its still-NULL data
+ * buffer: undefined behaviour); both found by fuzz_image. *size is
+ * updated; 0 on success (a file that is not a PNG is left alone). */
+static int png_chunks(const char *path, unsigned char *b, size_t *size)
 {
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n < 8 || memcmp(b, sig, 8)) return n;
+    size_t n = *size;
+    if (n < 8 || memcmp(b, sig, 8)) return 0;
     size_t at = 8;
     while (at + 12 <= n) {
         uint32_t len = (uint32_t)b[at] << 24 | (uint32_t)b[at + 1] << 16 | (uint32_t)b[at + 2] << 8 | b[at + 3];
-        if (len > n - at - 12) break; /* truncated: stb reports it */
+        if (len > n - at - 12) {
+            ds_fail("%s: truncated PNG: chunk '%.4s' at byte %zu claims %u bytes, the file has %zu left", path,
+                    (const char *)b + at + 4, at, len, n - at - 12);
+            return -1;
+        }
         if (len == 0 && !memcmp(b + at + 4, "IDAT", 4)) {
             memmove(b + at, b + at + 12, n - at - 12);
             n -= 12;
             continue;
         }
+        if (!memcmp(b + at + 4, "IEND", 4)) break;
         at += 12 + (size_t)len;
     }
-    return n;
+    *size = n;
+    return 0;
 }
 
 /* Whether b is a JPEG as stb sees it: FF D8, after any number of extra FF
@@ -220,7 +230,7 @@ static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
         return NULL;
     }
     unsigned char *buf = NULL, *px = NULL;
-    size_t soi = 0;
+    size_t soi = 0, n = 0;
     long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
     if (size < 0 || size > INT_MAX || fseek(f, 0, SEEK_SET) != 0)
         ds_fail("%s: cannot read (not a regular file, or over 2 GiB)", path);
@@ -230,9 +240,9 @@ static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
         ds_fail("%s: read error: %s", path, strerror(errno));
     else if (jpeg_start(buf, (size_t)size, &soi) && !jpeg_tables_ok(buf + soi, (size_t)size - soi))
         ds_fail("%s: cannot decode image: corrupt JPEG (bad Huffman table)", path);
-    else if (!size_ok(path, buf, (size_t)(size = (long)png_drop_empty_idat(buf, (size_t)size))))
+    else if ((n = (size_t)size, png_chunks(path, buf, &n) != 0) || !size_ok(path, buf, n))
         ; /* the message is set */
-    else if (!(px = stbi_load_from_memory(buf, (int)size, w, h, raw, 0)))
+    else if (!(px = stbi_load_from_memory(buf, (int)n, w, h, raw, 0)))
         ds_fail("%s: cannot decode image: %s", path, stbi_failure_reason());
     fclose(f);
     free(buf);

@@ -391,6 +391,40 @@ static int png_claim_refused(const void *path)
     return ds_data_load(path, &d) == -1 && err_has("declares 20000x20000 pixels of 1 channels", "image file can hold");
 }
 
+static int png_truncated_refused(const void *path)
+{
+    ds_dataset d;
+    return ds_data_load(path, &d) == -1 && err_has("truncated PNG: chunk 'IDAT'", "claims 2147483647 bytes");
+}
+
+/* stb grew its buffer to a chunk's claimed length before reading (a 70-byte
+ * file: 2 GB) and offset a NULL buffer for an empty IDAT (fuzz_image): the
+ * first is refused before stb, the second dropped, the image unchanged. */
+static void test_png_chunks(void)
+{
+    png(P("chunks.png"), 4, 3, 1, 7);
+    FILE *f = fopen(P("chunks.png"), "rb");
+    static unsigned char b[4096], e[4096 + 12];
+    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f) fclose(f);
+    CHECK(n > 33 && !memcmp(b + 12, "IHDR", 4));
+    /* an empty IDAT (length 0, its CRC) after IHDR */
+    memcpy(e, b, 33);
+    memcpy(e + 33, "\0\0\0\0IDAT\x35\xaf\x06\x1e", 12);
+    memcpy(e + 45, b + 33, n - 33);
+    write_bytes(P("empty_idat.png"), e, n + 12);
+    ds_dataset d;
+    CHECK(ds_data_load(P("empty_idat.png"), &d) == 0 && d.n == 1 && d.x && fabsf(d.x[5] - (7 + 10 + 1) / 255.0f) < 1e-6f);
+    ds_dataset_free(&d);
+    /* the first IDAT claiming 2^31 - 1 bytes */
+    size_t at = 33;
+    while (at + 8 < n && memcmp(b + at + 4, "IDAT", 4)) at += 12 + ((size_t)b[at + 2] << 8 | b[at + 3]);
+    CHECK(at + 8 < n);
+    b[at] = 0x7f, b[at + 1] = b[at + 2] = b[at + 3] = 0xff;
+    write_bytes(P("trunc.png"), b, n);
+    CHECK(ds_bounded(256, png_truncated_refused, P("trunc.png")));
+}
+
 static void test_folder(void)
 {
     /* issue 12: a PNG header's size is checked against the file before stb allocates it */
@@ -781,6 +815,7 @@ int main(void)
     test_fits();
     test_norm_overflow();
     test_fits_gzip_claim();
+    test_png_chunks();
     test_spec();
     test_finite_and_split();
     test_norm();
