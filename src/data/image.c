@@ -134,12 +134,18 @@ static int is_image(const char *name)
 }
 
 /* stb_image 2.27 (Debian's) writes past its Huffman tables when a JPEG DHT
- * segment's code counts sum past 256 (nothings/stb#1289), so such files are
+ * segment's code counts sum past 256 (nothings/stb#1289), and decodes a scan
+ * with a Huffman table no DHT defined from uninitialised memory (an index of
+ * 1.3e9 into a 257-entry table; found by fuzz_image), so such files are
  * refused first. The walk mirrors stb's: markers are FF xx with xx not 00,
  * RSTn or FF; segments are skipped by length; DHT tables are read while the
- * segment length lasts, as stb does, even past the end of the segment. */
+ * segment length lasts, as stb does, even past the end of the segment. A
+ * scan needs the DC tables of its components when it starts at coefficient
+ * 0 and their AC tables when it ends past it (Ss, Se: a progressive DC scan
+ * needs no AC table). */
 static int jpeg_tables_ok(const unsigned char *b, size_t n)
 {
+    unsigned char defined[2][16] = {{0}}; /* [class: 0 DC, 1 AC][table id] */
     for (size_t i = 2; i + 1 < n;) {
         unsigned m = b[i + 1];
         if (b[i] != 0xff || m == 0xff) {
@@ -155,11 +161,20 @@ static int jpeg_tables_ok(const unsigned char *b, size_t n)
         if (m == 0xc4)
             for (size_t p = i + 4, left = (size_t)(len > 2 ? len - 2 : 0); left > 0;) {
                 size_t sum = 0;
+                if (p < n) defined[(b[p] >> 4) & 1][b[p] & 15] = 1;
                 for (size_t k = 1; k <= 16; k++) sum += p + k < n ? b[p + k] : 0;
                 if (sum > 256) return 0;
                 p += 17 + sum;
                 left = left > 17 + sum ? left - (17 + sum) : 0;
             }
+        if (m == 0xda && i + 4 < n) {
+            size_t ns = b[i + 4], at = i + 5 + 2 * ns;
+            int ss = at < n ? b[at] : 0, se = at + 1 < n ? b[at + 1] : 63;
+            for (size_t k = 0; k < ns && i + 6 + 2 * k < n; k++) {
+                unsigned t = b[i + 6 + 2 * k];
+                if ((ss == 0 && !defined[0][t >> 4]) || (se > 0 && !defined[1][t & 15])) return 0;
+            }
+        }
         i += 2 + (size_t)len;
     }
     return 1;
@@ -239,7 +254,7 @@ static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
     else if (fread(buf, 1, (size_t)size, f) != (size_t)size)
         ds_fail("%s: read error: %s", path, strerror(errno));
     else if (jpeg_start(buf, (size_t)size, &soi) && !jpeg_tables_ok(buf + soi, (size_t)size - soi))
-        ds_fail("%s: cannot decode image: corrupt JPEG (bad Huffman table)", path);
+        ds_fail("%s: cannot decode image: corrupt JPEG (bad or missing Huffman table)", path);
     else if ((n = (size_t)size, png_chunks(path, buf, &n) != 0) || !size_ok(path, buf, n))
         ; /* the message is set */
     else if (!(px = stbi_load_from_memory(buf, (int)n, w, h, raw, 0)))

@@ -471,14 +471,23 @@ static void test_folder(void)
     CHECK(dht != NULL);
     if (dht) memset(dht + 5, 0xff, 16);
     write_bytes(P("jpg/k/a.jpeg"), bad_jpeg, sizeof jpeg8 - 1);
-    load_fails(P("jpg"), P("jpg/k/a.jpeg"), "corrupt JPEG (bad Huffman table)");
+    load_fails(P("jpg"), P("jpg/k/a.jpeg"), "corrupt JPEG (bad or missing Huffman table)");
     /* stb skips FF fill bytes before the FF D8 start marker, so the check
      * must too (found by tests/fuzz/fuzz_image: regress/fuzz_image/) */
     char fill[sizeof jpeg8 + 8];
     memset(fill, 0xff, 9);
     memcpy(fill + 9, bad_jpeg + 1, sizeof jpeg8 - 2);
     write_bytes(P("jpg/k/a.jpeg"), fill, sizeof jpeg8 + 7);
-    load_fails(P("jpg"), P("jpg/k/a.jpeg"), "corrupt JPEG (bad Huffman table)");
+    load_fails(P("jpg"), P("jpg/k/a.jpeg"), "corrupt JPEG (bad or missing Huffman table)");
+
+    /* a scan using a Huffman table no DHT defined: stb decoded it from
+     * uninitialised memory, an index of 1.3e9 into a 257-entry table (fuzz_image) */
+    memcpy(bad_jpeg, jpeg8, sizeof jpeg8);
+    char *sos = memmem(bad_jpeg, sizeof jpeg8 - 1, "\xff\xda", 2);
+    CHECK(sos != NULL);
+    if (sos) sos[6] = 0x03; /* the first component: DC table 0, AC table 3 */
+    write_bytes(P("jpg/k/a.jpeg"), bad_jpeg, sizeof jpeg8 - 1);
+    load_fails(P("jpg"), P("jpg/k/a.jpeg"), "corrupt JPEG (bad or missing Huffman table)");
 
     png(P("img/b_shirt/2.png"), 5, 3, 1, 0);
     load_fails(P("img"), P("img/b_shirt/2.png"), "5x3 pixels with 1 channel, but");
