@@ -206,11 +206,11 @@ static int png_chunks(const char *path, unsigned char *b, size_t *size)
     size_t n = *size;
     if (n < 8 || memcmp(b, sig, 8)) return 0;
     size_t at = 8;
-    while (at + 12 <= n) {
+    while (n - at >= 8) { /* a chunk's length and type: the rest must hold its data and CRC */
         uint32_t len = (uint32_t)b[at] << 24 | (uint32_t)b[at + 1] << 16 | (uint32_t)b[at + 2] << 8 | b[at + 3];
-        if (len > n - at - 12) {
-            ds_fail("%s: truncated PNG: chunk '%.4s' at byte %zu claims %u bytes, the file has %zu left", path,
-                    (const char *)b + at + 4, at, len, n - at - 12);
+        if (n - at < 12 || len > n - at - 12) {
+            ds_fail("%s: truncated PNG: chunk '%.4s' at byte %zu needs %llu bytes, the file has %zu left", path,
+                    (const char *)b + at + 4, at, 12ULL + len, n - at);
             return -1;
         }
         if (len == 0 && !memcmp(b + at + 4, "IDAT", 4)) {
