@@ -313,7 +313,21 @@ typedef struct ds_dataset {
     float *x;
     float *y;
     char **class_names; /* NULL, or `classes` names (folder datasets, CSV) */
+    /* tables with a header: the names of the sample's F features (NULL: unnamed) */
+    char **feature_names;
+    /* further per-sample arrays, row i paired with sample i: the other
+     * inputs of a several-input model (a stamp's metadata) and regression
+     * targets, in the program's feed order after the first (ds_data_bind) */
+    int n_fields;
+    struct ds_field *fields;
 } ds_dataset;
+
+/* One further array of a dataset: n rows of `sample` shape. */
+typedef struct ds_field {
+    char *name;
+    ds_shape sample;
+    float *x;
+} ds_field;
 
 /* Read an IDX file (plain or gzip) of unsigned bytes; *data gets a malloc'd
  * buffer of Π dims bytes, dims[0..*ndim) the sizes. */
@@ -337,6 +351,13 @@ void ds_loader_reset(ds_loader *l);
 /* Copy the next batch into x [b, sample] and y [b]; returns b (0 at the
  * end of the epoch). */
 int ds_loader_next(ds_loader *l, float *x, float *y);
+/* The same for a dataset with fields: dst[0] gets x [b, sample], dst[1+k]
+ * field k [b, fields[k].sample] (NULL: skipped); augmentation changes only x. */
+int ds_loader_next_fields(ds_loader *l, float *const *dst, float *y);
+/* Draw each epoch's samples with replacement, class c with probability
+ * ∝ 1/count(c), so that every class is seen equally often on average
+ * (PyTorch's WeightedRandomSampler with balanced weights). */
+int ds_loader_set_balanced(ds_loader *l, int on);
 int ds_loader_batches(const ds_loader *l);
 /* Data augmentation against over-learning, for image samples [C, H, W]:
  * each epoch every sample gets a random flip (DS_AUG_FLIP: left-right,
@@ -474,6 +495,14 @@ const char *ds_model_text(const ds_model *m);
 /* Per-sample input shape from [net]: [C, H, W] or [F]. */
 ds_shape ds_model_input_shape(const ds_model *m);
 int ds_model_classes(const ds_model *m);
+/* The model's inputs ([input] sections, or [net] input= as the one input
+ * "x"): name, per-sample shape, the table columns that feed it ("a,b,c";
+ * NULL: all of its source's) and whether it is standardised. */
+int ds_model_num_inputs(const ds_model *m);
+const char *ds_model_input_name(const ds_model *m, int k);
+ds_shape ds_model_input_shape_k(const ds_model *m, int k);
+const char *ds_model_input_columns(const ds_model *m, int k);
+int ds_model_input_normalize(const ds_model *m, int k);
 const ds_train_cfg *ds_model_train_cfg(const ds_model *m);
 const ds_pretrain_cfg *ds_model_pretrain_cfg(const ds_model *m);
 /* [net] normalize: 1 standard (the training data's mean and std), 0 none
@@ -786,20 +815,162 @@ int ds_plot_confusion(const char *path, int classes, const int *counts,
  * metrics.csv that exist in DIR; `summary` is preformatted text. */
 int ds_report_html(const char *dir, const char *title, const char *summary);
 
-/* ---- training helpers -------------------------------------------------- */
+/* Seconds on the monotonic clock (differences are elapsed time). */
+double ds_now(void);
+/* Index of the largest of v[0..n) (the first of ties). */
+int ds_argmax(const float *v, int n);
 
+/* ---- the program and the trainer (src/train/; docs/design.md) -------- */
+
+/* A contiguous run of floats: gradients are handed to the gradient hook,
+ * clipping and (later) an all-reduce as a few of these. */
+typedef struct ds_span {
+    float *p;
+    size_t n;
+} ds_span;
+/* The trainable parameters' gradients as spans (after compile): one span
+ * covering all of them (the arena keeps them together, input gradients
+ * apart); returns the number written (≤ max), 0 when none. */
+int ds_graph_grad_spans(const ds_graph *g, ds_span *spans, int max);
+
+#define DS_MAX_INPUTS 8
+#define DS_MAX_HEADS 8
+/* the graph inputs a batch fills: the model's inputs, then the targets of
+ * heads that are not the data's labels */
+#define DS_MAX_FEEDS (DS_MAX_INPUTS + DS_MAX_HEADS)
+
+typedef enum ds_loss_kind {
+    DS_LOSS_SOFTMAX = 0, /* softmax cross-entropy over [N, classes] logits, labels [N] */
+    DS_LOSS_BCE,         /* binary cross-entropy with logits, targets [N, k] in [0, 1] */
+    DS_LOSS_MSE,         /* mean squared error, targets [N, k] */
+    DS_LOSS_HIER         /* conditional softmaxes down the model's [tree], labels [N] */
+} ds_loss_kind;
+
+/* One output: a node, what it is compared with, and its share of the loss. */
+typedef struct ds_head {
+    const char *name;   /* the [output]'s name ("output" without one) */
+    ds_loss_kind loss_kind;
+    float weight;       /* the total loss is Σ weight·loss */
+    int classes;        /* SOFTMAX/HIER: classes (the labels' range); else 0 */
+    ds_node *out;       /* logits or values [N, k] */
+    ds_node *target;    /* the labels y [N] or a target input [N, k] */
+    ds_node *loss;      /* scalar */
+} ds_head;
+
+/* What a model file expresses: named inputs → layers → heads with losses.
+ * feeds[0..n_inputs) are the inputs (feeds[0] the first, fed from a data
+ * set's x); the rest are non-label targets; labels is "y" (NULL when no
+ * head uses the data's labels). */
+typedef struct ds_program {
+    ds_graph *g;
+    int n_inputs, n_feeds, n_heads;
+    ds_node *feeds[DS_MAX_FEEDS];
+    const char *feed_names[DS_MAX_FEEDS];
+    ds_head heads[DS_MAX_HEADS];
+    ds_node *labels;
+    ds_node *loss;      /* the total: the one head's loss, or Σ weight·loss */
+} ds_program;
+
+/* Options for building a program. class_weights: NULL or [classes] weights
+ * of the first classification head's cross-entropy ([train] class_weight). */
+typedef struct ds_program_opts {
+    const float *class_weights;
+} ds_program_opts;
+
+/* Record the model's program for batch `batch` (not compiled). */
+int ds_model_build_program(ds_model *m, ds_graph *g, int batch, const ds_program_opts *o, ds_program *p);
+/* Σ w[k]·x[k] of n scalar nodes (the total of several losses). */
+ds_node *ds_weighted_sum(ds_graph *g, int n, ds_node **x, const float *w);
+/* The first head that classifies (SOFTMAX or HIER) or -1. */
+int ds_program_class_head(const ds_program *p);
+/* Class probabilities [rows, classes] from head h's output after a forward
+ * (softmax, or the tree's path products). */
+int ds_program_probs(const ds_program *p, int h, int rows, int first, float *probs);
+
+/* What a step, an epoch or a pass of evaluation measured. head_loss is
+ * each head's mean loss; accuracy that of the first classifying head (NaN
+ * without one). */
 typedef struct ds_epoch_stats {
-    double loss;     /* mean loss over samples */
-    double accuracy; /* fraction of argmax(logits) == label */
+    double loss;     /* mean total loss over samples */
+    double accuracy; /* fraction of argmax == label */
     int samples;
     double seconds;
+    double head_loss[DS_MAX_HEADS];
 } ds_epoch_stats;
 
-/* One epoch: for each batch set x/y, zero grads, forward, backward(loss),
- * optimizer step. `logits` [N, classes] is used for accuracy. */
+/* An epoch's record as the trainer hands it to the hooks. */
+typedef struct ds_epoch_log {
+    int epoch, epochs;    /* this one (from 1) and the run's total */
+    float lr;             /* the first optimizer's rate at the epoch's start */
+    ds_epoch_stats train;
+    int has_monitor;      /* validate set monitor */
+    double monitor;       /* the value that chooses best and drives early stopping */
+    int is_best;          /* set by the trainer before epoch_end: best so far (always, without a monitor) */
+    int stop;             /* set by the trainer: patience ran out (the run ends after epoch_end) */
+    int bad_epochs;       /* epochs since the best one */
+} ds_epoch_log;
+
+/* Progress within an epoch. */
+typedef struct ds_batch_log {
+    int epoch, epochs, batch, batches;
+    long seen;            /* samples this epoch */
+    double loss, accuracy, seconds; /* running means this epoch; seconds since its start */
+} ds_batch_log;
+
+typedef struct ds_trainer ds_trainer;
+
+/* The hooks: any may be NULL. Each returns 0 to go on, DS_TRAIN_STOP to
+ * end the run between batches (Ctrl-C), or -1 for an error (set). */
+#define DS_TRAIN_STOP 1
+typedef struct ds_trainer_hooks {
+    void *user;
+    /* the batch (b samples) is in the feeds, before the forward: it may be
+     * changed (an adversarial step) */
+    int (*batch_begin)(void *user, ds_trainer *t, int b);
+    /* after backward, before clipping and the optimizer steps: the
+     * parameter gradients (the one place to all-reduce them) */
+    int (*grad)(void *user, ds_span *spans, int n_spans);
+    int (*batch_end)(void *user, const ds_batch_log *b);
+    /* after an epoch's training pass: set e->monitor and e->has_monitor
+     * (validation); then the trainer decides is_best and stop */
+    int (*validate)(void *user, ds_epoch_log *e);
+    /* last in an epoch: metrics, plots, checkpoints */
+    int (*epoch_end)(void *user, const ds_epoch_log *e);
+} ds_trainer_hooks;
+
+typedef struct ds_trainer_cfg {
+    int epochs;       /* the run's total */
+    int patience;     /* stop after this many epochs without a better monitor (0: never) */
+    int higher_is_better; /* the monitor's direction */
+    float clip_norm;  /* > 0: scale all gradients to this global L2 norm (besides the optimizer's own) */
+} ds_trainer_cfg;
+
+/* A trainer over program p with n_optims optimizers (each over its own
+ * parameters, or one over all); nothing is allocated per step. */
+ds_trainer *ds_trainer_new(ds_program *p, ds_optim *const *optims, int n_optims, const ds_trainer_cfg *cfg,
+                           const ds_trainer_hooks *hooks);
+void ds_trainer_free(ds_trainer *t);
+/* Resume: best monitor so far and epochs since it (from a checkpoint). */
+void ds_trainer_set_best(ds_trainer *t, double best, int bad_epochs);
+double ds_trainer_best(const ds_trainer *t);
+int ds_trainer_bad_epochs(const ds_trainer *t);
+/* One step on the b samples in the feeds: zero grads, forward, a finite
+ * loss check, backward, the grad hook, clipping, the optimizer steps. */
+int ds_trainer_step(ds_trainer *t, int b, double *loss);
+/* One epoch over l (training mode); the hooks' batch_begin/grad/batch_end run. */
+int ds_trainer_epoch(ds_trainer *t, ds_loader *l, int epoch, ds_epoch_stats *st);
+/* Epochs first+1..cfg.epochs: train, validate, best/patience, epoch_end.
+ * Returns 0 when done or stopped early by patience, DS_TRAIN_STOP when a
+ * hook stopped it, -1 on error. */
+int ds_trainer_fit(ds_trainer *t, ds_loader *l, int first);
+/* Loss and accuracy over l in eval mode (no gradients, no steps); probs
+ * [l's samples, classes] of the first classifying head if non-NULL. */
+int ds_trainer_evaluate(ds_trainer *t, ds_loader *l, ds_epoch_stats *st, float *probs);
+
+/* The plain loops over a single-input single-head program, as thin calls
+ * into the trainer (examples). */
 int ds_train_epoch(ds_graph *g, ds_optim *o, ds_loader *l, ds_node *x, ds_node *y,
                    ds_node *logits, ds_node *loss, ds_epoch_stats *st);
-/* Evaluation (eval mode) over a whole dataset, short last batch included. */
 int ds_evaluate(ds_graph *g, ds_loader *l, ds_node *x, ds_node *y, ds_node *logits,
                 ds_node *loss, ds_epoch_stats *st);
 

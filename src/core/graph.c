@@ -496,7 +496,7 @@ int ds_graph_compile(ds_graph *g)
             n->val = (float *)(g->arena + p[v]);
             p[v] += bytes;
         }
-        if (n->needs_grad) {
+        if (n->needs_grad && (!is_leaf || n->kind == DS_NODE_PARAM)) { /* input gradients after all parameters' */
             n->grad = (float *)(g->arena + p[v + 1]);
             p[v + 1] += bytes;
         }
@@ -512,6 +512,13 @@ int ds_graph_compile(ds_graph *g)
             p[4] += ds_align_up(n->saved_bytes);
         }
         n->saved_cap = n->saved_bytes;
+    }
+    g->paramgrad_hi = g->arena + p[1];
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *n = g->nodes[i];
+        if (n->alias || n->kind == DS_NODE_OP || n->kind == DS_NODE_PARAM || !n->needs_grad) continue;
+        n->grad = (float *)(g->arena + p[1]);
+        p[1] += ds_align_up(ds_numel(n) * sizeof(float));
     }
     g->leafgrad_lo = g->arena + r[1];
     g->leafgrad_hi = g->arena + r[2];
@@ -638,6 +645,14 @@ int ds_graph_backward(ds_graph *g, ds_node *out, const float *dout)
 void ds_graph_zero_grad(ds_graph *g)
 {
     if (g->compiled) memset(g->leafgrad_lo, 0, (size_t)(g->leafgrad_hi - g->leafgrad_lo));
+}
+
+int ds_graph_grad_spans(const ds_graph *g, ds_span *spans, int max)
+{
+    if (!g || !g->compiled || max < 1 || g->paramgrad_hi == g->leafgrad_lo) return 0;
+    /* the padding between parameters is zeros that nothing writes: harmless in sums and scalings */
+    spans[0] = (ds_span){(float *)g->leafgrad_lo, (size_t)(g->paramgrad_hi - g->leafgrad_lo) / sizeof(float)};
+    return 1;
 }
 
 /* ---- access ---- */

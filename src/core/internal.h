@@ -96,6 +96,7 @@ struct ds_graph {
     size_t work_bytes;
     char *grad_lo, *grad_hi; /* non-leaf gradients, reset each backward */
     char *leafgrad_lo, *leafgrad_hi;
+    char *paramgrad_hi;   /* [leafgrad_lo, paramgrad_hi): the trainable parameters' gradients, together */
     bool failed;          /* a build call failed; compile reports it */
     bool run_failed;      /* an op hit bad data during forward */
     unsigned char *mark;  /* per-node scratch flags for backward */

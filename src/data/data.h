@@ -68,6 +68,8 @@ int ds_labels_read(const char *path, ds_dataset *lab);
 int ds_labels_check(const char *path, const float *y, int n, int *classes);
 /* x [n·Π sample] and y [n] (zeroed), or an out-of-memory error naming path. */
 int ds_dataset_alloc(ds_dataset *d, int n, ds_shape sample, const char *path);
+/* Free (and clear) d's feature names and fields only. */
+void ds_dataset_free_fields(ds_dataset *d);
 void ds_names_free(char **names, int n);
 
 #endif

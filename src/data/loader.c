@@ -33,6 +33,10 @@ struct ds_loader {
     int state, quit;
     int staged_pos, staged_n; /* the staged batch starts at perm[staged_pos] */
     float *sx, *sy;           /* staging: [batch, row] and [batch] */
+    float **sf;               /* staging of each field [batch, frow[k]] */
+    size_t *frow;             /* floats per sample of each field */
+    int balanced;             /* draw with replacement, ∝ 1/count(class) */
+    double *cum;              /* balanced: cumulative sample weights [n] */
     int augment;              /* DS_AUG_* */
     uint8_t *code;            /* [n] this epoch's transform of each sample (bit 0 flip x, 1 flip y, 2 transpose) */
 };
@@ -52,9 +56,17 @@ static void transform(const float *src, float *dst, int C, int H, int W, int cod
     }
 }
 
-/* x [b, row] and y [b] of the batch at perm[pos..] (augmented); returns b */
-static int gather(const ds_loader *l, int pos, float *x, float *y)
+/* x [b, row] and y [b] of the batch at perm[pos..] (augmented), and each
+ * field f[k] [b, frow[k]] (f NULL or f[k] NULL: not wanted); returns b */
+static int gather(const ds_loader *l, int pos, float *x, float *y, float *const *f)
 {
+    int nb = l->d->n - pos;
+    if (nb > l->batch) nb = l->batch;
+    for (int k = 0; f && k < l->d->n_fields; k++)
+        if (f[k])
+            for (int i = 0; i < nb; i++)
+                memcpy(f[k] + (size_t)i * l->frow[k], l->d->fields[k].x + (size_t)l->perm[pos + i] * l->frow[k],
+                       l->frow[k] * sizeof *f[k]);
     int b = l->d->n - pos;
     if (b > l->batch) b = l->batch;
     const ds_shape *sh = &l->d->sample;
@@ -78,7 +90,7 @@ static void *prefetch_main(void *arg)
         if (l->quit) break;
         int pos = l->staged_pos;
         pthread_mutex_unlock(&l->mu);
-        int b = gather(l, pos, l->sx, l->sy);
+        int b = gather(l, pos, l->sx, l->sy, l->sf);
         pthread_mutex_lock(&l->mu);
         l->staged_n = b;
         l->state = READY;
@@ -123,6 +135,22 @@ ds_loader *ds_loader_new(const ds_dataset *d, int batch, int shuffle, uint64_t s
         return NULL;
     }
     *l = (ds_loader){.d = d, .batch = batch, .shuffle = shuffle != 0, .row = row, .perm = perm, .sx = sx, .sy = sy};
+    if (d->n_fields) {
+        l->sf = calloc((size_t)d->n_fields, sizeof *l->sf);
+        l->frow = calloc((size_t)d->n_fields, sizeof *l->frow);
+        for (int k = 0; l->sf && l->frow && k < d->n_fields; k++) {
+            l->frow[k] = ds_shape_numel(d->fields[k].sample);
+            l->sf[k] = malloc((b * l->frow[k] + 1) * sizeof **l->sf);
+        }
+        for (int k = 0; k < d->n_fields; k++)
+            if (!l->sf || !l->frow || !l->sf[k]) {
+                free(perm), free(sx), free(sy);
+                for (int j = 0; l->sf && j < d->n_fields; j++) free(l->sf[j]);
+                free(l->sf), free(l->frow), free(l);
+                ds_fail("loader: out of memory for %d samples", d->n);
+                return NULL;
+            }
+    }
     ds_rng_seed(&l->rng, seed);
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
@@ -148,6 +176,10 @@ void ds_loader_free(ds_loader *l)
     free(l->code);
     free(l->sx);
     free(l->sy);
+    for (int k = 0; l->sf && k < l->d->n_fields; k++) free(l->sf[k]);
+    free(l->sf);
+    free(l->frow);
+    free(l->cum);
     free(l);
 }
 
@@ -174,7 +206,21 @@ void ds_loader_reset(ds_loader *l)
     /* From the identity each time, so epoch k's order is a function of the
      * seed and k alone. */
     for (int i = 0; i < l->d->n; i++) l->perm[i] = i;
-    if (l->shuffle) ds_rng_shuffle(&l->rng, l->perm, l->d->n);
+    if (l->balanced) { /* n draws with replacement: binary search of a uniform in the cumulative weights */
+        double total = l->cum[l->d->n - 1];
+        for (int i = 0; i < l->d->n; i++) {
+            double u = ds_rng_uniform(&l->rng) * total;
+            int lo = 0, hi = l->d->n - 1;
+            while (lo < hi) {
+                int mid = (lo + hi) / 2;
+                if (l->cum[mid] > u) hi = mid;
+                else lo = mid + 1;
+            }
+            l->perm[i] = lo;
+        }
+    } else if (l->shuffle) {
+        ds_rng_shuffle(&l->rng, l->perm, l->d->n);
+    }
     /* this epoch's transforms, from the same stream after the order */
     int span = l->augment & DS_AUG_ROT90 ? 8 : 4;
     if (l->augment)
@@ -184,8 +230,46 @@ void ds_loader_reset(ds_loader *l)
     pthread_mutex_unlock(&l->mu);
 }
 
+int ds_loader_set_balanced(ds_loader *l, int on)
+{
+    const ds_dataset *d = l->d;
+    if (on && d->classes < 1) return ds_fail("balanced sampler: the data has no labels");
+    if (on && !l->cum) {
+        int *count = calloc((size_t)d->classes, sizeof *count);
+        if (!count || !(l->cum = malloc((size_t)d->n * sizeof *l->cum))) {
+            free(count);
+            return ds_fail("balanced sampler: out of memory");
+        }
+        for (int i = 0; i < d->n; i++) {
+            int c = (int)d->y[i];
+            if (c < 0 || c >= d->classes) {
+                free(count);
+                return ds_fail("balanced sampler: sample %d has label %g outside 0..%d", i, (double)d->y[i],
+                               d->classes - 1);
+            }
+            count[c]++;
+        }
+        double run = 0;
+        for (int i = 0; i < d->n; i++) l->cum[i] = run += 1.0 / count[(int)d->y[i]];
+        free(count);
+    }
+    pthread_mutex_lock(&l->mu);
+    settle(l);
+    l->balanced = on != 0;
+    pthread_mutex_unlock(&l->mu);
+    ds_loader_reset(l);
+    return 0;
+}
+
 int ds_loader_next(ds_loader *l, float *x, float *y)
 {
+    float *dst[1 + DS_MAX_FEEDS] = {x}; /* fields not wanted */
+    return ds_loader_next_fields(l, dst, y);
+}
+
+int ds_loader_next_fields(ds_loader *l, float *const *dst, float *y)
+{
+    float *x = dst[0];
     if (l->pos >= l->d->n) return 0;
     int b;
     pthread_mutex_lock(&l->mu);
@@ -194,8 +278,10 @@ int ds_loader_next(ds_loader *l, float *x, float *y)
         b = l->staged_n;
         memcpy(x, l->sx, (size_t)b * l->row * sizeof *x);
         if (y) memcpy(y, l->sy, (size_t)b * sizeof *y);
+        for (int k = 0; k < l->d->n_fields; k++)
+            if (dst[1 + k]) memcpy(dst[1 + k], l->sf[k], (size_t)b * l->frow[k] * sizeof *l->sf[k]);
     } else { /* nothing staged (no thread): gather here */
-        b = gather(l, l->pos, x, y);
+        b = gather(l, l->pos, x, y, l->d->n_fields ? dst + 1 : NULL);
     }
     l->pos += b;
     l->state = IDLE;

@@ -83,10 +83,22 @@ static int take(const ds_dataset *src, const int *idx, int n, ds_dataset *dst)
             if (!(names[c] = strdup(src->class_names[c]))) goto oom;
     }
     dst->classes = src->classes;
+    if (src->n_fields) { /* the rows of every field go with their samples */
+        if (!(dst->fields = calloc((size_t)src->n_fields, sizeof *dst->fields))) goto oom;
+        dst->n_fields = src->n_fields;
+        for (int k = 0; k < src->n_fields; k++) {
+            const ds_field *f = &src->fields[k];
+            size_t fp = ds_shape_numel(f->sample);
+            ds_field *o = &dst->fields[k];
+            o->sample = f->sample;
+            if (!(o->name = strdup(f->name)) || !(o->x = malloc((fp ? fp * (size_t)n : 1) * sizeof *o->x))) goto oom;
+            for (int i = 0; i < n; i++) memcpy(o->x + (size_t)i * fp, f->x + (size_t)idx[i] * fp, fp * sizeof *o->x);
+        }
+    }
     return 0;
 oom:
     ds_dataset_free(dst);
-    return ds_fail("split: out of memory for the class names");
+    return ds_fail("split: out of memory for the class names or fields");
 }
 
 int ds_dataset_split(const ds_dataset *d, float frac, uint64_t seed, ds_dataset *train,

@@ -419,14 +419,152 @@ static int parse_net(ds_model *m, const ini_sec *s, const char *file)
     ctx c = {file, "[net]"};
     net_raw r = {{0}, 0, 1}; /* normalize=standard unless told */
     if (set_keys(&c, s, net_keys, N_KEYS(net_keys), 0, &r)) return -1;
-    if (!r.input.ndim)
+    if (!r.input.ndim && !m->n_inputs)
         return at_fail(&c, s->line, NULL, "missing input= (the per-sample shape: C,H,W for images, "
-                                          "F for tables; e.g. input=1,28,28)");
+                                          "F for tables; e.g. input=1,28,28), or [input] sections");
+    if (r.input.ndim && m->n_inputs)
+        return at_fail(&c, s->line, "input", "the model has [input] sections (line %d); give the shape there",
+                       m->inputs[0].line);
     if (!r.classes) return at_fail(&c, s->line, NULL, "missing classes= (the number of classes)");
-    m->input = r.input;
     m->classes = r.classes;
     m->normalize = r.normalize;
+    if (!m->n_inputs) {
+        m->inputs[0] = (ds_input_def){.name = "x", .line = s->line, .shape = r.input, .normalize = r.normalize};
+        m->n_inputs = 1;
+    }
+    for (int k = 0; k < m->n_inputs; k++)
+        if (m->inputs[k].normalize < 0) m->inputs[k].normalize = r.normalize;
+    m->input = m->inputs[0].shape;
     return 0;
+}
+
+/* ---- [input] and [output] ---- */
+
+typedef struct input_raw {
+    ds_shape shape;
+    int normalize;
+} input_raw;
+
+static const key_def input_keys[] = {
+    {"name", NULL, V_SKIP, 0, 0, 0, NULL, 0},
+    {"shape", NULL, V_DIMS, offsetof(input_raw, shape), 0, 0, NULL, 0},
+    {"columns", NULL, V_SKIP, 0, 0, 0, NULL, 0},
+    {"normalize", NULL, V_ENUM, offsetof(input_raw, normalize), 0, 0, "none|standard", 0},
+};
+
+static int valid_name(const char *s);
+
+/* a section's name= (required for [input]); NULL-safe kv lookup */
+static int section_name(const ctx *c, const ini_sec *s, const key_def *t, int n, char *dst, const char *dflt)
+{
+    const ini_kv *kv = find_kv(s, t, n, "name");
+    if (!kv) {
+        if (!dflt) return at_fail(c, s->line, NULL, "missing name= (what layers' from= and the data spec call it)");
+        snprintf(dst, DS_LAYER_NAME_MAX, "%s", dflt);
+        return 0;
+    }
+    if (strlen(kv->val) >= DS_LAYER_NAME_MAX || !valid_name(kv->val))
+        return at_fail(c, kv->line, "name", "'%s' is not a name (a letter or _, then letters, digits, _ or -; at "
+                                            "most %d characters)", kv->val, DS_LAYER_NAME_MAX - 1);
+    if (!strcmp(kv->val, "input") || !strcmp(kv->val, "y") || !strcmp(kv->val, "loss") || !strcmp(kv->val, "label"))
+        return at_fail(c, kv->line, "name", "'%s' is reserved (input, y, loss and label are)", kv->val);
+    strcpy(dst, kv->val);
+    return 0;
+}
+
+static int parse_input(ds_model *m, const ini_sec *s, const char *file)
+{
+    ctx c = {file, "[input]"};
+    if (m->n_inputs == DS_MAX_INPUTS) return at_fail(&c, s->line, NULL, "more than %d inputs", DS_MAX_INPUTS);
+    ds_input_def *in = &m->inputs[m->n_inputs];
+    input_raw r = {{0}, -1};
+    *in = (ds_input_def){.line = s->line};
+    if (section_name(&c, s, input_keys, N_KEYS(input_keys), in->name, NULL)) return -1;
+    snprintf(c.where, sizeof c.where, "[input] '%s'", in->name);
+    for (int k = 0; k < m->n_inputs; k++)
+        if (!strcmp(m->inputs[k].name, in->name))
+            return at_fail(&c, s->line, "name", "a second input '%s' (the first is at line %d)", in->name,
+                           m->inputs[k].line);
+    if (set_keys(&c, s, input_keys, N_KEYS(input_keys), 0, &r)) return -1;
+    in->normalize = r.normalize < 0 ? -1 : r.normalize;
+    const ini_kv *cols = find_kv(s, input_keys, N_KEYS(input_keys), "columns");
+    if (cols) {
+        int count = 1;
+        for (const char *q = cols->val; *q; q++) count += *q == ',';
+        if (!*cols->val) return at_fail(&c, cols->line, "columns", "empty list");
+        if (r.shape.ndim && (r.shape.ndim != 1 || r.shape.d[0] != count))
+            return at_fail(&c, cols->line, "columns", "%d columns for shape=%d%s", count, r.shape.d[0],
+                           r.shape.ndim == 1 ? "" : ",...");
+        if (!r.shape.ndim) r.shape = ds_shape_of(1, count);
+        if (!(in->columns = strdup(cols->val))) return ds_fail("out of memory");
+    }
+    if (!r.shape.ndim)
+        return at_fail(&c, s->line, NULL, "missing shape= (C,H,W for images, F for tables) or columns=");
+    in->shape = r.shape;
+    m->n_inputs++;
+    return 0;
+}
+
+typedef struct output_raw {
+    int loss;
+    float weight;
+} output_raw;
+
+_Static_assert(DS_LOSS_SOFTMAX == 0 && DS_LOSS_BCE == 1 && DS_LOSS_MSE == 2 && DS_LOSS_HIER == 3, "loss order");
+static const key_def output_keys[] = {
+    {"name", NULL, V_SKIP, 0, 0, 0, NULL, 0},
+    {"from", NULL, V_SKIP, 0, 0, 0, NULL, 0},
+    {"loss", NULL, V_ENUM, offsetof(output_raw, loss), 0, 0, "softmax|binary|mse|hierarchical", 0},
+    {"weight", NULL, V_FLOAT, offsetof(output_raw, weight), F_POS, 0, NULL, 0},
+    {"target", NULL, V_SKIP, 0, 0, 0, NULL, 0},
+};
+
+/* layer names are resolved once all layers are known (resolve_output) */
+static int parse_output(ds_model *m, const ini_sec *s, const char *file)
+{
+    ctx c = {file, "[output]"};
+    if (m->n_outputs == DS_MAX_HEADS) return at_fail(&c, s->line, NULL, "more than %d outputs", DS_MAX_HEADS);
+    ds_output_def *o = &m->outputs[m->n_outputs];
+    output_raw r = {DS_LOSS_SOFTMAX, 1.0f};
+    *o = (ds_output_def){.line = s->line, .from = -1};
+    char dflt[DS_LAYER_NAME_MAX];
+    snprintf(dflt, sizeof dflt, "output%d", m->n_outputs + 1);
+    if (section_name(&c, s, output_keys, N_KEYS(output_keys), o->name, dflt)) return -1;
+    snprintf(c.where, sizeof c.where, "[output] '%s'", o->name);
+    for (int k = 0; k < m->n_outputs; k++)
+        if (!strcmp(m->outputs[k].name, o->name))
+            return at_fail(&c, s->line, "name", "a second output '%s' (the first is at line %d)", o->name,
+                           m->outputs[k].line);
+    if (set_keys(&c, s, output_keys, N_KEYS(output_keys), 0, &r)) return -1;
+    o->loss = r.loss;
+    o->weight = r.weight;
+    const ini_kv *t = find_kv(s, output_keys, N_KEYS(output_keys), "target");
+    snprintf(o->target, sizeof o->target, "%s", t ? t->val : "label");
+    if (t && strcmp(t->val, "label") && (strlen(t->val) >= DS_LAYER_NAME_MAX || !valid_name(t->val)))
+        return at_fail(&c, t->line, "target", "'%s' is not 'label' or a data field's name", t->val);
+    if (!strcmp(o->target, "label") ? o->loss == DS_LOSS_BCE || o->loss == DS_LOSS_MSE
+                                    : o->loss == DS_LOSS_SOFTMAX || o->loss == DS_LOSS_HIER)
+        return at_fail(&c, t ? t->line : s->line, "target", "loss=%s compares with %s; target=%s",
+                       o->loss == DS_LOSS_BCE ? "binary" : o->loss == DS_LOSS_MSE ? "mse"
+                       : o->loss == DS_LOSS_SOFTMAX ? "softmax" : "hierarchical",
+                       o->loss <= DS_LOSS_SOFTMAX || o->loss == DS_LOSS_HIER ? "the class labels (target=label)"
+                                                                             : "a field of numbers (target=NAME)",
+                       o->target);
+    m->n_outputs++;
+    return 0;
+}
+
+static int resolve_output(ds_model *m, int k, const ini_sec *s, const char *file)
+{
+    ds_output_def *o = &m->outputs[k];
+    ctx c = {file, ""};
+    snprintf(c.where, sizeof c.where, "[output] '%s'", o->name);
+    const ini_kv *kv = find_kv(s, output_keys, N_KEYS(output_keys), "from");
+    o->from = m->n_layers - 1;
+    if (!kv) return 0;
+    for (int j = 0; j < m->n_layers; j++)
+        if (!strcmp(m->layers[j].name, kv->val)) return o->from = j, 0;
+    return at_fail(&c, kv->line, "from", "unknown layer '%s'", kv->val);
 }
 
 /* Hinton's practical defaults: CD-1, rate 0.05, momentum 0.5, weight decay 2e-4, batch 100 */
@@ -584,8 +722,11 @@ static int resolve_from(ds_model *m, int i, const ini_sec *s, const char *file)
             long rel;
             int idx = -2;
             if (!strcmp(tok, "input")) idx = -1;
-            else if (!parse_long(tok, &rel)) {
-                if (rel >= 0 || i + rel < -1)
+            for (int k = 0; k < m->n_inputs && idx == -2; k++)
+                if (!strcmp(tok, m->inputs[k].name)) idx = -1 - k;
+            if (idx != -2) {
+            } else if (!parse_long(tok, &rel)) {
+                if (rel >= 0 || i + rel < -1 || (i + rel == -1 && m->n_inputs > 1))
                     return at_fail(&c, kv->line, "from", "%s: numbers count back from this layer "
                                    "(-1 is the previous one, -%d reaches the input)", tok, i + 1);
                 idx = i + (int)rel;
@@ -598,8 +739,8 @@ static int resolve_from(ds_model *m, int i, const ini_sec *s, const char *file)
                     return at_fail(&c, kv->line, "from", "layer '%s' comes later (line %d); from= "
                                    "names earlier layers", tok, m->layers[idx].line);
                 if (idx == -2)
-                    return at_fail(&c, kv->line, "from", "unknown layer '%s' (not 'input' or the name "
-                                   "of an earlier layer)", tok);
+                    return at_fail(&c, kv->line, "from", "unknown layer '%s' (not 'input', an [input]'s name "
+                                   "or the name of an earlier layer)", tok);
             }
             L->from[L->n_from++] = idx;
         }
@@ -668,15 +809,19 @@ ds_model *ds_model_parse(const char *text, const char *name)
                 goto fail;
             }
             *slot = s;
-            if (s == net ? parse_net(m, s, file) : s == train ? parse_train(m, s, file) : parse_pretrain(m, s, file))
-                goto fail;
+            /* [net] last: it needs to know whether there are [input] sections */
+            if (s != net && (s == train ? parse_train(m, s, file) : parse_pretrain(m, s, file))) goto fail;
+        } else if (!strcmp(s->name, "input")) {
+            if (parse_input(m, s, file)) goto fail;
+        } else if (!strcmp(s->name, "output")) {
+            if (parse_output(m, s, file)) goto fail;
         } else if (!strcmp(s->name, "softmax")) {
             at_fail(&c, s->line, NULL, "not a layer: the loss applies softmax to the last layer's "
                                        "outputs (the logits); remove this section");
             goto fail;
         } else if (kind < 0) {
             char names[512];
-            size_t k = snprintf(names, sizeof names, "net, train, pretrain");
+            size_t k = snprintf(names, sizeof names, "net, input, output, train, pretrain");
             for (int j = 0; j < N_SECTION_KINDS && k < sizeof names; j++)
                 k += (size_t)snprintf(names + k, sizeof names - k, ", %s", section_kinds[j].name);
             at_fail(&c, s->line, NULL, "unknown section (valid sections: %s)", names);
@@ -689,6 +834,7 @@ ds_model *ds_model_parse(const char *text, const char *name)
         ds_fail("%s:1: no [net] section (it gives input= and classes=)", file);
         goto fail;
     }
+    if (parse_net(m, net, file)) goto fail;
     if (!train && parse_train(m, NULL, file)) goto fail;
     if (!pre) parse_pretrain(m, NULL, file);
     if (!m->n_layers) {
@@ -697,6 +843,15 @@ ds_model *ds_model_parse(const char *text, const char *name)
     }
     for (int i = 0, k = 0; i < p.n_sec; i++)
         if (kind_of(p.sec[i].name) >= 0 && resolve_from(m, k++, &p.sec[i], file)) goto fail;
+    for (int i = 0, k = 0; i < p.n_sec; i++)
+        if (!strcmp(p.sec[i].name, "output") && resolve_output(m, k++, &p.sec[i], file)) goto fail;
+    for (int i = 0; i < m->n_layers; i++) /* an input's name is not also a layer's */
+        for (int k = 0; k < m->n_inputs; k++)
+            if (!strcmp(m->layers[i].name, m->inputs[k].name)) {
+                ds_fail("%s:%d: layer '%s' has the name of the [input] at line %d", file, m->layers[i].line,
+                        m->layers[i].name, m->inputs[k].line);
+                goto fail;
+            }
     ini_free(&p);
     return m;
 fail:
@@ -745,6 +900,7 @@ void ds_model_free(ds_model *m)
 {
     if (!m) return;
     for (int i = 0; i < m->n_layers; i++) free(m->layers[i].from);
+    for (int k = 0; k < m->n_inputs; k++) free(m->inputs[k].columns);
     free(m->layers);
     free(m->text);
     free(m->file);

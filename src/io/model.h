@@ -37,6 +37,25 @@ typedef struct ds_layer {
     ds_node *node;            /* output in the last ds_model_build */
 } ds_layer;
 
+/* An [input] section (or [net] input=, which is the one input "x"). */
+typedef struct ds_input_def {
+    char name[DS_LAYER_NAME_MAX];
+    int line;
+    ds_shape shape;           /* per sample */
+    int normalize;            /* 1 standard, 0 none */
+    char *columns;            /* "a,b,c": the table columns that feed it, in order (NULL: the source's all) */
+} ds_input_def;
+
+/* An [output] section: a head, its loss and what it is compared with. */
+typedef struct ds_output_def {
+    char name[DS_LAYER_NAME_MAX];
+    int line;
+    int from;                 /* layer index */
+    int loss;                 /* ds_loss_kind */
+    float weight;
+    char target[DS_LAYER_NAME_MAX]; /* "label" or the name of a data field */
+} ds_output_def;
+
 struct ds_model {
     char *text, *file;
     ds_shape input;           /* per sample: [C, H, W] or [F] */
@@ -46,6 +65,10 @@ struct ds_model {
     int normalize;            /* [net] normalize: 1 standard (per channel/feature), 0 none */
     ds_layer *layers;
     int n_layers, max_from;
+    ds_input_def inputs[DS_MAX_INPUTS]; /* layers' from = -1 - k is inputs[k] */
+    int n_inputs;
+    ds_output_def outputs[DS_MAX_HEADS]; /* none: one softmax head on the last layer */
+    int n_outputs;
 };
 
 /* Canonical type name of a layer kind ("conv", "dense", ...). */

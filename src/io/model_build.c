@@ -87,8 +87,8 @@ static ds_node *build_layer(const ds_model *m, ds_graph *g, const ds_layer *L, d
                 char sa[96], sb[96];
                 int a = L->from[0], b = L->from[k];
                 ds_fail("inputs differ in shape: '%s' is %s, '%s' is %s",
-                        a < 0 ? "input" : m->layers[a].name, ds_shape_str(in[0]->shape, sa, sizeof sa),
-                        b < 0 ? "input" : m->layers[b].name, ds_shape_str(in[k]->shape, sb, sizeof sb));
+                        a < 0 ? m->inputs[-1 - a].name : m->layers[a].name, ds_shape_str(in[0]->shape, sa, sizeof sa),
+                        b < 0 ? m->inputs[-1 - b].name : m->layers[b].name, ds_shape_str(in[k]->shape, sb, sizeof sb));
                 return NULL;
             }
         ds_node *y = x;
@@ -118,63 +118,170 @@ static void layer_fail(const ds_model *m, ds_graph *g, const ds_layer *L)
     snprintf(g->fail_msg, sizeof g->fail_msg, "%s", ds_last_error());
 }
 
-ds_node *ds_model_build(ds_model *m, ds_graph *g, int batch, ds_node **xp)
+/* The inputs (named as the model names them) and every layer; in[k] gets
+ * the input nodes. 0, or -1 with the error set (the graph poisoned). */
+static int build_net(ds_model *m, ds_graph *g, int batch, ds_node **inputs)
 {
-    if (xp) *xp = NULL;
-    if (!m || !g) {
-        ds_fail("ds_model_build: model and graph must not be NULL");
-        return NULL;
-    }
-    if (g->failed) {
-        ds_fail("%s: cannot build into a graph that already failed: %s", m->file, g->fail_msg);
-        return NULL;
-    }
-    if (batch < 1) {
-        ds_fail("%s: batch %d must be >= 1", m->file, batch);
-        return NULL;
-    }
+    if (!m || !g) return ds_fail("ds_model_build: model and graph must not be NULL");
+    if (g->failed) return ds_fail("%s: cannot build into a graph that already failed: %s", m->file, g->fail_msg);
+    if (batch < 1) return ds_fail("%s: batch %d must be >= 1", m->file, batch);
     for (int i = 0; i < m->n_layers; i++) m->layers[i].node = NULL;
-    ds_shape s = {.ndim = m->input.ndim + 1, .d = {batch}};
-    for (int k = 0; k < m->input.ndim; k++) s.d[k + 1] = m->input.d[k];
-    ds_node *x = ds_input(g, "x", s);
-    ds_node **in = malloc((size_t)(m->max_from > 0 ? m->max_from : 1) * sizeof *in);
-    if (!x || !in) {
-        if (!in) ds_fail("out of memory");
-        free(in);
-        return NULL;
+    for (int k = 0; k < m->n_inputs; k++) {
+        const ds_input_def *d = &m->inputs[k];
+        ds_shape s = {.ndim = d->shape.ndim + 1, .d = {batch}};
+        for (int j = 0; j < d->shape.ndim; j++) s.d[j + 1] = d->shape.d[j];
+        if (!(inputs[k] = ds_input(g, d->name, s))) return -1;
     }
+    ds_node **in = malloc((size_t)(m->max_from > 0 ? m->max_from : 1) * sizeof *in);
+    if (!in) return ds_fail("out of memory");
     for (int i = 0; i < m->n_layers; i++) {
         ds_layer *L = &m->layers[i];
-        for (int k = 0; k < L->n_from; k++) in[k] = L->from[k] < 0 ? x : m->layers[L->from[k]].node;
+        for (int k = 0; k < L->n_from; k++) in[k] = L->from[k] < 0 ? inputs[-1 - L->from[k]] : m->layers[L->from[k]].node;
         int first = ds_graph_num_nodes(g);
         ds_node *y = build_layer(m, g, L, in);
         /* a layer that made no node (activation=linear) keeps its input's name */
         if (!y || (y->id >= first && ds_node_set_name(y, L->name))) {
             layer_fail(m, g, L);
             free(in);
-            return NULL;
+            return -1;
         }
         L->node = y;
     }
     free(in);
+    return 0;
+}
+
+/* out must be [batch, width]; else an error on the layer that makes it */
+static int check_width(ds_model *m, ds_graph *g, const ds_layer *L, int batch, int width, const char *why)
+{
+    ds_shape ys = L->node->shape;
+    if (ys.ndim == 2 && ys.d[1] == width) return 0;
+    char sy[96];
+    ds_fail("the %s layer's output is %s; the model needs [%d, %d] (%s)%s", L == &m->layers[m->n_layers - 1] ? "last" : "head's",
+            ds_shape_str(ys, sy, sizeof sy), batch, width, why, ys.ndim > 2 ? "; add [flatten] or end with [dense]" : "");
+    layer_fail(m, g, L);
+    return -1;
+}
+
+ds_node *ds_model_build(ds_model *m, ds_graph *g, int batch, ds_node **xp)
+{
+    if (xp) *xp = NULL;
+    ds_node *inputs[DS_MAX_INPUTS];
+    if (build_net(m, g, batch, inputs) != 0) return NULL;
     const ds_layer *last = &m->layers[m->n_layers - 1];
-    ds_shape ys = last->node->shape;
-    if (ys.ndim != 2 || ys.d[1] != m->classes) {
-        char sy[96];
-        ds_fail("the last layer's output is %s; the model needs [%d, %d] (classes=%d in [net])%s",
-                ds_shape_str(ys, sy, sizeof sy), batch, m->classes, m->classes,
-                ys.ndim > 2 ? "; add [flatten] or end with [dense]" : "");
-        layer_fail(m, g, last);
-        return NULL;
-    }
-    if (xp) *xp = x;
+    char why[64];
+    snprintf(why, sizeof why, "classes=%d in [net]", m->classes);
+    if (check_width(m, g, last, batch, m->classes, why) != 0) return NULL;
+    if (xp) *xp = inputs[0];
     return last->node;
+}
+
+int ds_model_build_program(ds_model *m, ds_graph *g, int batch, const ds_program_opts *o, ds_program *p)
+{
+    memset(p, 0, sizeof *p);
+    p->g = g;
+    if (build_net(m, g, batch, p->feeds) != 0) return -1;
+    p->n_inputs = p->n_feeds = m->n_inputs;
+    for (int k = 0; k < m->n_inputs; k++) p->feed_names[k] = m->inputs[k].name;
+    ds_output_def dflt = {.name = "output", .from = m->n_layers - 1, .loss = DS_LOSS_SOFTMAX, .weight = 1,
+                          .target = "label"};
+    const ds_output_def *outs = m->n_outputs ? m->outputs : &dflt;
+    int n_out = m->n_outputs ? m->n_outputs : 1, weighted_class = 0;
+    ds_node *losses[DS_MAX_HEADS];
+    float w[DS_MAX_HEADS];
+    for (int h = 0; h < n_out; h++) {
+        const ds_output_def *d = &outs[h];
+        const ds_layer *L = &m->layers[d->from];
+        ds_head *hd = &p->heads[h];
+        *hd = (ds_head){.name = d->name, .loss_kind = (ds_loss_kind)d->loss, .weight = d->weight, .out = L->node};
+        char why[2 * DS_LAYER_NAME_MAX + 96];
+        if (d->loss == DS_LOSS_SOFTMAX || d->loss == DS_LOSS_HIER) {
+            if (d->loss == DS_LOSS_HIER) {
+                ds_fail("%s:%d: [output] '%s': loss=hierarchical needs a [tree] section", m->file, d->line, d->name);
+                return -1;
+            }
+            hd->classes = m->classes;
+            snprintf(why, sizeof why, "classes=%d in [net]%s%.63s", m->classes, m->n_outputs ? " for output " : "",
+                     m->n_outputs ? d->name : "");
+            if (check_width(m, g, L, batch, m->classes, why) != 0) return -1;
+            if (!p->labels && !(p->labels = ds_input(g, "y", ds_shape_of(1, batch)))) return -1;
+            hd->target = p->labels;
+            const float *cw = o && o->class_weights && !weighted_class++ ? o->class_weights : NULL;
+            hd->loss = ds_softmax_cross_entropy(g, L->node, p->labels, cw);
+        } else {
+            if (L->node->shape.ndim != 2) {
+                snprintf(why, sizeof why, "the width of target %.63s", d->target);
+                if (check_width(m, g, L, batch, -1, why) != 0) return -1;
+            }
+            if (p->n_feeds == DS_MAX_FEEDS) return ds_fail("%s: too many inputs and targets", m->file);
+            ds_node *t = NULL;
+            for (int k = m->n_inputs; k < p->n_feeds; k++)
+                if (!strcmp(p->feed_names[k], d->target)) t = p->feeds[k];
+            for (int k = 0; k < m->n_inputs; k++)
+                if (!strcmp(m->inputs[k].name, d->target)) {
+                    ds_fail("%s:%d: [output] '%s': target=%s is one of the model's inputs", m->file, d->line, d->name,
+                            d->target);
+                    return -1;
+                }
+            if (!t) {
+                if (!(t = ds_input(g, d->target, L->node->shape))) return -1;
+                p->feed_names[p->n_feeds] = d->target;
+                p->feeds[p->n_feeds++] = t;
+            }
+            hd->target = t;
+            hd->loss = d->loss == DS_LOSS_BCE ? ds_bce_with_logits(g, L->node, t) : ds_mse(g, L->node, t);
+        }
+        if (!hd->loss) return -1;
+        losses[h] = hd->loss;
+        w[h] = d->weight;
+        p->n_heads++;
+    }
+    /* one head of weight 1 is its own total (the single-head graph stays as it was) */
+    p->loss = n_out == 1 && w[0] == 1.0f ? losses[0] : ds_weighted_sum(g, n_out, losses, w);
+    if (!p->loss) return -1;
+    if (n_out > 1) {
+        for (int h = 0; h < n_out; h++) {
+            char nm[DS_LAYER_NAME_MAX + 8];
+            snprintf(nm, sizeof nm, "loss.%s", p->heads[h].name);
+            if (ds_node_set_name(p->heads[h].loss, nm)) return -1;
+        }
+        if (ds_node_set_name(p->loss, "loss")) return -1;
+    }
+    return 0;
+}
+
+int ds_program_class_head(const ds_program *p)
+{
+    for (int h = 0; p && h < p->n_heads; h++)
+        if (p->heads[h].loss_kind == DS_LOSS_SOFTMAX || p->heads[h].loss_kind == DS_LOSS_HIER) return h;
+    return -1;
+}
+
+int ds_program_probs(const ds_program *p, int h, int rows, int first, float *probs)
+{
+    if (!p || h < 0 || h >= p->n_heads || !p->heads[h].classes) return ds_fail("ds_program_probs: head %d classifies nothing", h);
+    const ds_head *hd = &p->heads[h];
+    return ds_softmax_rows(ds_node_value(hd->out), rows, hd->classes, first, probs);
 }
 
 /* ---- the parsed model and the layers of the last build ---- */
 
 const char *ds_model_text(const ds_model *m) { return m ? m->text : NULL; }
 ds_shape ds_model_input_shape(const ds_model *m) { return m ? m->input : (ds_shape){0}; }
+int ds_model_num_inputs(const ds_model *m) { return m ? m->n_inputs : 0; }
+const char *ds_model_input_name(const ds_model *m, int k) { return m && k >= 0 && k < m->n_inputs ? m->inputs[k].name : NULL; }
+ds_shape ds_model_input_shape_k(const ds_model *m, int k)
+{
+    return m && k >= 0 && k < m->n_inputs ? m->inputs[k].shape : (ds_shape){0};
+}
+const char *ds_model_input_columns(const ds_model *m, int k)
+{
+    return m && k >= 0 && k < m->n_inputs ? m->inputs[k].columns : NULL;
+}
+int ds_model_input_normalize(const ds_model *m, int k)
+{
+    return m && k >= 0 && k < m->n_inputs ? m->inputs[k].normalize : 1;
+}
 int ds_model_classes(const ds_model *m) { return m ? m->classes : 0; }
 const ds_train_cfg *ds_model_train_cfg(const ds_model *m) { return m ? &m->train : NULL; }
 const ds_pretrain_cfg *ds_model_pretrain_cfg(const ds_model *m) { return m ? &m->pretrain : NULL; }

@@ -167,3 +167,48 @@ ds_node *ds_mse(ds_graph *g, ds_node *pred, ds_node *target)
 {
     return ds_node_finish(g, ds_node_new(g, &op_mse, 2, (ds_node *[]){pred, target}));
 }
+
+/* ---- Σ w_k·x_k over scalar nodes: the total of several heads' losses ---- */
+
+static int wsum_shape(ds_node *n)
+{
+    for (int k = 0; k < n->n_in; k++)
+        if (ds_numel(n->in[k]) != 1) return ds_shape_fail(n, "input %d ('%s') is not a scalar", k, n->in[k]->name);
+    n->shape = ds_shape_of(1, 1);
+    return 0;
+}
+
+static void wsum_forward(ds_node *n, ds_graph *g)
+{
+    (void)g;
+    double s = 0;
+    for (int k = 0; k < n->n_in; k++) s += (double)n->cdata[k] * n->in[k]->val[0];
+    n->val[0] = (float)s;
+}
+
+static void wsum_backward(ds_node *n, ds_graph *g)
+{
+    (void)g;
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k]->grad) n->in[k]->grad[0] += n->cdata[k] * n->grad[0];
+}
+
+static const ds_op op_wsum = {"weighted_sum", wsum_shape, wsum_forward, wsum_backward};
+
+ds_node *ds_weighted_sum(ds_graph *g, int n, ds_node **x, const float *w)
+{
+    if (n < 1) {
+        ds_fail("weighted_sum: no terms");
+        return NULL;
+    }
+    ds_node *s = ds_node_new(g, &op_wsum, n, x);
+    if (s) {
+        if (!(s->cdata = malloc((size_t)n * sizeof *s->cdata))) {
+            ds_fail("out of memory");
+            return NULL;
+        }
+        memcpy(s->cdata, w, (size_t)n * sizeof *w);
+        s->cdata_n = n;
+    }
+    return ds_node_finish(g, s);
+}

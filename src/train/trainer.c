@@ -1,0 +1,234 @@
+/* trainer.c — the one training loop. A step is: zero the gradients, forward
+ * to the loss, a finite-loss check, backward, the gradient hook (where an
+ * all-reduce goes), clipping, every optimizer's step. An epoch feeds the
+ * loader's batches through steps; fit runs epochs with validation, the
+ * choice of the best epoch and early stopping, and hands each epoch to the
+ * caller's hooks (progress, metrics, checkpoints). It touches data only
+ * through the program's feeds and the gradient spans, never an op's
+ * buffers, so a GPU backend or data-parallel training slots in behind it.
+ * docs/design.md, "The program and the trainer". */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_OPTIMS 8
+
+struct ds_trainer {
+    ds_program *p;
+    ds_optim *opt[MAX_OPTIMS];
+    int n_opt;
+    ds_trainer_cfg cfg;
+    ds_trainer_hooks h;
+    double best;
+    int bad_epochs, has_best;
+};
+
+ds_trainer *ds_trainer_new(ds_program *p, ds_optim *const *optims, int n_optims, const ds_trainer_cfg *cfg,
+                           const ds_trainer_hooks *hooks)
+{
+    if (!p || !p->g || !p->loss || n_optims < 0 || n_optims > MAX_OPTIMS || (n_optims && !optims)) {
+        ds_fail("trainer: a compiled program with a loss and 0..%d optimizers is needed", MAX_OPTIMS);
+        return NULL;
+    }
+    if (!p->g->compiled) {
+        ds_fail("trainer: compile the program's graph first");
+        return NULL;
+    }
+    if (cfg && !(cfg->clip_norm >= 0 && isfinite(cfg->clip_norm))) {
+        ds_fail("trainer: clip_norm must be >= 0 and finite (got %g)", (double)cfg->clip_norm);
+        return NULL;
+    }
+    ds_trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        ds_fail("out of memory");
+        return NULL;
+    }
+    t->p = p;
+    for (int k = 0; k < n_optims; k++) t->opt[k] = optims[k];
+    t->n_opt = n_optims;
+    if (cfg) t->cfg = *cfg;
+    if (hooks) t->h = *hooks;
+    return t;
+}
+
+void ds_trainer_free(ds_trainer *t) { free(t); }
+
+void ds_trainer_set_best(ds_trainer *t, double best, int bad_epochs)
+{
+    t->best = best;
+    t->has_best = isfinite(best);
+    t->bad_epochs = bad_epochs < 0 ? 0 : bad_epochs;
+}
+
+double ds_trainer_best(const ds_trainer *t) { return t->has_best ? t->best : NAN; }
+int ds_trainer_bad_epochs(const ds_trainer *t) { return t->bad_epochs; }
+
+/* g ← g·min(1, max/(‖g‖ + 1e-6)) over the spans, ‖g‖ in double (PyTorch's clip_grad_norm_) */
+static void clip_spans(ds_span *s, int n, float max)
+{
+    double sq = 0;
+    for (int k = 0; k < n; k++)
+        for (size_t i = 0; i < s[k].n; i++) sq += (double)s[k].p[i] * s[k].p[i];
+    float c = (float)(max / (sqrt(sq) + 1e-6));
+    if (!(c < 1.0f)) return;
+    for (int k = 0; k < n; k++)
+        for (size_t i = 0; i < s[k].n; i++) s[k].p[i] *= c;
+}
+
+int ds_trainer_step(ds_trainer *t, int b, double *loss)
+{
+    ds_graph *g = t->p->g;
+    if (b != g->batch && ds_graph_set_batch(g, b) != 0) return -1;
+    if (t->h.batch_begin) {
+        int r = t->h.batch_begin(t->h.user, t, b);
+        if (r) return r;
+    }
+    ds_graph_zero_grad(g);
+    if (ds_graph_forward(g) != 0) return -1;
+    float lv = t->p->loss->val[0];
+    if (!isfinite(lv))
+        return ds_fail("the loss is %s (check the data for NaN/Inf, or lower the learning rate)",
+                       isnan(lv) ? "NaN" : "infinite");
+    if (ds_graph_backward(g, t->p->loss, NULL) != 0) return -1;
+    ds_span spans[4];
+    int ns = ds_graph_grad_spans(g, spans, 4);
+    if (t->h.grad) {
+        int r = t->h.grad(t->h.user, spans, ns);
+        if (r) return r;
+    }
+    if (t->cfg.clip_norm > 0) clip_spans(spans, ns, t->cfg.clip_norm);
+    for (int k = 0; k < t->n_opt; k++)
+        if (ds_optim_step(t->opt[k]) != 0) return -1;
+    if (loss) *loss = lv;
+    return 0;
+}
+
+/* argmax hits of head h's rows against its labels */
+static int hits_of(const ds_program *p, int h, int b)
+{
+    if (h < 0) return 0;
+    const ds_head *hd = &p->heads[h];
+    const float *z = hd->out->val, *y = hd->target->val;
+    int c = hd->classes, hits = 0;
+    for (int r = 0; r < b; r++) hits += (float)ds_argmax(z + (size_t)r * c, c) == y[r];
+    return hits;
+}
+
+/* the shared pass over a loader: train 1 steps, 0 only runs forward (eval mode) */
+static int pass(ds_trainer *t, ds_loader *l, int train, int epoch, ds_epoch_stats *st, float *probs)
+{
+    ds_program *p = t->p;
+    ds_graph *g = p->g;
+    int was_training = g->training, ch = ds_program_class_head(p), b, k = 0, rc = 0;
+    int batches = ds_loader_batches(l);
+    double t0 = ds_now(), loss_sum = 0, head_sum[DS_MAX_HEADS] = {0};
+    long hits = 0, seen = 0;
+    float *dst[DS_MAX_FEEDS];
+    for (int f = 0; f < p->n_feeds; f++) dst[f] = p->feeds[f]->val;
+    memset(st, 0, sizeof *st);
+    ds_graph_set_training(g, train);
+    ds_loader_reset(l);
+    while ((b = ds_loader_next_fields(l, dst, p->labels ? p->labels->val : NULL)) > 0) {
+        double lv;
+        if (train) {
+            if ((rc = ds_trainer_step(t, b, &lv)) != 0) {
+                if (rc < 0) ds_fail_prefix("epoch %d, batch %d: ", epoch, k + 1);
+                break;
+            }
+        } else {
+            if ((b != g->batch && ds_graph_set_batch(g, b) != 0) || ds_graph_forward(g) != 0) {
+                rc = -1;
+                break;
+            }
+            lv = p->loss->val[0];
+            if (probs && ch >= 0 && ds_program_probs(p, ch, b, (int)seen, probs + (size_t)seen * p->heads[ch].classes)) {
+                rc = -1;
+                break;
+            }
+        }
+        loss_sum += lv * b;
+        for (int h = 0; h < p->n_heads; h++) head_sum[h] += (double)p->heads[h].loss->val[0] * b;
+        hits += hits_of(p, ch, b);
+        seen += b;
+        k++;
+        if (train && t->h.batch_end) {
+            ds_batch_log bl = {epoch, t->cfg.epochs, k, batches, seen, loss_sum / seen,
+                               ch >= 0 ? (double)hits / seen : NAN, ds_now() - t0};
+            if ((rc = t->h.batch_end(t->h.user, &bl)) != 0) break;
+        }
+    }
+    if (g->batch != g->max_batch) ds_graph_set_batch(g, g->max_batch);
+    ds_graph_set_training(g, was_training);
+    st->loss = seen ? loss_sum / seen : 0;
+    st->accuracy = ch < 0 ? NAN : seen ? (double)hits / seen : 0;
+    st->samples = (int)seen;
+    st->seconds = ds_now() - t0;
+    for (int h = 0; h < p->n_heads; h++) st->head_loss[h] = seen ? head_sum[h] / seen : 0;
+    return rc;
+}
+
+int ds_trainer_epoch(ds_trainer *t, ds_loader *l, int epoch, ds_epoch_stats *st)
+{
+    return pass(t, l, 1, epoch, st, NULL);
+}
+
+int ds_trainer_evaluate(ds_trainer *t, ds_loader *l, ds_epoch_stats *st, float *probs)
+{
+    return pass(t, l, 0, 0, st, probs);
+}
+
+int ds_trainer_fit(ds_trainer *t, ds_loader *l, int first)
+{
+    for (int e = first + 1; e <= t->cfg.epochs; e++) {
+        ds_epoch_log log = {.epoch = e, .epochs = t->cfg.epochs, .lr = t->n_opt ? ds_optim_lr(t->opt[0]) : 0};
+        int rc = ds_trainer_epoch(t, l, e, &log.train);
+        if (rc) return rc;
+        if (t->h.validate && (rc = t->h.validate(t->h.user, &log)) != 0) return rc;
+        /* without a monitor nothing can choose an epoch: the last is the best (docs/design.md) */
+        if (!log.has_monitor) {
+            log.is_best = 1;
+        } else {
+            double m = log.monitor;
+            int better = !t->has_best || (t->cfg.higher_is_better ? m > t->best : m < t->best);
+            if (better) t->best = m, t->has_best = 1, t->bad_epochs = 0;
+            else t->bad_epochs++;
+            log.is_best = better;
+            log.stop = t->cfg.patience > 0 && t->bad_epochs >= t->cfg.patience && e < t->cfg.epochs;
+        }
+        log.bad_epochs = t->bad_epochs;
+        if (t->h.epoch_end && (rc = t->h.epoch_end(t->h.user, &log)) != 0) return rc;
+        if (log.stop) break;
+    }
+    return 0;
+}
+
+/* ---- the plain loops of a one-input one-head graph, through the trainer ---- */
+
+static int simple(ds_graph *g, ds_optim *o, ds_loader *l, ds_node *x, ds_node *y, ds_node *logits, ds_node *loss,
+                  ds_epoch_stats *st, int train)
+{
+    ds_program p = {.g = g, .n_inputs = 1, .n_feeds = 1, .n_heads = 1, .feeds = {x}, .feed_names = {"x"},
+                    .labels = y, .loss = loss};
+    p.heads[0] = (ds_head){.name = "output", .loss_kind = DS_LOSS_SOFTMAX, .weight = 1, .out = logits,
+                           .target = y, .loss = loss};
+    p.heads[0].classes = logits->shape.ndim == 2 ? logits->shape.d[1] : (int)(ds_numel(logits) / (size_t)logits->shape.d[0]);
+    ds_trainer *t = ds_trainer_new(&p, &o, o ? 1 : 0, &(ds_trainer_cfg){.epochs = 1}, NULL);
+    if (!t) return -1;
+    int rc = train ? ds_trainer_epoch(t, l, 1, st) : ds_trainer_evaluate(t, l, st, NULL);
+    ds_trainer_free(t);
+    return rc;
+}
+
+int ds_train_epoch(ds_graph *g, ds_optim *o, ds_loader *l, ds_node *x, ds_node *y, ds_node *logits,
+                   ds_node *loss, ds_epoch_stats *st)
+{
+    return simple(g, o, l, x, y, logits, loss, st, 1);
+}
+
+int ds_evaluate(ds_graph *g, ds_loader *l, ds_node *x, ds_node *y, ds_node *logits, ds_node *loss,
+                ds_epoch_stats *st)
+{
+    return simple(g, NULL, l, x, y, logits, loss, st, 0);
+}
