@@ -120,19 +120,21 @@ int main(int argc, char **argv)
     ds_model *m = ds_model_load(path);
     if (!m) return fail(path);
     ds_graph *g = ds_graph_new(1);
-    ds_node *x, *logits = ds_model_build(m, g, bs, &x);
-    ds_node *y = ds_input(g, "y", ds_shape_of(1, bs));
-    ds_node *loss = logits ? ds_softmax_cross_entropy(g, logits, y, NULL) : NULL;
-    if (loss && !table[k].train) { /* inference: planned activation memory, no gradients */
+    ds_program prog;
+    if (ds_model_build_program(m, g, bs, NULL, &prog) != 0) return fail("build");
+    ds_node *x = prog.feeds[0], *logits = prog.heads[0].out, *y = prog.labels;
+    if (!table[k].train) { /* inference: planned activation memory, no gradients */
         ds_node_keep(logits);
         ds_graph_plan_inference(g);
     }
-    if (!loss || ds_graph_compile(g) != 0) return fail("build");
+    if (ds_graph_compile(g) != 0) return fail("build");
     ds_optim_cfg oc = ds_model_train_cfg(m)->optim;
     oc.schedule = (ds_schedule){0}; /* the rate does not change the cost of a step */
     ds_optim *o = table[k].train ? ds_optim_new(g, &oc) : NULL;
     if (table[k].train && !o) return fail("optimizer");
     ds_graph_set_training(g, table[k].train);
+    ds_trainer *tr = table[k].train ? ds_trainer_new(&prog, &o, 1, &(ds_trainer_cfg){.epochs = 1}, NULL) : NULL;
+    if (table[k].train && !tr) return fail("trainer");
 
     size_t row = ds_shape_numel(d.sample);
     int warm = 3, per_epoch = d.n / bs;
@@ -144,8 +146,7 @@ int main(int argc, char **argv)
         if (b == warm) t0 = now();
         double t = now();
         if (table[k].train) {
-            ds_graph_zero_grad(g);
-            if (ds_graph_forward(g) || ds_graph_backward(g, loss, NULL) || ds_optim_step(o)) return fail("step");
+            if (ds_trainer_step(tr, bs, NULL)) return fail("step");
         } else if (ds_graph_forward(g)) {
             return fail("forward");
         }
@@ -157,6 +158,7 @@ int main(int argc, char **argv)
            w, (double)batches * bs / secs, 1e3 * lat[batches / 2], peak_rss_mb());
     printf("}\n");
     free(lat);
+    ds_trainer_free(tr);
     ds_optim_free(o);
     ds_graph_free(g);
     ds_model_free(m);

@@ -483,7 +483,15 @@ typedef struct ds_train_cfg {
     /* per-epoch schedules are converted to steps by the trainer */
     int schedule_in_epochs;
     int augment; /* DS_AUG_* flags ([train] augment=none|flip|dihedral) */
+    /* class_weight: auto (n/(classes·count), scikit-learn's "balanced") or
+     * a list of n_class_weight weights; NULL/0 none */
+    int class_weight_auto, n_class_weight;
+    const float *class_weight;
+    int balanced;  /* sampler=balanced: ds_loader_set_balanced */
+    int monitor;   /* DS_MONITOR_*: what chooses best and drives early stopping */
+    int patience;  /* epochs without a better monitor before stopping; 0 never */
 } ds_train_cfg;
+enum { DS_MONITOR_VAL_ACC = 0, DS_MONITOR_VAL_LOSS, DS_MONITOR_VAL_AUC, DS_MONITOR_VAL_MDR };
 
 /* Parse a model file; errors read "FILE:LINE: [section] key: problem". */
 ds_model *ds_model_load(const char *path);
@@ -492,6 +500,8 @@ ds_model *ds_model_parse(const char *text, const char *name);
 void ds_model_free(ds_model *m);
 /* The text it was parsed from (stored in checkpoints). */
 const char *ds_model_text(const ds_model *m);
+/* The file name it was parsed under (for messages). */
+const char *ds_model_file(const ds_model *m);
 /* Per-sample input shape from [net]: [C, H, W] or [F]. */
 ds_shape ds_model_input_shape(const ds_model *m);
 int ds_model_classes(const ds_model *m);
@@ -503,6 +513,10 @@ const char *ds_model_input_name(const ds_model *m, int k);
 ds_shape ds_model_input_shape_k(const ds_model *m, int k);
 const char *ds_model_input_columns(const ds_model *m, int k);
 int ds_model_input_normalize(const ds_model *m, int k);
+/* The [output] heads (0 without: one softmax head on the last layer) and
+ * what head h compares with ("label" or a data field's name). */
+int ds_model_num_outputs(const ds_model *m);
+const char *ds_model_output_target(const ds_model *m, int h);
 const ds_train_cfg *ds_model_train_cfg(const ds_model *m);
 const ds_pretrain_cfg *ds_model_pretrain_cfg(const ds_model *m);
 /* [net] normalize: 1 standard (the training data's mean and std), 0 none
@@ -566,6 +580,7 @@ typedef struct ds_best {
     char split[16];
     int epoch;
     double value;
+    char metric[16]; /* accuracy (""), log_loss, auc or mdr_at_fpr1 ([train] monitor) */
 } ds_best;
 /* {"split": "...", "epoch": E, "metric": "accuracy", "value": V} into buf. */
 int ds_best_json(const ds_best *b, char *buf, size_t size);
@@ -582,6 +597,11 @@ void ds_checkpoint_close(ds_checkpoint *c);
 const char *ds_checkpoint_model_text(const ds_checkpoint *c);
 int ds_checkpoint_norm(const ds_checkpoint *c, ds_norm *out);
 int ds_checkpoint_state(const ds_checkpoint *c, ds_train_state *out);
+/* The normalisation stored under metadata `key` ("norm" is the first
+ * input's, "norm.NAME" another input's); channels 0 when absent. */
+int ds_checkpoint_norm_key(const ds_checkpoint *c, const char *key, ds_norm *out);
+/* nm as the JSON those keys hold (malloc'd). */
+char *ds_norm_json(const ds_norm *nm);
 /* A metadata string by key (NUL-terminated, owned by c); NULL if absent. */
 const char *ds_checkpoint_meta(const ds_checkpoint *c, const char *key);
 /* The class vocabulary (metadata "classes", a JSON array of distinct

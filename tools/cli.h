@@ -28,18 +28,22 @@ int cli_check_out_dir(const char *opt, const char *dir);
 /* cli_error with ds_last_error() appended after "context: ". */
 int cli_lib_error(const char *context);
 
-/* A model built for training or inference: x → logits, y → loss. */
+/* A model built for training or inference: its program (inputs → heads →
+ * loss); x is the first input, logits the first classifying head's output
+ * and y its labels. */
 typedef struct cli_net {
     ds_model *model;
     ds_graph *g;
+    ds_program prog;
     ds_node *x, *y, *logits, *loss;
     int batch;
     char **class_names; /* the checkpoint's class vocabulary (NULL: none), n_class_names of them */
     int n_class_names;
 } cli_net;
 
-/* Parse nothing: build `model` (taken over) for `batch` and compile. */
-int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed);
+/* Parse nothing: build `model` (taken over) for `batch` and compile;
+ * class_weights NULL or the first classifying head's [classes] weights. */
+int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, const float *class_weights);
 /* The same nodes, shapes and loss for training, not compiled: nothing the
  * size of a tensor is allocated (info; ds_graph_plan_bytes for the arena). */
 int cli_net_plan(cli_net *net, ds_model *model, int batch);
@@ -55,8 +59,37 @@ int cli_net_rebatch(cli_net *net, int batch);
  * 40 samples once allocated gigabytes); what NULL: no note. */
 int cli_cap_batch(int batch, int n, const char *what);
 
-/* The data's sample shape must be the model's input shape. */
+/* The data's sample shape must be the model's input shape (and each
+ * field's that of the feed it fills). */
 int cli_check_input(const cli_net *net, const ds_dataset *d, const char *what);
+
+/* Data sources of a command: --data SPEC, and --data NAME=SPEC for a
+ * several-input model's other inputs and targets (tools/cli_bind.c). */
+#define CLI_MAX_SPECS DS_MAX_FEEDS
+typedef struct cli_specs {
+    const char *spec[CLI_MAX_SPECS];
+    int n;
+} cli_specs;
+/* Add one --data value (usage error when a source is given twice). */
+int cli_specs_add(cli_specs *s, const char *opt, const char *v);
+/* Load the model's data: the first input's source gives x and the labels;
+ * the others become d's fields in feed order (targets too when targets=1),
+ * rows paired in order or by id=COLUMN; errors name the file and input. */
+int cli_data_bind(const ds_model *m, const cli_specs *s, int targets, ds_dataset *d);
+/* The spec of the model's first input. */
+const char *cli_specs_first(const ds_model *m, const cli_specs *s);
+/* Per-input normalisation: norm[k] for input k (k ≥ 1 are d's fields k−1). */
+int cli_norms_apply(const ds_norm *norm, int n, ds_dataset *d, const char *what);
+
+/* `deepsky train` as a call: flags → run → print (demo calls it too). */
+typedef struct cli_train_opts {
+    const char *model_path, *resume, *init, *out;
+    cli_specs data, val, test;
+    float val_split, lr;
+    int epochs, batch, quiet;
+    long seed; /* -1: the model file's */
+} cli_train_opts;
+int cli_train_run(const cli_train_opts *o);
 /* Load a data spec for `model` (FITS planes grouped into its input channels). */
 int cli_data_load(const ds_model *model, const char *spec, ds_dataset *d);
 

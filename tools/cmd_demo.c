@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEMO_VAL_SPLIT "0.1"
+#define DEMO_VAL_SPLIT 0.1f
 
 #ifndef DS_SOURCE_DIR
 #define DS_SOURCE_DIR "."
@@ -73,7 +73,7 @@ int cmd_demo(int argc, char **argv)
         }
     }
     if (cli_check_out_dir("--out", out) != 0) return 2;
-    char model[PATH_MAX], path[PATH_MAX], data[2 * PATH_MAX + 8], test[2 * PATH_MAX + 8], ep[16], sd[16];
+    char model[PATH_MAX], path[PATH_MAX], data[2 * PATH_MAX + 8], test[2 * PATH_MAX + 8];
     snprintf(model, sizeof model, "%s/models/realbogus.cfg", DS_SOURCE_DIR);
     FILE *probe = fopen(model, "r");
     if (probe) fclose(probe);
@@ -104,14 +104,14 @@ int cmd_demo(int argc, char **argv)
         write_set(out, "test", &te, &ec, test, sizeof test) != 0)
         goto done;
     ds_dataset_free(&tr);
-    /* 2. training: the normal trainer on the default model */
-    snprintf(ep, sizeof ep, "%d", epochs);
-    snprintf(sd, sizeof sd, "%d", seed);
+    /* 2. training: the normal trainer on the default model (a call, not an argv) */
     /* a tenth of the training stamps (disjoint from the test stamps: another seed) is the validation
      * split best.safetensors is chosen on */
-    char *targv[] = {"train", model, "--data", data, "--test", test, "--out", (char *)out, "--seed", sd,
-                     "--val-split", DEMO_VAL_SPLIT, "--quiet", "--epochs", ep, NULL};
-    int train_rc = cmd_train(epochs ? 15 : 13, targv);
+    cli_train_opts to = {.model_path = model, .out = out, .seed = seed, .val_split = DEMO_VAL_SPLIT, .quiet = 1,
+                         .epochs = epochs};
+    to.data = (cli_specs){{data}, 1};
+    to.test = (cli_specs){{test}, 1};
+    int train_rc = cli_train_run(&to);
     if (train_rc != 0) {
         if (train_rc > 128) rc = train_rc; /* interrupted: 130, and train printed how to resume */
         goto done;

@@ -130,7 +130,7 @@ int cmd_pretrain(int argc, char **argv)
         goto done;
     }
     int nl = ds_model_num_layers(model);
-    if (cli_net_build(&net, model, p.batch, p.seed) != 0) goto done;
+    if (cli_net_build(&net, model, p.batch, p.seed, NULL) != 0) goto done;
     model = NULL; /* net owns it */
     if (cli_check_input(&net, &d, o.data) != 0) goto done;
     if (cli_mkdirs(out) != 0) goto done;

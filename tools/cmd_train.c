@@ -11,30 +11,21 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct {
-    const char *model_path, *data, *val, *test, *out, *resume, *init;
-    float val_split;
-    int epochs, batch, quiet;
-    float lr;
-    long seed;
-} train_opts;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int parse(int argc, char **argv, train_opts *o)
+static int parse(int argc, char **argv, cli_train_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->seed = -1;
     for (int i = 1; i < argc; i++) {
         const char *v, *opt = argv[i];
-        if (cli_opt(argc, argv, &i, "--data", &o->data) || cli_opt(argc, argv, &i, "--val", &o->val) ||
-            cli_opt(argc, argv, &i, "--test", &o->test) || cli_opt(argc, argv, &i, "--out", &o->out) ||
-            cli_opt(argc, argv, &i, "--resume", &o->resume) || cli_opt(argc, argv, &i, "--init", &o->init)) {
+        cli_specs *specs = !strcmp(opt, "--data") ? &o->data : !strcmp(opt, "--val") ? &o->val
+                         : !strcmp(opt, "--test") ? &o->test : NULL;
+        if (specs) { /* repeatable as NAME=SPEC for a several-input model */
+            if (i + 1 >= argc || !argv[i + 1][0]) return cli_usage("%s needs a value", opt);
+            if (cli_specs_add(specs, opt, argv[++i])) return 1;
+            continue;
+        }
+        if (cli_opt(argc, argv, &i, "--out", &o->out) || cli_opt(argc, argv, &i, "--resume", &o->resume) ||
+            cli_opt(argc, argv, &i, "--init", &o->init)) {
             if (argv[i] == opt || !argv[i][0]) return cli_usage("%s needs a value", opt); /* i stays on a last option */
             continue;
         }
@@ -60,9 +51,9 @@ static int parse(int argc, char **argv, train_opts *o)
             return cli_usage("train: unexpected argument '%s'", argv[i]);
         }
     }
-    if (!o->data) return cli_usage("train: --data SPEC is required (e.g. --data fashion-mnist)");
+    if (!o->data.n) return cli_usage("train: --data SPEC is required (e.g. --data fashion-mnist)");
     if (!o->model_path && !o->resume) return cli_usage("train: give a MODEL.cfg or --resume CKPT");
-    if (o->val && o->val_split > 0) return cli_usage("train: use --val or --val-split, not both");
+    if (o->val.n && o->val_split > 0) return cli_usage("train: use --val or --val-split, not both");
     if (o->init && o->resume) return cli_usage("train: --init starts a run from a checkpoint's weights; --resume "
                                                "continues one; give one of them");
     if (o->init && !o->model_path) return cli_usage("train: --init needs a MODEL.cfg");
@@ -91,12 +82,6 @@ static void progress(int epoch, int epochs, int batch, int batches, double loss,
     fflush(stderr);
 }
 
-typedef struct {
-    double loss, acc;
-    int n;
-} epoch_result;
-
-#define TRAIN_INTERRUPTED (-2)
 
 /* metrics.csv as text, rewritten whole (atomically) after every epoch */
 typedef struct {
@@ -122,61 +107,6 @@ static int tb_printf(text_buf *t, const char *fmt, ...)
         if (!q) return cli_error("out of memory");
         t->p = q, t->cap = cap;
     }
-}
-
-static int argmax_hits(const float *z, const float *y, int b, int classes)
-{
-    int hits = 0;
-    for (int r = 0; r < b; r++) {
-        const float *zr = z + (size_t)r * classes;
-        int best = 0;
-        for (int k = 1; k < classes; k++)
-            if (zr[k] > zr[best]) best = k;
-        hits += (float)best == y[r];
-    }
-    return hits;
-}
-
-static int train_epoch(cli_net *net, ds_optim *opt, ds_loader *l, int epoch, int epochs, bool bar,
-                       epoch_result *r)
-{
-    ds_graph *g = net->g;
-    int classes = ds_model_classes(net->model), b, batches = ds_loader_batches(l), k = 0;
-    double t0 = now(), last_draw = 0, loss_sum = 0;
-    long hits = 0, seen = 0;
-    float *x = ds_node_value(net->x), *y = ds_node_value(net->y);
-    ds_graph_set_training(g, 1);
-    ds_loader_reset(l);
-    while (!cli_interrupted && (b = ds_loader_next(l, x, y)) > 0) {
-        if (ds_graph_set_batch(g, b) != 0) return cli_lib_error(NULL);
-        ds_graph_zero_grad(g);
-        if (ds_graph_forward(g) != 0) return cli_lib_error("forward");
-        float lv = ds_node_value(net->loss)[0];
-        if (!isfinite(lv))
-            return cli_error("epoch %d, batch %d: the loss is %s; stopping (the last checkpoint is "
-                             "intact). Lower the learning rate or check the data.",
-                             epoch, k + 1, isnan(lv) ? "NaN" : "infinite");
-        if (ds_graph_backward(g, net->loss, NULL) != 0 || ds_optim_step(opt) != 0)
-            return cli_error("epoch %d, batch %d: %s", epoch, k + 1, ds_last_error());
-        loss_sum += (double)lv * b;
-        hits += argmax_hits(ds_node_value(net->logits), y, b, classes);
-        seen += b;
-        k++;
-        double t = now();
-        if (bar && (t - last_draw > 0.1 || k == batches)) {
-            double rate = seen / (t - t0);
-            progress(epoch, epochs, k, batches, loss_sum / seen, (double)hits / seen, rate,
-                     (double)(batches - k) * net->batch / rate);
-            last_draw = t;
-        }
-    }
-    if (bar) fputc('\n', stderr);
-    ds_graph_set_batch(g, net->batch);
-    if (cli_interrupted) return TRAIN_INTERRUPTED; /* between batches: the epoch is dropped, checkpoints stay whole */
-    r->loss = seen ? loss_sum / seen : 0;
-    r->acc = seen ? (double)hits / seen : 0;
-    r->n = (int)seen;
-    return 0;
 }
 
 /* Loss and accuracy over a dataset, plus probabilities for the metrics. */
@@ -238,31 +168,174 @@ static void schedule_to_steps(ds_schedule *s, int in_epochs, int bpe, int epochs
     }
 }
 
-int cmd_train(int argc, char **argv)
+/* A hook's error, already printed (the trainer passes it back as it is). */
+#define HOOK_FAILED (-2)
+
+/* What the trainer's hooks need: the CLI's side of a run. */
+typedef struct {
+    const cli_train_opts *o;
+    cli_net *net;
+    ds_optim *opt;
+    ds_loader *loader;
+    ds_dataset *val;
+    float *probs, *hist;
+    ds_metrics m;
+    ds_train_state *st;
+    ds_best *bestrec;
+    text_buf *csv;
+    const char *out, *title, *classes_json, *data_json;
+    const ds_norm *norm;
+    char **norm_json; /* metadata "norm.NAME" of inputs 2.. */
+    int n_inputs, epochs, batch, monitor;
+    bool bar;
+    double epoch_t0;
+} train_ctx;
+
+/* progress bar; Ctrl-C ends the run between batches (checkpoints stay whole) */
+static int on_batch(void *user, const ds_batch_log *b)
 {
-    train_opts o;
-    if (parse(argc, argv, &o) != 0) return 1;
-    cli_graceful_interrupts(true); /* Ctrl-C stops between batches, never inside a checkpoint write */
+    train_ctx *c = user;
+    if (cli_interrupted) return DS_TRAIN_STOP;
+    static double last_draw;
+    double t = ds_now();
+    if (c->bar && (t - last_draw > 0.1 || b->batch == b->batches)) {
+        double rate = b->seen / (b->seconds > 0 ? b->seconds : 1e-9);
+        progress(b->epoch, b->epochs, b->batch, b->batches, b->loss, b->accuracy, rate,
+                 (double)(b->batches - b->batch) * c->batch / rate);
+        last_draw = t;
+        if (b->batch == b->batches) fputc('\n', stderr);
+    }
+    return 0;
+}
+
+static int on_validate(void *user, ds_epoch_log *e)
+{
+    train_ctx *c = user;
+    if (c->bar && e->train.samples && cli_interrupted) fputc('\n', stderr);
+    ds_metrics_free(&c->m);
+    if (!c->val->n) return 0;
+    if (evaluate(c->net, c->val, c->probs, &c->m) != 0) return HOOK_FAILED;
+    e->has_monitor = 1;
+    switch (c->monitor) {
+    case DS_MONITOR_VAL_LOSS: e->monitor = c->m.log_loss; break;
+    case DS_MONITOR_VAL_AUC: e->monitor = c->m.auc; break;
+    case DS_MONITOR_VAL_MDR: e->monitor = c->m.mdr_at_fpr1; break;
+    default: e->monitor = c->m.accuracy;
+    }
+    if (isnan(e->monitor)) {
+        cli_error("monitor=%s is not defined for %d classes (AUC and MDR need two)",
+                  c->monitor == DS_MONITOR_VAL_AUC ? "val_auc" : "val_mdr", c->m.classes);
+        return HOOK_FAILED;
+    }
+    return 0;
+}
+
+static const char *monitor_name(int m)
+{
+    return m == DS_MONITOR_VAL_LOSS ? "log_loss" : m == DS_MONITOR_VAL_AUC ? "auc" : m == DS_MONITOR_VAL_MDR ? "mdr_at_fpr1"
+                                                                                                          : "accuracy";
+}
+
+static int on_epoch(void *user, const ds_epoch_log *e)
+{
+    train_ctx *c = user;
+    const ds_epoch_stats *r = &e->train;
+    int E = c->epochs, n = e->epoch;
+    bool has_val = c->val->n > 0;
+    double secs = ds_now() - c->epoch_t0;
+    c->hist[n - 1] = (float)r->loss;
+    c->hist[2 * E + n - 1] = (float)r->accuracy;
+    if (has_val) {
+        c->hist[E + n - 1] = (float)c->m.log_loss;
+        c->hist[3 * E + n - 1] = (float)c->m.accuracy;
+    }
+    printf("epoch %d/%d  loss %.4f  acc %.4f", n, E, r->loss, r->accuracy);
+    if (has_val) printf("  val_loss %.4f  val_acc %.4f", c->m.log_loss, c->m.accuracy);
+    printf("  lr %.3g  %.1f s  %.0f img/s\n", e->lr, r->seconds, r->samples / r->seconds);
+    if (e->stop)
+        printf("early stopping: no better validation %s in %d epochs (patience)\n", monitor_name(c->monitor),
+               e->bad_epochs);
+    fflush(stdout);
+    if (tb_printf(c->csv, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f", n, r->loss, r->accuracy, has_val ? c->m.log_loss : NAN,
+                  has_val ? c->m.accuracy : NAN, e->lr, secs))
+        return HOOK_FAILED;
+    for (int h = 0; c->net->prog.n_heads > 1 && h < c->net->prog.n_heads; h++)
+        if (tb_printf(c->csv, ",%.6f", r->head_loss[h])) return HOOK_FAILED;
+    if (tb_printf(c->csv, "\n")) return HOOK_FAILED;
+
+    ds_train_state *st = c->st;
+    st->epoch = n;
+    st->step = ds_optim_steps(c->opt);
+    st->batch_in_epoch = 0;
+    st->loader_rng = *ds_loader_rng(c->loader);
+    st->graph_rng = *ds_graph_rng(c->net->g);
+    if (e->is_best) {
+        st->best_metric = has_val ? e->monitor : r->accuracy;
+        *c->bestrec = (ds_best){.epoch = n, .value = has_val ? e->monitor : r->accuracy};
+        snprintf(c->bestrec->split, sizeof c->bestrec->split, "%s", has_val ? "validation" : "none");
+        snprintf(c->bestrec->metric, sizeof c->bestrec->metric, "%s", has_val ? monitor_name(c->monitor) : "accuracy");
+    }
+    char best_json[160], path[PATH_MAX];
+    ds_best_json(c->bestrec, best_json, sizeof best_json);
+    /* checkpoint metadata: class names, which split chose best, the data's provenance, further inputs' norms */
+    ds_meta_kv kv[3 + DS_MAX_INPUTS];
+    char keys[DS_MAX_INPUTS][80];
+    int n_kv = 0;
+    if (c->classes_json) kv[n_kv++] = (ds_meta_kv){"classes", c->classes_json};
+    kv[n_kv++] = (ds_meta_kv){"best", best_json};
+    if (c->data_json) kv[n_kv++] = (ds_meta_kv){"data", c->data_json};
+    for (int k = 1; k < c->n_inputs; k++) {
+        snprintf(keys[k], sizeof keys[k], "norm.%s", c->net->prog.feed_names[k]);
+        kv[n_kv++] = (ds_meta_kv){keys[k], c->norm_json[k]};
+    }
+    /* last.safetensors is the commit point of an epoch: everything else
+     * (metrics.csv, plots, report, best) is written before it, so a kill
+     * at any moment resumes from the previous epoch and rewrites them
+     * all, exactly as the uninterrupted run would (best first: written
+     * after last, a kill between the two left best stale for good) */
+    if (cli_path(path, sizeof path, "%s/metrics.csv", c->out)) return HOOK_FAILED;
+    if (ds_atomic_write(path, c->csv->p, c->csv->len) != 0) return cli_lib_error(NULL), HOOK_FAILED;
+    if (write_report(c->out, c->title, has_val ? &c->m : NULL, "validation", c->val, c->hist, E, n, has_val) != 0)
+        return HOOK_FAILED;
+    for (int k = e->is_best ? 0 : 1; k < 2; k++) {
+        if (cli_path(path, sizeof path, "%s/%s.safetensors", c->out, k ? "last" : "best")) return HOOK_FAILED;
+        if (ds_checkpoint_save_ex(path, c->net->g, c->opt, ds_model_text(c->net->model), &c->norm[0], st, kv, n_kv) != 0)
+            return cli_lib_error(NULL), HOOK_FAILED;
+    }
+    c->epoch_t0 = ds_now();
+    return cli_interrupted ? DS_TRAIN_STOP : 0; /* during the validation pass or the writes: the epoch is kept */
+}
+
+int cli_train_run(const cli_train_opts *op)
+{
+    cli_train_opts o = *op;
     int rc = 1;
     cli_net net = {0};
     ds_optim *opt = NULL;
     ds_loader *loader = NULL;
+    ds_trainer *trainer = NULL;
     ds_checkpoint *ck = NULL, *init_ck = NULL;
     ds_dataset all = {0}, train = {0}, val = {0}, test = {0};
-    ds_norm norm = {0};
+    ds_norm norm[DS_MAX_INPUTS] = {{0}};
+    char *norm_json[DS_MAX_INPUTS] = {0};
     ds_train_state st = {0};
-    float *probs = NULL, *hist = NULL;
+    float *probs = NULL, *hist = NULL, *cw = NULL;
     char *classes_json = NULL;
     ds_metrics m = {0};
     text_buf csv = {0};
     char out[PATH_MAX], path[PATH_MAX], *data_json = NULL;
     ds_best bestrec = {.split = "none"};
+    train_ctx ctx = {0};
     if (o.out && cli_check_out_dir("--out", o.out) != 0) return 2;
+    cli_graceful_interrupts(true); /* Ctrl-C stops between batches, never inside a checkpoint write */
 
     /* model: from the file, or the checkpoint being resumed */
     ds_model *model = NULL;
     if (o.resume) {
-        if (!(ck = ds_checkpoint_open(o.resume))) return cli_lib_error(NULL);
+        if (!(ck = ds_checkpoint_open(o.resume))) {
+            cli_lib_error(NULL);
+            goto done;
+        }
         model = ds_model_parse(ds_checkpoint_model_text(ck), o.resume);
         if (ds_checkpoint_state(ck, &st) != 0) {
             cli_lib_error(NULL);
@@ -282,7 +355,7 @@ int cmd_train(int argc, char **argv)
         tc.epochs = st.epochs;
         tc.seed = st.seed;
         tc.optim.lr = st.lr;
-        if (!o.val && !o.val_split) o.val_split = st.val_split;
+        if (!o.val.n && !o.val_split) o.val_split = st.val_split;
     }
     if (o.epochs) tc.epochs = o.epochs;
     if (o.batch) tc.batch = o.batch;
@@ -299,8 +372,9 @@ int cmd_train(int argc, char **argv)
     if (cli_check_out_dir(o.out ? "--out" : "output folder", out) != 0) goto done;
 
     /* data: load, check, split, normalise (statistics of the training part) */
-    if (cli_data_load(model, o.data, &all) != 0 || (ck && cli_map_classes(ck, &all, o.data) != 0)) goto done;
-    data_json = cli_data_provenance(model, o.data, all.n); /* checkpoint metadata "data" */
+    const char *data_spec = cli_specs_first(model, &o.data), *val_spec = o.val.n ? cli_specs_first(model, &o.val) : NULL;
+    if (cli_data_bind(model, &o.data, 1, &all) != 0 || (ck && cli_map_classes(ck, &all, data_spec) != 0)) goto done;
+    data_json = cli_data_provenance(model, data_spec, all.n); /* checkpoint metadata "data" */
     if (o.val_split > 0) {
         if (ds_dataset_split(&all, o.val_split, tc.seed, &train, &val) != 0) {
             cli_lib_error(NULL);
@@ -310,14 +384,15 @@ int cmd_train(int argc, char **argv)
     } else {
         train = all;
         memset(&all, 0, sizeof all);
-        if (o.val && cli_data_load(model, o.val, &val) != 0) goto done;
+        if (o.val.n && cli_data_bind(model, &o.val, 1, &val) != 0) goto done;
     }
-    const char *test_spec = o.test ? o.test : !strcmp(o.data, "fashion-mnist") ? "fashion-mnist:test" : NULL;
-    if (test_spec && cli_data_load(model, test_spec, &test) != 0) goto done;
+    if (!o.test.n && !strcmp(data_spec, "fashion-mnist")) cli_specs_add(&o.test, "--test", "fashion-mnist:test");
+    const char *test_spec = o.test.n ? cli_specs_first(model, &o.test) : NULL;
+    if (o.test.n && cli_data_bind(model, &o.test, 1, &test) != 0) goto done;
     /* the training data's class names are the model's; --val and --test are numbered by them */
     const char *const *vocab = (const char *const *)train.class_names;
     int n_vocab = vocab ? train.classes : 0;
-    if (ds_dataset_map_classes(&val, vocab, n_vocab, o.val) != 0 ||
+    if (ds_dataset_map_classes(&val, vocab, n_vocab, val_spec) != 0 ||
         ds_dataset_map_classes(&test, vocab, n_vocab, test_spec) != 0 ||
         (n_vocab && !(classes_json = ds_class_names_json(vocab, n_vocab)))) {
         cli_lib_error(NULL);
@@ -327,42 +402,80 @@ int cmd_train(int argc, char **argv)
         cli_lib_error(NULL);
         goto done;
     }
-    /* the normalisation: a resumed run's, an initial checkpoint's (its weights were fitted to it), or
-     * the training data's — identity where the model says normalize=none */
-    if (ck || init_ck ? ds_checkpoint_norm(ck ? ck : init_ck, &norm) != 0 : ds_norm_compute(&train, &norm) != 0) {
-        cli_lib_error(NULL);
-        goto done;
+    /* the normalisation of each input: a resumed run's, an initial checkpoint's (its weights were fitted
+     * to it), or the training data's — identity where the model says normalize=none */
+    int n_in = ds_model_num_inputs(model);
+    for (int k = 0; k < n_in; k++) {
+        ds_dataset view = k ? (ds_dataset){.n = train.n, .sample = train.fields[k - 1].sample, .x = train.fields[k - 1].x}
+                            : train;
+        char key[80];
+        snprintf(key, sizeof key, k ? "norm.%s" : "norm", ds_model_input_name(model, k));
+        ds_checkpoint *from = ck ? ck : init_ck;
+        if (from ? ds_checkpoint_norm_key(from, key, &norm[k]) != 0 : ds_norm_compute(&view, &norm[k]) != 0) {
+            cli_lib_error(NULL);
+            goto done;
+        }
+        if (!from && !ds_model_input_normalize(model, k))
+            for (int c = 0; c < norm[k].channels; c++) norm[k].mean[c] = 0, norm[k].std[c] = 1;
+        if (k && !(norm_json[k] = ds_norm_json(&norm[k]))) {
+            cli_lib_error(NULL);
+            goto done;
+        }
     }
-    if (!ck && !init_ck && !ds_model_normalize(model))
-        for (int c = 0; c < norm.channels; c++) norm.mean[c] = 0, norm.std[c] = 1;
-    if (ds_norm_apply(&norm, &train) != 0 ? cli_lib_error(o.data)
-        : val.n && ds_norm_apply(&norm, &val) != 0 ? cli_lib_error(o.val ? o.val : "validation data")
-        : test.n && ds_norm_apply(&norm, &test) != 0 ? cli_lib_error(test_spec) : 0)
+    if (cli_norms_apply(norm, n_in, &train, data_spec) || (val.n && cli_norms_apply(norm, n_in, &val, val_spec ? val_spec : "validation data")) ||
+        (test.n && cli_norms_apply(norm, n_in, &test, test_spec)))
         goto done;
 
+    int classes = ds_model_classes(model);
+    if (train.classes == 0) {
+        cli_error("%s has no labels; training needs them (e.g. npy:X.npy,Y.npy or csv:FILE,label=NAME)", data_spec);
+        goto done;
+    }
+    if (train.classes > classes || val.classes > classes) {
+        cli_error("the data has %d classes but the model's [net] classes is %d", train.classes > val.classes ? train.classes : val.classes,
+                  classes);
+        goto done;
+    }
+    if (tc.class_weight_auto || tc.n_class_weight) { /* [train] class_weight */
+        if (!(cw = malloc((size_t)classes * sizeof *cw))) {
+            cli_error("out of memory");
+            goto done;
+        }
+        if (tc.n_class_weight && tc.n_class_weight != classes) {
+            cli_error("%s: [train] class_weight has %d weights for %d classes", ds_model_file(model), tc.n_class_weight, classes);
+            goto done;
+        }
+        if (tc.n_class_weight) {
+            memcpy(cw, tc.class_weight, (size_t)classes * sizeof *cw);
+        } else { /* n / (classes · count): scikit-learn's "balanced" */
+            long *count = calloc((size_t)classes, sizeof *count);
+            if (!count) {
+                cli_error("out of memory");
+                goto done;
+            }
+            for (int i = 0; i < train.n; i++) count[(int)train.y[i]]++;
+            for (int c = 0; c < classes; c++) cw[c] = count[c] ? (float)((double)train.n / ((double)classes * count[c])) : 0;
+            free(count);
+        }
+    }
     tc.batch = cli_cap_batch(tc.batch, train.n, "training");
-    if (cli_net_build(&net, model, tc.batch, tc.seed) != 0) {
+    if (cli_net_build(&net, model, tc.batch, tc.seed, cw) != 0) {
         model = NULL; /* owned by net now */
         goto done;
     }
     model = NULL;
-    if (cli_check_input(&net, &train, o.data) != 0 || (val.n && cli_check_input(&net, &val, "validation data")))
+    if (cli_check_input(&net, &train, data_spec) != 0 || (val.n && cli_check_input(&net, &val, "validation data")))
         goto done;
-    if (train.classes == 0) {
-        cli_error("%s has no labels; training needs them (e.g. npy:X.npy,Y.npy or csv:FILE,label=NAME)", o.data);
-        goto done;
-    }
-    if (train.classes > ds_model_classes(net.model) || val.classes > ds_model_classes(net.model)) {
-        cli_error("the data has %d classes but the model's [net] classes is %d", train.classes > val.classes ? train.classes : val.classes,
-                  ds_model_classes(net.model));
-        goto done;
-    }
     if (!(loader = ds_loader_new(&train, tc.batch, 1, tc.seed ^ 0x5eedULL))) {
         cli_lib_error(NULL);
         goto done;
     }
     if (tc.augment && ds_loader_set_augment(loader, tc.augment) != 0) {
         cli_lib_error("[train] augment");
+        goto done;
+    }
+    if (tc.balanced && ds_loader_set_balanced(loader, 1) != 0) {
+        cli_lib_error("[train] sampler");
         goto done;
     }
     int bpe = ds_loader_batches(loader);
@@ -386,7 +499,7 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
     } else {
-        st.best_metric = -1;
+        st.best_metric = NAN;
         if (init_ck) { /* the weights (and buffers) of e.g. `deepsky pretrain`; fresh optimizer state */
             if (ds_checkpoint_restore(init_ck, net.g, NULL) != 0) {
                 cli_lib_error(NULL);
@@ -400,7 +513,6 @@ int cmd_train(int argc, char **argv)
     if (cli_mkdirs(out) != 0) goto done;
 
     /* history for the plots: train loss, val loss, train acc, val acc */
-    int classes = ds_model_classes(net.model);
     hist = malloc(4 * (size_t)tc.epochs * sizeof *hist);
     probs = malloc((size_t)(val.n > test.n ? val.n : test.n ? test.n : 1) * classes * sizeof *probs);
     if (!hist || !probs) {
@@ -415,7 +527,10 @@ int cmd_train(int argc, char **argv)
         ds_atomic_clean(out, ours, 4);
     }
     if (cli_path(path, sizeof path, "%s/metrics.csv", out)) goto done;
-    if (tb_printf(&csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n")) goto done;
+    if (tb_printf(&csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds")) goto done;
+    for (int h = 0; net.prog.n_heads > 1 && h < net.prog.n_heads; h++)
+        if (tb_printf(&csv, ",train_loss_%s", net.prog.heads[h].name)) goto done;
+    if (tb_printf(&csv, "\n")) goto done;
     if (st.epoch > 0) { /* keep the rows of the epochs already done, as they are (lr and seconds too) */
         FILE *old = fopen(path, "r");
         char line[512];
@@ -432,85 +547,42 @@ int cmd_train(int argc, char **argv)
         for (; row < st.epoch; row++) /* metrics.csv lost: the rows the checkpoint cannot give are blank */
             if (tb_printf(&csv, "%d,,,,,,\n", row + 1)) goto done;
     }
+    st.batch = tc.batch, st.epochs = tc.epochs, st.seed = tc.seed;
+    st.lr = tc.optim.lr, st.val_split = o.val_split;
 
-    bool bar = !o.quiet && isatty(STDERR_FILENO);
-    const char *title = o.model_path ? o.model_path : o.resume;
-    printf("training %s on %s: %d samples, %d validation, batch %d, %d epochs -> %s\n",
-           o.model_path ? o.model_path : o.resume, o.data, train.n, val.n, tc.batch, tc.epochs, out);
+    ctx = (train_ctx){.o = &o, .net = &net, .opt = opt, .loader = loader, .val = &val, .probs = probs, .hist = hist,
+                      .st = &st, .bestrec = &bestrec, .csv = &csv, .out = out,
+                      .title = o.model_path ? o.model_path : o.resume, .classes_json = classes_json,
+                      .data_json = data_json, .norm = norm, .norm_json = norm_json, .n_inputs = n_in,
+                      .epochs = tc.epochs, .batch = tc.batch, .monitor = tc.monitor,
+                      .bar = !o.quiet && isatty(STDERR_FILENO), .epoch_t0 = ds_now()};
+    ds_trainer_hooks hooks = {.user = &ctx, .batch_end = on_batch, .validate = on_validate, .epoch_end = on_epoch};
+    ds_trainer_cfg tcfg = {.epochs = tc.epochs, .patience = tc.patience,
+                           .higher_is_better = tc.monitor == DS_MONITOR_VAL_ACC || tc.monitor == DS_MONITOR_VAL_AUC};
+    if (!(trainer = ds_trainer_new(&net.prog, &opt, 1, &tcfg, &hooks))) {
+        cli_lib_error(NULL);
+        goto done;
+    }
+    if (!strcmp(bestrec.split, "validation") && isfinite(st.best_metric))
+        ds_trainer_set_best(trainer, st.best_metric, st.epoch - bestrec.epoch);
+
+    printf("training %s on %s: %d samples, %d validation, batch %d, %d epochs -> %s\n", ctx.title, data_spec, train.n,
+           val.n, tc.batch, tc.epochs, out);
     fflush(stdout);
-    for (int e = st.epoch + 1; e <= tc.epochs; e++) {
-        epoch_result r = {0};
-        double t0 = now();
-        float lr = ds_optim_lr(opt);
-        int te = train_epoch(&net, opt, loader, e, tc.epochs, bar, &r);
-        if (te == TRAIN_INTERRUPTED) goto interrupted;
-        if (te != 0) goto done;
-        double secs = now() - t0;
-        hist[e - 1] = (float)r.loss;
-        hist[2 * tc.epochs + e - 1] = (float)r.acc;
-        double metric = r.acc;
-        ds_metrics_free(&m);
-        if (val.n) {
-            if (evaluate(&net, &val, probs, &m) != 0) goto done;
-            hist[tc.epochs + e - 1] = (float)m.log_loss;
-            hist[3 * tc.epochs + e - 1] = (float)m.accuracy;
-            metric = m.accuracy;
-        }
-        printf("epoch %d/%d  loss %.4f  acc %.4f", e, tc.epochs, r.loss, r.acc);
-        if (val.n) printf("  val_loss %.4f  val_acc %.4f", m.log_loss, m.accuracy);
-        printf("  lr %.3g  %.1f s  %.0f img/s\n", lr, secs, r.n / secs);
-        fflush(stdout);
-        if (tb_printf(&csv, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f\n", e, r.loss, r.acc, val.n ? m.log_loss : NAN,
-                      val.n ? m.accuracy : NAN, lr, secs))
-            goto done;
-
-        st.epoch = e;
-        st.step = ds_optim_steps(opt);
-        st.batch_in_epoch = 0;
-        st.loader_rng = *ds_loader_rng(loader);
-        st.graph_rng = *ds_graph_rng(net.g);
-        st.batch = tc.batch, st.epochs = tc.epochs, st.seed = tc.seed;
-        st.lr = tc.optim.lr, st.val_split = o.val_split;
-        /* without validation data nothing can choose an epoch: best is the last (docs/design.md) */
-        bool best = !val.n || metric > st.best_metric;
-        if (best) {
-            st.best_metric = metric;
-            bestrec = (ds_best){.epoch = e, .value = metric};
-            snprintf(bestrec.split, sizeof bestrec.split, "%s", val.n ? "validation" : "none");
-        }
-        char best_json[160];
-        ds_best_json(&bestrec, best_json, sizeof best_json);
-        ds_meta_kv kv[3]; /* checkpoint metadata: class names, which split chose best, the data's provenance */
-        int n_kv = 0;
-        if (classes_json) kv[n_kv++] = (ds_meta_kv){"classes", classes_json};
-        kv[n_kv++] = (ds_meta_kv){"best", best_json};
-        if (data_json) kv[n_kv++] = (ds_meta_kv){"data", data_json};
-        /* last.safetensors is the commit point of an epoch: everything else
-         * (metrics.csv, plots, report, best) is written before it, so a kill
-         * at any moment resumes from the previous epoch and rewrites them
-         * all, exactly as the uninterrupted run would (best first: written
-         * after last, a kill between the two left best stale for good) */
-        if (cli_path(path, sizeof path, "%s/metrics.csv", out)) goto done;
-        if (ds_atomic_write(path, csv.p, csv.len) != 0) {
-            cli_lib_error(NULL);
-            goto done;
-        }
-        if (write_report(out, title, val.n ? &m : NULL, "validation", &val, hist, tc.epochs, e, val.n > 0) != 0)
-            goto done;
-        for (int k = best ? 0 : 1; k < 2; k++) {
-            if (cli_path(path, sizeof path, "%s/%s.safetensors", out, k ? "last" : "best")) goto done;
-            if (ds_checkpoint_save_ex(path, net.g, opt, ds_model_text(net.model), &norm, &st, kv, n_kv) != 0) {
-                cli_lib_error(NULL);
-                goto done;
-            }
-        }
-        if (cli_interrupted) goto interrupted; /* during the validation pass or the writes: the epoch is kept */
+    int fit = ds_trainer_fit(trainer, loader, st.epoch);
+    if (fit == DS_TRAIN_STOP) goto interrupted;
+    if (fit != 0) {
+        if (fit != HOOK_FAILED)
+            cli_error("%s%s", ds_last_error(), strstr(ds_last_error(), "loss is") ? "; stopping (the last checkpoint "
+                                                                                     "is intact). Lower the learning "
+                                                                                     "rate or check the data." : "");
+        goto done;
     }
     if (test.n) { /* the final model on the held-out test set */
         ds_metrics tm;
         if (cli_check_input(&net, &test, test_spec) != 0 || evaluate(&net, &test, probs, &tm) != 0) goto done;
         printf("test accuracy: %.4f  (log-loss %.4f, %d samples of %s)\n", tm.accuracy, tm.log_loss, test.n, test_spec);
-        int bad = write_report(out, title, &tm, "test", &test, hist, tc.epochs, tc.epochs, val.n > 0);
+        int bad = write_report(out, ctx.title, &tm, "test", &test, hist, tc.epochs, st.epoch, val.n > 0);
         ds_metrics_free(&tm);
         if (bad) goto done;
     }
@@ -523,21 +595,25 @@ int cmd_train(int argc, char **argv)
 interrupted:
     rc = 128 + cli_interrupted; /* 130 for SIGINT, 143 for SIGTERM */
     if (st.epoch > 0) {
-        fprintf(stderr, "\ndeepsky: interrupted after epoch %d of %d; resume with:\n  deepsky train --resume %s/last.safetensors --data %s",
-                st.epoch, tc.epochs, out, o.data);
-        if (o.val) fprintf(stderr, " --val %s", o.val);
-        if (o.test) fprintf(stderr, " --test %s", o.test);
+        fprintf(stderr, "\ndeepsky: interrupted after epoch %d of %d; resume with:\n  deepsky train --resume %s/last.safetensors",
+                st.epoch, tc.epochs, out);
+        for (int k = 0; k < o.data.n; k++) fprintf(stderr, " --data %s", o.data.spec[k]);
+        for (int k = 0; k < o.val.n; k++) fprintf(stderr, " --val %s", o.val.spec[k]);
+        for (int k = 0; k < o.test.n && op->test.n; k++) fprintf(stderr, " --test %s", o.test.spec[k]);
         fputc('\n', stderr);
     } else {
         fprintf(stderr, "\ndeepsky: interrupted before the first epoch ended; no checkpoint was written\n");
     }
 done:
     cli_graceful_interrupts(false);
+    ds_trainer_free(trainer);
+    ds_metrics_free(&ctx.m);
     free(csv.p);
     free(data_json);
     ds_metrics_free(&m);
     free(probs);
     free(hist);
+    free(cw);
     free(classes_json);
     ds_checkpoint_close(ck);
     ds_checkpoint_close(init_ck);
@@ -545,10 +621,17 @@ done:
     ds_loader_free(loader);
     if (net.g) cli_net_free(&net);
     ds_model_free(model);
-    ds_norm_free(&norm);
+    for (int k = 0; k < DS_MAX_INPUTS; k++) ds_norm_free(&norm[k]), free(norm_json[k]);
     ds_dataset_free(&all);
     ds_dataset_free(&train);
     ds_dataset_free(&val);
     ds_dataset_free(&test);
     return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    cli_train_opts o;
+    if (parse(argc, argv, &o) != 0) return 1;
+    return cli_train_run(&o);
 }

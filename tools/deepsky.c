@@ -328,34 +328,38 @@ int cli_mkdirs(const char *path)
 
 enum { NET_TRAIN, NET_INFERENCE, NET_PLAN };
 
-static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, int mode)
+static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, int mode, const float *cw)
 {
     memset(net, 0, sizeof *net);
     net->model = model;
     net->batch = batch;
     net->g = ds_graph_new(seed);
     if (!net->g) return cli_lib_error(NULL);
-    net->logits = ds_model_build(model, net->g, batch, &net->x);
-    if (net->logits) {
-        net->y = ds_input(net->g, "y", ds_shape_of(1, batch));
-        net->loss = ds_softmax_cross_entropy(net->g, net->logits, net->y, NULL);
-    }
-    if (net->loss && mode == NET_INFERENCE) { /* eval/predict: no gradients, activations share memory */
-        ds_node_keep(net->logits);
+    ds_program_opts po = {.class_weights = cw};
+    if (ds_model_build_program(model, net->g, batch, &po, &net->prog) != 0) return cli_lib_error(NULL);
+    int ch = ds_program_class_head(&net->prog);
+    net->x = net->prog.feeds[0];
+    net->y = net->prog.labels;
+    net->logits = ch >= 0 ? net->prog.heads[ch].out : NULL;
+    net->loss = net->prog.loss;
+    if (!net->logits) return cli_error("%s: the model has no classifying [output] (loss=softmax or hierarchical); "
+                                       "train, eval and predict need one", ds_model_file(model));
+    if (mode == NET_INFERENCE) { /* eval/predict: no gradients, activations share memory */
+        for (int h = 0; h < net->prog.n_heads; h++) ds_node_keep(net->prog.heads[h].out);
         if (ds_graph_plan_inference(net->g) != 0) return cli_lib_error(NULL);
     }
-    if (!net->loss || (mode != NET_PLAN && ds_graph_compile(net->g) != 0)) return cli_lib_error(NULL);
+    if (mode != NET_PLAN && ds_graph_compile(net->g) != 0) return cli_lib_error(NULL);
     return 0;
 }
 
-int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed)
+int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, const float *class_weights)
 {
-    return net_build(net, model, batch, seed, NET_TRAIN);
+    return net_build(net, model, batch, seed, NET_TRAIN, class_weights);
 }
 
 int cli_net_plan(cli_net *net, ds_model *model, int batch)
 {
-    return net_build(net, model, batch, 0, NET_PLAN);
+    return net_build(net, model, batch, 0, NET_PLAN, NULL);
 }
 
 void cli_net_free(cli_net *net)
@@ -377,7 +381,7 @@ int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *
         cli_lib_error("model stored in the checkpoint");
         goto done;
     }
-    if (net_build(net, m, batch, 0, NET_INFERENCE) != 0) goto done;
+    if (net_build(net, m, batch, 0, NET_INFERENCE, NULL) != 0) goto done;
     if (ds_checkpoint_restore(ck, net->g, NULL) != 0 || (norm && ds_checkpoint_norm(ck, norm) != 0) ||
         ds_checkpoint_classes(ck, &net->class_names, &net->n_class_names) != 0) {
         cli_lib_error(NULL);
@@ -407,7 +411,7 @@ int cli_net_rebatch(cli_net *net, int batch)
     ds_model *m = ds_model_parse(ds_model_text(net->model), "the checkpoint's model");
     if (!m) return cli_lib_error(NULL);
     cli_net nn;
-    if (net_build(&nn, m, batch, 0, NET_INFERENCE) != 0) {
+    if (net_build(&nn, m, batch, 0, NET_INFERENCE, NULL) != 0) {
         if (nn.g) cli_net_free(&nn);
         else ds_model_free(m);
         return 1;
@@ -436,17 +440,47 @@ int cli_cap_batch(int batch, int n, const char *what)
     return n;
 }
 
+static bool same_shape(ds_shape a, ds_shape b)
+{
+    if (a.ndim != b.ndim) return false;
+    for (int i = 0; i < a.ndim; i++)
+        if (a.d[i] != b.d[i]) return false;
+    return true;
+}
+
 int cli_check_input(const cli_net *net, const ds_dataset *d, const char *what)
 {
     ds_shape want = ds_model_input_shape(net->model);
-    if (ds_shape_numel(want) == ds_shape_numel(d->sample) && want.ndim == d->sample.ndim) {
-        bool same = true;
-        for (int i = 0; i < want.ndim; i++) same &= want.d[i] == d->sample.d[i];
-        if (same) return 0;
-    }
     char a[96], b[96];
-    return cli_error("%s: samples are %s but the model's [net] input is %s", what,
-                     ds_shape_str(d->sample, a, sizeof a), ds_shape_str(want, b, sizeof b));
+    if (!same_shape(want, d->sample))
+        return cli_error("%s: samples are %s but the model's %s%s is %s", what, ds_shape_str(d->sample, a, sizeof a),
+                         ds_model_num_inputs(net->model) > 1 ? "input " : "[net] input",
+                         ds_model_num_inputs(net->model) > 1 ? ds_model_input_name(net->model, 0) : "",
+                         ds_shape_str(want, b, sizeof b));
+    for (int k = 0; k < d->n_fields && k + 1 < net->prog.n_feeds; k++) {
+        ds_shape f = ds_node_shape(net->prog.feeds[k + 1]), per = {.ndim = f.ndim - 1};
+        for (int j = 1; j < f.ndim; j++) per.d[j - 1] = f.d[j];
+        if (!same_shape(per, d->fields[k].sample))
+            return cli_error("%s: '%s' is %s per sample but the model's %s '%s' is %s", what, d->fields[k].name,
+                             ds_shape_str(d->fields[k].sample, a, sizeof a), k + 1 < net->prog.n_inputs ? "input" : "target",
+                             net->prog.feed_names[k + 1], ds_shape_str(per, b, sizeof b));
+    }
+    return 0;
+}
+
+int cli_norms_apply(const ds_norm *norm, int n, ds_dataset *d, const char *what)
+{
+    if (ds_norm_apply(&norm[0], d) != 0) return cli_lib_error(what);
+    for (int k = 1; k < n && k - 1 < d->n_fields; k++) {
+        ds_field *f = &d->fields[k - 1];
+        ds_dataset view = {.n = d->n, .sample = f->sample, .x = f->x};
+        if (ds_norm_apply(&norm[k], &view) != 0) {
+            char ctx[256];
+            snprintf(ctx, sizeof ctx, "%s, input '%s'", what, f->name);
+            return cli_lib_error(ctx);
+        }
+    }
+    return 0;
 }
 
 int cli_data_load(const ds_model *model, const char *spec, ds_dataset *d)
@@ -482,8 +516,12 @@ int cli_predict(cli_net *net, const ds_dataset *d, float *probs)
     if (!l) return cli_lib_error(NULL);
     ds_graph_set_training(net->g, 0);
     int b, done = 0, classes = ds_model_classes(net->model), rc = 0;
-    float *x = ds_node_value(net->x), *y = ds_node_value(net->y);
-    while ((b = ds_loader_next(l, x, y)) > 0) {
+    float *y = ds_node_value(net->y), *dst[DS_MAX_FEEDS];
+    for (int k = 0; k < net->prog.n_feeds; k++) dst[k] = ds_node_value(net->prog.feeds[k]);
+    /* targets the data lack (predict has none) are zeros: the loss then reads numbers */
+    for (int k = 1 + d->n_fields; k < net->prog.n_feeds; k++)
+        memset(dst[k], 0, ds_node_numel(net->prog.feeds[k]) * sizeof(float));
+    while ((b = ds_loader_next_fields(l, dst, y)) > 0) {
         /* labels are not needed to predict: keep them valid for the loss */
         for (int i = 0; i < b; i++) y[i] = 0;
         if (ds_graph_set_batch(net->g, b) != 0 || ds_graph_forward(net->g) != 0) {

@@ -395,6 +395,18 @@ int ds_csv_load_opts(const char *path, const ds_csv_opts *o, ds_dataset *out)
     out->sample = o->labels_only ? (ds_shape){0} : ds_shape_of(1, t.ncols - (t.lc >= 0));
     out->x = o->labels_only ? NULL : t.x;
     t.x = o->labels_only ? t.x : NULL;
+    if (has_hdr && !o->labels_only) { /* the features' names, for models that pick columns by name */
+        int F = t.ncols - (t.lc >= 0);
+        if (!(out->feature_names = calloc((size_t)F, sizeof *out->feature_names))) {
+            ds_fail("%s: out of memory", path);
+            goto done;
+        }
+        for (int c = 0, f = 0; c < t.ncols; c++)
+            if (c != t.lc && !(out->feature_names[f++] = strdup(first[c]))) {
+                ds_fail("%s: out of memory", path);
+                goto done;
+            }
+    }
     rc = 0;
 done:
     if (rc) ds_dataset_free(out);

@@ -12,8 +12,8 @@ int ds_best_json(const ds_best *b, char *buf, size_t size)
 {
     if (strcmp(b->split, "validation") && strcmp(b->split, "none"))
         return ds_fail("best: split must be \"validation\" or \"none\", got \"%s\"", b->split);
-    int k = snprintf(buf, size, "{\"split\": \"%s\", \"epoch\": %d, \"metric\": \"accuracy\", \"value\": %.9g}",
-                     b->split, b->epoch, isfinite(b->value) ? b->value : 0.0);
+    int k = snprintf(buf, size, "{\"split\": \"%s\", \"epoch\": %d, \"metric\": \"%s\", \"value\": %.9g}",
+                     b->split, b->epoch, b->metric[0] ? b->metric : "accuracy", isfinite(b->value) ? b->value : 0.0);
     return k > 0 && (size_t)k < size ? 0 : ds_fail("best: buffer too small");
 }
 
@@ -34,6 +34,11 @@ int ds_best_parse(const char *json, ds_best *out)
                      "\"value\": V}");
     else
         memcpy(out->split, split->str, split->len + 1), out->epoch = (int)epoch;
+    const ds_json *metric = ds_json_get(j, "metric");
+    if (!rc && metric && metric->type == DS_JSON_STR && metric->len < sizeof out->metric &&
+        (!strcmp(metric->str, "accuracy") || !strcmp(metric->str, "log_loss") || !strcmp(metric->str, "auc") ||
+         !strcmp(metric->str, "mdr_at_fpr1")))
+        memcpy(out->metric, metric->str, metric->len + 1);
     ds_json_free(j);
     return rc;
 }
@@ -41,7 +46,7 @@ int ds_best_parse(const char *json, ds_best *out)
 void ds_best_describe(const ds_best *b, char *buf, size_t size)
 {
     if (!strcmp(b->split, "validation"))
-        snprintf(buf, size, "epoch %d, validation accuracy %.4f", b->epoch, b->value);
+        snprintf(buf, size, "epoch %d, validation %s %.4f", b->epoch, b->metric[0] ? b->metric : "accuracy", b->value);
     else
         snprintf(buf, size, "the last epoch (%d; no validation data to choose on, training accuracy %.4f)", b->epoch,
                  b->value);

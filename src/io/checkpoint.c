@@ -498,12 +498,38 @@ static int check_norm(const ds_checkpoint *c, const ds_norm *nm)
     return 0;
 }
 
-int ds_checkpoint_norm(const ds_checkpoint *c, ds_norm *out)
+int ds_checkpoint_norm(const ds_checkpoint *c, ds_norm *out) { return ds_checkpoint_norm_key(c, "norm", out); }
+
+char *ds_norm_json(const ds_norm *nm)
+{
+    size_t cap = 64 + 34 * (size_t)(nm->channels > 0 ? nm->channels : 0);
+    char *p = malloc(cap);
+    if (!p) {
+        ds_fail("out of memory");
+        return NULL;
+    }
+    size_t k = (size_t)snprintf(p, cap, "{\"channels\":%d,\"mean\":[", nm->channels);
+    for (int pass = 0; pass < 2; pass++) {
+        const float *a = pass ? nm->std : nm->mean;
+        for (int i = 0; i < nm->channels; i++) {
+            if (!isfinite(a[i])) {
+                free(p);
+                ds_fail("normalisation %s[%d] is %g", pass ? "std" : "mean", i, (double)a[i]);
+                return NULL;
+            }
+            k += (size_t)snprintf(p + k, cap - k, "%s%.9g", i ? "," : "", (double)a[i]);
+        }
+        k += (size_t)snprintf(p + k, cap - k, pass ? "]}" : "],\"std\":[");
+    }
+    return p;
+}
+
+int ds_checkpoint_norm_key(const ds_checkpoint *c, const char *key, ds_norm *out)
 {
     if (!c || !out) return ds_fail("ds_checkpoint_norm: NULL argument");
     *out = (ds_norm){0};
     int absent;
-    ds_json *j = meta_doc(c, "norm", &absent);
+    ds_json *j = meta_doc(c, key, &absent);
     if (!j) return absent ? 0 : -1;
     int64_t ch;
     int rc = 0;
@@ -513,8 +539,8 @@ int ds_checkpoint_norm(const ds_checkpoint *c, ds_norm *out)
         free(out->mean);
         free(out->std);
         *out = (ds_norm){0};
-        rc = ds_fail("checkpoint %s: metadata 'norm' needs channels >= 1 and that many mean and "
-                     "std numbers", c->path);
+        rc = ds_fail("checkpoint %s: metadata '%s' needs channels >= 1 and that many mean and "
+                     "std numbers", c->path, key);
     } else {
         out->channels = (int)ch;
         if ((rc = check_norm(c, out)) != 0) ds_norm_free(out);

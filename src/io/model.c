@@ -138,6 +138,7 @@ static const key_def pretrain_keys[] = {
 /* [train] as read; converted into ds_train_cfg after the checks. */
 typedef struct train_raw {
     int optimizer, schedule, unit, nesterov, batch, epochs, step_size, t_max, warmup, augment;
+    int sampler, monitor, patience;
     float lr, momentum, weight_decay, beta1, beta2, eps, alpha, clip_norm, gamma, eta_min,
         warmup_start;
     uint64_t seed;
@@ -172,6 +173,10 @@ static const key_def train_keys[] = {
     {"warmup_start", NULL, V_FLOAT, TO(warmup_start), F_UNIT_CC, 0, NULL, 0},
     {"schedule_unit", NULL, V_ENUM, TO(unit), 0, 0, "epoch|step", 0},
     {"augment", NULL, V_ENUM, TO(augment), 0, 0, "none|flip|dihedral", 0},
+    {"class_weight", NULL, V_SKIP, 0, 0, 0, NULL, 0},
+    {"sampler", NULL, V_ENUM, TO(sampler), 0, 0, "shuffle|balanced", 0},
+    {"monitor", NULL, V_ENUM, TO(monitor), 0, 0, "val_acc|val_loss|val_auc|val_mdr", 0},
+    {"patience", NULL, V_INT, TO(patience), 0, 1 << 20, NULL, 0},
 };
 
 #define N_KEYS(t) (int)(sizeof t / sizeof t[0])
@@ -622,6 +627,31 @@ static int parse_train(ds_model *m, const ini_sec *s, const char *file)
     t->seed = r.seed;
     t->schedule_in_epochs = r.unit == 0;
     t->augment = r.augment == 0 ? DS_AUG_NONE : r.augment == 1 ? DS_AUG_FLIP : DS_AUG_FLIP | DS_AUG_ROT90;
+    t->balanced = r.sampler == 1;
+    t->monitor = r.monitor;
+    t->patience = r.patience;
+    const ini_kv *cw = s ? find_kv(s, train_keys, N_KEYS(train_keys), "class_weight") : NULL;
+    if (cw && !strcmp(cw->val, "auto")) {
+        t->class_weight_auto = 1;
+    } else if (cw) { /* w0,w1,...: one weight per class, > 0 */
+        int n = 1;
+        for (const char *q = cw->val; *q; q++) n += *q == ',';
+        if (!(m->class_weight = malloc((size_t)n * sizeof *m->class_weight))) return ds_fail("out of memory");
+        char buf[4096], *p = buf, *tok;
+        if (strlen(cw->val) >= sizeof buf) return at_fail(&c, cw->line, "class_weight", "list too long");
+        strcpy(buf, cw->val);
+        int k = 0;
+        while ((tok = next_item(&p))) {
+            char *end;
+            errno = 0;
+            float v = strtof(tok, &end);
+            if (end == tok || *end || errno || !(v > 0) || !isfinite(v))
+                return at_fail(&c, cw->line, "class_weight", "'%s' is not a weight > 0 (give auto or w0,w1,...)", tok);
+            m->class_weight[k++] = v;
+        }
+        t->class_weight = m->class_weight;
+        t->n_class_weight = k;
+    }
     return 0;
 }
 
@@ -901,6 +931,7 @@ void ds_model_free(ds_model *m)
     if (!m) return;
     for (int i = 0; i < m->n_layers; i++) free(m->layers[i].from);
     for (int k = 0; k < m->n_inputs; k++) free(m->inputs[k].columns);
+    free(m->class_weight);
     free(m->layers);
     free(m->text);
     free(m->file);

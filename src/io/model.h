@@ -69,6 +69,7 @@ struct ds_model {
     int n_inputs;
     ds_output_def outputs[DS_MAX_HEADS]; /* none: one softmax head on the last layer */
     int n_outputs;
+    float *class_weight;      /* [train] class_weight=w0,w1,... */
 };
 
 /* Canonical type name of a layer kind ("conv", "dense", ...). */

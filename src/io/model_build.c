@@ -267,8 +267,14 @@ int ds_program_probs(const ds_program *p, int h, int rows, int first, float *pro
 /* ---- the parsed model and the layers of the last build ---- */
 
 const char *ds_model_text(const ds_model *m) { return m ? m->text : NULL; }
+const char *ds_model_file(const ds_model *m) { return m ? m->file : NULL; }
 ds_shape ds_model_input_shape(const ds_model *m) { return m ? m->input : (ds_shape){0}; }
 int ds_model_num_inputs(const ds_model *m) { return m ? m->n_inputs : 0; }
+int ds_model_num_outputs(const ds_model *m) { return m ? m->n_outputs : 0; }
+const char *ds_model_output_target(const ds_model *m, int h)
+{
+    return m && h >= 0 && h < m->n_outputs ? m->outputs[h].target : "label";
+}
 const char *ds_model_input_name(const ds_model *m, int k) { return m && k >= 0 && k < m->n_inputs ? m->inputs[k].name : NULL; }
 ds_shape ds_model_input_shape_k(const ds_model *m, int k)
 {

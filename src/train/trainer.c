@@ -89,8 +89,7 @@ int ds_trainer_step(ds_trainer *t, int b, double *loss)
     if (ds_graph_forward(g) != 0) return -1;
     float lv = t->p->loss->val[0];
     if (!isfinite(lv))
-        return ds_fail("the loss is %s (check the data for NaN/Inf, or lower the learning rate)",
-                       isnan(lv) ? "NaN" : "infinite");
+        return ds_fail("the loss is %s", isnan(lv) ? "NaN" : "infinite");
     if (ds_graph_backward(g, t->p->loss, NULL) != 0) return -1;
     ds_span spans[4];
     int ns = ds_graph_grad_spans(g, spans, 4);
