@@ -39,6 +39,7 @@ typedef struct cli_net {
     int batch;
     char **class_names; /* the checkpoint's class vocabulary (NULL: none), n_class_names of them */
     int n_class_names;
+    ds_norm in_norm[DS_MAX_INPUTS]; /* from a checkpoint: each input's normalisation ([0] also the one returned) */
 } cli_net;
 
 /* Parse nothing: build `model` (taken over) for `batch` and compile;

@@ -13,9 +13,11 @@
 
 /* Load data for a checkpoint: load, check finite, labels numbered by the
  * checkpoint's class names, normalise as in training. */
-static int load_for(cli_net *net, const ds_norm *norm, const char *spec, ds_dataset *d)
+static int load_for(cli_net *net, const ds_norm *norm, const char *spec, const cli_specs *extra, ds_dataset *d)
 {
-    if (cli_data_load(net->model, spec, d) != 0) return 1;
+    cli_specs all = {{spec}, 1}; /* the first input's source, then NAME=SPEC for the others */
+    for (int k = 0; extra && k < extra->n && all.n < CLI_MAX_SPECS; k++) all.spec[all.n++] = extra->spec[k];
+    if (cli_data_bind(net->model, &all, 0, d) != 0) return 1;
     if (ds_dataset_map_classes(d, (const char *const *)net->class_names, net->n_class_names, spec) != 0)
         return cli_lib_error(NULL);
     if (cli_check_input(net, d, spec) != 0) return 1;
@@ -23,6 +25,7 @@ static int load_for(cli_net *net, const ds_norm *norm, const char *spec, ds_data
         return cli_error("%s: the checkpoint's normalisation has %d channels, the data %d", spec,
                          norm->channels, d->sample.d[0]);
     if (ds_norm_apply(norm, d) != 0) return cli_lib_error(spec);
+    if (d->n_fields && cli_norms_apply(net->in_norm, ds_model_num_inputs(net->model), d, spec) != 0) return 1;
     return 0;
 }
 
@@ -134,9 +137,18 @@ int cmd_eval(int argc, char **argv)
 {
     const char *ckpt = NULL, *spec = NULL, *meta_path = NULL, *v;
     int batch = 256, json = 0, batch_given = 0;
+    cli_specs extra = {{0}, 0};
     for (int i = 1; i < argc; i++) {
-        if (cli_opt(argc, argv, &i, "--data", &spec)) {
-            if (!spec) return cli_usage("--data needs a value");
+        if (!strcmp(argv[i], "--data")) {
+            if (i + 1 >= argc || !argv[i + 1][0]) return cli_usage("--data needs a value");
+            const char *val = argv[++i], *eq = strchr(val, '='), *colon = strchr(val, ':');
+            if (eq && (!colon || eq < colon) && eq > val) { /* NAME=SPEC: another input's source */
+                if (cli_specs_add(&extra, "--data", val)) return 1;
+            } else if (spec) {
+                return cli_usage("--data given twice");
+            } else {
+                spec = val;
+            }
         } else if (cli_opt(argc, argv, &i, "--meta", &meta_path)) {
             if (!meta_path) return cli_usage("--meta needs a value");
         } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
@@ -152,7 +164,7 @@ int cmd_eval(int argc, char **argv)
             return cli_usage("eval: unexpected argument '%s'", argv[i]);
         }
     }
-    if (!ckpt || !spec) return cli_usage("eval: usage: deepsky eval CKPT --data SPEC");
+    if (!ckpt || !spec) return cli_usage("eval: usage: deepsky eval CKPT --data SPEC [--data NAME=SPEC ...]");
     cli_net net;
     ds_norm norm = {0};
     ds_dataset d = {0};
@@ -164,7 +176,7 @@ int cmd_eval(int argc, char **argv)
     int rc = 1;
     /* built at batch 1 until the data's size is known, then at min(--batch, samples) */
     if (cli_net_from_checkpoint(ckpt, 1, &net, &norm) != 0) return 1;
-    if (load_for(&net, &norm, spec, &d) != 0 || cli_net_rebatch(&net, cli_cap_batch(batch, d.n, batch_given ? spec : NULL)) != 0) goto done;
+    if (load_for(&net, &norm, spec, &extra, &d) != 0 || cli_net_rebatch(&net, cli_cap_batch(batch, d.n, batch_given ? spec : NULL)) != 0) goto done;
     if (cli_provenance_of(net.model, spec, d.n, &prov, meta_path ? &sim_index : NULL) == 0)
         cli_warn_trained_on(ckpt, &prov, spec, d.n);
     int classes = ds_model_classes(net.model);
@@ -319,9 +331,21 @@ int cmd_predict(int argc, char **argv)
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
     int n_inputs = 0, rc = 1, strict = 0, failed = 0, completed = 0, json_open = 0;
     pred_out po = {.top = 1, .first = 1};
+    cli_specs extra = {{0}, 0};
     if (!inputs) return cli_error("out of memory");
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
+        if (!strcmp(opt, "--data") && i + 1 < argc) { /* NAME=SPEC: another input's source */
+            const char *val = argv[i + 1], *eq = strchr(val, '='), *colon = strchr(val, ':');
+            if (eq && (!colon || eq < colon) && eq > val) {
+                if (cli_specs_add(&extra, "--data", val)) {
+                    rc = 2;
+                    goto usage;
+                }
+                i++;
+                continue;
+            }
+        }
         if (cli_opt(argc, argv, &i, "--data", &spec) || cli_opt(argc, argv, &i, "--output", &output) ||
             cli_opt(argc, argv, &i, "--format", &v) || cli_opt(argc, argv, &i, "--top", &v)) {
             const char *val = argv[i] == opt ? NULL : argv[i]; /* cli_opt leaves i on a last, valueless option */
@@ -396,7 +420,7 @@ int cmd_predict(int argc, char **argv)
     for (int f = 0; f < files.n; f++) {
         ds_dataset d = {0};
         const char *input = files.path[f];
-        if (load_for(&net, &norm, input, &d) != 0) {
+        if (load_for(&net, &norm, input, &extra, &d) != 0) {
             ds_dataset_free(&d);
             failed++;
             if (po.format == 1) emit_error(&po, input, cli_last_message());

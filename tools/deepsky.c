@@ -197,7 +197,8 @@ static int run(int argc, char **argv)
                 return 0;
             }
             /* a repeated option is a mistake, whichever one was meant */
-            for (int b = 2; b < a && !strncmp(argv[a], "--", 2); b++)
+            bool sources = !strcmp(argv[a], "--data") || !strcmp(argv[a], "--val") || !strcmp(argv[a], "--test");
+            for (int b = 2; b < a && !sources && !strncmp(argv[a], "--", 2); b++) /* sources: NAME=SPEC each */
                 if (!strcmp(argv[a], argv[b])) return cli_usage("%s: %s is given twice", name, argv[a]);
         }
         int rc = commands[i].run(argc - 1, argv + 1);
@@ -364,6 +365,7 @@ int cli_net_plan(cli_net *net, ds_model *model, int batch)
 
 void cli_net_free(cli_net *net)
 {
+    for (int k = 0; k < DS_MAX_INPUTS; k++) ds_norm_free(&net->in_norm[k]);
     ds_class_names_free(net->class_names, net->n_class_names);
     ds_graph_free(net->g);
     ds_model_free(net->model);
@@ -384,6 +386,13 @@ int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *
     if (net_build(net, m, batch, 0, NET_INFERENCE, NULL) != 0) goto done;
     if (ds_checkpoint_restore(ck, net->g, NULL) != 0 || (norm && ds_checkpoint_norm(ck, norm) != 0) ||
         ds_checkpoint_classes(ck, &net->class_names, &net->n_class_names) != 0) {
+        cli_lib_error(NULL);
+        goto done;
+    }
+    for (int k = 0; k < ds_model_num_inputs(m); k++) { /* every input's normalisation, stored by train */
+        char key[80];
+        snprintf(key, sizeof key, k ? "norm.%s" : "norm", ds_model_input_name(m, k));
+        if (ds_checkpoint_norm_key(ck, key, &net->in_norm[k]) == 0) continue;
         cli_lib_error(NULL);
         goto done;
     }
@@ -428,6 +437,8 @@ int cli_net_rebatch(cli_net *net, int batch)
     ds_graph_set_training(nn.g, 0);
     nn.class_names = net->class_names, nn.n_class_names = net->n_class_names; /* moved, not copied */
     net->class_names = NULL, net->n_class_names = 0;
+    memcpy(nn.in_norm, net->in_norm, sizeof nn.in_norm);
+    memset(net->in_norm, 0, sizeof net->in_norm);
     cli_net_free(net);
     *net = nn;
     return 0;

@@ -729,7 +729,8 @@ static int layer_finish(const ctx *c, ds_layer *L, const ini_sec *s)
     return 0;
 }
 
-/* from=: "input", a name of an earlier layer, or −k (k layers back). */
+/* from=: "input", an [input]'s name (stored as −1 − k), a name of an earlier layer, or −k (k layers back). */
+#define NOT_FOUND (-1 - DS_MAX_INPUTS)
 static int resolve_from(ds_model *m, int i, const ini_sec *s, const char *file)
 {
     ds_layer *L = &m->layers[i];
@@ -750,11 +751,11 @@ static int resolve_from(ds_model *m, int i, const ini_sec *s, const char *file)
         strcpy(buf, kv->val);
         while ((tok = next_item(&p))) {
             long rel;
-            int idx = -2;
+            int idx = NOT_FOUND;
             if (!strcmp(tok, "input")) idx = -1;
-            for (int k = 0; k < m->n_inputs && idx == -2; k++)
+            for (int k = 0; k < m->n_inputs && idx == NOT_FOUND; k++)
                 if (!strcmp(tok, m->inputs[k].name)) idx = -1 - k;
-            if (idx != -2) {
+            if (idx != NOT_FOUND) {
             } else if (!parse_long(tok, &rel)) {
                 if (rel >= 0 || i + rel < -1 || (i + rel == -1 && m->n_inputs > 1))
                     return at_fail(&c, kv->line, "from", "%s: numbers count back from this layer "
@@ -768,7 +769,7 @@ static int resolve_from(ds_model *m, int i, const ini_sec *s, const char *file)
                 if (idx > i)
                     return at_fail(&c, kv->line, "from", "layer '%s' comes later (line %d); from= "
                                    "names earlier layers", tok, m->layers[idx].line);
-                if (idx == -2)
+                if (idx == NOT_FOUND)
                     return at_fail(&c, kv->line, "from", "unknown layer '%s' (not 'input', an [input]'s name "
                                    "or the name of an earlier layer)", tok);
             }
