@@ -341,13 +341,3 @@ int ds_fashion_mnist_load(const char *dir, int train, ds_dataset *out)
     return 0;
 }
 
-void ds_dataset_free(ds_dataset *d)
-{
-    if (!d) return;
-    free(d->x);
-    free(d->y);
-    if (d->class_names)
-        for (int c = 0; c < d->classes; c++) free(d->class_names[c]);
-    free(d->class_names);
-    memset(d, 0, sizeof *d);
-}
