@@ -56,6 +56,14 @@ uint32_t ds_rng_below(ds_rng *r, uint32_t n);
 /* Fisher–Yates shuffle of idx[0..n). */
 void ds_rng_shuffle(ds_rng *r, int *idx, int n);
 
+/* ---- small helpers ------------------------------------------------------ */
+
+/* Seconds on the monotonic clock (for timing; its zero is arbitrary). */
+double ds_now(void);
+/* Index of the largest of v[0..n): the first one on ties; a NaN never wins
+ * (a NaN v[0] gives 0); -1 when n < 1. */
+int ds_argmax(const float *v, int n);
+
 /* ---- graph ------------------------------------------------------------- */
 
 typedef struct ds_graph ds_graph;

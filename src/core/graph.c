@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 ds_graph *ds_graph_new(uint64_t seed)
@@ -33,13 +32,6 @@ ds_graph *ds_graph_new(uint64_t seed)
 
 /* DS_PROFILE=1: time each op's forward and backward; the table goes to
  * stderr when the graph is freed, slowest first. */
-static double prof_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void prof_report(const ds_graph *g)
 {
     double total = 0;
@@ -553,9 +545,9 @@ int ds_graph_forward(ds_graph *g)
     for (int i = 0; i < g->n_nodes; i++) {
         ds_node *n = g->nodes[i];
         if (n->kind == DS_NODE_OP) {
-            double t = g->prof ? prof_now() : 0;
+            double t = g->prof ? ds_now() : 0;
             n->op->forward(n, g);
-            if (g->prof) g->prof[i] += prof_now() - t;
+            if (g->prof) g->prof[i] += ds_now() - t;
         }
         if (g->run_failed) return -1;
     }
@@ -622,9 +614,9 @@ int ds_graph_backward(ds_graph *g, ds_node *out, const float *dout)
             if ((v->grad_overwrites >> j & 1) && once) u->grad_fresh = true;
             else zero_grad_of(u);
         }
-        double t = g->prof ? prof_now() : 0;
+        double t = g->prof ? ds_now() : 0;
         v->op->backward(v, g);
-        if (g->prof) g->prof[g->n_nodes + i] += prof_now() - t;
+        if (g->prof) g->prof[g->n_nodes + i] += ds_now() - t;
         for (int j = 0; j < v->n_in; j++) v->in[j]->grad_fresh = false;
     }
     /* gradients nothing wrote read as zeros (saliency tools read any node's) */

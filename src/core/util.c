@@ -1,10 +1,11 @@
-/* util.c — errors, shapes, random numbers, initialisers. */
+/* util.c — errors, shapes, random numbers, initialisers, the clock, argmax. */
 #include "internal.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- errors ---- */
 
@@ -151,4 +152,22 @@ void ds_init_fill(float *v, ds_shape s, ds_init init, ds_rng *r)
         for (size_t i = 0; i < n; i++) v[i] = (float)(bound * (2.0 * ds_rng_uniform(r) - 1.0));
     else
         for (size_t i = 0; i < n; i++) v[i] = (float)(std * ds_rng_normal(r));
+}
+
+/* ---- small helpers ---- */
+
+double ds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int ds_argmax(const float *v, int n)
+{
+    if (n < 1) return -1;
+    int best = 0;
+    for (int k = 1; k < n; k++)
+        if (v[k] > v[best]) best = k;
+    return best;
 }
