@@ -336,23 +336,16 @@ static void fuse_relus(ds_graph *g)
         for (int j = 0; j < g->nodes[i]->n_in; j++) uses[g->nodes[i]->in[j]->id]++;
     for (int i = 0; i < g->n_nodes; i++) {
         ds_node *r = g->nodes[i], *c = r->n_in == 1 ? r->in[0] : NULL;
-        if (r->kind != DS_NODE_OP || strcmp(r->op->name, "relu") != 0 || !c || c->kind != DS_NODE_OP ||
+        if (r->kind != DS_NODE_OP || !r->is_relu || !c || c->kind != DS_NODE_OP ||
             uses[c->id] != 1 || c->keep || c->fused_relu || ds_numel(c) != ds_numel(r))
             continue;
         /* producers whose backward reads their inputs, never their own output */
-        if (strcmp(c->op->name, "conv2d") && strcmp(c->op->name, "linear") && strcmp(c->op->name, "batchnorm") &&
-            strcmp(c->op->name, "add") && strcmp(c->op->name, "sub") && strcmp(c->op->name, "mul"))
-            continue;
+        if (!c->fuses_relu) continue;
         c->fused_relu = true;
         r->alias = c;
         /* batch norm (AVX-512) and same-shape add mask dy themselves: one
          * pass over the gradient fewer */
-#if defined(__AVX512F__)
-        c->relu_mask_in_backward = !strcmp(c->op->name, "batchnorm");
-#endif
-        if (!strcmp(c->op->name, "add") && c->n_in == 2 && ds_numel(c->in[0]) == ds_numel(c) &&
-            ds_numel(c->in[1]) == ds_numel(c) && c->in[0] != c->in[1])
-            c->relu_mask_in_backward = true;
+        c->relu_mask_in_backward = c->masks_relu;
     }
     free(uses);
 }

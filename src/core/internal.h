@@ -66,6 +66,12 @@ struct ds_node {
     /* on the producer: its backward applies the fused relu's mask (y > 0)
      * to dy as it reads it, and the relu's backward does nothing */
     bool relu_mask_in_backward;
+    /* set by the op's shape rule and read by compile when it fuses relus,
+     * so that the graph names no op: is_relu on a relu; fuses_relu on a
+     * producer that can store max(0, ·) itself (its backward reads only its
+     * inputs, never its output: conv2d, linear, batchnorm, add, sub, mul);
+     * masks_relu when its backward can also apply the relu's mask to dy */
+    bool is_relu, fuses_relu, masks_relu;
     struct ds_node *alias; /* on the relu: the producer whose buffers it shares */
     ds_init init;
     int ip[DS_MAX_IP];    /* op integer parameters */
