@@ -14,14 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static double peak_rss_mb(void)
 {
@@ -52,9 +44,9 @@ static int conv_gflops(int reps)
     ds_graph_set_training(g, 0);
     for (size_t i = 0; i < ds_node_numel(x); i++) ds_node_value(x)[i] = (float)(i % 7) * 0.1f;
     ds_graph_forward(g);
-    double t0 = now();
+    double t0 = ds_now();
     for (int r = 0; r < reps; r++) ds_graph_forward(g);
-    double secs = now() - t0, flop = ds_node_flops(c) * 64 * reps;
+    double secs = ds_now() - t0, flop = ds_node_flops(c) * 64 * reps;
     printf("{\"workload\": \"conv\", \"gflops\": %.2f, \"peak_rss_mb\": %.1f}\n", flop / secs / 1e9, peak_rss_mb());
     ds_graph_free(g);
     return 0;
@@ -71,13 +63,13 @@ static int rbm_epoch(uint64_t seed)
     ds_rbm_cfg k = {.visible = 784, .hidden = 500, .k = 1, .lr = 0.05f, .seed = seed};
     ds_rbm *r = ds_rbm_new(&k, 100);
     if (!r) return fail("rbm");
-    double err = 0, e, t0 = now();
+    double err = 0, e, t0 = ds_now();
     int batches = d.n / 100;
     for (int b = 0; b < batches; b++) {
         if (ds_rbm_update(r, d.x + (size_t)b * 100 * 784, 100, &e) != 0) return fail("rbm update");
         err += e;
     }
-    double secs = now() - t0;
+    double secs = ds_now() - t0;
     printf("{\"workload\": \"rbm\", \"epoch_s\": %.3f, \"recon_error\": %.3f, \"peak_rss_mb\": %.1f}\n", secs,
            err / batches, peak_rss_mb());
     ds_rbm_free(r);
@@ -143,16 +135,16 @@ int main(int argc, char **argv)
         int first = (b % per_epoch) * bs;
         memcpy(ds_node_value(x), d.x + (size_t)first * row, (size_t)bs * row * sizeof(float));
         memcpy(ds_node_value(y), d.y + first, (size_t)bs * sizeof(float));
-        if (b == warm) t0 = now();
-        double t = now();
+        if (b == warm) t0 = ds_now();
+        double t = ds_now();
         if (table[k].train) {
             if (ds_trainer_step(tr, bs, NULL)) return fail("step");
         } else if (ds_graph_forward(g)) {
             return fail("forward");
         }
-        if (b >= warm) lat[b - warm] = now() - t;
+        if (b >= warm) lat[b - warm] = ds_now() - t;
     }
-    double secs = now() - t0;
+    double secs = ds_now() - t0;
     qsort(lat, (size_t)batches, sizeof *lat, cmp_double);
     printf("{\"workload\": \"%s\", \"images_per_s\": %.1f, \"median_ms\": %.4f, \"peak_rss_mb\": %.1f",
            w, (double)batches * bs / secs, 1e3 * lat[batches / 2], peak_rss_mb());

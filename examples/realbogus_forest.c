@@ -8,14 +8,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static float *features(const ds_dataset *d)
 {
@@ -48,20 +40,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "realbogus_forest: %s\n", ds_last_error());
         return 1;
     }
-    double t0 = now();
+    double t0 = ds_now();
     float *ftr = features(&tr), *fte = features(&te);
     if (!ftr || !fte) {
         fprintf(stderr, "realbogus_forest: %s\n", ds_last_error());
         return 1;
     }
-    double t1 = now();
+    double t1 = ds_now();
     ds_forest_cfg fc = {.trees = trees, .seed = (uint64_t)seed};
     ds_forest *f = ds_forest_train(ftr, tr.y, tr.n, DS_STAMP_FEATURES, 2, &fc);
     if (!f) {
         fprintf(stderr, "realbogus_forest: %s\n", ds_last_error());
         return 1;
     }
-    double t2 = now();
+    double t2 = ds_now();
     float *p = malloc(sizeof(float) * 2 * (size_t)te.n);
     ds_forest_predict(f, fte, te.n, p);
     ds_metrics m;

@@ -56,6 +56,14 @@ uint32_t ds_rng_below(ds_rng *r, uint32_t n);
 /* Fisher–Yates shuffle of idx[0..n). */
 void ds_rng_shuffle(ds_rng *r, int *idx, int n);
 
+/* ---- small helpers ------------------------------------------------------ */
+
+/* Seconds on the monotonic clock (for timing; its zero is arbitrary). */
+double ds_now(void);
+/* Index of the largest of v[0..n): the first one on ties; a NaN never wins
+ * (a NaN v[0] gives 0); -1 when n < 1. */
+int ds_argmax(const float *v, int n);
+
 /* ---- graph ------------------------------------------------------------- */
 
 typedef struct ds_graph ds_graph;
@@ -834,11 +842,6 @@ int ds_plot_confusion(const char *path, int classes, const int *counts,
 /* A self-contained report page DIR/report.html linking the PNGs and
  * metrics.csv that exist in DIR; `summary` is preformatted text. */
 int ds_report_html(const char *dir, const char *title, const char *summary);
-
-/* Seconds on the monotonic clock (differences are elapsed time). */
-double ds_now(void);
-/* Index of the largest of v[0..n) (the first of ties). */
-int ds_argmax(const float *v, int n);
 
 /* ---- the program and the trainer (src/train/; docs/design.md) -------- */
 

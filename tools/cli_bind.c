@@ -32,7 +32,7 @@ int cli_specs_add(cli_specs *s, const char *opt, const char *v)
         char other[64];
         const char *os = binding(s->spec[k], other, sizeof other);
         if (spec ? os && !strcmp(name, other) : !os)
-            return cli_usage("%s given twice for %s%s", opt, spec ? "input " : "the first input", spec ? name : "");
+            return cli_usage("%s is given twice for %s%s", opt, spec ? "input " : "the first input", spec ? name : "");
     }
     s->spec[s->n++] = v;
     return 0;

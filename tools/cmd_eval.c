@@ -145,7 +145,7 @@ int cmd_eval(int argc, char **argv)
             if (eq && (!colon || eq < colon) && eq > val) { /* NAME=SPEC: another input's source */
                 if (cli_specs_add(&extra, "--data", val)) return 1;
             } else if (spec) {
-                return cli_usage("--data given twice");
+                return cli_usage("--data is given twice (another input's source is --data NAME=SPEC)");
             } else {
                 spec = val;
             }

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 ds_graph *ds_graph_new(uint64_t seed)
@@ -33,13 +32,6 @@ ds_graph *ds_graph_new(uint64_t seed)
 
 /* DS_PROFILE=1: time each op's forward and backward; the table goes to
  * stderr when the graph is freed, slowest first. */
-static double prof_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void prof_report(const ds_graph *g)
 {
     double total = 0;
@@ -344,23 +336,16 @@ static void fuse_relus(ds_graph *g)
         for (int j = 0; j < g->nodes[i]->n_in; j++) uses[g->nodes[i]->in[j]->id]++;
     for (int i = 0; i < g->n_nodes; i++) {
         ds_node *r = g->nodes[i], *c = r->n_in == 1 ? r->in[0] : NULL;
-        if (r->kind != DS_NODE_OP || strcmp(r->op->name, "relu") != 0 || !c || c->kind != DS_NODE_OP ||
+        if (r->kind != DS_NODE_OP || !r->is_relu || !c || c->kind != DS_NODE_OP ||
             uses[c->id] != 1 || c->keep || c->fused_relu || ds_numel(c) != ds_numel(r))
             continue;
         /* producers whose backward reads their inputs, never their own output */
-        if (strcmp(c->op->name, "conv2d") && strcmp(c->op->name, "linear") && strcmp(c->op->name, "batchnorm") &&
-            strcmp(c->op->name, "add") && strcmp(c->op->name, "sub") && strcmp(c->op->name, "mul"))
-            continue;
+        if (!c->fuses_relu) continue;
         c->fused_relu = true;
         r->alias = c;
         /* batch norm (AVX-512) and same-shape add mask dy themselves: one
          * pass over the gradient fewer */
-#if defined(__AVX512F__)
-        c->relu_mask_in_backward = !strcmp(c->op->name, "batchnorm");
-#endif
-        if (!strcmp(c->op->name, "add") && c->n_in == 2 && ds_numel(c->in[0]) == ds_numel(c) &&
-            ds_numel(c->in[1]) == ds_numel(c) && c->in[0] != c->in[1])
-            c->relu_mask_in_backward = true;
+        c->relu_mask_in_backward = c->masks_relu;
     }
     free(uses);
 }
@@ -560,9 +545,9 @@ int ds_graph_forward(ds_graph *g)
     for (int i = 0; i < g->n_nodes; i++) {
         ds_node *n = g->nodes[i];
         if (n->kind == DS_NODE_OP) {
-            double t = g->prof ? prof_now() : 0;
+            double t = g->prof ? ds_now() : 0;
             n->op->forward(n, g);
-            if (g->prof) g->prof[i] += prof_now() - t;
+            if (g->prof) g->prof[i] += ds_now() - t;
         }
         if (g->run_failed) return -1;
     }
@@ -629,9 +614,9 @@ int ds_graph_backward(ds_graph *g, ds_node *out, const float *dout)
             if ((v->grad_overwrites >> j & 1) && once) u->grad_fresh = true;
             else zero_grad_of(u);
         }
-        double t = g->prof ? prof_now() : 0;
+        double t = g->prof ? ds_now() : 0;
         v->op->backward(v, g);
-        if (g->prof) g->prof[g->n_nodes + i] += prof_now() - t;
+        if (g->prof) g->prof[g->n_nodes + i] += ds_now() - t;
         for (int j = 0; j < v->n_in; j++) v->in[j]->grad_fresh = false;
     }
     /* gradients nothing wrote read as zeros (saliency tools read any node's) */

@@ -66,6 +66,12 @@ struct ds_node {
     /* on the producer: its backward applies the fused relu's mask (y > 0)
      * to dy as it reads it, and the relu's backward does nothing */
     bool relu_mask_in_backward;
+    /* set by the op's shape rule and read by compile when it fuses relus,
+     * so that the graph names no op: is_relu on a relu; fuses_relu on a
+     * producer that can store max(0, ·) itself (its backward reads only its
+     * inputs, never its output: conv2d, linear, batchnorm, add, sub, mul);
+     * masks_relu when its backward can also apply the relu's mask to dy */
+    bool is_relu, fuses_relu, masks_relu;
     struct ds_node *alias; /* on the relu: the producer whose buffers it shares */
     ds_init init;
     int ip[DS_MAX_IP];    /* op integer parameters */
@@ -168,10 +174,6 @@ void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_
 void ds_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
                 int ldc, const float *bias);
 
-/* This thread's GEMM packing buffers, allocated now rather than inside a
- * step (pool workers call it as they start). */
-void ds_gemm_thread_buffers(void);
-
 int ds_gemm_mr(void);
 int ds_gemm_nr(void);
 void ds_pack_panels(int m, int k, const float *a, long lda, float *d);
@@ -190,6 +192,12 @@ void ds_parallel_for_grains(long n, long min_per_thread, int per_thread,
                             void (*fn)(void *arg, long lo, long hi), void *arg);
 /* Threads of the pool: $DS_NUM_THREADS, else $OMP_NUM_THREADS, else the CPUs online. */
 int ds_num_threads(void);
+/* fn(thread) runs on every pool thread as it starts (0: the thread that
+ * starts the pool, 1..n−1 the workers), so per-thread state is made before
+ * the first job, not inside a step; e.g. GEMM's packing buffers. Up to 8,
+ * registered before the pool starts (from a constructor); -1 after that or
+ * when full. The pool itself knows nothing of its users. */
+int ds_pool_set_thread_start(void (*fn)(int thread));
 
 /* The optimizer's kind (checkpoints record it next to the moments). */
 ds_optim_kind ds_optim_kind_of(const ds_optim *o);

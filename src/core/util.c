@@ -1,4 +1,4 @@
-/* util.c — errors, shapes, random numbers, initialisers. */
+/* util.c — errors, shapes, random numbers, initialisers, the clock, argmax. */
 #include "internal.h"
 
 #include <math.h>
@@ -154,6 +154,8 @@ void ds_init_fill(float *v, ds_shape s, ds_init init, ds_rng *r)
         for (size_t i = 0; i < n; i++) v[i] = (float)(std * ds_rng_normal(r));
 }
 
+/* ---- small helpers ---- */
+
 double ds_now(void)
 {
     struct timespec t;
@@ -163,6 +165,7 @@ double ds_now(void)
 
 int ds_argmax(const float *v, int n)
 {
+    if (n < 1) return -1;
     int best = 0;
     for (int k = 1; k < n; k++)
         if (v[k] > v[best]) best = k;

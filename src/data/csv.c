@@ -31,53 +31,6 @@ typedef struct {
     int n, cap;
 } table;
 
-/* The whole file (gunzipped if it is gzip), NUL-terminated. */
-static char *slurp(const char *path)
-{
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f) {
-        ds_fail("%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
-        return NULL;
-    }
-    size_t len = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    int r = 0;
-    while (buf) {
-        if (len + 1 == cap) {
-            /* a table over 2 GiB is not a table this loader can hold (and a gzip bomb stops here) */
-            char *nb = cap <= DS_MAX_ELEMS / 2 ? realloc(buf, cap * 2) : NULL;
-            if (!nb) {
-                ds_fail(cap > DS_MAX_ELEMS / 2 ? "%s: larger than 2 GiB" : "%s: out of memory", path);
-                free(buf), buf = NULL;
-                break;
-            }
-            buf = nb, cap *= 2;
-        }
-        unsigned want = cap - 1 - len > INT_MAX ? INT_MAX : (unsigned)(cap - 1 - len);
-        if ((r = gzread(f, buf + len, want)) <= 0) break;
-        len += (size_t)r;
-    }
-    int err;
-    const char *msg = gzerror(f, &err);
-    if (buf && r < 0) {
-        ds_fail("%s: read error: %s", path, err == Z_ERRNO ? strerror(errno) : msg);
-        free(buf), buf = NULL;
-    }
-    int direct = gzdirect(f), closed = gzclose_r(f);
-    if (buf && closed != Z_OK) {
-        ds_fail("%s: %s", path, closed == Z_BUF_ERROR ? "truncated gzip data" : "gzip read error");
-        free(buf), buf = NULL;
-    }
-    if (buf && memchr(buf, 0, len)) {
-        ds_fail("%s: not a text file (NUL byte at %s offset %zu)", path, direct ? "byte" : "decompressed byte",
-                (size_t)((char *)memchr(buf, 0, len) - buf));
-        free(buf), buf = NULL;
-    }
-    if (buf) buf[len] = 0;
-    return buf;
-}
-
 /* Splits one line in place into fields; stores up to max of them in f and
  * returns how many there are, or −1 for an unterminated quote. */
 static int split_fields(char *s, char **f, int max)
@@ -307,7 +260,7 @@ int ds_csv_load_opts(const char *path, const ds_csv_opts *o, ds_dataset *out)
 {
     memset(out, 0, sizeof *out);
     table t = {.path = path};
-    char *buf = slurp(path), *line1 = NULL, *copy2 = NULL, **first = NULL, **second = NULL, **line = NULL;
+    char *buf = ds_text_read(path), *line1 = NULL, *copy2 = NULL, **first = NULL, **second = NULL, **line = NULL;
     int *lno = NULL, nl = 0, cap = 0, rc = -1, lines = 0, has_hdr = 0, by_name = 0;
     long n_samples = 0;
     if (!buf) return -1;

@@ -58,12 +58,19 @@ typedef struct ds_file_list {
 int ds_class_files(const char *dir, int (*accept)(const char *name), const char *kinds,
                    ds_file_list *out);
 void ds_file_list_free(ds_file_list *l);
+
+/* files.c: what the loaders share (they never call spec.c). */
 /* Case-insensitive "name ends with ext". */
 int ds_has_ext(const char *name, const char *ext);
-
-/* Labels file (.npy 1-D, or .csv with a header and one column) → y [*n],
- * classes and (string labels) class names. */
-int ds_labels_read(const char *path, ds_dataset *lab);
+/* Whether DIR, or a sub-folder down to depth levels, holds a file (or
+ * folder) whose name `accept`s; hidden names are skipped. */
+int ds_dir_has(const char *dir, int (*accept)(const char *name), int depth);
+/* The whole file (gunzipped if it is gzip), NUL-terminated; NULL with the
+ * error set (cannot open, read error, over 2 GiB, a NUL byte). */
+char *ds_text_read(const char *path);
+/* The whole file if it is under max bytes, NUL-terminated, *len its size;
+ * NULL, quietly, if it cannot be read (for optional files: sidecars). */
+char *ds_file_read(const char *path, size_t max, size_t *len);
 /* Labels must be class indices 0 ≤ y < 2^24; sets *classes = max + 1. */
 int ds_labels_check(const char *path, const float *y, int n, int *classes);
 /* x [n·Π sample] and y [n] (zeroed), or an out-of-memory error naming path. */
@@ -71,5 +78,9 @@ int ds_dataset_alloc(ds_dataset *d, int n, ds_shape sample, const char *path);
 /* Free (and clear) d's feature names and fields only. */
 void ds_dataset_free_fields(ds_dataset *d);
 void ds_names_free(char **names, int n);
+
+/* Labels file (.npy 1-D, or .csv with a header and one column) → y [*n],
+ * classes and (string labels) class names (npy.c). */
+int ds_labels_read(const char *path, ds_dataset *lab);
 
 #endif

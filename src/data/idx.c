@@ -341,29 +341,3 @@ int ds_fashion_mnist_load(const char *dir, int train, ds_dataset *out)
     return 0;
 }
 
-void ds_dataset_free(ds_dataset *d)
-{
-    if (!d) return;
-    free(d->x);
-    free(d->y);
-    if (d->class_names)
-        for (int c = 0; c < d->classes; c++) free(d->class_names[c]);
-    free(d->class_names);
-    ds_dataset_free_fields(d);
-    memset(d, 0, sizeof *d);
-}
-
-void ds_dataset_free_fields(ds_dataset *d)
-{
-    if (d->feature_names && d->sample.ndim == 1)
-        for (int c = 0; c < d->sample.d[0]; c++) free(d->feature_names[c]);
-    free(d->feature_names);
-    d->feature_names = NULL;
-    for (int k = 0; k < d->n_fields; k++) {
-        free(d->fields[k].name);
-        free(d->fields[k].x);
-    }
-    free(d->fields);
-    d->fields = NULL;
-    d->n_fields = 0;
-}

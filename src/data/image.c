@@ -1,17 +1,15 @@
-/* image.c — folders of PNG/JPEG images, one sub-folder per class (stb_image),
- * and the class-folder walk that FITS directories share.
+/* image.c — folders of PNG/JPEG images, one sub-folder per class (stb_image;
+ * the class-folder walk, shared with FITS directories, is in files.c).
  *
  * Grayscale → [1,H,W], RGB → [3,H,W]; an alpha channel is dropped. Pixels are
  * scaled by 1/255. Every image must have the size and channels of the first. */
 #include "data.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* The decoder lives here and nowhere else; PNG and JPEG only. */
 #define STB_IMAGE_IMPLEMENTATION
@@ -25,108 +23,6 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include "stb_image.h"
 #pragma GCC diagnostic pop
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted names in dir, hidden ones skipped: sub-directories when want_dir,
- * else regular files that `accept`. */
-static int list_dir(const char *dir, int want_dir, int (*accept)(const char *), char ***names,
-                    int *n)
-{
-    *names = NULL;
-    *n = 0;
-    errno = 0;
-    DIR *d = opendir(dir);
-    if (!d) return ds_fail("%s: cannot open directory: %s", dir, strerror(errno));
-    int cap = 0, rc = 0;
-    char path[4096];
-    struct stat st;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (e->d_name[0] == '.') continue;
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path) {
-            rc = ds_fail("%s/%s: path too long", dir, e->d_name);
-            break;
-        }
-        if (stat(path, &st) != 0 || (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)))
-            continue;
-        if (!want_dir && !accept(e->d_name)) continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nn = realloc(*names, (size_t)cap * sizeof *nn);
-            if (!nn) {
-                rc = ds_fail("%s: out of memory", dir);
-                break;
-            }
-            *names = nn;
-        }
-        if (!((*names)[*n] = strdup(e->d_name))) {
-            rc = ds_fail("%s: out of memory", dir);
-            break;
-        }
-        (*n)++;
-    }
-    closedir(d);
-    if (rc) {
-        ds_names_free(*names, *n);
-        *names = NULL, *n = 0;
-        return rc;
-    }
-    if (*n) qsort(*names, (size_t)*n, sizeof **names, cmp_str);
-    return 0;
-}
-
-void ds_file_list_free(ds_file_list *l)
-{
-    ds_names_free(l->paths, l->n);
-    ds_names_free(l->class_names, l->classes);
-    free(l->label);
-    memset(l, 0, sizeof *l);
-}
-
-/* Appends dir/cls/name for each name, labelled c. */
-static int add_files(ds_file_list *l, const char *dir, int c, char **names, int k)
-{
-    char **p = realloc(l->paths, (size_t)(l->n + k) * sizeof *p);
-    if (p) l->paths = p;
-    int *lab = p ? realloc(l->label, (size_t)(l->n + k) * sizeof *lab) : NULL;
-    if (!lab) return ds_fail("%s: out of memory", dir);
-    l->label = lab;
-    for (int i = 0; i < k; i++) {
-        size_t len = strlen(dir) + strlen(l->class_names[c]) + strlen(names[i]) + 3;
-        if (!(l->paths[l->n] = malloc(len))) return ds_fail("%s: out of memory", dir);
-        snprintf(l->paths[l->n], len, "%s/%s/%s", dir, l->class_names[c], names[i]);
-        l->label[l->n++] = c;
-    }
-    return 0;
-}
-
-int ds_class_files(const char *dir, int (*accept)(const char *name), const char *kinds,
-                   ds_file_list *out)
-{
-    memset(out, 0, sizeof *out);
-    if (list_dir(dir, 1, NULL, &out->class_names, &out->classes)) return -1;
-    if (out->classes == 0)
-        return ds_fail("%s: no class sub-folders (expected %s/<class>/<%s files>)", dir, dir,
-                       kinds);
-    char sub[4096];
-    for (int c = 0; c < out->classes; c++) {
-        char **names;
-        int k;
-        snprintf(sub, sizeof sub, "%s/%s", dir, out->class_names[c]);
-        if (list_dir(sub, 0, accept, &names, &k)) goto fail;
-        int rc = k == 0 ? ds_fail("%s: no %s files in this class folder", sub, kinds)
-                        : add_files(out, dir, c, names, k);
-        ds_names_free(names, k);
-        if (rc) goto fail;
-    }
-    return 0;
-fail:
-    ds_file_list_free(out);
-    return -1;
-}
 
 static int is_image(const char *name)
 {

@@ -262,6 +262,27 @@ fail:
     return -1;
 }
 
+/* Here rather than in spec.c (which calls the loaders): the NPY and FITS
+ * loaders read labels files, and a .csv one goes to csv.c. */
+int ds_labels_read(const char *path, ds_dataset *lab)
+{
+    memset(lab, 0, sizeof *lab);
+    if (ds_has_ext(path, ".csv") || ds_has_ext(path, ".csv.gz")) return ds_csv_load(path, NULL, 1, lab);
+    float *y;
+    int nd, d[DS_MAX_DIMS], classes;
+    if (ds_npy_read(path, &y, &nd, d)) return -1;
+    if (nd != 1) {
+        free(y);
+        return ds_fail("%s: labels must be a 1-D array [n], got %d-D", path, nd);
+    }
+    if (ds_labels_check(path, y, d[0], &classes)) {
+        free(y);
+        return -1;
+    }
+    *lab = (ds_dataset){.n = d[0], .classes = classes, .y = y};
+    return 0;
+}
+
 int ds_npy_load(const char *xpath, const char *ypath, ds_dataset *out)
 {
     memset(out, 0, sizeof *out);

@@ -1,51 +1,11 @@
 /* prep.c — what happens to a dataset after loading: the finite check, the
- * validation split and normalisation; plus small helpers the loaders share. */
+ * validation split and normalisation (what the loaders share is in files.c). */
 #include "data.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-int ds_dataset_alloc(ds_dataset *d, int n, ds_shape sample, const char *path)
-{
-    size_t per = ds_shape_numel(sample);
-    memset(d, 0, sizeof *d);
-    if (n <= 0 || per == 0) return ds_fail("%s: empty (%d samples of %zu values)", path, n, per);
-    if (per > DS_MAX_ELEMS / (size_t)n)
-        return ds_fail("%s: too large (%d samples of %zu values; limit 2^31 values)", path, n,
-                       per);
-    d->x = malloc((size_t)n * per * sizeof *d->x);
-    d->y = calloc((size_t)n, sizeof *d->y);
-    if (!d->x || !d->y) {
-        ds_dataset_free(d);
-        return ds_fail("%s: out of memory for %d samples of %zu values", path, n, per);
-    }
-    d->n = n;
-    d->sample = sample;
-    return 0;
-}
-
-void ds_names_free(char **names, int n)
-{
-    if (!names) return;
-    for (int i = 0; i < n; i++) free(names[i]);
-    free(names);
-}
-
-int ds_labels_check(const char *path, const float *y, int n, int *classes)
-{
-    float max = -1;
-    for (int i = 0; i < n; i++) {
-        float v = y[i];
-        if (!(v >= 0 && v < DS_MAX_LABEL) || v != floorf(v))
-            return ds_fail("%s: label of sample %d is %g, not a class index (an integer "
-                           "0 ≤ y < 2^24)", path, i, (double)v);
-        if (v > max) max = v;
-    }
-    *classes = (int)max + 1;
-    return 0;
-}
 
 int ds_dataset_check_finite(const ds_dataset *d, const char *what)
 {

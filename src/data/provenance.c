@@ -335,14 +335,11 @@ static int one_file(const char *path, int channels, long samples, int hash_sim, 
     const char *slash = strrchr(path, '/');
     int dl = slash ? (int)(slash - path) : 1;
     if (snprintf(side, sizeof side, "%.*s/provenance.json", dl, slash ? path : ".") >= (int)sizeof side) return 0;
-    FILE *f = fopen(side, "rb");
-    if (!f) return 0;
-    char *text = NULL;
-    long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (len > 0 && len < (64L << 20) && fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)len + 1)) &&
-        fread(text, 1, (size_t)len, f) == (size_t)len) {
+    size_t len;
+    char *text = ds_file_read(side, (size_t)64 << 20, &len);
+    if (text && len > 0) {
         char err[64];
-        ds_json *j = ds_json_parse(text, (size_t)len, err, sizeof err);
+        ds_json *j = ds_json_parse(text, len, err, sizeof err);
         const ds_json *files = j ? ds_json_get(j, "files") : NULL;
         for (int i = 0; files && files->type == DS_JSON_ARR && i < files->n; i++) {
             const ds_json *e = &files->kids[i], *sim = ds_json_get(e, "sim");
@@ -356,7 +353,6 @@ static int one_file(const char *path, int channels, long samples, int hash_sim, 
             if (add_range(p, seed, (int)size, first, end)) {
                 ds_json_free(j);
                 free(text);
-                fclose(f);
                 return -1;
             }
             break;
@@ -364,7 +360,6 @@ static int one_file(const char *path, int channels, long samples, int hash_sim, 
         ds_json_free(j);
     }
     free(text);
-    fclose(f);
     return 0;
 }
 
@@ -442,17 +437,13 @@ int ds_provenance_sidecar_add(const char *dir, const char *file, uint64_t seed, 
     if (ds_file_hash(path, &h)) return -1;
     /* the entries already there, except this file's */
     ds_json *old = NULL;
-    FILE *f = fopen(side, "rb");
-    if (f) {
-        char *text = NULL;
-        long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    size_t len;
+    char *text = ds_file_read(side, (size_t)64 << 20, &len);
+    if (text && len > 0) {
         char err[64];
-        if (len > 0 && len < (64L << 20) && fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)len)) &&
-            fread(text, 1, (size_t)len, f) == (size_t)len)
-            old = ds_json_parse(text, (size_t)len, err, sizeof err);
-        free(text);
-        fclose(f);
+        old = ds_json_parse(text, len, err, sizeof err);
     }
+    free(text);
     ds_jbuf b = {0};
     ds_jb_printf(&b, "{\"format\": \"deepsky provenance 1\",\n \"files\": [\n");
     const ds_json *files = old ? ds_json_get(old, "files") : NULL;
@@ -485,7 +476,8 @@ int ds_provenance_sidecar_add(const char *dir, const char *file, uint64_t seed, 
         return ds_fail("out of memory");
     }
     int rc = 0;
-    if (!(f = fopen(tmp, "wb"))) {
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
         rc = ds_fail("%s: cannot write: %s", tmp, strerror(errno));
     } else {
         int bad = fwrite(b.p, 1, b.len, f) != b.len;

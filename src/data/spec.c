@@ -17,7 +17,9 @@
  *                                     .npy, .csv(.gz), .fits/.fit/.fts/.fz → that
  *                                     loader; .png/.jpg/.jpeg → one sample
  * Labels files (Y, labels=) are .npy (1-D) or .csv (header, one column).
- * Without labels, y is all 0 and classes is 0. Paths cannot contain ','. */
+ * Without labels, y is all 0 and classes is 0. Paths cannot contain ','.
+ * spec.c only parses specs and calls the loaders; what they share (names,
+ * folders, whole files) is in files.c, so no loader calls back here. */
 #include "data.h"
 
 #include <ctype.h>
@@ -25,37 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 
 #define SPECS                                                                      \
     "fashion-mnist[:train|:test], idx:IMAGES,LABELS, npy:X[,Y], csv:FILE[,label=NAME|INDEX|none][,header=..][,skip=N], " \
     "folder:DIR, fits:FILE|DIR[,labels=FILE][,channels=C], or a path"
-
-int ds_has_ext(const char *name, const char *ext)
-{
-    size_t n = strlen(name), k = strlen(ext);
-    return n > k && strcasecmp(name + n - k, ext) == 0;
-}
-
-int ds_labels_read(const char *path, ds_dataset *lab)
-{
-    memset(lab, 0, sizeof *lab);
-    if (ds_has_ext(path, ".csv") || ds_has_ext(path, ".csv.gz")) return ds_csv_load(path, NULL, 1, lab);
-    float *y;
-    int nd, d[DS_MAX_DIMS], classes;
-    if (ds_npy_read(path, &y, &nd, d)) return -1;
-    if (nd != 1) {
-        free(y);
-        return ds_fail("%s: labels must be a 1-D array [n], got %d-D", path, nd);
-    }
-    if (ds_labels_check(path, y, d[0], &classes)) {
-        free(y);
-        return -1;
-    }
-    *lab = (ds_dataset){.n = d[0], .classes = classes, .y = y};
-    return 0;
-}
 
 /* Splits s in place at ','; returns the number of parts (at most max + 1). */
 static int split(char *s, char **part, int max)
@@ -78,28 +54,6 @@ static const char *option(const char *opt, const char *key)
     return strncmp(opt, key, k) == 0 && opt[k] == '=' ? opt + k + 1 : NULL;
 }
 
-/* Whether DIR or one of its sub-folders holds a FITS file. */
-static int dir_has_fits(const char *dir, int depth)
-{
-    DIR *dp = opendir(dir);
-    if (!dp) return 0;
-    int found = 0;
-    struct dirent *e;
-    while (!found && (e = readdir(dp))) {
-        if (e->d_name[0] == '.') continue;
-        if (ds_is_fits_name(e->d_name)) found = 1;
-        else if (depth > 0) {
-            char sub[4096];
-            struct stat st;
-            if (snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) < (int)sizeof sub && stat(sub, &st) == 0 &&
-                S_ISDIR(st.st_mode))
-                found = dir_has_fits(sub, depth - 1);
-        }
-    }
-    closedir(dp);
-    return found;
-}
-
 static int by_path(const char *spec, int want, ds_dataset *out)
 {
     struct stat st;
@@ -114,7 +68,7 @@ static int by_path(const char *spec, int want, ds_dataset *out)
                            SPECS);
         return ds_fail("%s: cannot open: %s", spec, strerror(err));
     }
-    if (S_ISDIR(st.st_mode)) return dir_has_fits(spec, 1) ? ds_fits_load(spec, NULL, want, out) : ds_folder_load(spec, out);
+    if (S_ISDIR(st.st_mode)) return ds_dir_has(spec, ds_is_fits_name, 1) ? ds_fits_load(spec, NULL, want, out) : ds_folder_load(spec, out);
     if (ds_has_ext(spec, ".npy")) return ds_npy_load(spec, NULL, out);
     if (ds_has_ext(spec, ".csv") || ds_has_ext(spec, ".csv.gz")) return ds_csv_load(spec, NULL, 0, out);
     if (ds_is_fits_name(spec)) return ds_fits_load(spec, NULL, want, out);

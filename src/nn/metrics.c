@@ -96,9 +96,7 @@ static void calibration(const float *probs, const float *labels, int n, int clas
     double sum[DS_CALIB_BINS] = {0}, hit[DS_CALIB_BINS] = {0};
     for (int i = 0; i < n; i++) {
         const float *p = probs + (size_t)i * classes;
-        int best = 0;
-        for (int k = 1; k < classes; k++)
-            if (p[k] > p[best]) best = k;
+        int best = ds_argmax(p, classes);
         double score = classes == 2 ? p[1] : p[best];
         int ok = classes == 2 ? labels[i] == 1 : labels[i] == best;
         int b = (int)(score * DS_CALIB_BINS);
@@ -141,14 +139,13 @@ int ds_metrics_compute(const float *probs, const float *labels, int n, int class
     int hits = 0;
     for (int i = 0; i < n; i++) {
         const float *p = probs + (size_t)i * classes;
-        int y = (int)labels[i], best = 0;
+        int y = (int)labels[i];
         if (y < 0 || y >= classes || labels[i] != (float)y) {
             ds_metrics_free(m);
             return ds_fail("metrics: label %g of sample %d is not a class in 0..%d", labels[i], i,
                            classes - 1);
         }
-        for (int k = 1; k < classes; k++)
-            if (p[k] > p[best]) best = k;
+        int best = ds_argmax(p, classes);
         hits += best == y;
         m->confusion[y * classes + best]++;
         m->support[y]++;

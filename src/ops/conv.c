@@ -305,7 +305,11 @@ static int conv_shape_common(ds_node *n, int transposed)
     return 0;
 }
 
-static int conv_shape(ds_node *n) { return conv_shape_common(n, 0); }
+static int conv_shape(ds_node *n)
+{
+    n->fuses_relu = true; /* a following relu is applied as the output is stored */
+    return conv_shape_common(n, 0);
+}
 static int convt_shape(ds_node *n) { return conv_shape_common(n, 1); }
 
 /* Σ over n, h, w of dy [N, OC, H, W] into db [OC]. */

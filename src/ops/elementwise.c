@@ -58,6 +58,11 @@ static int binary_shape(ds_node *n)
         n->shape.d[k] = da > db ? da : db;
     }
     if (same_shapes(n)) n->grad_overwrites = 3;
+    /* a relu after it can be fused; after a same-shape add (a residual
+     * block's end) the backward masks dy itself */
+    n->fuses_relu = true;
+    n->masks_relu = n->ip[0] == BIN_ADD && n->n_in == 2 && ds_numel(n->in[0]) == ds_numel(n) &&
+                    ds_numel(n->in[1]) == ds_numel(n) && n->in[0] != n->in[1];
     return 0;
 }
 
@@ -216,6 +221,7 @@ static void relu_backward_range(void *arg, long lo, long hi)
 
 static int relu_shape(ds_node *n)
 {
+    n->is_relu = true; /* compile may fuse it into its producer */
     n->grad_overwrites = 1;
     return same_shape(n);
 }

@@ -45,6 +45,7 @@ ds_node *ds_matmul(ds_graph *g, ds_node *a, ds_node *b)
 /* y [N,O] = x [N,K] · Wᵀ + b, W [O,K]; x of any rank is read as [d0, Π rest]. */
 static int linear_shape(ds_node *n)
 {
+    n->fuses_relu = true; /* a following relu is applied as the output is stored */
     const ds_node *x = n->in[0], *w = n->in[1];
     size_t rows = (size_t)x->shape.d[0], k = ds_numel(x) / rows;
     char sx[96], sw[96];

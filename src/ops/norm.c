@@ -16,6 +16,12 @@
 
 static int bn_shape(ds_node *n)
 {
+    /* a following relu is fused; with AVX-512 the backward applies its
+     * mask to dy as it reads it */
+    n->fuses_relu = true;
+#if defined(__AVX512F__)
+    n->masks_relu = true;
+#endif
     const ds_node *x = n->in[0];
     char sx[96];
     if (x->shape.ndim < 2)

@@ -80,7 +80,7 @@ expect_fail "no source for an input" "no data for the model's input 'meta': give
   "$DS" train "$T/wd.cfg" --data "$STAMPS" --out "$T/x" --quiet
 expect_fail "a source for no input" "the model has no input or target 'metta'" \
   "$DS" train "$T/wd.cfg" --data "$STAMPS" --data "metta=csv:$T/meta.csv" --out "$T/x" --quiet
-expect_fail "an input given twice" "given twice for input meta" \
+expect_fail "an input given twice" "is given twice for input meta" \
   "$DS" train "$T/wd.cfg" --data "$STAMPS" --data "meta=csv:$T/meta.csv" --data "meta=csv:$T/meta.csv" --out "$T/x" --quiet
 sed 's/from = feat, meta/from = feat, metta/' "$T/wd.cfg" >"$T/from.cfg"
 expect_fail "from= names an unknown input" "from.cfg:[0-9]+: \[concat\] 'concat1' from: unknown layer 'metta'" \

@@ -165,8 +165,7 @@ static void tiles(void *arg, long lo, long hi)
  * only one that allocates). */
 static _Thread_local float *pa_buf, *pb_buf;
 
-/* C[i0:i1, j0:j1] on the calling thread: the whole GotoBLAS loop nest. */
-void ds_gemm_thread_buffers(void)
+static void thread_buffers(void)
 {
     if (!pa_buf) {
         pa_buf = aligned_alloc(64, (size_t)MC * KC * sizeof(float));
@@ -175,9 +174,21 @@ void ds_gemm_thread_buffers(void)
     }
 }
 
+/* The pool's threads make their buffers as they start, not inside a step;
+ * registered at load time, before any pool exists (a thread the pool did
+ * not start makes them on its first product, in gemm_block). */
+static void thread_start(int thread)
+{
+    (void)thread;
+    thread_buffers();
+}
+
+__attribute__((constructor)) static void register_thread_start(void) { ds_pool_set_thread_start(thread_start); }
+
+/* C[i0:i1, j0:j1] on the calling thread: the whole GotoBLAS loop nest. */
 static void gemm_block(const ds_mat *a, const ds_mat *b, const ds_out *c, int k, int i0, int i1, int j0, int j1)
 {
-    ds_gemm_thread_buffers();
+    thread_buffers();
     gemm_job q = {.a = a, .b = b, .c = c, .pa = pa_buf, .pb = pb_buf, .k = k};
     for (q.jc = j0; q.jc < j1; q.jc += NC) {
         q.nc = j1 - q.jc < NC ? j1 - q.jc : NC;

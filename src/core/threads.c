@@ -1,4 +1,7 @@
-/* threads.c — a small fork-join thread pool for the CPU kernels.
+/* threads.c — a small fork-join thread pool for the CPU kernels (and the
+ * graph, the optimizers, the simulator: it is part of the core and calls
+ * nothing above it; code that wants per-thread state made before the first
+ * job, as GEMM's packing buffers, registers ds_pool_set_thread_start).
  *
  * Why not OpenMP: libgomp's workers spin at every barrier, so when other
  * processes hold the cores a 2-thread training step ran up to 7x slower
@@ -17,6 +20,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -40,6 +44,26 @@ typedef struct {
 static pool_t pool;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
+#define MAX_STARTS 8
+static void (*starts[MAX_STARTS])(int thread);
+static int n_starts;
+static int started; /* set as pool_init begins: no more hooks */
+static pthread_mutex_t starts_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int ds_pool_set_thread_start(void (*fn)(int thread))
+{
+    pthread_mutex_lock(&starts_mu);
+    int ok = fn && !started && n_starts < MAX_STARTS;
+    if (ok) starts[n_starts++] = fn;
+    pthread_mutex_unlock(&starts_mu);
+    return ok ? 0 : -1;
+}
+
+static void run_starts(int thread)
+{
+    for (int i = 0; i < n_starts; i++) starts[i](thread);
+}
+
 static void chunk(long n, long parts, long k, long *lo, long *hi)
 {
     long base = n / parts, rem = n % parts;
@@ -61,10 +85,9 @@ static void take_grains(void)
 
 static void *worker(void *p)
 {
-    (void)p;
     unsigned long seen = 0;
     in_job = 1;
-    ds_gemm_thread_buffers();
+    run_starts((int)(intptr_t)p);
     for (;;) {
         unsigned long gen;
         int spins = 0;
@@ -99,7 +122,10 @@ static int threads_wanted(void)
 
 static void pool_init(void)
 {
-    ds_gemm_thread_buffers(); /* the calling thread works in every job too */
+    pthread_mutex_lock(&starts_mu);
+    started = 1; /* the hooks are fixed from here: the workers read them unlocked */
+    pthread_mutex_unlock(&starts_mu);
+    run_starts(0); /* the calling thread works in every job too */
     pthread_mutex_init(&pool.mu, NULL);
     pthread_cond_init(&pool.wake, NULL);
     pthread_cond_init(&pool.done, NULL);
@@ -109,7 +135,7 @@ static void pool_init(void)
         pthread_attr_t at;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &at, worker, NULL) != 0) {
+        if (pthread_create(&t, &at, worker, (void *)(intptr_t)i) != 0) {
             pool.nthreads = i; /* run with the threads we got */
             pthread_attr_destroy(&at);
             break;
