@@ -650,11 +650,31 @@ typedef struct ds_sim_cfg {
     int noiseless;       /* tests: the expected counts, without noise */
 } ds_sim_cfg;
 
-/* What went into one stamp (the CSV's columns). */
+/* The alert metadata of one stamp, as a survey pipeline records it beside
+ * the cutouts (meta.csv's columns, named as the ZTF alert fields;
+ * docs/simulator.md defines each): measured on the stamp's difference image,
+ * or looked up with scatter from what the simulator drew. −1: no such value
+ * (nr_match / ss_match say which). */
+typedef struct ds_sim_alert {
+    char band; /* 'g', 'r' or 'i' */
+    float xpos, ypos, mindtoedge, airmass, seeing, sky, diffmaglim;
+    int isdiffpos;
+    float snr, magpsf, sigmapsf, magap, magdiff, fwhm, fwhm_ratio, aimage, bimage, elong;
+    int nneg, nbad;
+    float sumrat;
+    int nr_match;
+    float distnr, magnr, sgscore1, sharpnr, chinr;
+    int ss_match;
+    float ssdistnr, ssmagnr, ss_rate;
+    int ncovhist, ndethist;
+} ds_sim_alert;
+
+/* What went into one stamp (labels.csv's columns) and its alert metadata. */
 typedef struct ds_sim_meta {
     int label;           /* 1 real, 0 bogus */
     int kind;            /* ds_sim_kind */
     float snr, length, angle, fwhm, sky, read_noise, flux;
+    ds_sim_alert alert;  /* meta.csv's row; drawn from a stream of its own, so the stamp is unchanged by it */
 } ds_sim_meta;
 
 /* simulate's default --seed: not a seed a default run trains or tests on
@@ -668,6 +688,17 @@ int ds_sim_stamp(const ds_sim_cfg *cfg, long index, float *out, ds_sim_meta *met
 /* cfg->n stamps as a dataset (labels 0 bogus, 1 real, named so); *meta (if meta)
  * gets a malloc'd array of n records. */
 int ds_sim_dataset(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta);
+/* meta.csv's columns after `index`: how many; column c's name (as meta.csv's
+ * header), its FITS keyword (cutout headers) and its type ('i', 'f' or 's'). */
+int ds_sim_alert_columns(void);
+const char *ds_sim_alert_column(int c, const char **fits_key, char *type);
+/* Column c of a as meta.csv writes it (into buf), and as a number (band: its
+ * letter's position in "gri"). */
+int ds_sim_alert_format(const ds_sim_alert *a, int c, char *buf, size_t size);
+double ds_sim_alert_value(const ds_sim_alert *a, int c);
+/* Write path (atomically): a header `index,<columns>` and one row per record,
+ * meta[i] with index first + i. */
+int ds_sim_alert_write_csv(const char *path, const ds_sim_meta *meta, int n, long first);
 /* Rendering, in electrons added to img [size × size] (pixel centres at
  * k + 0.5): a PSF of FWHM fwhm (beta ≤ 0: Gaussian, else Moffat β)
  * integrated over pixels; and that PSF swept along a segment (a trail). */
@@ -721,7 +752,7 @@ int ds_provenance_parse(const char *json, ds_provenance *out);
 void ds_provenance_free(ds_provenance *p);
 /* Before `simulate --out DIR`: a missing or empty DIR is fine; a DIR with
  * anything in it is refused unless force, which removes only what simulate
- * writes there (x.npy, y.npy, labels.csv, provenance.json, the three cubes,
+ * writes there (x.npy, y.npy, y.csv, labels.csv, meta.csv, provenance.json, the three cubes,
  * cutouts/{real,bogus}/<digits>.fits and their folders once empty); *removed
  * (if not NULL) counts the files removed. */
 int ds_sim_out_prepare(const char *dir, int force, int *removed);

@@ -1,7 +1,8 @@
 /* cmd_simulate.c — `deepsky simulate`: labelled survey stamps (real
  * asteroids and bogus detections, src/data/sim.c) as NPY arrays, FITS
  * cubes, optionally one FITS cutout per stamp with its parameters in the
- * header, and a CSV of what went into each. */
+ * header, a CSV of what went into each (labels.csv) and one of the alert
+ * metadata a survey pipeline would record for each (meta.csv). */
 #include "cli.h"
 
 #include <limits.h>
@@ -54,8 +55,8 @@ int cmd_simulate(int argc, char **argv)
     if (cli_mkdirs(out) != 0) goto done;
     {
         /* temporary files of a killed run (ours only: these names with ds_atomic_open's suffix) */
-        const char *ours[] = {"x.npy", "y.npy", "y.csv", "*.fits", "labels.csv"}, *cut[] = {"*.fits"};
-        ds_atomic_clean(out, ours, 5);
+        const char *ours[] = {"x.npy", "y.npy", "y.csv", "*.fits", "labels.csv", "meta.csv"}, *cut[] = {"*.fits"};
+        ds_atomic_clean(out, ours, 6);
         for (int k = 0; k < 2; k++)
             if (!cli_path(path, sizeof path, "%s/cutouts/%s", out, k ? "real" : "bogus")) ds_atomic_clean(path, cut, 1);
     }
@@ -130,9 +131,10 @@ int cmd_simulate(int argc, char **argv)
         int digits = 6;
         for (long t = 1000000; t < c.n; t *= 10) digits++;
         size_t per = (size_t)c.channels * c.size * c.size;
+        int na = ds_sim_alert_columns();
         for (int i = 0; i < c.n; i++) {
             const ds_sim_meta *s = &m[i];
-            ds_fits_key keys[] = {
+            ds_fits_key keys[16 + 64] = {
                 {"CLASS", 's', 0, s->label ? "real" : "bogus", "real asteroid or bogus detection"},
                 {"LABEL", 'i', s->label, NULL, "1 real, 0 bogus"},
                 {"KIND", 's', 0, ds_sim_kind_name(s->kind), "what was simulated (docs/simulator.md)"},
@@ -155,9 +157,18 @@ int cmd_simulate(int argc, char **argv)
                 cli_error("%s: path too long", out);
                 goto done;
             }
+            /* the alert metadata after the simulator's own keys (meta.csv's columns; docs/cli.md lists the keywords) */
+            int nk = c.channels == 1 ? 14 : 16;
+            static const char *const bands[3] = {"g", "r", "i"};
+            for (int k = 0; k < na && k < 64; k++) {
+                char type;
+                const char *key, *name = ds_sim_alert_column(k, &key, &type);
+                double v = ds_sim_alert_value(&s->alert, k);
+                keys[nk++] = (ds_fits_key){key, type, v, type == 's' ? bands[(int)v] : NULL, name};
+            }
             int rc = c.channels == 1
-                         ? ds_fits_write(path, 2, (int[]){c.size, c.size}, d.x + per * i, keys, 14)
-                         : ds_fits_write(path, 3, (int[]){c.channels, c.size, c.size}, d.x + per * i, keys, 16);
+                         ? ds_fits_write(path, 2, (int[]){c.size, c.size}, d.x + per * i, keys, nk)
+                         : ds_fits_write(path, 3, (int[]){c.channels, c.size, c.size}, d.x + per * i, keys, nk);
             if (rc != 0) {
                 cli_lib_error(NULL);
                 goto done;
@@ -181,12 +192,20 @@ int cmd_simulate(int argc, char **argv)
         cli_lib_error(NULL);
         goto done;
     }
+    /* the alert metadata, one row per stamp in the same order (docs/simulator.md) */
+    snprintf(path, sizeof path, "%s/meta.csv", out);
+    if (ds_sim_alert_write_csv(path, m, c.n, 0) != 0 ||
+        ds_provenance_sidecar_add(out, "meta.csv", c.seed, c.size, c.channels, 0, c.n) != 0) {
+        cli_lib_error(NULL);
+        goto done;
+    }
     printf("%d stamps of %dx%d (%s) in %s: %d real, %d bogus (", c.n, c.size, c.size,
            c.channels == 1 ? "difference" : "science, reference, difference", out, real, c.n - real);
     for (int k = 1, first = 1; k < DS_SIM_KINDS; k++)
         if (count[k]) printf("%s%d %s", first ? "" : ", ", count[k], ds_sim_kind_name(k)), first = 0;
     printf(")\ntrain on them: --data npy:%s/x.npy,%s/y.csv (or fits:%s/difference.fits,labels=%s/y.csv)\n", out,
            out, out, out);
+    printf("alert metadata, one row per stamp: %s/meta.csv (columns: docs/simulator.md)\n", out);
     if (cutouts)
         printf("one FITS cutout per stamp: %s/cutouts/{real,bogus}/ (--data fits:%s/cutouts%s)\n", out, out,
                c.channels == 1 ? "" : ",channels=3");

@@ -7,8 +7,10 @@
  * noise in its normal approximation, read noise R), a reference 1–2 mag
  * deeper (its noise scaled by 1/√t), both sky-subtracted, and their
  * difference. Stamp i draws from its own generator, seeded by (seed, i), so
- * a stamp does not depend on how many are made or in which order. */
-#include "internal.h"
+ * a stamp does not depend on how many are made or in which order. Its alert
+ * metadata (sim_alert.c) draws from a second generator, seeded by (seed, i)
+ * with other constants, so the pixels are the same with or without it. */
+#include "sim_alert.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -158,7 +160,15 @@ int ds_sim_stamp(const ds_sim_cfg *cfg, long index, float *out, ds_sim_meta *met
     float *sci = calloc((size_t)4 * N, sizeof(float));
     if (!sci) return ds_fail("out of memory");
     float *ref = sci + N, *only_sci = ref + N, *tmp = only_sci + N; /* only_sci: what the reference lacks */
+    unsigned char *mask = calloc((size_t)N, 1); /* the pipeline's flagged pixels (alert metadata's nbad) */
+    if (!mask) {
+        free(sci);
+        return ds_fail("out of memory");
+    }
+    ds_rng ra; /* the alert metadata's stream: never drawn for pixels */
+    ds_rng_seed(&ra, cfg->seed * 0xD1B54A32D192ED03ULL + (uint64_t)index * 0x94D049BB133111EBULL + 0x2545F4914F6CDD1DULL);
     ds_sim_meta m = {0};
+    sim_truth tr = {.size = S, .mask = mask};
     /* observing conditions */
     double sky = loguni(&r, 100, 2000), read = uni(&r, 5, 10), dmag = uni(&r, 1, 2), tref = pow(10, 0.4 * dmag);
     double fwhm = uni(&r, 1.5, 3.5), beta = ds_rng_uniform(&r) < 0.5 ? 0 : uni(&r, 2.5, 4.5);
@@ -173,7 +183,9 @@ int ds_sim_stamp(const ds_sim_cfg *cfg, long index, float *out, ds_sim_meta *met
         double sx = uni(&r, 0, S), sy = uni(&r, 0, S), f = loguni(&r, 10, 200) * sig_sci * fwhm;
         ds_sim_psf(sci, S, sx, sy, fwhm, beta, f);
         ds_sim_psf(ref, S, sx, sy, fwhm, beta, f); /* the pipeline matched the PSFs */
+        tr.star[k][0] = sx, tr.star[k][1] = sy, tr.star[k][2] = f;
     }
+    tr.nstars = stars;
     if (m.label) {
         m.kind = DS_SIM_REAL;
         double maxlen = 0.7 * S < 40 ? 0.7 * S : 40;
@@ -223,13 +235,15 @@ int ds_sim_stamp(const ds_sim_cfg *cfg, long index, float *out, ds_sim_meta *met
         case DS_SIM_HOT_PIXEL: {
             double amp = loguni(&r, 10, 200) * sig_sci;
             only_sci[(int)cy * S + (int)cx] += (float)amp;
+            if (ds_rng_uniform(&ra) < 0.7) mask[(int)cy * S + (int)cx] = 1; /* a defect the mask knows */
             m.snr = (float)(amp / sig_diff);
             break;
         }
         case DS_SIM_BAD_COLUMN: { /* a column segment with an offset */
             double amp = loguni(&r, 3, 30) * sig_sci;
             int x = (int)cx, len = 5 + (int)ds_rng_below(&r, (uint32_t)(S - 4)), y0 = (int)ds_rng_below(&r, (uint32_t)(S - len + 1));
-            for (int y = y0; y < y0 + len; y++) only_sci[y * S + x] += (float)amp;
+            int known = ds_rng_uniform(&ra) < 0.7; /* a defect the mask knows */
+            for (int y = y0; y < y0 + len; y++) only_sci[y * S + x] += (float)amp, mask[y * S + x] = (unsigned char)known;
             m.snr = (float)(amp / sig_diff), m.length = (float)len;
             break;
         }
@@ -239,6 +253,7 @@ int ds_sim_stamp(const ds_sim_cfg *cfg, long index, float *out, ds_sim_meta *met
             ds_sim_psf(sci, S, cx + d * cos(a), cy + d * sin(a), fwhm, beta, f);
             ds_sim_psf(ref, S, cx, cy, fwhm / ratio, beta, f);
             m.snr = (float)(f / (sig_sci * fwhm)), m.flux = (float)f;
+            tr.on_star = 1, tr.star_x = cx, tr.star_y = cy, tr.star_f = f;
             break;
         }
         case DS_SIM_SATURATED: { /* a bright star clipped at full well, a bleed trail in the science image */
@@ -247,18 +262,19 @@ int ds_sim_stamp(const ds_sim_cfg *cfg, long index, float *out, ds_sim_meta *met
             ds_sim_psf(tmp, S, cx + d * cos(a), cy + d * sin(a), fwhm, beta, f);
             double excess = 0;
             for (int i = 0; i < N; i++)
-                if (tmp[i] + sky > full) excess += tmp[i] + sky - full, tmp[i] = (float)(full - sky);
+                if (tmp[i] + sky > full) excess += tmp[i] + sky - full, tmp[i] = (float)(full - sky), mask[i] = 1;
             /* the excess charge bleeds up and down the column */
             int x = (int)cx, reach = (int)fmin(S / 2 - 1, excess / (full - sky) / 2 + 1);
             for (int k = 1; k <= reach; k++) {
-                if ((int)cy + k < S) tmp[((int)cy + k) * S + x] = (float)(full - sky);
-                if ((int)cy - k >= 0) tmp[((int)cy - k) * S + x] = (float)(full - sky);
+                if ((int)cy + k < S) tmp[((int)cy + k) * S + x] = (float)(full - sky), mask[((int)cy + k) * S + x] = 1;
+                if ((int)cy - k >= 0) tmp[((int)cy - k) * S + x] = (float)(full - sky), mask[((int)cy - k) * S + x] = 1;
             }
             for (int i = 0; i < N; i++) sci[i] += tmp[i];
             memset(tmp, 0, sizeof(float) * (size_t)N);
             ds_sim_psf(tmp, S, cx, cy, fwhm_ref, beta, f);
             for (int i = 0; i < N; i++) ref[i] += (float)fmin(tmp[i], (full - sky));
             m.flux = (float)f, m.length = (float)(2 * reach);
+            tr.on_star = 1, tr.star_x = cx, tr.star_y = cy, tr.star_f = f;
             break;
         }
         case DS_SIM_SPIKES: { /* a bright star's diffraction spikes, rotated between the exposures */
@@ -270,6 +286,7 @@ int ds_sim_stamp(const ds_sim_cfg *cfg, long index, float *out, ds_sim_meta *met
                 ds_sim_trail(ref, S, cx, cy, S, a + da + arm * M_PI / 2, fwhm_ref, 0, f * w / 4 * uni(&r, 0.7, 1.3), 0);
             }
             m.flux = (float)f;
+            tr.on_star = 1, tr.star_x = cx, tr.star_y = cy, tr.star_f = f;
             break;
         }
         case DS_SIM_SATELLITE: { /* a long bright trail crossing the whole stamp */
@@ -310,7 +327,12 @@ int ds_sim_stamp(const ds_sim_cfg *cfg, long index, float *out, ds_sim_meta *met
         o += 2 * N;
     }
     for (int i = 0; i < N; i++) o[i] = sci[i] - ref[i];
+    /* the alert metadata, measured on this difference image (docs/simulator.md) */
+    tr.kind = m.kind, tr.cx = cx, tr.cy = cy, tr.fwhm = fwhm, tr.sky = sky, tr.read = read, tr.sig_sci = sig_sci;
+    tr.sig_diff = sig_diff, tr.snr = m.snr, tr.length = m.length, tr.flux = m.flux;
+    ds_sim_alert_make(&ra, &tr, o, &m.alert);
     free(sci);
+    free(mask);
     if (meta) *meta = m;
     return 0;
 }
