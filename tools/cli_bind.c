@@ -97,8 +97,16 @@ static int load_field(const ds_model *m, const char *name, int input, const char
     int rc = 1, *cols = NULL, nc = 0;
     long *pid = NULL;
     if (split_id(spec, buf, sizeof buf, id, sizeof id)) return 1;
-    if (ds_data_load(buf, &t) != 0 || ds_dataset_check_finite(&t, spec) != 0) return cli_lib_error(NULL);
     const char *want = input >= 0 ? ds_model_input_columns(m, input) : NULL;
+    if (want && !strncmp(buf, "csv:", 4) && !strstr(buf, ",usecols=")) {
+        /* read only the columns the model takes (and the id): a table may hold text columns besides */
+        size_t k = strlen(buf);
+        int w = snprintf(buf + k, sizeof buf - k, ",usecols=%s%s%s", want, *id ? "|" : "", id);
+        if (w < 0 || (size_t)w >= sizeof buf - k) return cli_error("%s: data spec too long", spec);
+        for (char *q = buf + k + 9; *q; q++)
+            if (*q == ',') *q = '|';
+    }
+    if (ds_data_load(buf, &t) != 0 || ds_dataset_check_finite(&t, spec) != 0) return cli_lib_error(NULL);
     if (want || *id) {
         if (t.sample.ndim != 1 || !t.feature_names) {
             cli_error("%s: %s needs a table with a header (columns are picked by name)", spec, *id ? "id=" : "columns=");

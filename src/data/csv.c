@@ -29,6 +29,8 @@ typedef struct {
     char **lab;          /* [n] label cells (point into the file buffer) */
     int *line;           /* [n] line number of each row */
     int n, cap;
+    unsigned char *use;  /* [ncols] 1 for a column kept (usecols=); NULL: all */
+    int nuse;            /* feature columns kept */
 } table;
 
 /* Splits one line in place into fields; stores up to max of them in f and
@@ -108,7 +110,7 @@ static const char *col_name(const table *t, int c, char *buf, size_t size)
 
 static int row(table *t, char *s, int ln)
 {
-    int F = t->ncols - (t->lc >= 0);
+    int F = t->use ? t->nuse : t->ncols - (t->lc >= 0);
     char nb[32];
     int k = split_fields(s, t->cell, t->ncols);
     if (k < 0) return ds_fail("%s:%d: unterminated quote", t->path, ln);
@@ -123,7 +125,7 @@ static int row(table *t, char *s, int ln)
         if (!*v)
             return ds_fail("%s:%d:%d: empty cell in column '%s'", t->path, ln, c + 1,
                            col_name(t, c, nb, sizeof nb));
-        if (c == t->lc) continue;
+        if (c == t->lc || (t->use && !t->use[c])) continue;
         if (!number(v, xr++))
             return ds_fail("%s:%d:%d: '%.40s' in column '%s' is not a finite number", t->path,
                            ln, c + 1, v, col_name(t, c, nb, sizeof nb));
@@ -322,6 +324,29 @@ int ds_csv_load_opts(const char *path, const ds_csv_opts *o, ds_dataset *out)
                 has_hdr ? "header" : "first row", t.ncols);
         goto done;
     }
+    if (o->usecols) { /* pandas' usecols: only these columns (by header name) are read as features */
+        if (!has_hdr) {
+            ds_fail("%s: usecols= picks columns by header name, and the file has no header", path);
+            goto done;
+        }
+        if (!(t.use = calloc((size_t)t.ncols, 1))) {
+            ds_fail("%s: out of memory", path);
+            goto done;
+        }
+        char list[4096], *save = NULL;
+        snprintf(list, sizeof list, "%s", o->usecols);
+        for (char *tok = strtok_r(list, ",|", &save); tok; tok = strtok_r(NULL, ",|", &save)) {
+            while (*tok == ' ') tok++;
+            for (char *e = tok + strlen(tok); e > tok && e[-1] == ' ';) *--e = 0;
+            int c = 0;
+            while (c < t.ncols && strcmp(first[c], tok)) c++;
+            if (c == t.ncols) {
+                ds_fail("%s: no column '%s' (usecols=)", path, tok);
+                goto done;
+            }
+            if (c != t.lc && !t.use[c]) t.use[c] = 1, t.nuse++;
+        }
+    }
     if (!(t.cell = malloc((size_t)t.ncols * sizeof *t.cell))) {
         ds_fail("%s: out of memory", path);
         goto done;
@@ -345,17 +370,17 @@ int ds_csv_load_opts(const char *path, const ds_csv_opts *o, ds_dataset *out)
     }
     out->n = t.n;
     if (t.lc >= 0 && labels(&t, out, n_samples ? first + 2 : NULL, n_samples ? k - 2 : 0)) goto done;
-    out->sample = o->labels_only ? (ds_shape){0} : ds_shape_of(1, t.ncols - (t.lc >= 0));
+    out->sample = o->labels_only ? (ds_shape){0} : ds_shape_of(1, t.use ? t.nuse : t.ncols - (t.lc >= 0));
     out->x = o->labels_only ? NULL : t.x;
     t.x = o->labels_only ? t.x : NULL;
     if (has_hdr && !o->labels_only) { /* the features' names, for models that pick columns by name */
-        int F = t.ncols - (t.lc >= 0);
+        int F = out->sample.d[0];
         if (!(out->feature_names = calloc((size_t)F, sizeof *out->feature_names))) {
             ds_fail("%s: out of memory", path);
             goto done;
         }
         for (int c = 0, f = 0; c < t.ncols; c++)
-            if (c != t.lc && !(out->feature_names[f++] = strdup(first[c]))) {
+            if (c != t.lc && (!t.use || t.use[c]) && !(out->feature_names[f++] = strdup(first[c]))) {
                 ds_fail("%s: out of memory", path);
                 goto done;
             }
@@ -363,7 +388,7 @@ int ds_csv_load_opts(const char *path, const ds_csv_opts *o, ds_dataset *out)
     rc = 0;
 done:
     if (rc) ds_dataset_free(out);
-    free(t.x), free(t.lab), free(t.line), free(t.cell), free(buf);
+    free(t.x), free(t.lab), free(t.line), free(t.cell), free(t.use), free(buf);
     free(line1), free(copy2), free(first), free(second), free(line), free(lno);
     return rc;
 }

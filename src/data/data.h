@@ -33,6 +33,7 @@ enum { DS_CSV_HEADER_AUTO = 0, DS_CSV_HEADER_YES, DS_CSV_HEADER_NO };
 typedef struct ds_csv_opts {
     const char *label;
     int header, skip, labels_only;
+    const char *usecols; /* "a,b,c": only these columns (by header name) are features; NULL all */
 } ds_csv_opts;
 int ds_csv_load_opts(const char *path, const ds_csv_opts *o, ds_dataset *out);
 /* ds_csv_load_opts with header=auto (yes for labels_only), no skip. */
