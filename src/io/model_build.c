@@ -159,7 +159,16 @@ ds_node *ds_model_build(ds_model *m, ds_graph *g, int batch, ds_node **xp)
     free(in);
     const ds_layer *last = &m->layers[m->n_layers - 1];
     ds_shape ys = last->node->shape;
-    if (ys.ndim != 2 || ys.d[1] != m->classes) {
+    if (m->tree && (ys.ndim != 2 || ys.d[1] != m->tree->n_logits)) {
+        char sy[96], per[512];
+        ds_class_tree_logits_str(m->tree, per, sizeof per);
+        ds_fail("the last layer's output is %s; the [tree] needs [%d, %d]: %d logits, one per child of each "
+                "node (%s)%s", ds_shape_str(ys, sy, sizeof sy), batch, m->tree->n_logits, m->tree->n_logits, per,
+                ys.ndim > 2 ? "; add [flatten] or end with [dense]" : "");
+        layer_fail(m, g, last);
+        return NULL;
+    }
+    if (!m->tree && (ys.ndim != 2 || ys.d[1] != m->classes)) {
         char sy[96];
         ds_fail("the last layer's output is %s; the model needs [%d, %d] (classes=%d in [net])%s",
                 ds_shape_str(ys, sy, sizeof sy), batch, m->classes, m->classes,
@@ -179,6 +188,7 @@ int ds_model_classes(const ds_model *m) { return m ? m->classes : 0; }
 const ds_train_cfg *ds_model_train_cfg(const ds_model *m) { return m ? &m->train : NULL; }
 const ds_pretrain_cfg *ds_model_pretrain_cfg(const ds_model *m) { return m ? &m->pretrain : NULL; }
 int ds_model_normalize(const ds_model *m) { return m ? m->normalize : 1; }
+const ds_class_tree *ds_model_tree(const ds_model *m) { return m ? m->tree : NULL; }
 int ds_model_layer_rbm_visible(const ds_model *m, int i)
 {
     return m && i >= 0 && i < m->n_layers && m->layers[i].kind == L_RBM ? m->layers[i].visible : -1;
