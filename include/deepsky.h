@@ -529,6 +529,16 @@ void ds_class_tree_free(ds_class_tree *t);
 void ds_class_tree_logits_str(const ds_class_tree *t, char *buf, size_t size);
 /* The model file's [tree]; NULL without one (a flat softmax over classes). */
 const ds_class_tree *ds_model_tree(const ds_model *m);
+/* Width of the model's output: classes, or with a [tree] its n_logits. */
+int ds_model_outputs(const ds_model *m);
+/* The loss the model file implies for its outputs: softmax cross-entropy
+ * over the classes, or with a [tree] ds_hier_softmax_cross_entropy. */
+ds_node *ds_model_loss(const ds_model *m, ds_graph *g, ds_node *logits, ds_node *labels,
+                       const float *class_weights);
+/* Class probabilities [rows, classes] from the model's outputs [rows,
+ * ds_model_outputs]: a softmax (ds_softmax_rows), or the tree's products
+ * (ds_hier_probs_rows); errors name sample first+i. */
+int ds_model_probs(const ds_model *m, const float *outputs, int rows, int first, float *probs);
 
 /* Σᵢ wᵧᵢ·Σ_{k on yᵢ's path} −log softmax(z_i[block k])[child towards yᵢ] / Σᵢ wᵧᵢ:
  * the conditional softmaxes of every node on the true class's path, trained
@@ -573,6 +583,13 @@ typedef struct ds_hier_metrics {
 int ds_hier_metrics_compute(const ds_class_tree *t, const float *probs, const float *labels, int n,
                             ds_hier_metrics *out);
 void ds_hier_metrics_free(ds_hier_metrics *m);
+/* For people, one line each: every level ("level 1, 5 groups (Trouser,
+ * Dress, Bag, top, footwear): accuracy 0.9512, macro F1 0.9400"), every
+ * question ("question 'top': the same answer for 0.9120 of 2950 samples
+ * that reach it on both paths") and "mistakes inside their parent: 412 of
+ * 903 (45.6 %)"; class_names NULL: indices. Truncated to size, NUL-terminated. */
+int ds_hier_metrics_text(const ds_class_tree *t, const ds_hier_metrics *m, const char *const *class_names,
+                         char *buf, size_t size);
 
 /* ---- checkpoints (safetensors) ---------------------------------------- */
 

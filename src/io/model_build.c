@@ -189,6 +189,25 @@ const ds_train_cfg *ds_model_train_cfg(const ds_model *m) { return m ? &m->train
 const ds_pretrain_cfg *ds_model_pretrain_cfg(const ds_model *m) { return m ? &m->pretrain : NULL; }
 int ds_model_normalize(const ds_model *m) { return m ? m->normalize : 1; }
 const ds_class_tree *ds_model_tree(const ds_model *m) { return m ? m->tree : NULL; }
+int ds_model_outputs(const ds_model *m) { return !m ? 0 : m->tree ? m->tree->n_logits : m->classes; }
+
+ds_node *ds_model_loss(const ds_model *m, ds_graph *g, ds_node *logits, ds_node *labels,
+                       const float *class_weights)
+{
+    if (!m) {
+        ds_fail("ds_model_loss: model is NULL");
+        return NULL;
+    }
+    return m->tree ? ds_hier_softmax_cross_entropy(g, logits, labels, m->tree, class_weights)
+                   : ds_softmax_cross_entropy(g, logits, labels, class_weights);
+}
+
+int ds_model_probs(const ds_model *m, const float *outputs, int rows, int first, float *probs)
+{
+    if (!m || !outputs || !probs) return ds_fail("ds_model_probs: NULL model or buffer");
+    return m->tree ? ds_hier_probs_rows(m->tree, outputs, rows, first, probs)
+                   : ds_softmax_rows(outputs, rows, m->classes, first, probs);
+}
 int ds_model_layer_rbm_visible(const ds_model *m, int i)
 {
     return m && i >= 0 && i < m->n_layers && m->layers[i].kind == L_RBM ? m->layers[i].visible : -1;

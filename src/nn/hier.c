@@ -223,3 +223,42 @@ int ds_hier_metrics_compute(const ds_class_tree *t, const float *probs, const fl
     free(pred), free(scratch), free(py);
     return 0;
 }
+
+int ds_hier_metrics_text(const ds_class_tree *t, const ds_hier_metrics *m, const char *const *class_names,
+                         char *buf, size_t size)
+{
+    if (!t || !m || !buf || !size) return ds_fail("hier metrics text: NULL tree, metrics or buffer");
+    buf[0] = 0;
+    size_t len = 0;
+#define PUT(...) (len += len < size ? (size_t)snprintf(buf + len, size - len, __VA_ARGS__) : 0)
+    for (int l = 1; l <= m->levels; l++) {
+        PUT("level %d, %d groups (", l, m->groups[l - 1]);
+        int k = 0;
+        for (int id = 0; id < t->classes + t->n_nodes; id++) {
+            int is_group = id < t->classes ? t->level[id] <= l : t->level[id] == l;
+            if (!is_group) continue;
+            if (id >= t->classes) PUT("%s%s", k++ ? ", " : "", t->names[id - t->classes]);
+            else if (class_names) PUT("%s%s", k++ ? ", " : "", class_names[id]);
+            else PUT("%s%d", k++ ? ", " : "", id);
+        }
+        PUT("): accuracy %.4f, macro F1 %.4f\n", m->accuracy[l - 1], m->macro_f1[l - 1]);
+    }
+    for (int k = 0; k < t->n_nodes; k++) {
+        int nc = t->n_children[k], reach = 0, same = 0;
+        for (int a = 0; a < nc; a++)
+            for (int b = 0; b < nc; b++) {
+                reach += m->node_confusion[k][a * nc + b];
+                same += a == b ? m->node_confusion[k][a * nc + b] : 0;
+            }
+        if (reach)
+            PUT("question '%s': the same answer for %.4f of %d samples that reach it on both paths\n", t->names[k],
+                (double)same / reach, reach);
+        else PUT("question '%s': no sample reaches it on both paths\n", t->names[k]);
+    }
+    if (m->leaf_errors)
+        PUT("mistakes inside their parent: %d of %d (%.1f %%)\n", m->errors_in_parent, m->leaf_errors,
+            100 * m->in_parent_share);
+    else PUT("mistakes inside their parent: no mistakes\n");
+#undef PUT
+    return 0;
+}

@@ -104,6 +104,8 @@ static void test_parse(void)
 
 #define NET "[net]\ninput=4\nclasses=5\n"
 
+static void small_logits(float *z);
+
 static void test_model(void)
 {
     char path[512];
@@ -140,7 +142,32 @@ static void test_model(void)
         ds_model_free(m);
     }
     m = ds_model_parse(NET SMALL_TREE "[dense]\nunits=7\n", "ok.cfg");
-    CHECK(m && ds_model_tree(m) && ds_model_tree(m)->n_logits == 7);
+    CHECK(m && ds_model_tree(m) && ds_model_tree(m)->n_logits == 7 && ds_model_outputs(m) == 7);
+    if (m) { /* the model's loss and probabilities follow its head */
+        ds_graph *g = ds_graph_new(1);
+        ds_node *x, *z = ds_model_build(m, g, 2, &x);
+        ds_node *loss = ds_model_loss(m, g, z, ds_input(g, "y", ds_shape_of(1, 2)), NULL);
+        CHECK(loss && !strcmp(ds_node_op(loss), "hier_softmax_cross_entropy"));
+        float out[14], p[10], want[10];
+        small_logits(out);
+        small_logits(out + 7);
+        CHECK(ds_model_probs(m, out, 2, 0, p) == 0 && ds_hier_probs_rows(ds_model_tree(m), out, 2, 0, want) == 0 &&
+              !memcmp(p, want, sizeof p));
+        ds_graph_free(g);
+    }
+    ds_model_free(m);
+    m = ds_model_parse(NET "[dense]\nunits=5\n", "flat.cfg");
+    CHECK(m && ds_model_outputs(m) == 5);
+    if (m) {
+        ds_graph *g = ds_graph_new(1);
+        ds_node *x, *z = ds_model_build(m, g, 2, &x);
+        ds_node *loss = ds_model_loss(m, g, z, ds_input(g, "y", ds_shape_of(1, 2)), NULL);
+        CHECK(loss && !strcmp(ds_node_op(loss), "softmax_cross_entropy"));
+        float out[5] = {1, 2, 3, 4, 5}, p[5], want[5];
+        CHECK(ds_model_probs(m, out, 1, 0, p) == 0 && ds_softmax_rows(out, 1, 5, 0, want) == 0 &&
+              !memcmp(p, want, sizeof p));
+        ds_graph_free(g);
+    }
     ds_model_free(m);
     /* [tree] may come before [net]; its errors name the model file's lines */
     m = ds_model_parse(SMALL_TREE NET "[dense]\nunits=7\n", "ok.cfg");
@@ -354,6 +381,16 @@ static void test_metrics(void)
     CHECK_NEAR(m.accuracy[1], flat.accuracy, 1e-12);
     CHECK_NEAR(m.macro_f1[1], flat.macro_f1, 1e-12);
     ds_metrics_free(&flat);
+    char text[1024];
+    const char *names[5] = {"cat", "dog", "car", "bus", "tree"};
+    CHECK(ds_hier_metrics_text(t, &m, names, text, sizeof text) == 0);
+    CHECK(!strcmp(text, "level 1, 3 groups (tree, a, b): accuracy 0.7500, macro F1 0.7389\n"
+                        "level 2, 5 groups (cat, dog, car, bus, tree): accuracy 0.5000, macro F1 0.4333\n"
+                        "question 'root': the same answer for 0.7500 of 8 samples that reach it on both paths\n"
+                        "question 'a': the same answer for 0.6667 of 3 samples that reach it on both paths\n"
+                        "question 'b': the same answer for 0.5000 of 2 samples that reach it on both paths\n"
+                        "mistakes inside their parent: 2 of 4 (50.0 %)\n"));
+    CHECK(ds_hier_metrics_text(t, &m, NULL, text, 20) == 0 && !strcmp(text, "level 1, 3 groups ("));
     ds_hier_metrics_free(&m);
 
     /* no error: the share is NaN */
@@ -475,10 +512,16 @@ static void test_lenet_fashion(void)
     ds_hier_metrics hm;
     CHECK(ds_hier_metrics_compute(t, probs, te.y, TEST, &hm) == 0);
     char path_text[256];
-    ds_hier_path_text(t, ds_node_value(z), NULL, path_text, sizeof path_text);
+    ds_hier_path_text(t, ds_node_value(z), (const char *const[]){"T-shirt/top", "Trouser", "Pullover", "Dress",
+                      "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}, path_text, sizeof path_text);
     printf("ok   lenet-hier, 1 epoch of 2000: loss %.3f -> %.3f; test[0:1000] accuracy by level %.3f %.3f %.3f, "
            "mistakes inside their parent %.2f; test image 950: %s\n",
            first, last, hm.accuracy[0], hm.accuracy[1], hm.accuracy[2], hm.in_parent_share, path_text);
+    static const char *const fashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+    char table[2048];
+    CHECK(ds_hier_metrics_text(t, &hm, fashion, table, sizeof table) == 0);
+    printf("%s", table);
     CHECK(last < first && hm.accuracy[2] > 0.5 && hm.accuracy[0] >= hm.accuracy[2]);
     ds_hier_metrics_free(&hm);
     free(probs);
