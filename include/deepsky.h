@@ -536,7 +536,7 @@ int ds_model_layer_rbm_visible(const ds_model *m, int i);
  * layer i is not an [rbm]. */
 int ds_model_layer_pretrain_cfg(const ds_model *m, int i, ds_pretrain_cfg *out);
 /* Record the network for batch size `batch`: creates input "x" and returns
- * the logits [batch, classes]. Parameters are named "<layer>.weight" etc.
+ * the logits [batch, classes] ([batch, n_logits] with a [tree]). Parameters are named "<layer>.weight" etc.
  * Shape errors name FILE:LINE and the layer. */
 ds_node *ds_model_build(ds_model *m, ds_graph *g, int batch, ds_node **x);
 /* Layers in file order, after build: name, type and output node. */
@@ -546,6 +546,101 @@ const char *ds_model_layer_type(const ds_model *m, int i);
 ds_node *ds_model_layer_output(const ds_model *m, int i);
 /* Multiply-adds ×2 for one sample through this node's op (0 for leaves). */
 double ds_node_flops(const ds_node *n);
+
+/* ---- hierarchical classification (src/io/tree.c, src/ops/hier.c,
+ * src/nn/hier.c; docs/model-file.md [tree], docs/design.md) ------------- */
+
+/* A class tree: each internal node asks one question, a softmax over its
+ * children (classes or other nodes); the leaves are the classes
+ * 0..classes−1, each exactly once. Ids: 0..classes−1 are the classes,
+ * classes + k is internal node k. Node k's conditional softmax reads
+ * logits first[k] .. first[k] + n_children[k] − 1, nodes in file order. */
+typedef struct ds_class_tree {
+    int classes;      /* leaves */
+    int n_nodes;      /* internal nodes (questions), in file order */
+    int n_logits;     /* Σ n_children: the width the logits need */
+    int root;         /* the internal node no node lists */
+    int depth;        /* levels: the deepest class's depth (the root's children have depth 1) */
+    char **names;     /* [n_nodes] node names */
+    int *first;       /* [n_nodes] node k's first logit */
+    int *n_children;  /* [n_nodes] ≥ 2 */
+    int *children;    /* [n_logits] the id logit j selects */
+    int *parent;      /* [classes + n_nodes] the internal node above id; −1 for the root */
+    int *logit;       /* [classes + n_nodes] the logit that selects id at its parent; −1 for the root */
+    int *level;       /* [classes + n_nodes] depth of id (root 0) */
+} ds_class_tree;
+
+/* The [tree] section of a model-file text (other sections are ignored):
+ * keys are node names (a letter or _, then letters, digits, _), values the
+ * children, class indices 0..classes−1 or node names. Errors read
+ * "NAME:LINE: [tree] node: problem". */
+ds_class_tree *ds_class_tree_parse(const char *text, int classes, const char *name);
+void ds_class_tree_free(ds_class_tree *t);
+/* "root 5, top 3, shirt_like 2, footwear 3": each node's logits, file order. */
+void ds_class_tree_logits_str(const ds_class_tree *t, char *buf, size_t size);
+/* The model file's [tree]; NULL without one (a flat softmax over classes). */
+const ds_class_tree *ds_model_tree(const ds_model *m);
+/* Width of the model's output: classes, or with a [tree] its n_logits. */
+int ds_model_outputs(const ds_model *m);
+/* The loss the model file implies for its outputs: softmax cross-entropy
+ * over the classes, or with a [tree] ds_hier_softmax_cross_entropy. */
+ds_node *ds_model_loss(const ds_model *m, ds_graph *g, ds_node *logits, ds_node *labels,
+                       const float *class_weights);
+/* Class probabilities [rows, classes] from the model's outputs [rows,
+ * ds_model_outputs]: a softmax (ds_softmax_rows), or the tree's products
+ * (ds_hier_probs_rows); errors name sample first+i. */
+int ds_model_probs(const ds_model *m, const float *outputs, int rows, int first, float *probs);
+
+/* Σᵢ wᵧᵢ·Σ_{k on yᵢ's path} −log softmax(z_i[block k])[child towards yᵢ] / Σᵢ wᵧᵢ:
+ * the conditional softmaxes of every node on the true class's path, trained
+ * jointly (hierarchical softmax). logits [N, n_logits], labels [N] class
+ * indices as floats, class_weights: classes floats (copied) or NULL. The
+ * tree is copied, so it may be freed after the call. */
+ds_node *ds_hier_softmax_cross_entropy(ds_graph *g, ds_node *logits, ds_node *labels,
+                                       const ds_class_tree *tree, const float *class_weights);
+/* One sample's logits [n_logits] → class_probs [classes]: P(c) = the product
+ * of the conditionals on c's path (they sum to 1); node_probs (NULL or
+ * [n_nodes]): P(reaching node k). Fails on a non-finite logit. */
+int ds_hier_probs(const ds_class_tree *t, const float *logits, float *class_probs, float *node_probs);
+/* ds_hier_probs for rows [rows, n_logits] → [rows, classes]; errors name
+ * sample first+i, as ds_softmax_rows. */
+int ds_hier_probs_rows(const ds_class_tree *t, const float *logits, int rows, int first, float *class_probs);
+/* The greedy path of questions from the root: at each node its most probable
+ * child and that child's conditional probability, ending at a class, e.g.
+ * "top? 0.97 > shirt_like? 0.88 > Shirt 0.71" (class_names NULL: indices).
+ * Its class can differ from argmax P(c). Fails on a non-finite logit. */
+int ds_hier_path_text(const ds_class_tree *t, const float *logits, const char *const *class_names, char *buf,
+                      size_t size);
+
+/* Per-level metrics of class predictions (argmax of class probabilities,
+ * from a hierarchical or a flat model) against a tree. Level l = 1..depth:
+ * each class read as its ancestor at depth l (a class shallower than l as
+ * itself); the groups of level l are those ancestors. */
+typedef struct ds_hier_metrics {
+    int n, levels;         /* samples; the tree's depth */
+    int *groups;           /* [levels] groups at level l (index l − 1) */
+    double *accuracy;      /* [levels] true and predicted group agree */
+    double *macro_f1;      /* [levels] F1 averaged over the level's groups */
+    int leaf_errors;       /* predicted class ≠ true class */
+    int errors_in_parent;  /* of those, the predicted class has the true class's parent */
+    double in_parent_share;/* errors_in_parent / leaf_errors (NaN with no error) */
+    /* per internal node k, the samples whose true and predicted classes both
+     * descend from k: node_confusion[k][a·m + b] counts truth under child a,
+     * prediction under child b (m = n_children[k], children in file order) */
+    int **node_confusion;
+} ds_hier_metrics;
+/* probs [n, classes], labels [n]; fails on a non-finite probability or a
+ * label that is not a class, naming the sample. */
+int ds_hier_metrics_compute(const ds_class_tree *t, const float *probs, const float *labels, int n,
+                            ds_hier_metrics *out);
+void ds_hier_metrics_free(ds_hier_metrics *m);
+/* For people, one line each: every level ("level 1, 5 groups (Trouser,
+ * Dress, Bag, top, footwear): accuracy 0.9512, macro F1 0.9400"), every
+ * question ("question 'top': the same answer for 0.9120 of 2950 samples
+ * that reach it on both paths") and "mistakes inside their parent: 412 of
+ * 903 (45.6 %)"; class_names NULL: indices. Truncated to size, NUL-terminated. */
+int ds_hier_metrics_text(const ds_class_tree *t, const ds_hier_metrics *m, const char *const *class_names,
+                         char *buf, size_t size);
 
 /* ---- checkpoints (safetensors) ---------------------------------------- */
 
@@ -909,6 +1004,7 @@ typedef struct ds_head {
     ds_node *out;       /* logits or values [N, k] */
     ds_node *target;    /* the labels y [N] or a target input [N, k] */
     ds_node *loss;      /* scalar */
+    const ds_class_tree *tree; /* HIER: the model's [tree] */
 } ds_head;
 
 /* What a model file expresses: named inputs → layers → heads with losses.

@@ -135,7 +135,7 @@ static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json, co
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *ckpt = NULL, *spec = NULL, *meta_path = NULL, *v;
+    const char *ckpt = NULL, *spec = NULL, *meta_path = NULL, *v, *tree_path_opt = NULL;
     int batch = 256, json = 0, batch_given = 0;
     cli_specs extra = {{0}, 0};
     for (int i = 1; i < argc; i++) {
@@ -149,6 +149,8 @@ int cmd_eval(int argc, char **argv)
             } else {
                 spec = val;
             }
+        } else if (cli_opt(argc, argv, &i, "--tree", &tree_path_opt)) {
+            if (!tree_path_opt) return cli_usage("--tree needs a model file with a [tree]");
         } else if (cli_opt(argc, argv, &i, "--meta", &meta_path)) {
             if (!meta_path) return cli_usage("--meta needs a value");
         } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
@@ -208,6 +210,29 @@ int cmd_eval(int argc, char **argv)
             goto done;
     }
     print_metrics(&m, &d, json, meta_path ? &bd : NULL, &meta);
+    /* --tree MODEL.cfg: a flat model's mistakes measured on another model file's tree */
+    ds_model *tm = tree_path_opt ? ds_model_load(tree_path_opt) : NULL;
+    if (tree_path_opt && (!tm || !ds_model_tree(tm) || ds_model_classes(tm) != classes)) {
+        if (!tm) cli_lib_error(NULL);
+        else cli_error("--tree %s: %s", tree_path_opt, !ds_model_tree(tm) ? "has no [tree]" : "its classes differ from the model's");
+        ds_model_free(tm);
+        goto done;
+    }
+    const ds_class_tree *tree = tm ? ds_model_tree(tm) : ds_model_tree(net.model);
+    if (tree && !json) { /* a hierarchical model: accuracy and macro F1 at each level of its tree */
+        ds_hier_metrics hm;
+        char text[8192];
+        if (ds_hier_metrics_compute(tree, probs, d.y, d.n, &hm) != 0 ||
+            ds_hier_metrics_text(tree, &hm, (const char *const *)(net.class_names ? net.class_names : d.class_names),
+                                 text, sizeof text) != 0) {
+            cli_lib_error(spec);
+            ds_model_free(tm);
+            goto done;
+        }
+        printf("\n%s", text);
+        ds_hier_metrics_free(&hm);
+    }
+    ds_model_free(tm);
     rc = 0;
 done:
     ds_provenance_free(&prov);
@@ -227,12 +252,53 @@ typedef struct {
     int top, format; /* 0 text, 1 json, 2 npy */
     FILE *out;
     int first;       /* JSON: no comma before the first record */
+    const ds_class_tree *tree; /* a hierarchical model's: the path of questions is printed */
 } pred_out;
 
 static int by_prob_desc(const float *p, int a, int b) { return p[b] > p[a] || (p[b] == p[a] && b < a); }
 
+/* Probability of reaching id (a class, or classes + node) = the sum of its classes' probabilities. */
+static double mass(const ds_class_tree *t, const float *p, int id)
+{
+    if (id < t->classes) return p[id];
+    int k = id - t->classes;
+    double s = 0;
+    for (int j = 0; j < t->n_children[k]; j++) s += mass(t, p, t->children[t->first[k] + j]);
+    return s;
+}
+
+/* The questions from the root with their answers' conditional probabilities,
+ * "top? 0.97 > shirt_like? 0.88 > Shirt 0.71": at each node the likeliest
+ * child, until a class. */
+static void tree_path(const ds_class_tree *t, const float *p, const ds_dataset *d, char *buf, size_t size)
+{
+    int node = t->root;
+    size_t k = 0;
+    buf[0] = 0;
+    for (int guard = 0; guard <= t->n_nodes && k < size; guard++) {
+        double here = mass(t, p, t->classes + node), best = -1;
+        int pick = -1;
+        for (int j = 0; j < t->n_children[node]; j++) {
+            int id = t->children[t->first[node] + j];
+            double m = mass(t, p, id);
+            if (m > best) best = m, pick = id;
+        }
+        double cond = here > 0 ? best / here : 0;
+        char b[32];
+        if (pick >= t->classes) {
+            k += (size_t)snprintf(buf + k, size - k, "%s%s? %.2f", k ? " > " : "", t->names[pick - t->classes], cond);
+            node = pick - t->classes;
+        } else {
+            snprintf(buf + k, size - k, "%s%s %.2f", k ? " > " : "", class_name(d, pick, b, sizeof b), cond);
+            return;
+        }
+    }
+}
+
 static void emit(pred_out *po, const char *src, int index, const float *p, int classes, const ds_dataset *d)
 {
+    char path[1024] = "";
+    if (po->tree) tree_path(po->tree, p, d, path, sizeof path);
     int order[64], k = po->top < classes ? po->top : classes;
     if (k > 64) k = 64;
     for (int i = 0; i < k; i++) { /* partial selection sort: top k */
@@ -248,6 +314,7 @@ static void emit(pred_out *po, const char *src, int index, const float *p, int c
     if (po->format == 0) {
         fprintf(po->out, "%s[%d]", src, index);
         for (int i = 0; i < k; i++) fprintf(po->out, "\t%s %.4f", class_name(d, order[i], b, sizeof b), p[order[i]]);
+        if (po->tree) fprintf(po->out, "\t%s", path);
         fputc('\n', po->out);
         return;
     }
@@ -260,7 +327,12 @@ static void emit(pred_out *po, const char *src, int index, const float *p, int c
         print_json_string(po->out, class_name(d, order[i], b, sizeof b));
         fprintf(po->out, ", \"index\": %d, \"probability\": %.6f}", order[i], p[order[i]]);
     }
-    fprintf(po->out, "], \"probabilities\": [");
+    fprintf(po->out, "]");
+    if (po->tree) {
+        fprintf(po->out, ", \"path\": ");
+        print_json_string(po->out, path);
+    }
+    fprintf(po->out, ", \"probabilities\": [");
     for (int c = 0; c < classes; c++) fprintf(po->out, "%s%.6f", c ? ", " : "", p[c]);
     fprintf(po->out, "]}");
 }
@@ -396,6 +468,7 @@ int cmd_predict(int argc, char **argv)
     }
     int classes = ds_model_classes(net.model);
     po.out = stdout;
+    po.tree = ds_model_tree(net.model);
     /* --output is written atomically: complete, or not at all */
     if (output && po.format != 2) {
         if (ds_atomic_open(&out_file, output) != 0) {

@@ -539,7 +539,7 @@ int cli_predict(cli_net *net, const ds_dataset *d, float *probs)
             rc = cli_lib_error(NULL);
             break;
         }
-        if (ds_softmax_rows(ds_node_value(net->logits), b, classes, done, probs + (size_t)done * classes) != 0) {
+        if (ds_program_probs(&net->prog, ds_program_class_head(&net->prog), b, done, probs + (size_t)done * classes) != 0) {
             rc = cli_lib_error(NULL);
             break;
         }

@@ -1,10 +1,12 @@
-/* model.c — model files (.cfg): [net], one section per layer and [train],
+/* model.c — model files (.cfg): [net], one section per layer, [train] and
+ * [tree] (src/io/tree.c),
  * checked key by key into a ds_model. The graph is built in model_build.c.
  * Every error starts "FILE:LINE: " and names the section, layer and key.
  * Reference: docs/model-file.md. */
 #include "model.h"
 
 #include "ini.h"
+#include "tree.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -826,7 +828,7 @@ ds_model *ds_model_parse(const char *text, const char *name)
         ds_fail("out of memory");
         goto fail;
     }
-    const ini_sec *net = NULL, *train = NULL, *pre = NULL;
+    const ini_sec *net = NULL, *train = NULL, *pre = NULL, *tree = NULL;
     for (int i = 0; i < p.n_sec; i++) {
         const ini_sec *s = &p.sec[i];
         ctx c = {file, ""};
@@ -846,13 +848,19 @@ ds_model *ds_model_parse(const char *text, const char *name)
             if (parse_input(m, s, file)) goto fail;
         } else if (!strcmp(s->name, "output")) {
             if (parse_output(m, s, file)) goto fail;
+        } else if (!strcmp(s->name, "tree")) { /* read once [net] has given classes= */
+            if (tree) {
+                at_fail(&c, s->line, NULL, "second [tree] section (the first is at line %d)", tree->line);
+                goto fail;
+            }
+            tree = s;
         } else if (!strcmp(s->name, "softmax")) {
             at_fail(&c, s->line, NULL, "not a layer: the loss applies softmax to the last layer's "
                                        "outputs (the logits); remove this section");
             goto fail;
         } else if (kind < 0) {
             char names[512];
-            size_t k = snprintf(names, sizeof names, "net, input, output, train, pretrain");
+            size_t k = snprintf(names, sizeof names, "net, input, output, tree, train, pretrain");
             for (int j = 0; j < N_SECTION_KINDS && k < sizeof names; j++)
                 k += (size_t)snprintf(names + k, sizeof names - k, ", %s", section_kinds[j].name);
             at_fail(&c, s->line, NULL, "unknown section (valid sections: %s)", names);
@@ -868,6 +876,7 @@ ds_model *ds_model_parse(const char *text, const char *name)
     if (parse_net(m, net, file)) goto fail;
     if (!train && parse_train(m, NULL, file)) goto fail;
     if (!pre) parse_pretrain(m, NULL, file);
+    if (tree && ds_tree_from_ini(tree, m->classes, file, &m->tree)) goto fail;
     if (!m->n_layers) {
         ds_fail("%s:%d: [net]: the model has no layer sections", file, net->line);
         goto fail;
@@ -934,6 +943,7 @@ void ds_model_free(ds_model *m)
     for (int k = 0; k < m->n_inputs; k++) free(m->inputs[k].columns);
     free(m->class_weight);
     free(m->layers);
+    ds_class_tree_free(m->tree);
     free(m->text);
     free(m->file);
     free(m);

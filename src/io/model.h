@@ -63,6 +63,7 @@ struct ds_model {
     ds_train_cfg train;
     ds_pretrain_cfg pretrain; /* [pretrain]: the rbm layers' greedy training */
     int normalize;            /* [net] normalize: 1 standard (per channel/feature), 0 none */
+    ds_class_tree *tree;      /* [tree], or NULL: the last layer's width is then classes */
     ds_layer *layers;
     int n_layers, max_from;
     ds_input_def inputs[DS_MAX_INPUTS]; /* layers' from = -1 - k is inputs[k] */

@@ -169,9 +169,16 @@ ds_node *ds_model_build(ds_model *m, ds_graph *g, int batch, ds_node **xp)
     ds_node *inputs[DS_MAX_INPUTS];
     if (build_net(m, g, batch, inputs) != 0) return NULL;
     const ds_layer *last = &m->layers[m->n_layers - 1];
-    char why[64];
-    snprintf(why, sizeof why, "classes=%d in [net]", m->classes);
-    if (check_width(m, g, last, batch, m->classes, why) != 0) return NULL;
+    if (m->tree) {
+        char per[512], why[600];
+        ds_class_tree_logits_str(m->tree, per, sizeof per);
+        snprintf(why, sizeof why, "the [tree]'s %d logits, one per child of each node: %s", m->tree->n_logits, per);
+        if (check_width(m, g, last, batch, m->tree->n_logits, why) != 0) return NULL;
+    } else {
+        char why[64];
+        snprintf(why, sizeof why, "classes=%d in [net]", m->classes);
+        if (check_width(m, g, last, batch, m->classes, why) != 0) return NULL;
+    }
     if (xp) *xp = inputs[0];
     return last->node;
 }
@@ -194,20 +201,32 @@ int ds_model_build_program(ds_model *m, ds_graph *g, int batch, const ds_program
         const ds_layer *L = &m->layers[d->from];
         ds_head *hd = &p->heads[h];
         *hd = (ds_head){.name = d->name, .loss_kind = (ds_loss_kind)d->loss, .weight = d->weight, .out = L->node};
-        char why[2 * DS_LAYER_NAME_MAX + 96];
-        if (d->loss == DS_LOSS_SOFTMAX || d->loss == DS_LOSS_HIER) {
-            if (d->loss == DS_LOSS_HIER) {
+        char why[1024];
+        /* a model with a [tree] and no [output] has one hierarchical head */
+        if (d == &dflt && m->tree) hd->loss_kind = DS_LOSS_HIER;
+        if (hd->loss_kind == DS_LOSS_SOFTMAX || hd->loss_kind == DS_LOSS_HIER) {
+            int hier = hd->loss_kind == DS_LOSS_HIER;
+            if (hier && !m->tree) {
                 ds_fail("%s:%d: [output] '%s': loss=hierarchical needs a [tree] section", m->file, d->line, d->name);
                 return -1;
             }
             hd->classes = m->classes;
-            snprintf(why, sizeof why, "classes=%d in [net]%s%.63s", m->classes, m->n_outputs ? " for output " : "",
-                     m->n_outputs ? d->name : "");
-            if (check_width(m, g, L, batch, m->classes, why) != 0) return -1;
+            hd->tree = hier ? m->tree : NULL;
+            if (hier) {
+                char per[512];
+                ds_class_tree_logits_str(m->tree, per, sizeof per);
+                snprintf(why, sizeof why, "the [tree]'s %d logits, one per child of each node: %.400s",
+                         m->tree->n_logits, per);
+            } else {
+                snprintf(why, sizeof why, "classes=%d in [net]%s%.63s", m->classes, m->n_outputs ? " for output " : "",
+                         m->n_outputs ? d->name : "");
+            }
+            if (check_width(m, g, L, batch, hier ? m->tree->n_logits : m->classes, why) != 0) return -1;
             if (!p->labels && !(p->labels = ds_input(g, "y", ds_shape_of(1, batch)))) return -1;
             hd->target = p->labels;
             const float *cw = o && o->class_weights && !weighted_class++ ? o->class_weights : NULL;
-            hd->loss = ds_softmax_cross_entropy(g, L->node, p->labels, cw);
+            hd->loss = hier ? ds_hier_softmax_cross_entropy(g, L->node, p->labels, m->tree, cw)
+                            : ds_softmax_cross_entropy(g, L->node, p->labels, cw);
         } else {
             if (L->node->shape.ndim != 2) {
                 snprintf(why, sizeof why, "the width of target %.63s", d->target);
@@ -261,6 +280,7 @@ int ds_program_probs(const ds_program *p, int h, int rows, int first, float *pro
 {
     if (!p || h < 0 || h >= p->n_heads || !p->heads[h].classes) return ds_fail("ds_program_probs: head %d classifies nothing", h);
     const ds_head *hd = &p->heads[h];
+    if (hd->tree) return ds_hier_probs_rows(hd->tree, ds_node_value(hd->out), rows, first, probs);
     return ds_softmax_rows(ds_node_value(hd->out), rows, hd->classes, first, probs);
 }
 
@@ -292,6 +312,26 @@ int ds_model_classes(const ds_model *m) { return m ? m->classes : 0; }
 const ds_train_cfg *ds_model_train_cfg(const ds_model *m) { return m ? &m->train : NULL; }
 const ds_pretrain_cfg *ds_model_pretrain_cfg(const ds_model *m) { return m ? &m->pretrain : NULL; }
 int ds_model_normalize(const ds_model *m) { return m ? m->normalize : 1; }
+const ds_class_tree *ds_model_tree(const ds_model *m) { return m ? m->tree : NULL; }
+int ds_model_outputs(const ds_model *m) { return !m ? 0 : m->tree ? m->tree->n_logits : m->classes; }
+
+ds_node *ds_model_loss(const ds_model *m, ds_graph *g, ds_node *logits, ds_node *labels,
+                       const float *class_weights)
+{
+    if (!m) {
+        ds_fail("ds_model_loss: model is NULL");
+        return NULL;
+    }
+    return m->tree ? ds_hier_softmax_cross_entropy(g, logits, labels, m->tree, class_weights)
+                   : ds_softmax_cross_entropy(g, logits, labels, class_weights);
+}
+
+int ds_model_probs(const ds_model *m, const float *outputs, int rows, int first, float *probs)
+{
+    if (!m || !outputs || !probs) return ds_fail("ds_model_probs: NULL model or buffer");
+    return m->tree ? ds_hier_probs_rows(m->tree, outputs, rows, first, probs)
+                   : ds_softmax_rows(outputs, rows, m->classes, first, probs);
+}
 int ds_model_layer_rbm_visible(const ds_model *m, int i)
 {
     return m && i >= 0 && i < m->n_layers && m->layers[i].kind == L_RBM ? m->layers[i].visible : -1;

@@ -28,7 +28,8 @@ double ds_node_flops(const ds_node *n)
     if (!strcmp(op, "global_avgpool")) return per_sample(x);
     if (!strcmp(op, "batchnorm")) return 2.0 * per_sample(n);
     if (!strcmp(op, "softmax") || !strcmp(op, "log_softmax")) return 3.0 * per_sample(n);
-    if (!strcmp(op, "softmax_cross_entropy") || !strcmp(op, "bce_with_logits") || !strcmp(op, "mse"))
+    if (!strcmp(op, "softmax_cross_entropy") || !strcmp(op, "hier_softmax_cross_entropy") ||
+        !strcmp(op, "bce_with_logits") || !strcmp(op, "mse"))
         return 3.0 * per_sample(x);
     if (!strcmp(op, "concat") || !strcmp(op, "reshape")) return 0;
     return per_sample(n);

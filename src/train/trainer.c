@@ -23,6 +23,7 @@ struct ds_trainer {
     ds_trainer_hooks h;
     double best;
     int bad_epochs, has_best;
+    float *probs;   /* [max batch, classes]: a hierarchical head's class probabilities for accuracy */
 };
 
 ds_trainer *ds_trainer_new(ds_program *p, ds_optim *const *optims, int n_optims, const ds_trainer_cfg *cfg,
@@ -45,6 +46,13 @@ ds_trainer *ds_trainer_new(ds_program *p, ds_optim *const *optims, int n_optims,
         ds_fail("out of memory");
         return NULL;
     }
+    int ch = ds_program_class_head(p);
+    if (ch >= 0 && p->heads[ch].tree &&
+        !(t->probs = malloc((size_t)p->g->max_batch * (size_t)p->heads[ch].classes * sizeof *t->probs))) {
+        free(t);
+        ds_fail("out of memory");
+        return NULL;
+    }
     t->p = p;
     for (int k = 0; k < n_optims; k++) t->opt[k] = optims[k];
     t->n_opt = n_optims;
@@ -53,7 +61,11 @@ ds_trainer *ds_trainer_new(ds_program *p, ds_optim *const *optims, int n_optims,
     return t;
 }
 
-void ds_trainer_free(ds_trainer *t) { free(t); }
+void ds_trainer_free(ds_trainer *t)
+{
+    if (t) free(t->probs);
+    free(t);
+}
 
 void ds_trainer_set_best(ds_trainer *t, double best, int bad_epochs)
 {
@@ -104,12 +116,17 @@ int ds_trainer_step(ds_trainer *t, int b, double *loss)
     return 0;
 }
 
-/* argmax hits of head h's rows against its labels */
-static int hits_of(const ds_program *p, int h, int b)
+/* argmax hits of head h's rows against its labels (a tree's: of the class probabilities) */
+static int hits_of(const ds_trainer *t, int h, int b)
 {
+    const ds_program *p = t->p;
     if (h < 0) return 0;
     const ds_head *hd = &p->heads[h];
     const float *z = hd->out->val, *y = hd->target->val;
+    if (hd->tree) {
+        if (ds_hier_probs_rows(hd->tree, z, b, 0, t->probs) != 0) return 0;
+        z = t->probs;
+    }
     int c = hd->classes, hits = 0;
     for (int r = 0; r < b; r++) hits += (float)ds_argmax(z + (size_t)r * c, c) == y[r];
     return hits;
@@ -149,7 +166,7 @@ static int pass(ds_trainer *t, ds_loader *l, int train, int epoch, ds_epoch_stat
         }
         loss_sum += lv * b;
         for (int h = 0; h < p->n_heads; h++) head_sum[h] += (double)p->heads[h].loss->val[0] * b;
-        hits += hits_of(p, ch, b);
+        hits += hits_of(t, ch, b);
         seen += b;
         k++;
         if (train && t->h.batch_end) {
