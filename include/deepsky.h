@@ -537,6 +537,12 @@ int ds_model_layer_pretrain_cfg(const ds_model *m, int i, ds_pretrain_cfg *out);
  * the logits [batch, classes]. Parameters are named "<layer>.weight" etc.
  * Shape errors name FILE:LINE and the layer. */
 ds_node *ds_model_build(ds_model *m, ds_graph *g, int batch, ds_node **x);
+/* The [group] sections in file order (owned by m), as ds_optim_new_groups
+ * takes them; names are "FILE:LINE: [group]". Schedules are in their
+ * schedule_unit: convert a copy with ds_schedule_to_steps first. */
+int ds_model_param_groups(const ds_model *m, const ds_param_group **groups);
+/* [train] no_decay: DS_NO_DECAY_BIAS | DS_NO_DECAY_NORM. */
+unsigned ds_model_no_decay(const ds_model *m);
 /* Layers in file order, after build: name, type and output node. */
 int ds_model_num_layers(const ds_model *m);
 const char *ds_model_layer_name(const ds_model *m, int i);

@@ -46,6 +46,10 @@ struct ds_model {
     int normalize;            /* [net] normalize: 1 standard (per channel/feature), 0 none */
     ds_layer *layers;
     int n_layers, max_from;
+    ds_param_group *groups;   /* [group] sections in file order (model.c) */
+    char **group_strs;        /* their params= and label strings, owned */
+    int n_groups;
+    unsigned no_decay;        /* [train] no_decay: DS_NO_DECAY_* */
 };
 
 /* Canonical type name of a layer kind ("conv", "dense", ...). */
