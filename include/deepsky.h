@@ -337,6 +337,12 @@ typedef struct ds_param_group {
  * is ds_optim_new_groups(g, c, NULL, 0, 0). */
 ds_optim *ds_optim_new_groups(ds_graph *g, const ds_optim_cfg *cfg, const ds_param_group *groups,
                               int n_groups, unsigned no_decay);
+/* How groups would split g's trainable parameters, before compile too
+ * (deepsky info): counts[k] parameters and values[k] elements in group k,
+ * k = n_groups the default group (either array may be NULL); the errors of
+ * ds_optim_new_groups. */
+int ds_param_groups_count(const ds_graph *g, const ds_param_group *groups, int n_groups, unsigned no_decay,
+                          int *counts, long *values);
 /* Groups, the default group (the last) included. */
 int ds_optim_num_groups(const ds_optim *o);
 /* Learning rate group k's next step uses (0 for a frozen group). */

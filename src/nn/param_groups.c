@@ -145,3 +145,25 @@ int ds_param_groups_assign(const ds_graph *g, const ds_param_group *groups, int 
         }
     return 0;
 }
+
+int ds_param_groups_count(const ds_graph *g, const ds_param_group *groups, int n_groups, unsigned no_decay,
+                          int *counts, long *values)
+{
+    if (!g || n_groups < 0 || (n_groups && !groups)) return ds_fail("ds_param_groups_count: bad arguments");
+    int *group = malloc(((size_t)g->n_params + 1) * sizeof *group);
+    unsigned char *no_wd = malloc((size_t)g->n_params + 1);
+    int rc = group && no_wd ? ds_param_groups_assign(g, groups, n_groups, no_decay, group, no_wd)
+                            : ds_fail("out of memory");
+    for (int k = 0; rc == 0 && k <= n_groups; k++) {
+        if (counts) counts[k] = 0;
+        if (values) values[k] = 0;
+    }
+    for (int i = 0; rc == 0 && i < g->n_params; i++)
+        if (group[i] >= 0) {
+            if (counts) counts[group[i]]++;
+            if (values) values[group[i]] += (long)ds_numel(g->params[i]);
+        }
+    free(group);
+    free(no_wd);
+    return rc;
+}
