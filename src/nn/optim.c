@@ -113,7 +113,7 @@ static int check_cfg(const ds_optim_cfg *c)
 static int check_groups(const ds_param_group *gr, int n)
 {
     if (n < 0 || (n > 0 && !gr))
-        return ds_fail("optimizer: %d parameter groups at %p", n, (const void *)gr);
+        return ds_fail("ds_optim_new_groups: n_groups is %d and groups is %s", n, gr ? "set" : "NULL");
     for (int k = 0; k < n; k++) {
         char lb[32];
         const char *label = ds_param_group_label(gr, k, lb, sizeof lb);
