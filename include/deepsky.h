@@ -307,8 +307,63 @@ float ds_optim_lr(const ds_optim *o);
 long ds_optim_steps(const ds_optim *o);
 /* Learning rate of a schedule at step t for base rate lr. */
 float ds_schedule_lr(const ds_schedule *s, float lr, long t);
+/* A schedule counted in epochs (in_epochs) into optimizer steps: step_size
+ * and t_max ×batches_per_epoch; a cosine t_max of 0 becomes the rest of the
+ * run after warm-up, epochs·batches_per_epoch − warmup_steps (at least 1). */
+void ds_schedule_to_steps(ds_schedule *s, int in_epochs, int batches_per_epoch, int epochs);
 /* Global L2 norm of the trainable gradients. */
 float ds_grad_norm(const ds_graph *g);
+
+/* Parameter groups (PyTorch's param_groups; docs/design.md). A pattern list
+ * "a, b*, *.bias" selects parameters: a pattern without '.' matches a
+ * parameter's layer (its name up to the first '.'), one with '.' its whole
+ * name or a prefix ending before a '.'; '*', '?' and [..] glob (fnmatch).
+ * Parameters no group selects form the default group, which has the
+ * optimizer's own settings. `set` says which of lr, weight_decay and
+ * schedule replace the optimizer's (a group without DS_PG_SCHED follows the
+ * optimizer's schedule from its own lr). A frozen group is never updated
+ * and its gradients are switched off in the graph (ds_graph_freeze). */
+#define DS_PG_LR 1u
+#define DS_PG_WD 2u
+#define DS_PG_SCHED 4u
+typedef struct ds_param_group {
+    const char *params;     /* comma-separated patterns */
+    unsigned set;           /* DS_PG_* */
+    float lr, weight_decay;
+    ds_schedule schedule;
+    int schedule_in_epochs; /* for ds_schedule_to_steps before ds_optim_new_groups */
+    int frozen;
+    const char *name;       /* in messages, e.g. "m.cfg:12: [group]"; NULL: "ds_param_group[k]" */
+} ds_param_group;
+/* no_decay: weight decay 0, whatever the group, for biases (names ending
+ * ".bias") and normalisation parameters (γ, β of batch-norm nodes). */
+#define DS_NO_DECAY_BIAS 1u
+#define DS_NO_DECAY_NORM 2u
+/* Optimizer with groups[0..n_groups) and the default group (index n_groups).
+ * A pattern that matches nothing, or a parameter two groups select, is an
+ * error naming the group(s), pattern(s) and parameter. ds_optim_new(g, c)
+ * is ds_optim_new_groups(g, c, NULL, 0, 0). */
+ds_optim *ds_optim_new_groups(ds_graph *g, const ds_optim_cfg *cfg, const ds_param_group *groups,
+                              int n_groups, unsigned no_decay);
+/* How groups would split g's trainable parameters, before compile too
+ * (deepsky info): counts[k] parameters and values[k] elements in group k,
+ * k = n_groups the default group (either array may be NULL); the errors of
+ * ds_optim_new_groups. */
+int ds_param_groups_count(const ds_graph *g, const ds_param_group *groups, int n_groups, unsigned no_decay,
+                          int *counts, long *values);
+/* Groups, the default group (the last) included. */
+int ds_optim_num_groups(const ds_optim *o);
+/* Learning rate group k's next step uses (0 for a frozen group). */
+float ds_optim_group_lr(const ds_optim *o, int k);
+/* A trainable parameter's group index, -1 if it is not one of the graph's. */
+int ds_optim_param_group(const ds_optim *o, const ds_node *param);
+/* Its weight decay as applied (0 under no_decay or when frozen). */
+float ds_optim_param_weight_decay(const ds_optim *o, const ds_node *param);
+/* After (or before) compile: a trainable parameter stops (frozen 1) or
+ * resumes (0) receiving gradients, as PyTorch's requires_grad_(False): its
+ * gradient reads NULL and backward skips the work only it needed. One
+ * frozen before compile has no gradient buffer and cannot resume. */
+int ds_graph_freeze(ds_graph *g, ds_node *param, int frozen);
 
 /* ---- data -------------------------------------------------------------- */
 
@@ -539,6 +594,12 @@ int ds_model_layer_pretrain_cfg(const ds_model *m, int i, ds_pretrain_cfg *out);
  * the logits [batch, classes] ([batch, n_logits] with a [tree]). Parameters are named "<layer>.weight" etc.
  * Shape errors name FILE:LINE and the layer. */
 ds_node *ds_model_build(ds_model *m, ds_graph *g, int batch, ds_node **x);
+/* The [group] sections in file order (owned by m), as ds_optim_new_groups
+ * takes them; names are "FILE:LINE: [group]". Schedules are in their
+ * schedule_unit: convert a copy with ds_schedule_to_steps first. */
+int ds_model_param_groups(const ds_model *m, const ds_param_group **groups);
+/* [train] no_decay: DS_NO_DECAY_BIAS | DS_NO_DECAY_NORM. */
+unsigned ds_model_no_decay(const ds_model *m);
 /* Layers in file order, after build: name, type and output node. */
 int ds_model_num_layers(const ds_model *m);
 const char *ds_model_layer_name(const ds_model *m, int i);

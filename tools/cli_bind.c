@@ -106,7 +106,13 @@ static int load_field(const ds_model *m, const char *name, int input, const char
         for (char *q = buf + k + 9; *q; q++)
             if (*q == ',') *q = '|';
     }
-    if (ds_data_load(buf, &t) != 0 || ds_dataset_check_finite(&t, spec) != 0) return cli_lib_error(NULL);
+    if (ds_data_load(buf, &t) != 0) {
+        if (want && strstr(ds_last_error(), "(usecols=)"))
+            return cli_error("%.*s(the model's input '%s' takes columns %s)", (int)(strstr(ds_last_error(), "(usecols=)") - ds_last_error()),
+                             ds_last_error(), name, want);
+        return cli_lib_error(NULL);
+    }
+    if (ds_dataset_check_finite(&t, spec) != 0) return cli_lib_error(NULL);
     if (want || *id) {
         if (t.sample.ndim != 1 || !t.feature_names) {
             cli_error("%s: %s needs a table with a header (columns are picked by name)", spec, *id ? "id=" : "columns=");

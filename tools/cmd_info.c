@@ -13,6 +13,30 @@ static void human(double v, const char *unit, char *buf, size_t size)
 }
 
 /* `info CKPT --tensor NAME`: the shape, then the values (exact: %.9g). */
+/* One line per parameter group: where, patterns, size, what it changes. */
+static void print_groups(const ds_param_group *gr, int n, unsigned no_decay, const int *counts, const long *values)
+{
+    printf("\nparameter groups (the default group has [train]'s settings)%s%s\n",
+           no_decay ? "; no weight decay on " : "",
+           no_decay == (DS_NO_DECAY_BIAS | DS_NO_DECAY_NORM) ? "biases and norms"
+           : no_decay == DS_NO_DECAY_BIAS                    ? "biases"
+           : no_decay                                        ? "norms" : "");
+    for (int k = 0; k <= n; k++) {
+        char what[160] = "";
+        size_t w = 0;
+        if (k < n && gr[k].frozen) w += (size_t)snprintf(what, sizeof what, "frozen");
+        if (k < n && (gr[k].set & DS_PG_LR)) w += (size_t)snprintf(what + w, sizeof what - w, "lr %g  ", (double)gr[k].lr);
+        if (k < n && (gr[k].set & DS_PG_WD) && w < sizeof what)
+            w += (size_t)snprintf(what + w, sizeof what - w, "weight_decay %g  ", (double)gr[k].weight_decay);
+        if (k < n && (gr[k].set & DS_PG_SCHED) && w < sizeof what)
+            w += (size_t)snprintf(what + w, sizeof what - w, "schedule %s",
+                     (const char *[]){"constant", "step", "cosine"}[gr[k].schedule.kind % 3]);
+        while (w > 0 && w < sizeof what && what[w - 1] == ' ') what[--w] = 0;
+        printf("  %-24s %-22s %4d params %10ld values  %s\n", k < n ? gr[k].name : "default",
+               k < n ? gr[k].params : "(the rest)", counts[k], values[k], k < n ? what : "");
+    }
+}
+
 static int print_tensor(const char *path, const char *name)
 {
     ds_checkpoint *ck = ds_checkpoint_open(path);
@@ -75,6 +99,17 @@ int cmd_info(int argc, char **argv)
         else ds_model_free(m);
         return 1;
     }
+    /* [group] patterns are checked against the graph here, as training would */
+    const ds_param_group *groups;
+    int n_groups = ds_model_param_groups(net.model, &groups), counts[65];
+    long values[65];
+    if (n_groups > 64 || ds_param_groups_count(net.g, groups, n_groups, ds_model_no_decay(net.model),
+                                               counts, values) != 0) {
+        if (n_groups > 64) fprintf(stderr, "deepsky: %s: more than 64 [group] sections\n", path);
+        else cli_lib_error(NULL);
+        cli_net_free(&net);
+        return 1;
+    }
 
     char shp[96], a[32], b[32];
     printf("%s\n", path);
@@ -124,6 +159,7 @@ int cmd_info(int argc, char **argv)
     human((double)ds_memory_limit(), "B", b, sizeof b);
     printf("training memory at batch %d ([train] batch): %s (parameters, activations, gradients, workspace; "
            "%s available)%s\n", train_batch, a, b, train_bytes > ds_memory_limit() ? ": too much to train" : "");
+    if (n_groups) print_groups(groups, n_groups, ds_model_no_decay(net.model), counts, values);
     cli_net_free(&net);
     return 0;
 }

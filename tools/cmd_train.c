@@ -153,21 +153,6 @@ static int write_report(const char *out, const char *title, const ds_metrics *m,
     return 0;
 }
 
-/* step_size and t_max count epochs unless the model file says
- * schedule_unit=step; warm-up always counts optimizer steps. t_max = 0 means
- * the rest of the run after the warm-up. */
-static void schedule_to_steps(ds_schedule *s, int in_epochs, int bpe, int epochs)
-{
-    if (in_epochs) {
-        s->step_size *= bpe;
-        s->t_max *= bpe;
-    }
-    if (s->kind == DS_SCHED_COSINE && s->t_max <= 0) {
-        s->t_max = epochs * bpe - s->warmup_steps;
-        if (s->t_max < 1) s->t_max = 1;
-    }
-}
-
 /* A hook's error, already printed (the trainer passes it back as it is). */
 #define HOOK_FAILED (-2)
 
@@ -479,10 +464,23 @@ int cli_train_run(const cli_train_opts *op)
         goto done;
     }
     int bpe = ds_loader_batches(loader);
-    schedule_to_steps(&tc.optim.schedule, tc.schedule_in_epochs, bpe, tc.epochs);
-    if (!(opt = ds_optim_new(net.g, &tc.optim))) {
-        cli_lib_error("[train]");
-        goto done;
+    ds_schedule_to_steps(&tc.optim.schedule, tc.schedule_in_epochs, bpe, tc.epochs);
+    { /* [group] sections: PyTorch's param_groups, each schedule in steps too */
+        const ds_param_group *mg;
+        int ng = ds_model_param_groups(net.model, &mg);
+        ds_param_group gs[64];
+        if (ng > 64) {
+            cli_error("%s: more than 64 [group] sections", ds_model_file(net.model));
+            goto done;
+        }
+        for (int k = 0; k < ng; k++) {
+            gs[k] = mg[k];
+            ds_schedule_to_steps(&gs[k].schedule, gs[k].schedule_in_epochs, bpe, tc.epochs);
+        }
+        if (!(opt = ds_optim_new_groups(net.g, &tc.optim, ng ? gs : NULL, ng, ds_model_no_decay(net.model)))) {
+            cli_lib_error("[train]");
+            goto done;
+        }
     }
     if (ck) {
         if (ds_checkpoint_restore(ck, net.g, opt) != 0) {

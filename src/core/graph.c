@@ -505,6 +505,7 @@ int ds_graph_compile(ds_graph *g)
         n->grad = (float *)(g->arena + p[1]);
         p[1] += ds_align_up(ds_numel(n) * sizeof(float));
     }
+    for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->grad_planned = g->nodes[i]->grad;
     g->leafgrad_lo = g->arena + r[1];
     g->leafgrad_hi = g->arena + r[2];
     g->grad_lo = g->arena + r[3];

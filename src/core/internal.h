@@ -49,6 +49,8 @@ struct ds_node {
     ds_device device;
     float *val;
     float *grad;          /* NULL when no gradient flows here */
+    float *grad_planned;  /* the gradient buffer compile gave it (ds_graph_freeze
+                             sets grad NULL, and back, while it is frozen) */
     size_t cap;           /* elements allocated for val/grad (compiled batch) */
     size_t aux_cap;
     bool requires_grad;   /* leaves: params always, inputs on request */
@@ -198,6 +200,9 @@ int ds_num_threads(void);
  * registered before the pool starts (from a constructor); -1 after that or
  * when full. The pool itself knows nothing of its users. */
 int ds_pool_set_thread_start(void (*fn)(int thread));
+
+/* True for a batch-norm op node (its in[1], in[2] are γ and β). */
+bool ds_is_batchnorm(const ds_node *n);
 
 /* The optimizer's kind (checkpoints record it next to the moments). */
 ds_optim_kind ds_optim_kind_of(const ds_optim *o);

@@ -141,6 +141,7 @@ static const key_def pretrain_keys[] = {
 typedef struct train_raw {
     int optimizer, schedule, unit, nesterov, batch, epochs, step_size, t_max, warmup, augment;
     int sampler, monitor, patience;
+    int freeze; /* [group] */
     float lr, momentum, weight_decay, beta1, beta2, eps, alpha, clip_norm, gamma, eta_min,
         warmup_start;
     uint64_t seed;
@@ -179,6 +180,24 @@ static const key_def train_keys[] = {
     {"sampler", NULL, V_ENUM, TO(sampler), 0, 0, "shuffle|balanced", 0},
     {"monitor", NULL, V_ENUM, TO(monitor), 0, 0, "val_acc|val_loss|val_auc|val_mdr", 0},
     {"patience", NULL, V_INT, TO(patience), 0, 1 << 20, NULL, 0},
+    {"no_decay", NULL, V_SKIP, 0, 0, 0, NULL, 0}, /* parse_no_decay */
+};
+
+/* [group]: the parameters it selects, and what of [train] it replaces */
+static const key_def group_keys[] = {
+    {"params", NULL, V_SKIP, 0, 0, 0, NULL, 0},
+    {"lr", NULL, V_FLOAT, TO(lr), F_LR, 0, NULL, 0},
+    {"learning_rate", "lr", V_FLOAT, TO(lr), F_LR, 0, NULL, 0},
+    {"weight_decay", NULL, V_FLOAT, TO(weight_decay), F_NONNEG, 0, NULL, 0},
+    {"freeze", NULL, V_BOOL, TO(freeze), 0, 1, NULL, 0},
+    {"schedule", NULL, V_ENUM, TO(schedule), 0, 0, "constant|step|cosine", 0},
+    {"step_size", NULL, V_INT, TO(step_size), 1, 1 << 30, NULL, 0},
+    {"gamma", NULL, V_FLOAT, TO(gamma), F_POS, 0, NULL, 0},
+    {"t_max", NULL, V_INT, TO(t_max), 1, 1 << 30, NULL, 0},
+    {"eta_min", NULL, V_FLOAT, TO(eta_min), F_NONNEG, 0, NULL, 0},
+    {"warmup", NULL, V_INT, TO(warmup), 0, 1 << 30, NULL, 0},
+    {"warmup_start", NULL, V_FLOAT, TO(warmup_start), F_UNIT_CC, 0, NULL, 0},
+    {"schedule_unit", NULL, V_ENUM, TO(unit), 0, 0, "epoch|step", 0},
 };
 
 #define N_KEYS(t) (int)(sizeof t / sizeof t[0])
@@ -590,6 +609,115 @@ static int needs(const ctx *c, const ini_sec *s, const char *key, int ok, const 
     return kv && !ok ? at_fail(c, kv->line, kv->key, "%s", why) : 0;
 }
 
+/* ---- parameter groups: [train] no_decay and [group] ---- */
+
+/* no_decay = bias, norm (either, both, or none) */
+static int parse_no_decay(ds_model *m, const ctx *c, const ini_sec *s)
+{
+    const ini_kv *kv = find_kv(s, train_keys, N_KEYS(train_keys), "no_decay");
+    if (!kv) return 0;
+    char buf[256], *p = buf, *tok;
+    if (strlen(kv->val) >= sizeof buf) return at_fail(c, kv->line, kv->key, "list too long");
+    strcpy(buf, kv->val);
+    unsigned f = 0;
+    while ((tok = next_item(&p))) {
+        if (!strcmp(tok, "bias")) f |= DS_NO_DECAY_BIAS;
+        else if (!strcmp(tok, "norm")) f |= DS_NO_DECAY_NORM;
+        else if (strcmp(tok, "none") || strcmp(kv->val, "none"))
+            return at_fail(c, kv->line, kv->key, "unknown item '%s' (expected bias, norm, both as "
+                           "\"bias, norm\", or none)", tok);
+    }
+    m->no_decay = f;
+    return 0;
+}
+
+static int check_patterns(const ctx *c, const ini_kv *kv)
+{
+    char buf[1024], *p = buf, *tok;
+    if (strlen(kv->val) >= sizeof buf) return at_fail(c, kv->line, kv->key, "list too long");
+    strcpy(buf, kv->val);
+    while ((tok = next_item(&p)))
+        if (!*tok)
+            return at_fail(c, kv->line, kv->key, "'%s' has an empty item (expected layer names or "
+                           "patterns, e.g. conv1, conv2 or *.bias)", kv->val);
+    return 0;
+}
+
+/* [group]: params= and what it replaces of [train]. Its schedule= replaces
+ * [train]'s schedule whole; schedule_unit defaults to [train]'s (settled in
+ * ds_model_parse, as [train] may come later). Patterns are matched when the
+ * optimizer is made, against the graph; messages then name this line. */
+static int parse_group(ds_model *m, const ini_sec *s, const char *file)
+{
+    ctx c = {file, "[group]"};
+    train_raw r = {.gamma = 0.1f, .unit = -1};
+    if (set_keys(&c, s, group_keys, N_KEYS(group_keys), 0, &r)) return -1;
+    const int nk = N_KEYS(group_keys);
+    const ini_kv *params = find_kv(s, group_keys, nk, "params");
+    if (!params)
+        return at_fail(&c, s->line, NULL, "missing params= (the layers or parameters of the group, e.g. "
+                                          "params=conv1, conv2 or params=*.bias)");
+    if (check_patterns(&c, params)) return -1;
+    const ini_kv *lr = find_kv(s, group_keys, nk, "lr"), *wd = find_kv(s, group_keys, nk, "weight_decay");
+    const ini_kv *sched = find_kv(s, group_keys, nk, "schedule");
+    static const char *const sched_keys[] = {"step_size", "gamma", "t_max", "eta_min", "warmup",
+                                             "warmup_start", "schedule_unit"};
+    for (size_t i = 0; i < sizeof sched_keys / sizeof *sched_keys; i++) {
+        const ini_kv *kv = find_kv(s, group_keys, nk, sched_keys[i]);
+        if (kv && !sched)
+            return at_fail(&c, kv->line, kv->key, "needs schedule= in this [group] (a group's schedule "
+                                                  "replaces [train]'s whole)");
+    }
+    const ini_kv *first = lr ? lr : wd ? wd : sched;
+    if (r.freeze && first)
+        return at_fail(&c, first->line, first->key, "does not apply to a frozen group (freeze=1: never updated)");
+    int step = r.schedule == DS_SCHED_STEP, cos = r.schedule == DS_SCHED_COSINE;
+    if (needs(&c, s, "step_size", step, "applies to schedule=step") ||
+        needs(&c, s, "gamma", step, "applies to schedule=step") ||
+        needs(&c, s, "t_max", cos, "applies to schedule=cosine") ||
+        needs(&c, s, "eta_min", cos, "applies to schedule=cosine") ||
+        needs(&c, s, "schedule_unit", step || cos, "applies to schedule=step or cosine") ||
+        needs(&c, s, "warmup_start", r.warmup > 0, "needs warmup > 0 (steps)"))
+        return -1;
+    if (step && !r.step_size)
+        return at_fail(&c, s->line, NULL, "schedule=step needs step_size= (in schedule_unit)");
+
+    if (m->n_groups % 8 == 0) {
+        ds_param_group *g = realloc(m->groups, (size_t)(m->n_groups + 8) * sizeof *g);
+        char **t = g ? realloc(m->group_strs, (size_t)(m->n_groups + 8) * 2 * sizeof *t) : NULL;
+        if (g) m->groups = g;
+        if (t) m->group_strs = t;
+        if (!g || !t) return ds_fail("out of memory");
+    }
+    char **str = &m->group_strs[2 * m->n_groups];
+    size_t size = strlen(file) + 32;
+    str[0] = strdup(params->val);
+    if ((str[1] = malloc(size))) snprintf(str[1], size, "%s:%d: [group]", file, s->line);
+    m->n_groups++; /* from here on ds_model_free owns the strings */
+    if (!str[0] || !str[1]) return ds_fail("out of memory");
+    m->groups[m->n_groups - 1] = (ds_param_group){
+        .params = str[0],
+        .set = (lr ? DS_PG_LR : 0) | (wd ? DS_PG_WD : 0) | (sched ? DS_PG_SCHED : 0),
+        .lr = r.lr,
+        .weight_decay = r.weight_decay,
+        .schedule = {.kind = (ds_sched_kind)r.schedule, .step_size = r.step_size, .gamma = r.gamma,
+                     .t_max = r.t_max, .eta_min = r.eta_min, .warmup_steps = r.warmup,
+                     .warmup_start = r.warmup_start},
+        .schedule_in_epochs = r.unit, /* −1: [train]'s, settled later */
+        .frozen = r.freeze,
+        .name = str[1],
+    };
+    return 0;
+}
+
+int ds_model_param_groups(const ds_model *m, const ds_param_group **groups)
+{
+    if (groups) *groups = m ? m->groups : NULL;
+    return m ? m->n_groups : 0;
+}
+
+unsigned ds_model_no_decay(const ds_model *m) { return m ? m->no_decay : 0; }
+
 static int parse_train(ds_model *m, const ini_sec *s, const char *file)
 {
     ctx c = {file, "[train]"};
@@ -654,7 +782,7 @@ static int parse_train(ds_model *m, const ini_sec *s, const char *file)
         t->class_weight = m->class_weight;
         t->n_class_weight = k;
     }
-    return 0;
+    return s ? parse_no_decay(m, &c, s) : 0;
 }
 
 /* ---- layers ---- */
@@ -854,13 +982,15 @@ ds_model *ds_model_parse(const char *text, const char *name)
                 goto fail;
             }
             tree = s;
+        } else if (!strcmp(s->name, "group")) {
+            if (parse_group(m, s, file)) goto fail;
         } else if (!strcmp(s->name, "softmax")) {
             at_fail(&c, s->line, NULL, "not a layer: the loss applies softmax to the last layer's "
                                        "outputs (the logits); remove this section");
             goto fail;
         } else if (kind < 0) {
             char names[512];
-            size_t k = snprintf(names, sizeof names, "net, input, output, tree, train, pretrain");
+            size_t k = snprintf(names, sizeof names, "net, input, output, tree, train, pretrain, group");
             for (int j = 0; j < N_SECTION_KINDS && k < sizeof names; j++)
                 k += (size_t)snprintf(names + k, sizeof names - k, ", %s", section_kinds[j].name);
             at_fail(&c, s->line, NULL, "unknown section (valid sections: %s)", names);
@@ -877,6 +1007,9 @@ ds_model *ds_model_parse(const char *text, const char *name)
     if (!train && parse_train(m, NULL, file)) goto fail;
     if (!pre) parse_pretrain(m, NULL, file);
     if (tree && ds_tree_from_ini(tree, m->classes, file, &m->tree)) goto fail;
+    for (int i = 0; i < m->n_groups; i++) /* schedule_unit epoch is 0 */
+        m->groups[i].schedule_in_epochs = m->groups[i].schedule_in_epochs < 0 ? m->train.schedule_in_epochs
+                                                                              : m->groups[i].schedule_in_epochs == 0;
     if (!m->n_layers) {
         ds_fail("%s:%d: [net]: the model has no layer sections", file, net->line);
         goto fail;
@@ -942,6 +1075,9 @@ void ds_model_free(ds_model *m)
     for (int i = 0; i < m->n_layers; i++) free(m->layers[i].from);
     for (int k = 0; k < m->n_inputs; k++) free(m->inputs[k].columns);
     free(m->class_weight);
+    for (int i = 0; i < 2 * m->n_groups; i++) free(m->group_strs[i]);
+    free(m->groups);
+    free(m->group_strs);
     free(m->layers);
     ds_class_tree_free(m->tree);
     free(m->text);

@@ -71,6 +71,10 @@ struct ds_model {
     ds_output_def outputs[DS_MAX_HEADS]; /* none: one softmax head on the last layer */
     int n_outputs;
     float *class_weight;      /* [train] class_weight=w0,w1,... */
+    ds_param_group *groups;   /* [group] sections in file order (model.c) */
+    char **group_strs;        /* their params= and label strings, owned */
+    int n_groups;
+    unsigned no_decay;        /* [train] no_decay: DS_NO_DECAY_* */
 };
 
 /* Canonical type name of a layer kind ("conv", "dense", ...). */

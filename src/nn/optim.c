@@ -4,19 +4,46 @@
  * Each update follows torch.optim's single-tensor (foreach=False) code in
  * the same order of float operations; scalar coefficients are formed in
  * double and rounded to float once, as PyTorch does with Python scalars.
- * All optimizer state lives in one allocation made by ds_optim_new, so a
- * step never allocates.
+ * All optimizer state lives in allocations made by ds_optim_new_groups, so
+ * a step never allocates.
+ *
+ * Parameter groups (PyTorch's param_groups): each group has its own base
+ * rate, weight decay and schedule, all driven by the one step count; the
+ * moments keep the one layout of every trainable parameter in graph order
+ * (frozen ones included, left at zero), so checkpoints do not depend on
+ * the grouping.
  */
 #include "internal.h"
+#include "param_groups.h"
 
 #include <math.h>
 #include <stdlib.h>
 
+typedef struct opt_group {
+    float lr, wd;     /* base rate, weight decay */
+    ds_schedule sched;
+    int frozen;
+} opt_group;
+
+/* Per-step scalars, rounded to float where PyTorch hands a Python float to a
+ * float kernel. */
+typedef struct coefs {
+    float lr, wd, mom, b1, one_b1, b2, one_b2, eps, alpha, one_alpha;
+    float step_size; /* Adam: lr/(1 − β₁ᵗ) */
+    float bc2_sqrt;  /* Adam: √(1 − β₂ᵗ) */
+    float decay;     /* AdamW: 1 − lr·wd */
+} coefs;
+
 struct ds_optim {
     ds_graph *g;
-    ds_optim_cfg cfg; /* defaults filled in */
+    ds_optim_cfg cfg;     /* defaults filled in */
     long steps;
-    float *state;     /* per parameter, state_per_elem() buffers of numel floats */
+    float *state;         /* per parameter, state_per_elem() buffers of numel floats */
+    int n_groups;         /* the caller's groups, then the default group */
+    opt_group *groups;
+    int *group_of;        /* per g->params entry: its group, −1 for a buffer */
+    unsigned char *no_wd; /* per g->params entry: no_decay applies */
+    coefs *k;             /* per group: [with weight decay, without], set each step */
 };
 
 /* Buffers per parameter element: SGD momentum; Adam m and v; RMSprop
@@ -83,7 +110,44 @@ static int check_cfg(const ds_optim_cfg *c)
     return check_schedule(&c->schedule);
 }
 
-ds_optim *ds_optim_new(ds_graph *g, const ds_optim_cfg *cfg)
+static int check_groups(const ds_param_group *gr, int n)
+{
+    if (n < 0 || (n > 0 && !gr))
+        return ds_fail("ds_optim_new_groups: n_groups is %d and groups is %s", n, gr ? "set" : "NULL");
+    for (int k = 0; k < n; k++) {
+        char lb[32];
+        const char *label = ds_param_group_label(gr, k, lb, sizeof lb);
+        const ds_param_group *p = &gr[k];
+        if (p->set & ~(DS_PG_LR | DS_PG_WD | DS_PG_SCHED))
+            return ds_fail("%s: unknown bits 0x%x in set (DS_PG_LR | DS_PG_WD | DS_PG_SCHED)", label, p->set);
+        if (p->frozen && p->set)
+            return ds_fail("%s: a frozen group is never updated; it takes no lr, weight_decay or schedule",
+                           label);
+        if ((p->set & DS_PG_LR) && !(p->lr > 0 && isfinite(p->lr)))
+            return ds_fail("%s lr: must be > 0 and finite (got %g)", label, (double)p->lr);
+        if ((p->set & DS_PG_WD) && !(p->weight_decay >= 0 && isfinite(p->weight_decay)))
+            return ds_fail("%s weight_decay: must be >= 0 and finite (got %g)", label, (double)p->weight_decay);
+        if ((p->set & DS_PG_SCHED) && check_schedule(&p->schedule) != 0)
+            return ds_fail_prefix("%s: ", label);
+    }
+    return 0;
+}
+
+ds_optim *ds_optim_new(ds_graph *g, const ds_optim_cfg *cfg) { return ds_optim_new_groups(g, cfg, NULL, 0, 0); }
+
+void ds_optim_free(ds_optim *o)
+{
+    if (!o) return;
+    free(o->state);
+    free(o->groups);
+    free(o->group_of);
+    free(o->no_wd);
+    free(o->k);
+    free(o);
+}
+
+ds_optim *ds_optim_new_groups(ds_graph *g, const ds_optim_cfg *cfg, const ds_param_group *groups,
+                              int n_groups, unsigned no_decay)
 {
     if (!g || !cfg) {
         ds_fail("ds_optim_new: graph and cfg must not be NULL");
@@ -98,7 +162,7 @@ ds_optim *ds_optim_new(ds_graph *g, const ds_optim_cfg *cfg)
     if (c.beta2 == 0) c.beta2 = 0.999f;
     if (c.eps == 0) c.eps = 1e-8f;
     if (c.alpha == 0) c.alpha = 0.99f;
-    if (check_cfg(&c) != 0) return NULL;
+    if (check_cfg(&c) != 0 || check_groups(groups, n_groups) != 0) return NULL;
 
     size_t total = 0;
     for (int i = 0; i < g->n_params; i++)
@@ -106,21 +170,45 @@ ds_optim *ds_optim_new(ds_graph *g, const ds_optim_cfg *cfg)
     total *= (size_t)state_per_elem(&c);
 
     ds_optim *o = calloc(1, sizeof *o);
-    if (!o || (total && !(o->state = calloc(total, sizeof(float))))) {
-        free(o);
+    size_t np = (size_t)g->n_params + 1, ng = (size_t)n_groups + 1;
+    if (!o || (total && !(o->state = calloc(total, sizeof(float)))) ||
+        !(o->groups = calloc(ng, sizeof *o->groups)) || !(o->group_of = calloc(np, sizeof *o->group_of)) ||
+        !(o->no_wd = calloc(np, 1)) || !(o->k = calloc(2 * ng, sizeof *o->k))) {
+        ds_optim_free(o);
         ds_fail("out of memory allocating %zu floats of optimizer state", total);
         return NULL;
     }
     o->g = g;
     o->cfg = c;
+    o->n_groups = n_groups + 1;
+    for (int k = 0; k < n_groups; k++) {
+        const ds_param_group *p = &groups[k];
+        o->groups[k] = (opt_group){p->set & DS_PG_LR ? p->lr : c.lr, p->set & DS_PG_WD ? p->weight_decay : c.weight_decay,
+                                   p->set & DS_PG_SCHED ? p->schedule : c.schedule, p->frozen != 0};
+    }
+    o->groups[n_groups] = (opt_group){c.lr, c.weight_decay, c.schedule, 0};
+    if (ds_param_groups_assign(g, groups, n_groups, no_decay, o->group_of, o->no_wd) != 0) {
+        ds_optim_free(o);
+        return NULL;
+    }
+    /* frozen: no gradient at all (backward skips it), never updated */
+    int trainable = 0, frozen = 0;
+    for (int i = 0; i < g->n_params; i++)
+        if (o->group_of[i] >= 0) {
+            trainable++;
+            frozen += o->groups[o->group_of[i]].frozen;
+        }
+    if (frozen && frozen == trainable) {
+        ds_fail("optimizer: every trainable parameter is in a frozen group; nothing would train");
+        ds_optim_free(o);
+        return NULL;
+    }
+    for (int i = 0; i < g->n_params; i++)
+        if (o->group_of[i] >= 0 && o->groups[o->group_of[i]].frozen && ds_graph_freeze(g, g->params[i], 1) != 0) {
+            ds_optim_free(o);
+            return NULL;
+        }
     return o;
-}
-
-void ds_optim_free(ds_optim *o)
-{
-    if (!o) return;
-    free(o->state);
-    free(o);
 }
 
 /* Σ over trainable gradients of g², in double so that float gradients cannot
@@ -163,14 +251,6 @@ static int fail_nonfinite(const ds_graph *g)
     return ds_fail("optimizer step: the gradient norm is not finite; weights left unchanged");
 }
 
-/* Per-step scalars, rounded to float where PyTorch hands a Python float to a
- * float kernel. */
-typedef struct coefs {
-    float lr, wd, mom, b1, one_b1, b2, one_b2, eps, alpha, one_alpha;
-    float step_size; /* Adam: lr/(1 − β₁ᵗ) */
-    float bc2_sqrt;  /* Adam: √(1 − β₂ᵗ) */
-    float decay;     /* AdamW: 1 − lr·wd */
-} coefs;
 
 /* torch.optim.SGD, dampening 0:
  * d = g + wd·p; buf = mom·buf + d; d = nesterov ? d + mom·buf : buf; p −= lr·d.
@@ -248,6 +328,25 @@ static void update_range(void *arg, long lo, long hi)
     }
 }
 
+static void make_coefs(const ds_optim_cfg *c, double lr, float wd, double t, coefs *k)
+{
+    *k = (coefs){
+        .lr = (float)lr,
+        .wd = wd,
+        .mom = c->momentum,
+        .b1 = c->beta1,
+        .one_b1 = (float)(1.0 - c->beta1),
+        .b2 = c->beta2,
+        .one_b2 = (float)(1.0 - c->beta2),
+        .eps = c->eps,
+        .alpha = c->alpha,
+        .one_alpha = (float)(1.0 - c->alpha),
+        .step_size = (float)(lr / (1.0 - pow(c->beta1, t))),
+        .bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, t)),
+        .decay = (float)(1.0 - lr * wd),
+    };
+}
+
 int ds_optim_step(ds_optim *o)
 {
     if (!o) return ds_fail("ds_optim_step: optimizer is NULL");
@@ -265,23 +364,13 @@ int ds_optim_step(ds_optim *o)
             for (size_t j = 0, n = ds_numel(p); j < n; j++) p->grad[j] *= clip;
         }
 
-    double lr = ds_schedule_lr(&c->schedule, c->lr, o->steps);
     double t = (double)(o->steps + 1);
-    coefs k = {
-        .lr = (float)lr,
-        .wd = c->weight_decay,
-        .mom = c->momentum,
-        .b1 = c->beta1,
-        .one_b1 = (float)(1.0 - c->beta1),
-        .b2 = c->beta2,
-        .one_b2 = (float)(1.0 - c->beta2),
-        .eps = c->eps,
-        .alpha = c->alpha,
-        .one_alpha = (float)(1.0 - c->alpha),
-        .step_size = (float)(lr / (1.0 - pow(c->beta1, t))),
-        .bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, t)),
-        .decay = (float)(1.0 - lr * c->weight_decay),
-    };
+    for (int gi = 0; gi < o->n_groups; gi++) {
+        const opt_group *gr = &o->groups[gi];
+        double lr = ds_schedule_lr(&gr->sched, gr->lr, o->steps);
+        make_coefs(c, lr, gr->wd, t, &o->k[2 * gi]);
+        make_coefs(c, lr, 0.0f, t, &o->k[2 * gi + 1]);
+    }
 
     int per = state_per_elem(c);
     float *s = o->state;
@@ -289,8 +378,9 @@ int ds_optim_step(ds_optim *o)
         ds_node *p = g->params[i];
         if (p->kind != DS_NODE_PARAM) continue;
         size_t n = ds_numel(p);
-        if (p->grad) {
-            update_task t = {&k, c, p, s, n, per};
+        int gi = o->group_of[i];
+        if (p->grad && !o->groups[gi].frozen) {
+            update_task t = {&o->k[2 * gi + o->no_wd[i]], c, p, s, n, per};
             ds_parallel_for((long)n, 16384, update_range, &t); /* elementwise: any split gives the same */
         }
         s += (size_t)per * n;
@@ -299,9 +389,34 @@ int ds_optim_step(ds_optim *o)
     return 0;
 }
 
-float ds_optim_lr(const ds_optim *o)
+float ds_optim_group_lr(const ds_optim *o, int k)
 {
-    return o ? ds_schedule_lr(&o->cfg.schedule, o->cfg.lr, o->steps) : 0.0f;
+    if (!o || k < 0 || k >= o->n_groups || o->groups[k].frozen) return 0.0f;
+    return ds_schedule_lr(&o->groups[k].sched, o->groups[k].lr, o->steps);
+}
+
+float ds_optim_lr(const ds_optim *o) { return o ? ds_optim_group_lr(o, o->n_groups - 1) : 0.0f; }
+
+int ds_optim_num_groups(const ds_optim *o) { return o ? o->n_groups : 0; }
+
+static int param_index(const ds_optim *o, const ds_node *param)
+{
+    for (int i = 0; o && param && i < o->g->n_params; i++)
+        if (o->g->params[i] == param) return o->group_of[i] >= 0 ? i : -1;
+    return -1;
+}
+
+int ds_optim_param_group(const ds_optim *o, const ds_node *param)
+{
+    int i = param_index(o, param);
+    return i < 0 ? -1 : o->group_of[i];
+}
+
+float ds_optim_param_weight_decay(const ds_optim *o, const ds_node *param)
+{
+    int i = param_index(o, param);
+    if (i < 0 || o->no_wd[i] || o->groups[o->group_of[i]].frozen) return 0.0f;
+    return o->groups[o->group_of[i]].wd;
 }
 
 long ds_optim_steps(const ds_optim *o) { return o ? o->steps : 0; }
@@ -332,6 +447,19 @@ float ds_schedule_lr(const ds_schedule *s, float lr, long t)
     case DS_SCHED_CONSTANT: break;
     }
     return lr;
+}
+
+void ds_schedule_to_steps(ds_schedule *s, int in_epochs, int batches_per_epoch, int epochs)
+{
+    if (!s) return;
+    if (in_epochs) {
+        s->step_size *= batches_per_epoch;
+        s->t_max *= batches_per_epoch;
+    }
+    if (s->kind == DS_SCHED_COSINE && s->t_max <= 0) {
+        s->t_max = epochs * batches_per_epoch - s->warmup_steps;
+        if (s->t_max < 1) s->t_max = 1;
+    }
 }
 
 /* ---- state for checkpoints ---- */

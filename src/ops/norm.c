@@ -305,6 +305,8 @@ static void bn_backward(ds_node *n, ds_graph *g)
 
 static const ds_op op_bn = {"batchnorm", bn_shape, bn_forward, bn_backward};
 
+bool ds_is_batchnorm(const ds_node *n) { return n && n->op == &op_bn; }
+
 /* ---- instance norm: each sample's channel planes to mean 0, variance 1 ----
  * y = (x − μ_nc)/√(σ²_nc + eps) over the H·W values of plane (n, c), no
  * affine parameters (PyTorch's InstanceNorm2d(affine=False)). Survey stamps

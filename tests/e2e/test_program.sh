@@ -8,7 +8,44 @@ set -u
 DS=$1
 . "$(dirname "$0")/lib.sh"
 
-"$DS" simulate --out "$T/s" --n 300 --size 16 --seed 7 >/dev/null 2>&1 || { bad "simulate"; finish program; exit 1; }
+"$DS" simulate --out "$T/s" --n 300 --size 16 --seed 7 >/dev/null 2>&1 || { bad "simulate"; # parameter groups through train: a frozen layer is bit-identical after 1 and after 3 epochs, the rest moves
+cat >"$T/frz.cfg" <<'CFG'
+[net]
+input = 1,16,16
+classes = 2
+[conv]
+name = c1
+filters = 4
+size = 3
+activation = relu
+[global_avgpool]
+[flatten]
+[dense]
+name = fc
+units = 2
+[group]
+params = c1
+freeze = 1
+[train]
+no_decay = bias, norm
+optimizer = adamw
+weight_decay = 0.1
+CFG
+"$DS" train "$T/frz.cfg" --data "$STAMPS" --epochs 1 --out "$T/f1" --quiet >/dev/null 2>&1
+"$DS" train "$T/frz.cfg" --data "$STAMPS" --epochs 3 --out "$T/f3" --quiet >/dev/null 2>&1
+cat >"$T/st.py" <<'PY'
+import json, struct, sys
+def load(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]] for k, v in h.items() if k != '__metadata__'}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+print(' '.join(k for k in ('c1.weight', 'c1.bias', 'fc.weight', 'fc.bias') if a[k] == b[k]))
+PY
+same=$($PY "$T/st.py" "$T/f1/last.safetensors" "$T/f3/last.safetensors")
+[ "$same" = "c1.weight c1.bias" ] && ok "[group] freeze=1 through train: c1 bit-identical, fc trained" ||
+  bad "frozen group: identical tensors: '$same'"
+
+finish program; exit 1; }
 # the numeric columns of labels.csv (kind is text) as the metadata table
 cut -d, -f1,2,4- "$T/s/labels.csv" >"$T/meta.csv"
 STAMPS="npy:$T/s/x.npy,$T/s/y.npy"
@@ -141,5 +178,42 @@ expect_fail "class_weight of the wrong length" "class_weight has 3 weights for 2
   "$DS" train "$T/cw.cfg" --data "$STAMPS" --out "$T/x" --quiet
 printf '[net]\ninput=1,16,16\nclasses=2\n[dense]\nunits=2\n[train]\nclass_weight=1,-2\n' >"$T/cw2.cfg"
 expect_fail "a negative class weight" "cw2.cfg:7: \[train\] class_weight: '-2' is not a weight > 0" "$DS" info "$T/cw2.cfg"
+
+# parameter groups through train: a frozen layer is bit-identical after 1 and after 3 epochs, the rest moves
+cat >"$T/frz.cfg" <<'CFG'
+[net]
+input = 1,16,16
+classes = 2
+[conv]
+name = c1
+filters = 4
+size = 3
+activation = relu
+[global_avgpool]
+[flatten]
+[dense]
+name = fc
+units = 2
+[group]
+params = c1
+freeze = 1
+[train]
+no_decay = bias, norm
+optimizer = adamw
+weight_decay = 0.1
+CFG
+"$DS" train "$T/frz.cfg" --data "$STAMPS" --epochs 1 --out "$T/f1" --quiet >/dev/null 2>&1
+"$DS" train "$T/frz.cfg" --data "$STAMPS" --epochs 3 --out "$T/f3" --quiet >/dev/null 2>&1
+cat >"$T/st.py" <<'PY'
+import json, struct, sys
+def load(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]] for k, v in h.items() if k != '__metadata__'}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+print(' '.join(k for k in ('c1.weight', 'c1.bias', 'fc.weight', 'fc.bias') if a[k] == b[k]))
+PY
+same=$($PY "$T/st.py" "$T/f1/last.safetensors" "$T/f3/last.safetensors")
+[ "$same" = "c1.weight c1.bias" ] && ok "[group] freeze=1 through train: c1 bit-identical, fc trained" ||
+  bad "frozen group: identical tensors: '$same'"
 
 finish program

@@ -137,7 +137,7 @@ static void test_model(void)
         ds_node *x;
         CHECK(ds_model_build(m, g, 4, &x) == NULL);
         CHECK(strstr(ds_last_error(), "bad.cfg:8: layer 'dense1' (dense): the last layer's output is [4, 5]; the "
-                                      "[tree] needs [4, 7]: 7 logits, one per child of each node (root 3, a 2, b 2)"));
+                                      "model needs [4, 7] (the [tree]'s 7 logits, one per child of each node: root 3, a 2, b 2)"));
         ds_graph_free(g);
         ds_model_free(m);
     }
@@ -178,7 +178,7 @@ static void test_model(void)
     m = ds_model_parse(NET SMALL_TREE "[dense]\nunits=7\n[tree]\nr=0,1\n", "bad.cfg");
     CHECK(!m && strstr(ds_last_error(), "bad.cfg:10: [tree]: second [tree] section (the first is at line 4)"));
     m = ds_model_parse(NET "[dense]\nunits=7\n[trees]\n", "bad.cfg");
-    CHECK(!m && strstr(ds_last_error(), "unknown section (valid sections: net, train, pretrain, tree,"));
+    CHECK(!m && strstr(ds_last_error(), "unknown section (valid sections: net, input, output, tree, train, pretrain, group,"));
 }
 
 /* logits of the small tree (root: a b 4 | a: 0 1 | b: 2 3) with
