@@ -611,6 +611,13 @@ int ds_sim_stamp(const ds_sim_cfg *cfg, long index, float *out, ds_sim_meta *met
 /* cfg->n stamps as a dataset (labels 0 bogus, 1 real, named so); *meta (if meta)
  * gets a malloc'd array of n records. */
 int ds_sim_dataset(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta);
+/* Progress of a long job: `done` of `total` units (called from the thread
+ * that started the job). */
+typedef void (*ds_progress_fn)(void *arg, long done, long total);
+/* ds_sim_dataset, the same stamps, made in chunks of 2048 with fn(arg,
+ * done, n) after each (fn NULL: ds_sim_dataset). */
+int ds_sim_dataset_progress(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta, ds_progress_fn fn,
+                            void *arg);
 /* Rendering, in electrons added to img [size × size] (pixel centres at
  * k + 0.5): a PSF of FWHM fwhm (beta ≤ 0: Gaussian, else Moffat β)
  * integrated over pixels; and that PSF swept along a segment (a trail). */

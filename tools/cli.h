@@ -109,6 +109,39 @@ int cli_provenance_of(const ds_model *model, const char *spec, int n, ds_provena
 char *cli_data_provenance(const ds_model *model, const char *spec, int n);
 void cli_warn_trained_on(const char *ckpt, const ds_provenance *data, const char *what, long n);
 
+/* A progress line on stderr (tools/progress.c): a bar that fits the
+ * terminal (never wraps), the share done, units/s and the ETA of the whole
+ * run (units are the caller's: e.g. batches over all epochs, with per_unit
+ * the batch size and unit "img" to show images/s), and caller-formatted
+ * fields ("loss 0.3100 acc 0.9000"). Redrawn at most 10 times a second;
+ * nothing at all when stderr is not a terminal (DS_PROGRESS_FORCE=1 draws
+ * anyway, for tests). done_units at start: units a resumed run had done
+ * before (left out of the rate). */
+typedef struct cli_progress {
+    char label[64], fields[256], unit[16]; /* unit: "it" when empty */
+    long total, done, start_done;
+    double per_unit; /* items per unit for the rate (1) */
+    double t0, last_draw;
+    int on, drawn;
+} cli_progress;
+void cli_progress_start(cli_progress *p, const char *label, long total_units, long done_units);
+/* done_units so far (of all the run); fields NULL: none. */
+void cli_progress_update(cli_progress *p, long done_units, const char *fields);
+/* Erase the line (before printing a log line to stdout/stderr); the next
+ * update draws it again. */
+void cli_progress_clear(cli_progress *p);
+/* Draw the final state and end the line with a newline (if it was drawn). */
+void cli_progress_end(cli_progress *p);
+/* Erase the progress line on screen, if any (cli_error calls it first). */
+void cli_progress_interrupt(void);
+/* The line cli_progress draws at time `now` (mono clock) for a terminal
+ * `width` columns wide: at most width − 1 characters; returns its length. */
+int cli_progress_format(const cli_progress *p, int width, double now, char *buf, size_t size);
+/* Columns of the terminal on stderr; else $COLUMNS; else 80. */
+int cli_terminal_width(void);
+/* ds_sim_dataset with a progress line "simulating [###...] ... stamps/s". */
+int cli_sim_dataset_progress(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta);
+
 /* mkdir -p */
 int cli_mkdirs(const char *path);
 

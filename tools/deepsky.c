@@ -225,6 +225,7 @@ int main(int argc, char **argv)
 static void report(const char *fmt, va_list ap)
 {
     vsnprintf(last_message, sizeof last_message, fmt, ap);
+    cli_progress_interrupt(); /* the message on a line of its own, not after a progress bar */
     fprintf(stderr, "deepsky: %s\n", last_message);
 }
 
