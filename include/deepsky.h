@@ -783,6 +783,31 @@ int ds_png_write(const char *path, int w, int h, int channels, const uint8_t *pi
 /* Line chart: n_series curves of n_points (NaN gaps allowed), x = 1..n. */
 int ds_plot_lines(const char *path, const char *title, const char *xlabel, int n_series,
                   const char *const *names, const float *const *ys, int n_points);
+/* The same with a y-axis label (NULL: none). */
+int ds_plot_lines_ex(const char *path, const char *title, const char *xlabel, const char *ylabel, int n_series,
+                     const char *const *names, const float *const *ys, int n_points);
+/* One curve of an x-y chart: n points (x NULL: 1..n; a NaN is a gap), drawn
+ * as a line, points, both, or a grey dashed guide (e.g. a diagonal, a
+ * threshold) that does not set the axes' range. lo, hi (NULL: none): error
+ * bars from lo[i] to hi[i]; labels (NULL: none): a short text beside each
+ * point (e.g. "n=120"), placed where it hides no curve. */
+enum { DS_PLOT_LINE = 0, DS_PLOT_POINTS, DS_PLOT_LINE_POINTS, DS_PLOT_DASHED };
+typedef struct ds_plot_series {
+    const char *name; /* in the legend (NULL: not listed) */
+    const float *x, *y, *lo, *hi;
+    const char *const *labels;
+    int n, style;
+} ds_plot_series;
+typedef struct ds_plot_opts {
+    const char *title, *xlabel, *ylabel;
+    int log_x;                       /* log10 x axis, decades labelled 0.001, 0.01, ...; x <= 0 left out */
+    int x_fixed, y_fixed;            /* the ranges below, else the data's (padded 5 %) */
+    double xmin, xmax, ymin, ymax;
+} ds_plot_opts;
+/* An 800 x 500 chart with numbered ticks on both axes; the legend goes in a
+ * corner of the plot where it hides nothing, else below the chart (the
+ * image grows); names and labels are shortened to fit, never cut by the edge. */
+int ds_plot_xy(const char *path, const ds_plot_opts *opts, const ds_plot_series *series, int n_series);
 /* n grey images [n, h, w] as a grid of `cols` columns (0: square), each
  * scaled to black..white over its own range (per_tile) or over all of them. */
 int ds_png_grid(const char *path, const float *x, int n, int h, int w, int cols, int per_tile);
