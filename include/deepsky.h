@@ -811,12 +811,25 @@ int ds_plot_xy(const char *path, const ds_plot_opts *opts, const ds_plot_series 
 /* n grey images [n, h, w] as a grid of `cols` columns (0: square), each
  * scaled to black..white over its own range (per_tile) or over all of them. */
 int ds_png_grid(const char *path, const float *x, int n, int h, int w, int cols, int per_tile);
+/* The same in colour with a label of up to 4 lines ('\n') under each tile
+ * (labels NULL or labels[i] NULL: none), e.g. "#123 real\nstreak\np=0.97";
+ * tiles are scaled up to about 96 pixels, lines cut to fit their tile. */
+int ds_png_grid_labeled(const char *path, const float *x, int n, int h, int w, int cols, int per_tile,
+                        const char *const *labels);
 /* Confusion matrix heat map, counts[true·classes + predicted]. */
 int ds_plot_confusion(const char *path, int classes, const int *counts,
                       const char *const *class_names);
 /* A self-contained report page DIR/report.html linking the PNGs and
  * metrics.csv that exist in DIR; `summary` is preformatted text. */
 int ds_report_html(const char *dir, const char *title, const char *summary);
+/* The same with a provenance block (prov[0..n_prov): command line, model
+ * hash, seeds, data, version, date) as a table above the plots; prov NULL:
+ * the "# key: value" lines at the top of DIR/metrics.csv, if any. The
+ * metrics table skips lines that start with '#'. */
+int ds_report_html_ex(const char *dir, const char *title, const char *summary, const ds_meta_kv *prov, int n_prov);
+/* kv as "# key: value\n" lines (malloc'd; a newline in a value written \n):
+ * the provenance header of metrics.csv. */
+char *ds_provenance_comments(const ds_meta_kv *kv, int n);
 
 /* ---- training helpers -------------------------------------------------- */
 

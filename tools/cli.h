@@ -100,6 +100,33 @@ typedef struct cli_meta {
 int cli_meta_read(const char *path, int n, const long *index, const float *y, cli_meta *m);
 void cli_meta_free(cli_meta *m);
 
+/* The survey's pictures (tools/survey_report.c). The Wilson score interval
+ * of k successes in n (z 1.96: 95 %); NaN when n is 0. */
+void cli_wilson(int k, int n, double z, double *lo, double *hi);
+/* DIR/roc.png: recall and the missed-detection rate against the
+ * false-positive rate on a log axis (two classes: probs [n, 2], y 0/1). */
+int cli_plot_roc(const char *dir, const float *probs, const float *y, int n);
+/* DIR/recall_snr.png: recall per S/N bin of b, 95 % Wilson error bars and
+ * found/total on each point (nothing when no bin has a sample). */
+int cli_plot_recall_snr(const char *dir, const cli_breakdown *b);
+/* The max worst mistakes of d (misclassified, by 1 − p(true class), the
+ * most confident first): DIR/mistakes.png, a grid of their last channel,
+ * each labelled "rank: #sample / true CLASS / kind (meta; else: as
+ * PREDICTED) / score", and (out not NULL) the same list in the same order
+ * printed as a table. score: p(class 1) with two classes, else
+ * p(predicted). */
+int cli_worst_mistakes(const char *dir, const ds_dataset *d, const float *probs, int classes, const cli_meta *meta,
+                       int max, FILE *out);
+
+/* eval --report DIR: confusion.png, reliability.png, roc.png (two
+ * classes), recall_snr.png (bd with S/N), mistakes.png (and the list into
+ * `list`, NULL: none) and report.html with the provenance block (the
+ * command line, the checkpoint's hash, the data and its provenance, the
+ * seed the checkpoint was trained with). bd, meta, prov may be NULL. */
+int cli_eval_report(const char *dir, int argc, char **argv, const char *ckpt, const char *spec, const ds_dataset *d,
+                    const float *probs, const ds_metrics *m, const cli_breakdown *bd, const cli_meta *meta,
+                    const ds_provenance *prov, FILE *list);
+
 /* Data provenance (tools/cli_provenance.c): ds_provenance_of for a model's
  * input channels, a warning (not an error) if it cannot be found; the JSON
  * train stores as checkpoint metadata "data" (NULL after a warning); and a
@@ -141,6 +168,27 @@ int cli_progress_format(const cli_progress *p, int width, double now, char *buf,
 int cli_terminal_width(void);
 /* ds_sim_dataset with a progress line "simulating [###...] ... stamps/s". */
 int cli_sim_dataset_progress(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta);
+
+/* The provenance block (tools/run_info.c): entries "command" (argv from
+ * the subcommand on, shell-quoted: pasted back, it runs again), "version",
+ * "date" (UTC, ISO 8601), then the caller's: e.g. "model" with its FNV-1a
+ * hash (cli_run_info_add_file), "seed", "data" (the spec) and
+ * "data_provenance" (cli_data_provenance's JSON). kv goes to
+ * ds_report_html_ex; cli_run_info_comments gives the "# key: value" lines
+ * that head metrics.csv (malloc'd). */
+#define CLI_RUN_INFO_MAX 16
+typedef struct cli_run_info {
+    int n;
+    ds_meta_kv kv[CLI_RUN_INFO_MAX];
+    char *own[CLI_RUN_INFO_MAX];
+} cli_run_info;
+int cli_run_info_init(cli_run_info *r, int argc, char **argv);
+int cli_run_info_add(cli_run_info *r, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cli_run_info_add_file(cli_run_info *r, const char *key, const char *path);
+char *cli_run_info_comments(const cli_run_info *r);
+void cli_run_info_free(cli_run_info *r);
+/* argv joined with spaces, each quoted for a POSIX shell where needed (malloc'd). */
+char *cli_shell_join(int argc, char **argv);
 
 /* mkdir -p */
 int cli_mkdirs(const char *path);

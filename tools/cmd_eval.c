@@ -132,13 +132,16 @@ static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json, co
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *ckpt = NULL, *spec = NULL, *meta_path = NULL, *v;
+    const char *ckpt = NULL, *spec = NULL, *meta_path = NULL, *report = NULL, *v;
     int batch = 256, json = 0, batch_given = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_opt(argc, argv, &i, "--data", &spec)) {
             if (!spec) return cli_usage("--data needs a value");
         } else if (cli_opt(argc, argv, &i, "--meta", &meta_path)) {
             if (!meta_path) return cli_usage("--meta needs a value");
+        } else if (cli_opt(argc, argv, &i, "--report", &report)) {
+            if (!report || !*report) return cli_usage("--report needs a value");
+            if (cli_check_out_dir("--report", report) != 0) return 2;
         } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
             if (cli_parse_int("--batch", v, 1, 1 << 20, &batch)) return 1;
             batch_given = 1;
@@ -196,6 +199,11 @@ int cmd_eval(int argc, char **argv)
             goto done;
     }
     print_metrics(&m, &d, json, meta_path ? &bd : NULL, &meta);
+    /* the pictures, the worst mistakes (listed as the grid shows them) and report.html with its provenance */
+    if (report && cli_eval_report(report, argc, argv, ckpt, spec, &d, probs, &m, meta_path && meta.snr ? &bd : NULL,
+                                  meta_path ? &meta : NULL, prov.n_sim || prov.n_files ? &prov : NULL,
+                                  json ? NULL : stdout) != 0)
+        goto done;
     rc = 0;
 done:
     ds_provenance_free(&prov);

@@ -70,7 +70,7 @@ static const command commands[] = {
      "and, for images, DIR/<first rbm>_weights.png and DIR/<first rbm>_samples.png.\n"
      "Then: deepsky train MODEL.cfg --init DIR/pretrained.safetensors --data SPEC\n"},
     {"eval", cmd_eval, "evaluate a checkpoint: accuracy, per-class metrics, confusion matrix",
-     "usage: deepsky eval CKPT --data SPEC [--meta FILE.csv] [--batch N] [--json]\n"
+     "usage: deepsky eval CKPT --data SPEC [--meta FILE.csv] [--report DIR] [--batch N] [--json]\n"
      "\n"
      "Prints accuracy, log-loss, per-class precision/recall/F1, the confusion\n"
      "matrix and the reliability table (expected calibration error); for two\n"
@@ -80,6 +80,10 @@ static const command commands[] = {
      "1 %-FPR threshold, the share of each bogus kind rejected and of real\n"
      "sources found per S/N bin (rows matched by its 'index' column to the stamps'\n"
      "simulator indices, 'label' checked). --json prints one JSON object.\n"
+     "--report DIR writes confusion, reliability, ROC (false-positive rate on a\n"
+     "log axis) and recall-against-S/N plots, the worst mistakes (a labelled\n"
+     "grid, listed in the same order) and DIR/report.html with the provenance\n"
+     "(command, checkpoint hash, data, version, date).\n"
      "Warns when the data overlaps the checkpoint's training data.\n"},
     {"predict", cmd_predict, "class probabilities for files or a data spec",
      "usage: deepsky predict CKPT INPUT... [--top K] [--format text|json|npy] [--output FILE] [--strict]\n"

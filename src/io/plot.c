@@ -640,3 +640,62 @@ int ds_png_grid(const char *path, const float *x, int n, int h, int w, int cols,
     free(px);
     return rc;
 }
+
+/* ---- labelled image grids (worst mistakes, sample stamps) ---- */
+
+#define GRID_LINES 4 /* label lines under a tile */
+
+int ds_png_grid_labeled(const char *path, const float *x, int n, int h, int w, int cols, int per_tile,
+                        const char *const *labels)
+{
+    if (!path || !x || n < 1 || h < 1 || w < 1) return ds_fail("ds_png_grid_labeled: nothing to draw");
+    if (h > 1024 || w > 1024) return ds_fail("%s: tiles of %d x %d are too large to label", path, h, w);
+    if (cols < 1) cols = (int)ceil(sqrt((double)n));
+    if (cols > n) cols = n;
+    /* tiles scaled up by a whole factor to about 96 pixels; each label line
+     * at the 5x7 font's own size (1x) under its tile */
+    int z = w >= 96 ? 1 : (96 + w - 1) / w, tw = w * z, th = h * z;
+    int chars = tw / 6 < 16 ? 16 : tw / 6, cw = chars * 6 > tw ? chars * 6 : tw;
+    int lines = 0;
+    for (int t = 0; labels && t < n; t++) {
+        int k = labels[t] && *labels[t] ? 1 : 0;
+        for (const char *s = labels[t]; s && *s; s++) k += *s == '\n';
+        if (k > lines) lines = k > GRID_LINES ? GRID_LINES : k;
+    }
+    int gap = 6, cell_w = cw + gap, cell_h = th + (lines ? 4 + 10 * lines : 0) + gap;
+    int rows = (n + cols - 1) / cols, W = cols * cell_w + gap, H = rows * cell_h + gap;
+    if ((long)W * H > (1L << 26)) return ds_fail("%s: a %d x %d grid is too large", path, W, H);
+    canvas c;
+    if (canvas_new(&c, W, H, path) != 0) return -1;
+    float glo = INFINITY, ghi = -INFINITY;
+    for (size_t i = 0; i < (size_t)n * h * w; i++)
+        if (isfinite(x[i])) glo = fminf(glo, x[i]), ghi = fmaxf(ghi, x[i]);
+    for (int t = 0; t < n; t++) {
+        const float *img = x + (size_t)t * h * w;
+        float lo = glo, hi = ghi;
+        if (per_tile) {
+            lo = INFINITY, hi = -INFINITY;
+            for (int i = 0; i < h * w; i++)
+                if (isfinite(img[i])) lo = fminf(lo, img[i]), hi = fmaxf(hi, img[i]);
+        }
+        float scale = hi > lo ? 255.0f / (hi - lo) : 0;
+        int cx = gap + (t % cols) * cell_w, cy = gap + (t / cols) * cell_h, ox = cx + (cw - tw) / 2;
+        for (int r = 0; r < th; r++)
+            for (int q = 0; q < tw; q++) {
+                float v = img[(r / z) * w + q / z];
+                uint8_t g = isfinite(v) ? (uint8_t)lrintf((v - lo) * scale) : 0;
+                uint8_t *p = c.px + 3 * ((size_t)(cy + r) * W + ox + q);
+                p[0] = p[1] = p[2] = g;
+            }
+        frame(&c, ox, cy, ox + tw, cy + th, AXIS);
+        const char *s = labels ? labels[t] : NULL;
+        for (int l = 0; s && *s && l < lines; l++) {
+            size_t len = strcspn(s, "\n");
+            char one[4 * 64 + 1], cb[4 * 64 + 1];
+            snprintf(one, sizeof one, "%.*s", (int)(len < 4 * 64 ? len : 4 * 64), s);
+            text(&c, cx + cw / 2, cy + th + 4 + 10 * l, clip(cb, sizeof cb, one, chars), 1, INK, 0.5f, 0, 0);
+            s += len + (s[len] == '\n');
+        }
+    }
+    return canvas_save(&c, path);
+}
