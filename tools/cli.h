@@ -114,7 +114,7 @@ int cli_plot_recall_snr(const char *dir, const cli_breakdown *b);
  * each labelled "rank: #sample / true CLASS / kind (meta; else: as
  * PREDICTED) / score", and (out not NULL) the same list in the same order
  * printed as a table. score: p(class 1) with two classes, else
- * p(predicted). */
+ * p(true class). */
 int cli_worst_mistakes(const char *dir, const ds_dataset *d, const float *probs, int classes, const cli_meta *meta,
                        int max, FILE *out);
 

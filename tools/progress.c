@@ -82,7 +82,7 @@ int cli_progress_format(const cli_progress *p, int width, double now, char *buf,
     if (max < 1) return 0;
     if ((size_t)max >= size) max = (int)size - 1;
     double dt = now - p->t0, rate = dt > 0 ? (double)(p->done - p->start_done) / dt : 0;
-    char eta[24], r[24], tail[256];
+    char eta[24], r[24], tail[512];
     int finished = p->total && p->done >= p->total;
     hms(eta, sizeof eta, finished ? dt : rate > 0 ? (double)(p->total - p->done) / rate : -1);
     short_num(r, sizeof r, rate * p->per_unit);
@@ -92,10 +92,18 @@ int cli_progress_format(const cli_progress *p, int width, double now, char *buf,
     snprintf(core, sizeof core, " %3d%% %s %s", pct, finished ? "in" : "ETA", eta); /* finished: the time taken */
     char rate_s[48];
     snprintf(rate_s, sizeof rate_s, " %s %s/s", r, p->unit[0] ? p->unit : "it");
-    const char *fields = p->fields;
+    char fields[sizeof p->fields];
+    snprintf(fields, sizeof fields, "%s", p->fields);
     int lw = (int)strlen(p->label), cw = (int)strlen(core), rw = (int)strlen(rate_s), fw = fields[0] ? 1 + (int)strlen(fields) : 0;
     int bar = max - lw - cw - rw - fw - 3; /* " [" + "]" */
-    if (bar < 10 && fw) fw = 0, bar = max - lw - cw - rw - 3;
+    while (bar < 10 && fw) { /* drop the last "name value" pair */
+        char *sp = strrchr(fields, ' ');
+        if (sp) *sp = 0;
+        if (!sp || !(sp = strrchr(fields, ' '))) fields[0] = 0;
+        else *sp = 0;
+        fw = fields[0] ? 1 + (int)strlen(fields) : 0;
+        bar = max - lw - cw - rw - fw - 3;
+    }
     if (bar < 10 && rw) rw = 0, bar = max - lw - cw - 3;
     if (bar > 40) bar = 40;
     if (bar < 4) bar = 0;

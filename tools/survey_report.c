@@ -139,7 +139,7 @@ int cli_worst_mistakes(const char *dir, const ds_dataset *d, const float *probs,
     }
     if (out) {
         fprintf(out, "\nworst mistakes (%s, most confident first):\n%4s %7s  %-12s %-12s %-16s %s\n", path, "rank",
-                "sample", "true", "predicted", "kind", classes == 2 ? "score" : "p(predicted)");
+                "sample", "true", "predicted", "kind", classes == 2 ? "score" : "p(true)");
     }
     for (int k = 0; k < nm; k++) {
         int i = r[k].i, t = (int)d->y[i], best = 0;
@@ -150,12 +150,12 @@ int cli_worst_mistakes(const char *dir, const ds_dataset *d, const float *probs,
         memcpy(pics + (size_t)k * H * W, d->x + ((size_t)i * C + C - 1) * H * W, sizeof(float) * H * W);
         char tb[32], pb[32];
         const char *kind = meta && meta->kind && meta->kind[i] >= 0 ? meta->names[meta->kind[i]] : "";
-        float score = classes == 2 ? p[1] : p[best];
+        float score = classes == 2 ? p[1] : p[t]; /* two classes: the survey's score; more: what orders the list */
         if (out)
             fprintf(out, "%4d %7d  %-12.12s %-12.12s %-16.16s %.4f\n", k + 1, i, cname(d, t, tb, sizeof tb),
                     cname(d, best, pb, sizeof pb), *kind ? kind : "-", score);
         if (asprintf(&labels[k], "%d: #%d\ntrue %s\n%s\n%s %.3f", k + 1, i, cname(d, t, tb, sizeof tb),
-                     *kind ? kind : cname(d, best, pb, sizeof pb), classes == 2 ? "score" : "p", score) < 0) {
+                     *kind ? kind : cname(d, best, pb, sizeof pb), classes == 2 ? "score" : "p(true)", score) < 0) {
             labels[k] = NULL;
             rc = cli_error("out of memory");
             break;
@@ -163,7 +163,7 @@ int cli_worst_mistakes(const char *dir, const ds_dataset *d, const float *probs,
         if (!*kind) { /* no kind: the third line says what it was taken for */
             char *l = NULL;
             if (asprintf(&l, "%d: #%d\ntrue %s\nas %s\n%s %.3f", k + 1, i, cname(d, t, tb, sizeof tb),
-                         cname(d, best, pb, sizeof pb), classes == 2 ? "score" : "p", score) >= 0)
+                         cname(d, best, pb, sizeof pb), classes == 2 ? "score" : "p(true)", score) >= 0)
                 free(labels[k]), labels[k] = l;
         }
     }
