@@ -855,6 +855,13 @@ double ds_sim_alert_value(const ds_sim_alert *a, int c);
 /* Write path (atomically): a header `index,<columns>` and one row per record,
  * meta[i] with index first + i. */
 int ds_sim_alert_write_csv(const char *path, const ds_sim_meta *meta, int n, long first);
+/* Progress of a long job: `done` of `total` units (called from the thread
+ * that started the job). */
+typedef void (*ds_progress_fn)(void *arg, long done, long total);
+/* ds_sim_dataset, the same stamps, made in chunks of 2048 with fn(arg,
+ * done, n) after each (fn NULL: ds_sim_dataset). */
+int ds_sim_dataset_progress(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta, ds_progress_fn fn,
+                            void *arg);
 /* Rendering, in electrons added to img [size × size] (pixel centres at
  * k + 0.5): a PSF of FWHM fwhm (beta ≤ 0: Gaussian, else Moffat β)
  * integrated over pixels; and that PSF swept along a segment (a trail). */
@@ -1020,15 +1027,53 @@ int ds_png_write(const char *path, int w, int h, int channels, const uint8_t *pi
 /* Line chart: n_series curves of n_points (NaN gaps allowed), x = 1..n. */
 int ds_plot_lines(const char *path, const char *title, const char *xlabel, int n_series,
                   const char *const *names, const float *const *ys, int n_points);
+/* The same with a y-axis label (NULL: none). */
+int ds_plot_lines_ex(const char *path, const char *title, const char *xlabel, const char *ylabel, int n_series,
+                     const char *const *names, const float *const *ys, int n_points);
+/* One curve of an x-y chart: n points (x NULL: 1..n; a NaN is a gap), drawn
+ * as a line, points, both, or a grey dashed guide (e.g. a diagonal, a
+ * threshold) that does not set the axes' range. lo, hi (NULL: none): error
+ * bars from lo[i] to hi[i]; labels (NULL: none): a short text beside each
+ * point (e.g. "n=120"), placed where it hides no curve. */
+enum { DS_PLOT_LINE = 0, DS_PLOT_POINTS, DS_PLOT_LINE_POINTS, DS_PLOT_DASHED };
+typedef struct ds_plot_series {
+    const char *name; /* in the legend (NULL: not listed) */
+    const float *x, *y, *lo, *hi;
+    const char *const *labels;
+    int n, style;
+} ds_plot_series;
+typedef struct ds_plot_opts {
+    const char *title, *xlabel, *ylabel;
+    int log_x;                       /* log10 x axis, decades labelled 0.001, 0.01, ...; x <= 0 left out */
+    int x_fixed, y_fixed;            /* the ranges below, else the data's (padded 5 %) */
+    double xmin, xmax, ymin, ymax;
+} ds_plot_opts;
+/* An 800 x 500 chart with numbered ticks on both axes; the legend goes in a
+ * corner of the plot where it hides nothing, else below the chart (the
+ * image grows); names and labels are shortened to fit, never cut by the edge. */
+int ds_plot_xy(const char *path, const ds_plot_opts *opts, const ds_plot_series *series, int n_series);
 /* n grey images [n, h, w] as a grid of `cols` columns (0: square), each
  * scaled to black..white over its own range (per_tile) or over all of them. */
 int ds_png_grid(const char *path, const float *x, int n, int h, int w, int cols, int per_tile);
+/* The same in colour with a label of up to 4 lines ('\n') under each tile
+ * (labels NULL or labels[i] NULL: none), e.g. "#123 real\nstreak\np=0.97";
+ * tiles are scaled up to about 96 pixels, lines cut to fit their tile. */
+int ds_png_grid_labeled(const char *path, const float *x, int n, int h, int w, int cols, int per_tile,
+                        const char *const *labels);
 /* Confusion matrix heat map, counts[true·classes + predicted]. */
 int ds_plot_confusion(const char *path, int classes, const int *counts,
                       const char *const *class_names);
 /* A self-contained report page DIR/report.html linking the PNGs and
  * metrics.csv that exist in DIR; `summary` is preformatted text. */
 int ds_report_html(const char *dir, const char *title, const char *summary);
+/* The same with a provenance block (prov[0..n_prov): command line, model
+ * hash, seeds, data, version, date) as a table above the plots; prov NULL:
+ * the "# key: value" lines at the top of DIR/metrics.csv, if any. The
+ * metrics table skips lines that start with '#'. */
+int ds_report_html_ex(const char *dir, const char *title, const char *summary, const ds_meta_kv *prov, int n_prov);
+/* kv as "# key: value\n" lines (malloc'd; a newline in a value written \n):
+ * the provenance header of metrics.csv. */
+char *ds_provenance_comments(const ds_meta_kv *kv, int n);
 
 /* ---- the program and the trainer (src/train/; docs/design.md) -------- */
 

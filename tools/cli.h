@@ -134,6 +134,33 @@ typedef struct cli_meta {
 int cli_meta_read(const char *path, int n, const long *index, const float *y, cli_meta *m);
 void cli_meta_free(cli_meta *m);
 
+/* The survey's pictures (tools/survey_report.c). The Wilson score interval
+ * of k successes in n (z 1.96: 95 %); NaN when n is 0. */
+void cli_wilson(int k, int n, double z, double *lo, double *hi);
+/* DIR/roc.png: recall and the missed-detection rate against the
+ * false-positive rate on a log axis (two classes: probs [n, 2], y 0/1). */
+int cli_plot_roc(const char *dir, const float *probs, const float *y, int n);
+/* DIR/recall_snr.png: recall per S/N bin of b, 95 % Wilson error bars and
+ * found/total on each point (nothing when no bin has a sample). */
+int cli_plot_recall_snr(const char *dir, const cli_breakdown *b);
+/* The max worst mistakes of d (misclassified, by 1 − p(true class), the
+ * most confident first): DIR/mistakes.png, a grid of their last channel,
+ * each labelled "rank: #sample / true CLASS / kind (meta; else: as
+ * PREDICTED) / score", and (out not NULL) the same list in the same order
+ * printed as a table. score: p(class 1) with two classes, else
+ * p(true class). */
+int cli_worst_mistakes(const char *dir, const ds_dataset *d, const float *probs, int classes, const cli_meta *meta,
+                       int max, FILE *out);
+
+/* eval --report DIR: confusion.png, reliability.png, roc.png (two
+ * classes), recall_snr.png (bd with S/N), mistakes.png (and the list into
+ * `list`, NULL: none) and report.html with the provenance block (the
+ * command line, the checkpoint's hash, the data and its provenance, the
+ * seed the checkpoint was trained with). bd, meta, prov may be NULL. */
+int cli_eval_report(const char *dir, int argc, char **argv, const char *ckpt, const char *spec, const ds_dataset *d,
+                    const float *probs, const ds_metrics *m, const cli_breakdown *bd, const cli_meta *meta,
+                    const ds_provenance *prov, FILE *list);
+
 /* Data provenance (tools/cli_provenance.c): ds_provenance_of for a model's
  * input channels, a warning (not an error) if it cannot be found; the JSON
  * train stores as checkpoint metadata "data" (NULL after a warning); and a
@@ -142,6 +169,60 @@ void cli_meta_free(cli_meta *m);
 int cli_provenance_of(const ds_model *model, const char *spec, int n, ds_provenance *p, long **index);
 char *cli_data_provenance(const ds_model *model, const char *spec, int n);
 void cli_warn_trained_on(const char *ckpt, const ds_provenance *data, const char *what, long n);
+
+/* A progress line on stderr (tools/progress.c): a bar that fits the
+ * terminal (never wraps), the share done, units/s and the ETA of the whole
+ * run (units are the caller's: e.g. batches over all epochs, with per_unit
+ * the batch size and unit "img" to show images/s), and caller-formatted
+ * fields ("loss 0.3100 acc 0.9000"). Redrawn at most 10 times a second;
+ * nothing at all when stderr is not a terminal (DS_PROGRESS_FORCE=1 draws
+ * anyway, for tests). done_units at start: units a resumed run had done
+ * before (left out of the rate). */
+typedef struct cli_progress {
+    char label[64], fields[256], unit[16]; /* unit: "it" when empty */
+    long total, done, start_done;
+    double per_unit; /* items per unit for the rate (1) */
+    double t0, last_draw;
+    int on, drawn;
+} cli_progress;
+void cli_progress_start(cli_progress *p, const char *label, long total_units, long done_units);
+/* done_units so far (of all the run); fields NULL: none. */
+void cli_progress_update(cli_progress *p, long done_units, const char *fields);
+/* Erase the line (before printing a log line to stdout/stderr); the next
+ * update draws it again. */
+void cli_progress_clear(cli_progress *p);
+/* Draw the final state and end the line with a newline (if it was drawn). */
+void cli_progress_end(cli_progress *p);
+/* Erase the progress line on screen, if any (cli_error calls it first). */
+void cli_progress_interrupt(void);
+/* The line cli_progress draws at time `now` (mono clock) for a terminal
+ * `width` columns wide: at most width − 1 characters; returns its length. */
+int cli_progress_format(const cli_progress *p, int width, double now, char *buf, size_t size);
+/* Columns of the terminal on stderr; else $COLUMNS; else 80. */
+int cli_terminal_width(void);
+/* ds_sim_dataset with a progress line "simulating [###...] ... stamps/s". */
+int cli_sim_dataset_progress(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta);
+
+/* The provenance block (tools/run_info.c): entries "command" (argv from
+ * the subcommand on, shell-quoted: pasted back, it runs again), "version",
+ * "date" (UTC, ISO 8601), then the caller's: e.g. "model" with its FNV-1a
+ * hash (cli_run_info_add_file), "seed", "data" (the spec) and
+ * "data_provenance" (cli_data_provenance's JSON). kv goes to
+ * ds_report_html_ex; cli_run_info_comments gives the "# key: value" lines
+ * that head metrics.csv (malloc'd). */
+#define CLI_RUN_INFO_MAX 16
+typedef struct cli_run_info {
+    int n;
+    ds_meta_kv kv[CLI_RUN_INFO_MAX];
+    char *own[CLI_RUN_INFO_MAX];
+} cli_run_info;
+int cli_run_info_init(cli_run_info *r, int argc, char **argv);
+int cli_run_info_add(cli_run_info *r, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cli_run_info_add_file(cli_run_info *r, const char *key, const char *path);
+char *cli_run_info_comments(const cli_run_info *r);
+void cli_run_info_free(cli_run_info *r);
+/* argv joined with spaces, each quoted for a POSIX shell where needed (malloc'd). */
+char *cli_shell_join(int argc, char **argv);
 
 /* mkdir -p */
 int cli_mkdirs(const char *path);

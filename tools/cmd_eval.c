@@ -135,7 +135,7 @@ static void print_metrics(const ds_metrics *m, const ds_dataset *d, int json, co
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *ckpt = NULL, *spec = NULL, *meta_path = NULL, *v, *tree_path_opt = NULL;
+    const char *ckpt = NULL, *spec = NULL, *meta_path = NULL, *report = NULL, *v, *tree_path_opt = NULL;
     int batch = 256, json = 0, batch_given = 0;
     cli_specs extra = {{0}, 0};
     for (int i = 1; i < argc; i++) {
@@ -153,6 +153,9 @@ int cmd_eval(int argc, char **argv)
             if (!tree_path_opt) return cli_usage("--tree needs a model file with a [tree]");
         } else if (cli_opt(argc, argv, &i, "--meta", &meta_path)) {
             if (!meta_path) return cli_usage("--meta needs a value");
+        } else if (cli_opt(argc, argv, &i, "--report", &report)) {
+            if (!report || !*report) return cli_usage("--report needs a value");
+            if (cli_check_out_dir("--report", report) != 0) return 2;
         } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
             if (cli_parse_int("--batch", v, 1, 1 << 20, &batch)) return 1;
             batch_given = 1;
@@ -233,6 +236,11 @@ int cmd_eval(int argc, char **argv)
         ds_hier_metrics_free(&hm);
     }
     ds_model_free(tm);
+    /* the pictures, the worst mistakes (listed as the grid shows them) and report.html with its provenance */
+    if (report && cli_eval_report(report, argc, argv, ckpt, spec, &d, probs, &m, meta_path && meta.snr ? &bd : NULL,
+                                  meta_path ? &meta : NULL, prov.n_sim || prov.n_files ? &prov : NULL,
+                                  json ? NULL : stdout) != 0)
+        goto done;
     rc = 0;
 done:
     ds_provenance_free(&prov);

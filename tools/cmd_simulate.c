@@ -48,10 +48,11 @@ int cmd_simulate(int argc, char **argv)
     if (ds_sim_out_prepare(out, force, &removed) != 0) return cli_lib_error("simulate");
     ds_dataset d;
     ds_sim_meta *m = NULL;
-    if (ds_sim_dataset(&c, &d, &m) != 0) return cli_lib_error(NULL);
+    if (cli_sim_dataset_progress(&c, &d, &m) != 0) return cli_lib_error(NULL); /* a progress line on a terminal */
     int rc = 1;
     char path[PATH_MAX];
     ds_atomic f = {0};
+    cli_progress cp = {0}; /* writing the cutouts */
     if (cli_mkdirs(out) != 0) goto done;
     {
         /* temporary files of a killed run (ours only: these names with ds_atomic_open's suffix) */
@@ -132,7 +133,9 @@ int cmd_simulate(int argc, char **argv)
         for (long t = 1000000; t < c.n; t *= 10) digits++;
         size_t per = (size_t)c.channels * c.size * c.size;
         int na = ds_sim_alert_columns();
+        cli_progress_start(&cp, "cutouts", c.n, 0);
         for (int i = 0; i < c.n; i++) {
+            cli_progress_update(&cp, i + 1, NULL);
             const ds_sim_meta *s = &m[i];
             ds_fits_key keys[16 + 64] = {
                 {"CLASS", 's', 0, s->label ? "real" : "bogus", "real asteroid or bogus detection"},
@@ -174,6 +177,7 @@ int cmd_simulate(int argc, char **argv)
                 goto done;
             }
         }
+        cli_progress_end(&cp);
     }
     snprintf(path, sizeof path, "%s/labels.csv", out);
     if (ds_atomic_open(&f, path) != 0) {
@@ -211,6 +215,7 @@ int cmd_simulate(int argc, char **argv)
                c.channels == 1 ? "" : ",channels=3");
     rc = 0;
 done:
+    cli_progress_end(&cp);
     if (f.path) ds_atomic_abort(&f);
     free(m);
     ds_dataset_free(&d);

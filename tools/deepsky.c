@@ -70,7 +70,7 @@ static const command commands[] = {
      "and, for images, DIR/<first rbm>_weights.png and DIR/<first rbm>_samples.png.\n"
      "Then: deepsky train MODEL.cfg --init DIR/pretrained.safetensors --data SPEC\n"},
     {"eval", cmd_eval, "evaluate a checkpoint: accuracy, per-class metrics, confusion matrix",
-     "usage: deepsky eval CKPT --data SPEC [--meta FILE.csv] [--batch N] [--json]\n"
+     "usage: deepsky eval CKPT --data SPEC [--meta FILE.csv] [--report DIR] [--batch N] [--json]\n"
      "\n"
      "Prints accuracy, log-loss, per-class precision/recall/F1, the confusion\n"
      "matrix and the reliability table (expected calibration error); for two\n"
@@ -80,6 +80,10 @@ static const command commands[] = {
      "1 %-FPR threshold, the share of each bogus kind rejected and of real\n"
      "sources found per S/N bin (rows matched by its 'index' column to the stamps'\n"
      "simulator indices, 'label' checked). --json prints one JSON object.\n"
+     "--report DIR writes confusion, reliability, ROC (false-positive rate on a\n"
+     "log axis) and recall-against-S/N plots, the worst mistakes (a labelled\n"
+     "grid, listed in the same order) and DIR/report.html with the provenance\n"
+     "(command, checkpoint hash, data, version, date).\n"
      "Warns when the data overlaps the checkpoint's training data.\n"},
     {"predict", cmd_predict, "class probabilities for files or a data spec",
      "usage: deepsky predict CKPT INPUT... [--top K] [--format text|json|npy] [--output FILE] [--strict]\n"
@@ -226,6 +230,7 @@ int main(int argc, char **argv)
 static void report(const char *fmt, va_list ap)
 {
     vsnprintf(last_message, sizeof last_message, fmt, ap);
+    cli_progress_interrupt(); /* the message on a line of its own, not after a progress bar */
     fprintf(stderr, "deepsky: %s\n", last_message);
 }
 
@@ -504,20 +509,32 @@ int cli_data_load(const ds_model *model, const char *spec, ds_dataset *d)
 
 int cli_plot_reliability(const char *dir, const ds_metrics *m)
 {
-    char path[PATH_MAX];
-    float obs[DS_CALIB_BINS], mean[DS_CALIB_BINS];
-    for (int b = 0; b < DS_CALIB_BINS; b++) obs[b] = (float)m->calib_observed[b], mean[b] = (float)m->calib_score[b];
-    const float *series[2] = {obs, mean};
-    const char *names[2] = {m->classes == 2 ? "class-1 share" : "accuracy", "mean score"};
+    char path[PATH_MAX], lab[DS_CALIB_BINS][16];
+    float x[DS_CALIB_BINS], obs[DS_CALIB_BINS], lo[DS_CALIB_BINS], hi[DS_CALIB_BINS];
+    const char *labels[DS_CALIB_BINS];
+    for (int b = 0; b < DS_CALIB_BINS; b++) {
+        int n = m->calib_count[b];
+        double l, h;
+        /* the observed share at the bin's mean score, with its 95 % Wilson interval and count */
+        x[b] = n ? (float)m->calib_score[b] : NAN, obs[b] = n ? (float)m->calib_observed[b] : NAN;
+        cli_wilson((int)lround(m->calib_observed[b] * n), n, 1.96, &l, &h);
+        lo[b] = (float)l, hi[b] = (float)h;
+        snprintf(lab[b], sizeof lab[b], "%d", n);
+        labels[b] = n ? lab[b] : NULL;
+    }
+    float diag[2] = {0, 1};
+    const char *what = m->classes == 2 ? "class-1 share" : "accuracy";
+    ds_plot_series s[2] = {{.name = what, .x = x, .y = obs, .lo = lo, .hi = hi, .labels = labels, .n = DS_CALIB_BINS,
+                            .style = DS_PLOT_LINE_POINTS},
+                           {.name = "a calibrated score", .x = diag, .y = diag, .n = 2, .style = DS_PLOT_DASHED}};
     char title[128];
-    snprintf(title, sizeof title, "Reliability: %s per score bin (ECE %.4f)",
-             m->classes == 2 ? "class-1 share" : "accuracy", m->ece);
+    snprintf(title, sizeof title, "Reliability, samples per bin (ECE %.4f)", m->ece);
+    ds_plot_opts o = {.title = title,
+                      .xlabel = m->classes == 2 ? "mean p(class 1) in the bin (10 bins)" : "mean top-1 probability in the bin (10 bins)",
+                      .ylabel = what, .x_fixed = 1, .xmin = 0, .xmax = 1, .y_fixed = 1, .ymin = 0, .ymax = 1.05};
     if (snprintf(path, sizeof path, "%s/reliability.png", dir) >= (int)sizeof path)
         return cli_error("%s: path too long", dir);
-    if (ds_plot_lines(path, title, m->classes == 2 ? "bin of p(class 1): 1 = 0-0.1 ... 10 = 0.9-1" :
-                                                     "bin of the top-1 probability: 1 = 0-0.1 ... 10 = 0.9-1",
-                      2, names, series, DS_CALIB_BINS) != 0)
-        return cli_lib_error(NULL);
+    if (ds_plot_xy(path, &o, s, 2) != 0) return cli_lib_error(NULL);
     return 0;
 }
 

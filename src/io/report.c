@@ -29,6 +29,7 @@ static const char CSS[] =
     "th,td{padding:4px 12px;border-bottom:1px solid #eceef2;text-align:left;white-space:nowrap}\n"
     "th{background:#eaedf2}\n"
     "td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
+    "table.prov td{white-space:normal;word-break:break-all}\n"
     "tbody tr:nth-child(even){background:#f8f9fb}\n";
 
 /* The plots a run leaves, in page order. */
@@ -47,7 +48,8 @@ static const struct {
     {"recall_snr.png", "Recall against S/N", "Recall of real sources per S/N bin"},
     {"stamps_real.png", "Real stamps", "Test stamps of the real class (difference images)"},
     {"stamps_bogus.png", "Bogus stamps", "Test stamps of each bogus kind (difference images)"},
-    {"mistakes.png", "The worst mistakes", "The test stamps the model was most confidently wrong about"},
+    {"mistakes.png", "The worst mistakes", "The stamps the model was most confidently wrong about, most confident first; each labelled with its rank, "
+     "sample index, true class, kind (when known) and score, as in the list the command printed"},
 };
 
 /* Write s with & < > " ' escaped. */
@@ -162,6 +164,10 @@ static void put_table(FILE *f, char *csv)
             p++;
             continue;
         }
+        if (*p == '#') { /* a comment line: the provenance block (shown above the table) */
+            p = strchr(p, '\n');
+            continue;
+        }
         int n = csv_record(&p, cells, MAX_COLS);
         if (n > MAX_COLS) n = MAX_COLS;
         if (!cols) {
@@ -187,7 +193,74 @@ static void put_table(FILE *f, char *csv)
     fputs(cols ? "</tbody></table></div>\n" : "</table></div>\n", f);
 }
 
+char *ds_provenance_comments(const ds_meta_kv *kv, int n)
+{
+    size_t cap = 64, len = 0;
+    for (int i = 0; i < n; i++) cap += 8 + (kv[i].key ? strlen(kv[i].key) : 0) + 2 * (kv[i].value ? strlen(kv[i].value) : 0);
+    char *b = malloc(cap);
+    if (!b) {
+        ds_fail("provenance: out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!kv[i].key || !kv[i].value) continue;
+        len += (size_t)snprintf(b + len, cap - len, "# %s: ", kv[i].key);
+        for (const char *s = kv[i].value; *s; s++) /* one line each: a newline in a value is written \n */
+            if (*s == '\n') b[len++] = '\\', b[len++] = 'n';
+            else if (*s == '\r') b[len++] = '\\', b[len++] = 'r';
+            else b[len++] = *s;
+        b[len++] = '\n';
+    }
+    b[len] = 0;
+    return b;
+}
+
+/* The provenance block: a definition list of key: value. */
+static void put_prov_item(FILE *f, const char *key, size_t klen, const char *value, size_t vlen)
+{
+    fputs("<tr><th>", f);
+    for (size_t i = 0; i < klen; i++) {
+        char one[2] = {key[i], 0};
+        put_esc(f, one);
+    }
+    fputs("</th><td><code>", f);
+    for (size_t i = 0; i < vlen; i++) {
+        char one[2] = {value[i], 0};
+        put_esc(f, one);
+    }
+    fputs("</code></td></tr>\n", f);
+}
+
+/* From kv, or else from the "# key: value" lines at the top of metrics.csv. */
+static void put_provenance(FILE *f, const ds_meta_kv *kv, int n, const char *csv)
+{
+    int any = 0;
+    for (int i = 0; kv && i < n; i++) {
+        if (!kv[i].key || !kv[i].value) continue;
+        if (!any++) fputs("<h2>Provenance</h2>\n<div class=\"tbl\"><table class=\"prov\">\n", f);
+        put_prov_item(f, kv[i].key, strlen(kv[i].key), kv[i].value, strlen(kv[i].value));
+    }
+    for (const char *p = any ? NULL : csv; p && *p == '#';) {
+        const char *end = strchr(p, '\n'), *line = p + 1 + (p[1] == ' ');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        while (len && line[len - 1] == '\r') len--;
+        const char *colon = memchr(line, ':', len);
+        if (colon) {
+            if (!any++) fputs("<h2>Provenance</h2>\n<div class=\"tbl\"><table class=\"prov\">\n", f);
+            const char *v = colon + 1 + (colon + 1 < line + len && colon[1] == ' ');
+            put_prov_item(f, line, (size_t)(colon - line), v, (size_t)(line + len - v));
+        }
+        p = end ? end + 1 : NULL;
+    }
+    if (any) fputs("</table></div>\n", f);
+}
+
 int ds_report_html(const char *dir, const char *title, const char *summary)
+{
+    return ds_report_html_ex(dir, title, summary, NULL, 0);
+}
+
+int ds_report_html_ex(const char *dir, const char *title, const char *summary, const ds_meta_kv *prov, int n_prov)
 {
     if (!dir) return ds_fail("report: NULL directory");
     struct stat st;
@@ -220,12 +293,13 @@ int ds_report_html(const char *dir, const char *title, const char *summary)
     put_esc(f, title);
     fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<main>\n<h1>", CSS);
     put_esc(f, title);
-    fputs("</h1>\n<p class=\"sub\">deepsky " DS_VERSION " training report</p>\n", f);
+    fputs("</h1>\n<p class=\"sub\">deepsky " DS_VERSION " report</p>\n", f);
     if (summary) {
         fputs("<h2>Summary</h2>\n<pre>", f);
         put_esc(f, summary);
         fputs("</pre>\n", f);
     }
+    put_provenance(f, prov, n_prov, csv);
     int any = 0;
     for (size_t i = 0; i < sizeof FIGS / sizeof FIGS[0]; i++) {
         if (!is_file(dir, FIGS[i].file)) continue;
