@@ -89,6 +89,8 @@ typedef struct cli_train_opts {
     float val_split, lr;
     int epochs, batch, quiet;
     long seed; /* -1: the model file's */
+    int argc;  /* the command line, for the provenance block (argv NULL: none) */
+    char **argv;
 } cli_train_opts;
 int cli_train_run(const cli_train_opts *o);
 /* Load a data spec for `model` (FITS planes grouped into its input channels). */

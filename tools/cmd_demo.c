@@ -110,6 +110,7 @@ int cmd_demo(int argc, char **argv)
     cli_train_opts to = {.model_path = model, .out = out, .seed = seed, .val_split = DEMO_VAL_SPLIT, .quiet = 1,
                          .epochs = epochs};
     to.data = (cli_specs){{data}, 1};
+    to.argc = argc, to.argv = argv;
     to.test = (cli_specs){{test}, 1};
     int train_rc = cli_train_run(&to);
     if (train_rc != 0) {

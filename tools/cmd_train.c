@@ -69,18 +69,6 @@ static void default_out(const char *model_path, char *buf, size_t size)
     snprintf(buf, size, "runs/%.*s", (int)len, base);
 }
 
-/* Progress on a terminal: one line redrawn in place. */
-static void progress(int epoch, int epochs, int batch, int batches, double loss, double acc,
-                     double rate, double eta)
-{
-    char bar[31];
-    int fill = batches ? 30 * batch / batches : 30;
-    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
-    bar[30] = 0;
-    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %d/%d loss %.4f acc %.4f %.0f img/s ETA %d:%02d", epoch,
-            epochs, bar, batch, batches, loss, acc, rate, (int)eta / 60, (int)eta % 60);
-    fflush(stderr);
-}
 
 
 /* metrics.csv as text, rewritten whole (atomically) after every epoch */
@@ -128,9 +116,11 @@ static int write_report(const char *out, const char *title, const ds_metrics *m,
     const char *names[2] = {"train", "validation"};
     int series = has_val ? 2 : 1;
     if (cli_path(path, sizeof path, "%s/loss.png", out)) return 1;
-    if (ds_plot_lines(path, "loss", "epoch", series, names, loss, epochs_done) != 0) return cli_lib_error(NULL);
+    if (ds_plot_lines_ex(path, "loss", "epoch", "loss (mean cross-entropy)", series, names, loss, epochs_done) != 0)
+        return cli_lib_error(NULL);
     if (cli_path(path, sizeof path, "%s/accuracy.png", out)) return 1;
-    if (ds_plot_lines(path, "accuracy", "epoch", series, names, acc, epochs_done) != 0) return cli_lib_error(NULL);
+    if (ds_plot_lines_ex(path, "accuracy", "epoch", "accuracy", series, names, acc, epochs_done) != 0)
+        return cli_lib_error(NULL);
     int k = snprintf(summary, sizeof summary, "epochs: %d\ntrain loss: %.4f\ntrain accuracy: %.4f\n", epochs_done,
                      hist[epochs_done - 1], hist[2 * stride + epochs_done - 1]);
     if (m) {
@@ -172,7 +162,8 @@ typedef struct {
     const ds_norm *norm;
     char **norm_json; /* metadata "norm.NAME" of inputs 2.. */
     int n_inputs, epochs, batch, monitor;
-    bool bar;
+    cli_progress bar;  /* the whole run's progress line (silent off a terminal and with --quiet) */
+    int bpe;
     double epoch_t0;
 } train_ctx;
 
@@ -181,14 +172,10 @@ static int on_batch(void *user, const ds_batch_log *b)
 {
     train_ctx *c = user;
     if (cli_interrupted) return DS_TRAIN_STOP;
-    static double last_draw;
-    double t = ds_now();
-    if (c->bar && (t - last_draw > 0.1 || b->batch == b->batches)) {
-        double rate = b->seen / (b->seconds > 0 ? b->seconds : 1e-9);
-        progress(b->epoch, b->epochs, b->batch, b->batches, b->loss, b->accuracy, rate,
-                 (double)(b->batches - b->batch) * c->batch / rate);
-        last_draw = t;
-        if (b->batch == b->batches) fputc('\n', stderr);
+    if (!c->o->quiet) {
+        char f[160];
+        snprintf(f, sizeof f, "epoch %d/%d loss %.4f acc %.4f", b->epoch, b->epochs, b->loss, b->accuracy);
+        cli_progress_update(&c->bar, (long)(b->epoch - 1) * c->bpe + b->batch, f);
     }
     return 0;
 }
@@ -196,7 +183,6 @@ static int on_batch(void *user, const ds_batch_log *b)
 static int on_validate(void *user, ds_epoch_log *e)
 {
     train_ctx *c = user;
-    if (c->bar && e->train.samples && cli_interrupted) fputc('\n', stderr);
     ds_metrics_free(&c->m);
     if (!c->val->n) return 0;
     if (evaluate(c->net, c->val, c->probs, &c->m) != 0) return HOOK_FAILED;
@@ -234,6 +220,7 @@ static int on_epoch(void *user, const ds_epoch_log *e)
         c->hist[E + n - 1] = (float)c->m.log_loss;
         c->hist[3 * E + n - 1] = (float)c->m.accuracy;
     }
+    cli_progress_clear(&c->bar);
     printf("epoch %d/%d  loss %.4f  acc %.4f", n, E, r->loss, r->accuracy);
     if (has_val) printf("  val_loss %.4f  val_acc %.4f", c->m.log_loss, c->m.accuracy);
     printf("  lr %.3g  %.1f s  %.0f img/s\n", e->lr, r->seconds, r->samples / r->seconds);
@@ -525,6 +512,37 @@ int cli_train_run(const cli_train_opts *op)
         ds_atomic_clean(out, ours, 4);
     }
     if (cli_path(path, sizeof path, "%s/metrics.csv", out)) goto done;
+    { /* the provenance block: a new run's, or the resumed run's first lines and a "resumed" line */
+        cli_run_info ri = {0};
+        static char line[1 << 16];
+        char *h = NULL;
+        FILE *old = st.epoch > 0 ? fopen(path, "r") : NULL;
+        int kept = 0;
+        while (old && fgets(line, sizeof line, old) && line[0] == '#') {
+            if (tb_printf(&csv, "%s%s", line, strchr(line, '\n') ? "" : "\n")) goto done;
+            kept = 1;
+        }
+        if (old) fclose(old);
+        if (cli_run_info_init(&ri, o.argv ? o.argc : 0, o.argv) != 0) goto done;
+        if (kept) {
+            char *cmd = o.argv ? cli_shell_join(o.argc, o.argv) : NULL;
+            int bad = tb_printf(&csv, "# resumed: deepsky %s\n", cmd ? cmd : "(from the library)");
+            free(cmd);
+            cli_run_info_free(&ri);
+            if (bad) goto done;
+        } else {
+            if (o.model_path) cli_run_info_add_file(&ri, "model", o.model_path);
+            else cli_run_info_add_file(&ri, "resumed_from", o.resume);
+            cli_run_info_add(&ri, "seed", "%llu", (unsigned long long)tc.seed);
+            for (int k = 0; k < o.data.n; k++) cli_run_info_add(&ri, "data", "%s", o.data.spec[k]);
+            if (data_json) cli_run_info_add(&ri, "data_provenance", "%s", data_json);
+            h = cli_run_info_comments(&ri);
+            cli_run_info_free(&ri);
+            int bad = !h || tb_printf(&csv, "%s", h);
+            free(h);
+            if (bad) goto done;
+        }
+    }
     if (tb_printf(&csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds")) goto done;
     for (int h = 0; net.prog.n_heads > 1 && h < net.prog.n_heads; h++)
         if (tb_printf(&csv, ",train_loss_%s", net.prog.heads[h].name)) goto done;
@@ -552,8 +570,13 @@ int cli_train_run(const cli_train_opts *op)
                       .st = &st, .bestrec = &bestrec, .csv = &csv, .out = out,
                       .title = o.model_path ? o.model_path : o.resume, .classes_json = classes_json,
                       .data_json = data_json, .norm = norm, .norm_json = norm_json, .n_inputs = n_in,
-                      .epochs = tc.epochs, .batch = tc.batch, .monitor = tc.monitor,
-                      .bar = !o.quiet && isatty(STDERR_FILENO), .epoch_t0 = ds_now()};
+                      .epochs = tc.epochs, .batch = tc.batch, .monitor = tc.monitor, .bpe = bpe,
+                      .epoch_t0 = ds_now()};
+    if (!o.quiet) {
+        cli_progress_start(&ctx.bar, "train", (long)tc.epochs * bpe, (long)st.epoch * bpe);
+        ctx.bar.per_unit = tc.batch;
+        snprintf(ctx.bar.unit, sizeof ctx.bar.unit, "img");
+    }
     ds_trainer_hooks hooks = {.user = &ctx, .batch_end = on_batch, .validate = on_validate, .epoch_end = on_epoch};
     ds_trainer_cfg tcfg = {.epochs = tc.epochs, .patience = tc.patience,
                            .higher_is_better = tc.monitor == DS_MONITOR_VAL_ACC || tc.monitor == DS_MONITOR_VAL_AUC};
@@ -603,6 +626,7 @@ interrupted:
         fprintf(stderr, "\ndeepsky: interrupted before the first epoch ended; no checkpoint was written\n");
     }
 done:
+    cli_progress_end(&ctx.bar);
     cli_graceful_interrupts(false);
     ds_trainer_free(trainer);
     ds_metrics_free(&ctx.m);
@@ -631,5 +655,6 @@ int cmd_train(int argc, char **argv)
 {
     cli_train_opts o;
     if (parse(argc, argv, &o) != 0) return 1;
+    o.argc = argc, o.argv = argv;
     return cli_train_run(&o);
 }
