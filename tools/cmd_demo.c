@@ -17,17 +17,6 @@
 #define DS_SOURCE_DIR "."
 #endif
 
-typedef struct {
-    float score;
-    int i;
-} ranked;
-
-static int by_score_desc(const void *a, const void *b)
-{
-    float x = ((const ranked *)a)->score, y = ((const ranked *)b)->score;
-    return (x < y) - (x > y);
-}
-
 /* the difference channel (the last) of stamps idx[0..n) into out [n × S × S] */
 static void gather(const ds_dataset *d, const int *idx, int n, float *out)
 {
@@ -85,7 +74,6 @@ int cmd_demo(int argc, char **argv)
     ds_dataset tr = {0}, te = {0};
     ds_sim_meta *meta = NULL;
     float *probs = NULL, *pics = NULL;
-    ranked *rk = NULL;
     int *idx = NULL, *kind = NULL, rc = 1;
     float *snr = NULL;
     cli_net net = {0};
@@ -135,12 +123,11 @@ int cmd_demo(int argc, char **argv)
         cli_lib_error(NULL);
         goto done;
     }
-    rk = malloc(sizeof *rk * (size_t)te.n);
     idx = calloc(64, sizeof(int));
     pics = malloc(sizeof(float) * 64 * size * size);
     kind = malloc(sizeof *kind * (size_t)te.n);
     snr = malloc(sizeof *snr * (size_t)te.n);
-    if (!rk || !idx || !pics || !kind || !snr) {
+    if (!idx || !pics || !kind || !snr) {
         cli_error("out of memory");
         goto done;
     }
@@ -180,52 +167,14 @@ int cmd_demo(int argc, char **argv)
     gather(&te, idx, nbog, pics);
     snprintf(path, sizeof path, "%s/stamps_bogus.png", out);
     if (nbog && ds_png_grid(path, pics, nbog, size, size, 8, 1) != 0) goto lib_fail;
-    for (int i = 0; i < te.n; i++) /* how wrong: the probability given to the wrong class */
-        rk[i] = (ranked){te.y[i] == 1 ? probs[2 * i] : probs[2 * i + 1], i};
-    qsort(rk, (size_t)te.n, sizeof *rk, by_score_desc);
-    int nm = 0;
-    for (int i = 0; i < te.n && nm < 32 && rk[i].score > 0.5f; i++) idx[nm++] = rk[i].i;
-    gather(&te, idx, nm, pics);
-    snprintf(path, sizeof path, "%s/mistakes.png", out);
-    if (nm && ds_png_grid(path, pics, nm, size, size, 8, 1) != 0) goto lib_fail;
-    printf("\nworst mistakes (most confident first): ");
-    for (int i = 0; i < nm && i < 8; i++)
-        printf("%s#%d %s %.2f", i ? ", " : "", idx[i], ds_sim_kind_name(meta[idx[i]].kind), rk[i].score);
-    printf("\n");
-    /* ROC: recall at false-positive rates 0.5 %, 1 %, ..., 20 % */
-    float roc[40];
-    {
-        ranked *all = malloc(sizeof *all * (size_t)te.n);
-        if (!all) {
-            cli_error("out of memory");
+    { /* the worst mistakes, listed as the labelled grid shows them; ROC on a log FPR axis; recall per S/N bin */
+        cli_meta cm = {.kind = kind, .n_kinds = DS_SIM_KINDS, .snr = snr};
+        for (int t = 0; t < DS_SIM_KINDS; t++) cm.names[t] = (char *)ds_sim_kind_name(t);
+        printf("\n");
+        if (cli_worst_mistakes(out, &te, probs, 2, &cm, 16, stdout) != 0 || cli_plot_roc(out, probs, te.y, te.n) != 0 ||
+            cli_plot_recall_snr(out, &bd) != 0)
             goto done;
-        }
-        for (int i = 0; i < te.n; i++) all[i] = (ranked){probs[2 * i + 1], i};
-        qsort(all, (size_t)te.n, sizeof *all, by_score_desc);
-        int npos = te.n - nb;
-        for (int p = 0; p < 40; p++) {
-            double fmax = 0.005 * (p + 1);
-            int tp = 0, fp = 0;
-            roc[p] = 0;
-            for (int i = 0; i < te.n; i++) {
-                if (te.y[all[i].i] == 1) tp++;
-                else if (++fp > fmax * nb) break;
-                roc[p] = npos ? (float)tp / npos : 0;
-            }
-        }
-        free(all);
     }
-    const float *series[1] = {roc};
-    const char *names[1] = {"recall (true-positive rate)"};
-    snprintf(path, sizeof path, "%s/roc.png", out);
-    if (ds_plot_lines(path, "ROC: recall at false-positive rates 0.5 % ... 20 %", "false-positive rate (x 0.5 %)", 1,
-                      names, series, 40) != 0)
-        goto lib_fail;
-    const float *rs[1] = {bd.recall};
-    const char *rn[1] = {"recall at 1 % FPR"};
-    snprintf(path, sizeof path, "%s/recall_snr.png", out);
-    if (ds_plot_lines(path, "Recall against S/N (bins 5-7, 7-10, 10-20, 20-50, 50-100)", "S/N bin", 1, rn, rs, 5) != 0)
-        goto lib_fail;
     if (cli_plot_reliability(out, &m) != 0) goto done;
     snprintf(path, sizeof path, "%s/confusion.png", out);
     if (ds_plot_confusion(path, 2, m.confusion, (const char *const[]){"bogus", "real"}) != 0) goto lib_fail;
@@ -246,7 +195,6 @@ done:
     free(idx);
     free(kind);
     free(snr);
-    free(rk);
     free(meta);
     ds_dataset_free(&tr);
     ds_dataset_free(&te);
