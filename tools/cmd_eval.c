@@ -25,7 +25,11 @@ static int load_for(cli_net *net, const ds_norm *norm, const char *spec, const c
         return cli_error("%s: the checkpoint's normalisation has %d channels, the data %d", spec,
                          norm->channels, d->sample.d[0]);
     if (ds_norm_apply(norm, d) != 0) return cli_lib_error(spec);
-    if (d->n_fields && cli_norms_apply(net->in_norm, ds_model_num_inputs(net->model), d, spec) != 0) return 1;
+    if (d->n_fields) { /* the other inputs' normalisations (x's is applied above: once) */
+        ds_norm rest[DS_MAX_INPUTS] = {{0}};
+        for (int k = 1; k < ds_model_num_inputs(net->model); k++) rest[k] = net->in_norm[k];
+        if (cli_norms_apply(rest, ds_model_num_inputs(net->model), d, spec) != 0) return 1;
+    }
     return 0;
 }
 

@@ -82,6 +82,15 @@ expect_ok "two inputs: eval" "$DS" eval "$T/w/best.safetensors" --data "$STAMPS"
 acc=$(grep '^accuracy' "$T/out" | awk '{print $2}')
 expect_ok "two inputs: predict" "$DS" predict "$T/w/best.safetensors" --data "npy:$T/s/x.npy" --data "meta=csv:$T/meta.csv"
 [ "$(grep -c . "$T/out")" -ge 300 ] && ok "predict scored every sample" || bad "predict: $(grep -c . "$T/out") lines"
+# eval reproduces train's own validation pass (each input normalised once, as in training: eval
+# once standardised the stamps twice, which a model without [instancenorm] does not survive)
+expect_ok "two inputs: train with --val" "$DS" train "$T/wd.cfg" --data "$STAMPS" --data "meta=csv:$T/meta.csv" \
+  --val "$STAMPS" --val "meta=csv:$T/meta.csv" --out "$T/wv" --quiet
+vacc=$(grep "^2," "$T/wv/metrics.csv" | cut -d, -f5)
+"$DS" eval "$T/wv/last.safetensors" --data "$STAMPS" --data "meta=csv:$T/meta.csv" >"$T/out" 2>&1
+eacc=$(grep '^accuracy' "$T/out" | awk '{print $2}')
+[ -n "$vacc" ] && [ "$(printf %.4f "$vacc")" = "$eacc" ] && ok "eval's accuracy equals train's validation accuracy ($eacc)" ||
+  bad "eval $eacc, train's validation $vacc"
 # rows in another order, matched by id: the same scores
 (head -1 "$T/meta.csv"; tail -n +2 "$T/meta.csv" | sort -t, -k1,1nr) >"$T/shuf.csv"
 expect_ok "rows matched by id=index" "$DS" eval "$T/w/best.safetensors" --data "$STAMPS" --data "meta=csv:$T/shuf.csv,id=index"
