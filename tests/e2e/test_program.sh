@@ -8,7 +8,26 @@ set -u
 DS=$1
 . "$(dirname "$0")/lib.sh"
 
-"$DS" simulate --out "$T/s" --n 300 --size 16 --seed 7 >/dev/null 2>&1 || { bad "simulate"; # parameter groups through train: a frozen layer is bit-identical after 1 and after 3 epochs, the rest moves
+"$DS" simulate --out "$T/s" --n 300 --size 16 --seed 7 >/dev/null 2>&1 || { bad "simulate"; # a hierarchical head from the CLI: wine's three classes as "ab? then a or b", or class 2
+WINE="csv:$(dirname "$0")/../data/sklearn/wine_data.csv"
+printf '[net]\ninput = 13\nclasses = 3\n[tree]\nroot = ab, 2\nab = 0, 1\n[dense]\nunits = 16\nactivation = relu\n[dense]\nunits = 4\n[train]\nepochs = 30\nlr = 0.01\n' >"$T/hw.cfg"
+expect_ok "hierarchical: train" "$DS" train "$T/hw.cfg" --data "$WINE" --val-split 0.3 --out "$T/hw" --quiet
+expect_ok "hierarchical: eval" "$DS" eval "$T/hw/best.safetensors" --data "$WINE"
+grep -q "^level 2, 3 groups (class_0, class_1, class_2): accuracy" "$T/out" && grep -q "mistakes inside their parent" "$T/out" &&
+  ok "eval prints accuracy per level of the tree" || bad "no per-level table"
+expect_ok "hierarchical: predict" "$DS" predict "$T/hw/best.safetensors" --data "$WINE"
+head -1 "$T/out" | grep -Eq "ab\? [01]\.[0-9]{2} > class_[01] [01]\.[0-9]{2}|	class_2 [01]\.[0-9]{2}$" &&
+  ok "predict prints the path of questions: $(head -1 "$T/out" | cut -f3)" || bad "predict: $(head -1 "$T/out")"
+printf '[net]\ninput = 13\nclasses = 3\n[tree]\nroot = ab, 2\nab = 0, 1\n[dense]\nunits = 3\n' >"$T/hw3.cfg"
+expect_fail "hierarchical: wrong width" "the model needs \[[0-9]+, 4\] \(the \[tree\]'s 4 logits" "$DS" train "$T/hw3.cfg" --data "$WINE" --out "$T/x" --quiet
+printf '[net]\ninput = 13\nclasses = 3\n[dense]\nunits = 3\n[train]\nepochs = 5\n' >"$T/flat.cfg"
+"$DS" train "$T/flat.cfg" --data "$WINE" --out "$T/flat" --quiet >/dev/null 2>&1
+expect_ok "a flat model on a tree (eval --tree)" "$DS" eval "$T/flat/best.safetensors" --data "$WINE" --tree "$T/hw.cfg"
+grep -q "^level 1, 2 groups (class_2, ab)" "$T/out" && ok "eval --tree: the flat model's accuracy per level" || bad "eval --tree: no level table"
+expect_fail "eval --tree with other classes" "its classes differ" "$DS" eval "$T/b/best.safetensors" --data "$STAMPS" \
+  --data "meta=csv:$T/meta.csv" --tree "$T/hw.cfg"
+
+# parameter groups through train: a frozen layer is bit-identical after 1 and after 3 epochs, the rest moves
 cat >"$T/frz.cfg" <<'CFG'
 [net]
 input = 1,16,16
@@ -187,6 +206,25 @@ expect_fail "class_weight of the wrong length" "class_weight has 3 weights for 2
   "$DS" train "$T/cw.cfg" --data "$STAMPS" --out "$T/x" --quiet
 printf '[net]\ninput=1,16,16\nclasses=2\n[dense]\nunits=2\n[train]\nclass_weight=1,-2\n' >"$T/cw2.cfg"
 expect_fail "a negative class weight" "cw2.cfg:7: \[train\] class_weight: '-2' is not a weight > 0" "$DS" info "$T/cw2.cfg"
+
+# a hierarchical head from the CLI: wine's three classes as "ab? then a or b", or class 2
+WINE="csv:$(dirname "$0")/../data/sklearn/wine_data.csv"
+printf '[net]\ninput = 13\nclasses = 3\n[tree]\nroot = ab, 2\nab = 0, 1\n[dense]\nunits = 16\nactivation = relu\n[dense]\nunits = 4\n[train]\nepochs = 30\nlr = 0.01\n' >"$T/hw.cfg"
+expect_ok "hierarchical: train" "$DS" train "$T/hw.cfg" --data "$WINE" --val-split 0.3 --out "$T/hw" --quiet
+expect_ok "hierarchical: eval" "$DS" eval "$T/hw/best.safetensors" --data "$WINE"
+grep -q "^level 2, 3 groups (class_0, class_1, class_2): accuracy" "$T/out" && grep -q "mistakes inside their parent" "$T/out" &&
+  ok "eval prints accuracy per level of the tree" || bad "no per-level table"
+expect_ok "hierarchical: predict" "$DS" predict "$T/hw/best.safetensors" --data "$WINE"
+head -1 "$T/out" | grep -Eq "ab\? [01]\.[0-9]{2} > class_[01] [01]\.[0-9]{2}|	class_2 [01]\.[0-9]{2}$" &&
+  ok "predict prints the path of questions: $(head -1 "$T/out" | cut -f3)" || bad "predict: $(head -1 "$T/out")"
+printf '[net]\ninput = 13\nclasses = 3\n[tree]\nroot = ab, 2\nab = 0, 1\n[dense]\nunits = 3\n' >"$T/hw3.cfg"
+expect_fail "hierarchical: wrong width" "the model needs \[[0-9]+, 4\] \(the \[tree\]'s 4 logits" "$DS" train "$T/hw3.cfg" --data "$WINE" --out "$T/x" --quiet
+printf '[net]\ninput = 13\nclasses = 3\n[dense]\nunits = 3\n[train]\nepochs = 5\n' >"$T/flat.cfg"
+"$DS" train "$T/flat.cfg" --data "$WINE" --out "$T/flat" --quiet >/dev/null 2>&1
+expect_ok "a flat model on a tree (eval --tree)" "$DS" eval "$T/flat/best.safetensors" --data "$WINE" --tree "$T/hw.cfg"
+grep -q "^level 1, 2 groups (class_2, ab)" "$T/out" && ok "eval --tree: the flat model's accuracy per level" || bad "eval --tree: no level table"
+expect_fail "eval --tree with other classes" "its classes differ" "$DS" eval "$T/b/best.safetensors" --data "$STAMPS" \
+  --data "meta=csv:$T/meta.csv" --tree "$T/hw.cfg"
 
 # parameter groups through train: a frozen layer is bit-identical after 1 and after 3 epochs, the rest moves
 cat >"$T/frz.cfg" <<'CFG'
