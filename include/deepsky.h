@@ -254,6 +254,12 @@ ds_node *ds_nn_conv_transpose2d(ds_graph *g, const char *name, ds_node *x, int o
 /* Batch norm layer: <name>.weight (γ=1), <name>.bias (β=0),
  * <name>.running_mean, <name>.running_var; momentum 0.1, eps 1e-5. */
 ds_node *ds_nn_batchnorm(ds_graph *g, const char *name, ds_node *x);
+/* y [N, dim] = table[idx[n]]: idx [N] or [N, 1] holds category indices (as
+ * floats; one outside 0..categories−1 is an error naming the sample); the
+ * table is "<name>.weight" [categories, dim], N(0, 1) (PyTorch's
+ * nn.Embedding). ds_embedding is the op on a given table. */
+ds_node *ds_nn_embedding(ds_graph *g, const char *name, ds_node *idx, int categories, int dim);
+ds_node *ds_embedding(ds_graph *g, ds_node *idx, ds_node *table);
 /* Instance norm: each sample's channel planes to mean 0, variance 1
  * (x − μ)/√(σ² + eps), no parameters (PyTorch InstanceNorm2d(affine=False)). */
 ds_node *ds_instancenorm(ds_graph *g, ds_node *x, float eps);
@@ -576,6 +582,9 @@ const char *ds_model_input_name(const ds_model *m, int k);
 ds_shape ds_model_input_shape_k(const ds_model *m, int k);
 const char *ds_model_input_columns(const ds_model *m, int k);
 int ds_model_input_normalize(const ds_model *m, int k);
+/* A categorical input's categories ("g,r,i": the values of its one column,
+ * index 0 first); NULL for a numeric input. */
+const char *ds_model_input_categories(const ds_model *m, int k);
 /* The [output] heads (0 without: one softmax head on the last layer) and
  * what head h compares with ("label" or a data field's name). */
 int ds_model_num_outputs(const ds_model *m);

@@ -105,6 +105,15 @@ static int load_field(const ds_model *m, const char *name, int input, const char
         if (w < 0 || (size_t)w >= sizeof buf - k) return cli_error("%s: data spec too long", spec);
         for (char *q = buf + k + 9; *q; q++)
             if (*q == ',') *q = '|';
+        const char *cats = ds_model_input_categories(m, input);
+        if (cats) { /* a categorical column: its texts read as their index in the model's list */
+            k = strlen(buf);
+            w = snprintf(buf + k, sizeof buf - k, ",cat=%s:%s", want, cats);
+            if (w < 0 || (size_t)w >= sizeof buf - k) return cli_error("%s: data spec too long", spec);
+            for (char *q = buf + k + 5; *q; q++)
+                if (*q == ',') *q = '|';
+                else if (*q == ' ') memmove(q, q + 1, strlen(q)), q--;
+        }
     }
     if (ds_data_load(buf, &t) != 0) {
         if (want && strstr(ds_last_error(), "(usecols=)"))

@@ -30,6 +30,9 @@ typedef struct {
     int *line;           /* [n] line number of each row */
     int n, cap;
     unsigned char *use;  /* [ncols] 1 for a column kept (usecols=); NULL: all */
+    int cat_col;         /* a categorical column (cat=COL:a|b), read as the index of its text; −1 none */
+    char *cat_buf, *cat_list, *cats[1024]; /* cat_list: "a,b,c" for messages */
+    int n_cats;
     int nuse;            /* feature columns kept */
 } table;
 
@@ -126,6 +129,15 @@ static int row(table *t, char *s, int ln)
             return ds_fail("%s:%d:%d: empty cell in column '%s'", t->path, ln, c + 1,
                            col_name(t, c, nb, sizeof nb));
         if (c == t->lc || (t->use && !t->use[c])) continue;
+        if (c == t->cat_col) {
+            int k = 0;
+            while (k < t->n_cats && strcmp(t->cats[k], v)) k++;
+            if (k == t->n_cats)
+                return ds_fail("%s:%d:%d: '%.40s' in column '%s' is not one of its categories (%s)", t->path, ln, c + 1,
+                               v, col_name(t, c, nb, sizeof nb), t->cat_list);
+            *xr++ = (float)k;
+            continue;
+        }
         if (!number(v, xr++))
             return ds_fail("%s:%d:%d: '%.40s' in column '%s' is not a finite number", t->path,
                            ln, c + 1, v, col_name(t, c, nb, sizeof nb));
@@ -347,6 +359,41 @@ int ds_csv_load_opts(const char *path, const ds_csv_opts *o, ds_dataset *out)
             if (c != t.lc && !t.use[c]) t.use[c] = 1, t.nuse++;
         }
     }
+    t.cat_col = -1;
+    if (o->categorical) { /* COL:a|b|c — cat_buf holds "COL\0a\0b\0c\0" then the list again for messages */
+        size_t len = strlen(o->categorical);
+        const char *colon = strchr(o->categorical, ':');
+        if (!colon || colon == o->categorical || !colon[1]) {
+            ds_fail("%s: cat=%s: expected COLUMN:a|b|...", path, o->categorical);
+            goto done;
+        }
+        if (!has_hdr) {
+            ds_fail("%s: cat= names a column by its header name, and the file has no header", path);
+            goto done;
+        }
+        if (!(t.cat_buf = malloc(2 * len + 2))) {
+            ds_fail("%s: out of memory", path);
+            goto done;
+        }
+        memcpy(t.cat_buf, o->categorical, len + 1);
+        char *list = t.cat_buf + (colon - o->categorical);
+        *list++ = 0;
+        char *copy = t.cat_list = t.cat_buf + len + 1;
+        strcpy(copy, list);
+        for (char *q = copy; *q; q++)
+            if (*q == '|') *q = ',';
+        for (char *tok = list, *bar; tok && t.n_cats < 1024; tok = bar) {
+            bar = strchr(tok, '|');
+            if (bar) *bar++ = 0;
+            t.cats[t.n_cats++] = tok;
+        }
+        for (int c = 0; c < t.ncols && t.cat_col < 0; c++)
+            if (!strcmp(first[c], t.cat_buf)) t.cat_col = c;
+        if (t.cat_col < 0) {
+            ds_fail("%s: no column '%s' (cat=)", path, t.cat_buf);
+            goto done;
+        }
+    }
     if (!(t.cell = malloc((size_t)t.ncols * sizeof *t.cell))) {
         ds_fail("%s: out of memory", path);
         goto done;
@@ -388,7 +435,7 @@ int ds_csv_load_opts(const char *path, const ds_csv_opts *o, ds_dataset *out)
     rc = 0;
 done:
     if (rc) ds_dataset_free(out);
-    free(t.x), free(t.lab), free(t.line), free(t.cell), free(t.use), free(buf);
+    free(t.x), free(t.lab), free(t.line), free(t.cell), free(t.use), free(t.cat_buf), free(buf);
     free(line1), free(copy2), free(first), free(second), free(line), free(lno);
     return rc;
 }

@@ -34,6 +34,7 @@ typedef struct ds_csv_opts {
     const char *label;
     int header, skip, labels_only;
     const char *usecols; /* "a,b,c": only these columns (by header name) are features; NULL all */
+    const char *categorical; /* "COL:a|b|c": column COL holds one of these texts, read as its index 0, 1, 2 */
 } ds_csv_opts;
 int ds_csv_load_opts(const char *path, const ds_csv_opts *o, ds_dataset *out);
 /* ds_csv_load_opts with header=auto (yes for labels_only), no skip. */

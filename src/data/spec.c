@@ -106,16 +106,16 @@ static int fits_spec(const char *spec, char *args, int want, ds_dataset *out)
     return ds_fits_load(a[0], labels, given ? channels : want, out);
 }
 
-#define CSV_SPEC "csv:FILE[,label=NAME|INDEX|none][,header=auto|yes|no][,skip=N][,usecols=A|B|...]"
+#define CSV_SPEC "csv:FILE[,label=NAME|INDEX|none][,header=auto|yes|no][,skip=N][,usecols=A|B|...][,cat=COL:a|b|...]"
 
 /* csv:FILE[,label=…][,header=…][,skip=N], options in any order, each once */
 static int csv_spec(const char *spec, char *args, ds_dataset *out)
 {
-    char *a[6];
+    char *a[7];
     const char *v;
-    int n = split(args, a, 5), seen[4] = {0};
+    int n = split(args, a, 6), seen[4] = {0};
     ds_csv_opts o = {0};
-    if (n > 5 || !*a[0]) return ds_fail("data spec '%s': expected %s", spec, CSV_SPEC);
+    if (n > 6 || !*a[0]) return ds_fail("data spec '%s': expected %s", spec, CSV_SPEC);
     for (int i = 1; i < n; i++) {
         if ((v = option(a[i], "label")) && *v && !seen[0]++) {
             o.label = v;
@@ -131,6 +131,8 @@ static int csv_spec(const char *spec, char *args, ds_dataset *out)
             if (end == v || *end || errno || k < 0 || k > 1000000000)
                 return ds_fail("data spec '%s': skip=%s is not a line count from 0", spec, v);
             o.skip = (int)k;
+        } else if ((v = option(a[i], "cat")) && *v && !o.categorical) {
+            o.categorical = v; /* COL:a|b|c */
         } else if ((v = option(a[i], "usecols")) && *v && !seen[3]++) {
             o.usecols = v; /* names separated by '|' (',' separates the spec's options) */
         } else {

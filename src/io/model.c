@@ -19,7 +19,7 @@
 
 static const char *const kind_names[L_COUNT] = {
     "conv", "deconv", "dense", "maxpool", "avgpool", "global_avgpool", "batchnorm",
-    "dropout", "activation", "flatten", "concat", "add", "reshape", "rbm", "instancenorm"};
+    "dropout", "activation", "flatten", "concat", "add", "reshape", "rbm", "instancenorm", "embedding"};
 
 const char *ds_layer_kind_name(int kind)
 {
@@ -38,6 +38,7 @@ static const struct {
     {"activation", L_ACT},     {"flatten", L_FLATTEN},        {"concat", L_CONCAT},
     {"add", L_ADD},            {"shortcut", L_ADD},           {"reshape", L_RESHAPE},
     {"rbm", L_RBM},            {"instancenorm", L_INSTNORM},  {"instance_norm", L_INSTNORM},
+    {"embedding", L_EMBED},
 };
 #define N_SECTION_KINDS (int)(sizeof section_kinds / sizeof section_kinds[0])
 
@@ -88,7 +89,8 @@ static const key_def layer_keys[] = {
     {"name", NULL, V_SKIP, 0, 0, 0, NULL, ALL_KINDS},
     {"from", NULL, V_SKIP, 0, 0, 0, NULL, ALL_KINDS},
     {"filters", NULL, V_INT, LO(out), 1, 1 << 16, NULL, CONVS},
-    {"units", NULL, V_INT, LO(out), 1, 1 << 24, NULL, KB(L_DENSE) | KB(L_RBM)},
+    {"units", NULL, V_INT, LO(out), 1, 1 << 24, NULL, KB(L_DENSE) | KB(L_RBM) | KB(L_EMBED)},
+    {"categories", NULL, V_INT, LO(categories), 1, 1 << 24, NULL, KB(L_EMBED)},
     {"output", "units", V_INT, LO(out), 1, 1 << 24, NULL, KB(L_DENSE) | KB(L_RBM)},
     {"visible", NULL, V_ENUM, LO(visible), 0, 0, "bernoulli|gaussian", KB(L_RBM)},
     {"lr", NULL, V_FLOAT, LO(rbm_lr), F_LR, 0, NULL, KB(L_RBM)},
@@ -476,6 +478,7 @@ static const key_def input_keys[] = {
     {"shape", NULL, V_DIMS, offsetof(input_raw, shape), 0, 0, NULL, 0},
     {"columns", NULL, V_SKIP, 0, 0, 0, NULL, 0},
     {"normalize", NULL, V_ENUM, offsetof(input_raw, normalize), 0, 0, "none|standard", 0},
+    {"categories", NULL, V_SKIP, 0, 0, 0, NULL, 0},
 };
 
 static int valid_name(const char *s);
@@ -524,6 +527,31 @@ static int parse_input(ds_model *m, const ini_sec *s, const char *file)
         if (!r.shape.ndim) r.shape = ds_shape_of(1, count);
         if (!(in->columns = strdup(cols->val))) return ds_fail("out of memory");
     }
+    const ini_kv *cats = find_kv(s, input_keys, N_KEYS(input_keys), "categories");
+    if (cats) { /* a categorical column: its values in index order; the input is that index, not standardised */
+        if (!cols || strchr(cols->val, ','))
+            return at_fail(&c, cats->line, "categories", "a categorical input reads one column: give columns=NAME");
+        if (r.normalize == 1)
+            return at_fail(&c, cats->line, "categories", "a categorical input is an index; normalize=standard does not apply");
+        int n = 1;
+        for (const char *q = cats->val; *q; q++) n += *q == ',';
+        char buf[4096], *p = buf, *tok, *seen[1024];
+        if (n > 1024 || strlen(cats->val) >= sizeof buf) return at_fail(&c, cats->line, "categories", "list too long");
+        strcpy(buf, cats->val);
+        int k = 0;
+        while ((tok = next_item(&p))) {
+            if (!*tok || strchr(tok, '|') || strchr(tok, ':'))
+                return at_fail(&c, cats->line, "categories", "'%s' is not a category (empty, or with | or :)", tok);
+            for (int j = 0; j < k; j++)
+                if (!strcmp(seen[j], tok)) return at_fail(&c, cats->line, "categories", "'%s' is listed twice", tok);
+            seen[k++] = tok;
+        }
+        if (k < 2) return at_fail(&c, cats->line, "categories", "needs two or more categories");
+        if (!(in->categories = strdup(cats->val))) return ds_fail("out of memory");
+        in->n_categories = k;
+        r.normalize = 0;
+    }
+    in->normalize = r.normalize < 0 ? -1 : r.normalize;
     if (!r.shape.ndim)
         return at_fail(&c, s->line, NULL, "missing shape= (C,H,W for images, F for tables) or columns=");
     in->shape = r.shape;
@@ -835,7 +863,8 @@ static int layer_finish(const ctx *c, ds_layer *L, const ini_sec *s)
         [L_DENSE] = {"units", "the number of outputs"},
         [L_ACT] = {"activation", ACT_CHOICES},
         [L_RESHAPE] = {"shape", "the per-sample shape, e.g. 16,7,7"},
-        [L_RBM] = {"units", "the number of hidden units"}};
+        [L_RBM] = {"units", "the number of hidden units"},
+        [L_EMBED] = {"units", "the length of each category's vector"}};
     if (required[L->kind][0] && !find_kv(s, layer_keys, nk, required[L->kind][0]))
         return at_fail(c, s->line, NULL, "missing %s= (%s)", required[L->kind][0], required[L->kind][1]);
     if ((L->kind == L_CONV || L->kind == L_DECONV) && !find_kv(s, layer_keys, nk, "size"))
@@ -1073,7 +1102,7 @@ void ds_model_free(ds_model *m)
 {
     if (!m) return;
     for (int i = 0; i < m->n_layers; i++) free(m->layers[i].from);
-    for (int k = 0; k < m->n_inputs; k++) free(m->inputs[k].columns);
+    for (int k = 0; k < m->n_inputs; k++) free(m->inputs[k].columns), free(m->inputs[k].categories);
     free(m->class_weight);
     for (int i = 0; i < 2 * m->n_groups; i++) free(m->group_strs[i]);
     free(m->groups);

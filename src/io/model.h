@@ -8,7 +8,7 @@
 /* Layer kinds; the section names (aliases included) map onto these. */
 enum {
     L_CONV, L_DECONV, L_DENSE, L_MAXPOOL, L_AVGPOOL, L_GAP, L_BN, L_DROPOUT,
-    L_ACT, L_FLATTEN, L_CONCAT, L_ADD, L_RESHAPE, L_RBM, L_INSTNORM, L_COUNT
+    L_ACT, L_FLATTEN, L_CONCAT, L_ADD, L_RESHAPE, L_RBM, L_INSTNORM, L_EMBED, L_COUNT
 };
 
 /* activation= values, in the order of ACT_CHOICES. */
@@ -34,6 +34,7 @@ typedef struct ds_layer {
     float rbm_lr;             /* rbm: its own pretraining rate (0: [pretrain] lr) */
     int rbm_epochs;           /* rbm: its own pretraining epochs (0: [pretrain] epochs) */
     ds_shape shape;           /* reshape target without the batch */
+    int categories;           /* embedding: the table's rows (0: the categorical input's count) */
     ds_node *node;            /* output in the last ds_model_build */
 } ds_layer;
 
@@ -44,6 +45,8 @@ typedef struct ds_input_def {
     ds_shape shape;           /* per sample */
     int normalize;            /* 1 standard, 0 none */
     char *columns;            /* "a,b,c": the table columns that feed it, in order (NULL: the source's all) */
+    char *categories;         /* categorical: "g,r,i", the values of its one column, in index order (NULL: numbers) */
+    int n_categories;
 } ds_input_def;
 
 /* An [output] section: a head, its loss and what it is compared with. */

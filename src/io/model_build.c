@@ -95,6 +95,20 @@ static ds_node *build_layer(const ds_model *m, ds_graph *g, const ds_layer *L, d
         for (int k = 1; k < L->n_from && y; k++) y = ds_add(g, y, in[k]);
         return y ? activate(g, y, L) : NULL;
     }
+    case L_EMBED: {
+        int cats = L->categories;
+        if (!cats && L->from[0] < 0) cats = m->inputs[-1 - L->from[0]].n_categories;
+        if (!cats) {
+            ds_fail("needs categories= (the table's rows), or from= a categorical [input]");
+            return NULL;
+        }
+        if (L->from[0] < 0 && m->inputs[-1 - L->from[0]].n_categories > cats) {
+            ds_fail("categories=%d, but input '%s' has %d", cats, m->inputs[-1 - L->from[0]].name,
+                    m->inputs[-1 - L->from[0]].n_categories);
+            return NULL;
+        }
+        return ds_nn_embedding(g, L->name, x, cats, L->out);
+    }
     case L_RESHAPE: {
         ds_shape s = {.ndim = L->shape.ndim + 1};
         for (int k = 0; k < L->shape.ndim; k++) s.d[k + 1] = L->shape.d[k]; /* d[0] = 0: the batch */
@@ -303,6 +317,10 @@ ds_shape ds_model_input_shape_k(const ds_model *m, int k)
 const char *ds_model_input_columns(const ds_model *m, int k)
 {
     return m && k >= 0 && k < m->n_inputs ? m->inputs[k].columns : NULL;
+}
+const char *ds_model_input_categories(const ds_model *m, int k)
+{
+    return m && k >= 0 && k < m->n_inputs ? m->inputs[k].categories : NULL;
 }
 int ds_model_input_normalize(const ds_model *m, int k)
 {

@@ -39,6 +39,15 @@ ds_node *ds_nn_dense(ds_graph *g, const char *name, ds_node *x, int out, ds_init
     return y ? y : fail_layer(name);
 }
 
+ds_node *ds_nn_embedding(ds_graph *g, const char *name, ds_node *idx, int categories, int dim)
+{
+    if (!idx) return NULL;
+    /* PyTorch's nn.Embedding draws the table from N(0, 1) */
+    ds_node *w = named_param(g, name, "weight", ds_shape_of(2, categories, dim), (ds_init){DS_INIT_NORMAL, 0, 1}, 0);
+    ds_node *y = w ? ds_embedding(g, idx, w) : NULL;
+    return y ? y : fail_layer(name);
+}
+
 static ds_node *conv_layer(ds_graph *g, const char *name, ds_node *x, int out, int k, ds_conv_opt opt,
                            ds_init winit, int bias, int transposed)
 {

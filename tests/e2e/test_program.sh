@@ -8,7 +8,45 @@ set -u
 DS=$1
 . "$(dirname "$0")/lib.sh"
 
-"$DS" simulate --out "$T/s" --n 300 --size 16 --seed 7 >/dev/null 2>&1 || { bad "simulate"; # a hierarchical head from the CLI: wine's three classes as "ab? then a or b", or class 2
+"$DS" simulate --out "$T/s" --n 300 --size 16 --seed 7 >/dev/null 2>&1 || { bad "simulate"; # a categorical column through an [embedding]: simulate's meta.csv 'band' (text g/r/i)
+cat >"$T/emb.cfg" <<'CFG'
+[input]
+name = stamp
+shape = 1,16,16
+[input]
+name = band
+columns = band
+categories = g, r, i
+[net]
+classes = 2
+[conv]
+from = stamp
+filters = 4
+size = 3
+activation = relu
+[global_avgpool]
+[flatten]
+name = feat
+[embedding]
+name = band_vec
+from = band
+units = 2
+[concat]
+from = feat, band_vec
+[dense]
+units = 2
+[train]
+epochs = 1
+CFG
+expect_ok "categorical input: train" "$DS" train "$T/emb.cfg" --data "$STAMPS" --data "band=csv:$T/s/meta.csv,id=index" --out "$T/e" --quiet
+expect_ok "categorical input: eval" "$DS" eval "$T/e/best.safetensors" --data "$STAMPS" --data "band=csv:$T/s/meta.csv,id=index"
+sed 's/categories = g, r, i/categories = g, r/' "$T/emb.cfg" >"$T/emb2.cfg"
+expect_fail "an unknown category" "meta.csv:[0-9]+:[0-9]+: 'i' in column 'band' is not one of its categories \(g,r\)" \
+  "$DS" train "$T/emb2.cfg" --data "$STAMPS" --data "band=csv:$T/s/meta.csv,id=index" --out "$T/x" --quiet
+printf '[input]\nname = b\ncolumns = band, snr\ncategories = g, r\n[net]\nclasses = 2\n[dense]\nunits = 2\n' >"$T/emb3.cfg"
+expect_fail "categories on two columns" "emb3.cfg:4: \[input\] 'b' categories: a categorical input reads one column" "$DS" info "$T/emb3.cfg"
+
+# a hierarchical head from the CLI: wine's three classes as "ab? then a or b", or class 2
 WINE="csv:$(dirname "$0")/../data/sklearn/wine_data.csv"
 printf '[net]\ninput = 13\nclasses = 3\n[tree]\nroot = ab, 2\nab = 0, 1\n[dense]\nunits = 16\nactivation = relu\n[dense]\nunits = 4\n[train]\nepochs = 30\nlr = 0.01\n' >"$T/hw.cfg"
 expect_ok "hierarchical: train" "$DS" train "$T/hw.cfg" --data "$WINE" --val-split 0.3 --out "$T/hw" --quiet
@@ -206,6 +244,44 @@ expect_fail "class_weight of the wrong length" "class_weight has 3 weights for 2
   "$DS" train "$T/cw.cfg" --data "$STAMPS" --out "$T/x" --quiet
 printf '[net]\ninput=1,16,16\nclasses=2\n[dense]\nunits=2\n[train]\nclass_weight=1,-2\n' >"$T/cw2.cfg"
 expect_fail "a negative class weight" "cw2.cfg:7: \[train\] class_weight: '-2' is not a weight > 0" "$DS" info "$T/cw2.cfg"
+
+# a categorical column through an [embedding]: simulate's meta.csv 'band' (text g/r/i)
+cat >"$T/emb.cfg" <<'CFG'
+[input]
+name = stamp
+shape = 1,16,16
+[input]
+name = band
+columns = band
+categories = g, r, i
+[net]
+classes = 2
+[conv]
+from = stamp
+filters = 4
+size = 3
+activation = relu
+[global_avgpool]
+[flatten]
+name = feat
+[embedding]
+name = band_vec
+from = band
+units = 2
+[concat]
+from = feat, band_vec
+[dense]
+units = 2
+[train]
+epochs = 1
+CFG
+expect_ok "categorical input: train" "$DS" train "$T/emb.cfg" --data "$STAMPS" --data "band=csv:$T/s/meta.csv,id=index" --out "$T/e" --quiet
+expect_ok "categorical input: eval" "$DS" eval "$T/e/best.safetensors" --data "$STAMPS" --data "band=csv:$T/s/meta.csv,id=index"
+sed 's/categories = g, r, i/categories = g, r/' "$T/emb.cfg" >"$T/emb2.cfg"
+expect_fail "an unknown category" "meta.csv:[0-9]+:[0-9]+: 'i' in column 'band' is not one of its categories \(g,r\)" \
+  "$DS" train "$T/emb2.cfg" --data "$STAMPS" --data "band=csv:$T/s/meta.csv,id=index" --out "$T/x" --quiet
+printf '[input]\nname = b\ncolumns = band, snr\ncategories = g, r\n[net]\nclasses = 2\n[dense]\nunits = 2\n' >"$T/emb3.cfg"
+expect_fail "categories on two columns" "emb3.cfg:4: \[input\] 'b' categories: a categorical input reads one column" "$DS" info "$T/emb3.cfg"
 
 # a hierarchical head from the CLI: wine's three classes as "ab? then a or b", or class 2
 WINE="csv:$(dirname "$0")/../data/sklearn/wine_data.csv"
