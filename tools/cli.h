@@ -1,4 +1,5 @@
-/* cli.h — what the deepsky subcommands share. */
+/* cli.h — what the deepsky subcommands share (tools/cli_util.c: messages,
+ * options, paths; tools/cli_net.c: models and their data). */
 #ifndef DS_CLI_H
 #define DS_CLI_H
 
@@ -14,6 +15,8 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The last message cli_error or cli_usage printed (without "deepsky: "). */
 const char *cli_last_message(void);
+/* Whether cli_usage reported an error (main then exits with 2, not 1). */
+bool cli_usage_seen(void);
 /* Set by SIGINT/SIGTERM (the signal number) while cli_graceful_interrupts
  * is on; otherwise those signals end the program at once (after removing
  * the temporary files being written). */
@@ -98,6 +101,17 @@ int cli_data_load(const ds_model *model, const char *spec, ds_dataset *d);
 
 /* Number d's labels by the class names kept in checkpoint c (if any). */
 int cli_map_classes(const ds_checkpoint *c, ds_dataset *d, const char *what);
+
+/* Data for a checkpoint's net (eval, predict): spec for the first input,
+ * extra (NULL: none) the NAME=SPEC sources of the others; loaded, checked
+ * finite and against the model's inputs, labels numbered by the
+ * checkpoint's class names, normalised as in training (norm, and
+ * net->in_norm for the other inputs). */
+int cli_net_load_data(cli_net *net, const ds_norm *norm, const char *spec, const cli_specs *extra, ds_dataset *d);
+/* d's name of class k, else k as a number written into buf. */
+const char *cli_class_name(const ds_dataset *d, int k, char *buf, size_t size);
+/* s as a JSON string, quoted and escaped. */
+void cli_print_json_string(FILE *f, const char *s);
 
 /* Class probabilities [d->n, classes] for a whole dataset (eval mode). */
 int cli_predict(cli_net *net, const ds_dataset *d, float *probs);
