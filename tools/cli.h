@@ -248,12 +248,20 @@ bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value
 int cli_parse_int(const char *opt, const char *s, int lo, int hi, int *out);
 int cli_parse_float(const char *opt, const char *s, double lo, double hi, float *out);
 
-int cmd_train(int argc, char **argv);
-int cmd_eval(int argc, char **argv);
-int cmd_predict(int argc, char **argv);
-int cmd_info(int argc, char **argv);
-int cmd_pretrain(int argc, char **argv);
-int cmd_simulate(int argc, char **argv);
-int cmd_demo(int argc, char **argv);
+/* A subcommand, defined in its own file next to its run function
+ * (tools/cmd_NAME.c) and listed in tools/deepsky.c's registry. run gets
+ * argv from the subcommand's name on; usage is what `deepsky NAME --help`
+ * prints; repeatable_options (NULL-terminated; NULL: none) are the options
+ * that may be given more than once (sources, each NAME=SPEC): any other
+ * repeated option is a usage error before run is called. */
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+    const char *usage;
+    const char *const *repeatable_options;
+} cli_command;
+extern const cli_command cli_cmd_demo, cli_cmd_train, cli_cmd_pretrain, cli_cmd_eval, cli_cmd_predict,
+    cli_cmd_simulate, cli_cmd_info;
 
 #endif

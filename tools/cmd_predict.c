@@ -160,7 +160,7 @@ static void emit_error(pred_out *po, const char *src, const char *message)
     fprintf(po->out, "}");
 }
 
-int cmd_predict(int argc, char **argv)
+static int cmd_predict(int argc, char **argv)
 {
     const char *ckpt = NULL, *spec = NULL, *output = NULL, *v;
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
@@ -312,3 +312,21 @@ usage:
     free(inputs);
     return rc;
 }
+
+/* `deepsky predict`: its help (deepsky predict --help) and its registration in deepsky.c */
+static const char *const predict_repeatable[] = {"--data", NULL}; /* NAME=SPEC: one source each */
+const cli_command cli_cmd_predict = {
+    "predict",
+    cmd_predict,
+    "class probabilities for files or a data spec",
+    "usage: deepsky predict CKPT INPUT... [--top K] [--format text|json|npy] [--output FILE] [--strict]\n"
+    "       deepsky predict CKPT --data SPEC [...]\n"
+    "\n"
+    "  INPUT              an image (PNG/JPEG), FITS, NPY or CSV file, or a folder of FITS files\n"
+    "  --top K            classes to list per sample (default 1)\n"
+    "  --format F         text (default), json, or npy (probabilities [n, classes]; needs --output)\n"
+    "  --output FILE      write there instead of standard output (atomically)\n"
+    "  --strict           stop at the first input that cannot be read (default: report it, score\n"
+    "                     the others, exit 1)\n",
+    predict_repeatable,
+};
