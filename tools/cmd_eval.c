@@ -221,7 +221,8 @@ const cli_command cli_cmd_eval = {
     "eval",
     cmd_eval,
     "evaluate a checkpoint: accuracy, per-class metrics, confusion matrix",
-    "usage: deepsky eval CKPT --data SPEC [--meta FILE.csv] [--report DIR] [--batch N] [--json]\n"
+    "usage: deepsky eval CKPT --data SPEC [--data NAME=SPEC ...] [--meta FILE.csv] [--tree MODEL.cfg]\n"
+    "                    [--report DIR] [--batch N] [--json]\n"
     "\n"
     "Prints accuracy, log-loss, per-class precision/recall/F1, the confusion\n"
     "matrix and the reliability table (expected calibration error); for two\n"
@@ -235,6 +236,10 @@ const cli_command cli_cmd_eval = {
     "log axis) and recall-against-S/N plots, the worst mistakes (a labelled\n"
     "grid, listed in the same order) and DIR/report.html with the provenance\n"
     "(command, checkpoint hash, data, version, date).\n"
+    "A hierarchical model (a [tree]) also gets accuracy and macro F1 per level of\n"
+    "its tree; --tree MODEL.cfg measures a flat model on that model file's tree.\n"
+    "--data NAME=SPEC is the source of a several-input model's other [input] NAME,\n"
+    "as for train.\n"
     "Warns when the data overlaps the checkpoint's training data.\n",
     eval_repeatable,
 };

@@ -323,10 +323,15 @@ const cli_command cli_cmd_predict = {
     "       deepsky predict CKPT --data SPEC [...]\n"
     "\n"
     "  INPUT              an image (PNG/JPEG), FITS, NPY or CSV file, or a folder of FITS files\n"
+    "  --data NAME=SPEC   the source of the model's other [input] NAME, as for train (the first\n"
+    "                     input's is INPUT or --data SPEC)\n"
     "  --top K            classes to list per sample (default 1)\n"
     "  --format F         text (default), json, or npy (probabilities [n, classes]; needs --output)\n"
     "  --output FILE      write there instead of standard output (atomically)\n"
     "  --strict           stop at the first input that cannot be read (default: report it, score\n"
-    "                     the others, exit 1)\n",
+    "                     the others, exit 1)\n"
+    "\n"
+    "A hierarchical model (a [tree]) also prints the path of questions with the\n"
+    "probability of each answer: top? 0.97 > shirt_like? 0.88 > Shirt 0.71\n",
     predict_repeatable,
 };

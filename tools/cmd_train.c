@@ -669,6 +669,9 @@ const cli_command cli_cmd_train = {
     "       deepsky train --resume CKPT --data SPEC [options]\n"
     "\n"
     "  --data SPEC        training data (see docs/cli.md: fashion-mnist, idx:, npy:, csv:, folder:, fits:)\n"
+    "  --data NAME=SPEC   the source of the model's other [input] (or [output] target) NAME, rows paired\n"
+    "                     in order or by id=COLUMN, e.g. --data meta=csv:meta.csv,id=index; --val and\n"
+    "                     --test take NAME=SPEC the same way\n"
     "  --val SPEC         validation data\n"
     "  --val-split F      hold out a fraction F of the training data for validation\n"
     "  --test SPEC        evaluate the best model on this data at the end\n"
@@ -684,7 +687,9 @@ const cli_command cli_cmd_train = {
     "\n"
     "Writes DIR/last.safetensors, DIR/best.safetensors, DIR/metrics.csv,\n"
     "DIR/loss.png, DIR/accuracy.png, DIR/confusion.png and DIR/report.html.\n"
-    "best is the epoch of the best validation accuracy; without validation\n"
-    "data, the last epoch.\n",
+    "best is the epoch of the best validation accuracy, or of [train] monitor\n"
+    "(val_loss, val_acc, val_auc, val_mdr); [train] patience stops training after\n"
+    "that many epochs without a better one. Without validation data, best is\n"
+    "the last epoch.\n",
     train_repeatable,
 };
