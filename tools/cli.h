@@ -1,4 +1,5 @@
-/* cli.h — what the deepsky subcommands share. */
+/* cli.h — what the deepsky subcommands share (tools/cli_util.c: messages,
+ * options, paths; tools/cli_net.c: models and their data). */
 #ifndef DS_CLI_H
 #define DS_CLI_H
 
@@ -14,6 +15,8 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The last message cli_error or cli_usage printed (without "deepsky: "). */
 const char *cli_last_message(void);
+/* Whether cli_usage reported an error (main then exits with 2, not 1). */
+bool cli_usage_seen(void);
 /* Set by SIGINT/SIGTERM (the signal number) while cli_graceful_interrupts
  * is on; otherwise those signals end the program at once (after removing
  * the temporary files being written). */
@@ -98,6 +101,17 @@ int cli_data_load(const ds_model *model, const char *spec, ds_dataset *d);
 
 /* Number d's labels by the class names kept in checkpoint c (if any). */
 int cli_map_classes(const ds_checkpoint *c, ds_dataset *d, const char *what);
+
+/* Data for a checkpoint's net (eval, predict): spec for the first input,
+ * extra (NULL: none) the NAME=SPEC sources of the others; loaded, checked
+ * finite and against the model's inputs, labels numbered by the
+ * checkpoint's class names, normalised as in training (norm, and
+ * net->in_norm for the other inputs). */
+int cli_net_load_data(cli_net *net, const ds_norm *norm, const char *spec, const cli_specs *extra, ds_dataset *d);
+/* d's name of class k, else k as a number written into buf. */
+const char *cli_class_name(const ds_dataset *d, int k, char *buf, size_t size);
+/* s as a JSON string, quoted and escaped. */
+void cli_print_json_string(FILE *f, const char *s);
 
 /* Class probabilities [d->n, classes] for a whole dataset (eval mode). */
 int cli_predict(cli_net *net, const ds_dataset *d, float *probs);
@@ -234,12 +248,20 @@ bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value
 int cli_parse_int(const char *opt, const char *s, int lo, int hi, int *out);
 int cli_parse_float(const char *opt, const char *s, double lo, double hi, float *out);
 
-int cmd_train(int argc, char **argv);
-int cmd_eval(int argc, char **argv);
-int cmd_predict(int argc, char **argv);
-int cmd_info(int argc, char **argv);
-int cmd_pretrain(int argc, char **argv);
-int cmd_simulate(int argc, char **argv);
-int cmd_demo(int argc, char **argv);
+/* A subcommand, defined in its own file next to its run function
+ * (tools/cmd_NAME.c) and listed in tools/deepsky.c's registry. run gets
+ * argv from the subcommand's name on; usage is what `deepsky NAME --help`
+ * prints; repeatable_options (NULL-terminated; NULL: none) are the options
+ * that may be given more than once (sources, each NAME=SPEC): any other
+ * repeated option is a usage error before run is called. */
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+    const char *usage;
+    const char *const *repeatable_options;
+} cli_command;
+extern const cli_command cli_cmd_demo, cli_cmd_train, cli_cmd_pretrain, cli_cmd_eval, cli_cmd_predict,
+    cli_cmd_simulate, cli_cmd_info;
 
 #endif

@@ -56,7 +56,7 @@ static int print_tensor(const char *path, const char *name)
     return cli_error("%s has no tensor '%s'", path, name);
 }
 
-int cmd_info(int argc, char **argv)
+static int cmd_info(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[2], "--tensor")) return print_tensor(argv[1], argv[3]);
     if (argc != 2 || argv[1][0] == '-') return cli_usage("info: usage: deepsky info MODEL.cfg|CKPT [--tensor NAME]");
@@ -163,3 +163,17 @@ int cmd_info(int argc, char **argv)
     cli_net_free(&net);
     return 0;
 }
+
+/* `deepsky info`: its help (deepsky info --help) and its registration in deepsky.c */
+const cli_command cli_cmd_info = {
+    "info",
+    cmd_info,
+    "layer table of a model file or checkpoint",
+    "usage: deepsky info MODEL.cfg|CKPT\n"
+    "       deepsky info CKPT --tensor NAME\n"
+    "\n"
+    "Prints each layer's output shape, parameters, FLOPs per sample and\n"
+    "activation memory per sample, then the totals; with --tensor, one\n"
+    "checkpoint tensor's shape and values.\n",
+    NULL,
+};

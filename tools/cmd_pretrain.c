@@ -74,7 +74,7 @@ static int train_rbm(ds_rbm *r, const float *x, int n, const float *vx, int vn, 
     return 0;
 }
 
-int cmd_pretrain(int argc, char **argv)
+static int cmd_pretrain(int argc, char **argv)
 {
     pretrain_opts o;
     if (parse(argc, argv, &o) != 0) return 1;
@@ -317,3 +317,24 @@ done:
     free(vh);
     return rc;
 }
+
+/* `deepsky pretrain`: its help (deepsky pretrain --help) and its registration in deepsky.c */
+const cli_command cli_cmd_pretrain = {
+    "pretrain",
+    cmd_pretrain,
+    "train a model's [rbm] layers without labels, one after the other (DBN)",
+    "usage: deepsky pretrain MODEL.cfg --data SPEC [--val SPEC | --val-split F] [--epochs N] [--out DIR]\n"
+    "\n"
+    "  --data SPEC        data (labels, if any, are not used)\n"
+    "  --val SPEC         held-out data: its free energy against the training data's (the gap)\n"
+    "  --val-split F      hold out a fraction F of the data for that\n"
+    "  --epochs N         epochs per RBM (default: [pretrain] epochs)\n"
+    "  --out DIR          output folder (default runs/<model name>)\n"
+    "\n"
+    "Trains each [rbm] layer as a restricted Boltzmann machine on the previous\n"
+    "one's hidden probabilities ([pretrain]: CD-k or persistent CD, rate, momentum,\n"
+    "weight decay, sparsity). Writes DIR/pretrained.safetensors, DIR/pretrain.csv\n"
+    "and, for images, DIR/<first rbm>_weights.png and DIR/<first rbm>_samples.png.\n"
+    "Then: deepsky train MODEL.cfg --init DIR/pretrained.safetensors --data SPEC\n",
+    NULL,
+};

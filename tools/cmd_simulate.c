@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cmd_simulate(int argc, char **argv)
+static int cmd_simulate(int argc, char **argv)
 {
     ds_sim_cfg c = {.n = 2000, .size = 45, .channels = 1, .real_fraction = 0.0773f, .seed = DS_SIM_DEFAULT_SEED};
     const char *out = NULL;
@@ -221,3 +221,30 @@ done:
     ds_dataset_free(&d);
     return rc;
 }
+
+/* `deepsky simulate`: its help (deepsky simulate --help) and its registration in deepsky.c */
+const cli_command cli_cmd_simulate = {
+    "simulate",
+    cmd_simulate,
+    "simulated survey stamps: real asteroids and bogus detections",
+    "usage: deepsky simulate --out DIR [--n N] [--size S] [--channels 1|3] [--real-fraction F] [--seed N]\n"
+    "                        [--cutouts] [--force]\n"
+    "\n"
+    "  --n N              stamps (default 2000)\n"
+    "  --size S           pixels per side (default 45)\n"
+    "  --channels C       1: the difference image (default); 3: science, reference, difference\n"
+    "  --real-fraction F  share of real asteroids (default 0.0773, the course's 1,681 of 21,753)\n"
+    "  --seed N           the same seed gives the same stamps (default 4242; the demo trains on 1)\n"
+    "  --cutouts          also one FITS file per stamp, DIR/cutouts/{real,bogus}/NNNNNN.fits,\n"
+    "                     its class, kind, S/N, trail, FWHM and sky in the header\n"
+    "  --force            DIR may hold files: remove simulate's own there first (else refused)\n"
+    "\n"
+    "Writes DIR/x.npy [n, C, S, S] (electrons, sky-subtracted), DIR/y.npy (1 real,\n"
+    "0 bogus), DIR/y.csv (the same by name: train on npy:DIR/x.npy,DIR/y.csv and the\n"
+    "model keeps the names bogus/real), DIR/labels.csv (kind, S/N, trail length and\n"
+    "angle, FWHM, sky, ...), FITS cubes DIR/difference.fits (and science.fits,\n"
+    "reference.fits with 3 channels), and DIR/provenance.json (seed and stamp range\n"
+    "of each file, by hash).\n"
+    "The model and its parameter ranges: docs/simulator.md.\n",
+    NULL,
+};

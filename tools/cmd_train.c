@@ -651,10 +651,45 @@ done:
     return rc;
 }
 
-int cmd_train(int argc, char **argv)
+static int cmd_train(int argc, char **argv)
 {
     cli_train_opts o;
     if (parse(argc, argv, &o) != 0) return 1;
     o.argc = argc, o.argv = argv;
     return cli_train_run(&o);
 }
+
+/* `deepsky train`: its help (deepsky train --help) and its registration in deepsky.c */
+static const char *const train_repeatable[] = {"--data", "--val", "--test", NULL}; /* NAME=SPEC: one source each */
+const cli_command cli_cmd_train = {
+    "train",
+    cmd_train,
+    "train a model file on data, writing checkpoints and a report",
+    "usage: deepsky train MODEL.cfg --data SPEC [options]\n"
+    "       deepsky train --resume CKPT --data SPEC [options]\n"
+    "\n"
+    "  --data SPEC        training data (see docs/cli.md: fashion-mnist, idx:, npy:, csv:, folder:, fits:)\n"
+    "  --data NAME=SPEC   the source of the model's other [input] (or [output] target) NAME, rows paired\n"
+    "                     in order or by id=COLUMN, e.g. --data meta=csv:meta.csv,id=index; --val and\n"
+    "                     --test take NAME=SPEC the same way\n"
+    "  --val SPEC         validation data\n"
+    "  --val-split F      hold out a fraction F of the training data for validation\n"
+    "  --test SPEC        evaluate the best model on this data at the end\n"
+    "                     (default for --data fashion-mnist: fashion-mnist:test)\n"
+    "  --epochs N         total epochs (default: [train] epochs)\n"
+    "  --batch N          batch size (default: [train] batch)\n"
+    "  --lr X             learning rate (default: [train] lr)\n"
+    "  --seed N           seed for initialisation, shuffling and dropout\n"
+    "  --out DIR          output folder (default runs/<model name>)\n"
+    "  --resume CKPT      continue from a checkpoint (its model and state)\n"
+    "  --init CKPT        start from a checkpoint's weights (e.g. deepsky pretrain's)\n"
+    "  --quiet            no progress bar\n"
+    "\n"
+    "Writes DIR/last.safetensors, DIR/best.safetensors, DIR/metrics.csv,\n"
+    "DIR/loss.png, DIR/accuracy.png, DIR/confusion.png and DIR/report.html.\n"
+    "best is the epoch of the best validation accuracy, or of [train] monitor\n"
+    "(val_loss, val_acc, val_auc, val_mdr); [train] patience stops training after\n"
+    "that many epochs without a better one. Without validation data, best is\n"
+    "the last epoch.\n",
+    train_repeatable,
+};

@@ -230,3 +230,34 @@ done:
     cli_run_info_free(&ri);
     return rc;
 }
+
+int cli_plot_reliability(const char *dir, const ds_metrics *m)
+{
+    char path[PATH_MAX], lab[DS_CALIB_BINS][16];
+    float x[DS_CALIB_BINS], obs[DS_CALIB_BINS], lo[DS_CALIB_BINS], hi[DS_CALIB_BINS];
+    const char *labels[DS_CALIB_BINS];
+    for (int b = 0; b < DS_CALIB_BINS; b++) {
+        int n = m->calib_count[b];
+        double l, h;
+        /* the observed share at the bin's mean score, with its 95 % Wilson interval and count */
+        x[b] = n ? (float)m->calib_score[b] : NAN, obs[b] = n ? (float)m->calib_observed[b] : NAN;
+        cli_wilson((int)lround(m->calib_observed[b] * n), n, 1.96, &l, &h);
+        lo[b] = (float)l, hi[b] = (float)h;
+        snprintf(lab[b], sizeof lab[b], "%d", n);
+        labels[b] = n ? lab[b] : NULL;
+    }
+    float diag[2] = {0, 1};
+    const char *what = m->classes == 2 ? "class-1 share" : "accuracy";
+    ds_plot_series s[2] = {{.name = what, .x = x, .y = obs, .lo = lo, .hi = hi, .labels = labels, .n = DS_CALIB_BINS,
+                            .style = DS_PLOT_LINE_POINTS},
+                           {.name = "a calibrated score", .x = diag, .y = diag, .n = 2, .style = DS_PLOT_DASHED}};
+    char title[128];
+    snprintf(title, sizeof title, "Reliability, samples per bin (ECE %.4f)", m->ece);
+    ds_plot_opts o = {.title = title,
+                      .xlabel = m->classes == 2 ? "mean p(class 1) in the bin (10 bins)" : "mean top-1 probability in the bin (10 bins)",
+                      .ylabel = what, .x_fixed = 1, .xmin = 0, .xmax = 1, .y_fixed = 1, .ymin = 0, .ymax = 1.05};
+    if (snprintf(path, sizeof path, "%s/reliability.png", dir) >= (int)sizeof path)
+        return cli_error("%s: path too long", dir);
+    if (ds_plot_xy(path, &o, s, 2) != 0) return cli_lib_error(NULL);
+    return 0;
+}

@@ -8,7 +8,7 @@
 
 #include <stdarg.h>
 
-/* tools/deepsky.c's error printers, quiet: the message is not the point */
+/* tools/cli_util.c's error printers, quiet: the message is not the point */
 int cli_error(const char *fmt, ...)
 {
     char buf[512];
