@@ -42,11 +42,10 @@ static inline void fuzz_net(ds_model *m, int inference, const ds_checkpoint *ck)
 {
     ds_graph *g = ds_graph_new(1);
     if (!g) return;
-    ds_node *x = NULL, *logits = ds_model_build(m, g, FUZZ_NET_BATCH, &x), *loss = NULL;
-    if (logits) {
-        ds_node *y = ds_input(g, "y", ds_shape_of(1, FUZZ_NET_BATCH));
-        loss = ds_softmax_cross_entropy(g, logits, y, NULL);
-    }
+    /* the program train builds: every [input], the heads and their losses */
+    ds_program prog;
+    ds_node *loss = NULL;
+    if (ds_model_build_program(m, g, FUZZ_NET_BATCH, NULL, &prog) == 0 && prog.n_heads > 0) loss = prog.loss;
     for (int i = 0; i < ds_model_num_layers(m); i++) {
         fuzz_sink += (float)strlen(ds_model_layer_name(m, i)) + (float)strlen(ds_model_layer_type(m, i));
         ds_pretrain_cfg pc;
@@ -55,13 +54,14 @@ static inline void fuzz_net(ds_model *m, int inference, const ds_checkpoint *ck)
     double flops = 0;
     if (loss && fuzz_plan_bytes(g, &flops) <= FUZZ_NET_BYTES) {
         if (inference) {
-            ds_node_keep(logits);
+            for (int h = 0; h < prog.n_heads; h++) ds_node_keep(prog.heads[h].out);
             ds_graph_plan_inference(g);
         }
         if (ds_graph_compile(g) == 0) {
             int ok = !ck || ds_checkpoint_restore(ck, g, NULL) == 0;
             if (ok && flops <= FUZZ_NET_FLOPS && ds_graph_forward(g) == 0) {
-                fuzz_touch(ds_node_value(logits), ds_node_numel(logits));
+                for (int h = 0; h < prog.n_heads; h++)
+                    fuzz_touch(ds_node_value(prog.heads[h].out), ds_node_numel(prog.heads[h].out));
                 if (!inference) ds_graph_backward(g, loss, NULL);
             }
         }

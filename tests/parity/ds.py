@@ -99,6 +99,8 @@ _SIGS = {
     "ds_softmax_cross_entropy": (P, [P, P, P, FP]),
     "ds_bce_with_logits": (P, [P, P, P]),
     "ds_mse": (P, [P, P, P]),
+    "ds_embedding": (P, [P, P, P]),
+    "ds_weighted_sum": (P, [P, I, C.POINTER(P), FP]),
     "ds_optim_new": (P, [P, C.POINTER(OptimCfg)]),
     "ds_optim_free": (None, [P]),
     "ds_optim_step": (I, [P]),

@@ -395,11 +395,26 @@ def test_losses():
          lambda t: F.binary_cross_entropy_with_logits(t["z"], t["t"]))
     case("mse [4,3,5] (d pred, d target)", {"p": X(randn(4, 3, 5)), "t": X(randn(4, 3, 5))},
          lambda g, n: L.ds_mse(g, n["p"], n["t"]), lambda t: F.mse_loss(t["p"], t["t"]))
+    # the total of several heads' losses, Σ w_k·loss_k
+    w3 = np.array([1.0, 0.25, 3.0], np.float32)
+
+    def wsum(g, n):
+        parts = (ds.P * 3)(L.ds_mse(g, n["a"], n["t"]), L.ds_mse(g, n["b"], n["t"]), L.ds_mse(g, n["a"], n["b"]))
+        return L.ds_weighted_sum(g, 3, parts, ds.fptr(w3))
+    case("weighted_sum of 3 losses (weights 1, 0.25, 3)", {"a": X(randn(4, 3)), "b": X(randn(4, 3)), "t": X(randn(4, 3))},
+         wsum, lambda t: 1.0 * F.mse_loss(t["a"], t["t"]) + 0.25 * F.mse_loss(t["b"], t["t"]) + 3.0 * F.mse_loss(t["a"], t["b"]))
+
+
+def test_embedding():
+    idx = np.array([2, 0, 2, 4, 1, 2], np.float32)  # repeats: their rows' gradients add up
+    case("embedding [6] from a [5,3] table (d table)", {"i": Cn(idx), "w": P(randn(5, 3))},
+         lambda g, n: L.ds_embedding(g, n["i"], n["w"]),
+         lambda t: F.embedding(t["i"].long(), t["w"]))
 
 
 if __name__ == "__main__":
     for test in [test_dense, test_arith, test_conv, test_pool, test_activations, test_dropout,
-                 test_batchnorm, test_shape, test_losses]:
+                 test_batchnorm, test_shape, test_losses, test_embedding]:
         test()
     print(f"max rel err {worst[0]:.2e} ({worst[1]})")
     report.finish()
