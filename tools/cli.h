@@ -77,7 +77,8 @@ typedef struct cli_specs {
 /* Add one --data value (usage error when a source is given twice). */
 int cli_specs_add(cli_specs *s, const char *opt, const char *v);
 /* Load the model's data: the first input's source gives x and the labels;
- * the others become d's fields in feed order (targets too when targets=1),
+ * the others become d's fields in feed order (targets too when targets=1;
+ * 2: those given, in feed order),
  * rows paired in order or by id=COLUMN; errors name the file and input. */
 int cli_data_bind(const ds_model *m, const cli_specs *s, int targets, ds_dataset *d);
 /* The spec of the model's first input. */

@@ -249,6 +249,8 @@ int cli_data_bind(const ds_model *m, const cli_specs *s, int targets, ds_dataset
     if (!first) return cli_usage("no data for the model's input '%s'", names[0]);
     if (cli_data_load(m, first, d) != 0) return 1;
     int want = targets ? nf : n_in;
+    if (targets == 2) /* optional (eval): the targets given, in feed order up to the first one missing */
+        for (want = n_in; want < nf && spec_for(s, names[want], want);) want++;
     if (want == 1) return 0;
     if (!(d->fields = calloc((size_t)want - 1, sizeof *d->fields))) return cli_error("out of memory");
     for (int k = 1; k < want; k++) {

@@ -24,7 +24,7 @@ static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, in
     if (!net->logits) return cli_error("%s: the model has no classifying [output] (loss=softmax or hierarchical); "
                                        "train, eval and predict need one", ds_model_file(model));
     if (mode == NET_INFERENCE) { /* eval/predict: no gradients, activations share memory */
-        for (int h = 0; h < net->prog.n_heads; h++) ds_node_keep(net->prog.heads[h].out);
+        for (int h = 0; h < net->prog.n_heads; h++) ds_node_keep(net->prog.heads[h].out), ds_node_keep(net->prog.heads[h].loss);
         if (ds_graph_plan_inference(net->g) != 0) return cli_lib_error(NULL);
     }
     if (mode != NET_PLAN && ds_graph_compile(net->g) != 0) return cli_lib_error(NULL);
@@ -213,7 +213,7 @@ int cli_net_load_data(cli_net *net, const ds_norm *norm, const char *spec, const
 {
     cli_specs all = {{spec}, 1}; /* the first input's source, then NAME=SPEC for the others */
     for (int k = 0; extra && k < extra->n && all.n < CLI_MAX_SPECS; k++) all.spec[all.n++] = extra->spec[k];
-    if (cli_data_bind(net->model, &all, 0, d) != 0) return 1;
+    if (cli_data_bind(net->model, &all, 2, d) != 0) return 1;
     if (ds_dataset_map_classes(d, (const char *const *)net->class_names, net->n_class_names, spec) != 0)
         return cli_lib_error(NULL);
     if (cli_check_input(net, d, spec) != 0) return 1;

@@ -174,6 +174,32 @@ static int cmd_eval(int argc, char **argv)
             goto done;
     }
     print_metrics(&m, &d, json, meta_path ? &bd : NULL, &meta);
+    if (net.prog.n_heads > 1 && !json) { /* every head's mean loss on this data (a head without its target: not scored) */
+        ds_loader *l = ds_loader_new(&d, net.batch, 0, 0);
+        ds_trainer *t = l ? ds_trainer_new(&net.prog, NULL, 0, &(ds_trainer_cfg){.epochs = 1}, NULL) : NULL;
+        ds_epoch_stats es;
+        if (!t || ds_trainer_evaluate(t, l, &es, NULL) != 0) {
+            cli_lib_error(spec);
+            ds_trainer_free(t);
+            ds_loader_free(l);
+            goto done;
+        }
+        static const char *const kinds[] = {"softmax", "binary", "mse", "hierarchical"};
+        printf("\nheads (mean loss on this data):\n");
+        for (int h = 0; h < net.prog.n_heads; h++) {
+            const ds_head *hd = &net.prog.heads[h];
+            int f = -1;
+            for (int k = 1; k < net.prog.n_feeds; k++)
+                if (net.prog.feeds[k] == hd->target) f = k;
+            if (f >= 1 + d.n_fields)
+                printf("  %-16s %-12s (no data for target '%s': --data %s=SPEC)\n", hd->name, kinds[hd->loss_kind],
+                       net.prog.feed_names[f], net.prog.feed_names[f]);
+            else
+                printf("  %-16s %-12s %.6f\n", hd->name, kinds[hd->loss_kind], es.head_loss[h]);
+        }
+        ds_trainer_free(t);
+        ds_loader_free(l);
+    }
     /* --tree MODEL.cfg: a flat model's mistakes measured on another model file's tree */
     ds_model *tm = tree_path_opt ? ds_model_load(tree_path_opt) : NULL;
     if (tree_path_opt && (!tm || !ds_model_tree(tm) || ds_model_classes(tm) != classes)) {

@@ -228,6 +228,12 @@ grep -v "^#" "$T/h/metrics.csv" | head -1 | grep -q "train_loss_realbogus,train_
 expect_fail "a head's target needs data" "no data for the model's target 'snr'" \
   "$DS" train "$T/heads.cfg" --data "$STAMPS" --out "$T/x" --quiet
 expect_ok "eval needs no regression target" "$DS" eval "$T/h/best.safetensors" --data "$STAMPS"
+grep -q "snr .*mse .*(no data for target 'snr'" "$T/out" && ok "eval: a head without its target is not scored" ||
+  bad "eval: heads table: $(grep -A3 '^heads' "$T/out")"
+expect_ok "eval scores every head" "$DS" eval "$T/h/best.safetensors" --data "$STAMPS" --data "snr=csv:$T/snr.csv"
+last=$(grep "^2," "$T/h/metrics.csv" | cut -d, -f9)
+grep -Eq "^  snr +mse +[0-9.]+$" "$T/out" && ok "eval: the mse head's loss ($(grep -E '^  snr' "$T/out" | awk '{print $3}'); last training epoch $last)" ||
+  bad "eval: heads table: $(grep -A3 '^heads' "$T/out")"
 
 # class balance and early stopping
 sed 's/^epochs = 2$/epochs = 30\nclass_weight = auto\nsampler = balanced\nmonitor = val_loss\npatience = 2\nlr = 0.05/' \
