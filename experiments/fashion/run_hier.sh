@@ -18,6 +18,7 @@ for m in lenet-hier lenet; do
 done
 "$DS" eval "$R/lenet-hier/best.safetensors" --data fashion-mnist:test >"$R/lenet-hier.eval"
 "$DS" eval "$R/lenet/best.safetensors" --data fashion-mnist:test --tree models/lenet-hier.cfg >"$R/lenet.eval"
-"$DS" predict "$R/lenet-hier/best.safetensors" --data fashion-mnist:test | head -5 >"$R/lenet-hier.predict"
+"$DS" predict "$R/lenet-hier/best.safetensors" --data fashion-mnist:test >"$R/lenet-hier.predict.all"
+head -5 "$R/lenet-hier.predict.all" >"$R/lenet-hier.predict"
 for m in lenet-hier lenet; do echo "== $m"; grep -E "^accuracy|^macro|^level|^question|^mistakes" "$R/$m.eval"; done
 cat "$R/lenet-hier.predict"
