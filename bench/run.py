@@ -108,11 +108,26 @@ def kernels(reps, env_t, ds):
     return "\n".join(rows) + "\n" + DECISIONS
 
 
+def torch_blas(env):
+    """The BLAS library Debian's torch has loaded (libblas.so.3 resolved), after a matmul."""
+    code = ("import torch, os\n"
+            "torch.ones(64, 64) @ torch.ones(64, 64)\n"
+            "libs = {l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l and '.so' in l}\n"
+            "print(' '.join(sorted(os.path.realpath(p) for p in libs)))\n")
+    return subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
 def main():
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    subprocess.run(["bash", "scripts/deps.sh", "--bench"], cwd=ROOT, check=True)  # OpenBLAS for PyTorch
     work = sys.argv[2:] or ALL
     env_t = dict(os.environ, OPENBLAS_NUM_THREADS="1")  # PyTorch's fastest setup here
     ds = os.path.join(ROOT, "build", "ds_bench")
+    blas = torch_blas(env_t)
+    if "openblas" not in blas:
+        sys.exit(f"bench: PyTorch would run on {blas or 'an unknown BLAS'}, not OpenBLAS: an unfair baseline "
+                 "(install libopenblas0-pthread: bash scripts/deps.sh --bench)")
     rows = []
     for w in work:
         a, b = [], []
@@ -130,7 +145,7 @@ def main():
                      statistics.median(r["peak_rss_mb"] for r in b),
                      b[0].get("sgemm_gflops")))
     head = (f"machine: {cpu_name()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}; "
-            f"medians of {reps} alternating runs\n")
+            f"medians of {reps} alternating runs; PyTorch's BLAS: {blas}\n")
     table = ["| workload | metric | deepsky | PyTorch | deepsky advantage | RSS deepsky MB | RSS PyTorch MB |",
              "|---|---|---|---|---|---|---|"]
     for w, key, da, tb, ratio, ra, rb, sg in rows:

@@ -3,6 +3,11 @@
 # is missing. Quiet when everything is already there.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config zlib1g-dev libstb-dev libcfitsio-dev dataset-fashion-mnist)
+if [ "${1:-}" = "--bench" ]; then
+  # the PyTorch baseline: Debian's torch calls whatever libblas.so.3 is installed, and without
+  # OpenBLAS that is the netlib reference BLAS, 15x slower in dense layers (an unfair baseline)
+  pkgs+=(python3 python3-numpy python3-torch libopenblas0-pthread)
+fi
 if [ "${1:-}" = "--test" ]; then
   # clang, libFuzzer's runtime (libclang_rt.fuzzer) and llvm-symbolizer for the fuzz smoke
   pkgs+=(python3 python3-numpy python3-torch chromium clang libclang-rt-14-dev llvm)
