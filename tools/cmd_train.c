@@ -430,6 +430,9 @@ int cli_train_run(const cli_train_opts *op)
             free(count);
         }
     }
+    if (!val.n && (tc.patience > 0 || tc.monitor != DS_MONITOR_VAL_ACC)) /* as Keras' EarlyStopping warns */
+        fprintf(stderr, "deepsky: warning: [train] %s needs validation data (--val or --val-split); without it "
+                        "best is the last epoch and nothing stops early\n", tc.patience > 0 ? "patience" : "monitor");
     tc.batch = cli_cap_batch(tc.batch, train.n, "training");
     if (cli_net_build(&net, model, tc.batch, tc.seed, cw) != 0) {
         model = NULL; /* owned by net now */
