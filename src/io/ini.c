@@ -126,3 +126,17 @@ void ini_free(ini *p)
     free(p->sec);
     memset(p, 0, sizeof *p);
 }
+
+/* Next comma-separated item of *p, trimmed (modifies the string); NULL at the end. */
+char *ini_next_item(char **p)
+{
+    char *tok = *p;
+    if (!tok) return NULL;
+    char *comma = strchr(tok, ',');
+    if (comma) *comma = 0;
+    *p = comma ? comma + 1 : NULL;
+    while (*tok == ' ' || *tok == '\t') tok++;
+    size_t len = strlen(tok);
+    while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = 0;
+    return tok;
+}

@@ -25,5 +25,8 @@ typedef struct ini {
  * "FILE:LINE: problem" (file = the name used in messages). */
 int ini_parse(const char *text, const char *file, ini *out);
 void ini_free(ini *p);
+/* The next comma-separated item of a value *p, trimmed (the string is
+ * modified, *p advanced); NULL after the last. */
+char *ini_next_item(char **p);
 
 #endif

@@ -266,19 +266,6 @@ static int parse_long(const char *s, long *v)
     return end != s && !*end && errno == 0 ? 0 : -1;
 }
 
-/* Next comma-separated item of *p, trimmed (modifies the string); NULL at the end. */
-static char *next_item(char **p)
-{
-    char *tok = *p;
-    if (!tok) return NULL;
-    char *comma = strchr(tok, ',');
-    if (comma) *comma = 0;
-    *p = comma ? comma + 1 : NULL;
-    while (*tok == ' ' || *tok == '\t') tok++;
-    size_t len = strlen(tok);
-    while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = 0;
-    return tok;
-}
 
 /* Comma-separated integers in −1..2²⁴ into d[0..*n), at most max of them. */
 static int parse_ints(const char *s, int *d, int max, int *n)
@@ -287,7 +274,7 @@ static int parse_ints(const char *s, int *d, int max, int *n)
     *n = 0;
     if (strlen(s) >= sizeof buf) return -1;
     strcpy(buf, s);
-    while ((tok = next_item(&p))) {
+    while ((tok = ini_next_item(&p))) {
         long v;
         if (*n == max || parse_long(tok, &v) || v < -1 || v > (1 << 24)) return -1;
         d[(*n)++] = (int)v;
@@ -539,7 +526,7 @@ static int parse_input(ds_model *m, const ini_sec *s, const char *file)
         if (n > 1024 || strlen(cats->val) >= sizeof buf) return at_fail(&c, cats->line, "categories", "list too long");
         strcpy(buf, cats->val);
         int k = 0;
-        while ((tok = next_item(&p))) {
+        while ((tok = ini_next_item(&p))) {
             if (!*tok || strchr(tok, '|') || strchr(tok, ':'))
                 return at_fail(&c, cats->line, "categories", "'%s' is not a category (empty, or with | or :)", tok);
             for (int j = 0; j < k; j++)
@@ -648,7 +635,7 @@ static int parse_no_decay(ds_model *m, const ctx *c, const ini_sec *s)
     if (strlen(kv->val) >= sizeof buf) return at_fail(c, kv->line, kv->key, "list too long");
     strcpy(buf, kv->val);
     unsigned f = 0;
-    while ((tok = next_item(&p))) {
+    while ((tok = ini_next_item(&p))) {
         if (!strcmp(tok, "bias")) f |= DS_NO_DECAY_BIAS;
         else if (!strcmp(tok, "norm")) f |= DS_NO_DECAY_NORM;
         else if (strcmp(tok, "none") || strcmp(kv->val, "none"))
@@ -664,7 +651,7 @@ static int check_patterns(const ctx *c, const ini_kv *kv)
     char buf[1024], *p = buf, *tok;
     if (strlen(kv->val) >= sizeof buf) return at_fail(c, kv->line, kv->key, "list too long");
     strcpy(buf, kv->val);
-    while ((tok = next_item(&p)))
+    while ((tok = ini_next_item(&p)))
         if (!*tok)
             return at_fail(c, kv->line, kv->key, "'%s' has an empty item (expected layer names or "
                            "patterns, e.g. conv1, conv2 or *.bias)", kv->val);
@@ -799,7 +786,7 @@ static int parse_train(ds_model *m, const ini_sec *s, const char *file)
         if (strlen(cw->val) >= sizeof buf) return at_fail(&c, cw->line, "class_weight", "list too long");
         strcpy(buf, cw->val);
         int k = 0;
-        while ((tok = next_item(&p))) {
+        while ((tok = ini_next_item(&p))) {
             char *end;
             errno = 0;
             float v = strtof(tok, &end);
@@ -908,7 +895,7 @@ static int resolve_from(ds_model *m, int i, const ini_sec *s, const char *file)
         char buf[1024], *p = buf, *tok;
         if (strlen(kv->val) >= sizeof buf) return at_fail(&c, kv->line, "from", "list too long");
         strcpy(buf, kv->val);
-        while ((tok = next_item(&p))) {
+        while ((tok = ini_next_item(&p))) {
             long rel;
             int idx = NOT_FOUND;
             if (!strcmp(tok, "input")) idx = -1;

@@ -39,19 +39,6 @@ static int tree_fail(const char *file, int line, const char *node, const char *f
     return ds_fail("%s:%d: [tree]%s%s: %s", file, line, node ? " " : "", node ? node : "", msg);
 }
 
-/* Next comma-separated item of *p, trimmed (modifies the string); NULL at the end. */
-static char *next_item(char **p)
-{
-    char *tok = *p;
-    if (!tok) return NULL;
-    char *comma = strchr(tok, ',');
-    if (comma) *comma = 0;
-    *p = comma ? comma + 1 : NULL;
-    while (*tok == ' ' || *tok == '\t') tok++;
-    size_t len = strlen(tok);
-    while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = 0;
-    return tok;
-}
 
 static int all_digits(const char *s)
 {
@@ -86,7 +73,7 @@ static int read_children(const ini_sec *s, const char *file, ds_class_tree *t, i
         char *buf = strdup(kv->val), *p = buf, *tok;
         if (!buf) return ds_fail("out of memory");
         t->first[k] = total;
-        while ((tok = next_item(&p))) {
+        while ((tok = ini_next_item(&p))) {
             int id = -1;
             char what[96];
             if (!*tok) {
