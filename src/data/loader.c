@@ -60,13 +60,6 @@ static void transform(const float *src, float *dst, int C, int H, int W, int cod
  * field f[k] [b, frow[k]] (f NULL or f[k] NULL: not wanted); returns b */
 static int gather(const ds_loader *l, int pos, float *x, float *y, float *const *f)
 {
-    int nb = l->d->n - pos;
-    if (nb > l->batch) nb = l->batch;
-    for (int k = 0; f && k < l->d->n_fields; k++)
-        if (f[k])
-            for (int i = 0; i < nb; i++)
-                memcpy(f[k] + (size_t)i * l->frow[k], l->d->fields[k].x + (size_t)l->perm[pos + i] * l->frow[k],
-                       l->frow[k] * sizeof *f[k]);
     int b = l->d->n - pos;
     if (b > l->batch) b = l->batch;
     const ds_shape *sh = &l->d->sample;
@@ -76,6 +69,8 @@ static int gather(const ds_loader *l, int pos, float *x, float *y, float *const 
         if (code) transform(l->d->x + k * l->row, x + (size_t)i * l->row, sh->d[0], sh->d[1], sh->d[2], code);
         else memcpy(x + (size_t)i * l->row, l->d->x + k * l->row, l->row * sizeof *x);
         if (y) y[i] = l->d->y[k];
+        for (int j = 0; f && j < l->d->n_fields; j++) /* the sample's other fields, as they are */
+            if (f[j]) memcpy(f[j] + (size_t)i * l->frow[j], l->d->fields[j].x + k * l->frow[j], l->frow[j] * sizeof *f[j]);
     }
     return b;
 }

@@ -605,6 +605,14 @@ int ds_plot_confusion(const char *path, int classes, const int *counts,
     return canvas_save(&c, path);
 }
 
+/* The smallest and largest finite values of v[0..n) (lo > hi when none is). */
+static void finite_range(const float *v, size_t n, float *lo, float *hi)
+{
+    *lo = INFINITY, *hi = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(v[i])) *lo = fminf(*lo, v[i]), *hi = fmaxf(*hi, v[i]);
+}
+
 /* ---- image grids (RBM weights, samples) ---- */
 
 int ds_png_grid(const char *path, const float *x, int n, int h, int w, int cols, int per_tile)
@@ -617,17 +625,12 @@ int ds_png_grid(const char *path, const float *x, int n, int h, int w, int cols,
     if (!px) return ds_fail("out of memory for %s", path);
     memset(px, 96, (size_t)W * H); /* grey lines between tiles */
     /* one range for all tiles, or one per tile (weights: each unit's own) */
-    float glo = INFINITY, ghi = -INFINITY;
-    for (size_t i = 0; i < (size_t)n * h * w; i++)
-        if (isfinite(x[i])) glo = fminf(glo, x[i]), ghi = fmaxf(ghi, x[i]);
+    float glo, ghi;
+    finite_range(x, (size_t)n * h * w, &glo, &ghi);
     for (int t = 0; t < n; t++) {
         const float *img = x + (size_t)t * h * w;
         float lo = glo, hi = ghi;
-        if (per_tile) {
-            lo = INFINITY, hi = -INFINITY;
-            for (int i = 0; i < h * w; i++)
-                if (isfinite(img[i])) lo = fminf(lo, img[i]), hi = fmaxf(hi, img[i]);
-        }
+        if (per_tile) finite_range(img, (size_t)h * w, &lo, &hi);
         float scale = hi > lo ? 255.0f / (hi - lo) : 0;
         int x0 = gap + (t % cols) * (w + gap), y0 = gap + (t / cols) * (h + gap);
         for (int r = 0; r < h; r++)
@@ -667,17 +670,12 @@ int ds_png_grid_labeled(const char *path, const float *x, int n, int h, int w, i
     if ((long)W * H > (1L << 26)) return ds_fail("%s: a %d x %d grid is too large", path, W, H);
     canvas c;
     if (canvas_new(&c, W, H, path) != 0) return -1;
-    float glo = INFINITY, ghi = -INFINITY;
-    for (size_t i = 0; i < (size_t)n * h * w; i++)
-        if (isfinite(x[i])) glo = fminf(glo, x[i]), ghi = fmaxf(ghi, x[i]);
+    float glo, ghi;
+    finite_range(x, (size_t)n * h * w, &glo, &ghi);
     for (int t = 0; t < n; t++) {
         const float *img = x + (size_t)t * h * w;
         float lo = glo, hi = ghi;
-        if (per_tile) {
-            lo = INFINITY, hi = -INFINITY;
-            for (int i = 0; i < h * w; i++)
-                if (isfinite(img[i])) lo = fminf(lo, img[i]), hi = fmaxf(hi, img[i]);
-        }
+        if (per_tile) finite_range(img, (size_t)h * w, &lo, &hi);
         float scale = hi > lo ? 255.0f / (hi - lo) : 0;
         int cx = gap + (t % cols) * cell_w, cy = gap + (t / cols) * cell_h, ox = cx + (cw - tw) / 2;
         for (int r = 0; r < th; r++)
