@@ -132,6 +132,21 @@ int ds_graph_forward(ds_graph *g);
 int ds_graph_backward(ds_graph *g, ds_node *out, const float *dout);
 /* Zero the gradients of parameters and inputs. */
 void ds_graph_zero_grad(ds_graph *g);
+/* After compiling: on 0, backward computes no parameter gradient (they are
+ * left as they are), only those of inputs that require one and of the ops
+ * between: attribution and adversarial examples at the cost of the input
+ * gradient alone. On 1 again, parameters not frozen have gradients. */
+int ds_graph_set_param_grads(ds_graph *g, int on);
+/* Before compiling: on 0, compile fuses no relu into its producer, so every
+ * layer's output keeps a gradient of its own (Grad-CAM reads the gradient
+ * of a conv layer's activation; the deconvnet rule needs it). */
+int ds_graph_set_fusion(ds_graph *g, int on);
+/* The rule relu's backward applies (for attribution maps): standard
+ * dy·[x > 0]; guided backprop dy·[x > 0]·[dy > 0] (Springenberg et al.
+ * 2015); deconvnet dy·[dy > 0] (Zeiler & Fergus 2013; needs a graph
+ * compiled without fusion). The same graph and weights: nothing copied. */
+enum { DS_RELU_BACKWARD_STANDARD, DS_RELU_BACKWARD_GUIDED, DS_RELU_BACKWARD_DECONVNET };
+int ds_graph_set_relu_backward(ds_graph *g, int rule);
 
 /* Node lookup and access. Values/gradients are valid after compile. */
 ds_node *ds_graph_find(const ds_graph *g, const char *name);
@@ -1231,6 +1246,50 @@ int ds_trainer_fit(ds_trainer *t, ds_loader *l, int first);
 /* Loss and accuracy over l in eval mode (no gradients, no steps); probs
  * [l's samples, classes] of the first classifying head if non-NULL. */
 int ds_trainer_evaluate(ds_trainer *t, ds_loader *l, ds_epoch_stats *st, float *probs);
+
+/* ---- attribution and adversarial examples (src/train/attack.c) ------- */
+
+/* Normalise raw rows x [b, sample] (the data's own units) by norm (the
+ * checkpoint's; NULL or 0 channels: none) into the program's first feed,
+ * in double as ds_norm_apply, and set the graph's batch to b. */
+int ds_feed_normalized(ds_program *p, const ds_norm *norm, const float *x, int b);
+/* What ds_input_grad differentiates: each row's class score (the logit of
+ * class cls[r], not its softmax: Simonyan et al. 2013), or the classifying
+ * head's loss with labels cls (each row's own loss, whatever b). */
+enum { DS_GRAD_SCORE, DS_GRAD_LOSS };
+/* grad [b, sample] = ∂/∂x of `of` at raw rows x, through the normalisation,
+ * in the graph's current mode, the other feeds as the caller set them.
+ * The first feed must require a gradient (ds_node_set_requires_grad before
+ * compile); parameter gradients are left untouched. The head's outputs
+ * then hold x's forward. */
+int ds_input_grad(ds_program *p, const ds_norm *norm, const float *x, int b, const float *cls, int of, float *grad);
+
+typedef enum ds_attack_method { DS_ATTACK_FGSM, DS_ATTACK_PGD } ds_attack_method;
+/* An attack on the first input within a ball of radius eps around x, in
+ * the input's own units (Goodfellow et al. 2015; Madry et al. 2018). */
+typedef struct ds_attack_cfg {
+    int method;       /* DS_ATTACK_FGSM or DS_ATTACK_PGD */
+    int l2;           /* 0: the L∞ ball; 1: the L2 ball (per sample) */
+    float eps;        /* radius, >= 0 */
+    int steps;        /* PGD iterations */
+    float step_size;  /* PGD step; 0: 2.5·eps/steps (Madry et al.) */
+    int random_start; /* PGD: start at a uniform point of the ball */
+    int restarts;     /* PGD tries (0 or 1: one); a row keeps the first that fools the model */
+    int clip;         /* keep adversarial inputs in [lo, hi] (the data's valid range) */
+    float lo, hi;
+} ds_attack_cfg;
+typedef struct ds_attacker ds_attacker;
+/* An attacker on program p (compiled with its first feed requiring a
+ * gradient), its scratch for the graph's batch allocated once. */
+ds_attacker *ds_attacker_new(ds_program *p, const ds_norm *norm, const ds_attack_cfg *c);
+void ds_attacker_free(ds_attacker *a);
+/* The configuration in use (the PGD step size filled in). */
+const ds_attack_cfg *ds_attacker_cfg(const ds_attacker *a);
+/* Adversarial rows xa [b, sample] for raw rows x with labels y, in eval
+ * mode (dropout off, batch norm's running statistics; the mode is restored);
+ * wrong[r] = 1 when xa's row r is misclassified. rng: PGD's random starts.
+ * The first feed holds xa (normalised) afterwards. eps = 0 gives xa = x. */
+int ds_attacker_run(ds_attacker *a, const float *x, const float *y, int b, ds_rng *rng, float *xa, int *wrong);
 
 /* The plain loops over a single-input single-head program, as thin calls
  * into the trainer (examples). */

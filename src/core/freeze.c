@@ -16,7 +16,7 @@ static void replan(ds_graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         ds_node *n = g->nodes[i];
-        bool need = n->requires_grad && !g->inference;
+        bool need = n->requires_grad && !g->inference && !(g->param_grads_off && n->kind == DS_NODE_PARAM);
         for (int j = 0; j < n->n_in; j++) need |= n->in[j]->needs_grad;
         n->needs_grad = need && n->grad_planned;
         n->grad = n->needs_grad ? n->grad_planned : NULL;
@@ -36,5 +36,39 @@ int ds_graph_freeze(ds_graph *g, ds_node *param, int frozen)
                        param->name);
     param->requires_grad = !frozen;
     if (g->compiled) replan(g);
+    return 0;
+}
+
+int ds_graph_set_param_grads(ds_graph *g, int on)
+{
+    if (!g || !g->compiled) return ds_fail("ds_graph_set_param_grads: compile the graph first");
+    if (g->param_grads_off == !on) return 0;
+    g->param_grads_off = !on;
+    replan(g);
+    return 0;
+}
+
+int ds_graph_set_fusion(ds_graph *g, int on)
+{
+    if (!g) return ds_fail("ds_graph_set_fusion: graph is NULL");
+    if (g->compiled) return ds_fail("ds_graph_set_fusion: set it before compiling the graph");
+    g->no_fuse = !on;
+    return 0;
+}
+
+int ds_graph_set_relu_backward(ds_graph *g, int rule)
+{
+    if (!g || rule < DS_RELU_BACKWARD_STANDARD || rule > DS_RELU_BACKWARD_DECONVNET)
+        return ds_fail("ds_graph_set_relu_backward: unknown rule %d", rule);
+    /* a producer that masks dy itself applies the standard rule after the
+     * relu's: harmless for guided backprop (the masks agree), wrong for the
+     * deconvnet's, which ignores the forward's sign */
+    if (rule == DS_RELU_BACKWARD_DECONVNET)
+        for (int i = 0; i < g->n_nodes; i++)
+            if (g->nodes[i]->relu_mask_in_backward)
+                return ds_fail("the deconvnet rule needs a graph compiled without relu fusion "
+                               "(ds_graph_set_fusion(g, 0)); '%s' masks its relu's gradient itself",
+                               g->nodes[i]->name);
+    g->relu_backward = rule;
     return 0;
 }

@@ -329,7 +329,7 @@ static int plan_values(ds_graph *g, size_t **out, size_t *bytes)
 static void fuse_relus(ds_graph *g)
 {
     const char *off = getenv("DS_NO_FUSE");
-    if (off && *off && strcmp(off, "0") != 0) return;
+    if (g->no_fuse || (off && *off && strcmp(off, "0") != 0)) return;
     int *uses = calloc((size_t)g->n_nodes + 1, sizeof *uses);
     if (!uses) return; /* an optimisation: without memory, run unfused */
     for (int i = 0; i < g->n_nodes; i++)

@@ -111,6 +111,9 @@ struct ds_graph {
     char fail_msg[512];
     double *prof;         /* DS_PROFILE=1: seconds per node, [forward | backward] */
     bool inference;       /* planned for forward only: no gradients, values share memory */
+    bool no_fuse;         /* ds_graph_set_fusion(g, 0): compile fuses no relu */
+    bool param_grads_off; /* ds_graph_set_param_grads(g, 0): backward reaches the inputs only */
+    int relu_backward;    /* DS_RELU_BACKWARD_*: the rule relu's backward applies */
 };
 
 /* v = max(0, v) in place, in parallel (a producer's fused relu). */

@@ -213,10 +213,22 @@ static void relu_backward_range(void *arg, long lo, long hi)
     ds_node *n = arg;
     const float *x = n->in[0]->val, *dy = n->grad;
     float *dx = n->in[0]->grad;
-    if (n->in[0]->grad_fresh)
+    bool fresh = n->in[0]->grad_fresh;
+    int rule = n->ip[1]; /* the graph's rule, copied by relu_backward */
+    if (rule == DS_RELU_BACKWARD_STANDARD && fresh) {
         for (long i = lo; i < hi; i++) dx[i] = x[i] > 0 ? dy[i] : 0;
-    else
+        return;
+    }
+    if (rule == DS_RELU_BACKWARD_STANDARD) {
         for (long i = lo; i < hi; i++) dx[i] += x[i] > 0 ? dy[i] : 0;
+        return;
+    }
+    for (long i = lo; i < hi; i++) {
+        /* guided backprop: dy·[x > 0]·[dy > 0]; deconvnet: dy·[dy > 0]
+         * (Springenberg et al. 2015, Zeiler & Fergus 2013) */
+        float d = rule == DS_RELU_BACKWARD_GUIDED ? (x[i] > 0 && dy[i] > 0 ? dy[i] : 0) : (dy[i] > 0 ? dy[i] : 0);
+        dx[i] = fresh ? d : dx[i] + d;
+    }
 }
 
 static int relu_shape(ds_node *n)
@@ -240,7 +252,13 @@ static void relu_mask_range(void *arg, long lo, long hi)
     ds_node *n = arg;
     const float *y = n->val;
     float *d = n->grad;
-    for (long i = lo; i < hi; i++) d[i] = y[i] > 0 ? d[i] : 0;
+    int rule = n->ip[1];
+    if (rule == DS_RELU_BACKWARD_STANDARD) {
+        for (long i = lo; i < hi; i++) d[i] = y[i] > 0 ? d[i] : 0;
+        return;
+    }
+    for (long i = lo; i < hi; i++)
+        d[i] = rule == DS_RELU_BACKWARD_GUIDED ? (y[i] > 0 && d[i] > 0 ? d[i] : 0) : (d[i] > 0 ? d[i] : 0);
 }
 
 static void relu_forward(ds_node *n, ds_graph *g)
@@ -251,8 +269,13 @@ static void relu_forward(ds_node *n, ds_graph *g)
 
 static void relu_backward(ds_node *n, ds_graph *g)
 {
-    (void)g;
-    if (n->alias && n->alias->relu_mask_in_backward) return; /* the producer masks dy */
+    n->ip[1] = g->relu_backward; /* read by the ranges */
+    /* the producer masks dy (guided backprop: after the relu's own rule) */
+    if (n->alias && n->alias->relu_mask_in_backward && g->relu_backward == DS_RELU_BACKWARD_STANDARD) return;
+    if (n->alias && n->alias->relu_mask_in_backward) {
+        ds_parallel_for((long)ds_numel(n), 1 << 14, relu_mask_range, n);
+        return;
+    }
     ds_parallel_for((long)ds_numel(n), 1 << 14, n->alias ? relu_mask_range : relu_backward_range, n);
 }
 
