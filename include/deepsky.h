@@ -1207,6 +1207,12 @@ typedef struct ds_trainer_hooks {
     /* the batch (b samples) is in the feeds, before the forward: it may be
      * changed (an adversarial step) */
     int (*batch_begin)(void *user, ds_trainer *t, int b);
+    /* a step's passes (NULL: one, weight 1): called before pass k = 0, 1, …
+     * (after the gradients are zeroed) to set the feeds for it and its
+     * loss weight (*weight, 1 unless set); returns 1 to run pass k, 0 when
+     * there are no more (k ≥ 1). Each pass is forward, backward of
+     * weight·loss, gradients summed: α·L(x) + (1 − α)·L(x_adv) is two. */
+    int (*pass)(void *user, ds_trainer *t, int b, int k, float *weight);
     /* after backward, before clipping and the optimizer steps: the
      * parameter gradients (the one place to all-reduce them) */
     int (*grad)(void *user, ds_span *spans, int n_spans);
@@ -1290,6 +1296,21 @@ const ds_attack_cfg *ds_attacker_cfg(const ds_attacker *a);
  * wrong[r] = 1 when xa's row r is misclassified. rng: PGD's random starts.
  * The first feed holds xa (normalised) afterwards. eps = 0 gives xa = x. */
 int ds_attacker_run(ds_attacker *a, const float *x, const float *y, int b, ds_rng *rng, float *xa, int *wrong);
+
+/* Adversarial training through the trainer (src/train/adversarial.c):
+ * each step's loss is alpha·L(x) + (1 − alpha)·L(x_adv), x_adv from attack
+ * c on the batch, made in eval mode by the model being trained (Goodfellow
+ * et al. 2015: FGSM, alpha 0.5; Madry et al. 2018: PGD, alpha 0). norm: the
+ * normalisation the batches were given (eps is in the data's own units). */
+typedef struct ds_adv_trainer ds_adv_trainer;
+ds_adv_trainer *ds_adv_trainer_new(ds_program *p, const ds_norm *norm, const ds_attack_cfg *c, float alpha,
+                                   uint64_t seed);
+void ds_adv_trainer_free(ds_adv_trainer *a);
+/* The trainer's pass hook (ds_trainer_hooks.pass), user = the ds_adv_trainer. */
+int ds_adv_pass(void *user, ds_trainer *t, int b, int k, float *weight);
+/* The share of attacked training rows the attack fooled since the last
+ * reset (NaN: none attacked). */
+double ds_adv_trainer_fooled(ds_adv_trainer *a, int reset);
 
 /* The plain loops over a single-input single-head program, as thin calls
  * into the trainer (examples). */

@@ -56,6 +56,12 @@ void cli_net_free(cli_net *net);
 /* Open a checkpoint and build its model with its weights (eval mode) and
  * its class vocabulary. */
 int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *norm);
+/* The same with flags: CLI_NET_GRAD builds it for input gradients (the
+ * first input requires one, parameter gradients off, no inference plan:
+ * explain, attack); CLI_NET_NO_FUSE (with GRAD) compiles without relu
+ * fusion, so every layer's output has its own gradient (Grad-CAM, deconvnet). */
+enum { CLI_NET_GRAD = 1, CLI_NET_NO_FUSE = 2 };
+int cli_net_from_checkpoint_ex(const char *path, int batch, cli_net *net, ds_norm *norm, int flags);
 /* Rebuild an eval-mode net for another batch, keeping its weights and buffers. */
 int cli_net_rebatch(cli_net *net, int batch);
 /* min(batch, n), with a note on stderr when the batch was larger than the

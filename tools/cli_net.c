@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { NET_TRAIN, NET_INFERENCE, NET_PLAN };
+enum { NET_TRAIN, NET_INFERENCE, NET_PLAN, NET_GRAD };
 
-static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, int mode, const float *cw)
+static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, int mode, const float *cw, int flags)
 {
     memset(net, 0, sizeof *net);
     net->model = model;
@@ -27,18 +27,23 @@ static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, in
         for (int h = 0; h < net->prog.n_heads; h++) ds_node_keep(net->prog.heads[h].out), ds_node_keep(net->prog.heads[h].loss);
         if (ds_graph_plan_inference(net->g) != 0) return cli_lib_error(NULL);
     }
+    if (mode == NET_GRAD) { /* explain/attack: the gradient of the first input, none of the weights */
+        ds_node_set_requires_grad(net->x, 1);
+        if ((flags & CLI_NET_NO_FUSE) && ds_graph_set_fusion(net->g, 0) != 0) return cli_lib_error(NULL);
+    }
     if (mode != NET_PLAN && ds_graph_compile(net->g) != 0) return cli_lib_error(NULL);
+    if (mode == NET_GRAD && ds_graph_set_param_grads(net->g, 0) != 0) return cli_lib_error(NULL);
     return 0;
 }
 
 int cli_net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, const float *class_weights)
 {
-    return net_build(net, model, batch, seed, NET_TRAIN, class_weights);
+    return net_build(net, model, batch, seed, NET_TRAIN, class_weights, 0);
 }
 
 int cli_net_plan(cli_net *net, ds_model *model, int batch)
 {
-    return net_build(net, model, batch, 0, NET_PLAN, NULL);
+    return net_build(net, model, batch, 0, NET_PLAN, NULL, 0);
 }
 
 void cli_net_free(cli_net *net)
@@ -52,6 +57,11 @@ void cli_net_free(cli_net *net)
 
 int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *norm)
 {
+    return cli_net_from_checkpoint_ex(path, batch, net, norm, 0);
+}
+
+int cli_net_from_checkpoint_ex(const char *path, int batch, cli_net *net, ds_norm *norm, int flags)
+{
     memset(net, 0, sizeof *net);
     ds_checkpoint *ck = ds_checkpoint_open(path);
     if (!ck) return cli_lib_error(NULL);
@@ -61,7 +71,7 @@ int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *
         cli_lib_error("model stored in the checkpoint");
         goto done;
     }
-    if (net_build(net, m, batch, 0, NET_INFERENCE, NULL) != 0) goto done;
+    if (net_build(net, m, batch, 0, (flags & CLI_NET_GRAD) ? NET_GRAD : NET_INFERENCE, NULL, flags) != 0) goto done;
     if (ds_checkpoint_restore(ck, net->g, NULL) != 0 || (norm && ds_checkpoint_norm(ck, norm) != 0) ||
         ds_checkpoint_classes(ck, &net->class_names, &net->n_class_names) != 0) {
         cli_lib_error(NULL);
@@ -98,7 +108,7 @@ int cli_net_rebatch(cli_net *net, int batch)
     ds_model *m = ds_model_parse(ds_model_text(net->model), "the checkpoint's model");
     if (!m) return cli_lib_error(NULL);
     cli_net nn;
-    if (net_build(&nn, m, batch, 0, NET_INFERENCE, NULL) != 0) {
+    if (net_build(&nn, m, batch, 0, NET_INFERENCE, NULL, 0) != 0) {
         if (nn.g) cli_net_free(&nn);
         else ds_model_free(m);
         return 1;

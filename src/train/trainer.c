@@ -98,11 +98,23 @@ int ds_trainer_step(ds_trainer *t, int b, double *loss)
         if (r) return r;
     }
     ds_graph_zero_grad(g);
-    if (ds_graph_forward(g) != 0) return -1;
-    float lv = t->p->loss->val[0];
-    if (!isfinite(lv))
-        return ds_fail("the loss is %s", isnan(lv) ? "NaN" : "infinite");
-    if (ds_graph_backward(g, t->p->loss, NULL) != 0) return -1;
+    double lv = 0;
+    for (int k = 0;; k++) {
+        float w = 1;
+        if (t->h.pass) {
+            int r = t->h.pass(t->h.user, t, b, k, &w);
+            if (r < 0) return r;
+            if (r == 0 && k == 0) return ds_fail("trainer: the pass hook ran no pass");
+            if (r == 0) break;
+        } else if (k > 0) {
+            break;
+        }
+        if (ds_graph_forward(g) != 0) return -1;
+        float v = t->p->loss->val[0];
+        if (!isfinite(v)) return ds_fail(k ? "the loss is %s (pass %d)" : "the loss is %s", isnan(v) ? "NaN" : "infinite", k + 1);
+        if (ds_graph_backward(g, t->p->loss, t->h.pass ? &w : NULL) != 0) return -1;
+        lv += (double)w * v;
+    }
     ds_span spans[4];
     int ns = ds_graph_grad_spans(g, spans, 4);
     if (t->h.grad) {
