@@ -1253,6 +1253,48 @@ int ds_trainer_fit(ds_trainer *t, ds_loader *l, int first);
  * [l's samples, classes] of the first classifying head if non-NULL. */
 int ds_trainer_evaluate(ds_trainer *t, ds_loader *l, ds_epoch_stats *st, float *probs);
 
+/* ---- attribution maps (src/train/explain.c; docs/explain.md) ---------- */
+
+/* The methods of `deepsky explain`; names as ds_explain_method_name. */
+typedef enum ds_explain_method {
+    DS_EXPLAIN_SALIENCY,    /* "saliency": ∂score/∂x (Simonyan et al. 2013) */
+    DS_EXPLAIN_GRADXINPUT,  /* "gradxinput": x ⊙ ∂score/∂x */
+    DS_EXPLAIN_SMOOTHGRAD,  /* "smoothgrad": mean gradient over noisy copies (Smilkov et al. 2017) */
+    DS_EXPLAIN_IG,          /* "integrated-gradients": (x − x') ⊙ mean gradient on the path (Sundararajan et al. 2017) */
+    DS_EXPLAIN_GRADCAM,     /* "gradcam": relu(Σ_k α_k A_k) of a conv layer, upsampled (Selvaraju et al. 2017) */
+    DS_EXPLAIN_GUIDED,      /* "guided-backprop": the gradient with guided relus (Springenberg et al. 2015) */
+    DS_EXPLAIN_DECONVNET,   /* "deconvnet": the gradient with deconvnet relus (Zeiler & Fergus 2013) */
+    DS_EXPLAIN_METHODS
+} ds_explain_method;
+const char *ds_explain_method_name(int method);
+/* The method named s (-1: none such). */
+int ds_explain_method_parse(const char *s);
+
+typedef struct ds_explain_cfg {
+    int method;
+    int samples;          /* smoothgrad: noisy copies (0: 50) */
+    float noise;          /* smoothgrad: noise σ as a share of the input's range max − min (0: 0.15) */
+    int steps;            /* integrated gradients: path points (0: 64) */
+    const float *baseline;/* integrated gradients: [sample] in the data's units (NULL: zeros) */
+    ds_node *layer;       /* gradcam: the conv layer's output node (NULL: the last 4-D layer output) */
+    uint64_t seed;        /* smoothgrad's noise */
+} ds_explain_cfg;
+
+/* Attributions for raw rows x [b, sample] (the data's own units, the
+ * normalisation norm applied in front as ds_input_grad) of the class
+ * scores cls[r]: attr [b, sample] for the gradient methods; for gradcam
+ * [b, H, W] (the input's height and width). The program is compiled with
+ * its first feed requiring a gradient (gradcam and deconvnet: without relu
+ * fusion); relu rules are set and restored; eval mode. Integrated
+ * gradients and smoothgrad run their path points / copies in batches of
+ * the graph's batch, so memory is that of one batch. */
+int ds_explain(ds_program *p, const ds_norm *norm, const ds_explain_cfg *c, const float *x, int b, const float *cls,
+               float *attr);
+/* One map per row [b, H, W] from attributions [b, C, H, W]: max over
+ * channels of |a| (saliency, smoothgrad, guided, deconvnet), Σ over
+ * channels (gradxinput, integrated gradients: signed), or a copy (gradcam). */
+int ds_explain_map(int method, const float *attr, int b, ds_shape sample, float *map);
+
 /* ---- attribution and adversarial examples (src/train/attack.c) ------- */
 
 /* Normalise raw rows x [b, sample] (the data's own units) by norm (the
