@@ -6,8 +6,14 @@
  *
  * Workloads: softmax, mlp, lenet64, lenet256, resnet128 (training, images/s),
  * infer1000 (LeNet inference throughput), infer1 (LeNet median latency, ms),
- * conv (LeNet's conv2 alone, forward GFLOP/s at batch 64). Data: Fashion-MNIST,
- * preloaded and normalised; batches taken in order (no shuffling cost). */
+ * conv (LeNet's conv2 alone, forward GFLOP/s at batch 64); issue 14:
+ * fgsm_train (LeNet, batch 64, a step of loss 0.5·L(x) + 0.5·L(x_adv) with
+ * x_adv = FGSM at eps 0.1 in [0, 1] pixels, made in eval mode through the
+ * trainer's pass hook, images/s) and pgd10_eval (PGD-10 at eps 0.1, step
+ * 0.025, no random start, eval mode, batch 1000, on the test images with the
+ * trained weights of $DS_BENCH_CKPT, images/s and adversarial accuracy).
+ * Data: Fashion-MNIST, preloaded and normalised; batches taken in order (no
+ * shuffling cost). */
 #include "deepsky.h"
 
 #include <stdio.h>
@@ -77,6 +83,57 @@ static int rbm_epoch(uint64_t seed)
     return 0;
 }
 
+/* Issue 14: PGD-10 (L∞, eps 0.1 in [0, 1] pixels, step 2.5·eps/10, no
+ * random start, clipped to [0, 1]) on `batches` batches of 1000 test images
+ * in order, with the weights and normalisation of checkpoint ckpt (the same
+ * file bench/torch_bench.py loads), eval mode, no parameter gradients. */
+static int pgd10_eval(const char *ckpt, int batches)
+{
+    const int bs = 1000;
+    ds_dataset d = {0};
+    if (ds_fashion_mnist_load(NULL, 0, &d) != 0) return fail("fashion-mnist test");
+    if (batches * bs > d.n) batches = d.n / bs;
+    ds_checkpoint *ck = ds_checkpoint_open(ckpt);
+    if (!ck) return fail(ckpt);
+    ds_model *m = ds_model_parse(ds_checkpoint_model_text(ck), ckpt);
+    ds_graph *g = ds_graph_new(1);
+    ds_program prog;
+    ds_norm norm = {0};
+    if (!m || ds_model_build_program(m, g, bs, NULL, &prog) != 0) return fail("build");
+    ds_node_set_requires_grad(prog.feeds[0], 1);
+    if (ds_graph_compile(g) != 0 || ds_graph_set_param_grads(g, 0) != 0 || ds_checkpoint_restore(ck, g, NULL) != 0 ||
+        ds_checkpoint_norm(ck, &norm) != 0)
+        return fail(ckpt);
+    ds_checkpoint_close(ck);
+    ds_graph_set_training(g, 0);
+    ds_attack_cfg c = {.method = DS_ATTACK_PGD, .eps = 0.1f, .steps = 10, .clip = 1, .lo = 0, .hi = 1};
+    ds_attacker *a = ds_attacker_new(&prog, &norm, &c);
+    if (!a) return fail("attacker");
+    size_t row = ds_shape_numel(d.sample);
+    float *xa = malloc((size_t)bs * row * sizeof *xa);
+    int *wrong = malloc((size_t)bs * sizeof *wrong), right = 0, warm = 1;
+    ds_rng rng;
+    ds_rng_seed(&rng, 1);
+    double t0 = 0;
+    for (int b = 0; b < warm + batches; b++) {
+        int first = (b < warm ? b : b - warm) * bs;
+        if (b == warm) t0 = ds_now();
+        if (ds_attacker_run(a, d.x + (size_t)first * row, d.y + first, bs, &rng, xa, wrong) != 0) return fail("attack");
+        for (int r = 0; b >= warm && r < bs; r++) right += !wrong[r];
+    }
+    double secs = ds_now() - t0;
+    printf("{\"workload\": \"pgd10_eval\", \"images_per_s\": %.1f, \"adv_accuracy\": %.4f, \"images\": %d, "
+           "\"peak_rss_mb\": %.1f}\n",
+           (double)batches * bs / secs, (double)right / (batches * bs), batches * bs, peak_rss_mb());
+    free(xa), free(wrong);
+    ds_attacker_free(a);
+    ds_norm_free(&norm);
+    ds_graph_free(g);
+    ds_model_free(m);
+    ds_dataset_free(&d);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -89,10 +146,14 @@ int main(int argc, char **argv)
         {"softmax", "softmax", 64, 1, 900}, {"mlp", "mlp", 64, 1, 300},
         {"lenet64", "lenet", 64, 1, 60},    {"lenet256", "lenet", 256, 1, 15},
         {"resnet128", "resnet-small", 128, 1, 8}, {"infer1000", "lenet", 1000, 0, 10},
-        {"infer1", "lenet", 1, 0, 300},
+        {"infer1", "lenet", 1, 0, 300},     {"fgsm_train", "lenet", 64, 1, 60},
     };
     if (!strcmp(w, "conv")) return conv_gflops(batches > 0 ? batches : 50);
     if (!strcmp(w, "rbm")) return rbm_epoch(batches > 0 ? (uint64_t)batches : 1); /* BATCHES: the seed */
+    if (!strcmp(w, "pgd10_eval")) {
+        const char *ck = getenv("DS_BENCH_CKPT");
+        return pgd10_eval(ck && *ck ? ck : "build/bench-lenet/last.safetensors", batches > 0 ? batches : 10);
+    }
     int k = -1;
     for (int i = 0; i < (int)(sizeof table / sizeof *table); i++)
         if (!strcmp(w, table[i].name)) k = i;
@@ -119,13 +180,24 @@ int main(int argc, char **argv)
         ds_node_keep(logits);
         ds_graph_plan_inference(g);
     }
+    if (!strcmp(w, "fgsm_train")) ds_node_set_requires_grad(x, 1); /* the attack's input gradient */
     if (ds_graph_compile(g) != 0) return fail("build");
     ds_optim_cfg oc = ds_model_train_cfg(m)->optim;
     oc.schedule = (ds_schedule){0}; /* the rate does not change the cost of a step */
     ds_optim *o = table[k].train ? ds_optim_new(g, &oc) : NULL;
     if (table[k].train && !o) return fail("optimizer");
     ds_graph_set_training(g, table[k].train);
-    ds_trainer *tr = table[k].train ? ds_trainer_new(&prog, &o, 1, &(ds_trainer_cfg){.epochs = 1}, NULL) : NULL;
+    /* fgsm_train: Goodfellow et al.'s step through the trainer's pass hook
+     * (eps in the data's own [0, 1] units: the attacker maps the normalised
+     * batch back through norm) */
+    ds_adv_trainer *adv = NULL;
+    ds_trainer_hooks hooks = {0};
+    if (!strcmp(w, "fgsm_train")) {
+        ds_attack_cfg ac = {.method = DS_ATTACK_FGSM, .eps = 0.1f, .clip = 1, .lo = 0, .hi = 1};
+        if (!(adv = ds_adv_trainer_new(&prog, &norm, &ac, 0.5f, 1))) return fail("adversarial trainer");
+        hooks = (ds_trainer_hooks){.user = adv, .pass = ds_adv_pass};
+    }
+    ds_trainer *tr = table[k].train ? ds_trainer_new(&prog, &o, 1, &(ds_trainer_cfg){.epochs = 1}, adv ? &hooks : NULL) : NULL;
     if (table[k].train && !tr) return fail("trainer");
 
     size_t row = ds_shape_numel(d.sample);
@@ -148,8 +220,10 @@ int main(int argc, char **argv)
     qsort(lat, (size_t)batches, sizeof *lat, cmp_double);
     printf("{\"workload\": \"%s\", \"images_per_s\": %.1f, \"median_ms\": %.4f, \"peak_rss_mb\": %.1f",
            w, (double)batches * bs / secs, 1e3 * lat[batches / 2], peak_rss_mb());
+    if (adv) printf(", \"fooled\": %.4f", ds_adv_trainer_fooled(adv, 0));
     printf("}\n");
     free(lat);
+    ds_adv_trainer_free(adv);
     ds_trainer_free(tr);
     ds_optim_free(o);
     ds_graph_free(g);

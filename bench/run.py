@@ -4,6 +4,11 @@ PyTorch (bench/torch_bench.py), alternating, REPS times, in one run; prints a
 table of medians with the ratio and writes bench/RESULTS.md.
 
   /usr/bin/python3 bench/run.py [REPS] [WORKLOAD...]
+
+Issue 14's workloads (fgsm_train, pgd10_eval) run only when named; a run of
+those alone updates their own section of RESULTS.md and leaves the rest.
+pgd10_eval attacks a LeNet trained for one epoch by build/deepsky (made once,
+build/bench-lenet/last.safetensors), whose weights both sides load.
 """
 import json
 import os
@@ -15,6 +20,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL = ["softmax", "mlp", "lenet64", "lenet256", "resnet128", "infer1000", "infer1", "conv", "rbm"]
+ISSUE14 = ["fgsm_train", "pgd10_eval"]
+BATCHES14 = {"fgsm_train": 60, "pgd10_eval": 10}  # of 64 training images; of 1000 test images (all 10,000)
+CKPT = os.path.join(ROOT, "build", "bench-lenet", "last.safetensors")
+ISSUE14_HEAD = "## Issue 14: adversarial training and PGD evaluation"
 
 
 def run(cmd, env):
@@ -118,6 +127,43 @@ def torch_blas(env):
                           check=True).stdout.strip()
 
 
+def checkpoint():
+    """The trained LeNet that pgd10_eval attacks on both sides (an attack on
+    random weights would measure nothing): one epoch, made once."""
+    if not os.path.exists(CKPT):
+        subprocess.run([os.path.join(ROOT, "build", "deepsky"), "train", "models/lenet.cfg", "--data",
+                        "fashion-mnist:train", "--epochs", "1", "--out", os.path.dirname(CKPT), "--quiet"],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+def issue14(reps, rows, extra, blas):
+    """Issue 14's section of RESULTS.md: the table, replacing the section a
+    previous run wrote, the rest of the file as it was."""
+    lines = [ISSUE14_HEAD, "",
+             f"machine: {cpu_name()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}; medians of {reps} "
+             f"alternating runs; PyTorch's BLAS: {blas}. fgsm_train: LeNet, batch 64, Adam, each step "
+             "x_adv = FGSM (eps 0.1 in [0, 1] pixels, eval mode) and loss 0.5 L(x) + 0.5 L(x_adv) in training "
+             f"mode, {extra['fgsm_train']['batches']} batches; pgd10_eval: PGD-10 (eps 0.1, step 0.025, no "
+             f"random start, clipped to [0, 1], eval mode) of {extra['pgd10_eval']['images']} Fashion-MNIST test "
+             "images in batches of 1000, both sides with the weights of the same deepsky checkpoint (LeNet, "
+             "one epoch). 2 threads each (torch.set_num_threads(2), OPENBLAS_NUM_THREADS=1).", "",
+             "| workload | metric | deepsky | PyTorch | deepsky advantage | the work (deepsky / PyTorch) | "
+             "RSS deepsky MB | RSS PyTorch MB |", "|---|---|---|---|---|---|---|---|"]
+    for w, key, da, tb, ratio, ra, rb, _ in rows:
+        e = extra[w]
+        work = (f"share of training batches' x_adv misclassified {e['ds']:.4f} / {e['torch']:.4f}"
+                if w == "fgsm_train" else f"adversarial accuracy {e['ds']:.4f} / {e['torch']:.4f}")
+        lines.append(f"| {w} | {key} | {da:.4g} | {tb:.4g} | {ratio:.2f}x | {work} | {ra:.0f} | {rb:.0f} |")
+    cmd = "/usr/bin/python3 bench/run.py " + " ".join(sys.argv[1:])
+    lines += ["", f"Command: `nice {cmd}`", ""]
+    path = os.path.join(ROOT, "bench", "RESULTS.md")
+    old = open(path).read() if os.path.exists(path) else "# Benchmarks: deepsky vs PyTorch, side by side\n"
+    keep = old.split(ISSUE14_HEAD)[0].rstrip("\n") + "\n\n"
+    with open(path, "w") as f:
+        f.write(keep + "\n".join(lines))
+    print("\n".join(lines))
+
+
 def main():
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     subprocess.run(["bash", "scripts/deps.sh", "--bench"], cwd=ROOT, check=True)  # OpenBLAS for PyTorch
@@ -128,13 +174,21 @@ def main():
     if "openblas" not in blas:
         sys.exit(f"bench: PyTorch would run on {blas or 'an unknown BLAS'}, not OpenBLAS: an unfair baseline "
                  "(install libopenblas0-pthread: bash scripts/deps.sh --bench)")
-    rows = []
+    if "pgd10_eval" in work:
+        checkpoint()
+    rows, extra = [], {}
     for w in work:
         a, b = [], []
         for rep in range(reps):  # alternate, so both see the same machine state
             seed = [str(rep + 1)] if w == "rbm" else []  # the rbm: one seed per repetition, the same on both sides
+            if w in ISSUE14:
+                seed = [str(BATCHES14[w])]
             a.append(run([ds, w, "models"] + seed, dict(os.environ)))
             b.append(run(["/usr/bin/python3", "bench/torch_bench.py", w] + seed, env_t))
+        if w in ISSUE14:  # what each side computed: the same attack on the same images
+            k = "fooled" if w == "fgsm_train" else "adv_accuracy"
+            extra[w] = {"ds": statistics.median(r[k] for r in a), "torch": statistics.median(r[k] for r in b),
+                        "images": a[0].get("images"), "batches": BATCHES14[w]}
         if w == "rbm":
             RBM_ERR["ds"] = [r["recon_error"] for r in a]
             RBM_ERR["torch"] = [r["recon_error"] for r in b]
@@ -144,6 +198,9 @@ def main():
         rows.append((w, key, da, tb, ratio, statistics.median(r["peak_rss_mb"] for r in a),
                      statistics.median(r["peak_rss_mb"] for r in b),
                      b[0].get("sgemm_gflops")))
+    if work and all(w in ISSUE14 for w in work):
+        issue14(reps, rows, extra, blas)
+        return
     head = (f"machine: {cpu_name()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}; "
             f"medians of {reps} alternating runs; PyTorch's BLAS: {blas}\n")
     table = ["| workload | metric | deepsky | PyTorch | deepsky advantage | RSS deepsky MB | RSS PyTorch MB |",

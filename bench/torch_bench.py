@@ -4,12 +4,19 @@ batch and preloaded, normalised Fashion-MNIST as bench/ds_bench.c; one JSON
 line. Run through bench/run.py (OPENBLAS_NUM_THREADS=1, 2 torch threads).
 
   torch_bench.py WORKLOAD [BATCHES]
+
+Issue 14's fgsm_train and pgd10_eval are the same computations as ds_bench's:
+FGSM / PGD on the input in eval mode (autograd on the input alone), eps in
+[0, 1] pixel units; pgd10_eval loads the weights and normalisation of the
+checkpoint $DS_BENCH_CKPT that ds_bench reads.
 """
 import json
+import os
 import resource
 import sys
 import time
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -81,6 +88,12 @@ def main():
     if w == "rbm":
         rbm_epoch()
         return
+    if w == "pgd10_eval":
+        pgd10_eval(int(sys.argv[2]) if len(sys.argv) > 2 else 10)
+        return
+    if w == "fgsm_train":
+        fgsm_train(int(sys.argv[2]) if len(sys.argv) > 2 else 60)
+        return
     name, bs, train, default = WORKLOADS[w]
     batches = int(sys.argv[2]) if len(sys.argv) > 2 else default
     x = torch.from_numpy(idx("train-images-idx3-ubyte.gz").astype("float32")[:, None] / 255)
@@ -139,6 +152,107 @@ def rbm_epoch():
     secs = time.perf_counter() - t0
     print(json.dumps({"workload": "rbm", "epoch_s": round(secs, 3), "recon_error": round(err / (len(x) // bs), 3),
                       "peak_rss_mb": peak_rss_mb()}))
+
+
+def load_safetensors(path):
+    """{name: float32 array} and the metadata of a safetensors file (an
+    8-byte little-endian header length, a JSON header, the raw data)."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    n = int.from_bytes(blob[:8], "little")
+    head = json.loads(blob[8:8 + n])
+    meta = head.pop("__metadata__", {})
+    data = {k: np.frombuffer(blob, np.float32, count=int(np.prod(v["shape"])), offset=8 + n + v["data_offsets"][0])
+            .reshape(v["shape"]) for k, v in head.items() if v["dtype"] == "F32"}
+    return data, meta
+
+
+def lenet_from_checkpoint(path):
+    """models("lenet") with a deepsky checkpoint's weights, and its normalisation (mean, std)."""
+    sd, meta = load_safetensors(path)
+    model = models("lenet")
+    for i, name in ((0, "conv1"), (3, "conv2"), (7, "fc1"), (10, "fc2")):
+        model[i].weight.data.copy_(torch.from_numpy(sd[name + ".weight"].copy()))
+        model[i].bias.data.copy_(torch.from_numpy(sd[name + ".bias"].copy()))
+    norm = json.loads(meta["norm"])
+    return model, float(norm["mean"][0]), float(norm["std"][0])
+
+
+def pgd10_eval(batches):
+    """PGD-10 on `batches` batches of 1000 test images, as ds_bench: L-inf eps
+    0.1 in [0, 1] pixels, step 2.5 eps / 10, no random start, clipped to
+    [0, 1], eval mode, the normalisation in front, no parameter gradients;
+    then one forward to judge, as deepsky's attacker."""
+    ckpt = os.environ.get("DS_BENCH_CKPT") or "build/bench-lenet/last.safetensors"
+    model, m, s = lenet_from_checkpoint(ckpt)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = torch.from_numpy(idx("t10k-images-idx3-ubyte.gz").astype("float32")[:, None] / 255)
+    y = torch.from_numpy(idx("t10k-labels-idx1-ubyte.gz").astype("int64"))
+    bs, eps, steps, warm = 1000, 0.1, 10, 1
+    step = 2.5 * eps / steps
+    batches = min(batches, len(x) // bs)
+    right, t0 = 0, 0
+    for b in range(warm + batches):
+        first = (b if b < warm else b - warm) * bs
+        if b == warm:
+            t0 = time.perf_counter()
+        x0, yb = x[first:first + bs], y[first:first + bs]
+        xa = x0.clone()
+        for _ in range(steps):
+            xa.requires_grad_(True)
+            g, = torch.autograd.grad(F.cross_entropy(model((xa - m) / s), yb), xa)
+            xa = xa.detach() + step * g.sign()
+            xa = torch.min(torch.max(xa, x0 - eps), x0 + eps).clamp_(0, 1)
+        with torch.no_grad():
+            ok = int((model((xa - m) / s).argmax(1) == yb).sum())
+        if b >= warm:
+            right += ok
+    secs = time.perf_counter() - t0
+    print(json.dumps({"workload": "pgd10_eval", "images_per_s": round(batches * bs / secs, 1),
+                      "adv_accuracy": round(right / (batches * bs), 4), "images": batches * bs,
+                      "peak_rss_mb": peak_rss_mb()}))
+
+
+def fgsm_train(batches):
+    """Goodfellow et al.'s step, as ds_bench fgsm_train: x_adv = clip(x + 0.1
+    sign(grad_x L)) in [0, 1] pixels, made in eval mode (the gradient of the
+    input alone), judged by one eval forward (deepsky's attacker reports the
+    share it fooled), then in training mode loss 0.5 L(x) + 0.5 L(x_adv),
+    Adam. The data are normalised, so eps and the range are mapped through it."""
+    x = torch.from_numpy(idx("train-images-idx3-ubyte.gz").astype("float32")[:, None] / 255)
+    y = torch.from_numpy(idx("train-labels-idx1-ubyte.gz").astype("int64"))
+    m, s = float(x.mean()), float(x.std())
+    x = (x - m) / s
+    eps, lo, hi, alpha, bs, warm = 0.1 / s, (0 - m) / s, (1 - m) / s, 0.5, 64, 3
+    model = models("lenet")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    per_epoch, lat, fooled, seen, t0 = len(x) // bs, [], 0, 0, 0
+    for b in range(warm + batches):
+        first = (b % per_epoch) * bs
+        xb, yb = x[first:first + bs], y[first:first + bs]
+        if b == warm:
+            t0 = time.perf_counter()
+        t = time.perf_counter()
+        model.eval()
+        xg = xb.clone().requires_grad_(True)
+        g, = torch.autograd.grad(F.cross_entropy(model(xg), yb), xg)
+        xadv = (xb + eps * g.sign()).clamp_(lo, hi)
+        with torch.no_grad():
+            fooled += int((model(xadv).argmax(1) != yb).sum())
+        seen += bs
+        model.train()
+        opt.zero_grad()
+        (alpha * F.cross_entropy(model(xb), yb) + (1 - alpha) * F.cross_entropy(model(xadv), yb)).backward()
+        opt.step()
+        if b >= warm:
+            lat.append(time.perf_counter() - t)
+    secs = time.perf_counter() - t0
+    lat.sort()
+    print(json.dumps({"workload": "fgsm_train", "images_per_s": round(batches * bs / secs, 1),
+                      "median_ms": round(1e3 * lat[len(lat) // 2], 4), "peak_rss_mb": peak_rss_mb(),
+                      "fooled": round(fooled / seen, 4)}))
 
 
 def peak_rss_mb():
