@@ -560,6 +560,21 @@ typedef struct ds_pretrain_cfg {
 } ds_pretrain_cfg;
 
 /* The [train] section. */
+typedef enum ds_attack_method { DS_ATTACK_FGSM, DS_ATTACK_PGD } ds_attack_method;
+/* An attack on the first input within a ball of radius eps around x, in
+ * the input's own units (Goodfellow et al. 2015; Madry et al. 2018). */
+typedef struct ds_attack_cfg {
+    int method;       /* DS_ATTACK_FGSM or DS_ATTACK_PGD */
+    int l2;           /* 0: the L∞ ball; 1: the L2 ball (per sample) */
+    float eps;        /* radius, >= 0 */
+    int steps;        /* PGD iterations */
+    float step_size;  /* PGD step; 0: 2.5·eps/steps (Madry et al.) */
+    int random_start; /* PGD: start at a uniform point of the ball */
+    int restarts;     /* PGD tries (0 or 1: one); a row keeps the first that fools the model */
+    int clip;         /* keep adversarial inputs in [lo, hi] (the data's valid range) */
+    float lo, hi;
+} ds_attack_cfg;
+
 typedef struct ds_train_cfg {
     ds_optim_cfg optim;
     int batch, epochs;
@@ -574,6 +589,15 @@ typedef struct ds_train_cfg {
     int balanced;  /* sampler=balanced: ds_loader_set_balanced */
     int monitor;   /* DS_MONITOR_*: what chooses best and drives early stopping */
     int patience;  /* epochs without a better monitor before stopping; 0 never */
+    /* adversarial= fgsm|pgd: adversarial training (ds_adv_trainer): the
+     * attack (eps, steps, step_size, l2, random_start; clip from
+     * adversarial_clip=LO,HI), the clean loss's weight alpha, and whether
+     * the clipping range is the data's own (adversarial_clip=auto, the
+     * command's choice: [0, 1] for images read as [0, 1]) */
+    int adversarial;
+    ds_attack_cfg adv;
+    float adv_alpha;
+    int adv_clip_auto;
 } ds_train_cfg;
 enum { DS_MONITOR_VAL_ACC = 0, DS_MONITOR_VAL_LOSS, DS_MONITOR_VAL_AUC, DS_MONITOR_VAL_MDR };
 
@@ -1312,20 +1336,6 @@ enum { DS_GRAD_SCORE, DS_GRAD_LOSS };
  * then hold x's forward. */
 int ds_input_grad(ds_program *p, const ds_norm *norm, const float *x, int b, const float *cls, int of, float *grad);
 
-typedef enum ds_attack_method { DS_ATTACK_FGSM, DS_ATTACK_PGD } ds_attack_method;
-/* An attack on the first input within a ball of radius eps around x, in
- * the input's own units (Goodfellow et al. 2015; Madry et al. 2018). */
-typedef struct ds_attack_cfg {
-    int method;       /* DS_ATTACK_FGSM or DS_ATTACK_PGD */
-    int l2;           /* 0: the L∞ ball; 1: the L2 ball (per sample) */
-    float eps;        /* radius, >= 0 */
-    int steps;        /* PGD iterations */
-    float step_size;  /* PGD step; 0: 2.5·eps/steps (Madry et al.) */
-    int random_start; /* PGD: start at a uniform point of the ball */
-    int restarts;     /* PGD tries (0 or 1: one); a row keeps the first that fools the model */
-    int clip;         /* keep adversarial inputs in [lo, hi] (the data's valid range) */
-    float lo, hi;
-} ds_attack_cfg;
 typedef struct ds_attacker ds_attacker;
 /* An attacker on program p (compiled with its first feed requiring a
  * gradient), its scratch for the graph's batch allocated once. */
@@ -1335,8 +1345,9 @@ void ds_attacker_free(ds_attacker *a);
 const ds_attack_cfg *ds_attacker_cfg(const ds_attacker *a);
 /* Adversarial rows xa [b, sample] for raw rows x with labels y, in eval
  * mode (dropout off, batch norm's running statistics; the mode is restored);
- * wrong[r] = 1 when xa's row r is misclassified. rng: PGD's random starts.
- * The first feed holds xa (normalised) afterwards. eps = 0 gives xa = x. */
+ * wrong[r] = 1 when xa's row r is misclassified (NULL: not asked, one
+ * forward fewer). rng: PGD's random starts. The first feed holds xa
+ * (normalised) afterwards. eps = 0 gives xa = x. */
 int ds_attacker_run(ds_attacker *a, const float *x, const float *y, int b, ds_rng *rng, float *xa, int *wrong);
 
 /* Adversarial training through the trainer (src/train/adversarial.c):
@@ -1350,9 +1361,10 @@ ds_adv_trainer *ds_adv_trainer_new(ds_program *p, const ds_norm *norm, const ds_
 void ds_adv_trainer_free(ds_adv_trainer *a);
 /* The trainer's pass hook (ds_trainer_hooks.pass), user = the ds_adv_trainer. */
 int ds_adv_pass(void *user, ds_trainer *t, int b, int k, float *weight);
-/* The share of attacked training rows the attack fooled since the last
- * reset (NaN: none attacked). */
-double ds_adv_trainer_fooled(ds_adv_trainer *a, int reset);
+/* Reseed the attack's random starts (train: from the seed and the epoch, so a resumed run draws the same). */
+void ds_adv_trainer_seed(ds_adv_trainer *a, uint64_t seed);
+/* The attack in use (the PGD step size filled in). */
+const ds_attack_cfg *ds_attacker_cfg_of(const ds_adv_trainer *a);
 
 /* The plain loops over a single-input single-head program, as thin calls
  * into the trainer (examples). */

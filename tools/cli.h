@@ -247,6 +247,11 @@ void cli_run_info_free(cli_run_info *r);
 /* argv joined with spaces, each quoted for a POSIX shell where needed (malloc'd). */
 char *cli_shell_join(int argc, char **argv);
 
+/* Whether a data spec's images are read as [0, 1] (fashion-mnist, idx:,
+ * folder: and bare folders of PNG/JPEG): the valid range an attack's
+ * inputs are clipped to by default; NPY, CSV and FITS keep their units. */
+int cli_spec_unit_range(const char *spec);
+
 /* mkdir -p */
 int cli_mkdirs(const char *path);
 
@@ -270,5 +275,6 @@ typedef struct cli_command {
 } cli_command;
 extern const cli_command cli_cmd_demo, cli_cmd_train, cli_cmd_pretrain, cli_cmd_eval, cli_cmd_predict,
     cli_cmd_simulate, cli_cmd_info;
+extern const cli_command cli_cmd_attack;
 
 #endif

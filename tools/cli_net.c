@@ -27,6 +27,8 @@ static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, in
         for (int h = 0; h < net->prog.n_heads; h++) ds_node_keep(net->prog.heads[h].out), ds_node_keep(net->prog.heads[h].loss);
         if (ds_graph_plan_inference(net->g) != 0) return cli_lib_error(NULL);
     }
+    /* adversarial training differentiates the loss with respect to the input too */
+    if (mode == NET_TRAIN && ds_model_train_cfg(model)->adversarial) ds_node_set_requires_grad(net->x, 1);
     if (mode == NET_GRAD) { /* explain/attack: the gradient of the first input, none of the weights */
         ds_node_set_requires_grad(net->x, 1);
         if ((flags & CLI_NET_NO_FUSE) && ds_graph_set_fusion(net->g, 0) != 0) return cli_lib_error(NULL);

@@ -137,3 +137,12 @@ void cli_print_json_string(FILE *f, const char *s)
     }
     fputc('"', f);
 }
+
+int cli_spec_unit_range(const char *spec)
+{
+    /* IDX and PNG/JPEG pixels are read as byte/255 (docs/cli.md); NPY, CSV and FITS keep their own units */
+    if (!spec) return 0;
+    if (!strncmp(spec, "fashion-mnist", 13) || !strncmp(spec, "idx:", 4) || !strncmp(spec, "folder:", 7)) return 1;
+    struct stat sb;
+    return !strchr(spec, ':') && stat(spec, &sb) == 0 && S_ISDIR(sb.st_mode); /* a bare folder of images */
+}

@@ -165,7 +165,20 @@ typedef struct {
     cli_progress bar;  /* the whole run's progress line (silent off a terminal and with --quiet) */
     int bpe;
     double epoch_t0;
+    ds_adv_trainer *adv; /* [train] adversarial=: the pass hook's state */
+    uint64_t seed;
 } train_ctx;
+
+static int on_pass(void *user, ds_trainer *t, int b, int k, float *weight)
+{
+    return ds_adv_pass(((train_ctx *)user)->adv, t, b, k, weight);
+}
+
+/* the attack's random starts: drawn from the seed and the epoch, so a resumed run makes the same ones */
+static void adv_seed(train_ctx *c, int epoch)
+{
+    if (c->adv) ds_adv_trainer_seed(c->adv, c->seed ^ (0xad5eedULL + 0x9e3779b97f4a7c15ULL * (uint64_t)(epoch + 1)));
+}
 
 /* progress bar; Ctrl-C ends the run between batches (checkpoints stay whole) */
 static int on_batch(void *user, const ds_batch_log *b)
@@ -224,6 +237,7 @@ static int on_epoch(void *user, const ds_epoch_log *e)
     printf("epoch %d/%d  loss %.4f  acc %.4f", n, E, r->loss, r->accuracy);
     if (has_val) printf("  val_loss %.4f  val_acc %.4f", c->m.log_loss, c->m.accuracy);
     printf("  lr %.3g  %.1f s  %.0f img/s\n", e->lr, r->seconds, r->samples / r->seconds);
+    adv_seed(c, n);
     if (e->stop)
         printf("early stopping: no better validation %s in %d epochs (patience)\n", monitor_name(c->monitor),
                e->bad_epochs);
@@ -581,6 +595,27 @@ int cli_train_run(const cli_train_opts *op)
         snprintf(ctx.bar.unit, sizeof ctx.bar.unit, "img");
     }
     ds_trainer_hooks hooks = {.user = &ctx, .batch_end = on_batch, .validate = on_validate, .epoch_end = on_epoch};
+    if (tc.adversarial) { /* adversarial training: the trainer's pass hook */
+        ds_attack_cfg ac = tc.adv;
+        if (tc.adv_clip_auto && cli_spec_unit_range(data_spec)) ac.clip = 1, ac.lo = 0, ac.hi = 1;
+        if (!(ctx.adv = ds_adv_trainer_new(&net.prog, &norm[0], &ac, tc.adv_alpha, tc.seed))) {
+            cli_lib_error("[train] adversarial");
+            goto done;
+        }
+        ctx.seed = tc.seed;
+        adv_seed(&ctx, st.epoch);
+        hooks.pass = on_pass;
+        const ds_attack_cfg *u = ds_attacker_cfg_of(ctx.adv);
+        if (ac.method == DS_ATTACK_FGSM)
+            printf("adversarial training: FGSM (%s) eps %g, loss %g*clean + %g*adversarial, inputs clipped to %s; acc is on the adversarial batches\n",
+                   ac.l2 ? "L2" : "Linf", (double)ac.eps, (double)tc.adv_alpha, 1 - (double)tc.adv_alpha,
+                   ac.clip ? (ac.lo == 0 && ac.hi == 1 ? "[0, 1]" : "[lo, hi]") : "nothing");
+        else
+            printf("adversarial training: PGD-%d (%s) eps %g step %g%s, loss %g*clean + %g*adversarial, inputs "
+                   "clipped to %s; acc is on the adversarial batches\n", ac.steps, ac.l2 ? "L2" : "Linf", (double)ac.eps, (double)u->step_size,
+                   ac.random_start ? " random start" : "", (double)tc.adv_alpha, 1 - (double)tc.adv_alpha,
+                   ac.clip ? (ac.lo == 0 && ac.hi == 1 ? "[0, 1]" : "[lo, hi]") : "nothing");
+    }
     ds_trainer_cfg tcfg = {.epochs = tc.epochs, .patience = tc.patience,
                            .higher_is_better = tc.monitor == DS_MONITOR_VAL_ACC || tc.monitor == DS_MONITOR_VAL_AUC};
     if (!(trainer = ds_trainer_new(&net.prog, &opt, 1, &tcfg, &hooks))) {
@@ -632,6 +667,7 @@ done:
     cli_progress_end(&ctx.bar);
     cli_graceful_interrupts(false);
     ds_trainer_free(trainer);
+    ds_adv_trainer_free(ctx.adv);
     ds_metrics_free(&ctx.m);
     free(csv.p);
     free(data_json);

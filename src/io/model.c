@@ -143,6 +143,8 @@ static const key_def pretrain_keys[] = {
 typedef struct train_raw {
     int optimizer, schedule, unit, nesterov, batch, epochs, step_size, t_max, warmup, augment;
     int sampler, monitor, patience;
+    int adversarial, adv_steps, adv_norm, adv_random_start;
+    float adv_eps, adv_step_size, adv_alpha;
     int freeze; /* [group] */
     float lr, momentum, weight_decay, beta1, beta2, eps, alpha, clip_norm, gamma, eta_min,
         warmup_start;
@@ -183,6 +185,14 @@ static const key_def train_keys[] = {
     {"monitor", NULL, V_ENUM, TO(monitor), 0, 0, "val_acc|val_loss|val_auc|val_mdr", 0},
     {"patience", NULL, V_INT, TO(patience), 0, 1 << 20, NULL, 0},
     {"no_decay", NULL, V_SKIP, 0, 0, 0, NULL, 0}, /* parse_no_decay */
+    {"adversarial", NULL, V_ENUM, TO(adversarial), 0, 0, "none|fgsm|pgd", 0},
+    {"adversarial_eps", NULL, V_FLOAT, TO(adv_eps), F_NONNEG, 0, NULL, 0},
+    {"adversarial_steps", NULL, V_INT, TO(adv_steps), 1, 1 << 16, NULL, 0},
+    {"adversarial_step_size", NULL, V_FLOAT, TO(adv_step_size), F_NONNEG, 0, NULL, 0},
+    {"adversarial_alpha", NULL, V_FLOAT, TO(adv_alpha), F_UNIT_CO, 0, NULL, 0},
+    {"adversarial_norm", NULL, V_ENUM, TO(adv_norm), 0, 0, "linf|l2", 0},
+    {"adversarial_random_start", NULL, V_BOOL, TO(adv_random_start), 0, 1, NULL, 0},
+    {"adversarial_clip", NULL, V_SKIP, 0, 0, 0, NULL, 0}, /* auto|none|LO,HI */
 };
 
 /* [group]: the parameters it selects, and what of [train] it replaces */
@@ -737,7 +747,8 @@ static int parse_train(ds_model *m, const ini_sec *s, const char *file)
 {
     ctx c = {file, "[train]"};
     train_raw r = {.optimizer = DS_ADAM, .lr = 1e-3f, .batch = 64, .epochs = 5, .seed = 1,
-                   .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .alpha = 0.99f, .gamma = 0.1f};
+                   .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .alpha = 0.99f, .gamma = 0.1f,
+                   .adv_steps = 10, .adv_random_start = 1, .adv_alpha = -1};
     if (s && set_keys(&c, s, train_keys, N_KEYS(train_keys), 0, &r)) return -1;
     if (s) {
         int sgd = r.optimizer == DS_SGD, adam = r.optimizer == DS_ADAM || r.optimizer == DS_ADAMW;
@@ -754,8 +765,18 @@ static int parse_train(ds_model *m, const ini_sec *s, const char *file)
             needs(&c, s, "t_max", cos, "applies to schedule=cosine") ||
             needs(&c, s, "eta_min", cos, "applies to schedule=cosine") ||
             needs(&c, s, "schedule_unit", step || cos, "applies to schedule=step or cosine") ||
-            needs(&c, s, "warmup_start", r.warmup > 0, "needs warmup > 0 (steps)"))
+            needs(&c, s, "warmup_start", r.warmup > 0, "needs warmup > 0 (steps)") ||
+            needs(&c, s, "adversarial_eps", r.adversarial, "applies to adversarial=fgsm or pgd") ||
+            needs(&c, s, "adversarial_alpha", r.adversarial, "applies to adversarial=fgsm or pgd") ||
+            needs(&c, s, "adversarial_norm", r.adversarial, "applies to adversarial=fgsm or pgd") ||
+            needs(&c, s, "adversarial_clip", r.adversarial, "applies to adversarial=fgsm or pgd") ||
+            needs(&c, s, "adversarial_steps", r.adversarial == 2, "applies to adversarial=pgd") ||
+            needs(&c, s, "adversarial_step_size", r.adversarial == 2, "applies to adversarial=pgd") ||
+            needs(&c, s, "adversarial_random_start", r.adversarial == 2, "applies to adversarial=pgd"))
             return -1;
+        if (r.adversarial && !find_kv(s, train_keys, N_KEYS(train_keys), "adversarial_eps"))
+            return at_fail(&c, s->line, NULL, "adversarial=%s needs adversarial_eps= (in the data's own units)",
+                           r.adversarial == 1 ? "fgsm" : "pgd");
         if (step && !r.step_size)
             return at_fail(&c, s->line, NULL, "schedule=step needs step_size= (in schedule_unit)");
     }
@@ -775,6 +796,30 @@ static int parse_train(ds_model *m, const ini_sec *s, const char *file)
     t->balanced = r.sampler == 1;
     t->monitor = r.monitor;
     t->patience = r.patience;
+    t->adversarial = r.adversarial;
+    if (r.adversarial) {
+        /* Goodfellow et al. mix clean and FGSM losses half and half; Madry
+         * et al. train on PGD examples alone */
+        t->adv_alpha = r.adv_alpha >= 0 ? r.adv_alpha : r.adversarial == 1 ? 0.5f : 0.0f;
+        t->adv = (ds_attack_cfg){.method = r.adversarial == 1 ? DS_ATTACK_FGSM : DS_ATTACK_PGD, .l2 = r.adv_norm == 1,
+                                 .eps = r.adv_eps, .steps = r.adv_steps, .step_size = r.adv_step_size,
+                                 .random_start = r.adv_random_start, .restarts = 1};
+        const ini_kv *ck = find_kv(s, train_keys, N_KEYS(train_keys), "adversarial_clip");
+        t->adv_clip_auto = !ck || !strcmp(ck->val, "auto");
+        if (ck && strcmp(ck->val, "auto") && strcmp(ck->val, "none")) {
+            char *end;
+            errno = 0;
+            double lo = strtod(ck->val, &end), hi = 0;
+            int ok = end != ck->val && *end == ',' && !errno;
+            if (ok) {
+                const char *q = end + 1;
+                hi = strtod(q, &end);
+                ok = end != q && !*end && !errno && isfinite(lo) && isfinite(hi) && lo < hi;
+            }
+            if (!ok) return at_fail(&c, ck->line, "adversarial_clip", "'%s' is not auto, none or LO,HI with LO < HI", ck->val);
+            t->adv.clip = 1, t->adv.lo = (float)lo, t->adv.hi = (float)hi;
+        }
+    }
     const ini_kv *cw = s ? find_kv(s, train_keys, N_KEYS(train_keys), "class_weight") : NULL;
     if (cw && !strcmp(cw->val, "auto")) {
         t->class_weight_auto = 1;

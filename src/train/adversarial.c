@@ -19,8 +19,6 @@ struct ds_adv_trainer {
     ds_rng rng;
     size_t sample, pc;
     float *raw, *xa, *clean, *adv, *y;
-    int *wrong;
-    long attacked, fooled;
 };
 
 ds_adv_trainer *ds_adv_trainer_new(ds_program *p, const ds_norm *norm, const ds_attack_cfg *c, float alpha,
@@ -36,7 +34,7 @@ ds_adv_trainer *ds_adv_trainer_new(ds_program *p, const ds_norm *norm, const ds_
     size_t mb = (size_t)p->g->max_batch, sample = ds_numel(p->feeds[0]) / mb;
     if (!a || !(a->raw = malloc(mb * sample * sizeof(float))) || !(a->xa = malloc(mb * sample * sizeof(float))) ||
         !(a->clean = malloc(mb * sample * sizeof(float))) || !(a->adv = malloc(mb * sample * sizeof(float))) ||
-        !(a->y = malloc(mb * sizeof(float))) || !(a->wrong = malloc(mb * sizeof(int)))) {
+        !(a->y = malloc(mb * sizeof(float)))) {
         if (a) a->att = att;
         ds_adv_trainer_free(a);
         if (!a) ds_attacker_free(att);
@@ -53,15 +51,8 @@ void ds_adv_trainer_free(ds_adv_trainer *a)
 {
     if (!a) return;
     ds_attacker_free(a->att);
-    free(a->raw), free(a->xa), free(a->clean), free(a->adv), free(a->y), free(a->wrong);
+    free(a->raw), free(a->xa), free(a->clean), free(a->adv), free(a->y);
     free(a);
-}
-
-double ds_adv_trainer_fooled(ds_adv_trainer *a, int reset)
-{
-    double r = a->attacked ? (double)a->fooled / (double)a->attacked : NAN;
-    if (reset) a->attacked = a->fooled = 0;
-    return r;
 }
 
 int ds_adv_pass(void *user, ds_trainer *t, int b, int k, float *weight)
@@ -79,10 +70,9 @@ int ds_adv_pass(void *user, ds_trainer *t, int b, int k, float *weight)
             a->raw[i] = a->pc ? (float)((double)feed[i] * a->norm->std[i % a->sample / a->pc] +
                                         a->norm->mean[i % a->sample / a->pc])
                               : feed[i];
-        if (ds_attacker_run(a->att, a->raw, a->y, b, &a->rng, a->xa, a->wrong) != 0) return -1;
+        /* no verdict asked: the trainer's accuracy is that of the last pass, the adversarial batch */
+        if (ds_attacker_run(a->att, a->raw, a->y, b, &a->rng, a->xa, NULL) != 0) return -1;
         memcpy(a->adv, feed, n * sizeof *feed); /* the attacker left x_adv, normalised, in the feed */
-        for (int r = 0; r < b; r++) a->fooled += a->wrong[r];
-        a->attacked += b;
         memcpy(p->labels->val, a->y, (size_t)b * sizeof *a->y);
         if (a->alpha == 0) return *weight = 1, 1; /* Madry et al.: the adversarial batch alone */
         memcpy(feed, a->clean, n * sizeof *feed);
@@ -96,3 +86,7 @@ int ds_adv_pass(void *user, ds_trainer *t, int b, int k, float *weight)
     }
     return 0;
 }
+
+void ds_adv_trainer_seed(ds_adv_trainer *a, uint64_t seed) { ds_rng_seed(&a->rng, seed); }
+
+const ds_attack_cfg *ds_attacker_cfg_of(const ds_adv_trainer *a) { return ds_attacker_cfg(a->att); }

@@ -99,7 +99,7 @@ struct ds_attacker {
     ds_attack_cfg c;
     size_t sample;
     float *grad, *best, *probs;
-    int *fooled;
+    int *fooled, *wrong;
 };
 
 ds_attacker *ds_attacker_new(ds_program *p, const ds_norm *norm, const ds_attack_cfg *c)
@@ -128,7 +128,7 @@ ds_attacker *ds_attacker_new(ds_program *p, const ds_norm *norm, const ds_attack
     if (!a || !(a->grad = malloc((size_t)mb * sample * sizeof(float))) ||
         !(a->best = malloc((size_t)mb * sample * sizeof(float))) ||
         !(a->probs = malloc((size_t)mb * (size_t)classes * sizeof(float))) ||
-        !(a->fooled = malloc((size_t)mb * sizeof(int)))) {
+        !(a->fooled = malloc((size_t)mb * sizeof(int))) || !(a->wrong = malloc((size_t)mb * sizeof(int)))) {
         ds_attacker_free(a);
         ds_fail("out of memory");
         return NULL;
@@ -142,7 +142,7 @@ ds_attacker *ds_attacker_new(ds_program *p, const ds_norm *norm, const ds_attack
 void ds_attacker_free(ds_attacker *a)
 {
     if (!a) return;
-    free(a->grad), free(a->best), free(a->probs), free(a->fooled);
+    free(a->grad), free(a->best), free(a->probs), free(a->fooled), free(a->wrong);
     free(a);
 }
 
@@ -221,8 +221,9 @@ static int judge(ds_attacker *a, const float *xa, const float *y, int b, int *wr
     return 0;
 }
 
-int ds_attacker_run(ds_attacker *a, const float *x, const float *y, int b, ds_rng *rng, float *xa, int *wrong)
+int ds_attacker_run(ds_attacker *a, const float *x, const float *y, int b, ds_rng *rng, float *xa, int *wrong_out)
 {
+    int *wrong = a->wrong;
     ds_program *p = a->p;
     ds_graph *g = p->g;
     if (b < 1 || b > g->max_batch) return ds_fail("attack: %d rows for a graph of batch %d", b, g->max_batch);
@@ -246,7 +247,8 @@ int ds_attacker_run(ds_attacker *a, const float *x, const float *y, int b, ds_rn
                 project(a, x, xa, b);
             }
         }
-        if (rc != 0 || (rc = judge(a, xa, y, b, wrong)) != 0) break;
+        /* the verdict costs a forward: only when asked for, or to choose between restarts */
+        if (rc != 0 || ((wrong_out || c->restarts > 1) && (rc = judge(a, xa, y, b, wrong)) != 0)) break;
         if (c->restarts > 1) { /* a row keeps the first try that fools the model, else the last */
             for (int r = 0; r < b; r++) {
                 size_t o = (size_t)r * a->sample;
@@ -255,10 +257,13 @@ int ds_attacker_run(ds_attacker *a, const float *x, const float *y, int b, ds_rn
             }
         }
     }
-    if (rc == 0 && c->restarts > 1 && c->method == DS_ATTACK_PGD) {
+    if (rc == 0 && c->restarts > 1) {
         memcpy(xa, a->best, n * sizeof *xa);
         memcpy(wrong, a->fooled, (size_t)b * sizeof *wrong);
     }
+    /* the feed holds the rows returned (the last gradient was taken before the last step) */
+    if (rc == 0 && (c->restarts > 1 || !wrong_out)) rc = ds_feed_normalized(p, a->norm, xa, b);
+    if (rc == 0 && wrong_out) memcpy(wrong_out, wrong, (size_t)b * sizeof *wrong);
     ds_graph_set_training(g, was_training);
     return rc;
 }
