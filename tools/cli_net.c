@@ -22,7 +22,7 @@ static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, in
     net->logits = ch >= 0 ? net->prog.heads[ch].out : NULL;
     net->loss = net->prog.loss;
     if (!net->logits) return cli_error("%s: the model has no classifying [output] (loss=softmax or hierarchical); "
-                                       "train, eval and predict need one", ds_model_file(model));
+                                       "train, eval, predict, explain and attack need one", ds_model_file(model));
     if (mode == NET_INFERENCE) { /* eval/predict: no gradients, activations share memory */
         for (int h = 0; h < net->prog.n_heads; h++) ds_node_keep(net->prog.heads[h].out), ds_node_keep(net->prog.heads[h].loss);
         if (ds_graph_plan_inference(net->g) != 0) return cli_lib_error(NULL);
