@@ -17,7 +17,9 @@ metadata put in front), and in eval mode:
   (e) PGD at eps 0 is exactly the clean accuracy, which is PyTorch's.
 
 Also ds_input_grad of the loss and ds_attacker_run through ctypes against
-autograd and the PyTorch FGSM on the same rows.
+autograd and the PyTorch FGSM on the same rows, also at a batch below the
+compiled one; the CLI runs use the default batch (256), so the 2000 test
+images end in a smaller batch too.
 """
 import ctypes as C
 import json
@@ -358,6 +360,15 @@ def main():
               ds.rel_err(probe.input_grad(xm, ym, GRAD_SCORE), sal_t), 1e-4)
     gl = loss_grad(net, torch.from_numpy(xm), torch.from_numpy(ym)).numpy()
     rep.check("ds_input_grad(loss) vs autograd d CE_row/dx", ds.rel_err(probe.input_grad(xm, ym, GRAD_LOSS), gl), 1e-4)
+    # a batch below the compiled one (the last batch of a data set): the
+    # sample size must come from the current batch, not the compiled one
+    wide = Probe(ck, N_MAP + 16)
+    rep.check(f"ds_input_grad(score), {N_MAP} rows on a graph compiled for {N_MAP + 16}",
+              ds.rel_err(wide.input_grad(xm, ym, GRAD_SCORE), sal_t), 1e-4)
+    xa_w, _ = wide.attack(xm[:5], ym[:5], AttackCfg(method=ATTACK_FGSM, eps=0.05, clip=1, lo=0, hi=1))
+    exact(rep, "an attacker made after a smaller batch: FGSM on 5 rows is PyTorch's",
+          np.mean(np.abs(xa_w - fgsm(net, xm[:5], ym[:5], 0.05)) > 1e-6) < 1e-3)
+    wide.close()
     ig_t = integrated_gradients(net, xm, ym, 64)
     have_explain = subprocess.run([CLI, "explain", "--help"], capture_output=True).returncode == 0
     if have_explain:
