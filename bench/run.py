@@ -6,7 +6,8 @@ table of medians with the ratio and writes bench/RESULTS.md.
   /usr/bin/python3 bench/run.py [REPS] [WORKLOAD...]
 
 Issue 14's workloads (fgsm_train, pgd10_eval) run only when named; a run of
-those alone updates their own section of RESULTS.md and leaves the rest.
+those alone adds lenet64 as a control and updates their own section of
+RESULTS.md, leaving the rest.
 pgd10_eval attacks a LeNet trained for one epoch by build/deepsky (made once,
 build/bench-lenet/last.safetensors), whose weights both sides load.
 """
@@ -27,6 +28,7 @@ ISSUE14 = ["fgsm_train", "pgd10_eval"]
 BATCHES14 = {"fgsm_train": 60, "pgd10_eval": 3}
 CKPT = os.path.join(ROOT, "build", "bench-lenet", "last.safetensors")
 ISSUE14_HEAD = "## Issue 14: adversarial training and PGD evaluation"
+LOAD = []  # the 1-minute load average when the runs began (the machine is shared)
 
 
 def run(cmd, env):
@@ -149,10 +151,15 @@ def issue14(reps, rows, extra, blas):
              f"mode, {extra['fgsm_train']['batches']} batches; pgd10_eval: PGD-10 (eps 0.1, step 0.025, no "
              f"random start, clipped to [0, 1], eval mode) of {extra['pgd10_eval']['images']} Fashion-MNIST test "
              "images in batches of 1000, both sides with the weights of the same deepsky checkpoint (LeNet, "
-             "one epoch). 2 threads each (torch.set_num_threads(2), OPENBLAS_NUM_THREADS=1).", "",
+             "one epoch). 2 threads each (torch.set_num_threads(2), OPENBLAS_NUM_THREADS=1). Load average "
+             f"{LOAD[0]:.2f} when the runs began, {os.getloadavg()[0]:.2f} when they ended.", "",
              "| workload | metric | deepsky | PyTorch | deepsky advantage | the work (deepsky / PyTorch) | "
              "RSS deepsky MB | RSS PyTorch MB |", "|---|---|---|---|---|---|---|---|"]
     for w, key, da, tb, ratio, ra, rb, _ in rows:
+        if w == "lenet64":
+            lines.append(f"| lenet64 (control: plain training, this run) | {key} | {da:.4g} | {tb:.4g} | {ratio:.2f}x "
+                         f"| the table above | {ra:.0f} | {rb:.0f} |")
+            continue
         e = extra[w]
         work = (f"mean step loss 0.5 L(x) + 0.5 L(x_adv) {e['ds']:.3f} / {e['torch']:.3f} (each its own initialisation)"
                 if w == "fgsm_train" else f"adversarial accuracy {e['ds']:.4f} / {e['torch']:.4f}")
@@ -177,9 +184,12 @@ def main():
     if "openblas" not in blas:
         sys.exit(f"bench: PyTorch would run on {blas or 'an unknown BLAS'}, not OpenBLAS: an unfair baseline "
                  "(install libopenblas0-pthread: bash scripts/deps.sh --bench)")
+    if work and all(w in ISSUE14 for w in work):
+        work = ["lenet64"] + work  # a control: plain training in the same run, against the table above
     if "pgd10_eval" in work:
         checkpoint()
     rows, extra = [], {}
+    LOAD.append(os.getloadavg()[0])
     for w in work:
         a, b = [], []
         for rep in range(reps):  # alternate, so both see the same machine state
@@ -201,7 +211,7 @@ def main():
         rows.append((w, key, da, tb, ratio, statistics.median(r["peak_rss_mb"] for r in a),
                      statistics.median(r["peak_rss_mb"] for r in b),
                      b[0].get("sgemm_gflops")))
-    if work and all(w in ISSUE14 for w in work):
+    if work[0] == "lenet64" and work[1:] and all(w in ISSUE14 for w in work[1:]):
         issue14(reps, rows, extra, blas)
         return
     head = (f"machine: {cpu_name()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}; "
