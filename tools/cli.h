@@ -284,5 +284,6 @@ typedef struct cli_command {
 } cli_command;
 extern const cli_command cli_cmd_demo, cli_cmd_train, cli_cmd_pretrain, cli_cmd_eval, cli_cmd_predict,
     cli_cmd_simulate, cli_cmd_info;
+extern const cli_command cli_cmd_explain;
 
 #endif
