@@ -471,8 +471,12 @@ static int cmd_explain(int argc, char **argv)
     }
     if (method && parse_methods(method, &r) != 0) goto usage;
     if (strcmp(r.baseline, "zero") && strcmp(r.baseline, "mean")) {
-        float bv;
-        if (cli_parse_float("--baseline", r.baseline, -3e38, 3e38, &bv)) goto usage;
+        char *end;
+        double bv = strtod(r.baseline, &end);
+        if (*end || !isfinite(bv) || fabs(bv) > 3e38) {
+            cli_usage("explain: --baseline must be zero, mean or a number, got '%s'", r.baseline);
+            goto usage;
+        }
     }
     if (out && cli_check_out_dir("--out", out) != 0) goto usage;
     r.cfg.seed = (uint64_t)seed;
