@@ -200,6 +200,59 @@ static int explain_rows(xrun *r, const ds_dataset *d, int m, const float *cls, c
     return 0;
 }
 
+/* score[i] = the logit of class cls[i] for the raw rows x [n, sample] of d
+ * (x: d's own rows, or others with d's other inputs) */
+static int scores(xrun *r, const ds_dataset *d, const float *x, const float *cls, double *score)
+{
+    ds_program *p = &r->net.prog;
+    int mb = r->net.batch, h = ds_program_class_head(p), k = p->heads[h].classes;
+    ds_dataset view = *d;
+    view.x = (float *)x;
+    int *rows = malloc((size_t)mb * sizeof *rows);
+    if (!rows) return cli_error("out of memory");
+    for (int r0 = 0; r0 < d->n; r0 += mb) {
+        int n = d->n - r0 < mb ? d->n - r0 : mb;
+        for (int j = 0; j < n; j++) rows[j] = r0 + j;
+        if (xrun_forward(r, &view, rows, n) != 0) {
+            free(rows);
+            return 1;
+        }
+        const float *z = ds_node_value(p->heads[h].out);
+        for (int j = 0; j < n; j++) score[r0 + j] = z[(size_t)j * k + (size_t)cls[r0 + j]];
+    }
+    free(rows);
+    return 0;
+}
+
+/* Integrated gradients' completeness over d's rows: Σ|Σa − (S(x) − S(x′))|
+ * / Σ|S(x) − S(x′)| (Sundararajan et al. 2017 advise checking it: a large
+ * gap asks for more steps) */
+static int completeness(xrun *r, const ds_dataset *d, const float *cls, const float *baseline, const float *attr,
+                        double *gap)
+{
+    double *sx = malloc((size_t)d->n * sizeof *sx), *sb = malloc((size_t)d->n * sizeof *sb);
+    float *xb = malloc((size_t)d->n * r->sample * sizeof *xb);
+    int rc = 1;
+    if (!sx || !sb || !xb) {
+        cli_error("out of memory");
+        goto done;
+    }
+    for (int i = 0; i < d->n; i++)
+        for (size_t j = 0; j < r->sample; j++) xb[(size_t)i * r->sample + j] = baseline ? baseline[j] : 0;
+    if (scores(r, d, d->x, cls, sx) != 0 || scores(r, d, xb, cls, sb) != 0) goto done;
+    double num = 0, den = 0;
+    for (int i = 0; i < d->n; i++) {
+        double sum = 0;
+        for (size_t j = 0; j < r->sample; j++) sum += attr[(size_t)i * r->sample + j];
+        num += fabs(sum - (sx[i] - sb[i])), den += fabs(sx[i] - sb[i]);
+    }
+    *gap = den > 0 ? num / den : 0;
+    rc = 0;
+done:
+    free(sx), free(sb), free(xb);
+    return rc;
+}
+
 /* one source's maps: [n, H, W] per method, and the arrays written */
 typedef struct source {
     const char *what;    /* the file or spec */
@@ -325,6 +378,12 @@ static int explain_source(xrun *r, const ds_dataset *d, source *s, int is_data, 
             goto done;
         }
         printf("%s: %s -> %s%s%s.{npy,png}\n", s->what, name, s->stem, sep, name);
+        double gap;
+        if (m == DS_EXPLAIN_IG) {
+            if (completeness(r, d, cls, baseline, attr, &gap) != 0) goto done;
+            printf("  completeness: the attributions sum to S(x) - S(baseline) within %.2f %% (%d steps)\n", 100 * gap,
+                   r->cfg.steps ? r->cfg.steps : 64);
+        }
     }
     for (int i = 0; i < n; i++)
         if (overview_add(o, r, d, s->what, i, cls, pred, prob, maps) != 0) goto done;
