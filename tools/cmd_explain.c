@@ -294,8 +294,12 @@ static int overview_add(overview *o, xrun *r, const ds_dataset *d, const char *w
     const float *x = d->x + (size_t)i * r->sample;
     char b1[64], b2[64], lab[256];
     xdraw_input(x, r->C, r->H, r->W, o->rgb + (size_t)row * o->cols * tile);
-    snprintf(lab, sizeof lab, "#%d %s\npred %s %.2f", i, xrun_class_name(r, d, (int)cls[i], b1, sizeof b1),
-             xrun_class_name(r, d, pred[i], b2, sizeof b2), (double)prob[i]);
+    if (pred[i] == (int)cls[i]) /* short lines: a tile is about 16 characters wide */
+        snprintf(lab, sizeof lab, "#%d %s\npred, p=%.2f", i, xrun_class_name(r, d, (int)cls[i], b1, sizeof b1),
+                 (double)prob[i]);
+    else
+        snprintf(lab, sizeof lab, "#%d %s\npred %s %.2f", i, xrun_class_name(r, d, (int)cls[i], b1, sizeof b1),
+                 xrun_class_name(r, d, pred[i], b2, sizeof b2), (double)prob[i]);
     o->labels[row * o->cols] = strdup(lab);
     for (int k = 0; k < r->n_methods; k++) {
         int m = r->methods[k], sg = xdraw_signed(m);
@@ -521,6 +525,10 @@ static int cmd_explain(int argc, char **argv)
     }
     if (filters && !spec) {
         cli_usage("explain: --filters needs --data SPEC (the data set searched for the strongest activations)");
+        goto usage;
+    }
+    if (filters && method) {
+        cli_usage("explain: --filters and --method are separate runs: give one of them");
         goto usage;
     }
     if (!filters && !method) {

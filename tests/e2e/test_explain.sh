@@ -151,6 +151,7 @@ expect_fail "a bad class" "--class shoe: not pred, label, a class index 0..2" "$
 expect_fail "a class out of range" "--class 3: not pred" "$DS" explain "$CK" "$T/one.npy" --method saliency --class 3
 expect_fail "a bad baseline" "--baseline must be zero, mean or a number, got .median." "$DS" explain "$CK" "$T/one.npy" --method ig --baseline median
 expect_fail "--filters without --data" "--filters needs --data" "$DS" explain "$CK" "$T/one.npy" --filters conv1
+expect_fail "--filters with --method" "--filters and --method are separate runs" "$DS" explain "$CK" --data "$DATA" --filters conv1 --method saliency
 expect_fail "an unknown option" "unknown option '--colour'" "$DS" explain "$CK" "$T/one.npy" --method saliency --colour red
 
 # a wide & deep model: the stamp input explained, the metadata fed from --data NAME=SPEC
