@@ -80,7 +80,8 @@ int xrun_forward(xrun *r, const ds_dataset *d, const int *rows, int n)
         memcpy(buf + (size_t)j * r->sample, d->x + (size_t)rows[j < n ? j : n - 1] * r->sample,
                r->sample * sizeof *buf);
     int rc = 0;
-    if (ds_graph_set_batch(r->net.g, mb) != 0 || ds_feed_normalized(p, &r->norm, buf, mb) != 0) rc = cli_lib_error(NULL);
+    if (ds_graph_set_batch(r->net.g, mb) != 0 || ds_feed_normalized(p, &r->norm, buf, mb) != 0)
+        rc = cli_lib_error(NULL);
     if (rc == 0) xrun_fill_fields(r, d, rows, n);
     if (rc == 0 && ds_graph_forward(r->net.g) != 0) rc = cli_lib_error(NULL);
     free(buf);
@@ -189,12 +190,15 @@ static int explain_rows(xrun *r, const ds_dataset *d, int m, const float *cls, c
     size_t per = m == DS_EXPLAIN_GRADCAM ? (size_t)r->H * r->W : r->sample;
     if (r->net.prog.n_inputs == 1) { /* targets only after the input: zeros, the same for every row */
         xrun_fill_fields(r, d, (int[]){0}, 1);
-        return ds_explain(&r->net.prog, &r->norm, &c, d->x, d->n, cls, attr) != 0 ? cli_lib_error(ds_explain_method_name(m)) : 0;
+        if (ds_explain(&r->net.prog, &r->norm, &c, d->x, d->n, cls, attr) != 0)
+            return cli_lib_error(ds_explain_method_name(m));
+        return 0;
     }
     for (int i = 0; i < d->n; i++) {
         xrun_fill_fields(r, d, &i, 1);
         c.seed = r->cfg.seed + (uint64_t)i; /* smoothgrad's noise differs from row to row */
-        if (ds_explain(&r->net.prog, &r->norm, &c, d->x + (size_t)i * r->sample, 1, cls + i, attr + (size_t)i * per) != 0)
+        const float *xi = d->x + (size_t)i * r->sample;
+        if (ds_explain(&r->net.prog, &r->norm, &c, xi, 1, cls + i, attr + (size_t)i * per) != 0)
             return cli_lib_error(ds_explain_method_name(m));
     }
     return 0;
@@ -375,7 +379,8 @@ static int explain_source(xrun *r, const ds_dataset *d, source *s, int is_data, 
             cli_lib_error(NULL);
             goto done;
         }
-        for (int i = 0; i < show; i++) xdraw_map(maps[k] + (size_t)i * hw, r->H, r->W, xdraw_signed(m), tiles + (size_t)i * hw * 3);
+        for (int i = 0; i < show; i++)
+            xdraw_map(maps[k] + (size_t)i * hw, r->H, r->W, xdraw_signed(m), tiles + (size_t)i * hw * 3);
         if (cli_path(path, sizeof path, "%s%s%s.png", s->stem, sep, name) != 0) goto done;
         if (ds_png_grid_rgb(path, tiles, show, r->H, r->W, 0, (const char *const *)labels) != 0) {
             cli_lib_error(NULL);
@@ -438,7 +443,8 @@ static int overview_write(overview *o, xrun *r, const char *stem, int is_data, i
     if (!o->rows) return 0;
     char png[PATH_MAX], html[PATH_MAX];
     const char *sep = is_data ? "/" : ".";
-    if (cli_path(png, sizeof png, "%s%sexplain.png", stem, sep) || cli_path(html, sizeof html, "%s%sexplain.html", stem, sep))
+    if (cli_path(png, sizeof png, "%s%sexplain.png", stem, sep) ||
+        cli_path(html, sizeof html, "%s%sexplain.html", stem, sep))
         return 1;
     if (ds_png_grid_rgb(png, o->rgb, o->rows * o->cols, r->H, r->W, o->cols, (const char *const *)o->labels) != 0)
         return cli_lib_error(NULL);
@@ -446,7 +452,8 @@ static int overview_write(overview *o, xrun *r, const char *stem, int is_data, i
     char methods[256] = "";
     size_t k = 0;
     for (int i = 0; i < r->n_methods; i++)
-        k += (size_t)snprintf(methods + k, sizeof methods - k, "%s%s", i ? ", " : "", ds_explain_method_name(r->methods[i]));
+        k += (size_t)snprintf(methods + k, sizeof methods - k, "%s%s", i ? ", " : "",
+                              ds_explain_method_name(r->methods[i]));
     snprintf(summary, sizeof summary,
              "deepsky %s\ncheckpoint %s\nmethods    %s\nclass      %s\n"
              "per sample: the input (its last channel), then each method's map and the map over the input%s",
