@@ -61,20 +61,10 @@ static int scratch_new(scratch *s, int mb, size_t sample)
     return 0;
 }
 
-/* s->g = ∂score/∂x of the n rows in s->x, classes s->cls. The rows are
- * padded to the compiled batch with copies of the last one: ds_input_grad
- * (attack.c) takes a sample's size as the first feed's elements over the
- * compiled batch, which holds only while the graph runs at that batch. */
+/* s->g = ∂score/∂x of the n rows in s->x, classes s->cls */
 static int score_grad(ds_program *p, const ds_norm *norm, scratch *s, int n)
 {
-    int mb = p->g->max_batch;
-    size_t sample = sample_of(p);
-    for (int r = n; r < mb; r++) {
-        memcpy(s->x + (size_t)r * sample, s->x + (size_t)(n - 1) * sample, sample * sizeof *s->x);
-        s->cls[r] = s->cls[n - 1];
-    }
-    if (p->g->batch != mb && ds_graph_set_batch(p->g, mb) != 0) return -1;
-    return ds_input_grad(p, norm, s->x, mb, s->cls, DS_GRAD_SCORE, s->g);
+    return ds_input_grad(p, norm, s->x, n, s->cls, DS_GRAD_SCORE, s->g);
 }
 
 /* rows r0..r0+n of x into the scratch, and their gradient */
