@@ -1092,6 +1092,8 @@ int ds_png_grid(const char *path, const float *x, int n, int h, int w, int cols,
  * tiles are scaled up to about 96 pixels, lines cut to fit their tile. */
 int ds_png_grid_labeled(const char *path, const float *x, int n, int h, int w, int cols, int per_tile,
                         const char *const *labels);
+/* The same for colour tiles rgb [n, h, w, 3] (heat maps, overlays), drawn as they are. */
+int ds_png_grid_rgb(const char *path, const uint8_t *rgb, int n, int h, int w, int cols, const char *const *labels);
 /* Confusion matrix heat map, counts[true·classes + predicted]. */
 int ds_plot_confusion(const char *path, int classes, const int *counts,
                       const char *const *class_names);
