@@ -1328,6 +1328,8 @@ typedef struct ds_sanity_cfg {
     ds_explain_cfg explain; /* the methods' settings (method is set per column) */
     int batch;              /* rows per ds_explain call, ≤ the graph's batch */
     uint64_t seed;          /* the re-initialisation's graph seed */
+    float *maps;            /* NULL, or [stages × methods × keep × H × W]: the first keep rows' maps at each stage */
+    int keep;
 } ds_sanity_cfg;
 typedef struct ds_sanity_result {
     int n_stages, n_methods;

@@ -47,7 +47,7 @@ static int parse_methods(const char *v, checks_opts *o)
 
 static int parse(int argc, char **argv, checks_opts *o)
 {
-    *o = (checks_opts){.max = 0, .batch = 64, .seed = 1234567, .cls = "label"};
+    *o = (checks_opts){.max = 0, .batch = 64, .seed = 0, .cls = "pred"}; /* deepsky explain's defaults */
     for (int i = 1; i < argc; i++) {
         const char *v;
         int iv;
@@ -148,9 +148,10 @@ static int classes_of(cli_net *net, const checks_opts *o, const ds_dataset *d, i
     return 0;
 }
 
-/* --layer's node; without it the last layer output with a spatial map
- * (ds_explain's own default, the last 4-D node, may be a global pooling's
- * [N, C, 1, 1], whose Grad-CAM is a constant) */
+/* --layer's node; without it the last convolution's output with a spatial
+ * map, as Selvaraju et al. (ds_explain's own default, the last 4-D node,
+ * may be a global pooling's [N, C, 1, 1], whose Grad-CAM is a constant),
+ * or failing one the last 4-D layer output with a spatial map */
 static int find_layer(cli_net *net, const checks_opts *o, ds_node **node)
 {
     const char *name = o->layer;
@@ -158,10 +159,12 @@ static int find_layer(cli_net *net, const checks_opts *o, ds_node **node)
     for (int j = 0; j < o->n_methods; j++) say |= o->methods[j] == DS_EXPLAIN_GRADCAM;
     *node = NULL;
     if (!name) {
-        for (int i = ds_model_num_layers(net->model) - 1; i >= 0 && !*node; i--) {
-            ds_shape s = ds_node_shape(ds_model_layer_output(net->model, i));
-            if (s.ndim == 4 && s.d[2] * s.d[3] > 1) *node = ds_model_layer_output(net->model, i), name = ds_model_layer_name(net->model, i);
-        }
+        for (int pass = 0; pass < 2 && !*node; pass++)
+            for (int i = ds_model_num_layers(net->model) - 1; i >= 0 && !*node; i--) {
+                ds_shape s = ds_node_shape(ds_model_layer_output(net->model, i));
+                if (s.ndim == 4 && s.d[2] * s.d[3] > 1 && (pass || !strcmp(ds_model_layer_type(net->model, i), "conv")))
+                    *node = ds_model_layer_output(net->model, i), name = ds_model_layer_name(net->model, i);
+            }
         if (*node && say) printf("gradcam on layer %s (--layer)\n", name);
         return 0;
     }
@@ -193,10 +196,21 @@ static FILE *csv_open(ds_atomic *f, const char *dir, const char *name, char *pat
 
 static int run_sanity(cli_net *net, const checks_opts *o, const float *x, int n, const float *cls)
 {
+    /* the re-initialisation's seed: not the seed the model was trained from ([train] seed = 1 in the zoo) */
     ds_sanity_cfg c = {.methods = o->methods, .n_methods = o->n_methods, .explain = o->e, .batch = net->batch,
-                       .seed = o->seed};
+                       .seed = o->seed + 1000003};
     ds_sanity_result r;
-    if (ds_sanity_cascade(&net->prog, net->model, &net->in_norm[0], &c, x, n, cls, &r) != 0) return cli_lib_error(NULL);
+    int layers[256], stages = 1 + ds_param_layers_top_down(net->model, net->g, layers, 256);
+    ds_shape s = ds_node_shape(net->x);
+    size_t hw = (size_t)s.d[2] * s.d[3];
+    if (o->out) { /* the first images' maps at every stage, for pictures */
+        c.keep = n < 16 ? n : 16;
+        if (!(c.maps = calloc((size_t)stages * o->n_methods * c.keep * hw, sizeof(float)))) return cli_error("out of memory");
+    }
+    if (ds_sanity_cascade(&net->prog, net->model, &net->in_norm[0], &c, x, n, cls, &r) != 0) {
+        free(c.maps);
+        return cli_lib_error(NULL);
+    }
     int w = 7;
     for (int s = 0; s < r.n_stages; s++)
         if ((int)strlen(r.stage[s]) > w) w = (int)strlen(r.stage[s]);
@@ -237,7 +251,14 @@ static int run_sanity(cli_net *net, const checks_opts *o, const float *x, int n,
             rc = ds_atomic_commit(&f) != 0 ? cli_lib_error(NULL) : 0;
             if (!rc) printf("wrote %s\n", path);
         }
+        if (!rc && !cli_path(path, sizeof path, "%s/sanity_maps.npy", o->out) &&
+            ds_npy_write(path, ds_shape_of(5, stages, o->n_methods, c.keep, s.d[2], s.d[3]), c.maps) != 0)
+            rc = cli_lib_error(NULL);
+        if (!rc && !cli_path(path, sizeof path, "%s/sanity_inputs.npy", o->out) &&
+            ds_npy_write(path, ds_shape_of(4, c.keep, s.d[1], s.d[2], s.d[3]), x) != 0)
+            rc = cli_lib_error(NULL);
     }
+    free(c.maps);
     ds_sanity_result_free(&r);
     return rc;
 }
@@ -282,9 +303,9 @@ static int run_pointing(cli_net *net, const checks_opts *o, const ds_dataset *d,
     int H = d->sample.d[1], W = d->sample.d[2], nc = ds_model_classes(net->model), rc = 1, B = net->batch;
     size_t hw = (size_t)H * W, per = hw * d->sample.d[0];
     float *attr = malloc(sizeof(float) * per * B), *maps = malloc(sizeof(float) * hw * n);
-    double *share = malloc(sizeof(double) * n * 3); /* the map's, a shuffled footprint's, the area's */
+    double *share = malloc(sizeof(double) * n * 5); /* per stamp: the shares and hits of ROW_* */
     int *next = malloc(sizeof(int) * n), *cnt = calloc((size_t)nc, sizeof(int)), *empty = calloc((size_t)nc, sizeof(int));
-    double *res = calloc((size_t)o->n_methods * nc * 4 + nc, sizeof(double)); /* [method][class]{share, sd, shuffled} , area */
+    double *res = calloc((size_t)o->n_methods * nc * 6 + nc, sizeof(double)); /* [method][class][6], then the area's */
     ds_atomic f = {0};
     if (!attr || !maps || !share || !next || !cnt || !empty || !res) {
         cli_error("out of memory");
@@ -332,46 +353,60 @@ static int run_pointing(cli_net *net, const checks_opts *o, const ds_dataset *d,
             int m = 0;
             for (int i = 0; i < n; i++) {
                 if ((int)d->y[i] != c) continue;
-                share[m] = ds_mass_share(maps + hw * i, mask + hw * i, (long)hw);
-                share[n + m] = next[i] != i ? ds_mass_share(maps + hw * i, mask + hw * next[i], (long)hw) : NAN;
-                double a = 0;
-                for (size_t k = 0; k < hw; k++) a += mask[hw * i + k] > 0.5f;
+                const float *mp = maps + hw * i, *own = mask + hw * i, *other = mask + hw * next[i];
+                share[m] = ds_mass_share(mp, own, (long)hw);
+                share[n + m] = next[i] != i ? ds_mass_share(mp, other, (long)hw) : NAN;
+                double a = 0, ao = 0;
+                for (size_t k = 0; k < hw; k++) a += own[k] > 0.5f, ao += other[k] > 0.5f;
                 share[2 * n + m] = a > 0 ? a / hw : NAN;
+                /* the pointing game proper (Zhang et al. 2016): is the map's maximum on the source? A map
+                 * without a maximum (constant) hits as a uniform random pick, with the area's chance */
+                size_t top = 0;
+                int flat = 1;
+                for (size_t k = 1; k < hw; k++) {
+                    if (fabsf(mp[k]) > fabsf(mp[top])) top = k;
+                    flat &= fabsf(mp[k]) == fabsf(mp[0]);
+                }
+                share[3 * n + m] = a == 0 ? NAN : flat ? a / hw : own[top] > 0.5f;
+                share[4 * n + m] = next[i] == i || ao == 0 ? NAN : flat ? ao / hw : other[top] > 0.5f;
                 m++;
             }
-            double *q = res + ((size_t)j * nc + c) * 4;
+            double *q = res + ((size_t)j * nc + c) * 6;
             q[0] = mean_of(share, m, &q[1]);
             q[2] = mean_of(share + n, m, NULL);
-            res[(size_t)o->n_methods * nc * 4 + c] = mean_of(share + 2 * n, m, NULL);
+            q[3] = mean_of(share + 3 * n, m, NULL);
+            q[4] = mean_of(share + 4 * n, m, NULL);
+            res[(size_t)o->n_methods * nc * 6 + c] = mean_of(share + 2 * n, m, NULL);
         }
     }
     const char *const *names = (const char *const *)net->class_names;
     char nb[32];
-    printf("pointing game: the share of |map|'s mass inside the source's footprint (%s), mean ± std over stamps;\n"
-           "'shuffled': the same map on another stamp's footprint of its class; 'uniform': the footprint's area share\n",
+    printf("pointing game on %s: 'mass', the share of |map|'s mass inside the source's footprint, mean ± std\n"
+           "over stamps; 'hit', how often the map's maximum is on the footprint; 'shuf', the same on another stamp's\n"
+           "footprint of its class; 'uniform': the footprint's area share, a uniform random map's mass and hit rate\n",
            o->footprint);
     printf("%-22s", "method");
     for (int c = 0; c < nc; c++) {
         if (!cnt[c]) continue;
         char h[64];
         snprintf(h, sizeof h, "%s (%d)", names ? names[c] : (snprintf(nb, sizeof nb, "%d", c), nb), cnt[c] - empty[c]);
-        printf("  %-15s %8s", h, "shuffled");
+        printf("  %-15s %6s %6s %6s", h, "shuf", "hit", "shuf");
     }
     printf("\n");
     for (int j = 0; j < o->n_methods; j++) {
         printf("%-22s", ds_explain_method_name(o->methods[j]));
         for (int c = 0; c < nc; c++) {
             if (!cnt[c]) continue;
-            const double *q = res + ((size_t)j * nc + c) * 4;
+            const double *q = res + ((size_t)j * nc + c) * 6;
             char cell[40];
             snprintf(cell, sizeof cell, "%.3f ± %.3f", q[0], q[1]);
-            printf("  %-15s %8.3f", cell, q[2]);
+            printf("  %-15s %6.3f %6.3f %6.3f", cell, q[2], q[3], q[4]);
         }
         printf("\n");
     }
     printf("%-22s", "uniform (area share)");
     for (int c = 0; c < nc; c++)
-        if (cnt[c]) printf("  %-15.3f %8s", res[(size_t)o->n_methods * nc * 4 + c], "");
+        if (cnt[c]) printf("  %-15.3f %6s %6.3f %6s", res[(size_t)o->n_methods * nc * 6 + c], "", res[(size_t)o->n_methods * nc * 6 + c], "");
     printf("\n");
     for (int c = 0; c < nc; c++)
         if (empty[c])
@@ -385,14 +420,14 @@ static int run_pointing(cli_net *net, const checks_opts *o, const ds_dataset *d,
             rc = 1;
             goto done;
         }
-        fprintf(fp, "method,class,stamps,share_mean,share_std,shuffled_mean,uniform_mean\n");
+        fprintf(fp, "method,class,stamps,share_mean,share_std,shuffled_mean,hit_rate,shuffled_hit_rate,uniform_mean\n");
         for (int j = 0; j < o->n_methods; j++)
             for (int c = 0; c < nc; c++) {
                 if (!cnt[c]) continue;
-                const double *q = res + ((size_t)j * nc + c) * 4;
-                fprintf(fp, "%s,%s,%d,%.6f,%.6f,%.6f,%.6f\n", ds_explain_method_name(o->methods[j]),
+                const double *q = res + ((size_t)j * nc + c) * 6;
+                fprintf(fp, "%s,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", ds_explain_method_name(o->methods[j]),
                         names ? names[c] : (snprintf(nb, sizeof nb, "%d", c), nb), cnt[c] - empty[c], q[0], q[1], q[2],
-                        res[(size_t)o->n_methods * nc * 4 + c]);
+                        q[3], q[4], res[(size_t)o->n_methods * nc * 6 + c]);
             }
         rc = ds_atomic_commit(&f) != 0 ? cli_lib_error(NULL) : 0;
         if (!rc) printf("wrote %s\n", path);

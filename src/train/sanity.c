@@ -190,6 +190,9 @@ int ds_sanity_cascade(ds_program *p, const ds_model *m, const ds_norm *norm, con
         for (int j = 0; j < M; j++) {
             float *mine = st == 0 ? trained + hw * (size_t)n * j : now;
             if (maps_of(p, norm, c, c->methods[j], x, n, cls, attr, mine) != 0) goto restore;
+            if (c->maps && c->keep > 0) /* for pictures of the cascade */
+                memcpy(c->maps + hw * (size_t)c->keep * ((size_t)st * M + j), mine,
+                       sizeof(float) * hw * (size_t)(c->keep < n ? c->keep : n));
             double sum = 0, sq = 0;
             int cnt = 0;
             for (int i = 0; i < n; i++) {

@@ -5,7 +5,7 @@
 set -u
 DS=$1
 . "$(dirname "$0")/lib.sh"
-EXPLAIN=${DS_EXPLAIN_CMD:-explain}
+
 
 # stamps with their footprints
 expect_ok "simulate --footprint" "$DS" simulate --out "$T/sim" --n 120 --size 16 --real-fraction 0.5 --footprint --seed 9
@@ -56,7 +56,7 @@ CK=$T/run/last.safetensors
 DATA="npy:$T/sim/x.npy,$T/sim/y.csv"
 
 # the sanity check: the trained row correlates 1 with itself, the randomised rows are named top down
-"$DS" $EXPLAIN "$CK" --data "$DATA" --sanity --method saliency,gradcam --max 20 --out "$T/checks" >"$T/out" 2>&1
+"$DS" explain "$CK" --data "$DATA" --sanity --method saliency,gradcam --max 20 --out "$T/checks" >"$T/out" 2>&1
 rc=$?
 if [ $rc -eq 0 ] && grep -Eq '^trained +1\.000 ± 0\.000 +1\.000' "$T/out" && grep -Eq '^fc2 ' "$T/out" &&
   grep -Eq '^fc2\+fc1 ' "$T/out" && grep -Eq '^fc2\+fc1\+conv1 ' "$T/out"; then ok "--sanity: trained row 1.000, stages fc2, fc2+fc1, fc2+fc1+conv1"
@@ -70,12 +70,12 @@ assert all(abs(float(r['spearman_mean']) - 1) < 1e-9 for r in t), t
 assert {r['method'] for r in rows} == {'saliency', 'gradcam'}
 " >"$T/out" 2>&1; then ok "sanity.csv: 4 stages x 2 methods, trained = 1"; else bad "sanity.csv"; fi
 # the checkpoint's weights are restored: the same command twice, the same table
-"$DS" $EXPLAIN "$CK" --data "$DATA" --sanity --method saliency --max 10 >"$T/a" 2>&1
-"$DS" $EXPLAIN "$CK" --data "$DATA" --sanity --method saliency --max 10 >"$T/b" 2>&1
+"$DS" explain "$CK" --data "$DATA" --sanity --method saliency --max 10 >"$T/a" 2>&1
+"$DS" explain "$CK" --data "$DATA" --sanity --method saliency --max 10 >"$T/b" 2>&1
 if cmp -s "$T/a" "$T/b"; then ok "--sanity is deterministic"; else bad "--sanity differs between runs"; fi
 
 # the pointing game
-"$DS" $EXPLAIN "$CK" --data "$DATA" --footprint "$T/sim/footprint.npy" --method saliency,gradxinput --out "$T/checks" >"$T/out" 2>&1
+"$DS" explain "$CK" --data "$DATA" --footprint "$T/sim/footprint.npy" --method saliency,gradxinput --out "$T/checks" >"$T/out" 2>&1
 rc=$?
 if [ $rc -eq 0 ] && grep -Eq '^saliency ' "$T/out" && grep -Eq '^uniform \(area share\)' "$T/out" &&
   grep -q 'real (' "$T/out"; then ok "--footprint: the pointing-game table"
@@ -88,22 +88,27 @@ for r in rows: assert 0 <= float(r['share_mean']) <= 1 and 0 < float(r['uniform_
 m = np.load('$T/checks/maps_saliency.npy'); assert m.shape == (120, 16, 16), m.shape
 " >"$T/out" 2>&1; then ok "pointing.csv and the maps"; else bad "pointing.csv"; fi
 
+# the options are documented
+"$DS" explain --help >"$T/out" 2>&1
+if grep -q -- "--sanity " "$T/out" && grep -q -- "--footprint FILE" "$T/out"; then ok "explain --help: --sanity, --footprint"
+else bad "explain --help lacks --sanity/--footprint"; fi
+
 # errors
 $PY -c "import numpy as np; np.save('$T/bad.npy', np.zeros((120, 15, 15), np.float32)); np.save('$T/few.npy', np.zeros((7, 16, 16), np.float32))"
 expect_fail "--footprint of the wrong shape" "footprint .*bad.npy.*want an array \[120, 16, 16\]" \
-  "$DS" $EXPLAIN "$CK" --data "$DATA" --footprint "$T/bad.npy"
+  "$DS" explain "$CK" --data "$DATA" --footprint "$T/bad.npy"
 expect_fail "--footprint with too few masks" "7 masks.*want an array \[120, 16, 16\]" \
-  "$DS" $EXPLAIN "$CK" --data "$DATA" --footprint "$T/few.npy"
-expect_fail "--footprint missing" "nothere.npy" "$DS" $EXPLAIN "$CK" --data "$DATA" --footprint "$T/nothere.npy"
-expect_fail "--sanity with an unknown method" "unknown method 'sal'" "$DS" $EXPLAIN "$CK" --data "$DATA" --sanity --method sal
+  "$DS" explain "$CK" --data "$DATA" --footprint "$T/few.npy"
+expect_fail "--footprint missing" "nothere.npy" "$DS" explain "$CK" --data "$DATA" --footprint "$T/nothere.npy"
+expect_fail "--sanity with an unknown method" "unknown method 'sal'" "$DS" explain "$CK" --data "$DATA" --sanity --method sal
 expect_fail "--sanity with an unknown layer" "--layer nope: no such layer.*conv1" \
-  "$DS" $EXPLAIN "$CK" --data "$DATA" --sanity --method gradcam --layer nope
+  "$DS" explain "$CK" --data "$DATA" --sanity --method gradcam --layer nope
 expect_fail "--sanity with a dense layer" "--layer fc1: a dense layer" \
-  "$DS" $EXPLAIN "$CK" --data "$DATA" --sanity --method gradcam --layer fc1
+  "$DS" explain "$CK" --data "$DATA" --sanity --method gradcam --layer fc1
 expect_fail "--sanity and --footprint together" "separate runs" \
-  "$DS" $EXPLAIN "$CK" --data "$DATA" --sanity --footprint "$T/sim/footprint.npy"
-expect_fail "--sanity without --data" "--data SPEC is required" "$DS" $EXPLAIN "$CK" --sanity
+  "$DS" explain "$CK" --data "$DATA" --sanity --footprint "$T/sim/footprint.npy"
+expect_fail "--sanity without --data" "--data SPEC is required" "$DS" explain "$CK" --sanity
 $PY -c "import numpy as np; np.save('$T/x28.npy', np.zeros((5, 1, 28, 28), np.float32)); np.save('$T/y28.npy', np.zeros(5, np.float32))"
 expect_fail "--sanity on data of the wrong shape" "samples are .*28.*16" \
-  "$DS" $EXPLAIN "$CK" --data "npy:$T/x28.npy,$T/y28.npy" --sanity
+  "$DS" explain "$CK" --data "npy:$T/x28.npy,$T/y28.npy" --sanity
 finish checks
