@@ -27,5 +27,13 @@ time nice "$DS" explain "$DEMO" --data "$STAMPS" --sanity --max 100 --out "$R/st
   tee "$R/stamps-sanity.txt"
 time nice "$DS" explain "$DEMO" --data "$STAMPS" --footprint "$R/stamps/footprint.npy" --out "$R/stamps-pointing" |
   tee "$R/stamps-pointing.txt"
+# the randomisation is one draw: two more seeds of it (--seed also seeds smoothgrad's noise)
+for S in 1 2; do
+  nice "$DS" explain "$LENET" --data fashion-mnist:test --sanity --max 100 --seed $S --out "$R/fmnist-sanity-seed$S" \
+    >"$R/fmnist-sanity-seed$S.txt"
+  nice "$DS" explain "$DEMO" --data "$STAMPS" --sanity --max 100 --seed $S --out "$R/stamps-sanity-seed$S" \
+    >"$R/stamps-sanity-seed$S.txt"
+done
+/usr/bin/python3 experiments/explain/input_corr.py "$R/fmnist-sanity" "$R/stamps-sanity" | tee "$R/input_corr.txt"
 /usr/bin/python3 experiments/explain/figures.py "$R" docs/images
 ls -l docs/images/explain-*.png
