@@ -35,7 +35,8 @@ static int parse_methods(const char *v, checks_opts *o)
         if (m < 0) {
             char names[256] = "";
             for (int k = 0; k < DS_EXPLAIN_METHODS; k++)
-                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? ", " : "", ds_explain_method_name(k));
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? ", " : "",
+                         ds_explain_method_name(k));
             return cli_usage("--method: unknown method '%s' (methods: %s, or all)", t, names);
         }
         for (int k = 0; k < o->n_methods; k++)
@@ -113,8 +114,10 @@ static int classes_of(cli_net *net, const checks_opts *o, const ds_dataset *d, i
 {
     int nc = ds_model_classes(net->model);
     if (!strcmp(o->cls, "label")) {
+        if (!d->y) return cli_error("--class label: %s has no labels", o->spec);
         for (int i = 0; i < n; i++) {
-            if (!(d->y[i] >= 0 && d->y[i] < nc)) return cli_error("%s: sample %d has label %g, not a class of the model", o->spec, i, d->y[i]);
+            if (!(d->y[i] >= 0 && d->y[i] < nc))
+                return cli_error("%s: sample %d has label %g, not a class of the model", o->spec, i, d->y[i]);
             cls[i] = d->y[i];
         }
         return 0;
@@ -205,7 +208,8 @@ static int run_sanity(cli_net *net, const checks_opts *o, const float *x, int n,
     size_t hw = (size_t)s.d[2] * s.d[3];
     if (o->out) { /* the first images' maps at every stage, for pictures */
         c.keep = n < 16 ? n : 16;
-        if (!(c.maps = calloc((size_t)stages * o->n_methods * c.keep * hw, sizeof(float)))) return cli_error("out of memory");
+        if (!(c.maps = calloc((size_t)stages * o->n_methods * c.keep * hw, sizeof(float))))
+            return cli_error("out of memory");
     }
     if (ds_sanity_cascade(&net->prog, net->model, &net->in_norm[0], &c, x, n, cls, &r) != 0) {
         free(c.maps);
@@ -226,14 +230,17 @@ static int run_sanity(cli_net *net, const checks_opts *o, const float *x, int n,
         for (int j = 0; j < r.n_methods; j++) {
             char cell[64];
             int k = s * r.n_methods + j;
-            if (r.count[k]) snprintf(cell, sizeof cell, "%.3f ± %.3f%s", r.mean[k], r.std[k], r.count[k] < n ? "*" : "");
+            if (r.count[k])
+                snprintf(cell, sizeof cell, "%.3f ± %.3f%s", r.mean[k], r.std[k], r.count[k] < n ? "*" : "");
             else snprintf(cell, sizeof cell, "-");
             undefined |= r.count[k] < n;
             printf("  %20s", cell);
         }
         printf("\n");
     }
-    if (undefined) printf("*: over fewer images: a constant map (e.g. an all-zero Grad-CAM) has no ranking (sanity.csv: images)\n");
+    if (undefined)
+        printf("*: over fewer images: a constant map (e.g. an all-zero Grad-CAM) has no ranking "
+               "(sanity.csv: images)\n");
     int rc = 0;
     if (o->out) {
         ds_atomic f = {0};
@@ -299,12 +306,14 @@ static double mean_of(const double *v, int n, double *sd)
 static int run_pointing(cli_net *net, const checks_opts *o, const ds_dataset *d, int n, const float *cls)
 {
     float *mask = NULL;
+    if (!d->y) return cli_error("--footprint: %s has no labels (the table is per class)", o->spec);
     if (load_footprint(o->footprint, d, &mask) != 0) return 1;
     int H = d->sample.d[1], W = d->sample.d[2], nc = ds_model_classes(net->model), rc = 1, B = net->batch;
     size_t hw = (size_t)H * W, per = hw * d->sample.d[0];
     float *attr = malloc(sizeof(float) * per * B), *maps = malloc(sizeof(float) * hw * n);
     double *share = malloc(sizeof(double) * n * 5); /* per stamp: the shares and hits of ROW_* */
-    int *next = malloc(sizeof(int) * n), *cnt = calloc((size_t)nc, sizeof(int)), *empty = calloc((size_t)nc, sizeof(int));
+    int *next = malloc(sizeof(int) * n), *cnt = calloc((size_t)nc, sizeof(int));
+    int *empty = calloc((size_t)nc, sizeof(int));
     double *res = calloc((size_t)o->n_methods * nc * 6 + nc, sizeof(double)); /* [method][class][6], then the area's */
     ds_atomic f = {0};
     if (!attr || !maps || !share || !next || !cnt || !empty || !res) {
@@ -406,7 +415,10 @@ static int run_pointing(cli_net *net, const checks_opts *o, const ds_dataset *d,
     }
     printf("%-22s", "uniform (area share)");
     for (int c = 0; c < nc; c++)
-        if (cnt[c]) printf("  %-15.3f %6s %6.3f %6s", res[(size_t)o->n_methods * nc * 6 + c], "", res[(size_t)o->n_methods * nc * 6 + c], "");
+        if (cnt[c]) {
+            double area = res[(size_t)o->n_methods * nc * 6 + c];
+            printf("  %-15.3f %6s %6.3f %6s", area, "", area, "");
+        }
     printf("\n");
     for (int c = 0; c < nc; c++)
         if (empty[c])

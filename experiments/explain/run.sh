@@ -34,6 +34,7 @@ for S in 1 2; do
   nice "$DS" explain "$DEMO" --data "$STAMPS" --sanity --max 100 --seed $S --out "$R/stamps-sanity-seed$S" \
     >"$R/stamps-sanity-seed$S.txt"
 done
+/usr/bin/python3 experiments/explain/seeds_table.py "$R" | tee "$R/seeds.md"
 /usr/bin/python3 experiments/explain/input_corr.py "$R/fmnist-sanity" "$R/stamps-sanity" | tee "$R/input_corr.txt"
 /usr/bin/python3 experiments/explain/figures.py "$R" docs/images
 ls -l docs/images/explain-*.png

@@ -89,7 +89,8 @@ int ds_param_layers_top_down(const ds_model *m, const ds_graph *g, int *layers, 
     for (int i = ds_model_num_layers(m) - 1; i >= 0; i--) {
         const char *ln = ds_model_layer_name(m, i);
         int owns = 0;
-        for (int k = 0; ln && k < ds_graph_num_params(g) && !owns; k++) owns = owned_by(ds_node_name(ds_graph_param(g, k)), ln);
+        for (int k = 0; ln && k < ds_graph_num_params(g) && !owns; k++)
+            owns = owned_by(ds_node_name(ds_graph_param(g, k)), ln);
         if (owns && n < max) layers[n++] = i;
     }
     return n;
@@ -158,7 +159,8 @@ int ds_sanity_cascade(ds_program *p, const ds_model *m, const ds_norm *norm, con
     for (int k = 0; k < np; k++) saved_n += ds_node_numel(ds_graph_param(g, k));
     float *saved = malloc(sizeof(float) * (saved_n ? saved_n : 1));
     float *attr = malloc(sizeof(float) * per * (size_t)c->batch);
-    float *trained = malloc(sizeof(float) * hw * (size_t)n * (size_t)c->n_methods), *now = malloc(sizeof(float) * hw * n);
+    float *trained = malloc(sizeof(float) * hw * (size_t)n * (size_t)c->n_methods);
+    float *now = malloc(sizeof(float) * hw * n);
     float *ta = malloc(sizeof(float) * hw * 2), *tb = ta ? ta + hw : NULL;
     int S = nl + 1, M = c->n_methods;
     res->stage = calloc((size_t)S, sizeof *res->stage);
@@ -174,7 +176,8 @@ int ds_sanity_cascade(ds_program *p, const ds_model *m, const ds_norm *norm, con
     if (!(m2 = ds_model_parse(ds_model_text(m), "the model, re-initialised")) || !(fresh = ds_graph_new(c->seed)))
         goto done;
     ds_program p2;
-    if (ds_model_build_program(m2, fresh, 1, &(ds_program_opts){0}, &p2) != 0 || ds_graph_compile(fresh) != 0) goto done;
+    if (ds_model_build_program(m2, fresh, 1, &(ds_program_opts){0}, &p2) != 0 || ds_graph_compile(fresh) != 0)
+        goto done;
     for (size_t k = 0, o = 0; k < (size_t)np; o += ds_node_numel(ds_graph_param(g, k)), k++)
         memcpy(saved + o, ds_node_value(ds_graph_param(g, k)), sizeof(float) * ds_node_numel(ds_graph_param(g, k)));
     for (int st = 0; st < S; st++) {
@@ -185,7 +188,8 @@ int ds_sanity_cascade(ds_program *p, const ds_model *m, const ds_norm *norm, con
             size_t used = strlen(res->stage[st - 1]);
             snprintf(res->stage[st], sizeof res->stage[st], "%s%s%s", st == 1 ? "" : res->stage[st - 1],
                      st == 1 ? "" : "+", ln);
-            if (used + strlen(ln) + 1 >= sizeof res->stage[st]) snprintf(res->stage[st], sizeof res->stage[st], "...+%s", ln);
+            if (used + strlen(ln) + 1 >= sizeof res->stage[st]) /* too many to list */
+                snprintf(res->stage[st], sizeof res->stage[st], "...+%s", ln);
         }
         for (int j = 0; j < M; j++) {
             float *mine = st == 0 ? trained + hw * (size_t)n * j : now;
