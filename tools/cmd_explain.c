@@ -80,7 +80,8 @@ int xrun_forward(xrun *r, const ds_dataset *d, const int *rows, int n)
         memcpy(buf + (size_t)j * r->sample, d->x + (size_t)rows[j < n ? j : n - 1] * r->sample,
                r->sample * sizeof *buf);
     int rc = 0;
-    if (ds_graph_set_batch(r->net.g, mb) != 0 || ds_feed_normalized(p, &r->norm, buf, mb) != 0) rc = cli_lib_error(NULL);
+    if (ds_graph_set_batch(r->net.g, mb) != 0 || ds_feed_normalized(p, &r->norm, buf, mb) != 0)
+        rc = cli_lib_error(NULL);
     if (rc == 0) xrun_fill_fields(r, d, rows, n);
     if (rc == 0 && ds_graph_forward(r->net.g) != 0) rc = cli_lib_error(NULL);
     free(buf);
@@ -189,15 +190,71 @@ static int explain_rows(xrun *r, const ds_dataset *d, int m, const float *cls, c
     size_t per = m == DS_EXPLAIN_GRADCAM ? (size_t)r->H * r->W : r->sample;
     if (r->net.prog.n_inputs == 1) { /* targets only after the input: zeros, the same for every row */
         xrun_fill_fields(r, d, (int[]){0}, 1);
-        return ds_explain(&r->net.prog, &r->norm, &c, d->x, d->n, cls, attr) != 0 ? cli_lib_error(ds_explain_method_name(m)) : 0;
+        if (ds_explain(&r->net.prog, &r->norm, &c, d->x, d->n, cls, attr) != 0)
+            return cli_lib_error(ds_explain_method_name(m));
+        return 0;
     }
     for (int i = 0; i < d->n; i++) {
         xrun_fill_fields(r, d, &i, 1);
         c.seed = r->cfg.seed + (uint64_t)i; /* smoothgrad's noise differs from row to row */
-        if (ds_explain(&r->net.prog, &r->norm, &c, d->x + (size_t)i * r->sample, 1, cls + i, attr + (size_t)i * per) != 0)
+        const float *xi = d->x + (size_t)i * r->sample;
+        if (ds_explain(&r->net.prog, &r->norm, &c, xi, 1, cls + i, attr + (size_t)i * per) != 0)
             return cli_lib_error(ds_explain_method_name(m));
     }
     return 0;
+}
+
+/* score[i] = the logit of class cls[i] for the raw rows x [n, sample] of d
+ * (x: d's own rows, or others with d's other inputs) */
+static int scores(xrun *r, const ds_dataset *d, const float *x, const float *cls, double *score)
+{
+    ds_program *p = &r->net.prog;
+    int mb = r->net.batch, h = ds_program_class_head(p), k = p->heads[h].classes;
+    ds_dataset view = *d;
+    view.x = (float *)x;
+    int *rows = malloc((size_t)mb * sizeof *rows);
+    if (!rows) return cli_error("out of memory");
+    for (int r0 = 0; r0 < d->n; r0 += mb) {
+        int n = d->n - r0 < mb ? d->n - r0 : mb;
+        for (int j = 0; j < n; j++) rows[j] = r0 + j;
+        if (xrun_forward(r, &view, rows, n) != 0) {
+            free(rows);
+            return 1;
+        }
+        const float *z = ds_node_value(p->heads[h].out);
+        for (int j = 0; j < n; j++) score[r0 + j] = z[(size_t)j * k + (size_t)cls[r0 + j]];
+    }
+    free(rows);
+    return 0;
+}
+
+/* Integrated gradients' completeness over d's rows: Σ|Σa − (S(x) − S(x′))|
+ * / Σ|S(x) − S(x′)| (Sundararajan et al. 2017 advise checking it: a large
+ * gap asks for more steps) */
+static int completeness(xrun *r, const ds_dataset *d, const float *cls, const float *baseline, const float *attr,
+                        double *gap)
+{
+    double *sx = malloc((size_t)d->n * sizeof *sx), *sb = malloc((size_t)d->n * sizeof *sb);
+    float *xb = malloc((size_t)d->n * r->sample * sizeof *xb);
+    int rc = 1;
+    if (!sx || !sb || !xb) {
+        cli_error("out of memory");
+        goto done;
+    }
+    for (int i = 0; i < d->n; i++)
+        for (size_t j = 0; j < r->sample; j++) xb[(size_t)i * r->sample + j] = baseline ? baseline[j] : 0;
+    if (scores(r, d, d->x, cls, sx) != 0 || scores(r, d, xb, cls, sb) != 0) goto done;
+    double num = 0, den = 0;
+    for (int i = 0; i < d->n; i++) {
+        double sum = 0;
+        for (size_t j = 0; j < r->sample; j++) sum += attr[(size_t)i * r->sample + j];
+        num += fabs(sum - (sx[i] - sb[i])), den += fabs(sx[i] - sb[i]);
+    }
+    *gap = den > 0 ? num / den : 0;
+    rc = 0;
+done:
+    free(sx), free(sb), free(xb);
+    return rc;
 }
 
 /* one source's maps: [n, H, W] per method, and the arrays written */
@@ -241,8 +298,12 @@ static int overview_add(overview *o, xrun *r, const ds_dataset *d, const char *w
     const float *x = d->x + (size_t)i * r->sample;
     char b1[64], b2[64], lab[256];
     xdraw_input(x, r->C, r->H, r->W, o->rgb + (size_t)row * o->cols * tile);
-    snprintf(lab, sizeof lab, "#%d %s\npred %s %.2f", i, xrun_class_name(r, d, (int)cls[i], b1, sizeof b1),
-             xrun_class_name(r, d, pred[i], b2, sizeof b2), (double)prob[i]);
+    if (pred[i] == (int)cls[i]) /* short lines: a tile is about 16 characters wide */
+        snprintf(lab, sizeof lab, "#%d %s\npred, p=%.2f", i, xrun_class_name(r, d, (int)cls[i], b1, sizeof b1),
+                 (double)prob[i]);
+    else
+        snprintf(lab, sizeof lab, "#%d %s\npred %s %.2f", i, xrun_class_name(r, d, (int)cls[i], b1, sizeof b1),
+                 xrun_class_name(r, d, pred[i], b2, sizeof b2), (double)prob[i]);
     o->labels[row * o->cols] = strdup(lab);
     for (int k = 0; k < r->n_methods; k++) {
         int m = r->methods[k], sg = xdraw_signed(m);
@@ -318,13 +379,20 @@ static int explain_source(xrun *r, const ds_dataset *d, source *s, int is_data, 
             cli_lib_error(NULL);
             goto done;
         }
-        for (int i = 0; i < show; i++) xdraw_map(maps[k] + (size_t)i * hw, r->H, r->W, xdraw_signed(m), tiles + (size_t)i * hw * 3);
+        for (int i = 0; i < show; i++)
+            xdraw_map(maps[k] + (size_t)i * hw, r->H, r->W, xdraw_signed(m), tiles + (size_t)i * hw * 3);
         if (cli_path(path, sizeof path, "%s%s%s.png", s->stem, sep, name) != 0) goto done;
         if (ds_png_grid_rgb(path, tiles, show, r->H, r->W, 0, (const char *const *)labels) != 0) {
             cli_lib_error(NULL);
             goto done;
         }
         printf("%s: %s -> %s%s%s.{npy,png}\n", s->what, name, s->stem, sep, name);
+        double gap;
+        if (m == DS_EXPLAIN_IG) {
+            if (completeness(r, d, cls, baseline, attr, &gap) != 0) goto done;
+            printf("  completeness: the attributions sum to S(x) - S(baseline) within %.2f %% (%d steps)\n", 100 * gap,
+                   r->cfg.steps ? r->cfg.steps : 64);
+        }
     }
     for (int i = 0; i < n; i++)
         if (overview_add(o, r, d, s->what, i, cls, pred, prob, maps) != 0) goto done;
@@ -375,7 +443,8 @@ static int overview_write(overview *o, xrun *r, const char *stem, int is_data, i
     if (!o->rows) return 0;
     char png[PATH_MAX], html[PATH_MAX];
     const char *sep = is_data ? "/" : ".";
-    if (cli_path(png, sizeof png, "%s%sexplain.png", stem, sep) || cli_path(html, sizeof html, "%s%sexplain.html", stem, sep))
+    if (cli_path(png, sizeof png, "%s%sexplain.png", stem, sep) ||
+        cli_path(html, sizeof html, "%s%sexplain.html", stem, sep))
         return 1;
     if (ds_png_grid_rgb(png, o->rgb, o->rows * o->cols, r->H, r->W, o->cols, (const char *const *)o->labels) != 0)
         return cli_lib_error(NULL);
@@ -383,7 +452,8 @@ static int overview_write(overview *o, xrun *r, const char *stem, int is_data, i
     char methods[256] = "";
     size_t k = 0;
     for (int i = 0; i < r->n_methods; i++)
-        k += (size_t)snprintf(methods + k, sizeof methods - k, "%s%s", i ? ", " : "", ds_explain_method_name(r->methods[i]));
+        k += (size_t)snprintf(methods + k, sizeof methods - k, "%s%s", i ? ", " : "",
+                              ds_explain_method_name(r->methods[i]));
     snprintf(summary, sizeof summary,
              "deepsky %s\ncheckpoint %s\nmethods    %s\nclass      %s\n"
              "per sample: the input (its last channel), then each method's map and the map over the input%s",
@@ -464,6 +534,10 @@ static int cmd_explain(int argc, char **argv)
     }
     if (filters && !spec) {
         cli_usage("explain: --filters needs --data SPEC (the data set searched for the strongest activations)");
+        goto usage;
+    }
+    if (filters && method) {
+        cli_usage("explain: --filters and --method are separate runs: give one of them");
         goto usage;
     }
     if (!filters && !method) {

@@ -129,7 +129,8 @@ int xrun_filters(xrun *r, const char *name, const ds_dataset *d, const char *dir
                 size_t best = 0;
                 for (size_t i = 1; i < plane; i++)
                     if (a[i] > a[best]) best = i;
-                if (isfinite(a[best])) keep_top(hits + (size_t)k * top, top, (hit){a[best], r0 + j, (int)best, 0, 0, 0, 0});
+                if (isfinite(a[best]))
+                    keep_top(hits + (size_t)k * top, top, (hit){a[best], r0 + j, (int)best, 0, 0, 0, 0});
             }
     }
     if (reconstruct(r, L, d, hits, K, top, recon) != 0) goto done;

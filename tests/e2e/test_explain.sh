@@ -104,6 +104,9 @@ $PY -c "import numpy as np,sys; c=np.load('$T/l/classes.npy'); y=np.load('$T/y.n
 expect_ok "--class 2 and --baseline mean" "$DS" explain "$CK" --data "$DATA" --method ig --class 2 --baseline mean --steps 8 --max 4 --out "$T/c"
 $PY -c "import numpy as np,sys; c=np.load('$T/c/classes.npy'); sys.exit(0 if (c==2).all() else 1)" &&
   ok "--class 2: every row explained for class 2" || bad "--class 2: $(cat "$T/out")"
+expect_ok "IG prints its completeness" "$DS" explain "$CK" --data "$DATA" --method integrated-gradients --max 20 --out "$T/g"
+grep -Eq "completeness: the attributions sum to S\(x\) - S\(baseline\) within [0-9.]+ % \(64 steps\)" "$T/out" &&
+  ok "$(grep -o 'completeness.*' "$T/out")" || bad "no completeness line: $(cat "$T/out")"
 expect_ok "--baseline 0.2 --layer conv1" "$DS" explain "$CK" --data "$DATA" --method integrated-gradients,gradcam --baseline 0.2 \
   --layer conv1 --steps 8 --max 3 --out "$T/b"
 
@@ -148,6 +151,7 @@ expect_fail "a bad class" "--class shoe: not pred, label, a class index 0..2" "$
 expect_fail "a class out of range" "--class 3: not pred" "$DS" explain "$CK" "$T/one.npy" --method saliency --class 3
 expect_fail "a bad baseline" "--baseline must be zero, mean or a number, got .median." "$DS" explain "$CK" "$T/one.npy" --method ig --baseline median
 expect_fail "--filters without --data" "--filters needs --data" "$DS" explain "$CK" "$T/one.npy" --filters conv1
+expect_fail "--filters with --method" "--filters and --method are separate runs" "$DS" explain "$CK" --data "$DATA" --filters conv1 --method saliency
 expect_fail "an unknown option" "unknown option '--colour'" "$DS" explain "$CK" "$T/one.npy" --method saliency --colour red
 
 # a wide & deep model: the stamp input explained, the metadata fed from --data NAME=SPEC
