@@ -291,4 +291,9 @@ extern const cli_command cli_cmd_demo, cli_cmd_train, cli_cmd_pretrain, cli_cmd_
     cli_cmd_simulate, cli_cmd_info;
 extern const cli_command cli_cmd_explain, cli_cmd_attack;
 
+/* `deepsky explain CKPT --data SPEC --sanity | --footprint FILE`: the checks
+ * of the maps (tools/cmd_explain_checks.c); cmd_explain hands argv over
+ * when either option is given. */
+int cli_explain_checks(int argc, char **argv);
+
 #endif

@@ -471,6 +471,8 @@ static int overview_write(overview *o, xrun *r, const char *stem, int is_data, i
 
 static int cmd_explain(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* the checks of the maps, options of their own: tools/cmd_explain_checks.c */
+        if (!strcmp(argv[i], "--sanity") || !strcmp(argv[i], "--footprint")) return cli_explain_checks(argc, argv);
     xrun r = {.baseline = "zero", .class_spec = "pred", .top = 9};
     const char *spec = NULL, *out = NULL, *method = NULL, *filters = NULL, *v;
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
@@ -644,6 +646,7 @@ const cli_command cli_cmd_explain = {
     "usage: deepsky explain CKPT INPUT... --method M[,M...]|all [options]\n"
     "       deepsky explain CKPT --data SPEC [--data NAME=SPEC ...] --method M[,M...]|all [options]\n"
     "       deepsky explain CKPT --filters LAYER --data SPEC [--top K] [--out DIR]\n"
+    "       deepsky explain CKPT --data SPEC --sanity | --footprint FILE [--method ...] [--max N] [--out DIR]\n"
     "\n"
     "  INPUT            an image (PNG/JPEG), FITS, NPY or CSV file, or a folder of FITS files (as predict);\n"
     "                   its maps go beside it: STEM.METHOD.npy (the attribution) and STEM.METHOD.png\n"
@@ -672,6 +675,18 @@ const cli_command cli_cmd_explain = {
     "\n"
     "Maps are in the input's own units: the checkpoint's normalisation is part of the model. The\n"
     "PNG maps show max |a| over channels (gradxinput, integrated-gradients: the signed sum, blue\n"
-    "negative, red positive); the page shows each sample's input, maps and overlays.\n",
+    "negative, red positive); the page shows each sample's input, maps and overlays.\n"
+    "\n"
+    "Checks of the maps (docs/explain.md), with --method, --class, --layer, --samples, --noise,\n"
+    "--steps, --max, --batch, --seed as above (default: every method; --max 100 with --sanity, 1000\n"
+    "with --footprint; --layer: the last conv layer):\n"
+    "  --sanity         cascading model randomisation (Adebayo et al. 2018): re-initialise the layers\n"
+    "                   from the output down, one more per row, and print the Spearman rank correlation\n"
+    "                   of |map| with the trained model's (mean, std over the images); --out DIR:\n"
+    "                   DIR/sanity.csv, DIR/sanity_maps.npy [stages, methods, 16, H, W], DIR/sanity_inputs.npy\n"
+    "  --footprint FILE the pointing game: FILE [n, H, W] 1 on each sample's source (deepsky simulate\n"
+    "                   --footprint); per method and class, the share of |map|'s mass on it and how often\n"
+    "                   the map's maximum is, against a shuffled footprint and a uniform map; --out DIR:\n"
+    "                   DIR/pointing.csv, DIR/maps_METHOD.npy [n, H, W]\n",
     explain_repeatable,
 };
