@@ -1310,7 +1310,7 @@ typedef struct ds_explain_cfg {
     float noise;          /* smoothgrad: noise σ as a share of the input's range max − min (0: 0.15) */
     int steps;            /* integrated gradients: path points (0: 64) */
     const float *baseline;/* integrated gradients: [sample] in the data's units (NULL: zeros) */
-    ds_node *layer;       /* gradcam: the conv layer's output node (NULL: the last 4-D layer output) */
+    ds_node *layer;       /* gradcam: the conv layer's output node (NULL: the last 4-D output larger than 1×1) */
     uint64_t seed;        /* smoothgrad's noise */
 } ds_explain_cfg;
 

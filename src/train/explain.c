@@ -174,7 +174,9 @@ static ds_node *last_4d(const ds_graph *g)
 {
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         ds_node *n = g->nodes[i];
-        if (n->op && n->shape.ndim == 4 && n->grad && !n->fused_relu && !n->alias) return n;
+        /* a 1×1 map (after global pooling) would give a constant Grad-CAM */
+        if (n->op && n->shape.ndim == 4 && n->shape.d[2] * n->shape.d[3] > 1 && n->grad && !n->fused_relu && !n->alias)
+            return n;
     }
     return NULL;
 }
