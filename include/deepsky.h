@@ -878,6 +878,7 @@ typedef struct ds_sim_meta {
     int label;           /* 1 real, 0 bogus */
     int kind;            /* ds_sim_kind */
     float snr, length, angle, fwhm, sky, read_noise, flux;
+    float noise;         /* the difference image's noise σ per pixel on the sky, √(σ_sci² + σ_ref²) */
     ds_sim_alert alert;  /* meta.csv's row; drawn from a stream of its own, so the stamp is unchanged by it */
 } ds_sim_meta;
 
@@ -916,6 +917,13 @@ int ds_sim_dataset_progress(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta 
 void ds_sim_psf(float *img, int size, double cx, double cy, double fwhm, double beta, double flux);
 void ds_sim_trail(float *img, int size, double cx, double cy, double len, double angle, double fwhm, double beta,
                   double flux, double grad);
+/* The footprint of stamp `index` (src/data/sim_footprint.c): mask [size ×
+ * size] 1 where its source is (the trail; a bogus stamp's artefact), 0
+ * elsewhere: |noiseless difference| ≥ the stamp's noise σ (meta->noise), or
+ * ≥ half the peak where no pixel reaches σ. meta (may be NULL): the stamp's. */
+int ds_sim_footprint(const ds_sim_cfg *cfg, long index, float *mask, ds_sim_meta *meta);
+/* The footprints of stamps 0..cfg->n−1: mask [n × size × size]. */
+int ds_sim_footprints(const ds_sim_cfg *cfg, float *mask);
 
 /* ---- data provenance (src/data/provenance.c; docs/design.md) ---------- */
 
@@ -1108,6 +1116,8 @@ int ds_png_grid(const char *path, const float *x, int n, int h, int w, int cols,
  * tiles are scaled up to about 96 pixels, lines cut to fit their tile. */
 int ds_png_grid_labeled(const char *path, const float *x, int n, int h, int w, int cols, int per_tile,
                         const char *const *labels);
+/* The same for colour tiles rgb [n, h, w, 3] (heat maps, overlays), drawn as they are. */
+int ds_png_grid_rgb(const char *path, const uint8_t *rgb, int n, int h, int w, int cols, const char *const *labels);
 /* Confusion matrix heat map, counts[true·classes + predicted]. */
 int ds_plot_confusion(const char *path, int classes, const int *counts,
                       const char *const *class_names);
@@ -1300,7 +1310,7 @@ typedef struct ds_explain_cfg {
     float noise;          /* smoothgrad: noise σ as a share of the input's range max − min (0: 0.15) */
     int steps;            /* integrated gradients: path points (0: 64) */
     const float *baseline;/* integrated gradients: [sample] in the data's units (NULL: zeros) */
-    ds_node *layer;       /* gradcam: the conv layer's output node (NULL: the last 4-D layer output) */
+    ds_node *layer;       /* gradcam: the conv layer's output node (NULL: the last 4-D output larger than 1×1) */
     uint64_t seed;        /* smoothgrad's noise */
 } ds_explain_cfg;
 
@@ -1318,6 +1328,49 @@ int ds_explain(ds_program *p, const ds_norm *norm, const ds_explain_cfg *c, cons
  * channels of |a| (saliency, smoothgrad, guided, deconvnet), Σ over
  * channels (gradxinput, integrated gradients: signed), or a copy (gradcam). */
 int ds_explain_map(int method, const float *attr, int b, ds_shape sample, float *map);
+
+/* ---- checks of attribution maps (src/train/sanity.c; docs/explain.md) - */
+
+/* Spearman's rank correlation of a and b [n]: Pearson's of their ranks,
+ * tied values given the mean of their ranks (scipy.stats.spearmanr); NaN
+ * when n < 2 or either is constant. */
+double ds_spearman(const float *a, const float *b, long n);
+/* The pointing game's share: Σ|map| over the pixels where mask > 0.5 over
+ * Σ|map| over all n; a map without mass gets the mask's area share (that of
+ * a uniform map); NaN for an empty mask. */
+double ds_mass_share(const float *map, const float *mask, long n);
+/* The model's layers that own parameters or buffers (named "<layer>.…" in
+ * g), from the output down: up to max indices (ds_model_layer_name). */
+int ds_param_layers_top_down(const ds_model *m, const ds_graph *g, int *layers, int max);
+/* Copy layer's parameters and buffers from src into dst (two graphs of the
+ * same model text): how many tensors, or -1 when the graphs differ. */
+int ds_copy_layer_state(ds_graph *dst, const ds_graph *src, const char *layer);
+
+typedef struct ds_sanity_cfg {
+    const int *methods;     /* ds_explain_method values */
+    int n_methods;
+    ds_explain_cfg explain; /* the methods' settings (method is set per column) */
+    int batch;              /* rows per ds_explain call, ≤ the graph's batch */
+    uint64_t seed;          /* the re-initialisation's graph seed */
+    float *maps;            /* NULL, or [stages × methods × keep × H × W]: the first keep rows' maps at each stage */
+    int keep;
+} ds_sanity_cfg;
+typedef struct ds_sanity_result {
+    int n_stages, n_methods;
+    char (*stage)[160];  /* "trained", then the randomised layers so far, "fc2+fc1" */
+    double *mean, *std;  /* [stage × method]: Spearman of |map| with the trained model's, over images */
+    int *count;          /* images with a defined correlation (a constant map has none) */
+} ds_sanity_result;
+/* The cascading model-randomisation check (Adebayo et al. 2018) on program
+ * p of model m (compiled for input gradients, ds_explain's requirements):
+ * stage 0 the trained model, stage s the s top parameter layers replaced by
+ * a fresh initialisation (seed c->seed) of the same model text, cumulatively;
+ * per stage and method, Spearman of |map| per image with the trained
+ * model's, mean and std over the n rows x [n, sample] (raw units, norm in
+ * front) explaining classes cls[n]. The trained weights are restored. */
+int ds_sanity_cascade(ds_program *p, const ds_model *m, const ds_norm *norm, const ds_sanity_cfg *c, const float *x,
+                      int n, const float *cls, ds_sanity_result *res);
+void ds_sanity_result_free(ds_sanity_result *r);
 
 /* ---- attribution and adversarial examples (src/train/attack.c) ------- */
 

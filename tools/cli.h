@@ -115,6 +115,20 @@ int cli_map_classes(const ds_checkpoint *c, ds_dataset *d, const char *what);
  * checkpoint's class names, normalised as in training (norm, and
  * net->in_norm for the other inputs). */
 int cli_net_load_data(cli_net *net, const ds_norm *norm, const char *spec, const cli_specs *extra, ds_dataset *d);
+/* The same without the first input's normalisation: x stays in the data's
+ * own units (explain, attack apply norm themselves); the other inputs are
+ * normalised (tools/cli_inputs.c). */
+int cli_net_load_raw(cli_net *net, const ds_norm *norm, const char *spec, const cli_specs *extra, ds_dataset *d);
+/* INPUT... arguments: each file as it is, a folder holding FITS files (in
+ * it or two levels of sub-folders) as those files sorted by name; spec (the
+ * --data value among inputs, or NULL) is never expanded. */
+typedef struct cli_path_list {
+    char **path;
+    int n, cap;
+} cli_path_list;
+int cli_inputs_expand(const char *const *inputs, int n, const char *spec, cli_path_list *l);
+int cli_path_list_add(cli_path_list *l, const char *p);
+void cli_path_list_free(cli_path_list *l);
 /* d's name of class k, else k as a number written into buf. */
 const char *cli_class_name(const ds_dataset *d, int k, char *buf, size_t size);
 /* s as a JSON string, quoted and escaped. */
@@ -275,6 +289,11 @@ typedef struct cli_command {
 } cli_command;
 extern const cli_command cli_cmd_demo, cli_cmd_train, cli_cmd_pretrain, cli_cmd_eval, cli_cmd_predict,
     cli_cmd_simulate, cli_cmd_info;
-extern const cli_command cli_cmd_attack;
+extern const cli_command cli_cmd_explain, cli_cmd_attack;
+
+/* `deepsky explain CKPT --data SPEC --sanity | --footprint FILE`: the checks
+ * of the maps (tools/cmd_explain_checks.c); cmd_explain hands argv over
+ * when either option is given. */
+int cli_explain_checks(int argc, char **argv);
 
 #endif

@@ -3,13 +3,10 @@
  * spec. */
 #include "cli.h"
 
-#include <dirent.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 typedef struct {
     int top, format; /* 0 text, 1 json, 2 npy */
@@ -100,55 +97,6 @@ static void emit(pred_out *po, const char *src, int index, const float *p, int c
     fprintf(po->out, "]}");
 }
 
-typedef struct {
-    char **path;
-    int n, cap;
-} path_list;
-
-static void path_list_free(path_list *l)
-{
-    for (int i = 0; i < l->n; i++) free(l->path[i]);
-    free(l->path);
-    memset(l, 0, sizeof *l);
-}
-
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static int path_add(path_list *l, const char *p)
-{
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 64;
-        char **np = realloc(l->path, sizeof *np * (size_t)cap);
-        if (!np) return cli_error("out of memory");
-        l->path = np, l->cap = cap;
-    }
-    if (!(l->path[l->n] = strdup(p))) return cli_error("out of memory");
-    l->n++;
-    return 0;
-}
-
-/* Adds the FITS files in dir and its sub-folders (depth levels), unsorted. */
-static int fits_files(const char *dir, int depth, path_list *l)
-{
-    DIR *dp = opendir(dir);
-    if (!dp) return cli_error("%s: cannot read the folder", dir);
-    struct dirent *e;
-    int rc = 0;
-    while (!rc && (e = readdir(dp))) {
-        if (e->d_name[0] == '.') continue;
-        char p[PATH_MAX];
-        struct stat st;
-        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
-            rc = cli_error("%s/%s: path too long", dir, e->d_name);
-        else if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rc = depth > 0 ? fits_files(p, depth - 1, l) : 0;
-        else if (ds_is_fits_name(e->d_name))
-            rc = path_add(l, p);
-    }
-    closedir(dp);
-    return rc;
-}
-
 /* JSON: the record of an input that could not be read or scored. */
 static void emit_error(pred_out *po, const char *src, const char *message)
 {
@@ -222,7 +170,7 @@ static int cmd_predict(int argc, char **argv)
     ds_norm norm = {0};
     float *all = NULL;
     size_t all_n = 0;
-    path_list files = {0};
+    cli_path_list files = {0};
     ds_atomic out_file = {0};
     ds_provenance seen = {0}, one; /* where the inputs came from, against the training data */
     if (cli_net_from_checkpoint(ckpt, 64, &net, &norm) != 0) {
@@ -242,15 +190,7 @@ static int cmd_predict(int argc, char **argv)
     }
     if (po.format == 1) fprintf(po.out, "[\n"), json_open = 1;
     /* a folder holding FITS files (in it or its class folders) is its files, each named in the output */
-    for (int f = 0; f < n_inputs; f++) {
-        struct stat st;
-        int before = files.n;
-        if (inputs[f] != spec && stat(inputs[f], &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (fits_files(inputs[f], 2, &files) != 0) goto done;
-            if (files.n > before) qsort(files.path + before, (size_t)(files.n - before), sizeof *files.path, by_name);
-        }
-        if (files.n == before && path_add(&files, inputs[f]) != 0) goto done; /* a file, or PNG class folders */
-    }
+    if (cli_inputs_expand(inputs, n_inputs, spec, &files) != 0) goto done;
     /* an input that cannot be read is reported (stderr; a JSON error record)
      * and the others are still scored, unless --strict */
     for (int f = 0; f < files.n; f++) {
@@ -304,7 +244,7 @@ done:
     free(all);
     free(inputs);
     ds_provenance_free(&seen);
-    path_list_free(&files);
+    cli_path_list_free(&files);
     ds_norm_free(&norm);
     cli_net_free(&net);
     return rc;

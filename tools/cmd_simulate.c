@@ -13,7 +13,7 @@ static int cmd_simulate(int argc, char **argv)
 {
     ds_sim_cfg c = {.n = 2000, .size = 45, .channels = 1, .real_fraction = 0.0773f, .seed = DS_SIM_DEFAULT_SEED};
     const char *out = NULL;
-    int cutouts = 0, force = 0, removed = 0;
+    int cutouts = 0, force = 0, removed = 0, footprint = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         int iv;
@@ -30,6 +30,8 @@ static int cmd_simulate(int argc, char **argv)
             if (cli_parse_float("--real-fraction", v, 0.0, 1.0, &c.real_fraction)) return 1;
         } else if (!strcmp(argv[i], "--cutouts")) {
             cutouts = 1;
+        } else if (!strcmp(argv[i], "--footprint")) {
+            footprint = 1;
         } else if (!strcmp(argv[i], "--force")) {
             force = 1;
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
@@ -56,8 +58,9 @@ static int cmd_simulate(int argc, char **argv)
     if (cli_mkdirs(out) != 0) goto done;
     {
         /* temporary files of a killed run (ours only: these names with ds_atomic_open's suffix) */
-        const char *ours[] = {"x.npy", "y.npy", "y.csv", "*.fits", "labels.csv", "meta.csv"}, *cut[] = {"*.fits"};
-        ds_atomic_clean(out, ours, 6);
+        const char *ours[] = {"x.npy", "y.npy", "y.csv", "*.fits", "labels.csv", "meta.csv", "footprint.npy"},
+                   *cut[] = {"*.fits"};
+        ds_atomic_clean(out, ours, 7);
         for (int k = 0; k < 2; k++)
             if (!cli_path(path, sizeof path, "%s/cutouts/%s", out, k ? "real" : "bogus")) ds_atomic_clean(path, cut, 1);
     }
@@ -70,6 +73,22 @@ static int cmd_simulate(int argc, char **argv)
     if (ds_provenance_sidecar_add(out, "x.npy", c.seed, c.size, c.channels, 0, c.n) != 0) {
         cli_lib_error(NULL);
         goto done;
+    }
+    /* where each stamp's source is (the pointing game of deepsky explain --footprint) */
+    if (footprint) {
+        float *fp = malloc(sizeof(float) * (size_t)c.n * c.size * c.size);
+        if (!fp) {
+            cli_error("out of memory for %d footprints", c.n);
+            goto done;
+        }
+        snprintf(path, sizeof path, "%s/footprint.npy", out);
+        int bad = ds_sim_footprints(&c, fp) != 0 || ds_npy_write(path, ds_shape_of(3, c.n, c.size, c.size), fp) != 0 ||
+                  ds_provenance_sidecar_add(out, "footprint.npy", c.seed, c.size, 1, 0, c.n) != 0;
+        free(fp);
+        if (bad) {
+            cli_lib_error(NULL);
+            goto done;
+        }
     }
     snprintf(path, sizeof path, "%s/y.npy", out);
     if (ds_npy_write(path, ds_shape_of(1, c.n), d.y) != 0) {
@@ -210,6 +229,7 @@ static int cmd_simulate(int argc, char **argv)
     printf(")\ntrain on them: --data npy:%s/x.npy,%s/y.csv (or fits:%s/difference.fits,labels=%s/y.csv)\n", out,
            out, out, out);
     printf("alert metadata, one row per stamp: %s/meta.csv (columns: docs/simulator.md)\n", out);
+    if (footprint) printf("each stamp's source pixels (1) and the rest (0): %s/footprint.npy\n", out);
     if (cutouts)
         printf("one FITS cutout per stamp: %s/cutouts/{real,bogus}/ (--data fits:%s/cutouts%s)\n", out, out,
                c.channels == 1 ? "" : ",channels=3");
@@ -228,7 +248,7 @@ const cli_command cli_cmd_simulate = {
     cmd_simulate,
     "simulated survey stamps: real asteroids and bogus detections",
     "usage: deepsky simulate --out DIR [--n N] [--size S] [--channels 1|3] [--real-fraction F] [--seed N]\n"
-    "                        [--cutouts] [--force]\n"
+    "                        [--cutouts] [--footprint] [--force]\n"
     "\n"
     "  --n N              stamps (default 2000)\n"
     "  --size S           pixels per side (default 45)\n"
@@ -237,6 +257,8 @@ const cli_command cli_cmd_simulate = {
     "  --seed N           the same seed gives the same stamps (default 4242; the demo trains on 1)\n"
     "  --cutouts          also one FITS file per stamp, DIR/cutouts/{real,bogus}/NNNNNN.fits,\n"
     "                     its class, kind, S/N, trail, FWHM and sky in the header\n"
+    "  --footprint        also DIR/footprint.npy [n, S, S] float32: 1 on the pixels of each stamp's\n"
+    "                     source (the trail; a bogus stamp's artefact), 0 elsewhere (docs/simulator.md)\n"
     "  --force            DIR may hold files: remove simulate's own there first (else refused)\n"
     "\n"
     "Writes DIR/x.npy [n, C, S, S] (electrons, sky-subtracted), DIR/y.npy (1 real,\n"

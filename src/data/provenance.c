@@ -493,7 +493,8 @@ int ds_provenance_sidecar_add(const char *dir, const char *file, uint64_t seed, 
 
 /* ---- simulate's output folder ---- */
 
-static const char *const sim_files[] = {"x.npy", "y.npy", "y.csv", "labels.csv", "meta.csv", "provenance.json", "science.fits",
+static const char *const sim_files[] = {"x.npy",           "y.npy",        "y.csv",          "footprint.npy",
+                                        "labels.csv",      "meta.csv",     "provenance.json", "science.fits",
                                         "reference.fits", "difference.fits"};
 
 /* <digits>.fits, as simulate names its cutouts */

@@ -174,7 +174,7 @@ int ds_sim_stamp(const ds_sim_cfg *cfg, long index, float *out, ds_sim_meta *met
     double fwhm = uni(&r, 1.5, 3.5), beta = ds_rng_uniform(&r) < 0.5 ? 0 : uni(&r, 2.5, 4.5);
     double fwhm_ref = fwhm * uni(&r, 0.9, 1.1);
     double sig_sci = sqrt(sky + read * read), sig_ref = sig_sci / sqrt(tref), sig_diff = sqrt(sig_sci * sig_sci + sig_ref * sig_ref);
-    m.sky = (float)sky, m.read_noise = (float)read, m.fwhm = (float)fwhm;
+    m.sky = (float)sky, m.read_noise = (float)read, m.fwhm = (float)fwhm, m.noise = (float)sig_diff;
     m.label = ds_rng_uniform(&r) < cfg->real_fraction;
     double cx = S / 2.0 + uni(&r, -1.5, 1.5), cy = S / 2.0 + uni(&r, -1.5, 1.5);
     /* a static field: 0–2 stars in both exposures (they subtract, leaving noise) */

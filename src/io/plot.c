@@ -648,10 +648,13 @@ int ds_png_grid(const char *path, const float *x, int n, int h, int w, int cols,
 
 #define GRID_LINES 4 /* label lines under a tile */
 
-int ds_png_grid_labeled(const char *path, const float *x, int n, int h, int w, int cols, int per_tile,
-                        const char *const *labels)
+/* The labelled grid of n tiles h x w, tile t's pixel (r, q) coloured by
+ * px(ctx, t, r, q, rgb out) */
+typedef void (*tile_px)(const void *ctx, int t, int r, int q, uint8_t *out);
+
+static int grid_labeled(const char *path, int n, int h, int w, int cols, const char *const *labels, tile_px px,
+                        const void *ctx)
 {
-    if (!path || !x || n < 1 || h < 1 || w < 1) return ds_fail("ds_png_grid_labeled: nothing to draw");
     if (h > 1024 || w > 1024) return ds_fail("%s: tiles of %d x %d are too large to label", path, h, w);
     if (cols < 1) cols = (int)ceil(sqrt((double)n));
     if (cols > n) cols = n;
@@ -670,21 +673,10 @@ int ds_png_grid_labeled(const char *path, const float *x, int n, int h, int w, i
     if ((long)W * H > (1L << 26)) return ds_fail("%s: a %d x %d grid is too large", path, W, H);
     canvas c;
     if (canvas_new(&c, W, H, path) != 0) return -1;
-    float glo, ghi;
-    finite_range(x, (size_t)n * h * w, &glo, &ghi);
     for (int t = 0; t < n; t++) {
-        const float *img = x + (size_t)t * h * w;
-        float lo = glo, hi = ghi;
-        if (per_tile) finite_range(img, (size_t)h * w, &lo, &hi);
-        float scale = hi > lo ? 255.0f / (hi - lo) : 0;
         int cx = gap + (t % cols) * cell_w, cy = gap + (t / cols) * cell_h, ox = cx + (cw - tw) / 2;
         for (int r = 0; r < th; r++)
-            for (int q = 0; q < tw; q++) {
-                float v = img[(r / z) * w + q / z];
-                uint8_t g = isfinite(v) ? (uint8_t)lrintf((v - lo) * scale) : 0;
-                uint8_t *p = c.px + 3 * ((size_t)(cy + r) * W + ox + q);
-                p[0] = p[1] = p[2] = g;
-            }
+            for (int q = 0; q < tw; q++) px(ctx, t, r / z, q / z, c.px + 3 * ((size_t)(cy + r) * W + ox + q));
         frame(&c, ox, cy, ox + tw, cy + th, AXIS);
         const char *s = labels ? labels[t] : NULL;
         for (int l = 0; s && *s && l < lines; l++) {
@@ -696,4 +688,56 @@ int ds_png_grid_labeled(const char *path, const float *x, int n, int h, int w, i
         }
     }
     return canvas_save(&c, path);
+}
+
+typedef struct grey_tiles {
+    const float *x;
+    int h, w;
+    float *lo, *hi; /* each tile's black and white */
+} grey_tiles;
+
+static void grey_px(const void *ctx, int t, int r, int q, uint8_t *out)
+{
+    const grey_tiles *g = ctx;
+    float lo = g->lo[t], hi = g->hi[t], scale = hi > lo ? 255.0f / (hi - lo) : 0;
+    float v = g->x[((size_t)t * g->h + r) * g->w + q];
+    out[0] = out[1] = out[2] = isfinite(v) ? (uint8_t)lrintf((v - lo) * scale) : 0;
+}
+
+int ds_png_grid_labeled(const char *path, const float *x, int n, int h, int w, int cols, int per_tile,
+                        const char *const *labels)
+{
+    if (!path || !x || n < 1 || h < 1 || w < 1) return ds_fail("ds_png_grid_labeled: nothing to draw");
+    grey_tiles g = {x, h, w, malloc((size_t)n * sizeof(float)), malloc((size_t)n * sizeof(float))};
+    if (!g.lo || !g.hi) {
+        free(g.lo), free(g.hi);
+        return ds_fail("out of memory for %s", path);
+    }
+    float glo, ghi;
+    finite_range(x, (size_t)n * h * w, &glo, &ghi);
+    for (int t = 0; t < n; t++) {
+        g.lo[t] = glo, g.hi[t] = ghi;
+        if (per_tile) finite_range(x + (size_t)t * h * w, (size_t)h * w, &g.lo[t], &g.hi[t]);
+    }
+    int rc = grid_labeled(path, n, h, w, cols, labels, grey_px, &g);
+    free(g.lo), free(g.hi);
+    return rc;
+}
+
+typedef struct rgb_tiles {
+    const uint8_t *rgb;
+    int h, w;
+} rgb_tiles;
+
+static void rgb_px(const void *ctx, int t, int r, int q, uint8_t *out)
+{
+    const rgb_tiles *g = ctx;
+    memcpy(out, g->rgb + 3 * (((size_t)t * g->h + r) * g->w + q), 3);
+}
+
+int ds_png_grid_rgb(const char *path, const uint8_t *rgb, int n, int h, int w, int cols, const char *const *labels)
+{
+    if (!path || !rgb || n < 1 || h < 1 || w < 1) return ds_fail("ds_png_grid_rgb: nothing to draw");
+    rgb_tiles g = {rgb, h, w};
+    return grid_labeled(path, n, h, w, cols, labels, rgb_px, &g);
 }

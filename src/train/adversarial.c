@@ -31,7 +31,7 @@ ds_adv_trainer *ds_adv_trainer_new(ds_program *p, const ds_norm *norm, const ds_
     ds_attacker *att = ds_attacker_new(p, norm, c);
     if (!att) return NULL;
     ds_adv_trainer *a = calloc(1, sizeof *a);
-    size_t mb = (size_t)p->g->max_batch, sample = ds_numel(p->feeds[0]) / mb;
+    size_t mb = (size_t)p->g->max_batch, sample = ds_numel(p->feeds[0]) / (size_t)p->feeds[0]->shape.d[0];
     if (!a || !(a->raw = malloc(mb * sample * sizeof(float))) || !(a->xa = malloc(mb * sample * sizeof(float))) ||
         !(a->clean = malloc(mb * sample * sizeof(float))) || !(a->adv = malloc(mb * sample * sizeof(float))) ||
         !(a->y = malloc(mb * sizeof(float)))) {

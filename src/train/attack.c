@@ -14,11 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* values per sample of the first feed (its shape's d[0] is the current batch) */
+static size_t sample_of(const ds_program *p)
+{
+    const ds_node *x = p->feeds[0];
+    return ds_numel(x) / (size_t)x->shape.d[0];
+}
+
 /* elements per normalisation channel of one sample (0: no normalisation) */
 static size_t per_channel(const ds_program *p, const ds_norm *norm)
 {
     if (!norm || !norm->channels) return 0;
-    return ds_numel(p->feeds[0]) / (size_t)p->g->max_batch / (size_t)norm->channels;
+    return sample_of(p) / (size_t)norm->channels;
 }
 
 static int check_probe(const ds_program *p, const ds_norm *norm, int b)
@@ -30,7 +37,7 @@ static int check_probe(const ds_program *p, const ds_norm *norm, int b)
                        p->feeds[0]->name);
     if (b < 1 || b > p->g->max_batch) return ds_fail("attribution: %d rows for a graph of batch %d", b, p->g->max_batch);
     if (ds_program_class_head(p) < 0) return ds_fail("attribution: the model has no classifying head");
-    size_t sample = ds_numel(p->feeds[0]) / (size_t)p->g->max_batch;
+    size_t sample = sample_of(p);
     if (norm && norm->channels && sample % (size_t)norm->channels)
         return ds_fail("attribution: a normalisation of %d channels for samples of %zu values", norm->channels, sample);
     return 0;
@@ -40,7 +47,7 @@ int ds_feed_normalized(ds_program *p, const ds_norm *norm, const float *x, int b
 {
     if (check_probe(p, norm, b) != 0) return -1;
     if (b != p->g->batch && ds_graph_set_batch(p->g, b) != 0) return -1;
-    size_t sample = ds_numel(p->feeds[0]) / (size_t)p->g->max_batch, pc = per_channel(p, norm);
+    size_t sample = sample_of(p), pc = per_channel(p, norm);
     float *dst = p->feeds[0]->val;
     if (!pc) {
         memcpy(dst, x, (size_t)b * sample * sizeof *dst);
@@ -67,7 +74,7 @@ int ds_input_grad(ds_program *p, const ds_norm *norm, const float *x, int b, con
     if (p->labels) memcpy(p->labels->val, cls, (size_t)b * sizeof *cls);
     bool params_were_on = !g->param_grads_off;
     if (params_were_on && ds_graph_set_param_grads(g, 0) != 0) return -1;
-    size_t n = (size_t)b * (ds_numel(p->feeds[0]) / (size_t)g->max_batch);
+    size_t n = (size_t)b * sample_of(p);
     memset(p->feeds[0]->grad, 0, n * sizeof(float));
     int rc = ds_graph_forward(g);
     if (rc == 0 && of == DS_GRAD_LOSS) {
@@ -86,7 +93,7 @@ int ds_input_grad(ds_program *p, const ds_norm *norm, const float *x, int b, con
     if (params_were_on) ds_graph_set_param_grads(g, 1);
     if (rc != 0) return -1;
     const float *gx = p->feeds[0]->grad;
-    size_t sample = ds_numel(p->feeds[0]) / (size_t)g->max_batch, pc = per_channel(p, norm);
+    size_t sample = sample_of(p), pc = per_channel(p, norm);
     for (size_t i = 0; i < n; i++) grad[i] = pc ? (float)(gx[i] / norm->std[i % sample / pc]) : gx[i];
     return 0;
 }
@@ -124,7 +131,7 @@ ds_attacker *ds_attacker_new(ds_program *p, const ds_norm *norm, const ds_attack
     }
     ds_attacker *a = calloc(1, sizeof *a);
     int mb = p->g->max_batch, classes = p->heads[ds_program_class_head(p)].classes;
-    size_t sample = ds_numel(p->feeds[0]) / (size_t)mb;
+    size_t sample = sample_of(p);
     if (!a || !(a->grad = malloc((size_t)mb * sample * sizeof(float))) ||
         !(a->best = malloc((size_t)mb * sample * sizeof(float))) ||
         !(a->probs = malloc((size_t)mb * (size_t)classes * sizeof(float))) ||
