@@ -114,6 +114,7 @@ h += b" " * (-len(h) % 8)
 open(f"{t}/reg.safetensors", "wb").write(struct.pack("<Q", len(h)) + h)
 EOF
 expect_fail "checkpoint without a classifier" "classif" "$DS" attack "$T/reg.safetensors" --data "$D" --method fgsm --eps 0.1
+expect_fail "explain: checkpoint without a classifier" "classif" "$DS" explain "$T/reg.safetensors" --data "$D" --method saliency --out "$T/e"
 expect_ok "attack --help" "$DS" attack --help
 grep -q -- "--restarts" "$T/out" && grep -q -- "--clip" "$T/out" && ok "help lists the options" || bad "help lists the options"
 finish attack
