@@ -12,6 +12,7 @@
 #include <string.h>
 
 #define MAX_EPS 32
+#define MAX_RECALL 16 /* per-class columns up to this many classes */
 
 typedef struct {
     const char *ckpt, *spec, *out, *clip;
@@ -170,11 +171,19 @@ static int run_attack(attack_opts *o)
     }
     /* clean accuracy, in the same batches as the attacks (eps 0 then gives the same floats) */
     long hits = 0;
+    /* per class (up to MAX_RECALL): a class-imbalanced set's accuracy can rise when everything becomes the
+     * majority class, so the recall of each class is shown beside it */
+    int nrec = classes <= MAX_RECALL ? classes : 0;
+    long total_k[MAX_RECALL] = {0}, clean_k[MAX_RECALL] = {0};
     for (int off = 0; off < d.n; off += batch) {
         int b = d.n - off < batch ? d.n - off : batch;
         feed_fields(&net, &d, off, b);
         if (predict_rows(&net, &norm, d.x + (size_t)off * sample, b, probs, pred_clean + off) != 0) goto done;
-        for (int r = 0; r < b; r++) hits += pred_clean[off + r] == (int)d.y[off + r];
+        for (int r = 0; r < b; r++) {
+            int t = (int)d.y[off + r], hit = pred_clean[off + r] == t;
+            hits += hit;
+            if (nrec) total_k[t]++, clean_k[t] += hit;
+        }
     }
     double clean = (double)hits / d.n;
     const char *mname = o->c.method == DS_ATTACK_FGSM ? "FGSM" : "PGD";
@@ -185,7 +194,17 @@ static int run_attack(attack_opts *o)
         printf(", %d steps, step %s, %s, %d restart%s", o->c.steps, o->c.step_size > 0 ? "given" : "2.5*eps/steps",
                o->c.random_start ? "random start" : "no random start", o->c.restarts < 1 ? 1 : o->c.restarts,
                o->c.restarts > 1 ? "s" : "");
-    printf("\nclean accuracy %.4f\n\n%10s %12s %12s %10s\n", clean, "eps", "adv_acc", "drop", "seconds");
+    printf("\nclean accuracy %.4f\n", clean);
+    char cname[64];
+    if (nrec && nrec <= 4) { /* a few classes: their recall in the table */
+        printf("clean recall");
+        for (int k = 0; k < nrec; k++)
+            printf("  %s %.4f", cli_class_name(&d, k, cname, sizeof cname), total_k[k] ? (double)clean_k[k] / total_k[k] : NAN);
+        printf("\n");
+    }
+    printf("\n%10s %12s %12s %10s", "eps", "adv_acc", "drop", "seconds");
+    for (int k = 0; nrec && nrec <= 4 && k < nrec; k++) printf(" %12.12s", cli_class_name(&d, k, cname, sizeof cname));
+    printf("\n");
     ds_rng rng;
     for (int e = 0; e < o->n_eps; e++) {
         ds_attack_cfg c = o->c;
@@ -197,7 +216,7 @@ static int run_attack(attack_opts *o)
         }
         ds_rng_seed(&rng, (uint64_t)o->seed ^ (0xa77acULL + (uint64_t)e * 0x9e3779b97f4a7c15ULL));
         double t0 = ds_now();
-        long right = 0;
+        long right = 0, adv_k[MAX_RECALL] = {0};
         for (int off = 0; off < d.n; off += batch) {
             int b = d.n - off < batch ? d.n - off : batch;
             feed_fields(&net, &d, off, b);
@@ -207,15 +226,20 @@ static int run_attack(attack_opts *o)
                 cli_lib_error("attack");
                 goto done;
             }
-            for (int r = 0; r < b; r++) right += !wrong[off + r];
+            for (int r = 0; r < b; r++) {
+                right += !wrong[off + r];
+                if (nrec) adv_k[(int)d.y[off + r]] += !wrong[off + r];
+            }
             if (cli_interrupted) break;
         }
         ds_attacker_free(a);
         acc[e] = (float)((double)right / d.n);
-        printf("%10g %12.4f %12.4f %10.1f\n", (double)c.eps, acc[e], clean - acc[e], ds_now() - t0);
+        printf("%10g %12.4f %12.4f %10.1f", (double)c.eps, acc[e], clean - acc[e], ds_now() - t0);
+        for (int k = 0; nrec && nrec <= 4 && k < nrec; k++) printf(" %12.4f", total_k[k] ? (double)adv_k[k] / total_k[k] : NAN);
+        printf("\n");
         fflush(stdout);
         if (o->out) {
-            char path[PATH_MAX], line[160];
+            char path[PATH_MAX], line[160 + MAX_RECALL * 160];
             if (cli_path(path, sizeof path, "%s/adversarial_eps%g.npy", o->out, (double)c.eps)) goto done;
             ds_shape s = {.ndim = d.sample.ndim + 1};
             s.d[0] = d.n;
@@ -224,8 +248,24 @@ static int run_attack(attack_opts *o)
                 cli_lib_error(NULL);
                 goto done;
             }
-            int len = snprintf(line, sizeof line, "%s%g,%.6f,%.6f,%d\n", e ? "" : "eps,clean_accuracy,adversarial_accuracy,n\n",
-                               (double)c.eps, clean, acc[e], d.n);
+            int len = 0;
+            if (!e) { /* the header: per class, the clean and adversarial recall */
+                len += snprintf(line + len, sizeof line - (size_t)len, "eps,clean_accuracy,adversarial_accuracy,n");
+                for (int k = 0; k < nrec; k++) {
+                    const char *nm = cli_class_name(&d, k, cname, sizeof cname);
+                    len += snprintf(line + len, sizeof line - (size_t)len, ",clean_recall_%s,adversarial_recall_%s", nm, nm);
+                }
+                len += snprintf(line + len, sizeof line - (size_t)len, "\n");
+            }
+            len += snprintf(line + len, sizeof line - (size_t)len, "%g,%.6f,%.6f,%d", (double)c.eps, clean, acc[e], d.n);
+            for (int k = 0; k < nrec; k++)
+                len += snprintf(line + len, sizeof line - (size_t)len, ",%.6f,%.6f",
+                                total_k[k] ? (double)clean_k[k] / total_k[k] : NAN, total_k[k] ? (double)adv_k[k] / total_k[k] : NAN);
+            len += snprintf(line + len, sizeof line - (size_t)len, "\n");
+            if (len >= (int)sizeof line) {
+                cli_error("attack.csv: a row too long (class names)");
+                goto done;
+            }
             char *grown = realloc(csv, csv_len + (size_t)len + 1);
             if (!grown) {
                 cli_error("out of memory");

@@ -64,6 +64,8 @@ x = np.load(f"{t}/x.npy")
 for d in ("a1", "a2"):
     rows = list(csv.DictReader(open(f"{t}/{d}/attack.csv")))
     r0 = rows[0]
+    assert all(f"adversarial_recall_{k}" in r0 for k in range(3)), r0.keys()
+    assert r0["adversarial_recall_1"] == r0["clean_recall_1"], r0
     assert float(r0["eps"]) == 0 and r0["adversarial_accuracy"] == r0["clean_accuracy"], (d, r0)
     assert float(rows[-1]["adversarial_accuracy"]) < float(r0["clean_accuracy"]), (d, rows)
     assert np.array_equal(np.load(f"{t}/{d}/adversarial_eps0.npy"), x), d
@@ -112,6 +114,7 @@ h += b" " * (-len(h) % 8)
 open(f"{t}/reg.safetensors", "wb").write(struct.pack("<Q", len(h)) + h)
 EOF
 expect_fail "checkpoint without a classifier" "classif" "$DS" attack "$T/reg.safetensors" --data "$D" --method fgsm --eps 0.1
+expect_fail "explain: checkpoint without a classifier" "classif" "$DS" explain "$T/reg.safetensors" --data "$D" --method saliency --out "$T/e"
 expect_ok "attack --help" "$DS" attack --help
 grep -q -- "--restarts" "$T/out" && grep -q -- "--clip" "$T/out" && ok "help lists the options" || bad "help lists the options"
 finish attack
