@@ -21,6 +21,7 @@ autograd and the PyTorch FGSM on the same rows, also at a batch below the
 compiled one; the CLI runs use the default batch (256), so the 2000 test
 images end in a smaller batch too.
 """
+import csv
 import ctypes as C
 import json
 import os
@@ -219,11 +220,11 @@ def attack_cli(ck, data, method, eps, extra=()):
     sh("attack", ck, "--data", data, "--method", method, "--eps", ",".join(f"{e:g}" for e in eps),
        "--clip", "0,1", "--out", out, *extra)
     rows = {}
-    with open(os.path.join(out, "attack.csv")) as f:
-        assert f.readline().strip() == "eps,clean_accuracy,adversarial_accuracy,n"
-        for line in f:
-            e, clean, adv, n = line.strip().split(",")
-            rows[float(e)] = (float(clean), float(adv), int(n))
+    with open(os.path.join(out, "attack.csv")) as f:  # then each class's recall, not compared here
+        r = csv.DictReader(f)
+        assert r.fieldnames[:4] == ["eps", "clean_accuracy", "adversarial_accuracy", "n"], r.fieldnames
+        for row in r:
+            rows[float(row["eps"])] = (float(row["clean_accuracy"]), float(row["adversarial_accuracy"]), int(row["n"]))
     return rows, out
 
 
