@@ -137,6 +137,12 @@ void ds_graph_zero_grad(ds_graph *g);
  * between: attribution and adversarial examples at the cost of the input
  * gradient alone. On 1 again, parameters not frozen have gradients. */
 int ds_graph_set_param_grads(ds_graph *g, int on);
+/* Switch an input's gradient off and on after compiling (compiled with
+ * one: ds_node_set_requires_grad before compile): adversarial training
+ * needs ∂L/∂x for the attack but not in the training passes, where it
+ * would cost the first layer's input gradient. ds_graph_input_grad: on now. */
+int ds_graph_set_input_grad(ds_graph *g, ds_node *x, int on);
+int ds_graph_input_grad(const ds_node *x);
 /* Before compiling: on 0, compile fuses no relu into its producer, so every
  * layer's output keeps a gradient of its own (Grad-CAM reads the gradient
  * of a conv layer's activation; the deconvnet rule needs it). */

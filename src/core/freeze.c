@@ -72,3 +72,20 @@ int ds_graph_set_relu_backward(ds_graph *g, int rule)
     g->relu_backward = rule;
     return 0;
 }
+
+int ds_graph_set_input_grad(ds_graph *g, ds_node *x, int on)
+{
+    if (!g || !x || x->kind != DS_NODE_INPUT) return ds_fail("ds_graph_set_input_grad: an input node of the graph is needed");
+    if (!g->compiled) {
+        x->requires_grad = on != 0;
+        return 0;
+    }
+    if (on && !x->grad_planned)
+        return ds_fail("input '%s' was compiled without a gradient (ds_node_set_requires_grad before compiling)", x->name);
+    if (x->requires_grad == (on != 0)) return 0;
+    x->requires_grad = on != 0;
+    replan(g);
+    return 0;
+}
+
+int ds_graph_input_grad(const ds_node *x) { return x && x->requires_grad && x->grad_planned; }

@@ -72,6 +72,8 @@ int ds_adv_pass(void *user, ds_trainer *t, int b, int k, float *weight)
                               : feed[i];
         /* no verdict asked: the trainer's accuracy is that of the last pass, the adversarial batch */
         if (ds_attacker_run(a->att, a->raw, a->y, b, &a->rng, a->xa, NULL) != 0) return -1;
+        /* the training passes need no ∂L/∂x (the first layer's input gradient); ds_input_grad turns it on for the attack */
+        if (ds_graph_set_input_grad(p->g, p->feeds[0], 0) != 0) return -1;
         memcpy(a->adv, feed, n * sizeof *feed); /* the attacker left x_adv, normalised, in the feed */
         memcpy(p->labels->val, a->y, (size_t)b * sizeof *a->y);
         if (a->alpha == 0) return *weight = 1, 1; /* Madry et al.: the adversarial batch alone */

@@ -32,7 +32,7 @@ static int check_probe(const ds_program *p, const ds_norm *norm, int b)
 {
     if (!p || !p->g || !p->g->compiled || !p->n_feeds) return ds_fail("attribution: a compiled program is needed");
     if (p->g->inference) return ds_fail("attribution: the graph was planned for inference (no gradients)");
-    if (!p->feeds[0]->grad)
+    if (!p->feeds[0]->grad_planned)
         return ds_fail("attribution: input '%s' has no gradient (ds_node_set_requires_grad before compiling)",
                        p->feeds[0]->name);
     if (b < 1 || b > p->g->max_batch) return ds_fail("attribution: %d rows for a graph of batch %d", b, p->g->max_batch);
@@ -72,8 +72,9 @@ int ds_input_grad(ds_program *p, const ds_norm *norm, const float *x, int b, con
         if (!(cls[r] >= 0 && cls[r] < hd->classes && cls[r] == (int)cls[r]))
             return ds_fail("ds_input_grad: row %d: class %g is not one of 0..%d", r, (double)cls[r], hd->classes - 1);
     if (p->labels) memcpy(p->labels->val, cls, (size_t)b * sizeof *cls);
-    bool params_were_on = !g->param_grads_off;
+    bool params_were_on = !g->param_grads_off, input_was_off = !ds_graph_input_grad(p->feeds[0]);
     if (params_were_on && ds_graph_set_param_grads(g, 0) != 0) return -1;
+    if (input_was_off && ds_graph_set_input_grad(g, p->feeds[0], 1) != 0) return -1;
     size_t n = (size_t)b * sample_of(p);
     memset(p->feeds[0]->grad, 0, n * sizeof(float));
     int rc = ds_graph_forward(g);
@@ -90,12 +91,13 @@ int ds_input_grad(ds_program *p, const ds_norm *norm, const float *x, int b, con
         if (rc == 0) rc = ds_graph_backward(g, hd->out, dout);
         free(dout);
     }
-    if (params_were_on) ds_graph_set_param_grads(g, 1);
-    if (rc != 0) return -1;
     const float *gx = p->feeds[0]->grad;
     size_t sample = sample_of(p), pc = per_channel(p, norm);
-    for (size_t i = 0; i < n; i++) grad[i] = pc ? (float)(gx[i] / norm->std[i % sample / pc]) : gx[i];
-    return 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) grad[i] = pc ? (float)(gx[i] / norm->std[i % sample / pc]) : gx[i];
+    /* as the caller had them (after reading: off, the input's gradient buffer is gone) */
+    if (params_were_on) ds_graph_set_param_grads(g, 1);
+    if (input_was_off) ds_graph_set_input_grad(g, p->feeds[0], 0);
+    return rc ? -1 : 0;
 }
 
 /* ---- adversarial examples ---- */

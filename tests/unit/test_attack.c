@@ -252,6 +252,9 @@ static void test_adversarial_training(void)
     double clean = ds_node_value(a.p.loss)[0];
     CHECK(ds_trainer_step(tb, B, &lb) == 0);
     CHECK(lb > clean);
+    /* the training passes ran without the input's gradient; the attack turns it on for itself */
+    CHECK(!ds_graph_input_grad(b.p.feeds[0]));
+    CHECK(ds_trainer_step(tb, B, &lb) == 0);
     CHECK(ds_adv_trainer_new(&b.p, NULL, &c, 1.0f, 1) == NULL); /* alpha 1 trains on no adversarial example */
     ds_trainer_free(ta), ds_trainer_free(tb);
     ds_adv_trainer_free(adv);
