@@ -80,6 +80,9 @@ typedef struct cli_specs {
     const char *spec[CLI_MAX_SPECS];
     int n;
 } cli_specs;
+/* Whether a --data value is NAME=SPEC (another input's source) rather than
+ * the first input's spec: NAME is an identifier ([A-Za-z_][A-Za-z0-9_-]*). */
+int cli_is_binding(const char *v);
 /* Add one --data value (usage error when a source is given twice). */
 int cli_specs_add(cli_specs *s, const char *opt, const char *v);
 /* Load the model's data: the first input's source gives x and the labels;

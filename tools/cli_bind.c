@@ -23,6 +23,12 @@ static const char *binding(const char *s, char *buf, size_t size)
     return s + n + 1;
 }
 
+int cli_is_binding(const char *v)
+{
+    char name[64];
+    return v && binding(v, name, sizeof name) != NULL;
+}
+
 int cli_specs_add(cli_specs *s, const char *opt, const char *v)
 {
     char name[64];

@@ -102,8 +102,8 @@ static int cmd_eval(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--data")) {
             if (i + 1 >= argc || !argv[i + 1][0]) return cli_usage("--data needs a value");
-            const char *val = argv[++i], *eq = strchr(val, '='), *colon = strchr(val, ':');
-            if (eq && (!colon || eq < colon) && eq > val) { /* NAME=SPEC: another input's source */
+            const char *val = argv[++i];
+            if (cli_is_binding(val)) { /* NAME=SPEC: another input's source */
                 if (cli_specs_add(&extra, "--data", val)) return 1;
             } else if (spec) {
                 return cli_usage("--data is given twice (another input's source is --data NAME=SPEC)");

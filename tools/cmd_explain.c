@@ -482,8 +482,8 @@ static int cmd_explain(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
         if (!strcmp(opt, "--data") && i + 1 < argc) { /* NAME=SPEC: another input's source */
-            const char *val = argv[i + 1], *eq = strchr(val, '='), *colon = strchr(val, ':');
-            if (eq && (!colon || eq < colon) && eq > val) {
+            const char *val = argv[i + 1];
+            if (cli_is_binding(val)) {
                 if (cli_specs_add(&r.extra, "--data", val)) goto usage;
                 i++;
                 continue;

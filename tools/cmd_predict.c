@@ -119,8 +119,8 @@ static int cmd_predict(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
         if (!strcmp(opt, "--data") && i + 1 < argc) { /* NAME=SPEC: another input's source */
-            const char *val = argv[i + 1], *eq = strchr(val, '='), *colon = strchr(val, ':');
-            if (eq && (!colon || eq < colon) && eq > val) {
+            const char *val = argv[i + 1];
+            if (cli_is_binding(val)) {
                 if (cli_specs_add(&extra, "--data", val)) {
                     rc = 2;
                     goto usage;
