@@ -15,9 +15,10 @@ mkdir -p "$OUT"
 [ -d "$OUT/realbogus-clean" ] || { mkdir -p "$OUT/realbogus-clean"; cp "$DEMO/best.safetensors" "$OUT/realbogus-clean/"; }
 TRAIN=npy:$DEMO/train_x.npy,$DEMO/train_y.npy
 TEST=npy:$DEMO/test_x.npy,$DEMO/test_y.npy
-for m in clean fgsm pgd; do
+for m in clean fgsm pgd pgd1; do
+  cfg=models/realbogus-$m.cfg; [ $m = pgd1 ] && cfg=experiments/realbogus-pgd-1sigma.cfg # PGD at 1 sigma
   [ -f "$OUT/realbogus-$m/best.safetensors" ] ||
-    "$DS" train models/realbogus-$m.cfg --data "$TRAIN" --val-split 0.1 --out "$OUT/realbogus-$m" --quiet > "$OUT/realbogus-$m.log"
+    "$DS" train $cfg --data "$TRAIN" --val-split 0.1 --out "$OUT/realbogus-$m" --quiet > "$OUT/realbogus-$m.log"
   for a in fgsm pgd; do
     "$DS" attack "$OUT/realbogus-$m/best.safetensors" --data "$TEST" --method $a --eps 25,75,250 --steps 20 --max 2000 \
       --out "$OUT/realbogus-$m-$a" > "$OUT/realbogus-$m-$a.log"

@@ -55,5 +55,5 @@ table("lenet", [("clean", "trained clean"), ("fgsm", "FGSM-trained (eps 0.1, α 
 print("\nReal/bogus stamps, the demo's CNN, accuracy % (in brackets: recall of the real class, %; σ = 25 e⁻;"
       " the first 2,000 of the demo's 5,438 test stamps)\n")
 table("realbogus", [("clean", "trained clean (demo)"), ("fgsm", "FGSM-trained (eps 3σ, α 0.5)"),
-                    ("pgd", "PGD-3-trained (eps 3σ, α 0)")], [25.0, 75.0, 250.0], scale=25.0,
+                    ("pgd", "PGD-3-trained (eps 3σ, α 0)"), ("pgd1", "PGD-3-trained (eps 1σ, α 0)")], [25.0, 75.0, 250.0], scale=25.0,
       recall=["real", "1"])
