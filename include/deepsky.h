@@ -63,6 +63,8 @@ double ds_now(void);
 /* Index of the largest of v[0..n): the first one on ties; a NaN never wins
  * (a NaN v[0] gives 0); -1 when n < 1. */
 int ds_argmax(const float *v, int n);
+/* "LO,HI" (two finite numbers, LO < HI) into lo, hi; -1 (nothing set) otherwise. */
+int ds_parse_range(const char *s, float *lo, float *hi);
 
 /* ---- graph ------------------------------------------------------------- */
 
@@ -1423,7 +1425,7 @@ int ds_adv_pass(void *user, ds_trainer *t, int b, int k, float *weight);
 /* Reseed the attack's random starts (train: from the seed and the epoch, so a resumed run draws the same). */
 void ds_adv_trainer_seed(ds_adv_trainer *a, uint64_t seed);
 /* The attack in use (the PGD step size filled in). */
-const ds_attack_cfg *ds_attacker_cfg_of(const ds_adv_trainer *a);
+const ds_attack_cfg *ds_adv_trainer_attack(const ds_adv_trainer *a);
 
 /* The plain loops over a single-input single-head program, as thin calls
  * into the trainer (examples). */

@@ -47,14 +47,8 @@ static int parse_clip(const char *v, const char *spec, ds_attack_cfg *c)
         c->lo = 0, c->hi = 1;
         return 0;
     }
-    char *end;
-    double lo = strtod(v, &end), hi;
-    if (end == v || *end != ',') return cli_usage("--clip: '%s' is not auto, none or LO,HI", v);
-    const char *q = end + 1;
-    hi = strtod(q, &end);
-    if (end == q || *end || !isfinite(lo) || !isfinite(hi) || !(lo < hi))
-        return cli_usage("--clip: '%s' is not auto, none or LO,HI with LO < HI", v);
-    c->clip = 1, c->lo = (float)lo, c->hi = (float)hi;
+    if (ds_parse_range(v, &c->lo, &c->hi) != 0) return cli_usage("--clip: '%s' is not auto, none or LO,HI with LO < HI", v);
+    c->clip = 1;
     return 0;
 }
 

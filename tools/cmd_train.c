@@ -605,16 +605,15 @@ int cli_train_run(const cli_train_opts *op)
         ctx.seed = tc.seed;
         adv_seed(&ctx, st.epoch);
         hooks.pass = on_pass;
-        const ds_attack_cfg *u = ds_attacker_cfg_of(ctx.adv);
-        if (ac.method == DS_ATTACK_FGSM)
-            printf("adversarial training: FGSM (%s) eps %g, loss %g*clean + %g*adversarial, inputs clipped to %s; acc is on the adversarial batches\n",
-                   ac.l2 ? "L2" : "Linf", (double)ac.eps, (double)tc.adv_alpha, 1 - (double)tc.adv_alpha,
-                   ac.clip ? (ac.lo == 0 && ac.hi == 1 ? "[0, 1]" : "[lo, hi]") : "nothing");
-        else
-            printf("adversarial training: PGD-%d (%s) eps %g step %g%s, loss %g*clean + %g*adversarial, inputs "
-                   "clipped to %s; acc is on the adversarial batches\n", ac.steps, ac.l2 ? "L2" : "Linf", (double)ac.eps, (double)u->step_size,
-                   ac.random_start ? " random start" : "", (double)tc.adv_alpha, 1 - (double)tc.adv_alpha,
-                   ac.clip ? (ac.lo == 0 && ac.hi == 1 ? "[0, 1]" : "[lo, hi]") : "nothing");
+        const ds_attack_cfg *u = ds_adv_trainer_attack(ctx.adv);
+        char how[96] = "FGSM", clip[64] = "nothing";
+        if (ac.method == DS_ATTACK_PGD)
+            snprintf(how, sizeof how, "PGD-%d", ac.steps);
+        if (ac.clip) snprintf(clip, sizeof clip, "[%g, %g]", (double)ac.lo, (double)ac.hi);
+        printf("adversarial training: %s (%s) eps %g", how, ac.l2 ? "L2" : "Linf", (double)ac.eps);
+        if (ac.method == DS_ATTACK_PGD) printf(" step %g%s", (double)u->step_size, ac.random_start ? " random start" : "");
+        printf(", loss %g*clean + %g*adversarial, inputs clipped to %s; acc is on the adversarial batches\n",
+               (double)tc.adv_alpha, 1 - (double)tc.adv_alpha, clip);
     }
     ds_trainer_cfg tcfg = {.epochs = tc.epochs, .patience = tc.patience,
                            .higher_is_better = tc.monitor == DS_MONITOR_VAL_ACC || tc.monitor == DS_MONITOR_VAL_AUC};

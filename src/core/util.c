@@ -1,5 +1,8 @@
 /* util.c — errors, shapes, random numbers, initialisers, the clock, argmax. */
 #include "internal.h"
+#include <stdlib.h>
+
+#include <errno.h>
 
 #include <math.h>
 #include <stdarg.h>
@@ -170,4 +173,17 @@ int ds_argmax(const float *v, int n)
     for (int k = 1; k < n; k++)
         if (v[k] > v[best]) best = k;
     return best;
+}
+
+int ds_parse_range(const char *s, float *lo, float *hi)
+{
+    char *end;
+    errno = 0;
+    double a = strtod(s, &end), b;
+    if (end == s || *end != ',' || errno) return -1;
+    const char *q = end + 1;
+    b = strtod(q, &end);
+    if (end == q || *end || errno || !isfinite(a) || !isfinite(b) || !(a < b)) return -1;
+    *lo = (float)a, *hi = (float)b;
+    return 0;
 }

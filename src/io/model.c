@@ -807,17 +807,9 @@ static int parse_train(ds_model *m, const ini_sec *s, const char *file)
         const ini_kv *ck = find_kv(s, train_keys, N_KEYS(train_keys), "adversarial_clip");
         t->adv_clip_auto = !ck || !strcmp(ck->val, "auto");
         if (ck && strcmp(ck->val, "auto") && strcmp(ck->val, "none")) {
-            char *end;
-            errno = 0;
-            double lo = strtod(ck->val, &end), hi = 0;
-            int ok = end != ck->val && *end == ',' && !errno;
-            if (ok) {
-                const char *q = end + 1;
-                hi = strtod(q, &end);
-                ok = end != q && !*end && !errno && isfinite(lo) && isfinite(hi) && lo < hi;
-            }
-            if (!ok) return at_fail(&c, ck->line, "adversarial_clip", "'%s' is not auto, none or LO,HI with LO < HI", ck->val);
-            t->adv.clip = 1, t->adv.lo = (float)lo, t->adv.hi = (float)hi;
+            if (ds_parse_range(ck->val, &t->adv.lo, &t->adv.hi) != 0)
+                return at_fail(&c, ck->line, "adversarial_clip", "'%s' is not auto, none or LO,HI with LO < HI", ck->val);
+            t->adv.clip = 1;
         }
     }
     const ini_kv *cw = s ? find_kv(s, train_keys, N_KEYS(train_keys), "class_weight") : NULL;

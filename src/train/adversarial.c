@@ -91,4 +91,4 @@ int ds_adv_pass(void *user, ds_trainer *t, int b, int k, float *weight)
 
 void ds_adv_trainer_seed(ds_adv_trainer *a, uint64_t seed) { ds_rng_seed(&a->rng, seed); }
 
-const ds_attack_cfg *ds_attacker_cfg_of(const ds_adv_trainer *a) { return ds_attacker_cfg(a->att); }
+const ds_attack_cfg *ds_adv_trainer_attack(const ds_adv_trainer *a) { return ds_attacker_cfg(a->att); }
