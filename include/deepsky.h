@@ -1427,6 +1427,114 @@ void ds_adv_trainer_seed(ds_adv_trainer *a, uint64_t seed);
 /* The attack in use (the PGD step size filled in). */
 const ds_attack_cfg *ds_adv_trainer_attack(const ds_adv_trainer *a);
 
+/* ---- generative adversarial networks (src/train/gan.c, src/io/gan_model.c;
+ * docs/gan.md) ----------------------------------------------------------- */
+
+/* A GAN model file: [gan] and [train] first, then [generator] and
+ * [discriminator], each a network's [net] (its input= or [input] sections
+ * and its layers after it). The generator maps z [latent] (and a class
+ * input when conditional) to a sample of the data's shape in [-1, 1] (tanh);
+ * the discriminator maps a sample (and the class) to one logit [N, 1].
+ * Errors read "FILE:LINE: [generator] ..." as for any model file. */
+enum { DS_GAN_NONSATURATING = 0, DS_GAN_MINIMAX };
+enum { DS_GAN_LINEAR = 0, DS_GAN_ASINH };
+typedef struct ds_gan_cfg {
+    int latent;            /* z's length (the generator's first input) */
+    int conditional;       /* 1: the class (an index) is both networks' second input */
+    int classes;           /* conditional: the classes (the data's labels 0..classes-1) */
+    int d_steps;           /* discriminator steps per generator step (k; 1) */
+    int loss;              /* DS_GAN_NONSATURATING (-log D(G(z))) or DS_GAN_MINIMAX (log(1 - D(G(z)))) */
+    float label_smoothing; /* one-sided: the real target is 1 - s (Salimans et al. 2016) */
+    float instance_noise;  /* std of N(0, s²) added to D's inputs, real and fake, annealed linearly to 0 */
+    float g_lr, d_lr;      /* 0: [train] lr */
+    int transform;         /* data to [-1, 1]: DS_GAN_LINEAR (min..max) or DS_GAN_ASINH (asinh(x/softening), then min..max) */
+    float softening;       /* asinh: 0 = the data's median robust noise */
+    int grid;              /* samples in the fixed-noise grid of each epoch (64) */
+} ds_gan_cfg;
+
+typedef struct ds_gan_model ds_gan_model;
+ds_gan_model *ds_gan_model_load(const char *path);
+ds_gan_model *ds_gan_model_parse(const char *text, const char *name);
+void ds_gan_model_free(ds_gan_model *m);
+/* 1 when a model-file text is a GAN's (it has a [generator] section). */
+int ds_model_text_is_gan(const char *text);
+const ds_gan_cfg *ds_gan_model_cfg(const ds_gan_model *m);
+const ds_train_cfg *ds_gan_model_train_cfg(const ds_gan_model *m);
+const char *ds_gan_model_text(const ds_gan_model *m);
+/* The two networks' models (owned by m): 0 the generator, 1 the discriminator. */
+ds_model *ds_gan_model_net(ds_gan_model *m, int which);
+/* The data sample shape the generator makes ([C, H, W]). */
+ds_shape ds_gan_model_sample_shape(const ds_gan_model *m);
+
+/* The map of data values to the networks' [-1, 1] and back. */
+typedef struct ds_gan_scale {
+    int transform;         /* DS_GAN_LINEAR or DS_GAN_ASINH */
+    float softening, lo, hi; /* t(x) = linear or asinh(x/softening); x' = 2(t - lo)/(hi - lo) - 1 */
+} ds_gan_scale;
+/* The scale of a data set (lo, hi: the min and max of t(x) over it). */
+int ds_gan_scale_fit(const ds_gan_cfg *c, const ds_dataset *d, ds_gan_scale *s);
+void ds_gan_scale_apply(const ds_gan_scale *s, float *x, size_t n);   /* data → [-1, 1] */
+void ds_gan_scale_invert(const ds_gan_scale *s, float *x, size_t n);  /* [-1, 1] → data */
+
+/* What an epoch (or one step) of GAN training measured: means over the
+ * generator steps' batches. d_real = D(x), d_fake = D(G(z)) at the
+ * discriminator's step, d_fake_after = D(G(z)) after it (at the
+ * generator's step), as PyTorch's DCGAN example prints them. */
+typedef struct ds_gan_stats {
+    double loss_d, loss_g, d_real, d_fake, d_fake_after;
+    int samples;           /* real samples seen */
+    int g_steps, d_steps;
+    double seconds;
+} ds_gan_stats;
+
+/* A GAN ready to train: both programs compiled for `batch`, each with its
+ * own optimizer ([train] with [gan] g_lr/d_lr) and its own ds_trainer; the
+ * generator's trainer takes its loss from the discriminator (docs/design.md,
+ * "GANs through the trainer"). seed: both graphs' init, z and instance noise. */
+typedef struct ds_gan ds_gan;
+ds_gan *ds_gan_new(ds_gan_model *m, int batch, uint64_t seed);
+void ds_gan_free(ds_gan *g);
+/* 0 the generator's, 1 the discriminator's. */
+ds_program *ds_gan_program(ds_gan *g, int which);
+ds_optim *ds_gan_optim(ds_gan *g, int which);
+ds_rng *ds_gan_rng(ds_gan *g);            /* z, fake classes and instance noise are drawn from it */
+/* The scale the training data is put through (set before training; data
+ * given to ds_gan_step/epoch are already scaled). */
+void ds_gan_set_scale(ds_gan *g, const ds_gan_scale *s);
+const ds_gan_scale *ds_gan_get_scale(const ds_gan *g);
+/* Instance noise's progress: the share of the run done (0..1). */
+void ds_gan_set_progress(ds_gan *g, double done);
+/* One iteration on b real rows (scaled), labels y (conditional; else NULL):
+ * d_steps... here one discriminator step then one generator step (d_steps
+ * is handled by ds_gan_epoch). z [b, latent] and fake_y [b] are drawn when
+ * NULL. */
+int ds_gan_step(ds_gan *g, const float *x, const float *y, int b, const float *z, const float *fake_y,
+                ds_gan_stats *st);
+/* An epoch over l (whose data set is scaled): every batch a discriminator
+ * step, every d_steps-th also a generator step. */
+int ds_gan_epoch(ds_gan *g, ds_loader *l, int epoch, ds_gan_stats *st);
+/* n samples in eval mode (batch norm's running statistics), in the
+ * networks' [-1, 1] (scale NULL) or inverted to data units: z [n, latent]
+ * (NULL: drawn from rng), classes [n] (conditional; NULL: drawn). out [n,
+ * sample]. */
+int ds_gan_generate(ds_gan *g, int n, const float *z, const float *classes, ds_rng *rng,
+                    const ds_gan_scale *scale, float *out);
+/* Checkpoints hold both networks ("generator.*", "discriminator.*"), both
+ * optimizers' state, the scale and the run's state, atomically. */
+int ds_gan_save(ds_gan *g, const char *path, const ds_train_state *st, const ds_meta_kv *extra, int n_extra);
+/* Restore weights, optimizer state and scale from a GAN checkpoint (the
+ * model must be the same); st (NULL ok) gets the run state. */
+int ds_gan_restore(ds_gan *g, const ds_checkpoint *c, ds_train_state *st);
+
+/* ---- sample quality without ImageNet (src/train/fid.c; docs/gan.md) ---- */
+
+/* Mean [dim] and covariance [dim, dim] (unbiased, n - 1) of n feature rows, in double. */
+int ds_feature_stats(const float *f, int n, int dim, double *mean, double *cov);
+/* Fréchet distance between N(m1, c1) and N(m2, c2): |m1 - m2|² + tr(c1 + c2
+ * - 2 (c1^½ c2 c1^½)^½) (Heusel et al. 2017), by symmetric eigendecompositions. */
+int ds_frechet_distance(int dim, const double *m1, const double *c1, const double *m2, const double *c2,
+                        double *out);
+
 /* The plain loops over a single-input single-head program, as thin calls
  * into the trainer (examples). */
 int ds_train_epoch(ds_graph *g, ds_optim *o, ds_loader *l, ds_node *x, ds_node *y,
