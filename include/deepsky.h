@@ -809,6 +809,17 @@ int ds_best_parse(const char *json, ds_best *out);
  * epoch (7; no validation data, training accuracy 0.9700)". */
 void ds_best_describe(const ds_best *b, char *buf, size_t size);
 
+/* Several graphs in one checkpoint (a GAN's two networks): part q's
+ * tensors are keyed "<prefix>.<name>", its optimizer's "optim.<k>.<prefix>.<name>",
+ * with metadata "optim_kind.<prefix>" and "optim_steps.<prefix>". */
+typedef struct ds_ckpt_part {
+    const char *prefix;   /* required with two or more parts; NULL: plain names */
+    ds_graph *g;
+    const ds_optim *o;    /* NULL: no optimizer state */
+} ds_ckpt_part;
+int ds_checkpoint_save_parts(const char *path, const ds_ckpt_part *parts, int n_parts, const char *model_text,
+                             const ds_norm *norm, const ds_train_state *st, const ds_meta_kv *extra, int n_extra);
+
 typedef struct ds_checkpoint ds_checkpoint;
 /* Read and validate a checkpoint file (header, offsets, sizes). */
 ds_checkpoint *ds_checkpoint_open(const char *path);
@@ -835,6 +846,9 @@ void ds_class_names_free(char **names, int n);
 /* Copy every parameter and buffer of g (and o's moments if o) from the
  * checkpoint; a missing key or a shape mismatch is an error naming both. */
 int ds_checkpoint_restore(const ds_checkpoint *c, ds_graph *g, ds_optim *o);
+/* The same for the part saved under prefix (NULL: plain names); o's step
+ * count from "optim_steps.<prefix>". */
+int ds_checkpoint_restore_part(const ds_checkpoint *c, const char *prefix, ds_graph *g, ds_optim *o);
 /* Number of tensors and their names/shapes/data (for tools and tests). */
 int ds_checkpoint_num_tensors(const ds_checkpoint *c);
 const char *ds_checkpoint_tensor(const ds_checkpoint *c, int i, ds_shape *shape, const float **data);
@@ -1264,6 +1278,12 @@ typedef struct ds_trainer_hooks {
     int (*validate)(void *user, ds_epoch_log *e);
     /* last in an epoch: metrics, plots, checkpoints */
     int (*epoch_end)(void *user, const ds_epoch_log *e);
+    /* a program whose loss lies outside its graph (a GAN's generator, whose
+     * loss is the discriminator's): after each pass's forward, sets *loss
+     * and *dout = d(loss)/d(p->heads[0].out) (that node's size), which the
+     * backward starts from (the pass weight is not applied: dout is the
+     * whole gradient). NULL: the graph's own p->loss. */
+    int (*loss_grad)(void *user, ds_trainer *t, int b, double *loss, const float **dout);
 } ds_trainer_hooks;
 
 typedef struct ds_trainer_cfg {
@@ -1510,6 +1530,11 @@ void ds_gan_set_progress(ds_gan *g, double done);
  * NULL. */
 int ds_gan_step(ds_gan *g, const float *x, const float *y, int b, const float *z, const float *fake_y,
                 ds_gan_stats *st);
+/* Called after every batch of ds_gan_epoch with the running means so far
+ * (batch from 1); a non-zero return ends the epoch with that value
+ * (DS_TRAIN_STOP: Ctrl-C). */
+typedef int (*ds_gan_batch_fn)(void *user, int batch, int batches, const ds_gan_stats *so_far);
+void ds_gan_set_batch_hook(ds_gan *g, ds_gan_batch_fn fn, void *user);
 /* An epoch over l (whose data set is scaled): every batch a discriminator
  * step, every d_steps-th also a generator step. */
 int ds_gan_epoch(ds_gan *g, ds_loader *l, int epoch, ds_gan_stats *st);

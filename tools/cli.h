@@ -293,6 +293,7 @@ typedef struct cli_command {
 extern const cli_command cli_cmd_demo, cli_cmd_train, cli_cmd_pretrain, cli_cmd_eval, cli_cmd_predict,
     cli_cmd_simulate, cli_cmd_info;
 extern const cli_command cli_cmd_explain, cli_cmd_attack;
+extern const cli_command cli_cmd_gan, cli_cmd_sample;
 
 /* `deepsky explain CKPT --data SPEC --sanity | --footprint FILE`: the checks
  * of the maps (tools/cmd_explain_checks.c); cmd_explain hands argv over

@@ -96,7 +96,16 @@ static void put_double(ds_jbuf *b, const char *key, double x)
 
 static const char *const reserved_keys[] = {"format", "model", "norm", "state", "optim_kind"};
 
-static int build_header(ds_jbuf *h, ds_graph *g, const ds_optim *o, const char *model_text,
+/* "<prefix>.<name>" (or the name without a prefix) into b (reset first). */
+static const char *part_key(ds_jbuf *b, const char *prefix, const char *name)
+{
+    b->len = 0;
+    if (prefix) ds_jb_printf(b, "%s.%s", prefix, name);
+    else ds_jb_printf(b, "%s", name);
+    return b->oom ? "" : b->p;
+}
+
+static int build_header(ds_jbuf *h, const ds_ckpt_part *parts, int n_parts, const char *model_text,
                         const ds_norm *norm, const ds_train_state *st, const ds_meta_kv *extra,
                         int n_extra)
 {
@@ -142,20 +151,38 @@ static int build_header(ds_jbuf *h, ds_graph *g, const ds_optim *o, const char *
         ds_jb_put(&v, "}", 1);
         put_meta(h, "state", v.p, v.len);
     }
-    if (o) {
+    ds_jbuf kb = {0};
+    for (int q = 0; q < n_parts; q++) {
+        const ds_optim *o = parts[q].o;
+        if (!o) continue;
         const char *k = kind_names[ds_optim_kind_of(o)];
-        put_meta(h, "optim_kind", k, strlen(k));
+        put_meta(h, part_key(&kb, parts[q].prefix ? "optim_kind" : NULL, parts[q].prefix ? parts[q].prefix : "optim_kind"),
+                 k, strlen(k));
+        if (parts[q].prefix) { /* each part's own step count (a GAN's networks step at different rates) */
+            char n[32];
+            snprintf(n, sizeof n, "%ld", ds_optim_steps(o));
+            put_meta(h, part_key(&kb, "optim_steps", parts[q].prefix), n, strlen(n));
+        }
     }
     for (int i = 0; i < n_extra; i++) put_meta(h, extra[i].key, extra[i].value, strlen(extra[i].value));
     ds_jb_put(h, "}", 1);
 
     uint64_t off = 0;
-    for (int i = 0; i < g->n_params; i++)
-        put_entry(h, g->params[i]->name, g->params[i]->shape, &off);
-    for (int k = 0; k < ds_optim_num_state(o); k++)
+    for (int q = 0; q < n_parts; q++) {
+        const ds_graph *g = parts[q].g;
         for (int i = 0; i < g->n_params; i++)
-            if (g->params[i]->kind == DS_NODE_PARAM)
-                put_entry(h, optim_key(&v, k, g->params[i]->name), g->params[i]->shape, &off);
+            put_entry(h, part_key(&kb, parts[q].prefix, g->params[i]->name), g->params[i]->shape, &off);
+    }
+    for (int q = 0; q < n_parts; q++) {
+        const ds_graph *g = parts[q].g;
+        for (int k = 0; k < ds_optim_num_state(parts[q].o); k++)
+            for (int i = 0; i < g->n_params; i++)
+                if (g->params[i]->kind == DS_NODE_PARAM)
+                    put_entry(h, optim_key(&v, k, part_key(&kb, parts[q].prefix, g->params[i]->name)),
+                              g->params[i]->shape, &off);
+    }
+    if (kb.oom) v.oom = 1;
+    ds_jb_free(&kb);
     ds_jb_put(h, "}", 1);
     while (h->len % 8) ds_jb_put(h, " ", 1);
     int oom = v.oom;
@@ -168,18 +195,26 @@ static int put(FILE *f, const void *p, size_t n)
     return n == 0 || fwrite(p, 1, n, f) == n ? 0 : -1;
 }
 
-static int write_body(FILE *f, const ds_jbuf *h, ds_graph *g, ds_optim *o)
+static int write_body(FILE *f, const ds_jbuf *h, const ds_ckpt_part *parts, int n_parts)
 {
     unsigned char len[8];
     for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)h->len >> (8 * i));
     if (put(f, len, 8) || put(f, h->p, h->len)) return -1;
-    for (int i = 0; i < g->n_params; i++)
-        if (put(f, g->params[i]->val, ds_numel(g->params[i]) * sizeof(float))) return -1;
-    for (int k = 0; k < ds_optim_num_state(o); k++)
-        for (int i = 0, t = 0; i < g->n_params; i++)
-            if (g->params[i]->kind == DS_NODE_PARAM &&
-                put(f, ds_optim_state(o, t++, k), ds_numel(g->params[i]) * sizeof(float)))
-                return -1;
+    for (int q = 0; q < n_parts; q++) {
+        const ds_graph *g = parts[q].g;
+        for (int i = 0; i < g->n_params; i++)
+            if (put(f, g->params[i]->val, ds_numel(g->params[i]) * sizeof(float))) return -1;
+    }
+    for (int q = 0; q < n_parts; q++) {
+        const ds_graph *g = parts[q].g;
+        /* the cast: the optimizer is only read, through the accessor */
+        ds_optim *o = (ds_optim *)parts[q].o;
+        for (int k = 0; k < ds_optim_num_state(o); k++)
+            for (int i = 0, t = 0; i < g->n_params; i++)
+                if (g->params[i]->kind == DS_NODE_PARAM &&
+                    put(f, ds_optim_state(o, t++, k), ds_numel(g->params[i]) * sizeof(float)))
+                    return -1;
+    }
     return 0;
 }
 
@@ -193,10 +228,22 @@ int ds_checkpoint_save_ex(const char *path, ds_graph *g, const ds_optim *o, cons
                           const ds_norm *norm, const ds_train_state *st, const ds_meta_kv *extra,
                           int n_extra)
 {
-    if (!path || !*path || !g) return ds_fail("ds_checkpoint_save: path and graph are required");
-    if (!g->compiled) return ds_fail("ds_checkpoint_save: compile the graph first");
+    ds_ckpt_part one = {NULL, g, o};
+    return ds_checkpoint_save_parts(path, &one, 1, model_text, norm, st, extra, n_extra);
+}
+
+int ds_checkpoint_save_parts(const char *path, const ds_ckpt_part *parts, int n_parts, const char *model_text,
+                             const ds_norm *norm, const ds_train_state *st, const ds_meta_kv *extra, int n_extra)
+{
+    if (!path || !*path || n_parts < 1 || !parts) return ds_fail("ds_checkpoint_save: path and graph are required");
+    for (int q = 0; q < n_parts; q++) {
+        if (!parts[q].g) return ds_fail("ds_checkpoint_save: path and graph are required");
+        if (!parts[q].g->compiled) return ds_fail("ds_checkpoint_save: compile the graph first");
+        if (n_parts > 1 && (!parts[q].prefix || !*parts[q].prefix))
+            return ds_fail("ds_checkpoint_save: each of several graphs needs a prefix");
+    }
     ds_jbuf h = {0};
-    if (build_header(&h, g, o, model_text, norm, st, extra, n_extra) != 0) {
+    if (build_header(&h, parts, n_parts, model_text, norm, st, extra, n_extra) != 0) {
         ds_jb_free(&h);
         return ds_fail_prefix("cannot write checkpoint %s: ", path);
     }
@@ -205,8 +252,7 @@ int ds_checkpoint_save_ex(const char *path, ds_graph *g, const ds_optim *o, cons
     ds_atomic a;
     int rc = ds_atomic_open(&a, path);
     errno = 0;
-    /* the cast: the optimizer is only read, through the accessor */
-    if (rc == 0 && write_body(a.f, &h, g, (ds_optim *)o) != 0) {
+    if (rc == 0 && write_body(a.f, &h, parts, n_parts) != 0) {
         int err = errno ? errno : EIO;
         ds_atomic_abort(&a);
         rc = ds_fail("%s: %s", path, strerror(err));
@@ -646,24 +692,40 @@ static const ck_tensor *match(const ds_checkpoint *c, const char *key, const ds_
 /* Two passes: check every tensor first, so a failed restore changes nothing. */
 int ds_checkpoint_restore(const ds_checkpoint *c, ds_graph *g, ds_optim *o)
 {
+    return ds_checkpoint_restore_part(c, NULL, g, o);
+}
+
+int ds_checkpoint_restore_part(const ds_checkpoint *c, const char *prefix, ds_graph *g, ds_optim *o)
+{
     if (!c || !g) return ds_fail("ds_checkpoint_restore: checkpoint and graph are required");
     if (!g->compiled) return ds_fail("ds_checkpoint_restore: compile the graph first");
     ds_train_state st = {0};
+    ds_jbuf key = {0}, pk = {0};
     if (o) {
-        const ds_json *k = ds_json_get(c->meta, "optim_kind");
+        const ds_json *k = ds_json_get(c->meta, prefix ? part_key(&pk, "optim_kind", prefix) : "optim_kind");
         const char *want = kind_names[ds_optim_kind_of(o)];
-        if (!k) return ds_fail("checkpoint %s has no optimizer state", c->path);
-        if (strcmp(k->str, want) != 0)
-            return ds_fail("checkpoint %s holds %s optimizer state; the optimizer is %s", c->path,
-                           k->str, want);
-        if (ds_checkpoint_state(c, &st) != 0) return -1;
+        int bad = !k ? ds_fail("checkpoint %s has no optimizer state%s%s", c->path, prefix ? " for " : "", prefix ? prefix : "")
+                     : strcmp(k->str, want) != 0 ? ds_fail("checkpoint %s holds %s optimizer state; the optimizer is %s",
+                                                           c->path, k->str, want)
+                                                 : 0;
+        if (!bad && prefix) {
+            const ds_json *n = ds_json_get(c->meta, part_key(&pk, "optim_steps", prefix));
+            char *end = NULL;
+            st.step = n && n->str ? strtol(n->str, &end, 10) : -1;
+            if (!n || !end || *end || st.step < 0) bad = ds_fail("checkpoint %s: no step count for %s's optimizer", c->path, prefix);
+        } else if (!bad && ds_checkpoint_state(c, &st) != 0) {
+            bad = -1;
+        }
+        if (bad) {
+            ds_jb_free(&pk);
+            return -1;
+        }
     }
-    ds_jbuf key = {0};
     int rc = 0;
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         for (int i = 0; i < g->n_params && rc == 0; i++) {
             ds_node *p = g->params[i];
-            const ck_tensor *t = match(c, p->name, p);
+            const ck_tensor *t = match(c, part_key(&pk, prefix, p->name), p);
             if (!t) rc = -1;
             else if (pass) memcpy(p->val, t->data, ds_numel(p) * sizeof(float));
         }
@@ -671,14 +733,15 @@ int ds_checkpoint_restore(const ds_checkpoint *c, ds_graph *g, ds_optim *o)
             for (int i = 0, ti = 0; i < g->n_params && rc == 0; i++) {
                 ds_node *p = g->params[i];
                 if (p->kind != DS_NODE_PARAM) continue;
-                const ck_tensor *t = match(c, optim_key(&key, k, p->name), p);
+                const ck_tensor *t = match(c, optim_key(&key, k, part_key(&pk, prefix, p->name)), p);
                 float *dst = ds_optim_state(o, ti++, k);
                 if (!t || !dst) rc = t ? ds_fail("optimizer does not belong to this graph") : -1;
                 else if (pass) memcpy(dst, t->data, ds_numel(p) * sizeof(float));
             }
     }
-    if (key.oom) rc = ds_fail("out of memory");
+    if (key.oom || pk.oom) rc = ds_fail("out of memory");
     ds_jb_free(&key);
+    ds_jb_free(&pk);
     if (rc == 0 && o) ds_optim_set_steps(o, st.step);
     return rc;
 }

@@ -43,10 +43,12 @@ static const struct {
 #define N_SECTION_KINDS (int)(sizeof section_kinds / sizeof section_kinds[0])
 
 #define ACT_CHOICES "linear|relu|leaky|leaky_relu|elu|sigmoid|tanh|softplus"
-#define INIT_CHOICES "default|zeros|xavier_uniform|xavier_normal|he_uniform|he_normal"
+#define INIT_CHOICES "default|zeros|xavier_uniform|xavier_normal|he_uniform|he_normal|dcgan"
+/* dcgan: N(0, 0.02), Radford et al. 2016's (model_build.c gives the std) */
 static const ds_init_kind init_kinds[] = {DS_INIT_DEFAULT,        DS_INIT_ZEROS,
                                           DS_INIT_XAVIER_UNIFORM, DS_INIT_XAVIER_NORMAL,
-                                          DS_INIT_HE_UNIFORM,     DS_INIT_HE_NORMAL};
+                                          DS_INIT_HE_UNIFORM,     DS_INIT_HE_NORMAL,
+                                          DS_INIT_NORMAL};
 
 /* Names a layer may not take: the model's input and the trainer's nodes. */
 static const char *const reserved_names[] = {"input", "x", "y", "loss"};
@@ -450,7 +452,7 @@ static int parse_net(ds_model *m, const ini_sec *s, const char *file)
     if (r.input.ndim && m->n_inputs)
         return at_fail(&c, s->line, "input", "the model has [input] sections (line %d); give the shape there",
                        m->inputs[0].line);
-    if (!r.classes) return at_fail(&c, s->line, NULL, "missing classes= (the number of classes)");
+    if (!r.classes && !m->no_classes) return at_fail(&c, s->line, NULL, "missing classes= (the number of classes)");
     m->classes = r.classes;
     m->normalize = r.normalize;
     if (!m->n_inputs) {
@@ -995,7 +997,9 @@ static int parse_layer(ds_model *m, const ini_sec *s, int kind, const char *file
 
 /* ---- the model ---- */
 
-ds_model *ds_model_parse(const char *text, const char *name)
+ds_model *ds_model_parse(const char *text, const char *name) { return ds_model_parse_part(text, name, 0); }
+
+ds_model *ds_model_parse_part(const char *text, const char *name, int no_classes)
 {
     const char *file = name ? name : "model";
     ini p;
@@ -1009,6 +1013,7 @@ ds_model *ds_model_parse(const char *text, const char *name)
         ds_fail("out of memory");
         goto fail;
     }
+    m->no_classes = no_classes;
     const ini_sec *net = NULL, *train = NULL, *pre = NULL, *tree = NULL;
     for (int i = 0; i < p.n_sec; i++) {
         const ini_sec *s = &p.sec[i];

@@ -78,7 +78,16 @@ struct ds_model {
     char **group_strs;        /* their params= and label strings, owned */
     int n_groups;
     unsigned no_decay;        /* [train] no_decay: DS_NO_DECAY_* */
+    int no_classes;           /* a GAN's network: [net] needs no classes= (gan_model.c) */
 };
+
+/* ds_model_parse for one network of a GAN file: no_classes 1 lets [net]
+ * go without classes= (gan_model.c). */
+ds_model *ds_model_parse_part(const char *text, const char *name, int no_classes);
+/* The inputs and layers into g (inputs[k] the input nodes, as the model
+ * names them), without a head or a width check; the last layer's output
+ * node in *out. 0, or -1 with the error set. */
+int ds_model_build_net(ds_model *m, ds_graph *g, int batch, ds_node **inputs, ds_node **out);
 
 /* Canonical type name of a layer kind ("conv", "dense", ...). */
 const char *ds_layer_kind_name(int kind);

@@ -45,7 +45,7 @@ static int same_shape(ds_shape a, ds_shape b)
 static ds_node *build_layer(const ds_model *m, ds_graph *g, const ds_layer *L, ds_node **in)
 {
     ds_node *x = in[0];
-    ds_init winit = {(ds_init_kind)L->init, 0, 0};
+    ds_init winit = {(ds_init_kind)L->init, 0, L->init == DS_INIT_NORMAL ? 0.02f : 0}; /* init=dcgan */
     switch (L->kind) {
     case L_CONV:
     case L_DECONV: {
@@ -162,6 +162,13 @@ static int build_net(ds_model *m, ds_graph *g, int batch, ds_node **inputs)
         L->node = y;
     }
     free(in);
+    return 0;
+}
+
+int ds_model_build_net(ds_model *m, ds_graph *g, int batch, ds_node **inputs, ds_node **out)
+{
+    if (build_net(m, g, batch, inputs) != 0) return -1;
+    *out = m->layers[m->n_layers - 1].node;
     return 0;
 }
 

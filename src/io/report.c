@@ -48,6 +48,10 @@ static const struct {
     {"recall_snr.png", "Recall against S/N", "Recall of real sources per S/N bin"},
     {"stamps_real.png", "Real stamps", "Test stamps of the real class (difference images)"},
     {"stamps_bogus.png", "Bogus stamps", "Test stamps of each bogus kind (difference images)"},
+    {"samples.png", "Samples", "The generator's samples from a fixed noise (the same z every epoch), as the networks see the data (in [-1, 1])"},
+    {"progress.png", "Samples epoch by epoch", "The first fixed-noise samples after each epoch, one row per epoch"},
+    {"interpolation.png", "Latent interpolation", "Each row: 10 steps along the straight line between two z (a conditional GAN: one class per row)"},
+    {"d_output.png", "Discriminator output", "Mean D (the probability of real) on real samples and on the generator's, per epoch"},
     {"mistakes.png", "The worst mistakes", "The stamps the model was most confidently wrong about, most confident first; each labelled with its rank, "
      "sample index, true class, kind (when known) and score, as in the list the command printed"},
 };

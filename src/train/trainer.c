@@ -29,7 +29,8 @@ struct ds_trainer {
 ds_trainer *ds_trainer_new(ds_program *p, ds_optim *const *optims, int n_optims, const ds_trainer_cfg *cfg,
                            const ds_trainer_hooks *hooks)
 {
-    if (!p || !p->g || !p->loss || n_optims < 0 || n_optims > MAX_OPTIMS || (n_optims && !optims)) {
+    int outside = hooks && hooks->loss_grad && p && p->n_heads > 0 && p->heads[0].out;
+    if (!p || !p->g || (!p->loss && !outside) || n_optims < 0 || n_optims > MAX_OPTIMS || (n_optims && !optims)) {
         ds_fail("trainer: a compiled program with a loss and 0..%d optimizers is needed", MAX_OPTIMS);
         return NULL;
     }
@@ -110,6 +111,17 @@ int ds_trainer_step(ds_trainer *t, int b, double *loss)
             break;
         }
         if (ds_graph_forward(g) != 0) return -1;
+        if (t->h.loss_grad) { /* the loss is outside the graph: start the backward at the output */
+            double ov = 0;
+            const float *dout = NULL;
+            int r = t->h.loss_grad(t->h.user, t, b, &ov, &dout);
+            if (r) return r;
+            if (!isfinite(ov)) return ds_fail("the loss is %s", isnan(ov) ? "NaN" : "infinite");
+            if (!dout) return ds_fail("trainer: the loss_grad hook gave no gradient");
+            if (ds_graph_backward(g, t->p->heads[0].out, dout) != 0) return -1;
+            lv += ov;
+            continue;
+        }
         float v = t->p->loss->val[0];
         if (!isfinite(v)) return ds_fail(k ? "the loss is %s (pass %d)" : "the loss is %s", isnan(v) ? "NaN" : "infinite", k + 1);
         if (ds_graph_backward(g, t->p->loss, t->h.pass ? &w : NULL) != 0) return -1;
