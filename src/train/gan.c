@@ -120,7 +120,8 @@ static int g_loss(void *user, ds_trainer *t, int b, double *loss, const float **
     feed_d(g, g->gp.heads[0].out->val, g->fake_y, minimax ? 0.0f : 1.0f);
     float w = minimax ? -1.0f : 1.0f;
     if (ds_graph_set_param_grads(g->dg, 0) || ds_graph_set_input_grad(g->dg, g->d_x, 1)) return -1;
-    ds_graph_zero_grad(g->dg);
+    /* only the input's gradient: D's parameter gradients stay those of its step (for inspection) */
+    memset(g->d_x->grad, 0, ds_shape_numel(g->d_x->shape) * sizeof(float));
     rc = ds_graph_forward(g->dg) || ds_graph_backward(g->dg, g->dp.loss, &w);
     const float *dx = g->d_x->grad; /* its buffer stays; switching off only unhooks it */
     ds_graph_set_input_grad(g->dg, g->d_x, 0);
