@@ -262,6 +262,7 @@ static int run_gan(int argc, char **argv)
     }
     if (cli_check_out_dir("--out", out)) goto done;
     snprintf(r.out, sizeof r.out, "%s", out);
+    if (!(gan = ds_gan_new(m, batch, seed))) goto lib_fail; /* the model is checked before the data is read */
     /* the data, as the discriminator sees it */
     ds_model *dm = ds_gan_model_net(m, 1);
     if (cli_data_load(dm, o.spec, &d)) goto done;
@@ -280,7 +281,6 @@ static int run_gan(int argc, char **argv)
                                o.spec, i, (double)d.y[i], gc->classes - 1, gc->classes);
                 goto done;
             }
-    if (!(gan = ds_gan_new(m, batch, seed))) goto lib_fail;
     ds_gan_scale sc;
     if (ck) {
         if (ds_gan_restore(gan, ck, &st)) goto lib_fail;

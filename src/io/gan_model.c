@@ -217,6 +217,7 @@ ds_gan_model *ds_gan_model_parse(const char *text, const char *name)
         ds_fail("%s:1: no [gan] section (it gives latent=, the length of z)", file);
         goto fail;
     }
+    if (parse_gan(&p.sec[gan], file, &m->cfg)) goto fail;
     for (int k = 0; k < 2; k++)
         if (seen[k] < 0) {
             ds_fail("%s:1: no [%s] section", file, part_names[k]);
@@ -227,7 +228,6 @@ ds_gan_model *ds_gan_model_parse(const char *text, const char *name)
                 p.sec[seen[1]].line);
         goto fail;
     }
-    if (parse_gan(&p.sec[gan], file, &m->cfg)) goto fail;
     for (int k = 0; k < 2; k++) {
         char *t = part_text(text, &p, k, train);
         if (!t) {

@@ -1046,6 +1046,10 @@ ds_model *ds_model_parse_part(const char *text, const char *name, int no_classes
             at_fail(&c, s->line, NULL, "not a layer: the loss applies softmax to the last layer's "
                                        "outputs (the logits); remove this section");
             goto fail;
+        } else if (kind < 0 && (!strcmp(s->name, "gan") || !strcmp(s->name, "generator") ||
+                                !strcmp(s->name, "discriminator"))) {
+            at_fail(&c, s->line, NULL, "this is a GAN model file: train it with `deepsky gan` (docs/gan.md)");
+            goto fail;
         } else if (kind < 0) {
             char names[512];
             size_t k = snprintf(names, sizeof names, "net, input, output, tree, train, pretrain, group");
