@@ -1469,6 +1469,7 @@ typedef struct ds_gan_cfg {
     float g_lr, d_lr;      /* 0: [train] lr */
     int transform;         /* data to [-1, 1]: DS_GAN_LINEAR (min..max) or DS_GAN_ASINH (asinh(x/softening), then min..max) */
     float softening;       /* asinh: 0 = the data's median robust noise */
+    float clip_quantile;   /* q > 0: lo, hi are the q and 1 − q quantiles of t(x), not its min and max (values beyond are clipped) */
     int grid;              /* samples in the fixed-noise grid of each epoch (64) */
 } ds_gan_cfg;
 
@@ -1491,7 +1492,8 @@ typedef struct ds_gan_scale {
     int transform;         /* DS_GAN_LINEAR or DS_GAN_ASINH */
     float softening, lo, hi; /* t(x) = linear or asinh(x/softening); x' = 2(t - lo)/(hi - lo) - 1 */
 } ds_gan_scale;
-/* The scale of a data set (lo, hi: the min and max of t(x) over it). */
+/* The scale of a data set (lo, hi: the min and max of t(x) over it, or
+ * its clip_quantile quantiles). */
 int ds_gan_scale_fit(const ds_gan_cfg *c, const ds_dataset *d, ds_gan_scale *s);
 void ds_gan_scale_apply(const ds_gan_scale *s, float *x, size_t n);   /* data → [-1, 1] */
 void ds_gan_scale_invert(const ds_gan_scale *s, float *x, size_t n);  /* [-1, 1] → data */

@@ -74,7 +74,7 @@ static int get_choice(const char *file, const ini_kv *kv, const char *const *nam
 static int parse_gan(const ini_sec *s, const char *file, ds_gan_cfg *c)
 {
     static const char *const keys = "latent, conditional, classes, d_steps, loss, label_smoothing, "
-                                    "instance_noise, g_lr, d_lr, transform, softening, grid";
+                                    "instance_noise, g_lr, d_lr, transform, softening, clip_quantile, grid";
     static const char *const losses[] = {"nonsaturating", "minimax"};
     static const char *const transforms[] = {"linear", "asinh"};
     static const char *const bools[] = {"0", "1"};
@@ -99,6 +99,7 @@ static int parse_gan(const ini_sec *s, const char *file, ds_gan_cfg *c)
         else if (!strcmp(k, "d_lr")) rc = get_num(file, kv, 1e-12, 1e6, 0, &v), c->d_lr = (float)v;
         else if (!strcmp(k, "transform")) rc = get_choice(file, kv, transforms, 2, &c->transform);
         else if (!strcmp(k, "softening")) rc = get_num(file, kv, 0, 1e30, 0, &v), c->softening = (float)v;
+        else if (!strcmp(k, "clip_quantile")) rc = get_num(file, kv, 0, 0.1, 0, &v), c->clip_quantile = (float)v;
         else if (!strcmp(k, "grid")) rc = get_num(file, kv, 1, 1024, 1, &v), c->grid = (int)v;
         else return ds_fail("%s:%d: [gan] %s: unknown key (valid keys: %s)", file, kv->line, k, keys);
         if (rc) return -1;

@@ -421,6 +421,16 @@ int ds_gan_scale_fit(const ds_gan_cfg *c, const ds_dataset *d, ds_gan_scale *s)
         if (t < lo) lo = t;
         if (t > hi) hi = t;
     }
+    if (c->clip_quantile > 0) { /* the quantiles of t over up to 2^21 evenly spaced values */
+        size_t m = n < ((size_t)1 << 21) ? n : ((size_t)1 << 21), step = n / m;
+        float *v = malloc(m * sizeof *v);
+        if (!v) return ds_fail("out of memory");
+        for (size_t i = 0; i < m; i++) v[i] = t_of(s, d->x[i * step]);
+        qsort(v, m, sizeof *v, cmp_f);
+        size_t k = (size_t)(c->clip_quantile * (double)(m - 1));
+        lo = v[k], hi = v[m - 1 - k];
+        free(v);
+    }
     if (!(hi > lo)) return ds_fail("GAN data scale: every value is %g; nothing to learn", lo);
     s->lo = (float)lo, s->hi = (float)hi;
     return 0;
@@ -429,7 +439,10 @@ int ds_gan_scale_fit(const ds_gan_cfg *c, const ds_dataset *d, ds_gan_scale *s)
 void ds_gan_scale_apply(const ds_gan_scale *s, float *x, size_t n)
 {
     float k = 2.0f / (s->hi - s->lo);
-    for (size_t i = 0; i < n; i++) x[i] = (t_of(s, x[i]) - s->lo) * k - 1.0f;
+    for (size_t i = 0; i < n; i++) { /* beyond lo..hi (clip_quantile): at the edge, where tanh can reach */
+        float v = (t_of(s, x[i]) - s->lo) * k - 1.0f;
+        x[i] = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
+    }
 }
 
 void ds_gan_scale_invert(const ds_gan_scale *s, float *x, size_t n)
