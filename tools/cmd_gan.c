@@ -64,6 +64,7 @@ typedef struct {
     char out[PATH_MAX - 64];
     int epochs, bpe, first;
     int sh, sw, sc;             /* sample height, width, channels */
+    int cols;                   /* the grid's columns (0: square); a conditional GAN's class is the column's */
     float *zfix, *cfix, *grid;  /* the fixed noise, its classes, one grid of samples */
     float *hist;                /* [6][epochs]: loss_d, loss_g, d_real, d_fake, d_fake_after, images/s */
     float *strip;               /* [epochs][MAX_EPOCH_ROWS] samples: progress.png */
@@ -122,11 +123,11 @@ static int grid_png(run *r, int epoch)
     if (!g0) return cli_error("out of memory");
     const float *p = plane0(r, r->grid, n, g0);
     char path[PATH_MAX];
-    int cols = r->gc->conditional && r->gc->classes <= 16 ? r->gc->classes : 0, rc = 0;
+    int rc = 0;
     /* one scale for every tile: how bright each sample is, is part of what it shows */
     for (int pass = 0; !rc && pass < 2; pass++) {
         if (cli_path(path, sizeof path, pass ? "%s/samples.png" : "%s/samples_epoch%d.png", r->out, epoch)) rc = 1;
-        else if (ds_png_grid(path, p, n, r->sh, r->sw, cols, 0)) rc = cli_lib_error(NULL);
+        else if (ds_png_grid(path, p, n, r->sh, r->sw, r->cols, 0)) rc = cli_lib_error(NULL);
     }
     int rows = n < MAX_EPOCH_ROWS ? n : MAX_EPOCH_ROWS;
     if (!rc && epoch >= 1 && epoch <= r->epochs) memcpy(r->strip + (size_t)(epoch - 1) * MAX_EPOCH_ROWS * hw, p, (size_t)rows * hw * sizeof *p);
@@ -307,7 +308,12 @@ static int run_gan(int argc, char **argv)
     ds_rng fixed; /* the grid's noise: the seed's, the same every epoch and after a resume */
     ds_rng_seed(&fixed, seed ^ 0xf1dedULL);
     for (size_t i = 0; i < (size_t)gc->grid * gc->latent; i++) r.zfix[i] = ds_rng_normal(&fixed);
-    for (int i = 0; i < gc->grid; i++) r.cfix[i] = gc->conditional ? (float)(i % gc->classes) : 0;
+    /* a conditional grid: a column per class (two or three classes: alternating columns of 8) */
+    r.cols = !gc->conditional ? 0 : gc->classes >= 4 && gc->classes <= 16 ? gc->classes : gc->grid >= 64 ? 8 : 0;
+    for (int i = 0; i < gc->grid; i++) {
+        int col = r.cols ? i % r.cols : i;
+        r.cfix[i] = gc->conditional ? (float)(col % gc->classes) : 0;
+    }
     if (cli_mkdirs(r.out)) {
         rc = cli_error("%s: cannot create the folder", r.out);
         goto done;

@@ -18,7 +18,7 @@ static int ends_with(const char *s, const char *t)
 static int run_sample(int argc, char **argv)
 {
     const char *ckpt = NULL, *out = NULL, *grid = NULL, *classes_out = NULL, *v;
-    int n = 0, cls = -1, seed = 1;
+    int n = 0, cls = -1, seed = 1, by_class = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_opt(argc, argv, &i, "--out", &out) || cli_opt(argc, argv, &i, "--grid", &grid) ||
             cli_opt(argc, argv, &i, "--classes-out", &classes_out))
@@ -29,6 +29,8 @@ static int run_sample(int argc, char **argv)
             if (cli_parse_int("--class", v, 0, 1 << 20, &cls)) return 2;
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
             if (cli_parse_int("--seed", v, 0, INT_MAX, &seed)) return 2;
+        } else if (!strcmp(argv[i], "--by-class")) {
+            by_class = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage("sample: unknown option %s (see deepsky sample --help)", argv[i]);
         } else if (!ckpt) {
@@ -59,6 +61,10 @@ static int run_sample(int argc, char **argv)
         rc = cli_usage("sample: --class: %s is an unconditional GAN (it takes no class)", ckpt);
         goto done;
     }
+    if (by_class && (!gc->conditional || cls >= 0)) {
+        rc = cli_usage("sample: --by-class needs a conditional GAN and no --class");
+        goto done;
+    }
     if (cls >= gc->classes && gc->conditional) {
         rc = cli_usage("sample: --class %d: the GAN has classes 0..%d", cls, gc->classes - 1);
         goto done;
@@ -75,7 +81,11 @@ static int run_sample(int argc, char **argv)
     }
     ds_rng rng;
     ds_rng_seed(&rng, (uint64_t)seed);
-    for (int i = 0; i < n; i++) c[i] = gc->conditional ? (float)(cls >= 0 ? cls : (int)ds_rng_below(&rng, (uint32_t)gc->classes)) : 0;
+    for (int i = 0; i < n; i++)
+        c[i] = !gc->conditional ? 0
+               : cls >= 0       ? (float)cls
+               : by_class       ? (float)(i % gc->classes)
+                                : (float)ds_rng_below(&rng, (uint32_t)gc->classes);
     if (ds_gan_generate(g, n, NULL, gc->conditional ? c : NULL, &rng, ds_gan_get_scale(g), x)) goto lib_fail;
     int C = s.ndim == 3 ? s.d[0] : 1, H = s.ndim == 3 ? s.d[1] : 1, W = s.d[s.ndim - 1];
     if (fits) {
@@ -96,13 +106,15 @@ static int run_sample(int argc, char **argv)
             goto done;
         }
         for (int i = 0; i < k; i++) memcpy(p + (size_t)i * H * W, x + (size_t)i * per, (size_t)H * W * sizeof *p);
-        int bad = ds_png_grid(grid, p, k, H, W, 0, 1);
+        /* by class: one column per class; else square. Each tile over its own range */
+        int bad = ds_png_grid(grid, p, k, H, W, by_class ? gc->classes : 0, 1);
         free(p);
         if (bad) goto lib_fail;
     }
     printf("wrote %d sample%s of %s to %s", n, n == 1 ? "" : "s", ckpt, out);
     if (gc->conditional) {
         if (cls >= 0) printf(" (class %d)", cls);
+        else if (by_class) printf(" (sample i of class i mod %d)", gc->classes);
         else printf(" (classes drawn uniformly%s%s)", classes_out ? "; in " : "", classes_out ? classes_out : "");
     }
     printf("\n");
@@ -124,6 +136,8 @@ const cli_command cli_cmd_sample = {
     "usage: deepsky sample CKPT --n N --out FILE.npy|FILE.fits [options]\n"
     "  --n N            how many samples\n"
     "  --class C        a conditional GAN's class for all of them (default: drawn uniformly)\n"
+    "  --by-class       a conditional GAN's classes in turn: sample i is of class i mod C (the grid\n"
+    "                   has a column per class)\n"
     "  --seed S         z and the drawn classes (default 1)\n"
     "  --classes-out F  the classes of the samples as NPY [N]\n"
     "  --grid PNG       also a picture of the first 256 (each scaled to its own range)\n"
