@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_DIM 2048      /* features per sample: the covariance's eigendecomposition is O(dim³) (dim 512: 0.6 s) */
 #define MAX_CLASSES 1000 /* per-class lists beyond this are left out (printed up to 20) */
 
 typedef struct {
@@ -321,6 +322,12 @@ static int run_fid(const fid_opts *o)
     ds_node *feat = ds_model_layer_output(net.model, li);
     snprintf(r.layer, sizeof r.layer, "%s", ds_model_layer_name(net.model, li));
     r.dim = (int)(ds_node_numel(feat) / (size_t)net.batch);
+    if (r.dim > MAX_DIM) {
+        cli_usage("fid: layer %s has %d values per sample; FID's covariance is [%d, %d] and its eigendecomposition "
+                  "grows as the cube: pick a layer of at most %d values (--layer; the dense layers)",
+                  r.layer, r.dim, r.dim, r.dim, MAX_DIM);
+        goto done;
+    }
     if (load_set(&net, &norm, o->real, NULL, "--real", &real) != 0 ||
         load_set(&net, &norm, o->fake, o->fake_labels, "--fake", &fake) != 0)
         goto done;
@@ -333,6 +340,10 @@ static int run_fid(const fid_opts *o)
         goto done;
     }
     warn_ranges(&real, &fake, o->fake);
+    if (r.dim >= real.n / 2 || r.dim >= fake.n)
+        fprintf(stderr, "deepsky: warning: %d features but %d real (halves of %d) and %d fake samples: the covariances "
+                        "are rank-deficient and FID is dominated by its bias; use more samples or a smaller layer\n",
+                r.dim, real.n, real.n / 2, fake.n);
     r.n_real = real.n, r.n_fake = fake.n, r.n_half = real.n / 2;
     r.classes = net.prog.heads[ds_program_class_head(&net.prog)].classes;
     if (o->fake_labels) {
