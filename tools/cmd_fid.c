@@ -203,17 +203,29 @@ done:
     return rc;
 }
 
-/* A GAN's raw [-1, 1] output scored against data in [0, 1] measures the scale, not the samples: said once. */
+/* The 1st and 99th percentiles of d's values, from up to 200000 of them (evenly strided). */
+static int value_range(const ds_dataset *d, float *p1, float *p99)
+{
+    size_t n = (size_t)d->n * ds_shape_numel(d->sample), step = n / 200000 + 1, m = (n + step - 1) / step;
+    float *v = malloc(sizeof *v * m);
+    if (!v) return -1;
+    for (size_t i = 0; i < m; i++) v[i] = d->x[i * step];
+    *p1 = (float)percentile(v, (int)m, 1);
+    *p99 = (float)percentile(v, (int)m, 99);
+    free(v);
+    return 0;
+}
+
+/* A GAN's raw [-1, 1] output scored against data in [0, 1] measures the scale, not the samples: said once.
+ * Percentiles, not the extremes: survey stamps have tails of single bright pixels. */
 static void warn_ranges(const ds_dataset *real, const ds_dataset *fake, const char *fake_path)
 {
-    size_t nr = (size_t)real->n * ds_shape_numel(real->sample), nf = (size_t)fake->n * ds_shape_numel(fake->sample);
-    float rlo = INFINITY, rhi = -INFINITY, flo = INFINITY, fhi = -INFINITY;
-    for (size_t i = 0; i < nr; i++) rlo = fminf(rlo, real->x[i]), rhi = fmaxf(rhi, real->x[i]);
-    for (size_t i = 0; i < nf; i++) flo = fminf(flo, fake->x[i]), fhi = fmaxf(fhi, fake->x[i]);
-    float slack = 0.25f * (rhi - rlo);
+    float rlo, rhi, flo, fhi;
+    if (value_range(real, &rlo, &rhi) != 0 || value_range(fake, &flo, &fhi) != 0) return;
+    float slack = 0.5f * (rhi - rlo);
     if (flo < rlo - slack || fhi > rhi + slack)
-        fprintf(stderr, "deepsky: warning: %s's values span [%g, %g], the real images' [%g, %g]: are the samples "
-                        "in the data's units (deepsky sample writes them so)?\n",
+        fprintf(stderr, "deepsky: warning: %s's values span [%g, %g] (1st to 99th percentile), the real images' "
+                        "[%g, %g]: are the samples in the data's units (deepsky sample writes them so)?\n",
                 fake_path, (double)flo, (double)fhi, (double)rlo, (double)rhi);
 }
 

@@ -37,6 +37,7 @@ nan = xt[:50].copy(); nan[17, 0, 3, 4] = np.nan
 np.save(f"{t}/nan.npy", nan)
 np.save(f"{t}/bad_labels.npy", np.full(300, 7, np.float32))
 np.save(f"{t}/short_labels.npy", yt[:10])
+np.save(f"{t}/tanh.npy", 2 * xt - 1)  # a generator's [-1, 1] output, not mapped back to the data's units
 EOF
 cat >"$T/m.cfg" <<'CFG'
 [net]
@@ -105,6 +106,12 @@ for k in ("fid", "fid_real_real", "n_real", "n_fake", "accuracy", "per_class_acc
     assert k in blur, k
 print("ok")
 EOF
+
+"$DS" fid --classifier "$CK" --real "$T/xt.npy" --fake "$T/tanh.npy" >"$T/out" 2>&1
+grep -q "warning: .*tanh.npy's values span .* are the samples in the data's units" "$T/out" \
+  && ok "samples in [-1, 1] against [0, 1] data: a warning" || bad "no warning for samples in [-1, 1]"
+"$DS" fid --classifier "$CK" --real "$T/xt.npy" --fake "$T/blur.npy" >"$T/out" 2>&1
+grep -q "warning" "$T/out" && bad "a range warning for samples in the data's units" || ok "no range warning for blurred samples"
 
 rm -f "$T/bad.json"
 expect_fail "wrong sample shape" "bad_shape.npy: samples are \[1, 8, 8\] but the model's \[net\] input is \[1, 12, 12\]" \
