@@ -284,6 +284,9 @@ static int write_json(const fid_opts *o, const fid_result *r)
             fprintf(f, "]");
         }
         fprintf(f, "]");
+    } else { /* the keys are always there: null when not measured */
+        fprintf(f, ",\n  \"accuracy\": null,\n  \"per_class_accuracy\": null,\n  \"requested\": null,\n"
+                   "  \"predicted_share\": null,\n  \"confusion\": null");
     }
     if (r->nn_fake) {
         fprintf(f, ",\n  \"n_train\": %d,\n  \"nn_n_fake\": %d,\n  \"nn_n_real\": %d", r->n_train, r->nn_fake, r->nn_real);
@@ -295,6 +298,11 @@ static int write_json(const fid_opts *o, const fid_result *r)
         fprintf(f, ",\n  \"nn_closest_fake\": %d,\n  \"nn_closest_train\": %d", r->closest_fake, r->closest_train);
         fprintf(f, ",\n  \"near_copies\": %d", r->near_copies);
         jnum(f, "seconds_nn", r->t_nn);
+    } else {
+        static const char *const keys[] = {"n_train", "nn_n_fake", "nn_n_real", "nn_median_fake", "nn_median_real",
+                                           "nn_ratio", "nn_p1_real", "nn_min_fake", "nn_closest_fake",
+                                           "nn_closest_train", "near_copies", "seconds_nn"};
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) fprintf(f, ",\n  \"%s\": null", keys[k]);
     }
     jnum(f, "seconds_features", r->t_features);
     jnum(f, "seconds_fid", r->t_fid);
@@ -308,7 +316,7 @@ static void print_classes(const cli_net *net, const ds_dataset *fake, const fid_
     ds_dataset names = {.classes = net->n_class_names, .class_names = net->class_names};
     const ds_dataset *nd = net->class_names ? &names : fake;
     char b[64];
-    printf("\nclassified as requested: %.4f (%d samples, %s's own prediction)\n", r->accuracy, r->n_fake, "the classifier");
+    printf("\nclassified as requested: %.4f (of %d samples; the classifier's most probable class)\n", r->accuracy, r->n_fake);
     printf("%-16s %10s %10s %12s\n", "class", "requested", "accuracy", "predicted");
     for (int k = 0; k < r->classes && k < 20; k++)
         printf("%-16.16s %10ld %10.4f %12.4f\n", cli_class_name(nd, k, b, sizeof b), r->requested[k],
@@ -407,8 +415,8 @@ static int run_fid(const fid_opts *o)
            real.n - r.n_half, r.n_half);
     if (o->splits > 1) printf("; the mean of %d splits, std %.4f", o->splits, r.fid_rr_std);
     printf(")\n");
-    printf("                                   (FID's bias falls as 1/n: at n %d / %d the floor is about half this)\n",
-           real.n, fake.n);
+    printf("                                   (FID's bias falls as 1/n: the floor at n %d / %d is about half this)\n",
+           real.n, real.n);
     if (o->fake_labels) {
         size_t k = (size_t)r.classes;
         if (!(r.requested = calloc(k, sizeof(long))) || !(r.hit = calloc(k, sizeof(long))) ||

@@ -101,6 +101,7 @@ assert cop["nn_median_fake"] == 0 and cop["nn_min_fake"] == 0 and cop["near_copi
 assert cop["nn_n_fake"] == 150 and cop["nn_ratio"] == 0, cop
 assert abs(flat["fid"]) < 1e-6, flat
 assert fc1["layer"] == "fc1" and fc1["dim"] == 16 and fc1["fid"] > 0, fc1
+assert same["accuracy"] is None and same["nn_median_fake"] is None and same["near_copies"] is None, same
 for k in ("fid", "fid_real_real", "n_real", "n_fake", "accuracy", "per_class_accuracy", "nn_median_fake",
           "nn_median_real", "near_copies"):
     assert k in blur, k
