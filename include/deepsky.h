@@ -1561,6 +1561,11 @@ int ds_feature_stats(const float *f, int n, int dim, double *mean, double *cov);
  * - 2 (c1^½ c2 c1^½)^½) (Heusel et al. 2017), by symmetric eigendecompositions. */
 int ds_frechet_distance(int dim, const double *m1, const double *c1, const double *m2, const double *c2,
                         double *out);
+/* For each of the nq rows of q [nq, dim], the Euclidean distance to the
+ * nearest of the nr rows of ref [nr, dim] and that row's index (index NULL:
+ * not wanted): candidates ranked by ‖r‖² − 2 q·r through the GEMM, the
+ * winner's distance then recomputed exactly in double. */
+int ds_nearest_neighbors(const float *q, int nq, const float *ref, int nr, int dim, float *dist, int *index);
 
 /* The plain loops over a single-input single-head program, as thin calls
  * into the trainer (examples). */

@@ -62,6 +62,8 @@ int cli_net_from_checkpoint(const char *path, int batch, cli_net *net, ds_norm *
  * fusion, so every layer's output has its own gradient (Grad-CAM, deconvnet). */
 enum { CLI_NET_GRAD = 1, CLI_NET_NO_FUSE = 2 };
 int cli_net_from_checkpoint_ex(const char *path, int batch, cli_net *net, ds_norm *norm, int flags);
+/* CLI_NET_KEEP_LAYERS (inference): every layer's output keeps its value after a forward (fid's features). */
+enum { CLI_NET_KEEP_LAYERS = 4 };
 /* Rebuild an eval-mode net for another batch, keeping its weights and buffers. */
 int cli_net_rebatch(cli_net *net, int batch);
 /* min(batch, n), with a note on stderr when the batch was larger than the
@@ -293,7 +295,7 @@ typedef struct cli_command {
 extern const cli_command cli_cmd_demo, cli_cmd_train, cli_cmd_pretrain, cli_cmd_eval, cli_cmd_predict,
     cli_cmd_simulate, cli_cmd_info;
 extern const cli_command cli_cmd_explain, cli_cmd_attack;
-extern const cli_command cli_cmd_gan, cli_cmd_sample;
+extern const cli_command cli_cmd_gan, cli_cmd_sample, cli_cmd_fid;
 
 /* `deepsky explain CKPT --data SPEC --sanity | --footprint FILE`: the checks
  * of the maps (tools/cmd_explain_checks.c); cmd_explain hands argv over

@@ -25,6 +25,7 @@ static int net_build(cli_net *net, ds_model *model, int batch, uint64_t seed, in
                                        "train, eval, predict, explain and attack need one", ds_model_file(model));
     if (mode == NET_INFERENCE) { /* eval/predict: no gradients, activations share memory */
         for (int h = 0; h < net->prog.n_heads; h++) ds_node_keep(net->prog.heads[h].out), ds_node_keep(net->prog.heads[h].loss);
+        for (int i = 0; (flags & CLI_NET_KEEP_LAYERS) && i < ds_model_num_layers(model); i++) ds_node_keep(ds_model_layer_output(model, i));
         if (ds_graph_plan_inference(net->g) != 0) return cli_lib_error(NULL);
     }
     /* adversarial training differentiates the loss with respect to the input too */
