@@ -29,7 +29,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from run import cpu_name  # noqa: E402
 
-N_SAMPLES, SAMPLE_SEED = 10000, 1234
+SAMPLE_SEED = 1234
 TRAIN_IMAGES = 60000
 
 
@@ -40,11 +40,11 @@ def commands(a, fw, seed):
     if fw == "deepsky":
         cmds = [[a.deepsky, "gan", "models/dcgan-fashion.cfg", "--data", "fashion-mnist", "--epochs", str(a.epochs),
                  "--seed", str(seed), "--out", out] + limit,
-                [a.deepsky, "sample", os.path.join(out, "last.safetensors"), "--n", str(N_SAMPLES),
+                [a.deepsky, "sample", os.path.join(out, "last.safetensors"), "--n", str(a.n_samples),
                  "--seed", str(SAMPLE_SEED), "--out", os.path.join(out, "samples.npy")]]
     else:
         cmds = [["/usr/bin/python3", "bench/gan_torch.py", "--epochs", str(a.epochs), "--seed", str(seed),
-                 "--threads", str(a.threads), "--n-samples", str(N_SAMPLES), "--sample-seed", str(SAMPLE_SEED),
+                 "--threads", str(a.threads), "--n-samples", str(a.n_samples), "--sample-seed", str(SAMPLE_SEED),
                  "--out", out] + limit]
     if not a.no_fid:
         cmds.append([a.deepsky, "fid", "--classifier", a.classifier, "--real", a.real,
@@ -106,8 +106,8 @@ def table(a, res, load0, wall):
     fws = a.frameworks
     head = [f"machine: {cpu_name()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M')}; "
             f"models/dcgan-fashion.cfg, {a.epochs} epoch(s), batch 128, Adam 2e-4 (0.5, 0.999), "
-            f"{a.limit or TRAIN_IMAGES} training images; FID of {N_SAMPLES} samples (z seed {SAMPLE_SEED}) "
-            f"against the {N_SAMPLES} test images on the features of {a.classifier}; PyTorch: "
+            f"{a.limit or TRAIN_IMAGES} training images; FID of {a.n_samples} samples (z seed {SAMPLE_SEED}) "
+            f"against the 10000 test images on the features of {a.classifier}; PyTorch: "
             f"OPENBLAS_NUM_THREADS=1, {a.threads} threads; runs alternating. Load average {load0:.2f} at the "
             f"start, {os.getloadavg()[0]:.2f} at the end; {wall / 60:.1f} min in all.", ""]
     cols = ["seed"] + [f"FID {fw}" for fw in fws] + [f"images/s {fw}" for fw in fws]
@@ -144,6 +144,7 @@ def main():
     ap.add_argument("--real", default="build/gan-bench/test.npy", help="the real images' NPY (made if missing)")
     ap.add_argument("--work", default="build/gan-bench", help="the runs' directories")
     ap.add_argument("--threads", type=int, default=2, help="PyTorch's threads")
+    ap.add_argument("--n-samples", type=int, default=10000, help="samples a run makes for its FID")
     ap.add_argument("--frameworks", default="deepsky,torch", help="deepsky,torch or one of them")
     ap.add_argument("--no-fid", action="store_true", help="skip deepsky fid (speed only)")
     ap.add_argument("--md", help="write the table here too")
@@ -152,8 +153,10 @@ def main():
     a.frameworks = [f for f in a.frameworks.split(",") if f]
     if not a.frameworks or any(f not in ("deepsky", "torch") for f in a.frameworks):
         ap.error("--frameworks: deepsky, torch or deepsky,torch")
-    if a.epochs < 1 or a.limit < 0 or not a.seeds:
-        ap.error("--epochs >= 1, --limit >= 0, one seed at least")
+    if a.epochs < 1 or a.limit < 0 or a.n_samples < 2 or not a.seeds:
+        ap.error("--epochs >= 1, --limit >= 0, --n-samples >= 2, one seed at least")
+    if a.md:
+        a.md = os.path.abspath(a.md)  # from where it was run; the rest is relative to the repository
     os.chdir(ROOT)
     images = a.limit or TRAIN_IMAGES
     if a.dry_run:
