@@ -12,7 +12,9 @@ deepsky/PyTorch ratio as the median of the per-seed ratios).
 
 PyTorch runs as in bench/run.py: OPENBLAS_NUM_THREADS=1, 2 torch threads.
 A run's images/s is the median over its epochs of the epoch's real images
-per wall-clock second (metrics.csv of either side).
+per wall-clock second (metrics.csv of either side). Speed wants an idle
+machine: on 2 cores shared with other work PyTorch's 2 OpenMP threads spin
+at their barriers (one epoch took 178 s at load ~3, over 17 min at load ~6).
 """
 import argparse
 import csv
