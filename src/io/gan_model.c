@@ -279,26 +279,9 @@ fail:
 
 ds_gan_model *ds_gan_model_load(const char *path)
 {
-    FILE *f = path ? fopen(path, "rb") : NULL;
-    if (!f) {
-        ds_fail("%s: cannot open: %s", path ? path : "(null)", strerror(errno));
-        return NULL;
-    }
-    enum { LIMIT = 16 << 20 };
-    char *buf = malloc(LIMIT + 1);
-    size_t n = buf ? fread(buf, 1, LIMIT, f) : 0;
-    int err = ferror(f);
-    fclose(f);
-    ds_gan_model *m = NULL;
-    if (!buf) ds_fail("out of memory");
-    else if (err) ds_fail("%s: read error", path);
-    else if (n >= LIMIT) ds_fail("%s: larger than %d MiB; not a model file", path, LIMIT >> 20);
-    else if (memchr(buf, 0, n)) ds_fail("%s: contains a NUL byte; not a model file", path);
-    else {
-        buf[n] = 0;
-        m = ds_gan_model_parse(buf, path);
-    }
-    free(buf);
+    char *text = ds_model_read_text(path);
+    ds_gan_model *m = text ? ds_gan_model_parse(text, path) : NULL;
+    free(text);
     return m;
 }
 

@@ -1095,7 +1095,7 @@ fail:
     return NULL;
 }
 
-ds_model *ds_model_load(const char *path)
+char *ds_model_read_text(const char *path)
 {
     if (!path) {
         ds_fail("ds_model_load: path is NULL");
@@ -1118,16 +1118,22 @@ ds_model *ds_model_load(const char *path)
     }
     int err = ferror(f);
     fclose(f);
-    ds_model *m = NULL;
-    if (!buf) ds_fail("out of memory");
-    else if (err) ds_fail("%s: read error", path);
-    else if (n >= LIMIT) ds_fail("%s: larger than %d MiB; not a model file", path, LIMIT >> 20);
-    else if (memchr(buf, 0, n)) ds_fail("%s: contains a NUL byte; not a model file", path);
-    else {
-        buf[n] = 0;
-        m = ds_model_parse(buf, path);
+    const char *bad = !buf ? "out of memory" : err ? "read error" : n >= LIMIT ? "larger than 16 MiB; not a model file"
+                      : memchr(buf, 0, n) ? "contains a NUL byte; not a model file" : NULL;
+    if (bad) {
+        free(buf);
+        ds_fail("%s: %s", path, bad);
+        return NULL;
     }
-    free(buf);
+    buf[n] = 0;
+    return buf;
+}
+
+ds_model *ds_model_load(const char *path)
+{
+    char *text = ds_model_read_text(path);
+    ds_model *m = text ? ds_model_parse(text, path) : NULL;
+    free(text);
     return m;
 }
 

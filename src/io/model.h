@@ -81,6 +81,9 @@ struct ds_model {
     int no_classes;           /* a GAN's network: [net] needs no classes= (gan_model.c) */
 };
 
+/* A model file's text (malloc'd, NUL-terminated; at most 16 MiB, no NUL
+ * byte), or NULL with the error set naming the file. */
+char *ds_model_read_text(const char *path);
 /* ds_model_parse for one network of a GAN file: no_classes 1 lets [net]
  * go without classes= (gan_model.c). */
 ds_model *ds_model_parse_part(const char *text, const char *name, int no_classes);
