@@ -12,7 +12,9 @@ import statistics
 import sys
 
 NAMES = [("none", "no augmentation"), ("dihedral", "plain augmentation (dihedral: the 8 symmetries)"),
-         ("gan", "+ 5,000 GAN real stamps, no other augmentation"), ("gan_dihedral", "+ 5,000 GAN real stamps and dihedral")]
+         ("gan", "+ 5,000 cGAN \"real\" stamps"), ("gan_dihedral", "+ 5,000 cGAN \"real\" stamps and dihedral"),
+         ("gan_bal", "+ 5,000 stamps of the balanced cGAN"),
+         ("gan_bal_dihedral", "+ 5,000 stamps of the balanced cGAN and dihedral")]
 
 
 def cell(vals, pct=True, digits=1):
