@@ -61,7 +61,7 @@ typedef struct {
     ds_gan *gan;
     ds_gan_model *m;
     const ds_gan_cfg *gc;
-    char out[PATH_MAX - 64];
+    char out[PATH_MAX];
     int epochs, bpe, first;
     int sh, sw, sc;             /* sample height, width, channels */
     int cols;                   /* the grid's columns (0: square); a conditional GAN's class is the column's */
