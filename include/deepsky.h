@@ -1479,6 +1479,8 @@ ds_gan_model *ds_gan_model_parse(const char *text, const char *name);
 void ds_gan_model_free(ds_gan_model *m);
 /* 1 when a model-file text is a GAN's (it has a [generator] section). */
 int ds_model_text_is_gan(const char *text);
+/* The same for a model file (0 when it cannot be read: ds_model_load says why). */
+int ds_model_file_is_gan(const char *path);
 const ds_gan_cfg *ds_gan_model_cfg(const ds_gan_model *m);
 const ds_train_cfg *ds_gan_model_train_cfg(const ds_gan_model *m);
 const char *ds_gan_model_text(const ds_gan_model *m);

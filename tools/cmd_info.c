@@ -56,6 +56,84 @@ static int print_tensor(const char *path, const char *name)
     return cli_error("%s has no tensor '%s'", path, name);
 }
 
+/* The layer table of a model recorded into g (x its first input): one row
+ * per layer, output shape, parameters, FLOPs and activation memory per
+ * sample; the totals into *params, *flops, *mem. */
+static void print_layers(const ds_model *model, ds_graph *g, ds_node *x, long *params_out, double *flops_out,
+                         double *mem_out)
+{
+    char shp[96], a[32], b[32];
+    printf("\n%-18s %-16s %-18s %12s %14s %12s\n", "layer", "type", "output", "params", "FLOPs", "memory");
+    int prev = 0;
+    double tot_flops = 0, tot_mem = 0;
+    long tot_params = 0;
+    printf("%-18s %-16s %-18s %12s %14s %12s\n", "input", "input",
+           ds_shape_str(ds_model_input_shape(model), shp, sizeof shp), "0", "0", "");
+    prev = 0;
+    for (int i = 0; i < ds_graph_num_nodes(g); i++)
+        if (ds_graph_node(g, i) == x) prev = i + 1;
+    for (int l = 0; l < ds_model_num_layers(model); l++) {
+        ds_node *out = ds_model_layer_output(model, l);
+        int end = prev;
+        for (int i = prev; i < ds_graph_num_nodes(g); i++)
+            if (ds_graph_node(g, i) == out) end = i + 1;
+        long params = 0;
+        double flops = 0, mem = 0;
+        for (int i = prev; i < end; i++) {
+            ds_node *n = ds_graph_node(g, i);
+            if (ds_node_is_trainable(n)) params += (long)ds_node_numel(n);
+            else if (!ds_node_is_state(n) && strcmp(ds_node_op(n), "input")) {
+                flops += ds_node_flops(n);
+                mem += (double)ds_node_numel(n) * sizeof(float); /* batch 1 */
+            }
+        }
+        if (end > prev) prev = end;
+        ds_shape s = ds_node_shape(out);
+        s.ndim--; /* drop the batch dimension */
+        memmove(s.d, s.d + 1, sizeof(int) * (size_t)s.ndim);
+        human(flops, "", a, sizeof a);
+        human(mem, "B", b, sizeof b);
+        printf("%-18.18s %-16.16s %-18s %12ld %14s %12s\n", ds_model_layer_name(model, l),
+               ds_model_layer_type(model, l), ds_shape_str(s, shp, sizeof shp), params, a, b);
+        tot_params += params;
+        tot_flops += flops;
+        tot_mem += mem;
+    }
+    *params_out = tot_params, *flops_out = tot_flops, *mem_out = tot_mem;
+}
+
+/* A GAN file or checkpoint: both networks' tables (batch 1, compiled: small) */
+static int info_gan(const char *path, const char *text, const ds_train_state *st, int is_ckpt)
+{
+    ds_gan_model *m = ds_gan_model_parse(text, path);
+    ds_gan *g = m ? ds_gan_new(m, 1, 1) : NULL;
+    if (!g) {
+        ds_gan_model_free(m);
+        return cli_lib_error(NULL);
+    }
+    const ds_gan_cfg *c = ds_gan_model_cfg(m);
+    printf("%s\nGAN: latent %d%s%s, %s loss, %d discriminator step%s per generator step\n", path, c->latent,
+           c->conditional ? ", conditional on " : "", c->conditional ? "the class" : "",
+           c->loss == DS_GAN_MINIMAX ? "minimax" : "non-saturating", c->d_steps, c->d_steps == 1 ? "" : "s");
+    if (is_ckpt) printf("trained %d epochs\n", st->epoch);
+    static const char *const part[2] = {"generator", "discriminator"};
+    for (int k = 0; k < 2; k++) {
+        ds_program *p = ds_gan_program(g, k);
+        long params;
+        double flops, mem;
+        char a[32], b[32];
+        printf("\n[%s]", part[k]);
+        print_layers(ds_gan_model_net(m, k), p->g, p->feeds[0], &params, &flops, &mem);
+        human(flops, "", a, sizeof a);
+        human(mem, "B", b, sizeof b);
+        printf("%s: %ld parameters (%.2f MB), %s FLOPs per sample, %s of activations per sample\n", part[k], params,
+               params * 4.0 / 1e6, a, b);
+    }
+    ds_gan_free(g);
+    ds_gan_model_free(m);
+    return 0;
+}
+
 static int cmd_info(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[2], "--tensor")) return print_tensor(argv[1], argv[3]);
@@ -78,8 +156,19 @@ static int cmd_info(int argc, char **argv)
         else /* written before the split was recorded */
             snprintf(best, sizeof best, "best accuracy %.4f (on validation data if the run had any, else on "
                      "the training data: not recorded)", st.best_metric);
-        m = ds_model_parse(ds_checkpoint_model_text(ck), path);
+        const char *text = ds_checkpoint_model_text(ck);
+        if (text && ds_model_text_is_gan(text)) {
+            int rc = info_gan(path, text, &st, 1);
+            ds_checkpoint_close(ck);
+            return rc;
+        }
+        m = ds_model_parse(text, path);
         ds_checkpoint_close(ck);
+    } else if (ds_model_file_is_gan(path)) {
+        ds_gan_model *gm = ds_gan_model_load(path);
+        int rc = gm ? info_gan(path, ds_gan_model_text(gm), &st, 0) : cli_lib_error(NULL);
+        ds_gan_model_free(gm);
+        return rc;
     } else {
         m = ds_model_load(path);
     }
@@ -111,46 +200,12 @@ static int cmd_info(int argc, char **argv)
         return 1;
     }
 
-    char shp[96], a[32], b[32];
+    char a[32], b[32];
     printf("%s\n", path);
     if (is_ckpt) printf("trained %d epochs, %ld steps; best: %s\n", st.epoch, st.step, best);
-    printf("\n%-18s %-16s %-18s %12s %14s %12s\n", "layer", "type", "output", "params", "FLOPs", "memory");
-    int prev = 0;
-    double tot_flops = 0, tot_mem = 0;
-    long tot_params = 0;
-    ds_node *x = net.x;
-    printf("%-18s %-16s %-18s %12s %14s %12s\n", "input", "input",
-           ds_shape_str(ds_model_input_shape(net.model), shp, sizeof shp), "0", "0", "");
-    prev = 0;
-    for (int i = 0; i < ds_graph_num_nodes(net.g); i++)
-        if (ds_graph_node(net.g, i) == x) prev = i + 1;
-    for (int l = 0; l < ds_model_num_layers(net.model); l++) {
-        ds_node *out = ds_model_layer_output(net.model, l);
-        int end = prev;
-        for (int i = prev; i < ds_graph_num_nodes(net.g); i++)
-            if (ds_graph_node(net.g, i) == out) end = i + 1;
-        long params = 0;
-        double flops = 0, mem = 0;
-        for (int i = prev; i < end; i++) {
-            ds_node *n = ds_graph_node(net.g, i);
-            if (ds_node_is_trainable(n)) params += (long)ds_node_numel(n);
-            else if (!ds_node_is_state(n) && strcmp(ds_node_op(n), "input")) {
-                flops += ds_node_flops(n);
-                mem += (double)ds_node_numel(n) * sizeof(float); /* batch 1 */
-            }
-        }
-        if (end > prev) prev = end;
-        ds_shape s = ds_node_shape(out);
-        s.ndim--; /* drop the batch dimension */
-        memmove(s.d, s.d + 1, sizeof(int) * (size_t)s.ndim);
-        human(flops, "", a, sizeof a);
-        human(mem, "B", b, sizeof b);
-        printf("%-18.18s %-16.16s %-18s %12ld %14s %12s\n", ds_model_layer_name(net.model, l),
-               ds_model_layer_type(net.model, l), ds_shape_str(s, shp, sizeof shp), params, a, b);
-        tot_params += params;
-        tot_flops += flops;
-        tot_mem += mem;
-    }
+    long tot_params;
+    double tot_flops, tot_mem;
+    print_layers(net.model, net.g, net.x, &tot_params, &tot_flops, &tot_mem);
     human(tot_flops, "", a, sizeof a);
     human(tot_mem, "B", b, sizeof b);
     printf("\ntotal: %ld parameters (%.2f MB), %s FLOPs per sample, %s of activations per sample\n", tot_params,

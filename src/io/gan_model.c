@@ -38,6 +38,14 @@ int ds_model_text_is_gan(const char *text)
     return gan;
 }
 
+int ds_model_file_is_gan(const char *path)
+{
+    char *text = ds_model_read_text(path);
+    int gan = text && ds_model_text_is_gan(text);
+    free(text);
+    return gan;
+}
+
 /* ---- [gan] ---- */
 
 static int bad_key(const char *file, const ini_kv *kv, const char *what)

@@ -78,6 +78,10 @@ done
 if [ "$(head -1 "$T/a/metrics.csv")" = "epoch,loss_d,loss_g,d_real,d_fake,d_fake_after,seconds,images_per_s" ] &&
    [ "$(grep -c '^[12],' "$T/a/metrics.csv")" = 2 ]; then ok "metrics.csv: a row per epoch"; else bad "metrics.csv"; fi
 
+expect_ok "info on a GAN file" "$DS" info "$T/cgan.cfg"
+grep -q "^\[generator\]" "$T/out" && grep -q "^discriminator: [0-9]* parameters" "$T/out" && ok "info: both networks" || bad "info: both networks"
+expect_ok "info on a GAN checkpoint" "$DS" info "$T/a/last.safetensors"
+grep -q "trained 2 epochs" "$T/out" && ok "info: the checkpoint's epochs" || bad "info: the checkpoint's epochs"
 # interrupted after epoch 1, resumed: the same weights as the straight run
 expect_ok "1 epoch" "$DS" gan "$T/dcgan.cfg" --data "$D" --out "$T/b" --epochs 1 --quiet
 expect_ok "resume to 2" "$DS" gan --resume "$T/b/last.safetensors" --data "$D" --epochs 2 --quiet
