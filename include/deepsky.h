@@ -1529,9 +1529,9 @@ const ds_gan_scale *ds_gan_get_scale(const ds_gan *g);
 /* Instance noise's progress: the share of the run done (0..1). */
 void ds_gan_set_progress(ds_gan *g, double done);
 /* One iteration on b real rows (scaled), labels y (conditional; else NULL):
- * d_steps... here one discriminator step then one generator step (d_steps
- * is handled by ds_gan_epoch). z [b, latent] and fake_y [b] are drawn when
- * NULL. */
+ * one discriminator step, then one generator step (ds_gan_epoch applies
+ * d_steps). z [b, latent] is drawn when NULL; fake_y [b] NULL: the real
+ * batch's classes. */
 int ds_gan_step(ds_gan *g, const float *x, const float *y, int b, const float *z, const float *fake_y,
                 ds_gan_stats *st);
 /* Called after every batch of ds_gan_epoch with the running means so far

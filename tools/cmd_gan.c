@@ -163,12 +163,13 @@ static int interpolation_png(run *r)
     ds_rng rng;
     ds_rng_seed(&rng, 0x1e7e7ULL);
     for (int row = 0; !rc && row < ROWS; row++) {
-        float a[4096], b[4096];
-        if (L > 4096) break;
+        /* the row's ends a (its first z) and b (its last), the steps between them */
+        float *a = z + (size_t)row * STEPS * L, *b = a + (size_t)(STEPS - 1) * L;
         for (int j = 0; j < L; j++) a[j] = ds_rng_normal(&rng), b[j] = ds_rng_normal(&rng);
         for (int s = 0; s < STEPS; s++) {
             float t = (float)s / (STEPS - 1);
-            for (int j = 0; j < L; j++) z[(size_t)(row * STEPS + s) * L + j] = (1 - t) * a[j] + t * b[j];
+            if (s > 0 && s < STEPS - 1)
+                for (int j = 0; j < L; j++) a[(size_t)s * L + j] = (1 - t) * a[j] + t * b[j];
             c[row * STEPS + s] = r->gc->conditional ? (float)(row % r->gc->classes) : 0;
         }
     }

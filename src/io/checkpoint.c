@@ -156,8 +156,7 @@ static int build_header(ds_jbuf *h, const ds_ckpt_part *parts, int n_parts, cons
         const ds_optim *o = parts[q].o;
         if (!o) continue;
         const char *k = kind_names[ds_optim_kind_of(o)];
-        put_meta(h, part_key(&kb, parts[q].prefix ? "optim_kind" : NULL, parts[q].prefix ? parts[q].prefix : "optim_kind"),
-                 k, strlen(k));
+        put_meta(h, parts[q].prefix ? part_key(&kb, "optim_kind", parts[q].prefix) : "optim_kind", k, strlen(k));
         if (parts[q].prefix) { /* each part's own step count (a GAN's networks step at different rates) */
             char n[32];
             snprintf(n, sizeof n, "%ld", ds_optim_steps(o));
