@@ -295,6 +295,7 @@ static int run_gan(int argc, char **argv)
     if (!(l = ds_loader_new(&d, batch, 1, seed ^ 0x5eedULL))) goto lib_fail;
     /* sampler = balanced: each class equally often (a conditional GAN's rare class learns its look too) */
     if (tc->balanced && ds_loader_set_balanced(l, 1)) goto lib_fail;
+    if (tc->augment && ds_loader_set_augment(l, tc->augment)) goto lib_fail; /* [train] augment=flip|dihedral */
     if (ck) *ds_loader_rng(l) = st.loader_rng;
     r.gan = gan, r.m = m, r.gc = gc, r.bpe = ds_loader_batches(l), r.first = ck ? st.epoch : 0;
     r.sc = want.ndim == 3 ? want.d[0] : 1, r.sh = want.ndim == 3 ? want.d[1] : 1, r.sw = want.d[want.ndim - 1];

@@ -145,8 +145,30 @@ static ds_optim *optim_for(ds_graph *gr, const ds_train_cfg *tc, float lr, const
 {
     ds_optim_cfg oc = tc->optim;
     if (lr > 0) oc.lr = lr;
-    ds_schedule_to_steps(&oc.schedule, tc->schedule_in_epochs, 1, tc->epochs);
     return ds_optim_new_groups(gr, &oc, NULL, 0, m->no_decay);
+}
+
+/* [train] settings a GAN does not apply are refused, never dropped: a
+ * schedule (counted in epochs or steps, it would need the data's batches per
+ * epoch and each network's own step count), [group]s, class weights,
+ * patience (no validation) and adversarial training */
+static int check_train(const ds_gan_model *gm)
+{
+    const ds_train_cfg *tc = ds_gan_model_train_cfg(gm);
+    const char *what = tc->optim.schedule.kind != DS_SCHED_CONSTANT ? "schedule="
+                       : tc->optim.schedule.warmup_steps > 0      ? "warmup="
+                       : tc->class_weight_auto || tc->n_class_weight ? "class_weight="
+                       : tc->patience > 0                          ? "patience="
+                       : tc->adversarial                           ? "adversarial="
+                                                                   : NULL;
+    if (what) return ds_fail("%s: [train] %s does not apply to a GAN (docs/gan.md); remove it", ds_gan_model_net((ds_gan_model *)gm, 0)->file, what);
+    for (int k = 0; k < 2; k++) {
+        const ds_model *m = ds_gan_model_net((ds_gan_model *)gm, k);
+        if (m->n_groups)
+            return ds_fail("%s: [group] in the %s: parameter groups do not apply to a GAN yet (g_lr, d_lr in [gan] "
+                           "set each network's rate)", m->file, k ? "discriminator" : "generator");
+    }
+    return 0;
 }
 
 ds_gan *ds_gan_new(ds_gan_model *m, int batch, uint64_t seed)
@@ -155,6 +177,7 @@ ds_gan *ds_gan_new(ds_gan_model *m, int batch, uint64_t seed)
         ds_fail("ds_gan_new: a GAN model and batch >= 1 are needed");
         return NULL;
     }
+    if (check_train(m)) return NULL;
     ds_gan *g = calloc(1, sizeof *g);
     if (!g) {
         ds_fail("out of memory");

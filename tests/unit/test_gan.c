@@ -218,6 +218,21 @@ static void test_bad_inputs(void)
                              "input=1\n[dense]\nunits=1\n",
                              "f.cfg") == NULL);
     CHECK(strstr(ds_last_error(), "classes="));
+    /* [train] settings a GAN would not apply are errors, not silently dropped */
+    const char *refused[] = {"schedule = cosine", "class_weight = auto", "patience = 2", "warmup = 10"};
+    for (int i = 0; i < 4; i++) {
+        char t[4096];
+        snprintf(t, sizeof t, "%s", tiny("", "", 6));
+        char *at = strstr(t, "seed = 3\n");
+        char rest[4096];
+        snprintf(rest, sizeof rest, "%s", at + 9);
+        snprintf(at + 9, sizeof t - (size_t)(at + 9 - t), "%s\n%s", refused[i], rest);
+        m = ds_gan_model_parse(t, "r.cfg");
+        g = m ? ds_gan_new(m, 4, 1) : NULL;
+        CHECK(m != NULL && g == NULL && strstr(ds_last_error(), "does not apply to a GAN"));
+        ds_gan_free(g);
+        ds_gan_model_free(m);
+    }
     CHECK(ds_model_text_is_gan(tiny("", "", 6)) == 1);
     CHECK(ds_model_text_is_gan("[net]\ninput=1\nclasses=2\n[dense]\nunits=2\n") == 0);
 }
