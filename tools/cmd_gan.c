@@ -270,7 +270,9 @@ static int run_gan(int argc, char **argv)
     if (cli_data_load(dm, o.spec, &d)) goto done;
     if (o.limit && o.limit < d.n) d.n = o.limit;
     ds_shape want = ds_gan_model_sample_shape(m);
-    if (ds_shape_numel(d.sample) != ds_shape_numel(want) || d.sample.ndim != want.ndim) {
+    int same = d.sample.ndim == want.ndim;
+    for (int k = 0; same && k < want.ndim; k++) same = d.sample.d[k] == want.d[k];
+    if (!same) {
         char a[64], b[64];
         rc = cli_error("%s: samples are %s; the discriminator's input is %s", o.spec, ds_shape_str(d.sample, a, sizeof a),
                        ds_shape_str(want, b, sizeof b));
@@ -283,8 +285,19 @@ static int run_gan(int argc, char **argv)
                                o.spec, i, (double)d.y[i], gc->classes - 1, gc->classes);
                 goto done;
             }
+    char n_text[24];
+    snprintf(n_text, sizeof n_text, "%d", d.n);
     ds_gan_scale sc;
     if (ck) {
+        /* the loader's state and the scale belong to the data the run began on */
+        const char *was_n = ds_checkpoint_meta(ck, "data_samples"), *was_spec = ds_checkpoint_meta(ck, "data_spec");
+        if (was_n && strcmp(was_n, n_text)) {
+            rc = cli_error("%s: %d samples, but the run being resumed trained on %s (give the same --data and --limit)",
+                           o.spec, d.n, was_n);
+            goto done;
+        }
+        if (was_spec && strcmp(was_spec, o.spec))
+            fprintf(stderr, "deepsky: warning: --data %s; the run being resumed was given %s\n", o.spec, was_spec);
         if (ds_gan_restore(gan, ck, &st)) goto lib_fail;
         sc = *ds_gan_get_scale(gan);
     } else if (ds_gan_scale_fit(gc, &d, &sc)) {
@@ -384,7 +397,8 @@ static int run_gan(int argc, char **argv)
                              .batch = batch, .epochs = r.epochs, .seed = seed, .lr = tc->optim.lr};
         char ckp[PATH_MAX];
         if (cli_path(ckp, sizeof ckp, "%s/last.safetensors", r.out)) goto done;
-        if (ds_gan_save(gan, ckp, &ns, NULL, 0)) goto lib_fail;
+        ds_meta_kv data_kv[2] = {{"data_spec", o.spec}, {"data_samples", n_text}};
+        if (ds_gan_save(gan, ckp, &ns, data_kv, 2)) goto lib_fail;
         if (!o.quiet) {
             cli_progress_clear(&r.bar);
             printf("epoch %d/%d  loss D %.4f G %.4f  D(x) %.3f  D(G(z)) %.3f / %.3f  %.0f img/s\n", e, r.epochs,

@@ -96,6 +96,8 @@ assert any(k.startswith('generator.') for k in a) and any(k.startswith('discrimi
 assert ma['gan'] == mb['gan']
 print(len(a), 'tensors equal')
 EOF
+expect_fail "resume on other data" "160 samples, but the run being resumed trained on 192" \
+  "$DS" gan --resume "$T/b/last.safetensors" --data "$D" --limit 160 --epochs 3
 expect_ok "nothing left to do" "$DS" gan --resume "$T/a/last.safetensors" --data "$D" --quiet
 
 expect_ok "sample npy" "$DS" sample "$T/a/last.safetensors" --n 40 --out "$T/s.npy" --grid "$T/s.png"
