@@ -460,6 +460,70 @@ int ds_loader_set_augment(ds_loader *l, int flags);
 /* The loader's generator (save/restore it to resume an epoch order). */
 ds_rng *ds_loader_rng(ds_loader *l);
 
+/* Data-parallel sharding (docs/scaling.md): l hands out only rank's share
+ * of every global batch — rows [floor(r*b/size), floor((r+1)*b/size)) of
+ * each global batch of b samples, b = the loader's batch (the epoch's last
+ * may be smaller) — in the one global order the seed gives every rank, so
+ * N ranks at global batch B see exactly the batches of one process at B.
+ * size 1: the whole batch (the default). Drops a staged batch (as reset). */
+int ds_loader_set_shard(ds_loader *l, int rank, int size);
+/* 1 while the epoch has global batches left (with shards, a rank's share of
+ * a small last batch may be 0 samples: loop on this, not on next() > 0). */
+int ds_loader_more(const ds_loader *l);
+/* The global size of the batch whose share the last next() handed out. */
+int ds_loader_last_global(const ds_loader *l);
+/* Seconds the caller spent waiting in next() for data since the last reset
+ * (the input pipeline's stall time of the epoch). */
+double ds_loader_wait_seconds(const ds_loader *l);
+
+/* ---- data larger than memory: sharded data sets (src/data/shards.c) ---
+ * A folder of shards with an index (DIR/index.json: sample shape, classes,
+ * class names, per-channel statistics, and per shard its x and y files and
+ * sample count). Shards are NPY (float32, uint8, int16, float64...) or
+ * FITS cubes; they are read by chunks (pread), never whole, so memory is
+ * bounded by the prefetch window, not the data set. docs/data.md. */
+typedef struct ds_shards ds_shards;
+/* Open DIR (holding index.json) or the index file itself; checks every
+ * shard's header against the index (missing or truncated shard: an error
+ * naming the file). */
+ds_shards *ds_shards_open(const char *path);
+void ds_shards_close(ds_shards *s);
+/* 1 when path is a sharded data set (a folder with index.json, or one). */
+int ds_shards_is(const char *path);
+/* Total samples. */
+int64_t ds_shards_samples(const ds_shards *s);
+/* The data set's description as a dataset without rows: n (capped at
+ * INT_MAX), sample, classes, class_names (owned by *meta: ds_dataset_free). */
+int ds_shards_describe(const ds_shards *s, ds_dataset *meta);
+/* Per-channel mean and std (as ds_norm_compute): the index's, written by
+ * the writer, else one streaming pass over the data. */
+int ds_shards_norm(ds_shards *s, ds_norm *out);
+/* count[c] = samples of class c (classes entries), from the index. */
+int ds_shards_class_counts(const ds_shards *s, int64_t *count);
+/* How a loader streams shards: shards in a random order per epoch, then
+ * the samples shuffled within a window of `window` consecutive samples;
+ * `prefetch` batches read ahead by `threads` loader threads, each sample
+ * normalised by norm (NULL: as stored) and augmented there. */
+typedef struct ds_stream_cfg {
+    int window;          /* samples per shuffle window (0: 65536) */
+    int prefetch;        /* batches read ahead (0: 4) */
+    int threads;         /* loader threads (0: 1) */
+    const ds_norm *norm; /* applied on the loader threads (NULL: none) */
+} ds_stream_cfg;
+/* A loader over a sharded data set, with the ds_loader API (reset, next,
+ * next_fields, batches, set_augment, set_shard, wait_seconds, rng); the
+ * order is a function of the seed and the epoch alone. s must outlive it. */
+ds_loader *ds_loader_new_shards(ds_shards *s, int batch, uint64_t seed, const ds_stream_cfg *cfg);
+/* Writing a sharded data set in pieces of shard_size samples: NPY float32
+ * x and y per shard, the index (with the statistics) written last and
+ * atomically, so a killed writer leaves no index. */
+typedef struct ds_shard_writer ds_shard_writer;
+ds_shard_writer *ds_shard_writer_open(const char *dir, ds_shape sample, int classes,
+                                      const char *const *class_names, int shard_size);
+int ds_shard_writer_add(ds_shard_writer *w, const float *x, const float *y, int n);
+/* Finish (last shard, index); returns 0, and frees w either way. */
+int ds_shard_writer_close(ds_shard_writer *w);
+
 /* ---- metrics ------------------------------------------------------------ */
 
 /* Classification metrics from probabilities [n, classes] and labels [n]. */
