@@ -497,7 +497,7 @@ int64_t ds_shards_samples(const ds_shards *s);
 int ds_shards_describe(const ds_shards *s, ds_dataset *meta);
 /* Per-channel mean and std (as ds_norm_compute): the index's, written by
  * the writer, else one streaming pass over the data. */
-int ds_shards_norm(ds_shards *s, ds_norm *out);
+int ds_shards_norm(ds_shards *s, struct ds_norm *out);
 /* count[c] = samples of class c (classes entries), from the index. */
 int ds_shards_class_counts(const ds_shards *s, int64_t *count);
 /* How a loader streams shards: shards in a random order per epoch, then
@@ -508,7 +508,7 @@ typedef struct ds_stream_cfg {
     int window;          /* samples per shuffle window (0: 65536) */
     int prefetch;        /* batches read ahead (0: 4) */
     int threads;         /* loader threads (0: 1) */
-    const ds_norm *norm; /* applied on the loader threads (NULL: none) */
+    const struct ds_norm *norm; /* applied on the loader threads (NULL: none) */
 } ds_stream_cfg;
 /* A loader over a sharded data set, with the ds_loader API (reset, next,
  * next_fields, batches, set_augment, set_shard, wait_seconds, rng); the
