@@ -482,6 +482,7 @@ double ds_loader_wait_seconds(const ds_loader *l);
  * sample count). Shards are NPY (float32, uint8, int16, float64...) or
  * FITS cubes; they are read by chunks (pread), never whole, so memory is
  * bounded by the prefetch window, not the data set. docs/data.md. */
+struct ds_norm;
 typedef struct ds_shards ds_shards;
 /* Open DIR (holding index.json) or the index file itself; checks every
  * shard's header against the index (missing or truncated shard: an error
