@@ -24,7 +24,43 @@ struct ds_trainer {
     double best;
     int bad_epochs, has_best;
     float *probs;   /* [max batch, classes]: a hierarchical head's class probabilities for accuracy */
+    ds_comm *comm;  /* data-parallel: NULL or more than one rank */
+    int rank, size;
 };
+
+/* rank 0's parameters (all: params 1) or buffers only (params 0) to every rank */
+static int broadcast_state(ds_trainer *t, int params)
+{
+    ds_graph *g = t->p->g;
+    for (int i = 0; i < ds_graph_num_params(g); i++) {
+        ds_node *n = ds_graph_param(g, i);
+        if ((params || !ds_node_is_trainable(n)) && ds_comm_bcast(t->comm, n->val, ds_numel(n) * sizeof(float), 0) != 0)
+            return ds_fail_prefix("broadcasting '%s' from rank 0: ", n->name), -1;
+    }
+    return 0;
+}
+
+/* FNV-1a of every parameter's bytes: equal on all ranks while the replicas agree */
+static uint32_t state_hash(const ds_graph *g)
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < ds_graph_num_params(g); i++) {
+        const ds_node *n = ds_graph_param(g, i);
+        const unsigned char *b = (const unsigned char *)n->val;
+        for (size_t k = 0; k < ds_numel(n) * sizeof(float); k++) h = (h ^ b[k]) * 16777619u;
+    }
+    return h;
+}
+
+/* 0 on every rank when all ranks returned 0; else each rank's own code, or
+ * DS_TRAIN_STOP where another rank stopped (a stop is everyone's) */
+static int agree(ds_trainer *t, int rc)
+{
+    if (t->size < 2) return rc;
+    double v = rc != 0;
+    if (ds_comm_allreduce_f64(t->comm, &v, 1, DS_COMM_MAX) != 0) return -1;
+    return rc ? rc : v > 0 ? DS_TRAIN_STOP : 0;
+}
 
 ds_trainer *ds_trainer_new(ds_program *p, ds_optim *const *optims, int n_optims, const ds_trainer_cfg *cfg,
                            const ds_trainer_hooks *hooks)
@@ -59,6 +95,15 @@ ds_trainer *ds_trainer_new(ds_program *p, ds_optim *const *optims, int n_optims,
     t->n_opt = n_optims;
     if (cfg) t->cfg = *cfg;
     if (hooks) t->h = *hooks;
+    t->size = 1;
+    if (cfg && ds_comm_size(cfg->comm) > 1) {
+        t->comm = cfg->comm, t->rank = ds_comm_rank(t->comm), t->size = ds_comm_size(t->comm);
+        /* every rank starts from rank 0's parameters and buffers */
+        if (broadcast_state(t, 1) != 0) {
+            ds_trainer_free(t);
+            return NULL;
+        }
+    }
     return t;
 }
 
@@ -90,9 +135,20 @@ static void clip_spans(ds_span *s, int n, float max)
         for (size_t i = 0; i < s[k].n; i++) s[k].p[i] *= c;
 }
 
-int ds_trainer_step(ds_trainer *t, int b, double *loss)
+int ds_trainer_step(ds_trainer *t, int b, double *loss) { return ds_trainer_step_shard(t, b, 0, loss); }
+
+int ds_trainer_step_shard(ds_trainer *t, int b, int gb, double *loss)
 {
     ds_graph *g = t->p->g;
+    /* data-parallel: this rank's loss counts b/gb of the global batch's mean, and
+     * its rows start at floor(rank·gb/size), as the loader cut them */
+    float share = 1;
+    if (t->size > 1) {
+        share = gb > 0 ? (float)((double)b / gb) : 1.0f / (float)t->size;
+        int before = gb > 0 ? (int)((long)t->rank * gb / t->size) : 0;
+        ds_graph_set_shard_rows(g, before, gb > 0 ? gb - before - b : 0);
+        if (!g->sync_bn && broadcast_state(t, 0) != 0) return -1; /* DDP's broadcast_buffers */
+    }
     if (b != g->batch && ds_graph_set_batch(g, b) != 0) return -1;
     if (t->h.batch_begin) {
         int r = t->h.batch_begin(t->h.user, t, b);
@@ -118,17 +174,22 @@ int ds_trainer_step(ds_trainer *t, int b, double *loss)
             if (r) return r;
             if (!isfinite(ov)) return ds_fail("the loss is %s", isnan(ov) ? "NaN" : "infinite");
             if (!dout) return ds_fail("trainer: the loss_grad hook gave no gradient");
+            if (t->size > 1) return ds_fail("trainer: a loss outside the graph (GAN) is not data-parallel yet");
             if (ds_graph_backward(g, t->p->heads[0].out, dout) != 0) return -1;
             lv += ov;
             continue;
         }
         float v = t->p->loss->val[0];
         if (!isfinite(v)) return ds_fail(k ? "the loss is %s (pass %d)" : "the loss is %s", isnan(v) ? "NaN" : "infinite", k + 1);
-        if (ds_graph_backward(g, t->p->loss, t->h.pass ? &w : NULL) != 0) return -1;
+        float seed = w * share;
+        if (ds_graph_backward(g, t->p->loss, t->h.pass || t->size > 1 ? &seed : NULL) != 0) return -1;
         lv += (double)w * v;
     }
     ds_span spans[4];
     int ns = ds_graph_grad_spans(g, spans, 4);
+    for (int k = 0; t->size > 1 && k < ns; k++) /* the gradient of the global batch's mean loss, on every rank */
+        if (ds_comm_allreduce_sum(t->comm, spans[k].p, spans[k].n) != 0)
+            return ds_fail_prefix("gradient all-reduce: "), -1;
     if (t->h.grad) {
         int r = t->h.grad(t->h.user, spans, ns);
         if (r) return r;
@@ -170,10 +231,16 @@ static int pass(ds_trainer *t, ds_loader *l, int train, int epoch, ds_epoch_stat
     memset(st, 0, sizeof *st);
     ds_graph_set_training(g, train);
     ds_loader_reset(l);
-    while ((b = ds_loader_next_fields(l, dst, p->labels ? p->labels->val : NULL)) > 0) {
+    /* data-parallel (train passes): the loader hands out this rank's share of each global batch */
+    int dist = train && t->size > 1;
+    while (ds_loader_more(l)) {
+        b = ds_loader_next_fields(l, dst, p->labels ? p->labels->val : NULL);
+        int gb = ds_loader_last_global(l);
+        if (dist && gb < t->size) continue; /* a last batch smaller than the ranks: skipped by all (docs/scaling.md) */
+        if (b <= 0) break;
         double lv;
         if (train) {
-            if ((rc = ds_trainer_step(t, b, &lv)) != 0) {
+            if ((rc = ds_trainer_step_shard(t, b, dist ? gb : 0, &lv)) != 0) {
                 if (rc < 0) ds_fail_prefix("epoch %d, batch %d: ", epoch, k + 1);
                 break;
             }
@@ -196,10 +263,20 @@ static int pass(ds_trainer *t, ds_loader *l, int train, int epoch, ds_epoch_stat
         if (train && t->h.batch_end) {
             ds_batch_log bl = {epoch, t->cfg.epochs, k, batches, seen, loss_sum / seen,
                                ch >= 0 ? (double)hits / seen : NAN, ds_now() - t0};
-            if ((rc = t->h.batch_end(t->h.user, &bl)) != 0) break;
+            rc = t->h.batch_end(t->h.user, &bl);
         }
+        if (dist && (rc = agree(t, rc)) != 0) break; /* a stop on any rank (Ctrl-C) stops all at this batch */
+        if (rc) break;
+    }
+    if (dist && rc == 0) { /* the epoch's statistics over every rank's rows */
+        double v[3 + DS_MAX_HEADS] = {loss_sum, (double)hits, (double)seen};
+        for (int h = 0; h < p->n_heads; h++) v[3 + h] = head_sum[h];
+        if (ds_comm_allreduce_f64(t->comm, v, 3 + p->n_heads, DS_COMM_SUM) != 0) rc = -1;
+        loss_sum = v[0], hits = (long)v[1], seen = (long)v[2];
+        for (int h = 0; h < p->n_heads; h++) head_sum[h] = v[3 + h];
     }
     if (g->batch != g->max_batch) ds_graph_set_batch(g, g->max_batch);
+    if (dist) ds_graph_set_shard_rows(g, 0, 0);
     ds_graph_set_training(g, was_training);
     st->loss = seen ? loss_sum / seen : 0;
     st->accuracy = ch < 0 ? NAN : seen ? (double)hits / seen : 0;
@@ -225,7 +302,15 @@ int ds_trainer_fit(ds_trainer *t, ds_loader *l, int first)
         ds_epoch_log log = {.epoch = e, .epochs = t->cfg.epochs, .lr = t->n_opt ? ds_optim_lr(t->opt[0]) : 0};
         int rc = ds_trainer_epoch(t, l, e, &log.train);
         if (rc) return rc;
-        if (t->h.validate && (rc = t->h.validate(t->h.user, &log)) != 0) return rc;
+        if (t->size > 1) { /* the replicas must still agree: a silent divergence would train N models */
+            double h[2] = {state_hash(t->p->g), -(double)state_hash(t->p->g)};
+            if (ds_comm_allreduce_f64(t->comm, h, 2, DS_COMM_MAX) != 0) return -1;
+            if (h[0] != -h[1])
+                return ds_fail("epoch %d: the ranks' weights differ (a non-deterministic reduction or thread count); "
+                               "stopping rather than training %d different models", e, t->size);
+        }
+        if (t->h.validate) rc = t->h.validate(t->h.user, &log);
+        if ((rc = agree(t, rc)) != 0) return rc;
         /* without a monitor nothing can choose an epoch: the last is the best (docs/design.md) */
         if (!log.has_monitor) {
             log.is_best = 1;
@@ -238,7 +323,8 @@ int ds_trainer_fit(ds_trainer *t, ds_loader *l, int first)
             log.stop = t->cfg.patience > 0 && t->bad_epochs >= t->cfg.patience && e < t->cfg.epochs;
         }
         log.bad_epochs = t->bad_epochs;
-        if (t->h.epoch_end && (rc = t->h.epoch_end(t->h.user, &log)) != 0) return rc;
+        if (t->h.epoch_end) rc = t->h.epoch_end(t->h.user, &log);
+        if ((rc = agree(t, rc)) != 0) return rc;
         if (log.stop) break;
     }
     return 0;
