@@ -669,6 +669,8 @@ typedef struct ds_train_cfg {
     int class_weight_auto, n_class_weight;
     const float *class_weight;
     int balanced;  /* sampler=balanced: ds_loader_set_balanced */
+    int sync_bn;   /* data-parallel: batch-norm statistics over every rank (ds_graph_set_sync_bn) */
+    int ordered_allreduce; /* allreduce=ordered: rank-ordered gradient sums (ds_comm_set_ordered) */
     int monitor;   /* DS_MONITOR_*: what chooses best and drives early stopping */
     int patience;  /* epochs without a better monitor before stopping; 0 never */
     /* adversarial= fgsm|pgd: adversarial training (ds_adv_trainer): the

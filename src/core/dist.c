@@ -14,6 +14,8 @@
 #include "internal.h"
 
 #include <math.h>
+#include <sched.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +55,31 @@ static int launched_size(void)
 }
 #endif
 
+/* Under a launcher, without DS_NUM_THREADS or OMP_NUM_THREADS: the cores this
+ * rank is bound to, or (unbound) the node's cores shared by its ranks — not
+ * every rank a thread per core of the node, oversubscribing it N times. */
+static void default_threads(void)
+{
+    if ((getenv("DS_NUM_THREADS") && *getenv("DS_NUM_THREADS")) || (getenv("OMP_NUM_THREADS") && *getenv("OMP_NUM_THREADS")))
+        return;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN), n = cores;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < cores) {
+        n = CPU_COUNT(&set);
+    } else {
+        const char *l = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+        long local = l && *l ? atol(l) : 1;
+        n = local > 0 ? cores / local : cores;
+    }
+    char v[24];
+    snprintf(v, sizeof v, "%ld", n < 1 ? 1 : n);
+    setenv("DS_NUM_THREADS", v, 0);
+}
+
 ds_comm *ds_comm_world(int *argc, char ***argv)
 {
     if (world_ready) return &world;
+    if (launched()) default_threads();
 #ifdef DS_HAVE_MPI
     if (launched()) {
         int provided = 0;
