@@ -671,6 +671,7 @@ typedef struct ds_train_cfg {
     int balanced;  /* sampler=balanced: ds_loader_set_balanced */
     int sync_bn;   /* data-parallel: batch-norm statistics over every rank (ds_graph_set_sync_bn) */
     int ordered_allreduce; /* allreduce=ordered: rank-ordered gradient sums (ds_comm_set_ordered) */
+    int micro_batches; /* micro_batches=N: each batch in N micro-batches, gradients summed (ds_trainer_cfg) */
     int monitor;   /* DS_MONITOR_*: what chooses best and drives early stopping */
     int patience;  /* epochs without a better monitor before stopping; 0 never */
     /* adversarial= fgsm|pgd: adversarial training (ds_adv_trainer): the
@@ -1410,6 +1411,11 @@ typedef struct ds_trainer_cfg {
      * statistics and every stop are agreed over all ranks; each epoch ends
      * with a check that the replicas still hold the same weights. */
     ds_comm *comm;
+    /* > 1: each batch as this many consecutive micro-batches (the graph
+     * compiled for batch/micro_batches), their gradients summed in order:
+     * memory for a large batch, and the very sums N ranks make, so one
+     * process reproduces N ranks bit for bit (docs/scaling.md) */
+    int micro_batches;
 } ds_trainer_cfg;
 
 /* A trainer over program p with n_optims optimizers (each over its own

@@ -477,13 +477,14 @@ int cli_train_run(const cli_train_opts *op)
         fprintf(stderr, "deepsky: warning: [train] %s needs validation data (--val or --val-split); without it "
                         "best is the last epoch and nothing stops early\n", tc.patience > 0 ? "patience" : "monitor");
     tc.batch = cli_cap_batch(tc.batch, train.n, "training");
-    if (size > 1 && tc.batch % size) {
-        cli_error("the global batch %d is not divisible by the %d ranks (each rank takes batch/ranks samples of "
-                  "every batch; --batch sets it)", tc.batch, size);
+    if (tc.batch % (size * tc.micro_batches)) {
+        cli_error("the batch %d is not divisible by %d rank%s x %d micro-batch%s (each takes an equal part of every "
+                  "batch; --batch sets it)", tc.batch, size, size > 1 ? "s" : "", tc.micro_batches,
+                  tc.micro_batches > 1 ? "es" : "");
         goto done;
     }
     /* each rank's graph holds its share of a global batch */
-    if (cli_net_build(&net, model, tc.batch / size, tc.seed, cw) != 0) {
+    if (cli_net_build(&net, model, tc.batch / size / tc.micro_batches, tc.seed, cw) != 0) {
         model = NULL; /* owned by net now */
         goto done;
     }
@@ -656,7 +657,7 @@ int cli_train_run(const cli_train_opts *op)
     }
     ds_trainer_cfg tcfg = {.epochs = tc.epochs, .patience = tc.patience,
                            .higher_is_better = tc.monitor == DS_MONITOR_VAL_ACC || tc.monitor == DS_MONITOR_VAL_AUC,
-                           .comm = size > 1 ? comm : NULL};
+                           .comm = size > 1 ? comm : NULL, .micro_batches = tc.micro_batches};
     if (tc.sync_bn && size > 1 && ds_graph_set_sync_bn(net.g, comm) != 0) {
         cli_lib_error("[train] sync_bn");
         goto done;
