@@ -35,6 +35,8 @@ static int parse(int argc, char **argv, cli_train_opts *o)
             if (cli_parse_int("--epochs", v, 1, 100000, &o->epochs)) return 1;
         } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
             if (cli_parse_int("--batch", v, 1, 1 << 20, &o->batch)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--micro-batches", &v)) {
+            if (cli_parse_int("--micro-batches", v, 1, 1 << 16, &o->micro_batches)) return 1;
         } else if (cli_opt(argc, argv, &i, "--lr", &v)) {
             if (cli_parse_float("--lr", v, 1e-12, 1e6, &o->lr)) return 1;
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
@@ -140,6 +142,43 @@ static int write_report(const char *out, const char *title, const ds_metrics *m,
             snprintf(summary + k, sizeof summary - (size_t)k, "(confusion matrix, reliability: %s data)\n", which);
     }
     if (ds_report_html(out, title, summary) != 0) return cli_lib_error(NULL);
+    return 0;
+}
+
+/* FNV-1a over 8-byte words (and the tail), folded to 32 bits */
+static uint32_t fnv_words(uint64_t h, const void *p, size_t bytes)
+{
+    const unsigned char *b = p;
+    size_t i = 0;
+    for (; i + 8 <= bytes; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 1099511628211ull;
+    }
+    for (; i < bytes; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+/* data-parallel: every rank must train the same model on the same data (one
+ * launched with another file would silently train on a mixture) */
+static int ranks_agree(ds_comm *comm, const ds_model *model, const ds_train_cfg *tc, const ds_dataset *d, int batch)
+{
+    if (ds_comm_size(comm) < 2) return 0;
+    const char *text = ds_model_text(model);
+    uint64_t h = fnv_words(14695981039346656037ull, text, strlen(text));
+    uint64_t knobs[4] = {tc->seed, (uint64_t)tc->micro_batches, (uint64_t)tc->epochs, (uint64_t)d->n};
+    h = fnv_words(h, knobs, sizeof knobs);
+    h = fnv_words(h, &tc->optim.lr, sizeof tc->optim.lr);
+    h = fnv_words(h, d->y, (size_t)d->n * sizeof *d->y);
+    if (d->x) h = fnv_words(h, d->x, (size_t)d->n * ds_shape_numel(d->sample) * sizeof *d->x);
+    for (int k = 0; k < d->n_fields; k++)
+        h = fnv_words(h, d->fields[k].x, (size_t)d->n * ds_shape_numel(d->fields[k].sample) * sizeof(float));
+    double v[4] = {(double)(uint32_t)h, -(double)(uint32_t)h, batch, -batch};
+    if (ds_comm_allreduce_f64(comm, v, 4, DS_COMM_MAX) != 0) return cli_lib_error(NULL);
+    if (v[0] != -v[1] || v[2] != -v[3])
+        return cli_error("the ranks differ in their model, settings or training data (this rank's hash %08x, batch %d): "
+                         "every rank must be started with the same command on the same files",
+                         (unsigned)(uint32_t)h, batch);
     return 0;
 }
 
@@ -364,6 +403,7 @@ int cli_train_run(const cli_train_opts *op)
     if (o.epochs) tc.epochs = o.epochs;
     if (o.batch) tc.batch = o.batch;
     if (o.lr > 0) tc.optim.lr = o.lr;
+    if (o.micro_batches) tc.micro_batches = o.micro_batches;
     if (o.seed >= 0) tc.seed = (uint64_t)o.seed;
     /* data-parallel (mpirun): every rank runs this; rank 0 alone prints and writes */
     ds_comm *comm = ds_comm_world(NULL, NULL);
@@ -483,6 +523,7 @@ int cli_train_run(const cli_train_opts *op)
                   tc.micro_batches > 1 ? "es" : "");
         goto done;
     }
+    if (ranks_agree(comm, model, &tc, &train, tc.batch) != 0) goto done;
     /* each rank's graph holds its share of a global batch */
     if (cli_net_build(&net, model, tc.batch / size / tc.micro_batches, tc.seed, cw) != 0) {
         model = NULL; /* owned by net now */
@@ -769,6 +810,8 @@ const cli_command cli_cmd_train = {
     "  --epochs N         total epochs (default: [train] epochs)\n"
     "  --batch N          batch size (default: [train] batch)\n"
     "  --lr X             learning rate (default: [train] lr)\n"
+    "  --micro-batches N  compute each batch in N micro-batches, gradients summed in order (default:\n"
+    "                     [train] micro_batches); under mpirun per rank: N ranks x M = one process x N*M\n"
     "  --seed N           seed for initialisation, shuffling and dropout\n"
     "  --out DIR          output folder (default runs/<model name>)\n"
     "  --resume CKPT      continue from a checkpoint (its model and state)\n"

@@ -85,7 +85,7 @@ static int run(int argc, char **argv)
         return 0;
     }
     if (!strcmp(name, "--version")) {
-        printf("deepsky %s\n", DS_VERSION);
+        printf("deepsky %s\nMPI: %s\n", DS_VERSION, ds_comm_backend());
         return 0;
     }
     for (int i = 0; i < N_COMMANDS; i++) {
