@@ -11,6 +11,8 @@ fi
 if [ "${1:-}" = "--test" ]; then
   # clang, libFuzzer's runtime (libclang_rt.fuzzer) and llvm-symbolizer for the fuzz smoke
   pkgs+=(python3 python3-numpy python3-torch chromium clang libclang-rt-14-dev llvm)
+  # data-parallel training (optional in a build): Open MPI, for tests/e2e/test_mpi.sh
+  pkgs+=(libopenmpi-dev openmpi-bin)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -35,13 +35,16 @@ run_suite() { # name, build dir, cmake args...
 }
 
 mkdir -p build build-avx2 build-asan build-asan-native
-run_suite "release build" build -DCMAKE_BUILD_TYPE=Release
-run_suite "release build for AVX2 without AVX-512 (x86-64-v3)" build-avx2 -DCMAKE_BUILD_TYPE=Release -DDS_MARCH=x86-64-v3
+run_suite "release build (with MPI)" build -DCMAKE_BUILD_TYPE=Release -DDS_MPI=ON
+# the AVX2 build is also the build without MPI (DS_MPI=OFF: as on a machine
+# without Open MPI; the demo runs in its e2e_cli, and e2e_mpi checks that
+# mpirun -np 2 gets a clear error); the Release build has MPI (DS_MPI=ON)
+run_suite "release build for AVX2 without AVX-512 (x86-64-v3), without MPI" build-avx2 -DCMAKE_BUILD_TYPE=Release -DDS_MARCH=x86-64-v3 -DDS_MPI=OFF
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  run_suite "sanitizer build (ASan + UBSan)" build-asan -DCMAKE_BUILD_TYPE=Debug -DDS_SANITIZE=ON
+  run_suite "sanitizer build (ASan + UBSan)" build-asan -DCMAKE_BUILD_TYPE=Debug -DDS_SANITIZE=ON -DDS_MPI=OFF
 # the same on this machine's vector kernels (AVX-512 where it has them)
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  run_suite "sanitizer build, optimised for this machine" build-asan-native -DCMAKE_BUILD_TYPE=Release -DDS_SANITIZE=ON
+  run_suite "sanitizer build, optimised for this machine" build-asan-native -DCMAKE_BUILD_TYPE=Release -DDS_SANITIZE=ON -DDS_MPI=OFF
 # the fuzz smoke: every parser under libFuzzer with ASan + UBSan (scripts/fuzz.sh)
 echo "== fuzz smoke (${FUZZ_SECONDS:-30} s per harness) =="
 FUZZ_JOBS=${FUZZ_JOBS:-2} bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}" | { mkdir -p build-fuzz; tee build-fuzz/smoke.log; }
