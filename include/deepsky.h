@@ -524,6 +524,8 @@ ds_shard_writer *ds_shard_writer_open(const char *dir, ds_shape sample, int clas
 int ds_shard_writer_add(ds_shard_writer *w, const float *x, const float *y, int n);
 /* Finish (last shard, index); returns 0, and frees w either way. */
 int ds_shard_writer_close(ds_shard_writer *w);
+/* Drop w without writing an index (the shards written stay, unindexed). */
+void ds_shard_writer_abort(ds_shard_writer *w);
 
 /* ---- metrics ------------------------------------------------------------ */
 
@@ -998,6 +1000,10 @@ typedef void (*ds_progress_fn)(void *arg, long done, long total);
  * done, n) after each (fn NULL: ds_sim_dataset). */
 int ds_sim_dataset_progress(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta, ds_progress_fn fn,
                             void *arg);
+/* cfg->n stamps as a sharded data set in dir (ds_shard_writer, shard_size
+ * stamps a shard), made and written a chunk at a time: memory is one shard.
+ * Stamp i is ds_sim_stamp(cfg, i): the stamps of ds_sim_dataset, in order. */
+int ds_sim_shards(const ds_sim_cfg *cfg, const char *dir, int shard_size, ds_progress_fn fn, void *arg);
 /* Rendering, in electrons added to img [size × size] (pixel centres at
  * k + 0.5): a PSF of FWHM fwhm (beta ≤ 0: Gaussian, else Moffat β)
  * integrated over pixels; and that PSF swept along a segment (a trail). */
