@@ -446,7 +446,7 @@ int ds_shards_load(const char *path, ds_dataset *out)
     uint64_t bytes = (uint64_t)s->n * (row + 1) * sizeof(float), limit = load_limit();
     int rc = -1;
     if (bytes > limit || s->n > INT_MAX) {
-        ds_fail("%s: %lld samples are %.2f GB in memory, more than the %.2f GB allowed (a quarter of this "
+        ds_fail("%s: %lld samples are %.3g GB in memory, more than the %.3g GB allowed (a quarter of this "
                 "machine's memory; DS_SHARDS_LOAD_LIMIT sets it); train on it with --data %s, which streams it "
                 "shard by shard", path, (long long)s->n, bytes / 1e9, limit / 1e9, path);
         goto done;
