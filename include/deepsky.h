@@ -441,7 +441,8 @@ void ds_loader_free(ds_loader *l);
 /* Start an epoch (reshuffles). */
 void ds_loader_reset(ds_loader *l);
 /* Copy the next batch into x [b, sample] and y [b]; returns b (0 at the
- * end of the epoch). */
+ * end of the epoch; -1 with the error set when a streamed sharded set
+ * cannot be read: a loop `while ((b = next()) > 0)` must check b < 0). */
 int ds_loader_next(ds_loader *l, float *x, float *y);
 /* The same for a dataset with fields: dst[0] gets x [b, sample], dst[1+k]
  * field k [b, fields[k].sample] (NULL: skipped); augmentation changes only x. */
@@ -465,7 +466,10 @@ ds_rng *ds_loader_rng(ds_loader *l);
  * each global batch of b samples, b = the loader's batch (the epoch's last
  * may be smaller) — in the one global order the seed gives every rank, so
  * N ranks at global batch B see exactly the batches of one process at B.
- * size 1: the whole batch (the default). Drops a staged batch (as reset). */
+ * size 1: the whole batch (the default). Restarts the current epoch in the
+ * order already drawn, without drawing from the generator (so size 1 stays
+ * bit-identical to a loader never sharded); rank outside 0..size-1 or
+ * size < 1: -1. */
 int ds_loader_set_shard(ds_loader *l, int rank, int size);
 /* 1 while the epoch has global batches left (with shards, a rank's share of
  * a small last batch may be 0 samples: loop on this, not on next() > 0). */
