@@ -488,12 +488,14 @@ double ds_loader_wait_seconds(const ds_loader *l);
  * bounded by the prefetch window, not the data set. docs/data.md. */
 struct ds_norm;
 typedef struct ds_shards ds_shards;
-/* Open DIR (holding index.json) or the index file itself; checks every
+/* Open DIR (holding index.json), the index file itself, or either as the
+ * data spec shards:PATH; checks every
  * shard's header against the index (missing or truncated shard: an error
  * naming the file). */
 ds_shards *ds_shards_open(const char *path);
 void ds_shards_close(ds_shards *s);
-/* 1 when path is a sharded data set (a folder with index.json, or one). */
+/* 1 when path is a sharded data set (a folder with index.json, or one;
+ * with or without the spec's "shards:"): the test for --data to stream. */
 int ds_shards_is(const char *path);
 /* Total samples. */
 int64_t ds_shards_samples(const ds_shards *s);

@@ -257,10 +257,17 @@ static int parse_index(ds_shards *s, const char *index, const ds_json *root)
     return 0;
 }
 
+/* "shards:DIR" → "DIR" (the data spec's scheme), else path itself */
+static const char *unscheme(const char *path)
+{
+    return path && !strncmp(path, "shards:", 7) ? path + 7 : path;
+}
+
 int ds_shards_is(const char *path)
 {
     struct stat st;
     char p[PATH_MAX];
+    path = unscheme(path);
     if (!path || stat(path, &st) != 0) return 0;
     if (S_ISDIR(st.st_mode)) return snprintf(p, sizeof p, "%s/index.json", path) < (int)sizeof p && stat(p, &st) == 0;
     const char *base = strrchr(path, '/');
@@ -271,6 +278,7 @@ ds_shards *ds_shards_open(const char *path)
 {
     struct stat st;
     char index[PATH_MAX];
+    path = unscheme(path);
     if (!path || stat(path, &st) != 0) {
         ds_fail("%s: cannot open: %s", path ? path : "(null)", strerror(errno));
         return NULL;

@@ -90,6 +90,9 @@ static void test_roundtrip(void)
     ds_dataset d, d2;
     char spec[600];
     snprintf(spec, sizeof spec, "shards:%s", dir);
+    ds_shards *s2 = ds_shards_open(spec); /* the spec's scheme is understood too */
+    CHECK(ds_shards_is(spec) && s2 && ds_shards_samples(s2) == N && !ds_shards_is("shards:/nonexistent"));
+    ds_shards_close(s2);
     CHECK(ds_data_load(spec, &d) == 0 && d.n == N && d.classes == CLASSES && d.class_names);
     CHECK(ds_data_load(dir, &d2) == 0 && d2.n == N);
     int same = 1;
