@@ -450,7 +450,8 @@ void ds_loader_free(ds_loader *l);
 /* Start an epoch (reshuffles). */
 void ds_loader_reset(ds_loader *l);
 /* Copy the next batch into x [b, sample] and y [b]; returns b (0 at the
- * end of the epoch). */
+ * end of the epoch; -1 with the error set when a streamed sharded set
+ * cannot be read: a loop `while ((b = next()) > 0)` must check b < 0). */
 int ds_loader_next(ds_loader *l, float *x, float *y);
 /* The same for a dataset with fields: dst[0] gets x [b, sample], dst[1+k]
  * field k [b, fields[k].sample] (NULL: skipped); augmentation changes only x. */
@@ -474,7 +475,10 @@ ds_rng *ds_loader_rng(ds_loader *l);
  * each global batch of b samples, b = the loader's batch (the epoch's last
  * may be smaller) — in the one global order the seed gives every rank, so
  * N ranks at global batch B see exactly the batches of one process at B.
- * size 1: the whole batch (the default). Drops a staged batch (as reset). */
+ * size 1: the whole batch (the default). Restarts the current epoch in the
+ * order already drawn, without drawing from the generator (so size 1 stays
+ * bit-identical to a loader never sharded); rank outside 0..size-1 or
+ * size < 1: -1. */
 int ds_loader_set_shard(ds_loader *l, int rank, int size);
 /* 1 while the epoch has global batches left (with shards, a rank's share of
  * a small last batch may be 0 samples: loop on this, not on next() > 0). */
@@ -493,12 +497,14 @@ double ds_loader_wait_seconds(const ds_loader *l);
  * bounded by the prefetch window, not the data set. docs/data.md. */
 struct ds_norm;
 typedef struct ds_shards ds_shards;
-/* Open DIR (holding index.json) or the index file itself; checks every
+/* Open DIR (holding index.json), the index file itself, or either as the
+ * data spec shards:PATH; checks every
  * shard's header against the index (missing or truncated shard: an error
  * naming the file). */
 ds_shards *ds_shards_open(const char *path);
 void ds_shards_close(ds_shards *s);
-/* 1 when path is a sharded data set (a folder with index.json, or one). */
+/* 1 when path is a sharded data set (a folder with index.json, or one;
+ * with or without the spec's "shards:"): the test for --data to stream. */
 int ds_shards_is(const char *path);
 /* Total samples. */
 int64_t ds_shards_samples(const ds_shards *s);
@@ -533,6 +539,8 @@ ds_shard_writer *ds_shard_writer_open(const char *dir, ds_shape sample, int clas
 int ds_shard_writer_add(ds_shard_writer *w, const float *x, const float *y, int n);
 /* Finish (last shard, index); returns 0, and frees w either way. */
 int ds_shard_writer_close(ds_shard_writer *w);
+/* Drop w without writing an index (the shards written stay, unindexed). */
+void ds_shard_writer_abort(ds_shard_writer *w);
 
 /* ---- metrics ------------------------------------------------------------ */
 
@@ -1010,6 +1018,10 @@ typedef void (*ds_progress_fn)(void *arg, long done, long total);
  * done, n) after each (fn NULL: ds_sim_dataset). */
 int ds_sim_dataset_progress(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta, ds_progress_fn fn,
                             void *arg);
+/* cfg->n stamps as a sharded data set in dir (ds_shard_writer, shard_size
+ * stamps a shard), made and written a chunk at a time: memory is one shard.
+ * Stamp i is ds_sim_stamp(cfg, i): the stamps of ds_sim_dataset, in order. */
+int ds_sim_shards(const ds_sim_cfg *cfg, const char *dir, int shard_size, ds_progress_fn fn, void *arg);
 /* Rendering, in electrons added to img [size × size] (pixel centres at
  * k + 0.5): a PSF of FWHM fwhm (beta ≤ 0: Gaussian, else Moffat β)
  * integrated over pixels; and that PSF swept along a segment (a trail). */

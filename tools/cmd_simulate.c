@@ -5,15 +5,74 @@
  * metadata a survey pipeline would record for each (meta.csv). */
 #include "cli.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+static void shard_tick(void *arg, long done, long total)
+{
+    (void)total;
+    cli_progress_update(arg, done, NULL);
+}
+
+/* --force on a folder holding a sharded set: its index first (so a set is
+ * never indexed with shards missing), then our shard files. */
+static int remove_shards(const char *dir, int *removed)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/index.json", dir);
+    if (unlink(p) == 0) ++*removed;
+    else if (errno != ENOENT) return cli_error("%s: cannot remove: %s", p, strerror(errno));
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d)))
+        if (!fnmatch("shard-[0-9]*.[xy].npy", e->d_name, 0) || !fnmatch("shard-[0-9]*.[xy].npy.tmp*", e->d_name, 0) ||
+            !fnmatch("index.json.tmp*", e->d_name, 0)) {
+            if (cli_path(p, sizeof p, "%s/%s", dir, e->d_name)) continue;
+            if (unlink(p) == 0) ++*removed;
+            else rc = cli_error("%s: cannot remove: %s", p, strerror(errno));
+        }
+    closedir(d);
+    return rc;
+}
+
+/* --shards SIZE: DIR/index.json and its shards, written shard by shard */
+static int simulate_shards(const ds_sim_cfg *c, const char *out, int shard_size, int force)
+{
+    int removed = 0;
+    if (force && remove_shards(out, &removed)) return 1;
+    if (ds_sim_out_prepare(out, force, &removed) != 0) return cli_lib_error("simulate");
+    if (cli_mkdirs(out) != 0) return 1;
+    cli_progress p;
+    cli_progress_start(&p, "simulating", c->n, 0);
+    snprintf(p.unit, sizeof p.unit, "stamps");
+    int rc = ds_sim_shards(c, out, shard_size, p.on ? shard_tick : NULL, &p);
+    cli_progress_end(&p);
+    if (rc) return cli_lib_error(NULL);
+    ds_shards *s = ds_shards_open(out);
+    if (!s) return cli_lib_error(NULL);
+    int64_t count[2] = {0, 0};
+    ds_shards_class_counts(s, count);
+    double bytes = (double)c->n * c->channels * c->size * c->size * sizeof(float);
+    printf("%d stamps of %dx%d (%s) in %s: %lld real, %lld bogus, in %d shards of up to %d (%.2f GB)\n", c->n,
+           c->size, c->size, c->channels == 1 ? "difference" : "science, reference, difference", out,
+           (long long)count[1], (long long)count[0], (c->n + shard_size - 1) / shard_size, shard_size, bytes / 1e9);
+    printf("train on them (streamed shard by shard): --data %s; the index: %s/index.json (docs/data.md)\n", out, out);
+    ds_shards_close(s);
+    return 0;
+}
 
 static int cmd_simulate(int argc, char **argv)
 {
     ds_sim_cfg c = {.n = 2000, .size = 45, .channels = 1, .real_fraction = 0.0773f, .seed = DS_SIM_DEFAULT_SEED};
     const char *out = NULL;
-    int cutouts = 0, force = 0, removed = 0, footprint = 0;
+    int cutouts = 0, force = 0, removed = 0, footprint = 0, shards = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         int iv;
@@ -28,6 +87,8 @@ static int cmd_simulate(int argc, char **argv)
             if (c.channels == 2) return cli_usage("--channels: 1 (difference) or 3 (science, reference, difference)");
         } else if (cli_opt(argc, argv, &i, "--real-fraction", &v)) {
             if (cli_parse_float("--real-fraction", v, 0.0, 1.0, &c.real_fraction)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--shards", &v)) {
+            if (cli_parse_int("--shards", v, 1, 10000000, &shards)) return 1;
         } else if (!strcmp(argv[i], "--cutouts")) {
             cutouts = 1;
         } else if (!strcmp(argv[i], "--footprint")) {
@@ -43,6 +104,10 @@ static int cmd_simulate(int argc, char **argv)
     }
     if (!out) return cli_usage("simulate: --out DIR is required");
     if (cli_check_out_dir("--out", out) != 0) return 2;
+    if (shards && (cutouts || footprint))
+        return cli_usage("simulate: --shards writes only the sharded set; --%s needs the whole set in memory",
+                         cutouts ? "cutouts" : "footprint");
+    if (shards) return simulate_shards(&c, out, shards, force);
     size_t bytes = (size_t)c.n * c.channels * c.size * c.size * sizeof(float);
     if (bytes > ((size_t)8 << 30))
         return cli_error("simulate: %d stamps of %dx%dx%d are %.1f GB; make fewer", c.n, c.channels, c.size, c.size,
@@ -248,7 +313,7 @@ const cli_command cli_cmd_simulate = {
     cmd_simulate,
     "simulated survey stamps: real asteroids and bogus detections",
     "usage: deepsky simulate --out DIR [--n N] [--size S] [--channels 1|3] [--real-fraction F] [--seed N]\n"
-    "                        [--cutouts] [--footprint] [--force]\n"
+    "                        [--cutouts] [--footprint] [--shards SIZE] [--force]\n"
     "\n"
     "  --n N              stamps (default 2000)\n"
     "  --size S           pixels per side (default 45)\n"
@@ -259,6 +324,10 @@ const cli_command cli_cmd_simulate = {
     "                     its class, kind, S/N, trail, FWHM and sky in the header\n"
     "  --footprint        also DIR/footprint.npy [n, S, S] float32: 1 on the pixels of each stamp's\n"
     "                     source (the trail; a bogus stamp's artefact), 0 elsewhere (docs/simulator.md)\n"
+    "  --shards SIZE      write a sharded data set instead, of any size: DIR/index.json and\n"
+    "                     DIR/shard-NNNNNN.{x,y}.npy of SIZE stamps each, simulated and written\n"
+    "                     shard by shard (memory: one shard); the same stamps as without it\n"
+    "                     (docs/data.md); training streams it: --data DIR\n"
     "  --force            DIR may hold files: remove simulate's own there first (else refused)\n"
     "\n"
     "Writes DIR/x.npy [n, C, S, S] (electrons, sky-subtracted), DIR/y.npy (1 real,\n"

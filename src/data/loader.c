@@ -9,7 +9,7 @@
  * so it depends on the seed alone. Everything is allocated in
  * ds_loader_new; reset and next never allocate.
  */
-#include "internal.h"
+#include "shards.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,6 +19,7 @@
 enum { IDLE, REQUESTED, READY };
 
 struct ds_loader {
+    ds_stream *st;       /* a sharded set streamed from disk (stream.c): every call goes there */
     const ds_dataset *d; /* borrowed: must outlive the loader */
     int batch;
     int shuffle;
@@ -182,9 +183,25 @@ ds_loader *ds_loader_new(const ds_dataset *d, int batch, int shuffle, uint64_t s
     return l;
 }
 
+ds_loader *ds_loader_of_stream(ds_stream *st)
+{
+    ds_loader *l = calloc(1, sizeof *l);
+    if (!l) {
+        ds_fail("loader: out of memory");
+        return NULL;
+    }
+    l->st = st;
+    return l;
+}
+
 void ds_loader_free(ds_loader *l)
 {
     if (!l) return;
+    if (l->st) {
+        ds_stream_free(l->st);
+        free(l);
+        return;
+    }
     if (l->threaded) {
         pthread_mutex_lock(&l->mu);
         l->quit = 1;
@@ -207,6 +224,7 @@ void ds_loader_free(ds_loader *l)
 
 int ds_loader_set_augment(ds_loader *l, int flags)
 {
+    if (l->st) return ds_stream_set_augment(l->st, flags);
     const ds_shape *sh = &l->d->sample;
     if (flags && sh->ndim != 3) return ds_fail("augment: needs image samples [C, H, W]; these are %d-D", sh->ndim);
     if ((flags & DS_AUG_ROT90) && sh->d[1] != sh->d[2])
@@ -222,6 +240,10 @@ int ds_loader_set_augment(ds_loader *l, int flags)
 
 void ds_loader_reset(ds_loader *l)
 {
+    if (l->st) {
+        ds_stream_reset(l->st);
+        return;
+    }
     pthread_mutex_lock(&l->mu);
     settle(l);
     l->state = IDLE;
@@ -257,6 +279,7 @@ void ds_loader_reset(ds_loader *l)
 int ds_loader_set_shard(ds_loader *l, int rank, int size)
 {
     if (!l) return ds_fail("loader shard: no loader");
+    if (l->st) return ds_stream_set_shard(l->st, rank, size);
     if (size < 1) return ds_fail("loader shard: size must be at least 1, got %d", size);
     if (rank < 0 || rank >= size) return ds_fail("loader shard: rank %d outside 0..%d", rank, size - 1);
     pthread_mutex_lock(&l->mu);
@@ -273,14 +296,18 @@ int ds_loader_set_shard(ds_loader *l, int rank, int size)
     return 0;
 }
 
-int ds_loader_more(const ds_loader *l) { return l->pos < l->d->n; }
+int ds_loader_more(const ds_loader *l) { return l->st ? ds_stream_more(l->st) : l->pos < l->d->n; }
 
-int ds_loader_last_global(const ds_loader *l) { return l->last_global; }
+int ds_loader_last_global(const ds_loader *l) { return l->st ? ds_stream_last_global(l->st) : l->last_global; }
 
-double ds_loader_wait_seconds(const ds_loader *l) { return l->wait; }
+double ds_loader_wait_seconds(const ds_loader *l) { return l->st ? ds_stream_wait_seconds(l->st) : l->wait; }
 
 int ds_loader_set_balanced(ds_loader *l, int on)
 {
+    if (l->st)
+        return on ? ds_fail("balanced sampler: not available for a sharded data set streamed from disk (it draws "
+                            "with replacement over the whole set); use class_weight instead")
+                  : 0;
     const ds_dataset *d = l->d;
     if (on && d->classes < 1) return ds_fail("balanced sampler: the data has no labels");
     if (on && !l->cum) {
@@ -319,6 +346,7 @@ int ds_loader_next(ds_loader *l, float *x, float *y)
 int ds_loader_next_fields(ds_loader *l, float *const *dst, float *y)
 {
     float *x = dst[0];
+    if (l->st) return ds_stream_next(l->st, x, y); /* a sharded set has no fields */
     if (l->pos >= l->d->n) return 0;
     int b, gb, lo;
     double t0 = now_seconds();
@@ -347,7 +375,8 @@ int ds_loader_next_fields(ds_loader *l, float *const *dst, float *y)
 /* ⌈n / batch⌉ without overflowing for huge batch sizes. */
 int ds_loader_batches(const ds_loader *l)
 {
+    if (l->st) return ds_stream_batches(l->st);
     return l->d->n / l->batch + (l->d->n % l->batch != 0);
 }
 
-ds_rng *ds_loader_rng(ds_loader *l) { return &l->rng; }
+ds_rng *ds_loader_rng(ds_loader *l) { return l->st ? ds_stream_rng(l->st) : &l->rng; }

@@ -12,7 +12,12 @@
  *                                     2-D image, 3-D cube, 4-D [N,C,H,W], or
  *                                     DIR/<class>/<image>.fits; channels=C:
  *                                     C consecutive planes make one sample
- *   PATH                              by what it is: a directory → fits if
+ *   shards:DIR                        a sharded data set (DIR/index.json,
+ *                                     docs/data.md), loaded whole: refused
+ *                                     beyond a quarter of the memory (training
+ *                                     streams it instead)
+ *   PATH                              by what it is: a directory with
+ *                                     index.json (or index.json) → shards; a directory → fits if
  *                                     its class folders hold FITS, else folder;
  *                                     .npy, .csv(.gz), .fits/.fit/.fts/.fz → that
  *                                     loader; .png/.jpg/.jpeg → one sample
@@ -20,7 +25,7 @@
  * Without labels, y is all 0 and classes is 0. Paths cannot contain ','.
  * spec.c only parses specs and calls the loaders; what they share (names,
  * folders, whole files) is in files.c, so no loader calls back here. */
-#include "data.h"
+#include "shards.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,7 +36,7 @@
 
 #define SPECS                                                                      \
     "fashion-mnist[:train|:test], idx:IMAGES,LABELS, npy:X[,Y], csv:FILE[,label=NAME|INDEX|none][,header=..][,skip=N], " \
-    "folder:DIR, fits:FILE|DIR[,labels=FILE][,channels=C], or a path"
+    "folder:DIR, fits:FILE|DIR[,labels=FILE][,channels=C], shards:DIR, or a path"
 
 /* Splits s in place at ','; returns the number of parts (at most max + 1). */
 static int split(char *s, char **part, int max)
@@ -68,6 +73,7 @@ static int by_path(const char *spec, int want, ds_dataset *out)
                            SPECS);
         return ds_fail("%s: cannot open: %s", spec, strerror(err));
     }
+    if (ds_shards_is(spec)) return ds_shards_load(spec, out);
     if (S_ISDIR(st.st_mode)) return ds_dir_has(spec, ds_is_fits_name, 1) ? ds_fits_load(spec, NULL, want, out) : ds_folder_load(spec, out);
     if (ds_has_ext(spec, ".npy")) return ds_npy_load(spec, NULL, out);
     if (ds_has_ext(spec, ".csv") || ds_has_ext(spec, ".csv.gz")) return ds_csv_load(spec, NULL, 0, out);
@@ -164,6 +170,10 @@ static int by_scheme(const char *spec, const char *scheme, char *args, int want,
         if (n > 2) return ds_fail("data spec '%s': expected npy:X[,Y]", spec);
         return ds_npy_load(a[0], n == 2 ? a[1] : NULL, out);
     }
+    if (strcmp(scheme, "shards") == 0) {
+        if (n != 1) return ds_fail("data spec '%s': expected shards:DIR", spec);
+        return ds_shards_load(a[0], out);
+    }
     if (strcmp(scheme, "folder") == 0) {
         if (n != 1) return ds_fail("data spec '%s': expected folder:DIR", spec);
         return ds_folder_load(a[0], out);
@@ -175,7 +185,7 @@ int ds_data_load(const char *spec, ds_dataset *out) { return ds_data_load_channe
 
 int ds_data_load_channels(const char *spec, int channels, ds_dataset *out)
 {
-    static const char *const schemes[] = {"fashion-mnist", "idx", "npy", "csv", "folder", "fits"};
+    static const char *const schemes[] = {"fashion-mnist", "idx", "npy", "csv", "folder", "fits", "shards"};
     memset(out, 0, sizeof *out);
     if (!spec || !*spec) return ds_fail("empty data spec; use %s", SPECS);
     if (strcmp(spec, "fashion-mnist") == 0) return ds_fashion_mnist_load(NULL, 1, out);

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# End-to-end tests of sharded data sets (docs/data.md): simulate --shards
+# writes the stamps of an unsharded simulate, data specs read the set
+# (shards:DIR, DIR, DIR/index.json), training and evaluation run on it, and
+# bad sets (index key, missing or truncated shard, too large for memory)
+# exit non-zero naming the file.
+# usage: test_shards.sh PATH/TO/deepsky
+set -u
+DS=${1:?usage: test_shards.sh DEEPSKY}
+. "$(dirname "$0")/lib.sh"
+
+expect_ok "simulate --shards" "$DS" simulate --out "$T/set" --n 600 --size 16 --shards 250 --seed 5
+grep -q "in 3 shards of up to 250" "$T/out" && ok "simulate --shards reports its shards" || bad "simulate --shards summary"
+[ -s "$T/set/index.json" ] && [ -s "$T/set/shard-000002.x.npy" ] && [ ! -e "$T/set/shard-000003.x.npy" ] &&
+  ok "simulate --shards wrote index.json and 3 shards" || bad "simulate --shards files"
+expect_ok "simulate, unsharded" "$DS" simulate --out "$T/flat" --n 600 --size 16 --seed 5
+if $PY - "$T" >"$T/out" 2>&1 <<'PYEOF'
+import sys, json, numpy as np
+t = sys.argv[1]
+ix = json.load(open(f"{t}/set/index.json"))
+x = np.concatenate([np.load(f"{t}/set/{s['x']}") for s in ix["shards"]])
+y = np.concatenate([np.load(f"{t}/set/{s['y']}") for s in ix["shards"]])
+fx, fy = np.load(f"{t}/flat/x.npy"), np.load(f"{t}/flat/y.npy")
+assert ix["samples"] == 600 and ix["sample"] == [1, 16, 16] and ix["class_names"] == ["bogus", "real"], ix
+assert (x == fx).all() and (y == fy).all(), "stamps differ"
+assert ix["class_counts"] == [int((fy == 0).sum()), int((fy == 1).sum())], ix["class_counts"]
+m = fx.astype(np.float64)
+assert abs(ix["mean"][0] - m.mean()) <= 1e-9 * abs(m.mean()) + 1e-9, (ix["mean"], m.mean())
+assert abs(ix["std"][0] - m.std()) <= 1e-9 * m.std(), (ix["std"], m.std())
+PYEOF
+then ok "sharded stamps, labels, class counts, mean and std = the unsharded simulate's"; else bad "shards vs unsharded"; fi
+
+cat > "$T/soft.cfg" <<'CFG'
+[net]
+input = 1,16,16
+classes = 2
+
+[dense]
+name = fc
+units = 2
+init = zeros
+
+[train]
+optimizer = sgd
+lr = 0.01
+batch = 32
+epochs = 2
+seed = 3
+CFG
+expect_ok "train --data DIR (a sharded set)" "$DS" train "$T/soft.cfg" --data "$T/set" --val "shards:$T/set" --out "$T/run" --quiet
+expect_ok "train again, same seed" "$DS" train "$T/soft.cfg" --data "$T/set" --out "$T/run2" --quiet
+expect_ok "train on the unsharded set" "$DS" train "$T/soft.cfg" --data "npy:$T/flat/x.npy,$T/flat/y.npy" --out "$T/run3" --quiet
+expect_ok "eval on DIR/index.json" "$DS" eval "$T/run/best.safetensors" --data "$T/set/index.json"
+grep -Eq "accuracy" "$T/out" && ok "eval reports accuracy on the sharded set" || bad "eval output"
+if cmp -s "$T/run2/last.safetensors" "$T/run/last.safetensors" || $PY - "$T" >"$T/out" 2>&1 <<'PYEOF'
+import sys, json, struct, numpy as np
+def tensors(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], np.float32)
+            for k, v in h.items() if k != "__metadata__" and v["dtype"] == "F32" and k.startswith("fc.")}
+a, b = tensors(sys.argv[1] + "/run/last.safetensors"), tensors(sys.argv[1] + "/run2/last.safetensors")
+assert a.keys() == b.keys() and a and all((a[k] == b[k]).all() for k in a), "weights differ"
+PYEOF
+then ok "same seed, same weights on a sharded set"; else bad "same seed, same weights"; fi
+
+# --- bad sets ---
+cp -r "$T/set" "$T/bad"
+sed -i 's/"version": 1,/"version": 1, "colour": 3,/' "$T/bad/index.json"
+expect_fail "unknown index key" "index.json: unknown key 'colour'" "$DS" train "$T/soft.cfg" --data "$T/bad" --out "$T/r" --quiet
+cp "$T/set/index.json" "$T/bad/index.json"
+rm "$T/bad/shard-000001.y.npy"
+expect_fail "missing shard" "shard-000001.y.npy: cannot open" "$DS" eval "$T/run/best.safetensors" --data "shards:$T/bad"
+cp "$T/set/shard-000001.y.npy" "$T/bad/"
+head -c 5000 "$T/set/shard-000002.x.npy" > "$T/bad/shard-000002.x.npy"
+expect_fail "truncated shard" "shard-000002.x.npy: truncated" "$DS" train "$T/soft.cfg" --data "$T/bad" --out "$T/r" --quiet
+expect_fail "no index" "index.json" "$DS" eval "$T/run/best.safetensors" --data "shards:$T/flat"
+DS_SHARDS_LOAD_LIMIT=1000 expect_fail "too large to load whole" "GB in memory.*stream" "$DS" eval "$T/run/best.safetensors" --data "shards:$T/set"
+expect_fail "--shards with --cutouts" "--shards" "$DS" simulate --out "$T/x" --n 10 --shards 5 --cutouts
+expect_fail "--shards 0" "--shards" "$DS" simulate --out "$T/x" --n 10 --shards 0
+expect_fail "simulate --shards into a full folder" "not empty" "$DS" simulate --out "$T/set" --n 10 --size 16 --shards 5
+expect_ok "simulate --shards --force replaces the set" "$DS" simulate --out "$T/set" --n 10 --size 16 --shards 5 --force
+[ ! -e "$T/set/shard-000002.x.npy" ] && grep -q '"samples": 10' "$T/set/index.json" &&
+  ok "--force removed the old shards" || bad "--force left old shards"
+
+finish shards
