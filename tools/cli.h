@@ -103,6 +103,7 @@ typedef struct cli_train_opts {
     cli_specs data, val, test;
     float val_split, lr;
     int epochs, batch, quiet, micro_batches;
+    int shuffle_window, prefetch, loader_threads; /* streamed (sharded) data: ds_stream_cfg */
     long seed; /* -1: the model file's */
     int argc;  /* the command line, for the provenance block (argv NULL: none) */
     char **argv;
@@ -112,6 +113,9 @@ int cli_train_run(const cli_train_opts *o);
 int cli_data_load(const ds_model *model, const char *spec, ds_dataset *d);
 
 /* Number d's labels by the class names kept in checkpoint c (if any). */
+/* A streamed set's class names must be the checkpoint's, in its order (no
+ * relabelling of rows on disk). */
+int cli_same_classes(const ds_checkpoint *c, const ds_dataset *d, const char *what);
 int cli_map_classes(const ds_checkpoint *c, ds_dataset *d, const char *what);
 
 /* Data for a checkpoint's net (eval, predict): spec for the first input,

@@ -95,6 +95,18 @@ done:
     return rc;
 }
 
+int cli_same_classes(const ds_checkpoint *c, const ds_dataset *d, const char *what)
+{
+    char **names;
+    int n;
+    if (ds_checkpoint_classes(c, &names, &n) != 0) return cli_lib_error(NULL);
+    int same = !names || !d->class_names || n == d->classes;
+    for (int k = 0; same && names && d->class_names && k < n; k++) same = !strcmp(names[k], d->class_names[k]);
+    ds_class_names_free(names, n);
+    return same ? 0 : cli_error("%s: its class names are not the checkpoint's, in its order; a streamed set cannot "
+                                "be relabelled (write it with the checkpoint's classes)", what);
+}
+
 int cli_map_classes(const ds_checkpoint *c, ds_dataset *d, const char *what)
 {
     char **names;

@@ -35,6 +35,12 @@ static int parse(int argc, char **argv, cli_train_opts *o)
             if (cli_parse_int("--epochs", v, 1, 100000, &o->epochs)) return 1;
         } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
             if (cli_parse_int("--batch", v, 1, 1 << 20, &o->batch)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--shuffle-window", &v)) {
+            if (cli_parse_int("--shuffle-window", v, 1, 1 << 30, &o->shuffle_window)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--prefetch", &v)) {
+            if (cli_parse_int("--prefetch", v, 1, 1024, &o->prefetch)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--loader-threads", &v)) {
+            if (cli_parse_int("--loader-threads", v, 1, 64, &o->loader_threads)) return 1;
         } else if (cli_opt(argc, argv, &i, "--micro-batches", &v)) {
             if (cli_parse_int("--micro-batches", v, 1, 1 << 16, &o->micro_batches)) return 1;
         } else if (cli_opt(argc, argv, &i, "--lr", &v)) {
@@ -169,7 +175,7 @@ static int ranks_agree(ds_comm *comm, const ds_model *model, const ds_train_cfg 
     uint64_t knobs[4] = {tc->seed, (uint64_t)tc->micro_batches, (uint64_t)tc->epochs, (uint64_t)d->n};
     h = fnv_words(h, knobs, sizeof knobs);
     h = fnv_words(h, &tc->optim.lr, sizeof tc->optim.lr);
-    h = fnv_words(h, d->y, (size_t)d->n * sizeof *d->y);
+    if (d->y) h = fnv_words(h, d->y, (size_t)d->n * sizeof *d->y); /* streamed: the index's description only */
     if (d->x) h = fnv_words(h, d->x, (size_t)d->n * ds_shape_numel(d->sample) * sizeof *d->x);
     for (int k = 0; k < d->n_fields; k++)
         h = fnv_words(h, d->fields[k].x, (size_t)d->n * ds_shape_numel(d->fields[k].sample) * sizeof(float));
@@ -293,7 +299,8 @@ static int on_epoch(void *user, const ds_epoch_log *e)
     cli_progress_clear(&c->bar);
     printf("epoch %d/%d  loss %.4f  acc %.4f", n, E, r->loss, r->accuracy);
     if (has_val) printf("  val_loss %.4f  val_acc %.4f", c->m.log_loss, c->m.accuracy);
-    printf("  lr %.3g  %.1f s  %.0f img/s\n", e->lr, r->seconds, r->samples / r->seconds);
+    double wait = ds_loader_wait_seconds(c->loader);
+    printf("  lr %.3g  %.1f s  %.0f img/s  data wait %.2f s\n", e->lr, r->seconds, r->samples / r->seconds, wait);
     adv_seed(c, n);
     if (e->stop)
         printf("early stopping: no better validation %s in %d epochs (patience)\n", monitor_name(c->monitor),
@@ -304,7 +311,7 @@ static int on_epoch(void *user, const ds_epoch_log *e)
         return HOOK_FAILED;
     for (int h = 0; c->net->prog.n_heads > 1 && h < c->net->prog.n_heads; h++)
         if (tb_printf(c->csv, ",%.6f", r->head_loss[h])) return HOOK_FAILED;
-    if (tb_printf(c->csv, "\n")) return HOOK_FAILED;
+    if (tb_printf(c->csv, ",%.3f\n", wait)) return HOOK_FAILED;
 
     ds_train_state *st = c->st;
     st->epoch = n;
@@ -359,6 +366,7 @@ int cli_train_run(const cli_train_opts *op)
     ds_trainer *trainer = NULL;
     ds_checkpoint *ck = NULL, *init_ck = NULL;
     ds_dataset all = {0}, train = {0}, val = {0}, test = {0};
+    ds_shards *shards = NULL; /* --data a sharded set: streamed, train.x NULL */
     ds_norm norm[DS_MAX_INPUTS] = {{0}};
     char *norm_json[DS_MAX_INPUTS] = {0};
     ds_train_state st = {0};
@@ -428,8 +436,27 @@ int cli_train_run(const cli_train_opts *op)
 
     /* data: load, check, split, normalise (statistics of the training part) */
     const char *data_spec = cli_specs_first(model, &o.data), *val_spec = o.val.n ? cli_specs_first(model, &o.val) : NULL;
-    if (cli_data_bind(model, &o.data, 1, &all) != 0 || (ck && cli_map_classes(ck, &all, data_spec) != 0)) goto done;
-    data_json = cli_data_provenance(model, data_spec, all.n); /* checkpoint metadata "data" */
+    /* a sharded data set is streamed from disk (docs/data.md): `all` describes it, without rows */
+    if (o.data.n == 1 && ds_shards_is(data_spec)) {
+        if (ds_model_num_inputs(model) > 1) {
+            cli_error("%s: a sharded data set feeds a one-input model only; this one has %d inputs", data_spec,
+                      ds_model_num_inputs(model));
+            goto done;
+        }
+        if (o.val_split > 0) {
+            cli_error("--val-split holds out rows of data in memory; %s is streamed: give --val (e.g. a smaller "
+                      "sharded set, which is loaded whole)", data_spec);
+            goto done;
+        }
+        if (!(shards = ds_shards_open(data_spec)) || ds_shards_describe(shards, &all) != 0) {
+            cli_lib_error(NULL);
+            goto done;
+        }
+        if (ck && cli_same_classes(ck, &all, data_spec) != 0) goto done;
+    } else if (cli_data_bind(model, &o.data, 1, &all) != 0 || (ck && cli_map_classes(ck, &all, data_spec) != 0)) {
+        goto done;
+    }
+    data_json = shards ? NULL : cli_data_provenance(model, data_spec, all.n); /* checkpoint metadata "data" (not yet for streamed sets) */
     if (o.val_split > 0) {
         if (ds_dataset_split(&all, o.val_split, tc.seed, &train, &val) != 0) {
             cli_lib_error(NULL);
@@ -466,7 +493,8 @@ int cli_train_run(const cli_train_opts *op)
         char key[80];
         snprintf(key, sizeof key, k ? "norm.%s" : "norm", ds_model_input_name(model, k));
         ds_checkpoint *from = ck ? ck : init_ck;
-        if (from ? ds_checkpoint_norm_key(from, key, &norm[k]) != 0 : ds_norm_compute(&view, &norm[k]) != 0) {
+        if (from ? ds_checkpoint_norm_key(from, key, &norm[k]) != 0
+                 : shards ? ds_shards_norm(shards, &norm[k]) != 0 : ds_norm_compute(&view, &norm[k]) != 0) {
             cli_lib_error(NULL);
             goto done;
         }
@@ -477,7 +505,7 @@ int cli_train_run(const cli_train_opts *op)
             goto done;
         }
     }
-    if (cli_norms_apply(norm, n_in, &train, data_spec) || (val.n && cli_norms_apply(norm, n_in, &val, val_spec ? val_spec : "validation data")) ||
+    if ((!shards && cli_norms_apply(norm, n_in, &train, data_spec)) || (val.n && cli_norms_apply(norm, n_in, &val, val_spec ? val_spec : "validation data")) ||
         (test.n && cli_norms_apply(norm, n_in, &test, test_spec)))
         goto done;
 
@@ -503,12 +531,20 @@ int cli_train_run(const cli_train_opts *op)
         if (tc.n_class_weight) {
             memcpy(cw, tc.class_weight, (size_t)classes * sizeof *cw);
         } else { /* n / (classes · count): scikit-learn's "balanced" */
-            long *count = calloc((size_t)classes, sizeof *count);
+            int64_t *count = calloc((size_t)(classes > train.classes ? classes : train.classes), sizeof *count);
             if (!count) {
                 cli_error("out of memory");
                 goto done;
             }
-            for (int i = 0; i < train.n; i++) count[(int)train.y[i]]++;
+            if (shards) {
+                if (ds_shards_class_counts(shards, count) != 0) {
+                    free(count);
+                    cli_lib_error(NULL);
+                    goto done;
+                }
+            } else {
+                for (int i = 0; i < train.n; i++) count[(int)train.y[i]]++;
+            }
             for (int c = 0; c < classes; c++) cw[c] = count[c] ? (float)((double)train.n / ((double)classes * count[c])) : 0;
             free(count);
         }
@@ -532,7 +568,14 @@ int cli_train_run(const cli_train_opts *op)
     model = NULL;
     if (cli_check_input(&net, &train, data_spec) != 0 || (val.n && cli_check_input(&net, &val, "validation data")))
         goto done;
-    if (!(loader = ds_loader_new(&train, tc.batch, 1, tc.seed ^ 0x5eedULL))) {
+    if (shards && tc.balanced) {
+        cli_error("[train] sampler = balanced draws any sample at any time; %s is streamed shard by shard", data_spec);
+        goto done;
+    }
+    ds_stream_cfg scfg = {.window = o.shuffle_window, .prefetch = o.prefetch, .threads = o.loader_threads,
+                          .norm = &norm[0]};
+    if (!(loader = shards ? ds_loader_new_shards(shards, tc.batch, tc.seed ^ 0x5eedULL, &scfg)
+                          : ds_loader_new(&train, tc.batch, 1, tc.seed ^ 0x5eedULL))) {
         cli_lib_error(NULL);
         goto done;
     }
@@ -644,7 +687,8 @@ int cli_train_run(const cli_train_opts *op)
     if (tb_printf(&csv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds")) goto done;
     for (int h = 0; net.prog.n_heads > 1 && h < net.prog.n_heads; h++)
         if (tb_printf(&csv, ",train_loss_%s", net.prog.heads[h].name)) goto done;
-    if (tb_printf(&csv, "\n")) goto done;
+    /* seconds the training waited for the loader in the epoch (rank 0's) */
+    if (tb_printf(&csv, ",data_wait\n")) goto done;
     if (st.epoch > 0) { /* keep the rows of the epochs already done, as they are (lr and seconds too) */
         FILE *old = fopen(path, "r");
         char line[512];
@@ -772,6 +816,7 @@ done:
     ds_checkpoint_close(init_ck);
     ds_optim_free(opt);
     ds_loader_free(loader);
+    ds_shards_close(shards);
     if (net.g) cli_net_free(&net);
     ds_model_free(model);
     for (int k = 0; k < DS_MAX_INPUTS; k++) ds_norm_free(&norm[k]), free(norm_json[k]);
@@ -810,6 +855,9 @@ const cli_command cli_cmd_train = {
     "  --epochs N         total epochs (default: [train] epochs)\n"
     "  --batch N          batch size (default: [train] batch)\n"
     "  --lr X             learning rate (default: [train] lr)\n"
+    "  --shuffle-window N streamed data (--data a sharded set): shuffle within N samples (default 65536)\n"
+    "  --prefetch N       streamed data: batches read ahead (default 4)\n"
+    "  --loader-threads N streamed data: threads reading, decoding and augmenting (default 1)\n"
     "  --micro-batches N  compute each batch in N micro-batches, gradients summed in order (default:\n"
     "                     [train] micro_batches); under mpirun per rank: N ranks x M = one process x N*M\n"
     "  --seed N           seed for initialisation, shuffling and dropout\n"

@@ -391,8 +391,13 @@ static int pass(ds_trainer *t, ds_loader *l, int train, int epoch, ds_epoch_stat
         b = micro ? ds_loader_next_fields(l, stage, p->labels ? t->stage_y : NULL)
                   : ds_loader_next_fields(l, dst, p->labels ? p->labels->val : NULL);
         int gb = ds_loader_last_global(l);
+        if (b < 0) { /* a streamed shard could not be read (the loader said why) */
+            rc = -1;
+            ds_fail_prefix("epoch %d, batch %d: ", epoch, k + 1);
+            break;
+        }
         if (dist && gb < t->size) continue; /* a last batch smaller than the ranks: skipped by all (docs/scaling.md) */
-        if (b <= 0) break;
+        if (b == 0) break;
         double lv;
         if (train) {
             if (b > (micro ? t->micro : 1) * g->max_batch) {
