@@ -72,6 +72,15 @@ expect_ok "3 ranks, allreduce = ordered, global batch 63" $MPI 3 "$DS" train "$T
 expect_ok "1 process, 3 micro-batches" "$DS" train "$T/lenet-ord.cfg" --data "$D" --batch 63 --micro-batches 3 --epochs 1 --out "$T/o1" --quiet
 same "3 ranks (ordered) = 1 process in 3 micro-batches" "$T/o3/last.safetensors" "$T/o1/last.safetensors" all
 
+# adversarial training plugs into the same trainer: FGSM on 2 ranks = 1 process in 2 micro-batches
+$PY -c "
+import numpy as np
+np.save('$T/xa.npy', np.load('$T/x.npy')[:1280]); np.save('$T/ya.npy', np.load('$T/y.npy')[:1280])"
+(grep -v "^schedule" "$T/lenet.cfg"; echo "adversarial = fgsm"; echo "adversarial_eps = 0.1") >"$T/adv.cfg"
+expect_ok "FGSM adversarial training on 2 ranks" $MPI 2 "$DS" train "$T/adv.cfg" --data "npy:$T/xa.npy,$T/ya.npy" --epochs 1 --out "$T/a2" --quiet
+expect_ok "FGSM adversarial training, 1 process, 2 micro-batches" "$DS" train "$T/adv.cfg" --data "npy:$T/xa.npy,$T/ya.npy" --epochs 1 --micro-batches 2 --out "$T/a1" --quiet
+same "adversarial training: 2 ranks = 1 process" "$T/a2/last.safetensors" "$T/a1/last.safetensors" all
+
 # --- batch norm: per-rank statistics (= micro-batches), and synchronised ---
 cat >"$T/bn.cfg" <<'CFG'
 [net]
