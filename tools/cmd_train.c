@@ -559,6 +559,13 @@ int cli_train_run(const cli_train_opts *op)
                   tc.micro_batches > 1 ? "es" : "");
         goto done;
     }
+    if ((tc.class_weight_auto || tc.n_class_weight) && size * tc.micro_batches > 1) {
+        /* a weighted loss is Σ w·l / Σ w over the batch: a part's share of the batch is then its share of Σ w,
+         * not of the rows, and weighting parts by rows would silently train another loss */
+        cli_error("[train] class_weight normalises by the batch's total weight, which %s do not share; use "
+                  "sampler = balanced, or one process without micro-batches", size > 1 ? "ranks" : "micro-batches");
+        goto done;
+    }
     if (ranks_agree(comm, model, &tc, &train, tc.batch) != 0) goto done;
     /* each rank's graph holds its share of a global batch */
     if (cli_net_build(&net, model, tc.batch / size / tc.micro_batches, tc.seed, cw) != 0) {

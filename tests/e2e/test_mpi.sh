@@ -135,5 +135,8 @@ expect_fail "rank 1 has other data: refused before training" "ranks differ in th
   $MPI 1 "$DS" train "$T/lenet.cfg" --data "$D" --epochs 1 --out "$T/f3" --quiet : \
   -np 1 "$DS" train "$T/lenet.cfg" --data "npy:$T/x2.npy,$T/y2.npy" --epochs 1 --out "$T/f3" --quiet
 [ ! -e "$T/f3/last.safetensors" ] && ok "no checkpoint from the refused run" || bad "refused run wrote a checkpoint"
+(cat "$T/lenet.cfg"; echo "class_weight = auto") >"$T/cw.cfg"
+expect_fail "class weights (a per-batch normaliser) are refused over ranks" "class_weight normalises by the batch's total weight" $MPI 2 "$DS" train "$T/cw.cfg" --data "$D" --epochs 1 --out "$T/f4" --quiet
+expect_fail "and over micro-batches" "class_weight normalises" "$DS" train "$T/cw.cfg" --data "$D" --epochs 1 --micro-batches 2 --out "$T/f5" --quiet
 expect_fail "other commands refuse to run on several ranks" "does not run data-parallel" $MPI 2 "$DS" eval "$T/mpi2/last.safetensors" --data "$D"
 finish mpi
