@@ -40,8 +40,8 @@ $PY -c "import sys; sys.exit(0 if float('$acc') > 0.80 else 1)" && ok "2 ranks: 
 expect_ok "1 process, micro_batches = 2" env DS_NUM_THREADS=2 "$DS" train "$T/lenet-mb2.cfg" --data fashion-mnist --epochs 1 --out "$T/one-mb2" --quiet
 same "2 ranks = 1 process at the same global batch, bit for bit (weights, buffers, Adam moments)" \
   "$T/mpi2/last.safetensors" "$T/one-mb2/last.safetensors" all
-expect_ok "1 process, plain" env DS_NUM_THREADS=2 "$DS" train "$T/lenet.cfg" --data fashion-mnist --epochs 1 --out "$T/one" --quiet
-echo "     plain single process against 2 ranks (other summation order): $(diff_ck "$T/mpi2/last.safetensors" "$T/one/last.safetensors")"
+# (a plain single process, summing in another order, parts from these
+# after ~50 steps: docs/design.md, "Data-parallel training through the trainer")
 }
 
 # --- a subset for the rest: 6,400 images, 100 steps per epoch ---
