@@ -151,7 +151,8 @@ static ds_optim *optim_for(ds_graph *gr, const ds_train_cfg *tc, float lr, const
 /* [train] settings a GAN does not apply are refused, never dropped: a
  * schedule (counted in epochs or steps, it would need the data's batches per
  * epoch and each network's own step count), [group]s, class weights,
- * patience (no validation) and adversarial training */
+ * patience (no validation), adversarial training and the data-parallel
+ * settings (a GAN is not data-parallel yet) */
 static int check_train(const ds_gan_model *gm)
 {
     const ds_train_cfg *tc = ds_gan_model_train_cfg(gm);
@@ -160,6 +161,9 @@ static int check_train(const ds_gan_model *gm)
                        : tc->class_weight_auto || tc->n_class_weight ? "class_weight="
                        : tc->patience > 0                          ? "patience="
                        : tc->adversarial                           ? "adversarial="
+                       : tc->micro_batches > 1                     ? "micro_batches="
+                       : tc->sync_bn                               ? "sync_bn="
+                       : tc->ordered_allreduce                     ? "allreduce="
                                                                    : NULL;
     if (what) return ds_fail("%s: [train] %s does not apply to a GAN (docs/gan.md); remove it", ds_gan_model_net((ds_gan_model *)gm, 0)->file, what);
     for (int k = 0; k < 2; k++) {
