@@ -126,6 +126,12 @@ expect_ok "1 process, 1 step" "$DS" train "$T/bn.cfg" --data "npy:$T/x1.npy,$T/y
 r=$(diff_ck "$T/s2/last.safetensors" "$T/s1/last.safetensors")
 $PY -c "import sys; v=float('$r'.split()[0].split('=')[1]); sys.exit(0 if v < 1e-5 else 1)" && ok "sync_bn: 2 ranks = 1 process at batch 64 after a step ($r)" || bad "sync_bn one step ($r)"
 
+# --- a streamed sharded set on 2 ranks (each reads its rows of each global batch), batch norm, dihedral augmentation
+expect_ok "simulate a sharded set" "$DS" simulate --out "$T/sh" --n 1500 --shards 400 --seed 5
+expect_ok "streamed on 2 ranks" $MPI 2 "$DS" train "$SRC/models/realbogus.cfg" --data "$T/sh" --epochs 1 --out "$T/sh2" --quiet
+expect_ok "streamed, 1 process, 2 micro-batches" "$DS" train "$SRC/models/realbogus.cfg" --data "$T/sh" --epochs 1 --micro-batches 2 --out "$T/sh1" --quiet
+same "streamed: 2 ranks = 1 process" "$T/sh2/last.safetensors" "$T/sh1/last.safetensors" all
+
 # --- failures stop every rank, with the failing rank's message ---
 expect_fail "a global batch the ranks do not divide" "not divisible by 2 ranks" $MPI 2 "$DS" train "$T/lenet.cfg" --data "$D" --batch 63 --epochs 1 --out "$T/f1" --quiet
 expect_fail "rank 1 cannot read its data: every rank stops" "rank 1 of 2: .*nothere" \
