@@ -456,7 +456,7 @@ int cli_train_run(const cli_train_opts *op)
     } else if (cli_data_bind(model, &o.data, 1, &all) != 0 || (ck && cli_map_classes(ck, &all, data_spec) != 0)) {
         goto done;
     }
-    data_json = shards ? NULL : cli_data_provenance(model, data_spec, all.n); /* checkpoint metadata "data" (not yet for streamed sets) */
+    data_json = cli_data_provenance(model, data_spec, all.n); /* checkpoint metadata "data" (a sharded set: its index) */
     if (o.val_split > 0) {
         if (ds_dataset_split(&all, o.val_split, tc.seed, &train, &val) != 0) {
             cli_lib_error(NULL);

@@ -239,7 +239,7 @@ static int main_path(const char *spec, char *buf, size_t size)
         if (access(buf, R_OK) != 0) snprintf(buf, size, "%s/%s-images-idx3-ubyte.gz", dir, set);
         return 0;
     }
-    static const char *const schemes[] = {"npy:", "csv:", "fits:", "folder:", "idx:"};
+    static const char *const schemes[] = {"npy:", "csv:", "fits:", "folder:", "idx:", "shards:"};
     const char *s = spec;
     for (size_t i = 0; i < sizeof schemes / sizeof *schemes; i++)
         if (!strncmp(spec, schemes[i], strlen(schemes[i]))) s = spec + strlen(schemes[i]);
@@ -369,6 +369,32 @@ static int is_data_file(const char *name)
            ds_has_ext(name, ".jpeg");
 }
 
+/* A sharded set (docs/data.md): its index.json, hashed (the shards are not
+ * read: a streamed set may be larger than memory and the index names each
+ * shard's size), and the simulator's stamp range when simulate wrote one
+ * ("sim": {"seed", "size", "first", "end"}). */
+static int shards_provenance(const char *ipath, int n, ds_provenance *p, long *index)
+{
+    uint64_t h;
+    if (ds_file_hash(ipath, &h)) return -1;
+    if (add_file(p, ipath, h, n)) return -1;
+    size_t len;
+    char *text = ds_file_read(ipath, (size_t)64 << 20, &len), err[64];
+    ds_json *j = text ? ds_json_parse(text, len, err, sizeof err) : NULL;
+    const ds_json *sim = j ? ds_json_get(j, "sim") : NULL;
+    uint64_t seed;
+    long first, end, size;
+    int rc = 0;
+    if (sim && !ds_json_u64(ds_json_get(sim, "seed"), &seed) && !get_long(sim, "size", &size) &&
+        !get_long(sim, "first", &first) && !get_long(sim, "end", &end) && end - first == n) {
+        for (long k = 0; index && k < n; k++) index[k] = first + k;
+        rc = add_range(p, seed, (int)size, first, end);
+    }
+    ds_json_free(j);
+    free(text);
+    return rc;
+}
+
 int ds_provenance_of(const char *spec, int channels, int n, ds_provenance *out, long **index)
 {
     memset(out, 0, sizeof *out);
@@ -384,7 +410,12 @@ int ds_provenance_of(const char *spec, int channels, int n, ds_provenance *out, 
         ds_fail("%s: cannot open: %s", path, strerror(errno));
         goto done;
     }
-    if (S_ISDIR(st.st_mode)) {
+    char ipath[PATH_MAX + 16];
+    size_t pl = strlen(path);
+    snprintf(ipath, sizeof ipath, S_ISDIR(st.st_mode) ? "%s/index.json" : "%s", path);
+    if ((S_ISDIR(st.st_mode) && access(ipath, R_OK) == 0) || (pl >= 10 && !strcmp(path + pl - 10, "index.json"))) {
+        if (shards_provenance(ipath, n, out, idx)) goto done;
+    } else if (S_ISDIR(st.st_mode)) {
         ds_file_list l;
         if (ds_class_files(path, is_data_file, "FITS or PNG/JPEG", &l)) goto done;
         long k = 0;
