@@ -26,7 +26,7 @@ echo "set: $(du -sb "$R/data" | cut -f1) bytes on disk, $(grep -c '"x"' "$R/data
 [ -f "$R/sim.time" ] && echo "simulate: $(wall "$R/sim.time") wall, peak RSS $(rss "$R/sim.time") kB"
 
 # the library alone: ds_loader_new_shards + ds_train_epoch
-cc -O2 -Iinclude experiments/stream/stream_epoch.c "$B/libdeepsky.a" -lcfitsio -lz -lm -lpthread -o "$B/stream_epoch"
+cc -O2 -Iinclude experiments/stream/stream_epoch.c -L"$B" -ldeepsky -Wl,-rpath,"$PWD/$B" -lm -o "$B/stream_epoch"
 for k in 1 2; do
   tv nice "$B/stream_epoch" "$R/data" 64 16 2 >"$R/epoch$k.log" 2>"$R/epoch$k.time"
   echo "stream_epoch run $k: $(grep -E '^epoch' "$R/epoch$k.log"); $(grep waited "$R/epoch$k.log");" \
