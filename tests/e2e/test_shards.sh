@@ -68,6 +68,14 @@ assert a.keys() == b.keys() and a and all((a[k] == b[k]).all() for k in a), "wei
 PYEOF
 then ok "same seed, same weights on a sharded set"; else bad "same seed, same weights"; fi
 
+# --- resume: 1 epoch, then --resume to 2, equals 2 epochs at once (the loader's generator is in the checkpoint) ---
+(cat "$T/soft.cfg"; echo "augment = dihedral") >"$T/soft-aug.cfg"
+expect_ok "2 epochs streamed, augmented" "$DS" train "$T/soft-aug.cfg" --data "$T/set" --out "$T/e2" --quiet
+expect_ok "1 epoch streamed" "$DS" train "$T/soft-aug.cfg" --data "$T/set" --out "$T/e1" --epochs 1 --quiet
+expect_ok "--resume to 2 epochs" "$DS" train --resume "$T/e1/last.safetensors" --data "$T/set" --epochs 2 --quiet
+r=$($PY "$(dirname "$0")/ckpt_diff.py" "$T/e1/last.safetensors" "$T/e2/last.safetensors" | tail -1)
+case $r in *identical=1*) ok "resumed = uninterrupted, streamed ($r)" ;; *) bad "resumed differs ($r)" ;; esac
+
 # --- 2 MPI ranks streaming the set: each reads its rows of one global order, and the weights are one
 # process's with micro_batches = 2 (the same sums; docs/scaling.md), bit for bit (augmentation too) ---
 if command -v mpirun >/dev/null && ! "$DS" --version | grep -q "^MPI: none"; then
