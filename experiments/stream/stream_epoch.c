@@ -4,8 +4,10 @@
  * data, and the process's peak resident set (VmHWM), with a hash of the
  * final weights so two runs of one seed can be compared.
  *
- *   cc -O2 -Iinclude experiments/stream/stream_epoch.c build/libdeepsky.a \
- *      -lcfitsio -lz -lm -lpthread -o build/stream_epoch
+ *   cc -O2 -Iinclude experiments/stream/stream_epoch.c -Lbuild -ldeepsky \
+ *      -Wl,-rpath,"$PWD/build" -lm -o build/stream_epoch
+ * (the shared library brings its own dependencies: CFITSIO, zlib, MPI when
+ * the build has it)
  *   build/stream_epoch DIR [batch [seed [threads [window [prefetch]]]]]
  *
  * The model is softmax regression (a dense layer over the whole stamp,

@@ -14,7 +14,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 enum { IDLE, REQUESTED, READY };
 
@@ -47,13 +46,6 @@ struct ds_loader {
     double wait;              /* seconds next() waited for data since reset */
 };
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The global batch starting at perm position pos: its size *gb and this
  * rank's rows [*lo, *lo + share) of it; returns share (may be 0). */
 static int share_of(const ds_loader *l, int pos, int *gb, int *lo)
@@ -66,9 +58,7 @@ static int share_of(const ds_loader *l, int pos, int *gb, int *lo)
     return e - a;
 }
 
-/* dst = src [C, H, W] under a dihedral transform: bit 0 flips x, bit 1
- * flips y, bit 2 transposes (square planes only) */
-static void transform(const float *src, float *dst, int C, int H, int W, int code)
+void ds_dihedral(const float *src, float *dst, int C, int H, int W, int code)
 {
     for (int c = 0; c < C; c++) {
         const float *s = src + (size_t)c * H * W;
@@ -93,7 +83,7 @@ static int gather(const ds_loader *l, int pos, float *x, float *y, float *const 
     for (int i = 0; i < b; i++) {
         size_t k = (size_t)l->perm[pos + i];
         int code = l->augment ? l->code[pos + i] : 0;
-        if (code) transform(l->d->x + k * l->row, x + (size_t)i * l->row, sh->d[0], sh->d[1], sh->d[2], code);
+        if (code) ds_dihedral(l->d->x + k * l->row, x + (size_t)i * l->row, sh->d[0], sh->d[1], sh->d[2], code);
         else memcpy(x + (size_t)i * l->row, l->d->x + k * l->row, l->row * sizeof *x);
         if (y) y[i] = l->d->y[k];
         for (int j = 0; f && j < l->d->n_fields; j++) /* the sample's other fields, as they are */
@@ -349,11 +339,11 @@ int ds_loader_next_fields(ds_loader *l, float *const *dst, float *y)
     if (l->st) return ds_stream_next(l->st, x, y); /* a sharded set has no fields */
     if (l->pos >= l->d->n) return 0;
     int b, gb, lo;
-    double t0 = now_seconds();
+    double t0 = ds_now();
     pthread_mutex_lock(&l->mu);
     settle(l);
     if (l->state == READY && l->staged_pos == l->pos) {
-        l->wait += now_seconds() - t0;
+        l->wait += ds_now() - t0;
         b = l->staged_n;
         memcpy(x, l->sx, (size_t)b * l->row * sizeof *x);
         if (y) memcpy(y, l->sy, (size_t)b * sizeof *y);
@@ -361,7 +351,7 @@ int ds_loader_next_fields(ds_loader *l, float *const *dst, float *y)
             if (dst[1 + k]) memcpy(dst[1 + k], l->sf[k], (size_t)b * l->frow[k] * sizeof *l->sf[k]);
     } else { /* nothing staged (no thread): gather here, which the caller waits for too */
         b = gather(l, l->pos, x, y, l->d->n_fields ? dst + 1 : NULL);
-        l->wait += now_seconds() - t0;
+        l->wait += ds_now() - t0;
     }
     share_of(l, l->pos, &gb, &lo);
     l->last_global = gb;

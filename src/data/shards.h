@@ -64,6 +64,10 @@ struct ds_shards {
  * share of physical memory. */
 int ds_shards_load(const char *path, ds_dataset *out);
 
+/* dst = src [C, H, W] under a dihedral transform (loader.c): bit 0 flips
+ * x, bit 1 flips y, bit 2 transposes (square planes only). */
+void ds_dihedral(const float *src, float *dst, int C, int H, int W, int code);
+
 /* The streaming loader (stream.c) behind a ds_loader (loader.c). */
 typedef struct ds_stream ds_stream;
 ds_stream *ds_stream_new(ds_shards *s, int batch, uint64_t seed, const ds_stream_cfg *cfg);

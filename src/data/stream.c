@@ -25,7 +25,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 enum { FREE, FILLING, READY };
@@ -64,13 +63,6 @@ struct ds_stream {
     pthread_t tid[MAX_THREADS];
     int started;
 };
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t mix(uint64_t z)
 {
@@ -134,20 +126,6 @@ static int shard_fds(worker *wk, int i, int *fx, int *fy)
     return 0;
 }
 
-/* dst = src [C, H, W] under a dihedral transform (as loader.c) */
-static void transform(const float *src, float *dst, int C, int H, int W, int code)
-{
-    for (int c = 0; c < C; c++) {
-        const float *s = src + (size_t)c * H * W;
-        float *d = dst + (size_t)c * H * W;
-        for (int y = 0; y < H; y++)
-            for (int x = 0; x < W; x++) {
-                int sx = code & 1 ? W - 1 - x : x, sy = code & 2 ? H - 1 - y : y;
-                d[(size_t)y * W + x] = code & 4 ? s[(size_t)sx * W + sy] : s[(size_t)sy * W + sx];
-            }
-    }
-}
-
 /* The sample at global position p of the epoch → x [row], *y. */
 static int load_sample(worker *wk, int64_t p, float *x, float *y)
 {
@@ -187,7 +165,7 @@ static int load_sample(worker *wk, int64_t p, float *x, float *y)
                 v[j] = (float)u;
             }
         }
-    if (code) transform(dst, x, st->s->sample.d[0], st->s->sample.d[1], st->s->sample.d[2], code);
+    if (code) ds_dihedral(dst, x, st->s->sample.d[0], st->s->sample.d[1], st->s->sample.d[2], code);
     return 0;
 }
 
@@ -366,10 +344,10 @@ int ds_stream_next(ds_stream *st, float *x, float *y)
         pthread_mutex_unlock(&st->mu);
         return 0;
     }
-    double t0 = now_seconds();
+    double t0 = ds_now();
     slot *sl = &st->slots[st->next_take % st->prefetch];
     while (!st->failed && !(sl->state == READY && sl->batch == st->next_take)) pthread_cond_wait(&st->done, &st->mu);
-    st->wait += now_seconds() - t0;
+    st->wait += ds_now() - t0;
     if (st->failed) {
         int rc = ds_fail("%s", st->err);
         pthread_mutex_unlock(&st->mu);

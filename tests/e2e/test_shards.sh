@@ -48,20 +48,47 @@ epochs = 2
 seed = 3
 CFG
 expect_ok "train --data DIR (a sharded set)" "$DS" train "$T/soft.cfg" --data "$T/set" --val "shards:$T/set" --out "$T/run" --quiet
-expect_ok "train again, same seed" "$DS" train "$T/soft.cfg" --data "$T/set" --out "$T/run2" --quiet
+expect_ok "train again, same seed, 2 loader threads" "$DS" train "$T/soft.cfg" --data "$T/set" --out "$T/run2" --loader-threads 2 --shuffle-window 100
+grep -q "data wait" "$T/out" && ok "the epoch line reports the loader's wait" || bad "no data wait on the epoch line"
+expect_ok "train, a window of 100 samples, 1 thread" "$DS" train "$T/soft.cfg" --data "$T/set" --out "$T/run4" --shuffle-window 100 --quiet
+cmp -s "$T/run2/last.safetensors" "$T/run4/last.safetensors" && ok "the streamed order does not depend on the loader threads" ||
+  bad "1 and 2 loader threads trained differently"
 expect_ok "train on the unsharded set" "$DS" train "$T/soft.cfg" --data "npy:$T/flat/x.npy,$T/flat/y.npy" --out "$T/run3" --quiet
 expect_ok "eval on DIR/index.json" "$DS" eval "$T/run/best.safetensors" --data "$T/set/index.json"
 grep -Eq "accuracy" "$T/out" && ok "eval reports accuracy on the sharded set" || bad "eval output"
-if cmp -s "$T/run2/last.safetensors" "$T/run/last.safetensors" || $PY - "$T" >"$T/out" 2>&1 <<'PYEOF'
+expect_ok "train a third time, as the first" "$DS" train "$T/soft.cfg" --data "$T/set" --out "$T/run5" --quiet
+if cmp -s "$T/run5/last.safetensors" "$T/run/last.safetensors" || $PY - "$T" >"$T/out" 2>&1 <<'PYEOF'
 import sys, json, struct, numpy as np
 def tensors(p):
     b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
     return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], np.float32)
             for k, v in h.items() if k != "__metadata__" and v["dtype"] == "F32" and k.startswith("fc.")}
-a, b = tensors(sys.argv[1] + "/run/last.safetensors"), tensors(sys.argv[1] + "/run2/last.safetensors")
+a, b = tensors(sys.argv[1] + "/run/last.safetensors"), tensors(sys.argv[1] + "/run5/last.safetensors")
 assert a.keys() == b.keys() and a and all((a[k] == b[k]).all() for k in a), "weights differ"
 PYEOF
 then ok "same seed, same weights on a sharded set"; else bad "same seed, same weights"; fi
+
+# --- resume: 1 epoch, then --resume to 2, equals 2 epochs at once (the loader's generator is in the checkpoint) ---
+(cat "$T/soft.cfg"; echo "augment = dihedral") >"$T/soft-aug.cfg"
+expect_ok "2 epochs streamed, augmented" "$DS" train "$T/soft-aug.cfg" --data "$T/set" --out "$T/e2" --quiet
+expect_ok "1 epoch streamed" "$DS" train "$T/soft-aug.cfg" --data "$T/set" --out "$T/e1" --epochs 1 --quiet
+expect_ok "--resume to 2 epochs" "$DS" train --resume "$T/e1/last.safetensors" --data "$T/set" --epochs 2 --quiet
+r=$($PY "$(dirname "$0")/ckpt_diff.py" "$T/e1/last.safetensors" "$T/e2/last.safetensors" | tail -1)
+case $r in *identical=1*) ok "resumed = uninterrupted, streamed ($r)" ;; *) bad "resumed differs ($r)" ;; esac
+
+# --- 2 MPI ranks streaming the set: each reads its rows of one global order, and the weights are one
+# process's with micro_batches = 2 (the same sums; docs/scaling.md), bit for bit (augmentation too) ---
+if command -v mpirun >/dev/null && ! "$DS" --version | grep -q "^MPI: none"; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+  export OMPI_MCA_btl=self,vader OMPI_MCA_btl_base_warn_component_unused=0
+  (cat "$T/soft.cfg"; echo "augment = dihedral"; echo "allreduce = ordered") >"$T/soft-mpi.cfg"
+  expect_ok "1 process, 2 micro-batches, streamed" "$DS" train "$T/soft-mpi.cfg" --data "$T/set" --out "$T/mb2" --micro-batches 2 --quiet
+  expect_ok "mpirun -np 2, streamed" timeout 120 mpirun --oversubscribe -np 2 "$DS" train "$T/soft-mpi.cfg" --data "$T/set" --out "$T/np2" --quiet
+  r=$($PY "$(dirname "$0")/ckpt_diff.py" "$T/mb2/last.safetensors" "$T/np2/last.safetensors" | tail -1)
+  case $r in *identical=1*) ok "2 ranks streaming = 1 process ($r)" ;; *) bad "2 ranks streaming differ ($r)" ;; esac
+else
+  echo "skip MPI checks: no mpirun or a build without MPI"
+fi
 
 # --- bad sets ---
 cp -r "$T/set" "$T/bad"
