@@ -537,6 +537,9 @@ typedef struct ds_shard_writer ds_shard_writer;
 ds_shard_writer *ds_shard_writer_open(const char *dir, ds_shape sample, int classes,
                                       const char *const *class_names, int shard_size);
 int ds_shard_writer_add(ds_shard_writer *w, const float *x, const float *y, int n);
+/* Record that the samples are simulator stamps 0..n-1 of (seed, size): the
+ * index's "sim", from which provenance knows them (ds_provenance_of). */
+int ds_shard_writer_set_sim(ds_shard_writer *w, uint64_t seed, int size);
 /* Finish (last shard, index); returns 0, and frees w either way. */
 int ds_shard_writer_close(ds_shard_writer *w);
 /* Drop w without writing an index (the shards written stay, unindexed). */

@@ -188,6 +188,24 @@ static int ranks_agree(ds_comm *comm, const ds_model *model, const ds_train_cfg 
     return 0;
 }
 
+/* --val or --test data that is also training data (the same file, or the
+ * same simulated stamps) measures memory: say so, with how many samples */
+static void warn_overlap(const ds_model *model, const char *train_json, const char *spec, long n, const char *what)
+{
+    ds_provenance t, d;
+    if (!train_json || !spec || ds_provenance_parse(train_json, &t) != 0) return;
+    ds_shape in = ds_model_input_shape(model);
+    if (ds_provenance_of(spec, in.ndim == 3 ? in.d[0] : 0, (int)n, &d, NULL) == 0) { /* silent where it is not known */
+        char why[512];
+        long k = ds_provenance_overlap(&t, &d, why, sizeof why);
+        if (k > 0)
+            fprintf(stderr, "deepsky: warning: %ld of the %ld samples of the %s data %s are training data too (%s): its "
+                            "scores measure memory, not generalisation\n", k, n, what, spec, why);
+        ds_provenance_free(&d);
+    }
+    ds_provenance_free(&t);
+}
+
 /* A hook's error, already printed (the trainer passes it back as it is). */
 #define HOOK_FAILED (-2)
 
@@ -471,6 +489,10 @@ int cli_train_run(const cli_train_opts *op)
     if (!o.test.n && !strcmp(data_spec, "fashion-mnist")) cli_specs_add(&o.test, "--test", "fashion-mnist:test");
     const char *test_spec = o.test.n ? cli_specs_first(model, &o.test) : NULL;
     if (o.test.n && cli_data_bind(model, &o.test, 1, &test) != 0) goto done;
+    if (rank == 0) { /* --val-split's rows are disjoint from the rest by construction */
+        if (val_spec && o.val_split <= 0) warn_overlap(model, data_json, val_spec, val.n, "validation");
+        if (test_spec) warn_overlap(model, data_json, test_spec, test.n, "test");
+    }
     /* the training data's class names are the model's; --val and --test are numbered by them */
     const char *const *vocab = (const char *const *)train.class_names;
     int n_vocab = vocab ? train.classes : 0;

@@ -183,7 +183,7 @@ static int read_doubles(const char *index, const ds_json *j, const char *key, in
 static int parse_index(ds_shards *s, const char *index, const ds_json *root)
 {
     static const char *const known[] = {"format", "version", "sample", "samples", "classes", "class_names",
-                                        "class_counts", "mean", "std", "shards", NULL},
+                                        "class_counts", "mean", "std", "shards", "sim", NULL},
                              *const need[] = {"format", "version", "sample", "samples", "shards", NULL};
     if (root->type != DS_JSON_OBJ) return ds_fail("%s: expected a JSON object", index);
     if (check_keys(index, root, "", known, need)) return -1;
@@ -489,7 +489,15 @@ struct ds_shard_writer {
     int64_t n, *count;
     ds_jbuf shards; /* the index's shard entries so far */
     int k;
+    int has_sim, sim_size; /* simulated stamps 0..n-1 of (seed, size): the index's "sim", for provenance */
+    uint64_t sim_seed;
 };
+
+int ds_shard_writer_set_sim(ds_shard_writer *w, uint64_t seed, int size)
+{
+    w->has_sim = 1, w->sim_seed = seed, w->sim_size = size;
+    return 0;
+}
 
 static int mkdirs(const char *dir)
 {
@@ -624,7 +632,11 @@ int ds_shard_writer_close(ds_shard_writer *w)
         for (int c = 0; c < w->st.C; c++) ds_jb_printf(&b, "%s%.17g", c ? ", " : "", w->st.mean[c]);
         ds_jb_printf(&b, "],\n  \"std\": [");
         for (int c = 0; c < w->st.C; c++) ds_jb_printf(&b, "%s%.17g", c ? ", " : "", stats_std(&w->st, c));
-        ds_jb_printf(&b, "],\n  \"shards\": [");
+        ds_jb_printf(&b, "],\n");
+        if (w->has_sim) /* as simulate's provenance.json: the stamps' seed, size and index range */
+            ds_jb_printf(&b, "  \"sim\": {\"seed\": %llu, \"size\": %d, \"first\": 0, \"end\": %lld},\n",
+                         (unsigned long long)w->sim_seed, w->sim_size, (long long)w->n);
+        ds_jb_printf(&b, "  \"shards\": [");
         ds_jb_put(&b, w->shards.p ? w->shards.p : "", w->shards.len);
         ds_jb_printf(&b, "\n  ]\n}\n");
         char path[PATH_MAX];

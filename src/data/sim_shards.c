@@ -38,6 +38,7 @@ int ds_sim_shards(const ds_sim_cfg *cfg, const char *dir, int shard_size, ds_pro
     static const char *const names[2] = {"bogus", "real"};
     ds_shard_writer *w = ds_shard_writer_open(dir, ds_shape_of(3, cfg->channels, cfg->size, cfg->size), 2, names,
                                               shard_size);
+    if (w) ds_shard_writer_set_sim(w, cfg->seed, cfg->size);
     if (!w) return -1;
     size_t per = (size_t)cfg->channels * cfg->size * cfg->size;
     float *x = malloc(CHUNK * per * sizeof *x), *y = malloc(CHUNK * sizeof *y);

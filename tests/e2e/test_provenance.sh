@@ -109,4 +109,27 @@ grep -q "360 samples, 40 validation" "$T/out" && grep -q "best: epoch 1, validat
   && ok "the demo trains on 360 stamps and chooses best on 40 held out" || bad "demo validation split"
 meta "$T/demo/best.safetensors" data | grep -q '"seed": 1, "size": 45, "first": 0, "end": 400' && ok "the demo's checkpoint records seed 1, stamps 0-399" || bad "demo data provenance"
 
+# train warns when --val or --test data is training data too (the same stamps; a sharded training set through its index's "sim")
+expect_ok "simulate 300 stamps, seed 5" "$DS" simulate --out "$T/u5" --n 300 --size 20 --seed 5
+expect_ok "simulate 300 stamps, seed 6" "$DS" simulate --out "$T/u6" --n 300 --size 20 --seed 6
+expect_ok "simulate 600 stamps of seed 5 as shards" "$DS" simulate --out "$T/s5" --n 600 --size 20 --seed 5 --shards 200
+cat >"$T/tiny20.cfg" <<'CFG'
+[net]
+input = 1,20,20
+classes = 2
+[dense]
+units = 2
+[train]
+epochs = 1
+batch = 50
+CFG
+"$DS" train "$T/tiny20.cfg" --data "$T/s5" --val "npy:$T/u5/x.npy,$T/u5/y.npy" --test "npy:$T/u6/x.npy,$T/u6/y.npy" --out "$T/ov" --quiet >"$T/out" 2>&1
+grep -q "warning: 300 of the 300 samples of the validation data .* are training data too (simulate --seed 5 --size 20 stamps 0-599)" "$T/out" \
+  && ok "train: validation stamps inside the streamed training set are flagged" || bad "train overlap warning (validation)"
+grep -q "samples of the test data" "$T/out" && bad "train: other stamps flagged as overlap" || ok "train: the test stamps of another seed are not flagged"
+"$DS" train "$T/tiny20.cfg" --data "npy:$T/u6/x.npy,$T/u6/y.npy" --test "npy:$T/u6/x.npy,$T/u6/y.npy" --out "$T/ov2" --quiet >"$T/out" 2>&1
+grep -q "300 of the 300 samples of the test data" "$T/out" && ok "train: --test the same file as --data is flagged" || bad "train overlap warning (test)"
+"$DS" train "$T/tiny20.cfg" --data "npy:$T/u6/x.npy,$T/u6/y.npy" --val-split 0.2 --out "$T/ov3" --quiet >"$T/out" 2>&1
+grep -q "training data too" "$T/out" && bad "--val-split flagged as overlap" || ok "train: --val-split is not an overlap"
+
 finish provenance
