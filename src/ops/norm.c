@@ -216,7 +216,9 @@ static int bn_allreduce(ds_node *n, ds_graph *g, bn_task *t)
     return 0;
 }
 
-static void bn_forward(ds_node *n, ds_graph *g)
+/* forward or backward over the channels; synchronised (training): the local
+ * sums first, their all-reduce, then the pass that uses the global ones */
+static void bn_run(ds_node *n, ds_graph *g, void (*range)(void *, long, long))
 {
     bn_task t = {n, g->training, 0, bn_sums(n), 0};
     if (g->sync_bn && g->training) {
@@ -225,11 +227,13 @@ static void bn_forward(ds_node *n, ds_graph *g)
         bn_view(n, &b, &c, &inner);
         t.phase = 1;
         t.m = (double)b * (double)inner;
-        ds_parallel_for(c, 1, bn_forward_range, &t);
+        ds_parallel_for(c, 1, range, &t);
         if (bn_allreduce(n, g, &t) != 0) return;
     }
-    ds_parallel_for(n->shape.d[1], 1, bn_forward_range, &t);
+    ds_parallel_for(n->shape.d[1], 1, range, &t);
 }
+
+static void bn_forward(ds_node *n, ds_graph *g) { bn_run(n, g, bn_forward_range); }
 
 /* One channel's Σ dy and Σ dy·(x − mu) over b planes of `inner` values,
  * `stride` apart. AVX-512: two vector accumulators per sum within a plane
@@ -350,20 +354,7 @@ static void bn_backward_range(void *arg, long lo, long hi)
     }
 }
 
-static void bn_backward(ds_node *n, ds_graph *g)
-{
-    bn_task t = {n, g->training, 0, bn_sums(n), 0};
-    if (g->sync_bn && g->training) {
-        int b, c;
-        size_t inner;
-        bn_view(n, &b, &c, &inner);
-        t.phase = 1;
-        t.m = (double)b * (double)inner;
-        ds_parallel_for(c, 1, bn_backward_range, &t);
-        if (bn_allreduce(n, g, &t) != 0) return;
-    }
-    ds_parallel_for(n->shape.d[1], 1, bn_backward_range, &t);
-}
+static void bn_backward(ds_node *n, ds_graph *g) { bn_run(n, g, bn_backward_range); }
 
 static const ds_op op_bn = {"batchnorm", bn_shape, bn_forward, bn_backward};
 
