@@ -483,6 +483,8 @@ int ds_loader_set_shard(ds_loader *l, int rank, int size);
 /* 1 while the epoch has global batches left (with shards, a rank's share of
  * a small last batch may be 0 samples: loop on this, not on next() > 0). */
 int ds_loader_more(const ds_loader *l);
+/* The most rows of a (global) batch: the batch size, or the data's size when smaller. */
+int ds_loader_batch_size(const ds_loader *l);
 /* The global size of the batch whose share the last next() handed out. */
 int ds_loader_last_global(const ds_loader *l);
 /* Seconds the caller spent waiting in next() for data since the last reset

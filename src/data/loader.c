@@ -288,6 +288,11 @@ int ds_loader_set_shard(ds_loader *l, int rank, int size)
 
 int ds_loader_more(const ds_loader *l) { return l->st ? ds_stream_more(l->st) : l->pos < l->d->n; }
 
+int ds_loader_batch_size(const ds_loader *l)
+{
+    return l->st ? ds_stream_batch_size(l->st) : l->batch < l->d->n ? l->batch : l->d->n;
+}
+
 int ds_loader_last_global(const ds_loader *l) { return l->st ? ds_stream_last_global(l->st) : l->last_global; }
 
 double ds_loader_wait_seconds(const ds_loader *l) { return l->st ? ds_stream_wait_seconds(l->st) : l->wait; }

@@ -79,6 +79,7 @@ int ds_stream_set_augment(ds_stream *st, int flags);
 int ds_stream_set_shard(ds_stream *st, int rank, int size);
 int ds_stream_more(const ds_stream *st);
 int ds_stream_last_global(const ds_stream *st);
+int ds_stream_batch_size(const ds_stream *st);
 double ds_stream_wait_seconds(const ds_stream *st);
 ds_rng *ds_stream_rng(ds_stream *st);
 /* loader.c: a ds_loader that forwards to st (owns it). */

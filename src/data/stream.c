@@ -396,6 +396,10 @@ int ds_stream_set_shard(ds_stream *st, int rank, int size)
 
 int ds_stream_more(const ds_stream *st) { return st->next_take < st->nbatches; }
 int ds_stream_last_global(const ds_stream *st) { return st->last_global; }
+int ds_stream_batch_size(const ds_stream *st)
+{
+    return (int64_t)st->batch < st->s->n ? st->batch : (int)st->s->n; /* a set smaller than a batch: one batch of it */
+}
 double ds_stream_wait_seconds(const ds_stream *st) { return st->wait; }
 ds_rng *ds_stream_rng(ds_stream *st) { return &st->rng; }
 

@@ -381,12 +381,17 @@ static int pass(ds_trainer *t, ds_loader *l, int train, int epoch, ds_epoch_stat
     float *dst[DS_MAX_FEEDS];
     for (int f = 0; f < p->n_feeds; f++) dst[f] = p->feeds[f]->val;
     memset(st, 0, sizeof *st);
-    ds_graph_set_training(g, train);
-    ds_loader_reset(l);
     /* data-parallel (train passes): the loader hands out this rank's share of each global batch */
     int dist = train && t->size > 1, micro = train && t->micro > 1;
     float *stage[DS_MAX_FEEDS];
     for (int f = 0; f < p->n_feeds; f++) stage[f] = micro ? t->stage[f] : dst[f];
+    /* the most rows next() can write into the feeds: ⌈batch / ranks⌉ (the shares differ by one at most) */
+    int most = (ds_loader_batch_size(l) + (dist ? t->size : 1) - 1) / (dist ? t->size : 1);
+    if (most > (micro ? t->micro : 1) * g->max_batch)
+        return ds_fail("trainer: the loader's batch of %d%s is more than the graph's %d%s", most, dist ? " per rank" : "",
+                       g->max_batch, micro ? " times the micro-batches" : "");
+    ds_graph_set_training(g, train);
+    ds_loader_reset(l);
     while (ds_loader_more(l)) {
         b = micro ? ds_loader_next_fields(l, stage, p->labels ? t->stage_y : NULL)
                   : ds_loader_next_fields(l, dst, p->labels ? p->labels->val : NULL);
@@ -400,11 +405,6 @@ static int pass(ds_trainer *t, ds_loader *l, int train, int epoch, ds_epoch_stat
         if (b == 0) break;
         double lv;
         if (train) {
-            if (b > (micro ? t->micro : 1) * g->max_batch) {
-                rc = ds_fail("trainer: the loader's batch of %d is more than the graph's %d%s", b, g->max_batch,
-                             micro ? " times the micro-batches" : "");
-                break;
-            }
             rc = micro ? step_micro(t, b, dist ? gb : 0, &lv) : ds_trainer_step_shard(t, b, dist ? gb : 0, &lv);
             if (rc != 0) {
                 if (rc < 0) ds_fail_prefix("epoch %d, batch %d: ", epoch, k + 1);
