@@ -69,6 +69,7 @@ int ds_parse_range(const char *s, float *lo, float *hi);
 /* ---- graph ------------------------------------------------------------- */
 
 typedef struct ds_graph ds_graph;
+struct ds_comm; /* data-parallel training: the communicator (ds_comm_world) */
 typedef struct ds_node ds_node;
 
 /* Parameter initialisers. fan_in = d[1]·Π d[2..], fan_out = d[0]·Π d[2..]
@@ -139,6 +140,14 @@ void ds_graph_zero_grad(ds_graph *g);
  * between: attribution and adversarial examples at the cost of the input
  * gradient alone. On 1 again, parameters not frozen have gradients. */
 int ds_graph_set_param_grads(ds_graph *g, int on);
+/* Data-parallel training: batch-norm layers in training mode take their
+ * batch statistics over every rank's rows (sums all-reduced over comm, in
+ * forward and backward: PyTorch's SyncBatchNorm); comm NULL: off. */
+int ds_graph_set_sync_bn(ds_graph *g, struct ds_comm *comm);
+/* The rows of the global batch before and after this rank's (data-parallel
+ * training; the trainer sets them each step): dropout draws the whole
+ * global batch's mask and keeps its rows, so masks match one process. */
+void ds_graph_set_shard_rows(ds_graph *g, int before, int after);
 /* Switch an input's gradient off and on after compiling (compiled with
  * one: ds_node_set_requires_grad before compile): adversarial training
  * needs ∂L/∂x for the attack but not in the training passes, where it
@@ -660,6 +669,9 @@ typedef struct ds_train_cfg {
     int class_weight_auto, n_class_weight;
     const float *class_weight;
     int balanced;  /* sampler=balanced: ds_loader_set_balanced */
+    int sync_bn;   /* data-parallel: batch-norm statistics over every rank (ds_graph_set_sync_bn) */
+    int ordered_allreduce; /* allreduce=ordered: rank-ordered gradient sums (ds_comm_set_ordered) */
+    int micro_batches; /* micro_batches=N: each batch in N micro-batches, gradients summed (ds_trainer_cfg) */
     int monitor;   /* DS_MONITOR_*: what chooses best and drives early stopping */
     int patience;  /* epochs without a better monitor before stopping; 0 never */
     /* adversarial= fgsm|pgd: adversarial training (ds_adv_trainer): the
@@ -1220,6 +1232,37 @@ int ds_report_html_ex(const char *dir, const char *title, const char *summary, c
  * the provenance header of metrics.csv. */
 char *ds_provenance_comments(const ds_meta_kv *kv, int n);
 
+/* ---- data-parallel training: the communicator (src/core/dist.c) -------
+ * One replica per process; the trainer sums the gradients over all of them
+ * (docs/scaling.md). Built without MPI, or run without a launcher, the
+ * world is one process and every call below is the identity. */
+typedef struct ds_comm ds_comm;
+enum { DS_COMM_SUM = 0, DS_COMM_MAX = 1, DS_COMM_MIN = 2 };
+/* The world: initialises MPI when started by mpirun/srun (their
+ * environment), else a world of one. Fails when launched with several
+ * processes but built without MPI. Idempotent. */
+ds_comm *ds_comm_world(int *argc, char ***argv);
+int ds_comm_rank(const ds_comm *c);
+int ds_comm_size(const ds_comm *c);
+/* In-place sum of buf [n] over all ranks (the same result on every rank). */
+int ds_comm_allreduce_sum(ds_comm *c, float *buf, size_t n);
+/* In-place sum, max or min (DS_COMM_*) of n doubles over all ranks. */
+int ds_comm_allreduce_f64(ds_comm *c, double *buf, int n, int op);
+/* Root's bytes to every rank. */
+int ds_comm_bcast(ds_comm *c, void *buf, size_t bytes, int root);
+int ds_comm_barrier(ds_comm *c);
+/* Sums in rank order (gather, add 0..N-1, broadcast): the same bits
+ * whatever MPI's algorithm (the deterministic reduction); off: MPI_SUM. */
+int ds_comm_set_ordered(ds_comm *c, int on);
+/* Seconds spent in, and bytes passed through, ds_comm_allreduce_sum. */
+double ds_comm_reduce_seconds(const ds_comm *c);
+long ds_comm_reduce_bytes(const ds_comm *c);
+/* "Open MPI v4.1.4", or "none (built without MPI)". */
+const char *ds_comm_backend(void);
+/* Stop every rank (MPI_Abort) — after a rank's error, so none waits forever. */
+void ds_comm_abort(ds_comm *c, int code);
+void ds_comm_finalize(ds_comm *c);
+
 /* ---- the program and the trainer (src/train/; docs/design.md) -------- */
 
 /* A contiguous run of floats: gradients are handed to the gradient hook,
@@ -1356,6 +1399,23 @@ typedef struct ds_trainer_cfg {
     int patience;     /* stop after this many epochs without a better monitor (0: never) */
     int higher_is_better; /* the monitor's direction */
     float clip_norm;  /* > 0: scale all gradients to this global L2 norm (besides the optimizer's own) */
+    /* data-parallel training (NULL or a world of one: none). Every rank
+     * runs the same trainer on its share of each global batch (the loader's
+     * ds_loader_set_shard); the trainer starts every rank from rank 0's
+     * parameters and buffers, weights each rank's loss by its share of the
+     * global batch and sums the gradients (before the grad hook), so N ranks
+     * at global batch B train as one process at B; dropout draws the masks
+     * of the whole global batch (the same as one process); batch-norm
+     * statistics are the rank's own unless the graph syncs them
+     * (ds_graph_set_sync_bn), its running buffers rank 0's; epoch
+     * statistics and every stop are agreed over all ranks; each epoch ends
+     * with a check that the replicas still hold the same weights. */
+    ds_comm *comm;
+    /* > 1: each batch as this many consecutive micro-batches (the graph
+     * compiled for batch/micro_batches), their gradients summed in order:
+     * memory for a large batch, and the very sums N ranks make, so one
+     * process reproduces N ranks bit for bit (docs/scaling.md) */
+    int micro_batches;
 } ds_trainer_cfg;
 
 /* A trainer over program p with n_optims optimizers (each over its own
@@ -1370,6 +1430,9 @@ int ds_trainer_bad_epochs(const ds_trainer *t);
 /* One step on the b samples in the feeds: zero grads, forward, a finite
  * loss check, backward, the grad hook, clipping, the optimizer steps. */
 int ds_trainer_step(ds_trainer *t, int b, double *loss);
+/* The same for a rank's b rows of a global batch of gb (data-parallel:
+ * its loss weighted b/gb; gb 0: an equal share of every rank). */
+int ds_trainer_step_shard(ds_trainer *t, int b, int gb, double *loss);
 /* One epoch over l (training mode); the hooks' batch_begin/grad/batch_end run. */
 int ds_trainer_epoch(ds_trainer *t, ds_loader *l, int epoch, ds_epoch_stats *st);
 /* Epochs first+1..cfg.epochs: train, validate, best/patience, epoch_end.

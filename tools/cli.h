@@ -102,7 +102,7 @@ typedef struct cli_train_opts {
     const char *model_path, *resume, *init, *out;
     cli_specs data, val, test;
     float val_split, lr;
-    int epochs, batch, quiet;
+    int epochs, batch, quiet, micro_batches;
     long seed; /* -1: the model file's */
     int argc;  /* the command line, for the provenance block (argv NULL: none) */
     char **argv;

@@ -19,7 +19,11 @@ static void report(const char *fmt, va_list ap)
 {
     vsnprintf(last_message, sizeof last_message, fmt, ap);
     cli_progress_interrupt(); /* the message on a line of its own, not after a progress bar */
-    fprintf(stderr, "deepsky: %s\n", last_message);
+    ds_comm *w = ds_comm_world(NULL, NULL);
+    if (ds_comm_size(w) > 1) /* which rank said it: one failing rank stops all (MPI_Abort) */
+        fprintf(stderr, "deepsky: rank %d of %d: %s\n", ds_comm_rank(w), ds_comm_size(w), last_message);
+    else
+        fprintf(stderr, "deepsky: %s\n", last_message);
 }
 
 int cli_error(const char *fmt, ...)

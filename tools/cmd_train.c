@@ -35,6 +35,8 @@ static int parse(int argc, char **argv, cli_train_opts *o)
             if (cli_parse_int("--epochs", v, 1, 100000, &o->epochs)) return 1;
         } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
             if (cli_parse_int("--batch", v, 1, 1 << 20, &o->batch)) return 1;
+        } else if (cli_opt(argc, argv, &i, "--micro-batches", &v)) {
+            if (cli_parse_int("--micro-batches", v, 1, 1 << 16, &o->micro_batches)) return 1;
         } else if (cli_opt(argc, argv, &i, "--lr", &v)) {
             if (cli_parse_float("--lr", v, 1e-12, 1e6, &o->lr)) return 1;
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
@@ -143,6 +145,43 @@ static int write_report(const char *out, const char *title, const ds_metrics *m,
     return 0;
 }
 
+/* FNV-1a over 8-byte words (and the tail), folded to 32 bits */
+static uint32_t fnv_words(uint64_t h, const void *p, size_t bytes)
+{
+    const unsigned char *b = p;
+    size_t i = 0;
+    for (; i + 8 <= bytes; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 1099511628211ull;
+    }
+    for (; i < bytes; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+/* data-parallel: every rank must train the same model on the same data (one
+ * launched with another file would silently train on a mixture) */
+static int ranks_agree(ds_comm *comm, const ds_model *model, const ds_train_cfg *tc, const ds_dataset *d, int batch)
+{
+    if (ds_comm_size(comm) < 2) return 0;
+    const char *text = ds_model_text(model);
+    uint64_t h = fnv_words(14695981039346656037ull, text, strlen(text));
+    uint64_t knobs[4] = {tc->seed, (uint64_t)tc->micro_batches, (uint64_t)tc->epochs, (uint64_t)d->n};
+    h = fnv_words(h, knobs, sizeof knobs);
+    h = fnv_words(h, &tc->optim.lr, sizeof tc->optim.lr);
+    h = fnv_words(h, d->y, (size_t)d->n * sizeof *d->y);
+    if (d->x) h = fnv_words(h, d->x, (size_t)d->n * ds_shape_numel(d->sample) * sizeof *d->x);
+    for (int k = 0; k < d->n_fields; k++)
+        h = fnv_words(h, d->fields[k].x, (size_t)d->n * ds_shape_numel(d->fields[k].sample) * sizeof(float));
+    double v[4] = {(double)(uint32_t)h, -(double)(uint32_t)h, batch, -batch};
+    if (ds_comm_allreduce_f64(comm, v, 4, DS_COMM_MAX) != 0) return cli_lib_error(NULL);
+    if (v[0] != -v[1] || v[2] != -v[3])
+        return cli_error("the ranks differ in their model, settings or training data (this rank's hash %08x, batch %d): "
+                         "every rank must be started with the same command on the same files",
+                         (unsigned)(uint32_t)h, batch);
+    return 0;
+}
+
 /* A hook's error, already printed (the trainer passes it back as it is). */
 #define HOOK_FAILED (-2)
 
@@ -167,6 +206,8 @@ typedef struct {
     double epoch_t0;
     ds_adv_trainer *adv; /* [train] adversarial=: the pass hook's state */
     uint64_t seed;
+    ds_comm *comm;       /* data-parallel: rank 0 alone validates and writes */
+    int rank;
 } train_ctx;
 
 static int on_pass(void *user, ds_trainer *t, int b, int k, float *weight)
@@ -193,9 +234,24 @@ static int on_batch(void *user, const ds_batch_log *b)
     return 0;
 }
 
+static int validate_here(train_ctx *c, ds_epoch_log *e);
+
+/* data-parallel: rank 0 validates and hands its verdict (and the monitor) to
+ * every rank, so all agree on best, patience and stop; a failure there
+ * stops the others quietly (rank 0 has said why) */
 static int on_validate(void *user, ds_epoch_log *e)
 {
     train_ctx *c = user;
+    if (ds_comm_size(c->comm) < 2) return validate_here(c, e);
+    int rc = c->rank == 0 ? validate_here(c, e) : 0;
+    double v[3] = {rc != 0, e->has_monitor, e->monitor};
+    if (ds_comm_bcast(c->comm, v, sizeof v, 0) != 0) return cli_lib_error(NULL), HOOK_FAILED;
+    e->has_monitor = (int)v[1], e->monitor = v[2];
+    return v[0] != 0 ? HOOK_FAILED : 0;
+}
+
+static int validate_here(train_ctx *c, ds_epoch_log *e)
+{
     ds_metrics_free(&c->m);
     if (!c->val->n) return 0;
     if (evaluate(c->net, c->val, c->probs, &c->m) != 0) return HOOK_FAILED;
@@ -223,6 +279,7 @@ static const char *monitor_name(int m)
 static int on_epoch(void *user, const ds_epoch_log *e)
 {
     train_ctx *c = user;
+    if (c->rank > 0) return cli_interrupted ? DS_TRAIN_STOP : 0; /* rank 0 alone reports and writes */
     const ds_epoch_stats *r = &e->train;
     int E = c->epochs, n = e->epoch;
     bool has_val = c->val->n > 0;
@@ -346,7 +403,19 @@ int cli_train_run(const cli_train_opts *op)
     if (o.epochs) tc.epochs = o.epochs;
     if (o.batch) tc.batch = o.batch;
     if (o.lr > 0) tc.optim.lr = o.lr;
+    if (o.micro_batches) tc.micro_batches = o.micro_batches;
     if (o.seed >= 0) tc.seed = (uint64_t)o.seed;
+    /* data-parallel (mpirun): every rank runs this; rank 0 alone prints and writes */
+    ds_comm *comm = ds_comm_world(NULL, NULL);
+    int rank = ds_comm_rank(comm), size = ds_comm_size(comm);
+    if (rank > 0) {
+        o.quiet = 1;
+        if (!freopen("/dev/null", "w", stdout)) {
+            cli_error("rank %d: cannot silence its standard output", rank);
+            goto done;
+        }
+    }
+    ds_comm_set_ordered(comm, tc.ordered_allreduce);
     if (o.out) snprintf(out, sizeof out, "%s", o.out);
     else default_out(o.model_path ? o.model_path : o.resume, out, sizeof out);
     if (o.resume && !o.out) { /* resume in place */
@@ -448,7 +517,15 @@ int cli_train_run(const cli_train_opts *op)
         fprintf(stderr, "deepsky: warning: [train] %s needs validation data (--val or --val-split); without it "
                         "best is the last epoch and nothing stops early\n", tc.patience > 0 ? "patience" : "monitor");
     tc.batch = cli_cap_batch(tc.batch, train.n, "training");
-    if (cli_net_build(&net, model, tc.batch, tc.seed, cw) != 0) {
+    if (tc.batch % (size * tc.micro_batches)) {
+        cli_error("the batch %d is not divisible by %d rank%s x %d micro-batch%s (each takes an equal part of every "
+                  "batch; --batch sets it)", tc.batch, size, size > 1 ? "s" : "", tc.micro_batches,
+                  tc.micro_batches > 1 ? "es" : "");
+        goto done;
+    }
+    if (ranks_agree(comm, model, &tc, &train, tc.batch) != 0) goto done;
+    /* each rank's graph holds its share of a global batch */
+    if (cli_net_build(&net, model, tc.batch / size / tc.micro_batches, tc.seed, cw) != 0) {
         model = NULL; /* owned by net now */
         goto done;
     }
@@ -465,6 +542,10 @@ int cli_train_run(const cli_train_opts *op)
     }
     if (tc.balanced && ds_loader_set_balanced(loader, 1) != 0) {
         cli_lib_error("[train] sampler");
+        goto done;
+    }
+    if (size > 1 && ds_loader_set_shard(loader, rank, size) != 0) {
+        cli_lib_error(NULL);
         goto done;
     }
     int bpe = ds_loader_batches(loader);
@@ -512,7 +593,7 @@ int cli_train_run(const cli_train_opts *op)
             init_ck = NULL;
         }
     }
-    if (cli_mkdirs(out) != 0) goto done;
+    if (rank == 0 && cli_mkdirs(out) != 0) goto done;
 
     /* history for the plots: train loss, val loss, train acc, val acc */
     hist = malloc(4 * (size_t)tc.epochs * sizeof *hist);
@@ -526,7 +607,7 @@ int cli_train_run(const cli_train_opts *op)
         /* temporary files a killed run left behind (ours only: these names
          * with ds_atomic_open's suffix) */
         const char *ours[] = {"*.safetensors", "metrics.csv", "*.png", "report.html"};
-        ds_atomic_clean(out, ours, 4);
+        if (rank == 0) ds_atomic_clean(out, ours, 4);
     }
     if (cli_path(path, sizeof path, "%s/metrics.csv", out)) goto done;
     { /* the provenance block: a new run's, or the resumed run's first lines and a "resumed" line */
@@ -588,7 +669,7 @@ int cli_train_run(const cli_train_opts *op)
                       .title = o.model_path ? o.model_path : o.resume, .classes_json = classes_json,
                       .data_json = data_json, .norm = norm, .norm_json = norm_json, .n_inputs = n_in,
                       .epochs = tc.epochs, .batch = tc.batch, .monitor = tc.monitor, .bpe = bpe,
-                      .epoch_t0 = ds_now()};
+                      .epoch_t0 = ds_now(), .comm = comm, .rank = rank};
     if (!o.quiet) {
         cli_progress_start(&ctx.bar, "train", (long)tc.epochs * bpe, (long)st.epoch * bpe);
         ctx.bar.per_unit = tc.batch;
@@ -616,7 +697,12 @@ int cli_train_run(const cli_train_opts *op)
                (double)tc.adv_alpha, 1 - (double)tc.adv_alpha, clip);
     }
     ds_trainer_cfg tcfg = {.epochs = tc.epochs, .patience = tc.patience,
-                           .higher_is_better = tc.monitor == DS_MONITOR_VAL_ACC || tc.monitor == DS_MONITOR_VAL_AUC};
+                           .higher_is_better = tc.monitor == DS_MONITOR_VAL_ACC || tc.monitor == DS_MONITOR_VAL_AUC,
+                           .comm = size > 1 ? comm : NULL, .micro_batches = tc.micro_batches};
+    if (tc.sync_bn && size > 1 && ds_graph_set_sync_bn(net.g, comm) != 0) {
+        cli_lib_error("[train] sync_bn");
+        goto done;
+    }
     if (!(trainer = ds_trainer_new(&net.prog, &opt, 1, &tcfg, &hooks))) {
         cli_lib_error(NULL);
         goto done;
@@ -626,6 +712,11 @@ int cli_train_run(const cli_train_opts *op)
 
     printf("training %s on %s: %d samples, %d validation, batch %d, %d epochs -> %s\n", ctx.title, data_spec, train.n,
            val.n, tc.batch, tc.epochs, out);
+    if (size > 1)
+        printf("data-parallel: %d ranks (%s), %d samples of each global batch of %d per rank, %s threads each, "
+               "gradients summed%s%s\n", size, ds_comm_backend(), tc.batch / size, tc.batch,
+               getenv("DS_NUM_THREADS") ? getenv("DS_NUM_THREADS") : "?", tc.ordered_allreduce ? " in rank order" : "",
+               tc.sync_bn ? ", batch norm synchronised" : "");
     fflush(stdout);
     int fit = ds_trainer_fit(trainer, loader, st.epoch);
     if (fit == DS_TRAIN_STOP) goto interrupted;
@@ -636,7 +727,7 @@ int cli_train_run(const cli_train_opts *op)
                                                                                      "rate or check the data." : "");
         goto done;
     }
-    if (test.n) { /* the final model on the held-out test set */
+    if (test.n && rank == 0) { /* the final model on the held-out test set */
         ds_metrics tm;
         if (cli_check_input(&net, &test, test_spec) != 0 || evaluate(&net, &test, probs, &tm) != 0) goto done;
         printf("test accuracy: %.4f  (log-loss %.4f, %d samples of %s)\n", tm.accuracy, tm.log_loss, test.n, test_spec);
@@ -652,7 +743,9 @@ int cli_train_run(const cli_train_opts *op)
     goto done;
 interrupted:
     rc = 128 + cli_interrupted; /* 130 for SIGINT, 143 for SIGTERM */
-    if (st.epoch > 0) {
+    if (rank > 0) {
+        /* rank 0 says how to resume */
+    } else if (st.epoch > 0) {
         fprintf(stderr, "\ndeepsky: interrupted after epoch %d of %d; resume with:\n  deepsky train --resume %s/last.safetensors",
                 st.epoch, tc.epochs, out);
         for (int k = 0; k < o.data.n; k++) fprintf(stderr, " --data %s", o.data.spec[k]);
@@ -717,6 +810,8 @@ const cli_command cli_cmd_train = {
     "  --epochs N         total epochs (default: [train] epochs)\n"
     "  --batch N          batch size (default: [train] batch)\n"
     "  --lr X             learning rate (default: [train] lr)\n"
+    "  --micro-batches N  compute each batch in N micro-batches, gradients summed in order (default:\n"
+    "                     [train] micro_batches); under mpirun per rank: N ranks x M = one process x N*M\n"
     "  --seed N           seed for initialisation, shuffling and dropout\n"
     "  --out DIR          output folder (default runs/<model name>)\n"
     "  --resume CKPT      continue from a checkpoint (its model and state)\n"

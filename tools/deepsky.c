@@ -85,7 +85,7 @@ static int run(int argc, char **argv)
         return 0;
     }
     if (!strcmp(name, "--version")) {
-        printf("deepsky %s\n", DS_VERSION);
+        printf("deepsky %s\nMPI: %s\n", DS_VERSION, ds_comm_backend());
         return 0;
     }
     for (int i = 0; i < N_COMMANDS; i++) {
@@ -116,5 +116,24 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    return check_stdout(run(argc, argv));
+    /* under mpirun: MPI starts here (src/core/dist.c); a rank that fails
+     * stops every rank (MPI_Abort) after its message, so none waits forever */
+    ds_comm *comm = ds_comm_world(&argc, &argv);
+    if (!comm) {
+        fprintf(stderr, "deepsky: %s\n", ds_last_error());
+        return 1;
+    }
+    int rc;
+    if (ds_comm_size(comm) > 1 && argc > 1 && strcmp(argv[1], "train") && strcmp(argv[1], "--help") &&
+        strcmp(argv[1], "--version"))
+        rc = cli_error("'%s' does not run data-parallel (only train does): run it without mpirun", argv[1]);
+    else
+        rc = check_stdout(run(argc, argv));
+    if (ds_comm_size(comm) > 1 && rc != 0 && rc < 128) {
+        fflush(stdout);
+        fflush(stderr);
+        ds_comm_abort(comm, rc);
+    }
+    ds_comm_finalize(comm);
+    return rc;
 }

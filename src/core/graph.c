@@ -669,3 +669,16 @@ float *ds_node_value(ds_node *n) { return n->val; }
 float *ds_node_grad(ds_node *n) { return n->grad; }
 int ds_node_is_trainable(const ds_node *n) { return n->kind == DS_NODE_PARAM; }
 int ds_node_is_state(const ds_node *n) { return n->kind == DS_NODE_PARAM || n->kind == DS_NODE_BUFFER; }
+
+int ds_graph_set_sync_bn(ds_graph *g, struct ds_comm *comm)
+{
+    if (!g) return ds_fail("ds_graph_set_sync_bn: no graph");
+    g->sync_bn = ds_comm_size(comm) > 1 ? comm : NULL;
+    return 0;
+}
+
+void ds_graph_set_shard_rows(ds_graph *g, int before, int after)
+{
+    g->rows_before = before > 0 ? before : 0;
+    g->rows_after = after > 0 ? after : 0;
+}

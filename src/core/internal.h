@@ -114,6 +114,8 @@ struct ds_graph {
     bool no_fuse;         /* ds_graph_set_fusion(g, 0): compile fuses no relu */
     bool param_grads_off; /* ds_graph_set_param_grads(g, 0): backward reaches the inputs only */
     int relu_backward;    /* DS_RELU_BACKWARD_*: the rule relu's backward applies */
+    struct ds_comm *sync_bn; /* batch norm's statistics over every rank (NULL: this rank's) */
+    int rows_before, rows_after; /* data-parallel: the global batch's rows around this rank's (dropout) */
 };
 
 /* v = max(0, v) in place, in parallel (a producer's fused relu). */

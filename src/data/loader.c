@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { IDLE, REQUESTED, READY };
 
@@ -39,7 +40,30 @@ struct ds_loader {
     double *cum;              /* balanced: cumulative sample weights [n] */
     int augment;              /* DS_AUG_* */
     uint8_t *code;            /* [n] this epoch's transform of each sample (bit 0 flip x, 1 flip y, 2 transpose) */
+    /* data-parallel sharding: this rank's rows of every global batch */
+    int rank, size;
+    int last_global;          /* global size of the batch last handed out */
+    double wait;              /* seconds next() waited for data since reset */
 };
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The global batch starting at perm position pos: its size *gb and this
+ * rank's rows [*lo, *lo + share) of it; returns share (may be 0). */
+static int share_of(const ds_loader *l, int pos, int *gb, int *lo)
+{
+    int b = l->d->n - pos;
+    if (b > l->batch) b = l->batch;
+    /* 64-bit products: batch * size may pass INT_MAX */
+    int a = (int)((int64_t)l->rank * b / l->size), e = (int)((int64_t)(l->rank + 1) * b / l->size);
+    *gb = b, *lo = pos + a;
+    return e - a;
+}
 
 /* dst = src [C, H, W] under a dihedral transform: bit 0 flips x, bit 1
  * flips y, bit 2 transposes (square planes only) */
@@ -56,12 +80,14 @@ static void transform(const float *src, float *dst, int C, int H, int W, int cod
     }
 }
 
-/* x [b, row] and y [b] of the batch at perm[pos..] (augmented), and each
- * field f[k] [b, frow[k]] (f NULL or f[k] NULL: not wanted); returns b */
+/* x [b, row] and y [b] of this rank's share of the global batch at
+ * perm[pos..] (augmented by the code of each global position, so a sample's
+ * transform does not depend on the rank count), and each field f[k]
+ * [b, frow[k]] (f NULL or f[k] NULL: not wanted); returns b */
 static int gather(const ds_loader *l, int pos, float *x, float *y, float *const *f)
 {
-    int b = l->d->n - pos;
-    if (b > l->batch) b = l->batch;
+    int gb;
+    int b = share_of(l, pos, &gb, &pos);
     const ds_shape *sh = &l->d->sample;
     for (int i = 0; i < b; i++) {
         size_t k = (size_t)l->perm[pos + i];
@@ -129,7 +155,8 @@ ds_loader *ds_loader_new(const ds_dataset *d, int batch, int shuffle, uint64_t s
         ds_fail("loader: out of memory for %d samples", d->n);
         return NULL;
     }
-    *l = (ds_loader){.d = d, .batch = batch, .shuffle = shuffle != 0, .row = row, .perm = perm, .sx = sx, .sy = sy};
+    *l = (ds_loader){.d = d, .batch = batch, .shuffle = shuffle != 0, .row = row, .perm = perm, .sx = sx, .sy = sy,
+                     .rank = 0, .size = 1};
     if (d->n_fields) {
         l->sf = calloc((size_t)d->n_fields, sizeof *l->sf);
         l->frow = calloc((size_t)d->n_fields, sizeof *l->frow);
@@ -221,9 +248,36 @@ void ds_loader_reset(ds_loader *l)
     if (l->augment)
         for (int i = 0; i < l->d->n; i++) l->code[i] = (uint8_t)ds_rng_below(&l->rng, (uint32_t)span);
     l->pos = 0;
+    l->last_global = 0;
+    l->wait = 0;
     if (l->threaded) request(l, 0);
     pthread_mutex_unlock(&l->mu);
 }
+
+int ds_loader_set_shard(ds_loader *l, int rank, int size)
+{
+    if (!l) return ds_fail("loader shard: no loader");
+    if (size < 1) return ds_fail("loader shard: size must be at least 1, got %d", size);
+    if (rank < 0 || rank >= size) return ds_fail("loader shard: rank %d outside 0..%d", rank, size - 1);
+    pthread_mutex_lock(&l->mu);
+    settle(l);
+    /* Restart the epoch in the order already drawn, without drawing again:
+     * the generator's stream stays that of an unsharded loader. */
+    l->rank = rank, l->size = size;
+    l->state = IDLE;
+    l->pos = 0;
+    l->last_global = 0;
+    l->wait = 0;
+    if (l->threaded) request(l, 0);
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+int ds_loader_more(const ds_loader *l) { return l->pos < l->d->n; }
+
+int ds_loader_last_global(const ds_loader *l) { return l->last_global; }
+
+double ds_loader_wait_seconds(const ds_loader *l) { return l->wait; }
 
 int ds_loader_set_balanced(ds_loader *l, int on)
 {
@@ -266,19 +320,24 @@ int ds_loader_next_fields(ds_loader *l, float *const *dst, float *y)
 {
     float *x = dst[0];
     if (l->pos >= l->d->n) return 0;
-    int b;
+    int b, gb, lo;
+    double t0 = now_seconds();
     pthread_mutex_lock(&l->mu);
     settle(l);
     if (l->state == READY && l->staged_pos == l->pos) {
+        l->wait += now_seconds() - t0;
         b = l->staged_n;
         memcpy(x, l->sx, (size_t)b * l->row * sizeof *x);
         if (y) memcpy(y, l->sy, (size_t)b * sizeof *y);
         for (int k = 0; k < l->d->n_fields; k++)
             if (dst[1 + k]) memcpy(dst[1 + k], l->sf[k], (size_t)b * l->frow[k] * sizeof *l->sf[k]);
-    } else { /* nothing staged (no thread): gather here */
+    } else { /* nothing staged (no thread): gather here, which the caller waits for too */
         b = gather(l, l->pos, x, y, l->d->n_fields ? dst + 1 : NULL);
+        l->wait += now_seconds() - t0;
     }
-    l->pos += b;
+    share_of(l, l->pos, &gb, &lo);
+    l->last_global = gb;
+    l->pos += gb; /* the whole global batch: the other ranks take the rest */
     l->state = IDLE;
     if (l->threaded) request(l, l->pos);
     pthread_mutex_unlock(&l->mu);

@@ -145,6 +145,7 @@ static const key_def pretrain_keys[] = {
 typedef struct train_raw {
     int optimizer, schedule, unit, nesterov, batch, epochs, step_size, t_max, warmup, augment;
     int sampler, monitor, patience;
+    int sync_bn, allreduce, micro_batches;
     int adversarial, adv_steps, adv_norm, adv_random_start;
     float adv_eps, adv_step_size, adv_alpha;
     int freeze; /* [group] */
@@ -184,6 +185,9 @@ static const key_def train_keys[] = {
     {"augment", NULL, V_ENUM, TO(augment), 0, 0, "none|flip|dihedral", 0},
     {"class_weight", NULL, V_SKIP, 0, 0, 0, NULL, 0},
     {"sampler", NULL, V_ENUM, TO(sampler), 0, 0, "shuffle|balanced", 0},
+    {"sync_bn", NULL, V_BOOL, TO(sync_bn), 0, 1, NULL, 0},
+    {"allreduce", NULL, V_ENUM, TO(allreduce), 0, 0, "sum|ordered", 0},
+    {"micro_batches", NULL, V_INT, TO(micro_batches), 1, 1 << 16, NULL, 0},
     {"monitor", NULL, V_ENUM, TO(monitor), 0, 0, "val_acc|val_loss|val_auc|val_mdr", 0},
     {"patience", NULL, V_INT, TO(patience), 0, 1 << 20, NULL, 0},
     {"no_decay", NULL, V_SKIP, 0, 0, 0, NULL, 0}, /* parse_no_decay */
@@ -796,6 +800,9 @@ static int parse_train(ds_model *m, const ini_sec *s, const char *file)
     t->schedule_in_epochs = r.unit == 0;
     t->augment = r.augment == 0 ? DS_AUG_NONE : r.augment == 1 ? DS_AUG_FLIP : DS_AUG_FLIP | DS_AUG_ROT90;
     t->balanced = r.sampler == 1;
+    t->sync_bn = r.sync_bn;
+    t->ordered_allreduce = r.allreduce == 1;
+    t->micro_batches = r.micro_batches > 1 ? r.micro_batches : 1;
     t->monitor = r.monitor;
     t->patience = r.patience;
     t->adversarial = r.adversarial;

@@ -33,7 +33,9 @@ static int bn_shape(ds_node *n)
             return ds_shape_fail(n, "'%s' has %zu elements; input '%s' has %d channels",
                                  n->in[i]->name, ds_numel(n->in[i]), x->name, c);
     n->shape = x->shape;
-    n->aux_bytes = 2 * (size_t)c * sizeof(float);
+    /* mean and 1/std [2c] floats; then [3c] doubles, the synchronised
+     * statistics' sums (ds_graph_set_sync_bn) */
+    n->aux_bytes = 2 * (size_t)c * sizeof(float) + 3 * (size_t)c * sizeof(double);
     n->grad_overwrites = 1;
     return 0;
 }
@@ -142,7 +144,13 @@ static void plane_dots(const float *dy, const float *x, size_t n, float mu, doub
 typedef struct {
     ds_node *n;
     bool training;
+    /* sync BN: 1 the local sums into sums[], 2 the rest from the global sums */
+    int phase;
+    double *sums; /* forward [Σx | Σx² | -], backward [Σdy | Σdy·(x−μ) | -], per channel */
+    double m;     /* the global count per channel (phase 2) */
 } bn_task;
+
+static double *bn_sums(const ds_node *n) { return (double *)((float *)n->aux + 2 * n->shape.d[1]); }
 
 /* train: μ, σ² from the batch (biased), running ← (1−m)·running + m·(μ, σ²·M/(M−1));
  * eval: μ, σ² = running.  y = γ·(x − μ)/√(σ² + eps) + β.  Channels in parallel. */
@@ -159,7 +167,20 @@ static void bn_forward_range(void *arg, long lo, long hi)
     double m = (double)b * (double)inner;
     for (long ch = lo; ch < hi; ch++) {
         double mu, var;
-        if (t->training) {
+        if (t->phase == 1) { /* this rank's sums, for the all-reduce */
+            chan_stats(x + (size_t)ch * inner, b, (size_t)c * inner, inner, &mu, &var);
+            t->sums[ch] = mu * m;
+            t->sums[c + ch] = (var + mu * mu) * m;
+            continue;
+        }
+        if (t->training && t->phase == 2) { /* every rank's rows */
+            m = t->m;
+            mu = t->sums[ch] / m;
+            var = t->sums[c + ch] / m - mu * mu;
+            if (var < 0) var = 0;
+            rm[ch] = (float)((1 - mom) * rm[ch] + mom * mu);
+            rv[ch] = (float)((1 - mom) * rv[ch] + mom * (m > 1 ? var * m / (m - 1) : var));
+        } else if (t->training) {
             chan_stats(x + (size_t)ch * inner, b, (size_t)c * inner, inner, &mu, &var);
             rm[ch] = (float)((1 - mom) * rm[ch] + mom * mu);
             rv[ch] = (float)((1 - mom) * rv[ch] + mom * (m > 1 ? var * m / (m - 1) : var));
@@ -181,9 +202,32 @@ static void bn_forward_range(void *arg, long lo, long hi)
     }
 }
 
+/* sync BN: the local sums of phase 1 plus the count, summed over the ranks */
+static int bn_allreduce(ds_node *n, ds_graph *g, bn_task *t)
+{
+    int c = n->shape.d[1];
+    t->sums[2 * c] = t->m; /* the count rides along (the ranks' shares may differ) */
+    if (ds_comm_allreduce_f64(g->sync_bn, t->sums, 2 * c + 1, DS_COMM_SUM) != 0) {
+        ds_op_error(g, n, "synchronised batch norm: %s", ds_last_error());
+        return -1;
+    }
+    t->m = t->sums[2 * c];
+    t->phase = 2;
+    return 0;
+}
+
 static void bn_forward(ds_node *n, ds_graph *g)
 {
-    bn_task t = {n, g->training};
+    bn_task t = {n, g->training, 0, bn_sums(n), 0};
+    if (g->sync_bn && g->training) {
+        int b, c;
+        size_t inner;
+        bn_view(n, &b, &c, &inner);
+        t.phase = 1;
+        t.m = (double)b * (double)inner;
+        ds_parallel_for(c, 1, bn_forward_range, &t);
+        if (bn_allreduce(n, g, &t) != 0) return;
+    }
     ds_parallel_for(n->shape.d[1], 1, bn_forward_range, &t);
 }
 
@@ -284,10 +328,19 @@ static void bn_backward_range(void *arg, long lo, long hi)
         double sdy, sdyx;
         float mu = mean[ch], is = invstd[ch];
         const float *y = n->relu_mask_in_backward ? n->val + (size_t)ch * inner : NULL; /* a fused relu's output */
-        chan_dots(dy + (size_t)ch * inner, x + (size_t)ch * inner, y, b, stride, inner, mu, &sdy, &sdyx);
-        sdyx *= is;
-        if (dgamma) dgamma[ch] += (float)sdyx;
-        if (dbeta) dbeta[ch] += (float)sdy;
+        if (t->phase == 2) { /* every rank's sums, for dx; dγ and dβ took this rank's in phase 1 */
+            m = t->m;
+            sdy = t->sums[ch];
+            sdyx = t->sums[c + ch] * is;
+        } else {
+            chan_dots(dy + (size_t)ch * inner, x + (size_t)ch * inner, y, b, stride, inner, mu, &sdy, &sdyx);
+            if (t->phase == 1) t->sums[ch] = sdy, t->sums[c + ch] = sdyx;
+            sdyx *= is;
+            /* the parameters' gradients stay this rank's: the trainer sums them over the ranks */
+            if (dgamma) dgamma[ch] += (float)sdyx;
+            if (dbeta) dbeta[ch] += (float)sdy;
+            if (t->phase == 1) continue;
+        }
         if (!dx) continue;
         double k = (double)gamma[ch] * is;
         double a = t->training ? sdy / m : 0, bb = t->training ? sdyx / m : 0;
@@ -299,7 +352,16 @@ static void bn_backward_range(void *arg, long lo, long hi)
 
 static void bn_backward(ds_node *n, ds_graph *g)
 {
-    bn_task t = {n, g->training};
+    bn_task t = {n, g->training, 0, bn_sums(n), 0};
+    if (g->sync_bn && g->training) {
+        int b, c;
+        size_t inner;
+        bn_view(n, &b, &c, &inner);
+        t.phase = 1;
+        t.m = (double)b * (double)inner;
+        ds_parallel_for(c, 1, bn_backward_range, &t);
+        if (bn_allreduce(n, g, &t) != 0) return;
+    }
     ds_parallel_for(n->shape.d[1], 1, bn_backward_range, &t);
 }
 
@@ -414,10 +476,16 @@ static void dropout_forward(ds_node *n, ds_graph *g)
         memcpy(y, x, e * sizeof *y);
         return;
     }
+    /* data-parallel: the rows of the global batch before and after this
+     * rank's draw their masks too (and drop them), so every rank's masks
+     * and the generator's state are those of one process at the global batch */
+    size_t row = g->batch > 0 ? e / (size_t)g->batch : 0;
+    for (size_t i = 0; i < (size_t)g->rows_before * row; i++) (void)ds_rng_uniform(&g->rng);
     for (size_t i = 0; i < e; i++) {
         mask[i] = ds_rng_uniform(&g->rng) >= p ? keep : 0.0f;
         y[i] = x[i] * mask[i];
     }
+    for (size_t i = 0; i < (size_t)g->rows_after * row; i++) (void)ds_rng_uniform(&g->rng);
 }
 
 /* dx += dy·mask (train), dy (eval) */
