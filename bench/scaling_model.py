@@ -217,6 +217,8 @@ def main():
     ap.add_argument("--speedup", type=float, default=16.0,
                     help="the extra table: nodes this many times faster than this machine")
     a = ap.parse_args()
+    if not os.path.exists(a.measured):
+        raise SystemExit(f"scaling_model.py: no {a.measured}: run bench/scaling.py first (it measures compute per step)")
     meas = json.load(open(a.measured))
     nets = dict(NETWORKS)
     if os.path.exists(a.allreduce):
