@@ -14,7 +14,7 @@
  *
  * The fit weights each size by 1/t² (least squares on relative error): an
  * unweighted fit is decided by the large sizes alone and leaves α to their
- * noise. Ring interpretation for N ranks: a ring allreduce sends 2(N−1)/N·n
+ * noise; the largest size's own t/n is reported too. Ring interpretation for N ranks: a ring allreduce sends 2(N−1)/N·n
  * bytes per rank in 2(N−1) steps, so β_ring = β / (2(N−1)/N) is the per-byte
  * cost of the link and α_step = α / (2(N−1)) the latency of one step (Open MPI
  * chooses its own algorithm by size; at N = 2 every algorithm sends n bytes
@@ -204,13 +204,10 @@ int main(int argc, char **argv)
     /* the sums must be right: element i is Σ_r (i%1000·1e-3 + r) */
     double want = (double)nranks * ((maxc - 1) % 1000) * 1e-3 + nranks * (nranks - 1) / 2.0;
     int ok = fabs(recv[maxc - 1] - want) <= 1e-4 * (fabs(want) + 1);
-    double alpha, beta, alpha_l = 0, beta_l = 0, ones[40];
+    double alpha, beta;
     fit_line(n, t, w, k, &alpha, &beta);
-    /* the gradients of a model are megabytes: the per-byte cost there, unweighted over sizes >= 1 MiB */
-    int big = 0;
-    while (big < k && n[big] < 1048576) big++;
-    for (int i = 0; i < k; i++) ones[i] = 1;
-    if (k - big >= 2) fit_line(n + big, t + big, ones, k - big, &alpha_l, &beta_l);
+    /* the largest message's own rate: where buffers outgrow the caches the line no longer holds */
+    double beta_l = t[k - 1] / n[k - 1];
     double ring = nranks > 1 ? 2.0 * (nranks - 1) / nranks : 1;
     double steps = nranks > 1 ? 2.0 * (nranks - 1) : 1;
 
@@ -243,9 +240,7 @@ int main(int argc, char **argv)
                    n[i] / t[i] / 1e9);
         printf("fit t(n) = alpha + beta*n (weights 1/t^2): alpha = %.2f us, beta = %.4f ns/B (%.2f GB/s)\n",
                alpha * 1e6, beta * 1e9, 1 / beta / 1e9);
-        if (beta_l > 0)
-            printf("fit over sizes >= 1 MiB (unweighted): alpha = %.2f us, beta = %.4f ns/B (%.2f GB/s)\n",
-                   alpha_l * 1e6, beta_l * 1e9, 1 / beta_l / 1e9);
+        printf("largest message (%.0f B): %.4f ns/B (%.2f GB/s)\n", n[k - 1], beta_l * 1e9, 1 / beta_l / 1e9);
         printf("ring reading (N = %d): %.3f*n bytes per rank in %.0f steps: %.4f ns/B per link byte "
                "(%.2f GB/s), %.2f us per step\n", nranks, ring, steps, beta / ring * 1e9, ring / beta / 1e9,
                alpha / steps * 1e6);
@@ -264,11 +259,11 @@ int main(int argc, char **argv)
                     fprintf(f, "%s\n  {\"bytes\": %.0f, \"reps\": %d, \"median_s\": %.9g}", i ? "," : "", n[i], reps[i], t[i]);
                 fprintf(f, "],\n \"alpha_s\": %.9g, \"beta_s_per_byte\": %.9g, \"ring_factor\": %.6g, "
                            "\"ring_steps\": %.0f, \"beta_link_s_per_byte\": %.9g, \"alpha_step_s\": %.9g,\n"
-                           " \"alpha_large_s\": %.9g, \"beta_large_s_per_byte\": %.9g,\n"
+                           " \"beta_largest_s_per_byte\": %.9g,\n"
                            " \"buckets\": {\"bytes\": %.0f, \"bucket_bytes\": %.0f, \"n\": %d, \"blocking_s\": %.9g, "
                            "\"iallreduce_s\": %.9g, \"compute_s\": %.9g, \"overlapped_s\": %.9g, \"overlap\": %.4f, "
                            "\"overlapped_poll_s\": %.9g, \"overlap_poll\": %.4f}}\n",
-                        alpha, beta, ring, steps, beta / ring, alpha / steps, alpha_l, beta_l, max_b, c.bucket * 4.0, nbuckets,
+                        alpha, beta, ring, steps, beta / ring, alpha / steps, beta_l, max_b, c.bucket * 4.0, nbuckets,
                         t_block, t_ibuck, t_comp, t_both, ov_plain, t_poll, ov_poll);
                 fclose(f);
             }

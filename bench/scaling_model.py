@@ -224,8 +224,9 @@ def main():
     if os.path.exists(a.allreduce):
         ar = json.load(open(a.allreduce))
         # loopback TCP: α per ring step and the per-byte cost of large messages, both measured
-        beta = ar.get("beta_large_s_per_byte") or ar["beta_s_per_byte"]
-        nets["loopTCP"] = {"alpha": ar["alpha_step_s"], "bw": 1 / beta, "label": "loopback TCP (measured)"}
+        # loopback TCP: α per ring step and β of the fit (messages that stay in the caches), both measured
+        nets["loopTCP"] = {"alpha": ar["alpha_step_s"], "bw": 1 / ar["beta_link_s_per_byte"],
+                           "label": "loopback TCP (measured)"}
     ms = models(meas)
     curves, table = {}, []
     for mode in ("weak", "strong"):
@@ -256,12 +257,17 @@ def main():
         json.dump({"networks": nets, "models": ms, "curves": table, "horovod_r101_128": hv,
                    "speedup": a.speedup, "fast_nodes_weak": fast}, f, indent=1)
 
-    print("| scaling | model | network | overlap | " + " | ".join(f"N={n}" for n in NS) + " |")
-    print("|---|---|---|---|" + "---:|" * len(NS))
+    show = [8, 16, 64]
+    print("| model | network | overlap | " + " | ".join(f"weak N={n}" for n in show) + " | "
+          + " | ".join(f"strong N={n}" for n in show) + " |")
+    print("|---|---|---|" + "---:|" * (2 * len(show)))
     lab = {m["key"]: m["label"] for m in ms}
-    for r in table:
-        print(f"| {r['mode']} | {lab[r['model']]} | {nets[r['network']]['label']} | {'yes' if r['overlap'] else 'no'} | "
-              + " | ".join(f"{100 * r['efficiency'][str(n)]:.0f} %" for n in NS) + " |")
+    eff = {(r["mode"], r["model"], r["network"], r["overlap"]): r["efficiency"] for r in table}
+    for m in ms:
+        for net in nets:
+            for ov in (False, True):
+                cells = [f"{100 * eff[(mode, m['key'], net, ov)][str(n)]:.0f} %" for mode in ("weak", "strong") for n in show]
+                print(f"| {lab[m['key']]} | {nets[net]['label']} | {'yes' if ov else 'no'} | " + " | ".join(cells) + " |")
     print()
     print(f"weak scaling on nodes {a.speedup:g}x faster than this machine (compute / {a.speedup:g}):")
     print("| model | network | overlap | " + " | ".join(f"N={n}" for n in NS) + " |")
