@@ -197,6 +197,7 @@ def main():
     a64, b64, c64 = ips("lenet", "a", 64), ips("lenet", "b", 64), ips("lenet", "c", 64)
     if c64:
         meas["measured_2rank_efficiency"] = c64 / (2 * a64)
+    meas["measured_2thread_efficiency"] = b64 / (2 * a64)
     json.dump(meas, open(os.path.join(OUT, "measured.json"), "w"), indent=1)
 
     print(f"\nmachine: {meas['machine']}; load {meas['load1_at_start']:.2f} at start, {meas['load1_at_end']:.2f} at end; "

@@ -175,14 +175,18 @@ def svg_plot(ms, curves, measured_pt, path):
         if mode == "weak":
             hx, hy = X(HOROVOD[0]), Y(HOROVOD[1])
             out.append(f'<rect x="{hx - 5}" y="{hy - 5}" width="10" height="10" fill="black"/>')
-            out.append(f'<text x="{hx - 10}" y="{hy + 20}" text-anchor="end" font-size="12">Horovod, ResNet-101,</text>')
-            out.append(f'<text x="{hx - 10}" y="{hy + 34}" text-anchor="end" font-size="12">128 GPUs: 90 %</text>')
+            ty = Y(0.735)
+            out.append(f'<line x1="{hx}" y1="{hy}" x2="{hx - 8}" y2="{ty - 10}" stroke="black"/>')
+            out.append(f'<text x="{hx - 10}" y="{ty}" text-anchor="end" font-size="12">Horovod, ResNet-101,</text>')
+            out.append(f'<text x="{hx - 10}" y="{ty + 14}" text-anchor="end" font-size="12">128 GPUs: 90 %</text>')
         if mode == "strong" and measured_pt:
-            n, e = measured_pt
+            n, e, e2 = measured_pt
             mx, my = X(n), Y(e)
             out.append(f'<path d="M{mx - 7},{my} L{mx},{my - 7} L{mx + 7},{my} L{mx},{my + 7} Z" fill="black"/>')
-            out.append(f'<text x="{mx + 10}" y="{my + 18}" font-size="12">measured: LeNet, 2 ranks,</text>')
-            out.append(f'<text x="{mx + 10}" y="{my + 32}" font-size="12">this machine ({e:.2f})</text>')
+            for i, line in enumerate(("measured on this 2-core VM: LeNet,", f"2 ranks x 1 thread vs 1 x 1: {e:.2f}",
+                                      f"(1 process x 2 threads: {e2:.2f});", "the cores' own scaling, not the network")):
+                out.append(f'<text x="{x0 + 12}" y="{Y(0.40) + 14 * i}" font-size="12">{line}</text>')
+            out.append(f'<line x1="{mx}" y1="{my + 7}" x2="{mx - 20}" y2="{Y(0.40) - 14}" stroke="black"/>')
     # legend
     ly = T + PH + 62
     lx = L
@@ -241,7 +245,7 @@ def main():
     pt = None
     mm = meas.get("measured_2rank_efficiency")
     if mm:
-        pt = (2, mm)
+        pt = (2, mm, meas.get("measured_2thread_efficiency", float("nan")))
     os.makedirs(os.path.dirname(a.svg), exist_ok=True)
     svg_plot(ms, curves, pt, a.svg)
     hv = horovod_anchor()
