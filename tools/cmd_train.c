@@ -230,6 +230,7 @@ typedef struct {
     double epoch_t0;
     ds_adv_trainer *adv; /* [train] adversarial=: the pass hook's state */
     uint64_t seed;
+    const char *stream_window; /* streamed data: the shuffle window (checkpoint metadata) */
     ds_comm *comm;       /* data-parallel: rank 0 alone validates and writes */
     int rank;
 } train_ctx;
@@ -346,12 +347,13 @@ static int on_epoch(void *user, const ds_epoch_log *e)
     char best_json[160], path[PATH_MAX];
     ds_best_json(c->bestrec, best_json, sizeof best_json);
     /* checkpoint metadata: class names, which split chose best, the data's provenance, further inputs' norms */
-    ds_meta_kv kv[3 + DS_MAX_INPUTS];
+    ds_meta_kv kv[4 + DS_MAX_INPUTS];
     char keys[DS_MAX_INPUTS][80];
     int n_kv = 0;
     if (c->classes_json) kv[n_kv++] = (ds_meta_kv){"classes", c->classes_json};
     kv[n_kv++] = (ds_meta_kv){"best", best_json};
     if (c->data_json) kv[n_kv++] = (ds_meta_kv){"data", c->data_json};
+    if (c->stream_window) kv[n_kv++] = (ds_meta_kv){"stream_window", c->stream_window}; /* the order's shuffle window */
     for (int k = 1; k < c->n_inputs; k++) {
         snprintf(keys[k], sizeof keys[k], "norm.%s", c->net->prog.feed_names[k]);
         kv[n_kv++] = (ds_meta_kv){keys[k], c->norm_json[k]};
@@ -385,6 +387,7 @@ int cli_train_run(const cli_train_opts *op)
     ds_checkpoint *ck = NULL, *init_ck = NULL;
     ds_dataset all = {0}, train = {0}, val = {0}, test = {0};
     ds_shards *shards = NULL; /* --data a sharded set: streamed, train.x NULL */
+    char window_text[24] = "";
     ds_norm norm[DS_MAX_INPUTS] = {{0}};
     char *norm_json[DS_MAX_INPUTS] = {0};
     ds_train_state st = {0};
@@ -601,6 +604,22 @@ int cli_train_run(const cli_train_opts *op)
         cli_error("[train] sampler = balanced draws any sample at any time; %s is streamed shard by shard", data_spec);
         goto done;
     }
+    if (!shards && (o.shuffle_window || o.prefetch || o.loader_threads)) {
+        cli_usage("--shuffle-window, --prefetch and --loader-threads are for streamed data (--data a sharded set); "
+                  "%s is loaded into memory", data_spec);
+        goto done;
+    }
+    if (shards) { /* the shuffle window is part of the order: a resumed run keeps its run's */
+        const char *was = ck ? ds_checkpoint_meta(ck, "stream_window") : NULL;
+        int w = was ? atoi(was) : 0;
+        if (w > 0 && o.shuffle_window && o.shuffle_window != w) {
+            cli_error("--shuffle-window %d: the run being resumed shuffled within %d samples; the order would change",
+                      o.shuffle_window, w);
+            goto done;
+        }
+        if (!o.shuffle_window) o.shuffle_window = w > 0 ? w : 65536;
+        snprintf(window_text, sizeof window_text, "%d", o.shuffle_window);
+    }
     ds_stream_cfg scfg = {.window = o.shuffle_window, .prefetch = o.prefetch, .threads = o.loader_threads,
                           .norm = &norm[0]};
     if (!(loader = shards ? ds_loader_new_shards(shards, tc.batch, tc.seed ^ 0x5eedULL, &scfg)
@@ -742,7 +761,8 @@ int cli_train_run(const cli_train_opts *op)
                       .title = o.model_path ? o.model_path : o.resume, .classes_json = classes_json,
                       .data_json = data_json, .norm = norm, .norm_json = norm_json, .n_inputs = n_in,
                       .epochs = tc.epochs, .batch = tc.batch, .monitor = tc.monitor, .bpe = bpe,
-                      .epoch_t0 = ds_now(), .comm = comm, .rank = rank};
+                      .epoch_t0 = ds_now(), .comm = comm, .rank = rank,
+                      .stream_window = window_text[0] ? window_text : NULL};
     if (!o.quiet) {
         cli_progress_start(&ctx.bar, "train", (long)tc.epochs * bpe, (long)st.epoch * bpe);
         ctx.bar.per_unit = tc.batch;

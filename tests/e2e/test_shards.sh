@@ -109,4 +109,13 @@ expect_ok "simulate --shards --force replaces the set" "$DS" simulate --out "$T/
 [ ! -e "$T/set/shard-000002.x.npy" ] && grep -q '"samples": 10' "$T/set/index.json" &&
   ok "--force removed the old shards" || bad "--force left old shards"
 
+# the shuffle window is part of the order: a resume keeps it, and refuses another
+expect_fail "--resume with another --shuffle-window" "shuffled within 100 samples" "$DS" train --resume "$T/run4/last.safetensors" --data "$T/set" --epochs 3 --shuffle-window 50 --quiet
+meta_window=$($PY -c "
+import json, sys
+b = open('$T/run4/last.safetensors', 'rb').read(); n = int.from_bytes(b[:8], 'little')
+print(json.loads(b[8:8 + n])['__metadata__'].get('stream_window'))")
+[ "$meta_window" = 100 ] && ok "the checkpoint records the shuffle window (100)" || bad "stream_window metadata: $meta_window"
+expect_fail "loader options with data in memory" "for streamed data" "$DS" train "$T/soft.cfg" --data "npy:$T/flat/x.npy,$T/flat/y.npy" --prefetch 2 --out "$T/x2" --quiet
+
 finish shards
