@@ -1721,6 +1721,29 @@ int ds_train_epoch(ds_graph *g, ds_optim *o, ds_loader *l, ds_node *x, ds_node *
 int ds_evaluate(ds_graph *g, ds_loader *l, ds_node *x, ds_node *y, ds_node *logits,
                 ds_node *loss, ds_epoch_stats *st);
 
+/* ---- a checkpoint for inference in one call (src/io/predictor.c; the
+ * Python package's entry point, docs/python.md) ------------------------- */
+
+typedef struct ds_predictor ds_predictor;
+/* Load a checkpoint's model, weights, normalisation and class names for
+ * inference in batches of at most `batch` (memory is planned for it); one-input models. */
+ds_predictor *ds_predictor_open(const char *path, int batch);
+void ds_predictor_free(ds_predictor *p);
+/* The number of classes of the first classifying head. */
+int ds_predictor_classes(const ds_predictor *p);
+/* Class k's name from the checkpoint, or NULL when it has none (numeric labels). */
+const char *ds_predictor_class_name(const ds_predictor *p, int k);
+/* The input's per-sample shape into dims[DS_MAX_DIMS]; returns its ndim. */
+int ds_predictor_input_shape(const ds_predictor *p, int *dims);
+/* Probabilities [n, classes] of n raw samples x (the input shape each,
+ * not normalised: the checkpoint's normalisation is applied to a copy). */
+int ds_predictor_predict(ds_predictor *p, const float *x, int n, float *probs);
+/* Parameters and buffers, in ds_graph_param order (the checkpoint's tensors). */
+int ds_predictor_num_params(const ds_predictor *p);
+/* Parameter i: its name (owned by p), shape into dims[DS_MAX_DIMS] and *ndim, and
+ * *data its live values (owned by p, valid until ds_predictor_free); NULL if i is out of range. */
+const char *ds_predictor_param(ds_predictor *p, int i, int *dims, int *ndim, float **data);
+
 #ifdef __cplusplus
 }
 #endif
