@@ -178,4 +178,27 @@ raises(deepsky.DeepskyError, "no-such.cfg", deepsky.train, f"{t}/no-such.cfg", d
 raises(deepsky.DeepskyError, "deepsky:", deepsky.train, f"{t}/tiny.cfg", data=f"npy:{t}/no-x.npy,{t}/y.npy", out=f"{t}/bad")
 PYEOF
 
+expect_ok "deepsky.run and deepsky.explain pass options as the CLI's" $PY - "$T" <<'PYEOF'
+import json, os, sys, deepsky
+t = sys.argv[1]
+ev = json.loads(deepsky.run("eval", f"{t}/run/best.safetensors", data=f"fits:{t}/vfits", json=True))
+assert ev["accuracy"] == json.load(open(f"{t}/eval.json"))["accuracy"]
+deepsky.explain(f"{t}/run/best.safetensors", data=f"npy:{t}/vx.npy,{t}/vy.npy", method="saliency", max=4, out=f"{t}/ex")
+assert os.listdir(f"{t}/ex"), "explain wrote nothing"
+PYEOF
+
+# --- docs/python.md's notebook example, on cutouts the simulator writes and a model trained on them ---
+if $PY -c "import astropy" 2>/dev/null; then
+  "$DS" simulate --out "$T/sim" --n 200 --size 21 --real-fraction 0.5 --cutouts >/dev/null 2>&1
+  sed "s/^input=1,8,8/input=1,21,21/; s/^classes=3/classes=2/; s/^units=3/units=2/; s/^\[conv\]/[instancenorm]\n\n[conv]/" "$T/tiny.cfg" > "$T/rb.cfg"
+  expect_ok "train on simulated cutouts" "$DS" train "$T/rb.cfg" --data "fits:$T/sim/cutouts" --epochs 6 --out "$T/rb" --quiet
+  awk '/^<!-- tests\/e2e\/test_python.sh runs this block/ {on=1; next} on && /^```python/ {blk=1; next} blk && /^```/ {exit} blk' \
+    "$(dirname "$0")/../../docs/python.md" | sed "s|runs/demo/best.safetensors|$T/rb/best.safetensors|; s|runs/sim/cutouts|$T/sim/cutouts|" > "$T/example.py"
+  [ -s "$T/example.py" ] && ok "docs/python.md has the example block" || bad "docs/python.md example block not found"
+  expect_ok "docs/python.md's FITS example runs" $PY "$T/example.py"
+  grep -q "scored 200 stamps" "$T/out" && grep -q "p(real) = " "$T/out" && ok "the example scored every cutout: $(tail -1 "$T/out")" || bad "example output"
+else
+  echo "skip docs/python.md's FITS example: no astropy (apt-get install python3-astropy; scripts/deps.sh --test)"
+fi
+
 finish python
