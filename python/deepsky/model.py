@@ -41,7 +41,10 @@ class Model:
             self._p = None
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the module's globals may be gone
+            pass
 
     def __enter__(self):
         return self
