@@ -178,13 +178,15 @@ raises(deepsky.DeepskyError, "no-such.cfg", deepsky.train, f"{t}/no-such.cfg", d
 raises(deepsky.DeepskyError, "deepsky:", deepsky.train, f"{t}/tiny.cfg", data=f"npy:{t}/no-x.npy,{t}/y.npy", out=f"{t}/bad")
 PYEOF
 
-expect_ok "deepsky.run and deepsky.explain pass options as the CLI's" $PY - "$T" <<'PYEOF'
+expect_ok "deepsky.run, explain and attack pass options as the CLI's" $PY - "$T" <<'PYEOF'
 import json, os, sys, deepsky
 t = sys.argv[1]
 ev = json.loads(deepsky.run("eval", f"{t}/run/best.safetensors", data=f"fits:{t}/vfits", json=True))
 assert ev["accuracy"] == json.load(open(f"{t}/eval.json"))["accuracy"]
 deepsky.explain(f"{t}/run/best.safetensors", data=f"npy:{t}/vx.npy,{t}/vy.npy", method="saliency", max=4, out=f"{t}/ex")
 assert os.listdir(f"{t}/ex"), "explain wrote nothing"
+out = deepsky.attack(f"{t}/run/best.safetensors", data=f"npy:{t}/vx.npy,{t}/vy.npy", method="fgsm", eps="0.1", max=20)
+assert "0.1" in out, out
 PYEOF
 
 # --- docs/python.md's notebook example, on cutouts the simulator writes and a model trained on them ---
