@@ -2,7 +2,8 @@
 # Installs (with apt, as root) whatever of deepsky's build and test packages
 # is missing. Quiet when everything is already there.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config zlib1g-dev libstb-dev libcfitsio-dev dataset-fashion-mnist)
+# python3 and NumPy: `import deepsky` (python/deepsky, registered by the build; docs/python.md)
+pkgs=(build-essential cmake pkg-config zlib1g-dev libstb-dev libcfitsio-dev dataset-fashion-mnist python3 python3-numpy)
 if [ "${1:-}" = "--bench" ]; then
   # the PyTorch baseline: Debian's torch calls whatever libblas.so.3 is installed, and without
   # OpenBLAS that is the netlib reference BLAS, 15x slower in dense layers (an unfair baseline)
