@@ -249,6 +249,7 @@ static void *inference_thread(void *arg)
     return NULL;
 }
 
+/* allow: the Allow header of a 405, or "close" to end the connection after this answer */
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, char *json, const char *allow)
 {
     if (!json) json = strdup("{\"error\": \"out of memory\"}\n");
@@ -258,7 +259,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, char *
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", "application/json");
-    if (allow) MHD_add_response_header(r, "Allow", allow);
+    if (allow && !strcmp(allow, "close")) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    else if (allow) MHD_add_response_header(r, "Allow", allow);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -317,12 +319,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         pthread_mutex_unlock(&s->mu);
         if (limited)
             return respond(c, 429, strjson("{\"error\": \"over the rate limit of %g requests/s\"}\n", s->rate), NULL);
+        /* a body over the limit is read and dropped, then answered 413: a
+         * client still sending gets its answer instead of a broken pipe;
+         * one declared over 64 times the limit is answered at once (the
+         * connection closes under it) rather than read */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->max_body)
+        unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+        if (declared / 64 > s->max_body)
             return respond(c, 413, strjson("{\"error\": \"the body of %s bytes is over the limit of %zu (--max-body)\"}\n",
                                            cl, s->max_body), NULL);
         j = calloc(1, sizeof *j);
         if (!j) return MHD_NO;
+        j->too_big = declared > s->max_body;
         *con_cls = j;
         return MHD_YES;
     }
@@ -344,7 +352,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (j->too_big)
         return respond(c, 413, strjson("{\"error\": \"the body is over the limit of %zu bytes (--max-body)\"}\n",
-                                       s->max_body), NULL);
+                                       s->max_body), "close");
     if (!j->len) return respond(c, 400, strjson("{\"error\": \"empty body: POST an NPY, FITS or PNG file\"}\n"), NULL);
     /* the whole body: into the queue, and wait for the inference thread's answer */
     pthread_mutex_lock(&s->mu);

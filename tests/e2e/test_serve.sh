@@ -105,8 +105,9 @@ sys.exit(1 if fails else 0)
 PYEOF
 rc=$?
 [ $rc -eq 0 ] && ok "HTTP checks" || bad "HTTP checks (exit $rc)"
-kill -TERM $SP 2>/dev/null
-timeout 20 tail --pid=$SP -f /dev/null; wait $SP; src=$?
+# the Python above sent the SIGTERM (a second one would kill at once, as for every command)
+timeout 20 tail --pid=$SP -f /dev/null || kill -TERM $SP 2>/dev/null
+wait $SP; src=$?
 [ $src -eq 0 ] && ok "SIGTERM: exit 0" || { bad "serve exit $src"; tail "$T/serve.err"; }
 grep -q "stopped by signal 15" "$T/serve.log" && ok "serve: $(tail -1 "$T/serve.log")" || bad "no shutdown line"
 finish serve
