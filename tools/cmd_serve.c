@@ -110,7 +110,7 @@ static size_t numel(ds_shape s)
 
 /* Read and normalise one body as predict reads a file (cli_data_load,
  * the checks of cli_net_load_data): written into the server's private
- * folder first, since the readers take a path. An array of exactly the
+ * folder first (/dev/shm: memory), since the readers take a path. An array of exactly the
  * model's input shape is one sample; [n, input shape] is a batch. */
 static int parse_body(server *s, const job *j, ds_dataset *d)
 {
@@ -331,6 +331,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         j = calloc(1, sizeof *j);
         if (!j) return MHD_NO;
         j->too_big = declared > s->max_body;
+        pthread_mutex_lock(&s->mu);
+        s->in_flight++; /* from its headers on: a shutdown waits for a body still arriving too */
+        pthread_mutex_unlock(&s->mu);
         *con_cls = j;
         return MHD_YES;
     }
@@ -357,7 +360,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     /* the whole body: into the queue, and wait for the inference thread's answer */
     pthread_mutex_lock(&s->mu);
     j->queued = 1;
-    s->in_flight++;
     s->requests++;
     if (s->tail) s->tail->next = j;
     else s->head = j;
@@ -378,7 +380,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     (void)c, (void)toe;
     if (!j) return;
     pthread_mutex_lock(&s->mu);
-    if (j->queued) s->in_flight--;
+    s->in_flight--;
     pthread_mutex_unlock(&s->mu);
     free(j->body);
     free(j->json);
@@ -428,11 +430,15 @@ static int cmd_serve(int argc, char **argv)
         cli_error("serve: %s has %d inputs; serve scores one-input models only", ckpt, ds_model_num_inputs(s.net.model));
         goto done;
     }
-    snprintf(s.tmpdir, sizeof s.tmpdir, "%s/deepsky-serve.XXXXXX", "/tmp");
+    /* the bodies' folder: in memory (/dev/shm, a tmpfs) where there is one */
+    snprintf(s.tmpdir, sizeof s.tmpdir, "/dev/shm/deepsky-serve.XXXXXX");
     if (!mkdtemp(s.tmpdir)) {
-        s.tmpdir[0] = 0;
-        cli_error("serve: cannot make a temporary folder in /tmp");
-        goto done;
+        snprintf(s.tmpdir, sizeof s.tmpdir, "/tmp/deepsky-serve.XXXXXX");
+        if (!mkdtemp(s.tmpdir)) {
+            s.tmpdir[0] = 0;
+            cli_error("serve: cannot make a temporary folder in /dev/shm or /tmp");
+            goto done;
+        }
     }
     s.max_body = (size_t)((double)max_mb * 1024 * 1024);
     s.max_batch = max_batch;
