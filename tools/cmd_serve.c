@@ -35,6 +35,7 @@ typedef struct job {
     char *body;
     size_t len, cap;
     int too_big;          /* more than --max-body arrived: the rest is dropped, 413 */
+    int limited;          /* over --rate-limit: the body is dropped, 429 */
     int queued, done;     /* done: status and json are set */
     int status;
     char *json;           /* malloc'd response body */
@@ -317,8 +318,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         if (limited) s->rejected++;
         pthread_mutex_unlock(&s->mu);
-        if (limited)
-            return respond(c, 429, strjson("{\"error\": \"over the rate limit of %g requests/s\"}\n", s->rate), NULL);
         /* a body over the limit is read and dropped, then answered 413: a
          * client still sending gets its answer instead of a broken pipe;
          * one declared over 64 times the limit is answered at once (the
@@ -331,6 +330,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         j = calloc(1, sizeof *j);
         if (!j) return MHD_NO;
         j->too_big = declared > s->max_body;
+        j->limited = limited; /* answered 429 once its body is read and dropped, as for 413 */
         pthread_mutex_lock(&s->mu);
         s->in_flight++; /* from its headers on: a shutdown waits for a body still arriving too */
         pthread_mutex_unlock(&s->mu);
@@ -339,7 +339,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (*upload_size) { /* more of the body */
         if (!j->too_big && j->len + *upload_size > s->max_body) j->too_big = 1;
-        if (!j->too_big) {
+        if (!j->too_big && !j->limited) {
             if (j->len + *upload_size > j->cap) {
                 size_t cap = j->cap ? j->cap : 65536;
                 while (cap < j->len + *upload_size) cap *= 2;
@@ -353,6 +353,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    if (j->limited)
+        return respond(c, 429, strjson("{\"error\": \"over the rate limit of %g requests/s\"}\n", s->rate), NULL);
     if (j->too_big)
         return respond(c, 413, strjson("{\"error\": \"the body is over the limit of %zu bytes (--max-body)\"}\n",
                                        s->max_body), "close");
