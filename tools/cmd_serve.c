@@ -278,16 +278,26 @@ static char *strjson(const char *fmt, ...)
     return buf;
 }
 
+/* a client's text (a path, a method) fit to put in a JSON string as it is */
+static const char *plain(char *buf, size_t size, const char *text)
+{
+    snprintf(buf, size, "%s", text);
+    for (char *p = buf; *p; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) *p = '?';
+    return buf;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
     server *s = cls;
     (void)version;
     job *j = *con_cls;
+    char m[32];
     if (!j) { /* the headers: route, then limits before any of the body is read */
         if (!strcmp(url, "/health")) {
             if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-                return respond(c, 405, strjson("{\"error\": \"%s /health: only GET\"}\n", method), "GET, HEAD");
+                return respond(c, 405, strjson("{\"error\": \"%s /health: only GET\"}\n", plain(m, sizeof m, method)), "GET, HEAD");
             pthread_mutex_lock(&s->mu);
             char *h = strjson("{\"status\": \"ok\", \"requests\": %ld, \"rejected\": %ld, \"forwards\": %ld, "
                               "\"samples\": %ld, \"max_batch\": %d}\n",
@@ -297,15 +307,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         if (strcmp(url, "/predict")) {
             char path[200];
-            snprintf(path, sizeof path, "%s", url);
-            for (char *p = path; *p; p++)
-                if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '?';
-            return respond(c, 404, strjson("{\"error\": \"no such endpoint: %s (POST /predict, GET /health)\"}\n", path),
+            return respond(c, 404,
+                           strjson("{\"error\": \"no such endpoint: %s (POST /predict, GET /health)\"}\n",
+                                   plain(path, sizeof path, url)),
                            NULL);
         }
         if (strcmp(method, "POST"))
             return respond(c, 405, strjson("{\"error\": \"%s /predict: only POST, with an NPY, FITS or PNG body\"}\n",
-                                           method), "POST");
+                                           plain(m, sizeof m, method)), "POST");
         pthread_mutex_lock(&s->mu);
         int limited = 0;
         if (s->rate > 0) { /* a token bucket: --rate-limit a second, bursts of as many */
