@@ -110,22 +110,30 @@ static size_t numel(ds_shape s)
 }
 
 /* Read and normalise one body as predict reads a file (cli_data_load,
- * the checks of cli_net_load_data): written into the server's private
- * folder first (/dev/shm: memory), since the readers take a path. An array of exactly the
- * model's input shape is one sample; [n, input shape] is a batch. */
+ * the checks of cli_net_load_data): NPY and PNG from memory; FITS written
+ * into the server's private folder first (/dev/shm: memory), since the
+ * FITS reader takes a path. An array of exactly the model's input shape is
+ * one sample; [n, input shape] is a batch. */
 static int parse_body(server *s, const job *j, ds_dataset *d)
 {
     const char *ext = body_ext(j->body, j->len);
     if (!ext) return cli_error("the body is not NPY, FITS or PNG (it starts with neither \\x93NUMPY, SIMPLE  = nor \\x89PNG)");
     char path[128];
-    snprintf(path, sizeof path, "%s/body.%s", s->tmpdir, ext);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(j->body, 1, j->len, f) != j->len) {
-        if (f) fclose(f);
-        return cli_error("cannot write %s", path);
+    snprintf(path, sizeof path, "body.%s", ext);
+    if (!strcmp(ext, "npy") || !strcmp(ext, "png")) { /* read from memory */
+        if ((!strcmp(ext, "npy") ? ds_npy_load_mem : ds_image_load_mem)(j->body, j->len, path, d) != 0 ||
+            ds_dataset_check_finite(d, path) != 0)
+            return cli_lib_error(NULL);
+    } else { /* FITS: cfitsio and the FITS reader's checks take a path */
+        snprintf(path, sizeof path, "%s/body.%s", s->tmpdir, ext);
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(j->body, 1, j->len, f) != j->len) {
+            if (f) fclose(f);
+            return cli_error("cannot write %s", path);
+        }
+        if (fclose(f) != 0) return cli_error("cannot write %s", path);
+        if (cli_data_load(s->net.model, path, d) != 0) return 1;
     }
-    if (fclose(f) != 0) return cli_error("cannot write %s", path);
-    if (cli_data_load(s->net.model, path, d) != 0) return 1;
     ds_shape want = ds_model_input_shape(s->net.model);
     if (d->sample.ndim + 1 == want.ndim && (size_t)d->n * numel(d->sample) == numel(want)) {
         d->n = 1; /* the array was one sample: its first axis is the model's first, not a batch */
