@@ -626,6 +626,12 @@ int ds_fits_write(const char *path, int naxis, const int *dims, const float *x, 
 int ds_is_fits_name(const char *name);
 /* Write an NPY (float32) array of the given shape. */
 int ds_npy_write(const char *path, ds_shape shape, const float *data);
+/* An NPY file's bytes in memory, read as npy:X.npy reads the file (X [n, …],
+ * labels zeros); name is the body's name in messages (deepsky serve). */
+int ds_npy_load_mem(const void *buf, size_t size, const char *name, ds_dataset *out);
+/* A PNG or JPEG file's bytes in memory: one sample [C, H, W] in [0, 1], as a
+ * .png file reads. */
+int ds_image_load_mem(const void *buf, size_t size, const char *name, ds_dataset *out);
 
 /* Normalisation x' = (x − mean[c]) / std[c]: per channel (dim 0) for image
  * samples [C, H, W], per feature for table samples [F]. */

@@ -14,6 +14,8 @@ if [ "${1:-}" = "--test" ]; then
   pkgs+=(python3 python3-numpy python3-torch chromium clang libclang-rt-14-dev llvm)
   # data-parallel training (optional in a build): Open MPI, for tests/e2e/test_mpi.sh
   pkgs+=(libopenmpi-dev openmpi-bin)
+  # the inference server (optional in a build): libmicrohttpd, for tests/e2e/test_serve.sh
+  pkgs+=(libmicrohttpd-dev)
 fi
 if [ "${1:-}" = "--test" ]; then
   # the Python package's FITS cutouts (tests/e2e/test_python.sh, docs/python.md): astropy

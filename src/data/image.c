@@ -131,7 +131,25 @@ static int jpeg_start(const unsigned char *b, size_t n, size_t *soi)
     return i >= 1 && i < n && b[i] == 0xd8;
 }
 
-/* Decoded pixels [h, w, raw] (stbi_image_free them); *c = raw less alpha. */
+/* Decoded pixels [h, w, raw] of the encoded image buf[0, size) (stbi_image_free
+ * them; buf may be changed: png_chunks); *c = raw less alpha. */
+static unsigned char *decode_bytes(const char *path, unsigned char *buf, size_t size, int *w, int *h, int *c, int *raw)
+{
+    unsigned char *px = NULL;
+    size_t soi = 0, n = size;
+    if (size > INT_MAX)
+        ds_fail("%s: cannot decode an image over 2 GiB", path);
+    else if (jpeg_start(buf, size, &soi) && !jpeg_tables_ok(buf + soi, size - soi))
+        ds_fail("%s: cannot decode image: corrupt JPEG (bad or missing Huffman table)", path);
+    else if (png_chunks(path, buf, &n) != 0 || !size_ok(path, buf, n))
+        ; /* the message is set */
+    else if (!(px = stbi_load_from_memory(buf, (int)n, w, h, raw, 0)))
+        ds_fail("%s: cannot decode image: %s", path, stbi_failure_reason());
+    if (px) *c = *raw == 2 || *raw == 4 ? *raw - 1 : *raw;
+    return px;
+}
+
+/* The same for a file. */
 static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
 {
     errno = 0;
@@ -141,7 +159,6 @@ static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
         return NULL;
     }
     unsigned char *buf = NULL, *px = NULL;
-    size_t soi = 0, n = 0;
     long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
     if (size < 0 || size > INT_MAX || fseek(f, 0, SEEK_SET) != 0)
         ds_fail("%s: cannot read (not a regular file, or over 2 GiB)", path);
@@ -149,15 +166,10 @@ static unsigned char *decode(const char *path, int *w, int *h, int *c, int *raw)
         ds_fail("%s: out of memory for %ld bytes", path, size);
     else if (fread(buf, 1, (size_t)size, f) != (size_t)size)
         ds_fail("%s: read error: %s", path, strerror(errno));
-    else if (jpeg_start(buf, (size_t)size, &soi) && !jpeg_tables_ok(buf + soi, (size_t)size - soi))
-        ds_fail("%s: cannot decode image: corrupt JPEG (bad or missing Huffman table)", path);
-    else if ((n = (size_t)size, png_chunks(path, buf, &n) != 0) || !size_ok(path, buf, n))
-        ; /* the message is set */
-    else if (!(px = stbi_load_from_memory(buf, (int)n, w, h, raw, 0)))
-        ds_fail("%s: cannot decode image: %s", path, stbi_failure_reason());
+    else
+        px = decode_bytes(path, buf, (size_t)size, w, h, c, raw);
     fclose(f);
     free(buf);
-    if (px) *c = *raw == 2 || *raw == 4 ? *raw - 1 : *raw;
     return px;
 }
 
@@ -213,14 +225,31 @@ fail:
     return -1;
 }
 
+/* one image's pixels px as a one-sample dataset [c, h, w] in [0, 1] */
+static int image_dataset(const char *path, unsigned char *px, int w, int h, int c, int raw, ds_dataset *out)
+{
+    int rc = ds_dataset_alloc(out, 1, ds_shape_of(3, c, h, w), path);
+    if (rc == 0) to_chw(out->x, px, w, h, c, raw);
+    stbi_image_free(px);
+    return rc;
+}
+
+int ds_image_load_mem(const void *data, size_t size, const char *name, ds_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    unsigned char *buf = malloc(size ? size : 1); /* a copy: png_chunks edits the bytes in place */
+    if (!buf) return ds_fail("%s: out of memory for %zu bytes", name, size);
+    memcpy(buf, data, size);
+    int w, h, c, raw;
+    unsigned char *px = decode_bytes(name, buf, size, &w, &h, &c, &raw);
+    free(buf);
+    return px ? image_dataset(name, px, w, h, c, raw, out) : -1;
+}
+
 int ds_image_file_load(const char *path, ds_dataset *out)
 {
     memset(out, 0, sizeof *out);
     int w, h, c, raw;
     unsigned char *px = decode(path, &w, &h, &c, &raw);
-    if (!px) return -1;
-    int rc = ds_dataset_alloc(out, 1, ds_shape_of(3, c, h, w), path);
-    if (rc == 0) to_chw(out->x, px, w, h, c, raw);
-    stbi_image_free(px);
-    return rc;
+    return px ? image_dataset(path, px, w, h, c, raw, out) : -1;
 }

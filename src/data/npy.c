@@ -198,13 +198,10 @@ static int read_preamble(FILE *f, const char *path, size_t *esize, npy_type *typ
     return rc;
 }
 
-int ds_npy_read(const char *path, float **data, int *ndim, int dims[DS_MAX_DIMS])
+/* The array from f (a file, or a buffer through fmemopen) of `size` bytes
+ * in all (-1: unknown); f is left open. */
+static int npy_read_stream(FILE *f, const char *path, long long size, float **data, int *ndim, int dims[DS_MAX_DIMS])
 {
-    *data = NULL;
-    *ndim = 0;
-    errno = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ds_fail("%s: cannot open: %s", path, strerror(errno));
     size_t esize = 0, numel = 1, got = 0;
     npy_type type = F4;
     int nd = 0, d[DS_MAX_DIMS] = {0};
@@ -219,13 +216,11 @@ int ds_npy_read(const char *path, float **data, int *ndim, int dims[DS_MAX_DIMS]
         numel *= (size_t)d[i];
     }
     /* the header's shape is checked against the file before anything is allocated for it */
-    struct stat st;
     long at = ftell(f);
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && at >= 0 &&
-        (uint64_t)numel * esize > (uint64_t)st.st_size - (uint64_t)at) {
+    if (size >= 0 && at >= 0 && (uint64_t)numel * esize > (uint64_t)size - (uint64_t)at) {
         ds_fail("%s: truncated: expected %llu bytes of data, got %llu (the header's shape, checked against the "
                 "file size before reading)",
-                path, (unsigned long long)numel * esize, (unsigned long long)(st.st_size - at));
+                path, (unsigned long long)numel * esize, (unsigned long long)(size - at));
         goto fail;
     }
     chunk = malloc(CHUNK);
@@ -250,7 +245,6 @@ int ds_npy_read(const char *path, float **data, int *ndim, int dims[DS_MAX_DIMS]
         done += want;
     }
     free(chunk);
-    fclose(f);
     *data = out;
     *ndim = nd;
     memcpy(dims, d, sizeof d);
@@ -258,8 +252,34 @@ int ds_npy_read(const char *path, float **data, int *ndim, int dims[DS_MAX_DIMS]
 fail:
     free(chunk);
     free(out);
-    fclose(f);
     return -1;
+}
+
+int ds_npy_read(const char *path, float **data, int *ndim, int dims[DS_MAX_DIMS])
+{
+    *data = NULL;
+    *ndim = 0;
+    errno = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ds_fail("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    long long size = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? (long long)st.st_size : -1;
+    int rc = npy_read_stream(f, path, size, data, ndim, dims);
+    fclose(f);
+    return rc;
+}
+
+/* the same from memory: fmemopen gives the stream the file reader reads */
+static int npy_read_mem(const void *buf, size_t size, const char *name, float **data, int *ndim, int dims[DS_MAX_DIMS])
+{
+    *data = NULL;
+    *ndim = 0;
+    if (size < 10) return ds_fail("%s: truncated: %zu bytes, too short for an NPY header", name, size);
+    FILE *f = fmemopen((void *)buf, size, "rb");
+    if (!f) return ds_fail("%s: cannot read from memory: %s", name, strerror(errno));
+    int rc = npy_read_stream(f, name, (long long)size, data, ndim, dims);
+    fclose(f);
+    return rc;
 }
 
 /* Here rather than in spec.c (which calls the loaders): the NPY and FITS
@@ -283,12 +303,9 @@ int ds_labels_read(const char *path, ds_dataset *lab)
     return 0;
 }
 
-int ds_npy_load(const char *xpath, const char *ypath, ds_dataset *out)
+/* X (taken over) of nd axes d as a dataset, labels from ypath (NULL: zeros). */
+static int npy_dataset(const char *xpath, float *x, int nd, const int *d, const char *ypath, ds_dataset *out)
 {
-    memset(out, 0, sizeof *out);
-    float *x;
-    int nd, d[DS_MAX_DIMS];
-    if (ds_npy_read(xpath, &x, &nd, d)) return -1;
     ds_shape s = nd == 2 ? ds_shape_of(1, d[1])
                : nd == 3 ? ds_shape_of(3, 1, d[1], d[2])
                          : ds_shape_of(3, d[1], d[2], d[3]);
@@ -296,7 +313,7 @@ int ds_npy_load(const char *xpath, const char *ypath, ds_dataset *out)
     if (nd < 2 || nd > 4) {
         ds_shape got = {.ndim = nd};
         char buf[96];
-        memcpy(got.d, d, sizeof d);
+        memcpy(got.d, d, (size_t)nd * sizeof *d);
         ds_fail("%s: X must be [n,F], [n,H,W] or [n,C,H,W], got %s", xpath,
                 ds_shape_str(got, buf, sizeof buf));
         goto fail;
@@ -325,6 +342,24 @@ fail:
     free(x);
     ds_dataset_free(&lab);
     return -1;
+}
+
+int ds_npy_load(const char *xpath, const char *ypath, ds_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    float *x;
+    int nd = 0, d[DS_MAX_DIMS] = {0};
+    if (ds_npy_read(xpath, &x, &nd, d)) return -1;
+    return npy_dataset(xpath, x, nd, d, ypath, out);
+}
+
+int ds_npy_load_mem(const void *buf, size_t size, const char *name, ds_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    float *x;
+    int nd = 0, d[DS_MAX_DIMS] = {0};
+    if (npy_read_mem(buf, size, name, &x, &nd, d)) return -1;
+    return npy_dataset(name, x, nd, d, NULL, out);
 }
 
 int ds_npy_write(const char *path, ds_shape shape, const float *data)
