@@ -1721,6 +1721,15 @@ int ds_train_epoch(ds_graph *g, ds_optim *o, ds_loader *l, ds_node *x, ds_node *
 int ds_evaluate(ds_graph *g, ds_loader *l, ds_node *x, ds_node *y, ds_node *logits,
                 ds_node *loss, ds_epoch_stats *st);
 
+/* ---- ONNX (docs/onnx.md; needs protobuf-c at build time) -------------- */
+
+/* Write the checkpoint's model as ONNX (opset 13) at onnx_path, atomically:
+ * normalisation as Sub/Div nodes, outputs "logits" and "probabilities",
+ * class names in metadata_props "classes". -1 naming the layer otherwise. */
+int ds_onnx_export(const char *ckpt_path, const char *onnx_path);
+/* Whether this build has ONNX support (protobuf-c). */
+int ds_onnx_available(void);
+
 #ifdef __cplusplus
 }
 #endif
