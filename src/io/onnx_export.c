@@ -256,6 +256,27 @@ static int layer(ex *e, const ds_model *m, const ds_layer *L, const char *const 
     }
     case L_GAP: step(e, "GlobalAveragePool", L->name, cur); break;
     case L_BN: return batchnorm(e, L->name, L->name, cur);
+    case L_INSTNORM: { /* no parameters in deepsky: scale 1, bias 0 over the channels the built graph gives */
+        int64_t c = L->node->shape.d[1];
+        float *ones = malloc((size_t)c * sizeof *ones), *zeros = calloc((size_t)c, sizeof *zeros);
+        if (!ones || !zeros) {
+            free(ones), free(zeros);
+            return ds_fail("out of memory");
+        }
+        for (int64_t k = 0; k < c; k++) ones[k] = 1;
+        char sn[DS_LAYER_NAME_MAX + 16], bn_[DS_LAYER_NAME_MAX + 16];
+        snprintf(sn, sizeof sn, "%s/scale", L->name);
+        snprintf(bn_, sizeof bn_, "%s/B", L->name);
+        initializer(e, sn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, &c, ones, (size_t)c * sizeof *ones);
+        initializer(e, bn_, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, &c, zeros, (size_t)c * sizeof *zeros);
+        free(ones), free(zeros);
+        const char *ins[3] = {*cur, sn, bn_};
+        char *out = tmp_name(e, L->name, "InstanceNormalization");
+        attr_float(e, node(e, "InstanceNormalization", 3, ins, out), "epsilon", 1e-5f);
+        free(*cur);
+        *cur = sdup(e, out);
+        break;
+    }
     case L_DROPOUT: break; /* the identity at inference */
     case L_ACT: break;     /* activation() below */
     case L_FLATTEN: attr_int(e, step(e, "Flatten", L->name, cur), "axis", 1); break;
@@ -429,11 +450,21 @@ int ds_onnx_export(const char *ckpt_path, const char *onnx_path)
         ds_checkpoint_close(ck);
         return -1;
     }
+    /* built once (batch 1, nothing compiled) for the shapes some layers need */
+    ds_graph *dg = ds_graph_new(0);
+    ds_node *din[DS_MAX_INPUTS], *dout;
+    if (!dg || ds_model_build_net(m, dg, 1, din, &dout)) {
+        ds_graph_free(dg);
+        ds_model_free(m);
+        ds_checkpoint_close(ck);
+        return -1;
+    }
     Onnx__ModelProto *mp = malloc(sizeof *mp);
     Onnx__GraphProto *g = malloc(sizeof *g);
     Onnx__OperatorSetIdProto *ops = malloc(sizeof *ops);
     if (!mp || !g || !ops) {
         free(mp), free(g), free(ops);
+        ds_graph_free(dg);
         ds_model_free(m);
         ds_checkpoint_close(ck);
         return ds_fail("out of memory");
@@ -476,6 +507,7 @@ int ds_onnx_export(const char *ckpt_path, const char *onnx_path)
         }
     }
     onnx__model_proto__free_unpacked(mp, NULL);
+    ds_graph_free(dg);
     ds_model_free(m);
     ds_checkpoint_close(ck);
     return rc;

@@ -51,6 +51,8 @@ def run(model, feeds):
             y = x[0].mean(dim=(2, 3), keepdim=True)
         elif op == "BatchNormalization":
             y = F.batch_norm(x[0], x[3], x[4], x[1], x[2], False, 0.0, a.get("epsilon", 1e-5))
+        elif op == "InstanceNormalization":
+            y = F.instance_norm(x[0], weight=x[1], bias=x[2], eps=a.get("epsilon", 1e-5))
         elif op == "Relu":
             y = F.relu(x[0])
         elif op == "LeakyRelu":
