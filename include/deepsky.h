@@ -1727,6 +1727,13 @@ int ds_evaluate(ds_graph *g, ds_loader *l, ds_node *x, ds_node *y, ds_node *logi
  * normalisation as Sub/Div nodes, outputs "logits" and "probabilities",
  * class names in metadata_props "classes". -1 naming the layer otherwise. */
 int ds_onnx_export(const char *ckpt_path, const char *onnx_path);
+/* Read an ONNX model (one input, one output; the operators docs/onnx.md
+ * lists) and, with out_dir, write out_dir/model.cfg and
+ * out_dir/model.safetensors (a checkpoint: predict reads it); with run_x,
+ * also run the imported network on that NPY and write its output (after a
+ * last Softmax if the ONNX graph ends in one) to run_y. An unsupported node
+ * is an error naming the node and its operator. */
+int ds_onnx_import(const char *onnx_path, const char *out_dir, const char *run_x, const char *run_y);
 /* Whether this build has ONNX support (protobuf-c). */
 int ds_onnx_available(void);
 
