@@ -55,6 +55,7 @@ typedef struct im {
     int *layer_units;
     ds_norm norm;
     int in_ndim, in_dims[DS_MAX_DIMS]; /* graph input, batch first */
+    int rank3;                         /* an input [N, A, B] read as [N, 1, A, B] */
     const Onnx__NodeProto *node;       /* the one being imported, for messages */
 } im;
 
@@ -114,8 +115,9 @@ static int tensor(const Onnx__TensorProto *t, val *v)
     if (!v->data) return ds_fail("tensor '%s': out of memory", t->name);
     int ty = t->data_type;
     size_t es = ty == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? 4
-                : ty == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE || ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? 8 : 0;
-    if (!es) return ds_fail("tensor '%s': data type %d (float, double, int32 and int64 only)", t->name, ty);
+                : ty == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE || ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? 8
+                : ty == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL ? 1 : 0;
+    if (!es) return ds_fail("tensor '%s': data type %d (float, double, int32, int64 and bool only)", t->name, ty);
     if (t->has_raw_data && t->raw_data.len) {
         if (t->raw_data.len != n * es)
             return ds_fail("tensor '%s': raw_data has %zu bytes, its shape needs %zu", t->name, t->raw_data.len, n * es);
@@ -124,17 +126,18 @@ static int tensor(const Onnx__TensorProto *t, val *v)
             if (ty == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) { float f; memcpy(&f, p, 4); v->data[i] = f; }
             else if (ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT32) { int32_t f; memcpy(&f, p, 4); v->data[i] = f; }
             else if (ty == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE) { double f; memcpy(&f, p, 8); v->data[i] = f; }
+            else if (ty == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL) v->data[i] = *p != 0;
             else { int64_t f; memcpy(&f, p, 8); v->data[i] = (double)f; }
         }
         return 0;
     }
     size_t have = ty == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? t->n_float_data
-                  : ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? t->n_int32_data
+                  : ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 || ty == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL ? t->n_int32_data
                   : ty == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE ? t->n_double_data : t->n_int64_data;
     if (have != n) return ds_fail("tensor '%s': %zu values, its shape needs %zu", t->name, have, n);
     for (size_t i = 0; i < n; i++)
         v->data[i] = ty == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? t->float_data[i]
-                     : ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? t->int32_data[i]
+                     : ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 || ty == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL ? t->int32_data[i]
                      : ty == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE ? t->double_data[i] : (double)t->int64_data[i];
     return 0;
 }
@@ -464,14 +467,25 @@ static int imp_node(im *m)
         if (new_layer(m, mx ? "maxpool" : "avgpool", n->input[0])) return -1;
         return append(m, &CUR, "size = %d\nstride = %d\npad = %d\n", k, s, p);
     }
-    if (!strcmp(op, "InstanceNormalization")) { /* deepsky's has no parameters: scale 1, B 0 only */
+    if (!strcmp(op, "InstanceNormalization")) {
+        /* deepsky's has no parameters: scale and B, unless 1 and 0, become a
+         * depthwise 1x1 convolution after it (the same per-channel affine map) */
         val *sc = const_in(m, 1), *b = const_in(m, 2);
-        if (!sc || !b) return nfail(m, "scale and B must be constants");
-        for (size_t i = 0; i < ds_shape_numel(sc->shape); i++)
-            if (sc->data[i] != 1 || b->data[i < ds_shape_numel(b->shape) ? i : 0] != 0)
-                return nfail(m, "scale must be 1 and B 0 (deepsky's instance norm has no affine parameters)");
-        if (fabs(attr_f(n, "epsilon", 1e-5f) - 1e-5) > 1e-9) return nfail(m, "epsilon must be 1e-5");
-        return new_layer(m, "instancenorm", n->input[0]);
+        if (!sc || !b || ds_shape_numel(sc->shape) != ds_shape_numel(b->shape))
+            return nfail(m, "scale and B must be constants of one value per channel");
+        if (fabs(attr_f(n, "epsilon", 1e-5f) - 1e-5) > 1e-9)
+            return nfail(m, "epsilon=%g: deepsky's is 1e-5", attr_f(n, "epsilon", 1e-5f));
+        int c = (int)ds_shape_numel(sc->shape), affine = 0;
+        for (int i = 0; i < c; i++) affine |= sc->data[i] != 1 || b->data[i] != 0;
+        if (new_layer(m, "instancenorm", n->input[0])) return -1;
+        if (!affine) return 0;
+        val *o = find(m, n->output[0]);
+        o->name = "";                    /* the affine layer's output takes the node's name */
+        int in_layer = m->n_layers - 1;
+        if (new_layer(m, "conv", NULL)) return -1;
+        if (append(m, &CUR, "from = l%d\nfilters = %d\nsize = 1\ngroups = %d\nbias = 1\n", in_layer, c, c)) return -1;
+        return weight(m, "weight", ds_shape_of(4, c, 1, 1, 1), sc->data, 0, 1) ||
+               weight(m, "bias", ds_shape_of(1, c), b->data, 0, 1) ? -1 : 0;
     }
     if (!strcmp(op, "GlobalAveragePool")) return new_layer(m, "global_avgpool", n->input[0]);
     if (!strcmp(op, "Flatten")) {
@@ -574,7 +588,8 @@ static void im_free(im *m)
 static char *model_text(im *m, const char *onnx_path, int classes)
 {
     char *t = NULL;
-    int rc = append(m, &t, "# imported from %s by deepsky import (docs/onnx.md)\n[net]\ninput = ", onnx_path);
+    int rc = append(m, &t, "# imported from %s by deepsky import (docs/onnx.md)\n[net]\ninput = %s", onnx_path,
+                    m->rank3 ? "1," : "");
     for (int k = 1; k < m->in_ndim && !rc; k++) rc = append(m, &t, "%s%d", k > 1 ? "," : "", m->in_dims[k]);
     if (!rc) rc = append(m, &t, "\nclasses = %d\nnormalize = %s\n", classes, m->norm.channels ? "standard" : "none");
     for (int i = 0; i < m->n_layers && !rc; i++) {
@@ -690,7 +705,17 @@ int ds_onnx_import(const char *onnx_path, const char *out_dir, const char *run_x
         else {
             const Onnx__TensorShapeProto *s = t->tensor_type->shape;
             m.in_ndim = (int)s->n_dim;
-            if (s->n_dim < 2 || s->n_dim > 4) rc = ds_fail("%s: input '%s' has %zu dims: deepsky takes [N, F] or [N, C, H, W]", onnx_path, input->name, s->n_dim);
+            if (s->n_dim == 3) { /* [N, A, B] as one-channel images: only where no node has a channel axis */
+                static const char *const chan_ops[] = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
+                                                      "BatchNormalization", "InstanceNormalization", "Concat", "Sub", "Div"};
+                for (size_t i = 0; i < g->n_node && !rc; i++)
+                    for (size_t k = 0; k < sizeof chan_ops / sizeof *chan_ops && !rc; k++)
+                        if (!strcmp(g->node[i]->op_type, chan_ops[k]))
+                            rc = ds_fail("%s: input '%s' is [N, A, B] and node '%s' (%s) has a channel axis: deepsky "
+                                         "takes [N, F] or [N, C, H, W]", onnx_path, input->name, g->node[i]->name, chan_ops[k]);
+                m.rank3 = 1;
+            }
+            if (!rc && (s->n_dim < 2 || s->n_dim > 4)) rc = ds_fail("%s: input '%s' has %zu dims: deepsky takes [N, F] or [N, C, H, W]", onnx_path, input->name, s->n_dim);
             for (size_t k = 0; k < s->n_dim && !rc; k++) {
                 const Onnx__TensorShapeProto__Dimension *d = s->dim[k];
                 if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) m.in_dims[k] = (int)d->dim_value;
@@ -708,7 +733,19 @@ int ds_onnx_import(const char *onnx_path, const char *out_dir, const char *run_x
     val *o = NULL;
     /* several outputs: the last ("probabilities" after deepsky export's "logits") */
     if (!rc && !g->n_output) rc = ds_fail("%s: the graph has no output", onnx_path);
-    if (!rc && (!(o = find(&m, g->output[g->n_output - 1]->name)) || o->kind != V_LAYER))
+    if (!rc && (o = find(&m, g->output[g->n_output - 1]->name)) && o->kind == V_INPUT) {
+        /* the output is the input (Identity, Dropout, a Softmax of it): one linear [activation] */
+        int sm = o->softmax;
+        const Onnx__NodeProto fake = {.name = "output", .op_type = "Identity", .n_output = 1,
+                                      .output = (char **)&g->output[g->n_output - 1]->name};
+        m.node = &fake;
+        if (!(rc = new_layer(&m, "activation", NULL)))
+            rc = append(&m, &m.layer_text[m.n_layers - 1], "from = input\nactivation = linear\n");
+        m.node = NULL;
+        o = find(&m, g->output[g->n_output - 1]->name);
+        if (o) o->softmax = sm;
+    }
+    if (!rc && (!o || o->kind != V_LAYER))
         rc = ds_fail("%s: the output '%s' is not computed by a layer", onnx_path, g->output[g->n_output - 1]->name);
     if (rc) {
         im_free(&m);
