@@ -422,6 +422,13 @@ static int imp_node(im *m)
     if (!strcmp(op, "Sub")) return imp_norm(m, 0);
     if (!strcmp(op, "Div")) return imp_norm(m, 1);
     if (!strcmp(op, "Identity")) return alias(m, n->input[0], 0);
+    if (!strcmp(op, "Pad")) { /* PyTorch writes a Pad of zeros before avg_pool2d: the identity */
+        val *p = const_in(m, 1);
+        if (!p) return nfail(m, "pads must be a constant");
+        for (size_t i = 0; i < ds_shape_numel(p->shape); i++)
+            if (p->data[i] != 0) return nfail(m, "only a Pad of zeros (the identity) is supported; give the pads to the Conv or pool");
+        return alias(m, n->input[0], 0);
+    }
     if (!strcmp(op, "Dropout")) {
         if (n->n_output > 1 && *n->output[1]) return nfail(m, "the mask output is not supported");
         if (n->n_input > 2 && *n->input[2]) {

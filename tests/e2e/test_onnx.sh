@@ -53,7 +53,15 @@ for m in lenet alexnet-small dbn inception-small mlp realbogus resnet-small soft
      grep -q '"class_0"' "$T/out" && close "$T/$m-p.npy" "$T/$m-q.npy" >>"$T/out"; then
     ok "$m: onnx.checker, class names, $(tail -1 "$T/out")"
   else bad "$m: onnx run"; fi
+  # round trip: deepsky import of the exported file predicts the same
+  if "$DS" import "$T/$m.onnx" --out "$T/i-$m" >"$T/out" 2>&1 &&
+     "$DS" predict "$T/i-$m/model.safetensors" "$T/$m-x.npy" --format npy --output "$T/$m-i.npy" >>"$T/out" 2>&1 &&
+     close "$T/$m-p.npy" "$T/$m-i.npy" >>"$T/out"; then
+    ok "$m: re-imported, $(tail -1 "$T/out")"
+  else bad "$m: re-import"; fi
 done
+"$DS" predict "$T/i-lenet/model.safetensors" "$T/lenet-x.npy" --top 1 >"$T/out" 2>&1
+grep -q "class_" "$T/out" && ok "re-imported lenet keeps the class names" || bad "class names after import"
 
 # the graph is what the docs say: Sub/Div in front, no Dropout, Softmax last
 $PY -c "
@@ -74,5 +82,16 @@ mkdata "$MODELS/lenet-hier.cfg" hier
 "$DS" train "$MODELS/lenet-hier.cfg" --data "npy:$T/hier-x.npy,$T/hier-y.csv" --epochs 1 --batch 16 --out "$T/r-hier" --quiet >/dev/null 2>&1
 expect_fail "hierarchical head refused" "\[tree\] head has no ONNX export" "$DS" export "$T/r-hier/last.safetensors" --onnx "$T/h.onnx"
 expect_fail "unwritable output" "nodir" "$DS" export "$T/r-lenet/last.safetensors" --onnx "$T/nodir/m.onnx"
+
+# import: bad files and unsupported operators name the node and operator
+expect_fail "import: missing file" "nothere\.onnx" "$DS" import "$T/nothere.onnx" --out "$T/i0"
+head -c 1000 "$T/lenet.onnx" >"$T/trunc.onnx"
+expect_fail "import: truncated file" "trunc\.onnx.*(not an ONNX|tensor)" "$DS" import "$T/trunc.onnx" --out "$T/i1"
+[ -e "$T/i1/model.safetensors" ] && bad "a failed import wrote a checkpoint" || ok "a failed import writes no checkpoint"
+expect_fail "import: usage" "needs --out" "$DS" import "$T/lenet.onnx"
+if [ -d /usr/share/libonnx-testdata/data/node/test_abs ]; then
+  expect_fail "import: unsupported operator" "node 'y' \(Abs\): operator Abs has no deepsky layer" \
+    "$DS" import /usr/share/libonnx-testdata/data/node/test_abs/model.onnx --out "$T/i2"
+fi
 
 finish test_onnx
