@@ -27,7 +27,7 @@ int ds_onnx_export(const char *ckpt_path, const char *onnx_path)
 typedef struct ex {
     Onnx__GraphProto *g;
     const ds_checkpoint *ck;
-    int oom, n_tmp;
+    int oom, n_tmp, has_norm;
 } ex;
 
 static char *sdup(ex *e, const char *s)
@@ -405,6 +405,7 @@ static int build(ex *e, Onnx__ModelProto *mp, const ds_model *m)
         node(e, "Div", 2, b, sdup(e, "norm/Div"));
         free(x);
         x = sdup(e, "norm/Div");
+        e->has_norm = 1;
     }
     ds_norm_free(&nm);
 
@@ -494,7 +495,9 @@ int ds_onnx_export(const char *ckpt_path, const char *onnx_path)
         free(js);
         ds_class_names_free(names, n_names);
     }
-    if (!rc) metadata(&e, mp, "normalization", "folded: Sub(norm.mean) and Div(norm.std) nodes after the input");
+    if (!rc)
+        metadata(&e, mp, "normalization", e.has_norm ? "Sub(norm.mean) and Div(norm.std) nodes after the input"
+                                                     : "none (the model takes its inputs as they are)");
     if (!rc && e.oom) rc = ds_fail("%s: out of memory building the ONNX model", onnx_path);
     if (!rc) {
         size_t len = onnx__model_proto__get_packed_size(mp);

@@ -785,24 +785,31 @@ int ds_onnx_import(const char *onnx_path, const char *out_dir, const char *run_x
         ds_meta_kv extra[1];
         int n_extra = 0;
         for (size_t i = 0; i < mp->n_metadata_props; i++)
-            if (!strcmp(mp->metadata_props[i]->key, "classes")) {
-                char **names = NULL;
-                int nn = 0;
-                /* the names must parse as deepsky's vocabulary: saved, then checked on read */
-                (void)names, (void)nn;
+            if (!strcmp(mp->metadata_props[i]->key, "classes") && n_extra == 0)
                 extra[n_extra++] = (ds_meta_kv){"classes", mp->metadata_props[i]->value};
-            }
-        if (!rc && snprintf(path, sizeof path, "%s/model.cfg", out_dir) < (int)sizeof path)
-            rc = ds_atomic_write(path, text, strlen(text));
         if (!rc) {
             ds_graph *cg;
             if (build(&m, md, 1, &cg, &dx, &dout)) rc = -1;
             else {
                 snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
                 rc = ds_checkpoint_save_ex(path, cg, NULL, text, &m.norm, NULL, extra, n_extra);
+                /* a "classes" entry that is not deepsky's vocabulary (a JSON array of distinct names) is left out */
+                ds_checkpoint *ck = !rc && n_extra ? ds_checkpoint_open(path) : NULL;
+                char **names = NULL;
+                int nn = 0;
+                if (ck && ds_checkpoint_classes(ck, &names, &nn)) {
+                    ds_checkpoint_close(ck);
+                    ck = NULL;
+                    rc = ds_checkpoint_save_ex(path, cg, NULL, text, &m.norm, NULL, NULL, 0);
+                }
+                ds_class_names_free(names, nn);
+                ds_checkpoint_close(ck);
                 ds_graph_free(cg);
             }
         }
+        /* the model file last: a failed checkpoint leaves no model.cfg that looks complete */
+        if (!rc && snprintf(path, sizeof path, "%s/model.cfg", out_dir) < (int)sizeof path)
+            rc = ds_atomic_write(path, text, strlen(text));
     }
     if (!rc && run_x) rc = run_npy(&m, md, run_x, run_y, softmax);
     ds_model_free(md);
