@@ -1749,6 +1749,21 @@ int ds_predictor_num_params(const ds_predictor *p);
 /* Parameter i: its name (owned by p), shape into dims[DS_MAX_DIMS] and *ndim, and
  * *data its live values (owned by p, valid until ds_predictor_free); NULL if i is out of range. */
 const char *ds_predictor_param(ds_predictor *p, int i, int *dims, int *ndim, float **data);
+/* ---- ONNX (docs/onnx.md; needs protobuf-c at build time) -------------- */
+
+/* Write the checkpoint's model as ONNX (opset 13) at onnx_path, atomically:
+ * normalisation as Sub/Div nodes, outputs "logits" and "probabilities",
+ * class names in metadata_props "classes". -1 naming the layer otherwise. */
+int ds_onnx_export(const char *ckpt_path, const char *onnx_path);
+/* Read an ONNX model (one input, one output; the operators docs/onnx.md
+ * lists) and, with out_dir, write out_dir/model.cfg and
+ * out_dir/model.safetensors (a checkpoint: predict reads it); with run_x,
+ * also run the imported network on that NPY and write its output (after a
+ * last Softmax if the ONNX graph ends in one) to run_y. An unsupported node
+ * is an error naming the node and its operator. */
+int ds_onnx_import(const char *onnx_path, const char *out_dir, const char *run_x, const char *run_y);
+/* Whether this build has ONNX support (protobuf-c). */
+int ds_onnx_available(void);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,10 @@ if [ "${1:-}" = "--test" ]; then
   # the Python package's FITS cutouts (tests/e2e/test_python.sh, docs/python.md): astropy
   pkgs+=(python3-astropy)
 fi
+if [ "${1:-}" = "--test" ]; then
+  # ONNX export/import (optional in a build): protobuf-c; onnx.checker and ONNX's node tests
+  pkgs+=(protobuf-c-compiler libprotobuf-c-dev python3-onnx libonnx-testdata)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

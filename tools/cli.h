@@ -301,6 +301,7 @@ extern const cli_command cli_cmd_demo, cli_cmd_train, cli_cmd_pretrain, cli_cmd_
 extern const cli_command cli_cmd_explain, cli_cmd_attack;
 extern const cli_command cli_cmd_gan, cli_cmd_sample, cli_cmd_fid;
 extern const cli_command cli_cmd_serve;
+extern const cli_command cli_cmd_export, cli_cmd_import;
 
 /* `deepsky explain CKPT --data SPEC --sanity | --footprint FILE`: the checks
  * of the maps (tools/cmd_explain_checks.c); cmd_explain hands argv over

@@ -12,6 +12,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_demo, &cli_cmd_train, &cli_cmd_pretrain, &cli_cmd_eval, &cli_cmd_predict, &cli_cmd_simulate, &cli_cmd_info,
     &cli_cmd_explain, &cli_cmd_attack, &cli_cmd_gan, &cli_cmd_sample, &cli_cmd_fid,
     &cli_cmd_serve,
+    &cli_cmd_export, &cli_cmd_import,
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 

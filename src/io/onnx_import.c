@@ -1,0 +1,821 @@
+/* onnx_import.c — an ONNX model as a deepsky model file and checkpoint
+ * (docs/onnx.md): one layer section per ONNX node that has a deepsky layer,
+ * the weights from the initializers (raw_data or the typed fields) or
+ * Constant nodes; Sub/Div of constants on the input become the checkpoint's
+ * normalisation, a last Softmax the softmax head. Anything else is an error
+ * naming the node and its operator. Decoded with protobuf-c over ONNX's own
+ * onnx.proto (generated at build time). */
+#include "model.h"
+#include "../data/data.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef DS_HAVE_ONNX
+int ds_onnx_import(const char *onnx_path, const char *out_dir, const char *run_x, const char *run_y)
+{
+    (void)out_dir, (void)run_x, (void)run_y;
+    return ds_fail("%s: this deepsky was built without ONNX support (needs protobuf-c: libprotobuf-c-dev, "
+                   "protobuf-c-compiler)", onnx_path);
+}
+#else
+#include "onnx.pb-c.h"
+
+enum { V_INPUT, V_LAYER, V_CONST };
+
+/* An ONNX value: the model input, a layer's output or a constant tensor. */
+typedef struct val {
+    const char *name;   /* the ONNX name (owned by the decoded model) */
+    int kind, layer;    /* V_*; layer index for V_LAYER */
+    ds_shape shape;     /* V_CONST: dims; data float (or int64 as doubles) */
+    double *data;
+    int softmax;        /* a Softmax on this layer's output (the last node only) */
+} val;
+
+typedef struct wt {
+    char key[DS_LAYER_NAME_MAX + 24];
+    ds_shape shape;
+    float *data;
+} wt;
+
+typedef struct im {
+    val *v;
+    int nv, cap_v;
+    wt *w;
+    int nw;
+    char *text;
+    size_t len, cap;
+    int n_layers, dense_no_bias_last; /* index of a MatMul layer still without bias, or -1 */
+    char **layer_text; /* per layer: its section, so a later Add can give a MatMul its bias */
+    int *layer_units;
+    ds_norm norm;
+    int in_ndim, in_dims[DS_MAX_DIMS]; /* graph input, batch first */
+    int rank3;                         /* an input [N, A, B] read as [N, 1, A, B] */
+    const Onnx__NodeProto *node;       /* the one being imported, for messages */
+} im;
+
+static int nfail(im *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int nfail(im *m, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return ds_fail("node '%s' (%s): %s", m->node && m->node->name && *m->node->name ? m->node->name
+                   : m->node && m->node->n_output ? m->node->output[0] : "?",
+                   m->node ? m->node->op_type : "?", msg);
+}
+
+/* Prefix the current error with the file (copied first: ds_fail writes the buffer it reads). */
+static int file_fail(const char *path)
+{
+    char e[1024];
+    snprintf(e, sizeof e, "%s", ds_last_error());
+    return ds_fail("%s: %s", path, e);
+}
+
+static val *find(im *m, const char *name)
+{
+    for (int i = m->nv - 1; i >= 0; i--)
+        if (!strcmp(m->v[i].name, name)) return &m->v[i];
+    return NULL;
+}
+
+/* m->v is allocated once for every value the graph can define (the
+ * initializers, inputs and one output per node), so val pointers stay valid. */
+static val *add_val(im *m, const char *name, int kind)
+{
+    if (m->nv >= m->cap_v) return NULL;
+    val *v = &m->v[m->nv++];
+    memset(v, 0, sizeof *v);
+    v->name = name, v->kind = kind;
+    return v;
+}
+
+/* A TensorProto as doubles (float32, float64, int32, int64; raw_data or the typed field). */
+static int tensor(const Onnx__TensorProto *t, val *v)
+{
+    if (t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return ds_fail("tensor '%s': external data is not supported (save with the weights inside)", t->name);
+    v->kind = V_CONST;
+    v->shape.ndim = (int)t->n_dims;
+    if (t->n_dims > DS_MAX_DIMS) return ds_fail("tensor '%s': %zu dims, at most %d", t->name, t->n_dims, DS_MAX_DIMS);
+    size_t n = 1;
+    for (size_t k = 0; k < t->n_dims; k++) {
+        if (t->dims[k] < 0 || t->dims[k] > INT32_MAX) return ds_fail("tensor '%s': bad dim", t->name);
+        v->shape.d[k] = (int)t->dims[k], n *= (size_t)t->dims[k];
+    }
+    v->data = malloc((n ? n : 1) * sizeof *v->data);
+    if (!v->data) return ds_fail("tensor '%s': out of memory", t->name);
+    int ty = t->data_type;
+    size_t es = ty == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ? 4
+                : ty == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE || ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? 8
+                : ty == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL ? 1 : 0;
+    if (!es) return ds_fail("tensor '%s': data type %d (float, double, int32, int64 and bool only)", t->name, ty);
+    if (t->has_raw_data && t->raw_data.len) {
+        if (t->raw_data.len != n * es)
+            return ds_fail("tensor '%s': raw_data has %zu bytes, its shape needs %zu", t->name, t->raw_data.len, n * es);
+        const uint8_t *p = t->raw_data.data;
+        for (size_t i = 0; i < n; i++, p += es) {
+            if (ty == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) { float f; memcpy(&f, p, 4); v->data[i] = f; }
+            else if (ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT32) { int32_t f; memcpy(&f, p, 4); v->data[i] = f; }
+            else if (ty == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE) { double f; memcpy(&f, p, 8); v->data[i] = f; }
+            else if (ty == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL) v->data[i] = *p != 0;
+            else { int64_t f; memcpy(&f, p, 8); v->data[i] = (double)f; }
+        }
+        return 0;
+    }
+    size_t have = ty == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? t->n_float_data
+                  : ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 || ty == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL ? t->n_int32_data
+                  : ty == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE ? t->n_double_data : t->n_int64_data;
+    if (have != n) return ds_fail("tensor '%s': %zu values, its shape needs %zu", t->name, have, n);
+    for (size_t i = 0; i < n; i++)
+        v->data[i] = ty == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? t->float_data[i]
+                     : ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 || ty == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL ? t->int32_data[i]
+                     : ty == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE ? t->double_data[i] : (double)t->int64_data[i];
+    return 0;
+}
+
+static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (!strcmp(n->attribute[i]->name, name)) return n->attribute[i];
+    return NULL;
+}
+static int64_t attr_i(const Onnx__NodeProto *n, const char *name, int64_t dflt)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    return a && a->has_i ? a->i : dflt;
+}
+static float attr_f(const Onnx__NodeProto *n, const char *name, float dflt)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    return a && a->has_f ? a->f : dflt;
+}
+/* ints attribute into v (at most k), its count; -1 when absent */
+static int attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *v, int k)
+{
+    const Onnx__AttributeProto *a = attr(n, name);
+    if (!a) return -1;
+    int c = (int)a->n_ints < k ? (int)a->n_ints : k;
+    for (int i = 0; i < c; i++) v[i] = a->ints[i];
+    return (int)a->n_ints;
+}
+
+static int append(im *m, char **buf, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int append(im *m, char **buf, const char *fmt, ...)
+{
+    (void)m;
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[1024];
+    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    size_t old = *buf ? strlen(*buf) : 0;
+    char *b = realloc(*buf, old + (size_t)k + 1);
+    if (!b) return ds_fail("out of memory");
+    memcpy(b + old, tmp, (size_t)k + 1);
+    *buf = b;
+    return 0;
+}
+
+/* Value name as from= writes it. */
+static int src_name(im *m, const char *onnx_name, char *out, size_t size)
+{
+    val *v = find(m, onnx_name);
+    if (!v) return nfail(m, "input '%s' is not produced by any earlier node", onnx_name);
+    if (v->kind == V_CONST) return nfail(m, "input '%s' is a constant where deepsky needs a computed tensor", onnx_name);
+    if (v->softmax) return nfail(m, "a Softmax output ('%s') feeds another node: only a last Softmax is supported", onnx_name);
+    if (v->kind == V_INPUT) snprintf(out, size, "input");
+    else snprintf(out, size, "l%d", v->layer);
+    return 0;
+}
+
+/* A new layer section "[type]" reading from ONNX value `from` (NULL: none
+ * written; concat/add write their own); its output is node output 0. */
+static int new_layer(im *m, const char *type, const char *from)
+{
+    char **lt = realloc(m->layer_text, (size_t)(m->n_layers + 1) * sizeof *lt);
+    int *lu = realloc(m->layer_units, (size_t)(m->n_layers + 1) * sizeof *lu);
+    if (lt) m->layer_text = lt;
+    if (lu) m->layer_units = lu;
+    if (!lt || !lu) return ds_fail("out of memory");
+    m->layer_text[m->n_layers] = NULL;
+    m->layer_units[m->n_layers] = 0;
+    int i = m->n_layers++;
+    char src[32];
+    if (from && src_name(m, from, src, sizeof src)) return -1;
+    if (append(m, &m->layer_text[i], "\n[%s]\nname = l%d\n", type, i)) return -1;
+    if (from && append(m, &m->layer_text[i], "from = %s\n", src)) return -1;
+    val *o = add_val(m, m->node->output[0], V_LAYER);
+    if (!o) return ds_fail("out of memory");
+    o->layer = i;
+    return 0;
+}
+#define CUR (m->layer_text[m->n_layers - 1])
+
+/* A weight "l<i>.<role>" of the given shape from doubles. */
+static int weight(im *m, const char *role, ds_shape s, const double *d, int transpose2d, double scale)
+{
+    wt *w = realloc(m->w, (size_t)(m->nw + 1) * sizeof *w);
+    if (!w) return ds_fail("out of memory");
+    m->w = w;
+    w = &m->w[m->nw];
+    snprintf(w->key, sizeof w->key, "l%d.%s", m->n_layers - 1, role);
+    size_t n = ds_shape_numel(s);
+    w->data = malloc((n ? n : 1) * sizeof *w->data);
+    if (!w->data) return ds_fail("out of memory");
+    m->nw++;
+    if (transpose2d) { /* s is the transposed (deepsky) shape [out, in]; d is [in, out] */
+        int r = s.d[0], c = s.d[1];
+        for (int i = 0; i < r; i++)
+            for (int j = 0; j < c; j++) w->data[(size_t)i * c + j] = (float)(d[(size_t)j * r + i] * scale);
+    } else
+        for (size_t i = 0; i < n; i++) w->data[i] = (float)(d[i] * scale);
+    w->shape = s;
+    return 0;
+}
+
+static val *const_in(im *m, size_t k)
+{
+    if (k >= m->node->n_input || !*m->node->input[k]) return NULL;
+    val *v = find(m, m->node->input[k]);
+    return v && v->kind == V_CONST ? v : NULL;
+}
+
+/* kernel/stride/pad/dilation of a 2-D conv or pool, square and symmetric
+ * (deepsky's); -1 naming the attribute otherwise. */
+static int window(im *m, int *k, int *s, int *p, int *d, int kdefault)
+{
+    int64_t ks[8] = {kdefault, kdefault}, st[8] = {1, 1}, pd[8] = {0, 0, 0, 0}, dl[8] = {1, 1};
+    int nk = attr_ints(m->node, "kernel_shape", ks, 8);
+    if (nk > 0 && nk != 2) return nfail(m, "%d-D kernel_shape: only 2-D is supported", nk);
+    attr_ints(m->node, "strides", st, 8);
+    int np = attr_ints(m->node, "pads", pd, 8);
+    attr_ints(m->node, "dilations", dl, 8);
+    if (ks[0] != ks[1]) return nfail(m, "kernel_shape %lldx%lld: deepsky's kernels are square", (long long)ks[0], (long long)ks[1]);
+    if (st[0] != st[1]) return nfail(m, "strides %lld,%lld: deepsky's are equal", (long long)st[0], (long long)st[1]);
+    if (dl[0] != dl[1]) return nfail(m, "dilations %lld,%lld: deepsky's are equal", (long long)dl[0], (long long)dl[1]);
+    const Onnx__AttributeProto *ap = attr(m->node, "auto_pad");
+    const char *auto_pad = ap && ap->has_s ? (const char *)ap->s.data : NULL;
+    size_t apl = ap && ap->has_s ? ap->s.len : 0;
+    if (auto_pad && apl && !(apl == 6 && !memcmp(auto_pad, "NOTSET", 6)) && !(apl == 5 && !memcmp(auto_pad, "VALID", 5))) {
+        if (st[0] != 1 || ks[0] % 2 == 0) return nfail(m, "auto_pad=%.*s with stride %lld or an even kernel: not supported", (int)apl, auto_pad, (long long)st[0]);
+        pd[0] = pd[1] = pd[2] = pd[3] = dl[0] * (ks[0] - 1) / 2; /* SAME_*: symmetric at stride 1, odd kernel */
+    } else if (np > 0 && (np != 4 || pd[0] != pd[1] || pd[0] != pd[2] || pd[0] != pd[3]))
+        return nfail(m, "pads %lld,%lld,%lld,%lld: deepsky pads every side alike", (long long)pd[0], (long long)pd[1],
+                     (long long)pd[2], (long long)pd[3]);
+    *k = (int)ks[0], *s = (int)st[0], *p = (int)pd[0], *d = (int)dl[0];
+    return 0;
+}
+
+static int imp_conv(im *m, int transposed)
+{
+    val *W = const_in(m, 1), *B = const_in(m, 2);
+    if (!W || W->shape.ndim != 4) return nfail(m, "the weight must be a 4-D constant (an initializer)");
+    if (m->node->n_input > 2 && *m->node->input[2] && !B) return nfail(m, "the bias must be a constant");
+    int k, s, p, d, g = (int)attr_i(m->node, "group", 1);
+    if (window(m, &k, &s, &p, &d, W->shape.d[2])) return -1;
+    if (W->shape.d[2] != W->shape.d[3] || W->shape.d[2] != k) return nfail(m, "weight %dx%d kernel: deepsky's are square", W->shape.d[2], W->shape.d[3]);
+    if (transposed && attr(m->node, "output_shape")) return nfail(m, "output_shape is not supported (give pads and output_padding)");
+    int64_t op[2] = {0, 0};
+    attr_ints(m->node, "output_padding", op, 2);
+    if (op[0] != op[1]) return nfail(m, "output_padding %lld,%lld: deepsky's are equal", (long long)op[0], (long long)op[1]);
+    int filters = transposed ? W->shape.d[1] * g : W->shape.d[0];
+    if (new_layer(m, transposed ? "deconv" : "conv", m->node->input[0])) return -1;
+    if (append(m, &CUR, "filters = %d\nsize = %d\nstride = %d\npad = %d\ndilation = %d\ngroups = %d\nbias = %d\n", filters,
+               k, s, p, d, g, B ? 1 : 0))
+        return -1;
+    if (transposed && op[0] && append(m, &CUR, "output_padding = %d\n", (int)op[0])) return -1;
+    if (weight(m, "weight", W->shape, W->data, 0, 1)) return -1;
+    return B ? weight(m, "bias", ds_shape_of(1, filters), B->data, 0, 1) : 0;
+}
+
+/* Gemm (transA 0; alpha, beta folded) or MatMul with a constant 2-D B. */
+static int imp_dense(im *m, int gemm)
+{
+    val *Bm = const_in(m, 1), *C = gemm ? const_in(m, 2) : NULL;
+    if (!Bm || Bm->shape.ndim != 2) return nfail(m, "B must be a 2-D constant (an initializer)");
+    if (gemm && attr_i(m->node, "transA", 0)) return nfail(m, "transA=1 is not supported");
+    if (gemm && m->node->n_input > 2 && *m->node->input[2] && !C) return nfail(m, "C must be a constant");
+    int tb = gemm && attr_i(m->node, "transB", 0);
+    int out = tb ? Bm->shape.d[0] : Bm->shape.d[1], in = tb ? Bm->shape.d[1] : Bm->shape.d[0];
+    double alpha = gemm ? attr_f(m->node, "alpha", 1) : 1, beta = gemm ? attr_f(m->node, "beta", 1) : 1;
+    if (C && ds_shape_numel(C->shape) != (size_t)out && ds_shape_numel(C->shape) != 1)
+        return nfail(m, "C must have %d values (one per output) or 1", out);
+    if (new_layer(m, "dense", m->node->input[0])) return -1;
+    m->layer_units[m->n_layers - 1] = out;
+    if (append(m, &CUR, "units = %d\nbias = %%BIAS%%\n", out)) return -1;
+    if (weight(m, "weight", ds_shape_of(2, out, in), Bm->data, !tb, alpha)) return -1;
+    m->dense_no_bias_last = -1;
+    if (C) {
+        memcpy(strstr(CUR, "%BIAS%"), "1\n", 3); /* the section's last line: cut there */
+        double *b = malloc((size_t)out * sizeof *b);
+        if (!b) return ds_fail("out of memory");
+        for (int i = 0; i < out; i++) b[i] = C->data[ds_shape_numel(C->shape) == 1 ? 0 : i];
+        int rc = weight(m, "bias", ds_shape_of(1, out), b, 0, beta);
+        free(b);
+        return rc;
+    }
+    m->dense_no_bias_last = m->n_layers - 1;
+    return 0;
+}
+
+static int imp_add(im *m)
+{
+    if (m->node->n_input != 2) return nfail(m, "Add takes two inputs");
+    val *a = find(m, m->node->input[0]), *b = find(m, m->node->input[1]);
+    if (!a || !b) return nfail(m, "an input is not produced by an earlier node");
+    if (a->kind == V_CONST || b->kind == V_CONST) { /* MatMul + bias, as PyTorch writes nn.Linear on 3-D inputs */
+        val *x = a->kind == V_CONST ? b : a, *c = a->kind == V_CONST ? a : b;
+        int L = x->kind == V_LAYER ? x->layer : -1;
+        if (L < 0 || L != m->dense_no_bias_last || ds_shape_numel(c->shape) != (size_t)m->layer_units[L])
+            return nfail(m, "Add of a constant is supported only as the bias of the MatMul before it");
+        char *t = strstr(m->layer_text[L], "%BIAS%");
+        memcpy(t, "1\n", 3);
+        int save = m->n_layers;
+        m->n_layers = L + 1; /* weight() names l<L> */
+        int rc = weight(m, "bias", ds_shape_of(1, m->layer_units[L]), c->data, 0, 1);
+        m->n_layers = save;
+        m->dense_no_bias_last = -1;
+        val *o = add_val(m, m->node->output[0], V_LAYER);
+        if (!o) return ds_fail("out of memory");
+        o->layer = L;
+        return rc;
+    }
+    char sa[32], sb[32];
+    if (src_name(m, m->node->input[0], sa, sizeof sa) || src_name(m, m->node->input[1], sb, sizeof sb)) return -1;
+    if (new_layer(m, "add", NULL)) return -1;
+    return append(m, &CUR, "from = %s, %s\n", sa, sb);
+}
+
+static int alias(im *m, const char *from, int softmax)
+{
+    val *v = find(m, from);
+    if (!v) return nfail(m, "input '%s' is not produced by an earlier node", from);
+    val copy = *v;
+    val *o = add_val(m, m->node->output[0], copy.kind);
+    if (!o) return ds_fail("out of memory");
+    o->layer = copy.layer, o->softmax = softmax;
+    if (copy.kind == V_CONST) o->shape = copy.shape, o->data = NULL, o->kind = V_INPUT; /* never: refused above */
+    return 0;
+}
+
+/* Sub(input, mean) / Div(., std) right on the input: the normalisation. */
+static int imp_norm(im *m, int div)
+{
+    val *x = find(m, m->node->input[0]), *c = const_in(m, 1);
+    int ch = m->in_ndim >= 2 ? m->in_dims[1] : 1;
+    if (!x || x->kind != V_INPUT || !c || (ds_shape_numel(c->shape) != (size_t)ch && ds_shape_numel(c->shape) != 1) ||
+        (div && !m->norm.channels))
+        return nfail(m, "only Sub(input, mean) then Div(that, std), constants of one value per channel, are supported "
+                        "(the normalisation deepsky export writes)");
+    if (!m->norm.channels) {
+        m->norm.channels = ch;
+        m->norm.mean = calloc((size_t)ch, sizeof(float));
+        m->norm.std = malloc((size_t)ch * sizeof(float));
+        if (!m->norm.mean || !m->norm.std) return ds_fail("out of memory");
+        for (int i = 0; i < ch; i++) m->norm.std[i] = 1;
+    }
+    for (int i = 0; i < ch; i++) {
+        double v = c->data[ds_shape_numel(c->shape) == 1 ? 0 : i];
+        if (div) m->norm.std[i] = (float)v;
+        else m->norm.mean[i] = (float)v;
+    }
+    val *o = add_val(m, m->node->output[0], V_INPUT);
+    return o ? 0 : ds_fail("out of memory");
+}
+
+static int imp_node(im *m)
+{
+    const Onnx__NodeProto *n = m->node;
+    const char *op = n->op_type;
+    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) return nfail(m, "operator domain '%s' is not supported", n->domain);
+    if (!n->n_output) return nfail(m, "no output");
+    if (!strcmp(op, "Constant")) {
+        const Onnx__AttributeProto *a = attr(n, "value");
+        if (!a || !a->t) return nfail(m, "only a tensor 'value' is supported");
+        val *v = add_val(m, n->output[0], V_CONST);
+        return v ? tensor(a->t, v) : ds_fail("out of memory");
+    }
+    if (!n->n_input) return nfail(m, "no input");
+    static const struct { const char *op, *act; } acts[] = {{"Relu", "relu"}, {"Sigmoid", "sigmoid"}, {"Tanh", "tanh"},
+                                                            {"Softplus", "softplus"}, {"LeakyRelu", "leaky_relu"}, {"Elu", "elu"}};
+    for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
+        if (!strcmp(op, acts[i].op)) {
+            if (new_layer(m, "activation", n->input[0]) || append(m, &CUR, "activation = %s\n", acts[i].act)) return -1;
+            if (!strcmp(op, "LeakyRelu")) return append(m, &CUR, "alpha = %.9g\n", attr_f(n, "alpha", 0.01f));
+            if (!strcmp(op, "Elu")) return append(m, &CUR, "alpha = %.9g\n", attr_f(n, "alpha", 1.0f));
+            return 0;
+        }
+    if (!strcmp(op, "Conv")) return imp_conv(m, 0);
+    if (!strcmp(op, "ConvTranspose")) return imp_conv(m, 1);
+    if (!strcmp(op, "Gemm")) return imp_dense(m, 1);
+    if (!strcmp(op, "MatMul")) return imp_dense(m, 0);
+    if (!strcmp(op, "Add")) return imp_add(m);
+    if (!strcmp(op, "Sub")) return imp_norm(m, 0);
+    if (!strcmp(op, "Div")) return imp_norm(m, 1);
+    if (!strcmp(op, "Identity")) return alias(m, n->input[0], 0);
+    if (!strcmp(op, "Pad")) { /* PyTorch writes a Pad of zeros before avg_pool2d: the identity */
+        val *p = const_in(m, 1);
+        if (!p) return nfail(m, "pads must be a constant");
+        for (size_t i = 0; i < ds_shape_numel(p->shape); i++)
+            if (p->data[i] != 0) return nfail(m, "only a Pad of zeros (the identity) is supported; give the pads to the Conv or pool");
+        return alias(m, n->input[0], 0);
+    }
+    if (!strcmp(op, "Dropout")) {
+        if (n->n_output > 1 && *n->output[1]) return nfail(m, "the mask output is not supported");
+        if (n->n_input > 2 && *n->input[2]) {
+            val *t = find(m, n->input[2]);
+            if (!t || t->kind != V_CONST || (ds_shape_numel(t->shape) && t->data[0] != 0))
+                return nfail(m, "training_mode must be a constant false");
+        }
+        return alias(m, n->input[0], 0); /* the identity at inference */
+    }
+    if (!strcmp(op, "Softmax")) {
+        int64_t axis = attr_i(n, "axis", -1);
+        if (axis != 1 && axis != -1) return nfail(m, "axis=%lld: only the class axis of [N, K] (1 or -1)", (long long)axis);
+        return alias(m, n->input[0], 1);
+    }
+    if (!strcmp(op, "BatchNormalization")) {
+        val *sc = const_in(m, 1), *b = const_in(m, 2), *mu = const_in(m, 3), *var = const_in(m, 4);
+        if (!sc || !b || !mu || !var) return nfail(m, "scale, B, mean and var must be constants");
+        if (n->n_output > 1 || attr_i(n, "training_mode", 0)) return nfail(m, "training mode is not supported");
+        size_t c = ds_shape_numel(sc->shape);
+        if (ds_shape_numel(b->shape) != c || ds_shape_numel(mu->shape) != c || ds_shape_numel(var->shape) != c)
+            return nfail(m, "scale, B, mean and var must have one value per channel");
+        double eps = attr_f(n, "epsilon", 1e-5f);
+        double *v2 = malloc(c * sizeof *v2);
+        if (!v2) return ds_fail("out of memory");
+        for (size_t i = 0; i < c; i++) v2[i] = var->data[i] + eps - 1e-5; /* deepsky's eps is 1e-5: var + eps kept */
+        ds_shape s = ds_shape_of(1, (int)c);
+        int rc = new_layer(m, "batchnorm", n->input[0]) || weight(m, "weight", s, sc->data, 0, 1) ||
+                 weight(m, "bias", s, b->data, 0, 1) || weight(m, "running_mean", s, mu->data, 0, 1) ||
+                 weight(m, "running_var", s, v2, 0, 1);
+        free(v2);
+        return rc ? -1 : 0;
+    }
+    if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool")) {
+        int mx = op[0] == 'M', k, s, p, d;
+        if (window(m, &k, &s, &p, &d, 1)) return -1;
+        if (d != 1) return nfail(m, "dilations are not supported in pooling");
+        if (attr_i(n, "ceil_mode", 0)) return nfail(m, "ceil_mode=1 is not supported (deepsky rounds down)");
+        if (mx && (n->n_output > 1 && *n->output[1])) return nfail(m, "the Indices output is not supported");
+        if (mx && attr_i(n, "storage_order", 0)) return nfail(m, "storage_order=1 is not supported");
+        if (!mx && p && !attr_i(n, "count_include_pad", 0))
+            return nfail(m, "count_include_pad=0 with padding: deepsky's average pooling counts the zeros");
+        if (2 * p > k) return nfail(m, "pad %d over half the window %d", p, k);
+        if (new_layer(m, mx ? "maxpool" : "avgpool", n->input[0])) return -1;
+        return append(m, &CUR, "size = %d\nstride = %d\npad = %d\n", k, s, p);
+    }
+    if (!strcmp(op, "InstanceNormalization")) {
+        /* deepsky's has no parameters: scale and B, unless 1 and 0, become a
+         * depthwise 1x1 convolution after it (the same per-channel affine map) */
+        val *sc = const_in(m, 1), *b = const_in(m, 2);
+        if (!sc || !b || ds_shape_numel(sc->shape) != ds_shape_numel(b->shape))
+            return nfail(m, "scale and B must be constants of one value per channel");
+        if (fabs(attr_f(n, "epsilon", 1e-5f) - 1e-5) > 1e-9)
+            return nfail(m, "epsilon=%g: deepsky's is 1e-5", attr_f(n, "epsilon", 1e-5f));
+        int c = (int)ds_shape_numel(sc->shape), affine = 0;
+        for (int i = 0; i < c; i++) affine |= sc->data[i] != 1 || b->data[i] != 0;
+        if (new_layer(m, "instancenorm", n->input[0])) return -1;
+        if (!affine) return 0;
+        val *o = find(m, n->output[0]);
+        o->name = "";                    /* the affine layer's output takes the node's name */
+        int in_layer = m->n_layers - 1;
+        if (new_layer(m, "conv", NULL)) return -1;
+        if (append(m, &CUR, "from = l%d\nfilters = %d\nsize = 1\ngroups = %d\nbias = 1\n", in_layer, c, c)) return -1;
+        return weight(m, "weight", ds_shape_of(4, c, 1, 1, 1), sc->data, 0, 1) ||
+               weight(m, "bias", ds_shape_of(1, c), b->data, 0, 1) ? -1 : 0;
+    }
+    if (!strcmp(op, "GlobalAveragePool")) return new_layer(m, "global_avgpool", n->input[0]);
+    if (!strcmp(op, "Flatten")) {
+        if (attr_i(n, "axis", 1) != 1) return nfail(m, "axis=%lld: only 1 (keep the batch)", (long long)attr_i(n, "axis", 1));
+        return new_layer(m, "flatten", n->input[0]);
+    }
+    if (!strcmp(op, "Concat")) {
+        if (attr_i(n, "axis", 0) != 1) return nfail(m, "axis=%lld: only the channel axis 1", (long long)attr_i(n, "axis", 0));
+        char *from = NULL;
+        for (size_t k = 0; k < n->n_input; k++) {
+            char s[32];
+            if (src_name(m, n->input[k], s, sizeof s) || append(m, &from, "%s%s", k ? ", " : "", s)) {
+                free(from);
+                return -1;
+            }
+        }
+        int rc = new_layer(m, "concat", NULL) || append(m, &CUR, "from = %s\n", from);
+        free(from);
+        return rc ? -1 : 0;
+    }
+    if (!strcmp(op, "Reshape")) {
+        val *s = const_in(m, 1);
+        if (!s || s->shape.ndim != 1 || s->shape.d[0] < 1) return nfail(m, "the shape must be a 1-D constant");
+        int nd = s->shape.d[0], batch = m->in_ndim ? m->in_dims[0] : -1;
+        if (attr_i(n, "allowzero", 0)) return nfail(m, "allowzero=1 is not supported");
+        if (!(s->data[0] == 0 || s->data[0] == batch || (s->data[0] == -1 && nd == 1)))
+            return nfail(m, "the first size must keep the batch (0 or %d)", batch);
+        if (nd == 1) return nfail(m, "a reshape to 1-D drops the batch");
+        if (nd == 2 && s->data[1] == -1) return new_layer(m, "flatten", n->input[0]);
+        char *shape = NULL;
+        for (int k = 1; k < nd; k++) {
+            if (s->data[k] == 0) {
+                free(shape);
+                return nfail(m, "a 0 (copied) size after the batch is not supported");
+            }
+            if (append(m, &shape, "%s%lld", k > 1 ? "," : "", (long long)s->data[k])) return -1;
+        }
+        int rc = new_layer(m, "reshape", n->input[0]) || append(m, &CUR, "shape = %s\n", shape);
+        free(shape);
+        return rc ? -1 : 0;
+    }
+    return nfail(m, "operator %s has no deepsky layer (docs/onnx.md lists the supported ones)", op);
+}
+
+/* Build the parsed model for `batch`, put the imported weights in, and
+ * compile: every parameter and buffer must come from the ONNX file. */
+static int build(im *m, ds_model *md, int batch, ds_graph **gout, ds_node **xout, ds_node **out)
+{
+    ds_graph *g = ds_graph_new(0);
+    ds_node *ins[DS_MAX_INPUTS];
+    if (!g || ds_model_build_net(md, g, batch, ins, out) || ds_graph_plan_inference(g)) {
+        ds_graph_free(g);
+        return -1;
+    }
+    ds_node_keep(*out);
+    if (ds_graph_compile(g)) {
+        ds_graph_free(g);
+        return -1;
+    }
+    for (int k = 0; k < m->nw; k++) {
+        ds_node *p = ds_graph_find(g, m->w[k].key);
+        if (!p || ds_shape_numel(m->w[k].shape) != ds_numel(p)) {
+            char a[96], b[96];
+            if (!p) ds_fail("the imported weight '%s' has no parameter in the built model", m->w[k].key);
+            else ds_fail("'%s': the ONNX weight is %s, deepsky's layer wants %s", p->name,
+                         ds_shape_str(m->w[k].shape, a, sizeof a), ds_shape_str(p->shape, b, sizeof b));
+            ds_graph_free(g);
+            return -1;
+        }
+        memcpy(p->val, m->w[k].data, ds_numel(p) * sizeof(float));
+    }
+    for (int i = 0; i < ds_graph_num_params(g); i++) {
+        ds_node *p = ds_graph_param(g, i);
+        int k = 0;
+        while (k < m->nw && strcmp(m->w[k].key, p->name)) k++;
+        if (k == m->nw) {
+            ds_graph_free(g);
+            return ds_fail("the imported model's '%s' has no value in the ONNX file", p->name);
+        }
+    }
+    *gout = g;
+    *xout = ins[0];
+    return 0;
+}
+
+static void im_free(im *m)
+{
+    for (int i = 0; i < m->nv; i++) free(m->v[i].data);
+    free(m->v);
+    for (int i = 0; i < m->nw; i++) free(m->w[i].data);
+    free(m->w);
+    for (int i = 0; i < m->n_layers; i++) free(m->layer_text[i]);
+    free(m->layer_text);
+    free(m->layer_units);
+    free(m->text);
+    ds_norm_free(&m->norm);
+}
+
+/* The model text: [net] then the sections; NULL on failure. */
+static char *model_text(im *m, const char *onnx_path, int classes)
+{
+    char *t = NULL;
+    int rc = append(m, &t, "# imported from %s by deepsky import (docs/onnx.md)\n[net]\ninput = %s", onnx_path,
+                    m->rank3 ? "1," : "");
+    for (int k = 1; k < m->in_ndim && !rc; k++) rc = append(m, &t, "%s%d", k > 1 ? "," : "", m->in_dims[k]);
+    if (!rc) rc = append(m, &t, "\nclasses = %d\nnormalize = %s\n", classes, m->norm.channels ? "standard" : "none");
+    for (int i = 0; i < m->n_layers && !rc; i++) {
+        char *s = strstr(m->layer_text[i], "%BIAS%");
+        if (s) memcpy(s, "0\n", 3); /* a MatMul no Add gave a bias */
+        rc = append(m, &t, "%s", m->layer_text[i]);
+    }
+    if (rc) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static int run_npy(im *m, ds_model *md, const char *run_x, const char *run_y, int softmax)
+{
+    float *x = NULL;
+    int nd, dims[DS_MAX_DIMS];
+    if (ds_npy_read(run_x, &x, &nd, dims)) return -1;
+    if (nd != m->in_ndim) {
+        free(x);
+        return ds_fail("%s: %d dims, the ONNX input has %d", run_x, nd, m->in_ndim);
+    }
+    for (int k = 1; k < nd; k++)
+        if (dims[k] != m->in_dims[k]) {
+            free(x);
+            return ds_fail("%s: size %d in dim %d, the ONNX input has %d", run_x, dims[k], k, m->in_dims[k]);
+        }
+    ds_graph *g;
+    ds_node *in, *out;
+    if (build(m, md, dims[0], &g, &in, &out)) {
+        free(x);
+        return -1;
+    }
+    size_t n = ds_numel(in), per = n / (size_t)dims[0], plane = m->norm.channels ? per / (size_t)m->norm.channels : 1;
+    for (size_t i = 0; i < n; i++) {
+        int c = m->norm.channels ? (int)((i % per) / plane) : 0;
+        in->val[i] = m->norm.channels ? (x[i] - m->norm.mean[c]) / m->norm.std[c] : x[i];
+    }
+    free(x);
+    ds_graph_set_training(g, 0); /* batch norm on its running statistics */
+    int rc = ds_graph_forward(g);
+    if (!rc && softmax) {
+        int r = out->shape.d[0], c = (int)(ds_numel(out) / (size_t)r);
+        for (int i = 0; i < r; i++) {
+            float *v = out->val + (size_t)i * c, mx = v[0];
+            double s = 0;
+            for (int j = 1; j < c; j++) mx = v[j] > mx ? v[j] : mx;
+            for (int j = 0; j < c; j++) s += exp((double)v[j] - mx);
+            for (int j = 0; j < c; j++) v[j] = (float)(exp((double)v[j] - mx) / s);
+        }
+    }
+    if (!rc) rc = ds_npy_write(run_y, out->shape, out->val);
+    ds_graph_free(g);
+    return rc;
+}
+
+int ds_onnx_import(const char *onnx_path, const char *out_dir, const char *run_x, const char *run_y)
+{
+    FILE *f = fopen(onnx_path, "rb");
+    if (!f) return ds_fail("cannot open %s: %s", onnx_path, strerror(errno));
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 1 << 16;
+            uint8_t *b = realloc(buf, cap);
+            if (!b) {
+                free(buf), fclose(f);
+                return ds_fail("%s: out of memory", onnx_path);
+            }
+            buf = b;
+        }
+        size_t k = fread(buf + len, 1, cap - len, f);
+        len += k;
+        if (k == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        return ds_fail("cannot read %s", onnx_path);
+    }
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+    free(buf);
+    if (!mp || !mp->graph) {
+        if (mp) onnx__model_proto__free_unpacked(mp, NULL);
+        return ds_fail("%s: not an ONNX model (the protobuf does not decode as a ModelProto)", onnx_path);
+    }
+    Onnx__GraphProto *g = mp->graph;
+    im m = {.dense_no_bias_last = -1};
+    m.cap_v = (int)(g->n_initializer + g->n_input + g->n_node + 1);
+    m.v = calloc((size_t)m.cap_v, sizeof *m.v);
+    int rc = m.v ? 0 : ds_fail("%s: out of memory", onnx_path);
+    for (size_t i = 0; i < g->n_initializer && !rc; i++) {
+        val *v = add_val(&m, g->initializer[i]->name, V_CONST);
+        rc = v ? tensor(g->initializer[i], v) : ds_fail("out of memory");
+        if (rc) file_fail(onnx_path);
+    }
+    const Onnx__ValueInfoProto *input = NULL;
+    for (size_t i = 0; i < g->n_input && !rc; i++) {
+        if (find(&m, g->input[i]->name)) continue; /* an initializer listed as an input (old exporters) */
+        if (input) rc = ds_fail("%s: more than one input ('%s', '%s'): deepsky imports one-input models", onnx_path,
+                                input->name, g->input[i]->name);
+        input = g->input[i];
+    }
+    if (!rc && !input) rc = ds_fail("%s: the graph has no input", onnx_path);
+    if (!rc) {
+        const Onnx__TypeProto *t = input->type;
+        if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type->shape ||
+            t->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+            rc = ds_fail("%s: input '%s' must be a float tensor of known shape", onnx_path, input->name);
+        else {
+            const Onnx__TensorShapeProto *s = t->tensor_type->shape;
+            m.in_ndim = (int)s->n_dim;
+            if (s->n_dim == 3) { /* [N, A, B] as one-channel images: only where no node has a channel axis */
+                static const char *const chan_ops[] = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
+                                                      "BatchNormalization", "InstanceNormalization", "Concat", "Sub", "Div"};
+                for (size_t i = 0; i < g->n_node && !rc; i++)
+                    for (size_t k = 0; k < sizeof chan_ops / sizeof *chan_ops && !rc; k++)
+                        if (!strcmp(g->node[i]->op_type, chan_ops[k]))
+                            rc = ds_fail("%s: input '%s' is [N, A, B] and node '%s' (%s) has a channel axis: deepsky "
+                                         "takes [N, F] or [N, C, H, W]", onnx_path, input->name, g->node[i]->name, chan_ops[k]);
+                m.rank3 = 1;
+            }
+            if (!rc && (s->n_dim < 2 || s->n_dim > 4)) rc = ds_fail("%s: input '%s' has %zu dims: deepsky takes [N, F] or [N, C, H, W]", onnx_path, input->name, s->n_dim);
+            for (size_t k = 0; k < s->n_dim && !rc; k++) {
+                const Onnx__TensorShapeProto__Dimension *d = s->dim[k];
+                if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) m.in_dims[k] = (int)d->dim_value;
+                else if (k == 0) m.in_dims[k] = 1; /* a symbolic batch */
+                else rc = ds_fail("%s: input '%s' dim %zu is symbolic: deepsky needs the sample shape", onnx_path, input->name, k);
+            }
+            if (!rc && !add_val(&m, input->name, V_INPUT)) rc = ds_fail("out of memory");
+        }
+    }
+    for (size_t i = 0; i < g->n_node && !rc; i++) {
+        m.node = g->node[i];
+        if ((rc = imp_node(&m))) file_fail(onnx_path);
+    }
+    m.node = NULL;
+    val *o = NULL;
+    /* several outputs: the last ("probabilities" after deepsky export's "logits") */
+    if (!rc && !g->n_output) rc = ds_fail("%s: the graph has no output", onnx_path);
+    if (!rc && (o = find(&m, g->output[g->n_output - 1]->name)) && o->kind == V_INPUT) {
+        /* the output is the input (Identity, Dropout, a Softmax of it): one linear [activation] */
+        int sm = o->softmax;
+        const Onnx__NodeProto fake = {.name = "output", .op_type = "Identity", .n_output = 1,
+                                      .output = (char **)&g->output[g->n_output - 1]->name};
+        m.node = &fake;
+        if (!(rc = new_layer(&m, "activation", NULL)))
+            rc = append(&m, &m.layer_text[m.n_layers - 1], "from = input\nactivation = linear\n");
+        m.node = NULL;
+        o = find(&m, g->output[g->n_output - 1]->name);
+        if (o) o->softmax = sm;
+    }
+    if (!rc && (!o || o->kind != V_LAYER))
+        rc = ds_fail("%s: the output '%s' is not computed by a layer", onnx_path, g->output[g->n_output - 1]->name);
+    if (rc) {
+        im_free(&m);
+        onnx__model_proto__free_unpacked(mp, NULL);
+        return -1;
+    }
+    int softmax = o->softmax;
+    /* the class count is the output's width: parse and build once with 1 to find it */
+    ds_model *md = NULL;
+    ds_graph *dg = NULL;
+    ds_node *dx, *dout;
+    char *text = model_text(&m, onnx_path, 1);
+    rc = text ? 0 : -1;
+    if (!rc && !(md = ds_model_parse(text, onnx_path))) rc = -1;
+    if (!rc) rc = build(&m, md, 1, &dg, &dx, &dout);
+    int classes = 1;
+    if (!rc) {
+        classes = (int)ds_numel(dout);
+        if (softmax && dout->shape.ndim != 2) rc = ds_fail("%s: a last Softmax over a %d-D output: only [N, K]", onnx_path, dout->shape.ndim);
+    }
+    ds_graph_free(dg);
+    ds_model_free(md);
+    free(text);
+    text = NULL, md = NULL;
+    if (!rc && !(text = model_text(&m, onnx_path, classes))) rc = -1;
+    if (!rc && !(md = ds_model_parse(text, onnx_path))) rc = -1;
+    if (!rc && out_dir) {
+        char path[4096];
+        if (mkdir(out_dir, 0777) && errno != EEXIST) rc = ds_fail("cannot create %s: %s", out_dir, strerror(errno));
+        ds_meta_kv extra[1];
+        int n_extra = 0;
+        for (size_t i = 0; i < mp->n_metadata_props; i++)
+            if (!strcmp(mp->metadata_props[i]->key, "classes") && n_extra == 0)
+                extra[n_extra++] = (ds_meta_kv){"classes", mp->metadata_props[i]->value};
+        if (!rc) {
+            ds_graph *cg;
+            if (build(&m, md, 1, &cg, &dx, &dout)) rc = -1;
+            else {
+                snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
+                rc = ds_checkpoint_save_ex(path, cg, NULL, text, &m.norm, NULL, extra, n_extra);
+                /* a "classes" entry that is not deepsky's vocabulary (a JSON array of distinct names) is left out */
+                ds_checkpoint *ck = !rc && n_extra ? ds_checkpoint_open(path) : NULL;
+                char **names = NULL;
+                int nn = 0;
+                if (ck && ds_checkpoint_classes(ck, &names, &nn)) {
+                    ds_checkpoint_close(ck);
+                    ck = NULL;
+                    rc = ds_checkpoint_save_ex(path, cg, NULL, text, &m.norm, NULL, NULL, 0);
+                }
+                ds_class_names_free(names, nn);
+                ds_checkpoint_close(ck);
+                ds_graph_free(cg);
+            }
+        }
+        /* the model file last: a failed checkpoint leaves no model.cfg that looks complete */
+        if (!rc && snprintf(path, sizeof path, "%s/model.cfg", out_dir) < (int)sizeof path)
+            rc = ds_atomic_write(path, text, strlen(text));
+    }
+    if (!rc && run_x) rc = run_npy(&m, md, run_x, run_y, softmax);
+    ds_model_free(md);
+    free(text);
+    im_free(&m);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    return rc;
+}
+#endif

@@ -1,0 +1,47 @@
+/* cmd_import.c — deepsky import: an ONNX model as a deepsky model file and
+ * checkpoint (src/io/onnx_import.c, docs/onnx.md). */
+#include "cli.h"
+
+#include <string.h>
+
+static int cmd_import(int argc, char **argv)
+{
+    const char *onnx = NULL, *out = NULL, *run = NULL, *output = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char **dst = !strcmp(argv[i], "--out") ? &out : !strcmp(argv[i], "--run") ? &run
+                           : !strcmp(argv[i], "--output") ? &output : NULL;
+        if (dst) {
+            if (i + 1 >= argc || !*argv[i + 1]) return cli_usage("import: %s needs a value", argv[i]);
+            *dst = argv[++i];
+        } else if (argv[i][0] == '-') {
+            return cli_usage("import: unknown option '%s' (see deepsky import --help)", argv[i]);
+        } else if (!onnx) {
+            onnx = argv[i];
+        } else {
+            return cli_usage("import: one ONNX file only, got '%s' too", argv[i]);
+        }
+    }
+    if (!onnx) return cli_usage("import: needs an ONNX file (deepsky import model.onnx --out DIR)");
+    if (!out && !run) return cli_usage("import: needs --out DIR (or --run X.npy --output Y.npy)");
+    if (!!run != !!output) return cli_usage("import: --run and --output go together");
+    if (out && cli_check_out_dir("--out", out)) return 2;
+    if (ds_onnx_import(onnx, out, run, output)) return cli_lib_error("import");
+    if (out) printf("wrote %s/model.cfg and %s/model.safetensors\n", out, out);
+    return 0;
+}
+
+const cli_command cli_cmd_import = {
+    "import",
+    cmd_import,
+    "an ONNX model as a model file and checkpoint",
+    "usage: deepsky import model.onnx --out DIR [--run X.npy --output Y.npy]\n"
+    "\n"
+    "Writes DIR/model.cfg and DIR/model.safetensors (a checkpoint that\n"
+    "predict, eval and export read) from an ONNX model of one input and one\n"
+    "output built from the operators docs/onnx.md lists; Sub/Div of\n"
+    "constants on the input become the normalisation, a last Softmax the\n"
+    "softmax head. With --run, also runs the imported network on X.npy (the\n"
+    "ONNX input's shape) and writes its output to Y.npy. An unsupported node\n"
+    "is an error naming the node and its operator.\n",
+    NULL,
+};
