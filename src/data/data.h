@@ -85,4 +85,8 @@ void ds_names_free(char **names, int n);
  * classes and (string labels) class names (npy.c). */
 int ds_labels_read(const char *path, ds_dataset *lab);
 
+/* Stamps first..first+k-1 of cfg made in parallel into x [k, C, H, W] and
+ * their labels into y [k] (and meta [k] unless NULL); sim_progress.c. */
+int ds_sim_stamps(const ds_sim_cfg *cfg, long first, long k, float *x, float *y, ds_sim_meta *meta);
+
 #endif

@@ -2,14 +2,14 @@
  * stamps (each has its own random stream, so the order they are made in
  * does not matter), made in chunks with a call between chunks. A long
  * simulation (100,000 stamps take minutes) can then show its progress. */
-#include "internal.h"
+#include "data.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
     const ds_sim_cfg *cfg;
-    ds_dataset *out;
+    float *x, *y;
     ds_sim_meta *meta;
     size_t per;
     long first;
@@ -19,15 +19,22 @@ typedef struct {
 static void chunk_range(void *arg, long lo, long hi)
 {
     chunk_task *t = arg;
-    for (long i = t->first + lo; i < t->first + hi; i++) {
+    for (long i = lo; i < hi; i++) {
         ds_sim_meta m;
-        if (ds_sim_stamp(t->cfg, i, t->out->x + t->per * (size_t)i, &m) != 0) {
+        if (ds_sim_stamp(t->cfg, t->first + i, t->x + t->per * (size_t)i, &m) != 0) {
             t->failed = 1; /* only ever set: the race is benign */
             continue;
         }
-        t->out->y[i] = (float)m.label;
+        t->y[i] = (float)m.label;
         if (t->meta) t->meta[i] = m;
     }
+}
+
+int ds_sim_stamps(const ds_sim_cfg *cfg, long first, long k, float *x, float *y, ds_sim_meta *meta)
+{
+    chunk_task t = {cfg, x, y, meta, (size_t)cfg->channels * cfg->size * cfg->size, first, 0};
+    ds_parallel_for(k, 16, chunk_range, &t); /* stamps are independent: each has its own stream */
+    return t.failed ? ds_fail("simulate: a stamp failed (out of memory?)") : 0;
 }
 
 int ds_sim_dataset_progress(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta **meta, ds_progress_fn fn,
@@ -51,19 +58,18 @@ int ds_sim_dataset_progress(const ds_sim_cfg *cfg, ds_dataset *out, ds_sim_meta 
         return ds_fail("out of memory for %d stamps", cfg->n);
     }
     out->n = cfg->n;
-    chunk_task t = {cfg, out, mm, per, 1, 0};
     fn(arg, 1, cfg->n);
-    for (long done = 1; done < cfg->n && !t.failed;) {
+    int rc = 0;
+    for (long done = 1; done < cfg->n && !rc;) {
         long k = cfg->n - done < 2048 ? cfg->n - done : 2048;
-        t.first = done;
-        ds_parallel_for(k, 16, chunk_range, &t);
+        rc = ds_sim_stamps(cfg, done, k, out->x + per * (size_t)done, out->y + done, mm ? mm + done : NULL);
         done += k;
         fn(arg, done, cfg->n);
     }
-    if (t.failed) {
+    if (rc) {
         if (meta) free(*meta), *meta = NULL;
         ds_dataset_free(out);
-        return ds_fail("simulate: a stamp failed (out of memory?)");
+        return -1;
     }
     return 0;
 }

@@ -8,27 +8,6 @@
 
 enum { CHUNK = 2048 };
 
-typedef struct {
-    const ds_sim_cfg *cfg;
-    float *x, *y;
-    size_t per;
-    long first;
-    int failed;
-} chunk_task;
-
-static void chunk_range(void *arg, long lo, long hi)
-{
-    chunk_task *t = arg;
-    for (long i = lo; i < hi; i++) {
-        ds_sim_meta m;
-        if (ds_sim_stamp(t->cfg, t->first + i, t->x + t->per * (size_t)i, &m) != 0) {
-            t->failed = 1; /* only ever set: the race is benign */
-            continue;
-        }
-        t->y[i] = (float)m.label;
-    }
-}
-
 int ds_sim_shards(const ds_sim_cfg *cfg, const char *dir, int shard_size, ds_progress_fn fn, void *arg)
 {
     if (cfg->size < 8 || cfg->size > 512) return ds_fail("simulate: stamp size %d outside 8..512", cfg->size);
@@ -45,9 +24,7 @@ int ds_sim_shards(const ds_sim_cfg *cfg, const char *dir, int shard_size, ds_pro
     int rc = x && y ? 0 : ds_fail("simulate: out of memory for %d stamps", CHUNK);
     for (long done = 0; !rc && done < cfg->n;) {
         long k = cfg->n - done < CHUNK ? cfg->n - done : CHUNK;
-        chunk_task t = {cfg, x, y, per, done, 0};
-        ds_parallel_for(k, 16, chunk_range, &t); /* stamps are independent: each has its own stream */
-        if (t.failed) rc = ds_fail("simulate: a stamp failed (out of memory?)");
+        rc = ds_sim_stamps(cfg, done, k, x, y, NULL);
         if (!rc) rc = ds_shard_writer_add(w, x, y, (int)k);
         done += k;
         if (fn && !rc) fn(arg, done, cfg->n);

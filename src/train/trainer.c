@@ -475,7 +475,7 @@ int ds_trainer_fit(ds_trainer *t, ds_loader *l, int first)
         if (rc) return rc;
         if (t->size > 1) { /* the replicas must still agree: a silent divergence would train N models */
             if (!t->p->g->sync_bn && broadcast_state(t, 0) != 0) return -1; /* rank 0's running statistics */
-            double h[2] = {state_hash(t->p->g), -(double)state_hash(t->p->g)};
+            double mine = state_hash(t->p->g), h[2] = {mine, -mine}; /* max of h and of −h: all equal iff max = min */
             if (ds_comm_allreduce_f64(t->comm, h, 2, DS_COMM_MAX) != 0) return -1;
             if (h[0] != -h[1])
                 return ds_fail("epoch %d: the ranks' weights differ (a non-deterministic reduction or thread count); "
