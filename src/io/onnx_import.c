@@ -2,7 +2,10 @@
  * (docs/onnx.md): one layer section per ONNX node that has a deepsky layer,
  * the weights from the initializers (raw_data or the typed fields) or
  * Constant nodes; Sub/Div of constants on the input become the checkpoint's
- * normalisation, a last Softmax the softmax head. Anything else is an error
+ * normalisation (per input, for several inputs), a last Softmax the softmax
+ * head, Cast+Gather an [embedding], deepsky export's [tree] tail (metadata
+ * deepsky.tree) the hierarchical head, and a trailing chain of scalar
+ * Mul/Add/Sub/Div/Sinh the output transform. Anything else is an error
  * naming the node and its operator. Decoded with protobuf-c over ONNX's own
  * onnx.proto (generated at build time). */
 #include "model.h"
@@ -31,11 +34,35 @@ enum { V_INPUT, V_LAYER, V_CONST };
 /* An ONNX value: the model input, a layer's output or a constant tensor. */
 typedef struct val {
     const char *name;   /* the ONNX name (owned by the decoded model) */
-    int kind, layer;    /* V_*; layer index for V_LAYER */
+    int kind, layer;    /* V_*; layer index for V_LAYER, input index for V_INPUT */
     ds_shape shape;     /* V_CONST: dims; data float (or int64 as doubles) */
     double *data;
     int softmax;        /* a Softmax on this layer's output (the last node only) */
+    int stage;          /* V_INPUT: 0 raw, 1 after its Sub, 2 after its Div */
+    int index;          /* a Cast to int64 of it: only a Gather reads it */
+    int embed3d;        /* a Gather's [N, 1, D]: only a Flatten or Reshape to [N, D] reads it */
+    int ntail;          /* the trailing constant ops m->tail[0..ntail) applied to layer */
+    int tree, tj;       /* the [tree] tail: 1 Slice j, 2 its LogSoftmax, 3 Concat, 4 MatMul, 5 Exp */
 } val;
+
+/* A graph input: its ONNX and model-file names, shape, normalisation. */
+typedef struct imin {
+    const char *onnx_name;
+    char name[DS_LAYER_NAME_MAX];
+    int ndim, dims[DS_MAX_DIMS]; /* batch first */
+    int rank3;                   /* [N, A, B] read as [N, 1, A, B] */
+    ds_norm norm;
+    int final_stage, used;       /* the stage its Sub/Div reach; mask of the stages layers read */
+    const char *columns;         /* metadata deepsky.columns.NAME */
+} imin;
+
+/* One op of the output transform: y = op(x, c). */
+typedef struct tailop {
+    char op[8];
+    double c;
+    const char *node, *op_type;
+} tailop;
+#define MAX_TAIL 16
 
 typedef struct wt {
     char key[DS_LAYER_NAME_MAX + 24];
@@ -53,9 +80,14 @@ typedef struct im {
     int n_layers, dense_no_bias_last; /* index of a MatMul layer still without bias, or -1 */
     char **layer_text; /* per layer: its section, so a later Add can give a MatMul its bias */
     int *layer_units;
-    ds_norm norm;
-    int in_ndim, in_dims[DS_MAX_DIMS]; /* graph input, batch first */
-    int rank3;                         /* an input [N, A, B] read as [N, 1, A, B] */
+    imin in[DS_MAX_INPUTS];
+    int n_in, sections;                /* sections: write [input] sections (else [net] input=) */
+    tailop tail[MAX_TAIL];
+    int n_tail, tail_layer;
+    const char *tree_text;             /* metadata deepsky.tree */
+    int tree_layer, n_slices, *slice_ab; /* the tail's Slices of layer tree_layer: [a, b) each */
+    const val *paths;                  /* the MatMul's constant */
+    const char *paths_node;
     const Onnx__NodeProto *node;       /* the one being imported, for messages */
 } im;
 
@@ -185,6 +217,17 @@ static int append(im *m, char **buf, const char *fmt, ...)
     return 0;
 }
 
+/* The name from= gives value v (an input or a layer); records which
+ * normalisation stage of an input the layers read. */
+static void ref_name(im *m, val *v, char *out, size_t size)
+{
+    if (v->kind == V_INPUT) {
+        m->in[v->layer].used |= 1 << v->stage;
+        snprintf(out, size, "%s", m->sections ? m->in[v->layer].name : "input");
+    } else
+        snprintf(out, size, "l%d", v->layer);
+}
+
 /* Value name as from= writes it. */
 static int src_name(im *m, const char *onnx_name, char *out, size_t size)
 {
@@ -192,8 +235,18 @@ static int src_name(im *m, const char *onnx_name, char *out, size_t size)
     if (!v) return nfail(m, "input '%s' is not produced by any earlier node", onnx_name);
     if (v->kind == V_CONST) return nfail(m, "input '%s' is a constant where deepsky needs a computed tensor", onnx_name);
     if (v->softmax) return nfail(m, "a Softmax output ('%s') feeds another node: only a last Softmax is supported", onnx_name);
-    if (v->kind == V_INPUT) snprintf(out, size, "input");
-    else snprintf(out, size, "l%d", v->layer);
+    if (v->ntail) {
+        const tailop *t = &m->tail[v->ntail - 1];
+        return ds_fail("node '%s' (%s): an elementwise op on a constant is supported only in the chain after the "
+                       "last layer (the output transform); node '%s' (%s) reads its output", t->node, t->op_type,
+                       m->node->name && *m->node->name ? m->node->name : m->node->output[0], m->node->op_type);
+    }
+    if (v->index) return nfail(m, "input '%s' is a Cast to an integer: only a Gather (an embedding lookup) may read it", onnx_name);
+    if (v->embed3d)
+        return nfail(m, "input '%s' is a Gather's [N, 1, D]: deepsky's embedding gives [N, D], so only a Flatten "
+                        "(axis=1) or a Reshape to [N, D] may read it", onnx_name);
+    if (v->tree) return nfail(m, "input '%s' is part of the [tree] tail", onnx_name);
+    ref_name(m, v, out, size);
     return 0;
 }
 
@@ -327,6 +380,8 @@ static int imp_dense(im *m, int gemm)
     return 0;
 }
 
+static int imp_scalar(im *m, const char *op);
+
 static int imp_add(im *m)
 {
     if (m->node->n_input != 2) return nfail(m, "Add takes two inputs");
@@ -335,8 +390,10 @@ static int imp_add(im *m)
     if (a->kind == V_CONST || b->kind == V_CONST) { /* MatMul + bias, as PyTorch writes nn.Linear on 3-D inputs */
         val *x = a->kind == V_CONST ? b : a, *c = a->kind == V_CONST ? a : b;
         int L = x->kind == V_LAYER ? x->layer : -1;
+        if ((L < 0 || L != m->dense_no_bias_last || x->ntail) && ds_shape_numel(c->shape) == 1) return imp_scalar(m, "Add");
         if (L < 0 || L != m->dense_no_bias_last || ds_shape_numel(c->shape) != (size_t)m->layer_units[L])
-            return nfail(m, "Add of a constant is supported only as the bias of the MatMul before it");
+            return nfail(m, "Add of a constant is supported only as the bias of the MatMul before it, or of a scalar "
+                            "in the output transform after the last layer");
         char *t = strstr(m->layer_text[L], "%BIAS%");
         memcpy(t, "1\n", 3);
         int save = m->n_layers;
@@ -360,36 +417,199 @@ static int alias(im *m, const char *from, int softmax)
     val *v = find(m, from);
     if (!v) return nfail(m, "input '%s' is not produced by an earlier node", from);
     val copy = *v;
+    if (softmax && (copy.ntail || copy.index || copy.tree))
+        return nfail(m, "a Softmax of '%s' (an output transform, index or [tree] value): not supported", from);
     val *o = add_val(m, m->node->output[0], copy.kind);
     if (!o) return ds_fail("out of memory");
-    o->layer = copy.layer, o->softmax = softmax;
+    o->layer = copy.layer, o->softmax = softmax || copy.softmax;
+    o->stage = copy.stage, o->index = copy.index, o->embed3d = copy.embed3d, o->ntail = copy.ntail;
+    o->tree = copy.tree, o->tj = copy.tj;
     if (copy.kind == V_CONST) o->shape = copy.shape, o->data = NULL, o->kind = V_INPUT; /* never: refused above */
     return 0;
 }
 
-/* Sub(input, mean) / Div(., std) right on the input: the normalisation. */
-static int imp_norm(im *m, int div)
+/* A Flatten of a Gather's [N, 1, D]: deepsky's [N, D] as it is. */
+static int alias_flat(im *m, const char *from)
 {
-    val *x = find(m, m->node->input[0]), *c = const_in(m, 1);
-    int ch = m->in_ndim >= 2 ? m->in_dims[1] : 1;
-    if (!x || x->kind != V_INPUT || !c || (ds_shape_numel(c->shape) != (size_t)ch && ds_shape_numel(c->shape) != 1) ||
-        (div && !m->norm.channels))
+    if (alias(m, from, 0)) return -1;
+    find(m, m->node->output[0])->embed3d = 0;
+    return 0;
+}
+
+/* Sub(input, mean) / Div(., std) right on an input: its normalisation
+ * (a Div alone: mean 0). */
+static int imp_norm(im *m, val *x, val *c, int div)
+{
+    imin *in = &m->in[x->layer];
+    int ch = in->ndim >= 2 ? in->dims[1] : 1;
+    if (!c || (ds_shape_numel(c->shape) != (size_t)ch && ds_shape_numel(c->shape) != 1) || x->stage != in->final_stage ||
+        x->stage >= (div ? 2 : 1))
         return nfail(m, "only Sub(input, mean) then Div(that, std), constants of one value per channel, are supported "
                         "(the normalisation deepsky export writes)");
-    if (!m->norm.channels) {
-        m->norm.channels = ch;
-        m->norm.mean = calloc((size_t)ch, sizeof(float));
-        m->norm.std = malloc((size_t)ch * sizeof(float));
-        if (!m->norm.mean || !m->norm.std) return ds_fail("out of memory");
-        for (int i = 0; i < ch; i++) m->norm.std[i] = 1;
+    if (!in->norm.channels) {
+        in->norm.channels = ch;
+        in->norm.mean = calloc((size_t)ch, sizeof(float));
+        in->norm.std = malloc((size_t)ch * sizeof(float));
+        if (!in->norm.mean || !in->norm.std) return ds_fail("out of memory");
+        for (int i = 0; i < ch; i++) in->norm.std[i] = 1;
     }
     for (int i = 0; i < ch; i++) {
         double v = c->data[ds_shape_numel(c->shape) == 1 ? 0 : i];
-        if (div) m->norm.std[i] = (float)v;
-        else m->norm.mean[i] = (float)v;
+        if (div && v == 0) return nfail(m, "a std of 0");
+        if (div) in->norm.std[i] = (float)v;
+        else in->norm.mean[i] = (float)v;
     }
     val *o = add_val(m, m->node->output[0], V_INPUT);
-    return o ? 0 : ds_fail("out of memory");
+    if (!o) return ds_fail("out of memory");
+    o->layer = x->layer, o->stage = in->final_stage = div ? 2 : 1;
+    return 0;
+}
+
+/* Mul/Add/Sub/Div of a layer's value and a scalar constant, or Sinh: one
+ * more op of the output transform, which must run from one layer's value
+ * to the graph's output (checked when it is read, and at the end). */
+static int imp_scalar(im *m, const char *op)
+{
+    const Onnx__NodeProto *n = m->node;
+    int unary = !strcmp(op, "Sinh");
+    if (!unary && n->n_input != 2) return nfail(m, "%s takes two inputs", op);
+    val *a = find(m, n->input[0]), *b = unary ? NULL : find(m, n->input[1]);
+    if (!a || (!unary && !b)) return nfail(m, "an input is not produced by an earlier node");
+    int rev = !unary && a->kind == V_CONST; /* c op x */
+    val *x = rev ? b : a, *c = unary ? NULL : rev ? a : b;
+    if (!unary && (c->kind != V_CONST || ds_shape_numel(c->shape) != 1))
+        return nfail(m, "%s of two tensors, or of a constant that is not a scalar: deepsky has %s only by a scalar, in "
+                        "the output transform after the last layer", op, op);
+    if (x->kind != V_LAYER || x->softmax || x->index || x->tree)
+        return nfail(m, "%s by a constant is supported only after the last layer (the output transform)%s", op,
+                     x->kind == V_INPUT ? "; on an input only Sub then Div (the normalisation)" : "");
+    if (rev && !strcmp(op, "Div")) return nfail(m, "Div of a constant by a tensor is not supported");
+    if (x->ntail != m->n_tail || (m->n_tail && x->layer != m->tail_layer))
+        return nfail(m, "a second chain of elementwise ops on constants: only one, from the last layer to the output");
+    if (m->n_tail == MAX_TAIL) return nfail(m, "more than %d ops in the output transform", MAX_TAIL);
+    tailop *t = &m->tail[m->n_tail];
+    snprintf(t->op, sizeof t->op, "%s", rev && !strcmp(op, "Sub") ? "rsub" : op);
+    for (char *q = t->op; *q; q++) *q = (char)(*q >= 'A' && *q <= 'Z' ? *q - 'A' + 'a' : *q);
+    t->c = unary ? 0 : c->data[0];
+    t->node = n->name && *n->name ? n->name : n->output[0];
+    t->op_type = n->op_type;
+    m->tail_layer = x->layer;
+    val *o = add_val(m, n->output[0], V_LAYER);
+    if (!o) return ds_fail("out of memory");
+    o->layer = x->layer, o->embed3d = x->embed3d, o->ntail = ++m->n_tail;
+    return 0;
+}
+
+/* Cast: to an integer type, the index an embedding's Gather reads; to
+ * float32, the identity. */
+static int imp_cast(im *m)
+{
+    int64_t to = attr_i(m->node, "to", 0);
+    if (to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) return alias(m, m->node->input[0], 0);
+    if (to != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 && to != ONNX__TENSOR_PROTO__DATA_TYPE__INT32)
+        return nfail(m, "to=%lld: only int64 or int32 (an embedding's index) and float", (long long)to);
+    val *x = find(m, m->node->input[0]);
+    if (!x || x->kind == V_CONST) return nfail(m, "only a Cast of a computed tensor (an input or a layer) is supported");
+    char s[DS_LAYER_NAME_MAX + 8];
+    if (src_name(m, m->node->input[0], s, sizeof s)) return -1;
+    if (alias(m, m->node->input[0], 0)) return -1;
+    find(m, m->node->output[0])->index = 1;
+    return 0;
+}
+
+/* Gather(table [K, D], Cast index, axis=0): an [embedding] layer. */
+static int imp_gather(im *m)
+{
+    val *t = const_in(m, 0), *x = m->node->n_input == 2 ? find(m, m->node->input[1]) : NULL;
+    if (attr_i(m->node, "axis", 0) != 0) return nfail(m, "axis=%lld: only 0 (an embedding lookup)", (long long)attr_i(m->node, "axis", 0));
+    if (!t || t->shape.ndim != 2) return nfail(m, "only Gather(table, index) with a constant 2-D table (an embedding) is supported");
+    if (!x || !x->index) return nfail(m, "the indices must be a Cast to int64 of an input or a layer (an embedding's index)");
+    char s[DS_LAYER_NAME_MAX + 8];
+    ref_name(m, x, s, sizeof s);
+    if (new_layer(m, "embedding", NULL) || append(m, &CUR, "from = %s\ncategories = %d\nunits = %d\n", s, t->shape.d[0], t->shape.d[1]))
+        return -1;
+    find(m, m->node->output[0])->embed3d = 1;
+    m->layer_units[m->n_layers - 1] = t->shape.d[1];
+    return weight(m, "weight", t->shape, t->data, 0, 1);
+}
+
+/* deepsky export's [tree] tail: Slices of the logits, a LogSoftmax each,
+ * their Concat, MatMul by tree/paths, Exp. Only checked here; the model
+ * file gets the [tree] from the metadata, and the end compares the two. */
+static int imp_tree_tail(im *m, const char *op)
+{
+    const Onnx__NodeProto *n = m->node;
+    val *x = find(m, n->input[0]);
+    if (!x) return nfail(m, "input '%s' is not produced by an earlier node", n->input[0]);
+    if (!strcmp(op, "Identity")) return alias(m, n->input[0], 0);
+    val *o = NULL;
+    if (!strcmp(op, "Slice")) {
+        val *st = const_in(m, 1), *en = const_in(m, 2), *ax = const_in(m, 3), *sp = const_in(m, 4);
+        if (x->kind != V_LAYER || x->ntail || x->tree || x->softmax || (m->n_slices && x->layer != m->tree_layer))
+            return nfail(m, "the [tree] tail's Slices must all read the last layer's logits");
+        if (!st || !en || !ax || ds_shape_numel(st->shape) != 1 || ds_shape_numel(en->shape) != 1 ||
+            ds_shape_numel(ax->shape) != 1 || (ax->data[0] != 1 && ax->data[0] != -1) ||
+            (n->n_input > 4 && (!sp || ds_shape_numel(sp->shape) != 1 || sp->data[0] != 1)))
+            return nfail(m, "a [tree] Slice needs constant starts, ends and axes=[1] (steps 1)");
+        int *ab = realloc(m->slice_ab, (size_t)(m->n_slices + 1) * 2 * sizeof *ab);
+        if (!ab) return ds_fail("out of memory");
+        m->slice_ab = ab;
+        ab[2 * m->n_slices] = (int)st->data[0], ab[2 * m->n_slices + 1] = (int)en->data[0];
+        m->tree_layer = x->layer;
+        if (!(o = add_val(m, n->output[0], V_LAYER))) return ds_fail("out of memory");
+        o->layer = x->layer, o->tree = 1, o->tj = m->n_slices++;
+        return 0;
+    }
+    if (!strcmp(op, "LogSoftmax")) {
+        int64_t axis = attr_i(n, "axis", -1);
+        if (x->tree != 1 || (axis != 1 && axis != -1)) return nfail(m, "a [tree] LogSoftmax reads one Slice, axis 1");
+    } else if (!strcmp(op, "Concat")) {
+        if (attr_i(n, "axis", 0) != 1 || (int)n->n_input != m->n_slices)
+            return nfail(m, "the [tree] Concat joins every LogSoftmax (%d), axis 1", m->n_slices);
+        for (size_t k = 0; k < n->n_input; k++) {
+            val *v = find(m, n->input[k]);
+            if (!v || v->tree != 2 || v->tj != (int)k) return nfail(m, "input %zu is not the LogSoftmax of Slice %zu", k, k);
+        }
+    } else if (!strcmp(op, "MatMul")) {
+        val *p = const_in(m, 1);
+        if (x->tree != 3 || !p || p->shape.ndim != 2) return nfail(m, "the [tree] MatMul is Concat x tree/paths (a constant)");
+        m->paths = p;
+        m->paths_node = n->name && *n->name ? n->name : n->output[0];
+    } else if (!strcmp(op, "Exp")) {
+        if (x->tree != 4) return nfail(m, "the [tree] Exp reads the MatMul");
+    } else
+        return nfail(m, "after the [tree] tail's first Slice only Slice, LogSoftmax, Concat, MatMul, Exp and Identity");
+    if (!(o = add_val(m, n->output[0], V_LAYER))) return ds_fail("out of memory");
+    o->layer = x->layer, o->tree = x->tree + 1, o->tj = x->tj;
+    return 0;
+}
+
+/* The [tree] tail against the model's tree: each node's Slice, and
+ * tree/paths (1 where logit i is on class c's path). */
+static int check_tree(im *m, const ds_class_tree *t, int width)
+{
+    if (width != t->n_logits)
+        return ds_fail("the last layer gives %d logits, the [tree] in metadata deepsky.tree needs %d", width, t->n_logits);
+    if (m->n_slices != t->n_nodes) return ds_fail("the [tree] tail has %d Slices, the tree %d nodes", m->n_slices, t->n_nodes);
+    for (int j = 0; j < t->n_nodes; j++)
+        if (m->slice_ab[2 * j] != t->first[j] || m->slice_ab[2 * j + 1] != t->first[j] + t->n_children[j])
+            return ds_fail("the [tree] tail's Slice %d takes logits %d..%d, tree node '%s' has %d..%d", j, m->slice_ab[2 * j],
+                           m->slice_ab[2 * j + 1], t->names[j], t->first[j], t->first[j] + t->n_children[j]);
+    const val *p = m->paths;
+    if (p->shape.d[0] != t->n_logits || p->shape.d[1] != t->classes)
+        return ds_fail("node '%s': tree/paths is %dx%d, the tree gives %dx%d", m->paths_node, p->shape.d[0], p->shape.d[1],
+                       t->n_logits, t->classes);
+    for (int c = 0; c < t->classes; c++) {
+        for (int i = 0; i < t->n_logits; i++) {
+            int on = 0;
+            for (int id = c; t->parent[id] >= 0; id = t->classes + t->parent[id]) on |= t->logit[id] == i;
+            if (p->data[(size_t)i * t->classes + c] != on)
+                return ds_fail("node '%s': tree/paths[%d][%d] is %g, the tree in metadata deepsky.tree gives %d (logit %d is "
+                               "%son class %d's path)", m->paths_node, i, c, p->data[(size_t)i * t->classes + c], on, i,
+                               on ? "" : "not ", c);
+        }
+    }
+    return 0;
 }
 
 static int imp_node(im *m)
@@ -405,6 +625,7 @@ static int imp_node(im *m)
         return v ? tensor(a->t, v) : ds_fail("out of memory");
     }
     if (!n->n_input) return nfail(m, "no input");
+    if (m->tree_text && (m->n_slices || !strcmp(op, "Slice"))) return imp_tree_tail(m, op);
     static const struct { const char *op, *act; } acts[] = {{"Relu", "relu"}, {"Sigmoid", "sigmoid"}, {"Tanh", "tanh"},
                                                             {"Softplus", "softplus"}, {"LeakyRelu", "leaky_relu"}, {"Elu", "elu"}};
     for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
@@ -419,8 +640,14 @@ static int imp_node(im *m)
     if (!strcmp(op, "Gemm")) return imp_dense(m, 1);
     if (!strcmp(op, "MatMul")) return imp_dense(m, 0);
     if (!strcmp(op, "Add")) return imp_add(m);
-    if (!strcmp(op, "Sub")) return imp_norm(m, 0);
-    if (!strcmp(op, "Div")) return imp_norm(m, 1);
+    if (!strcmp(op, "Sub") || !strcmp(op, "Div")) {
+        val *x = find(m, n->input[0]);
+        if (x && x->kind == V_INPUT && n->n_input == 2) return imp_norm(m, x, const_in(m, 1), op[0] == 'D');
+        return imp_scalar(m, op);
+    }
+    if (!strcmp(op, "Mul") || !strcmp(op, "Sinh")) return imp_scalar(m, op);
+    if (!strcmp(op, "Cast")) return imp_cast(m);
+    if (!strcmp(op, "Gather")) return imp_gather(m);
     if (!strcmp(op, "Identity")) return alias(m, n->input[0], 0);
     if (!strcmp(op, "Pad")) { /* PyTorch writes a Pad of zeros before avg_pool2d: the identity */
         val *p = const_in(m, 1);
@@ -497,6 +724,8 @@ static int imp_node(im *m)
     if (!strcmp(op, "GlobalAveragePool")) return new_layer(m, "global_avgpool", n->input[0]);
     if (!strcmp(op, "Flatten")) {
         if (attr_i(n, "axis", 1) != 1) return nfail(m, "axis=%lld: only 1 (keep the batch)", (long long)attr_i(n, "axis", 1));
+        val *x = find(m, n->input[0]);
+        if (x && x->embed3d && !x->ntail) return alias_flat(m, n->input[0]); /* deepsky's embedding is [N, D] already */
         return new_layer(m, "flatten", n->input[0]);
     }
     if (!strcmp(op, "Concat")) {
@@ -516,11 +745,15 @@ static int imp_node(im *m)
     if (!strcmp(op, "Reshape")) {
         val *s = const_in(m, 1);
         if (!s || s->shape.ndim != 1 || s->shape.d[0] < 1) return nfail(m, "the shape must be a 1-D constant");
-        int nd = s->shape.d[0], batch = m->in_ndim ? m->in_dims[0] : -1;
+        int nd = s->shape.d[0], batch = m->in[0].dims[0];
         if (attr_i(n, "allowzero", 0)) return nfail(m, "allowzero=1 is not supported");
         if (!(s->data[0] == 0 || s->data[0] == batch || (s->data[0] == -1 && nd == 1)))
             return nfail(m, "the first size must keep the batch (0 or %d)", batch);
         if (nd == 1) return nfail(m, "a reshape to 1-D drops the batch");
+        val *x = find(m, n->input[0]);
+        if (x && x->embed3d && !x->ntail && nd == 2 && x->kind == V_LAYER &&
+            (s->data[1] == -1 || s->data[1] == m->layer_units[x->layer]))
+            return alias_flat(m, n->input[0]);
         if (nd == 2 && s->data[1] == -1) return new_layer(m, "flatten", n->input[0]);
         char *shape = NULL;
         for (int k = 1; k < nd; k++) {
@@ -539,10 +772,9 @@ static int imp_node(im *m)
 
 /* Build the parsed model for `batch`, put the imported weights in, and
  * compile: every parameter and buffer must come from the ONNX file. */
-static int build(im *m, ds_model *md, int batch, ds_graph **gout, ds_node **xout, ds_node **out)
+static int build(im *m, ds_model *md, int batch, ds_graph **gout, ds_node **ins, ds_node **out)
 {
     ds_graph *g = ds_graph_new(0);
-    ds_node *ins[DS_MAX_INPUTS];
     if (!g || ds_model_build_net(md, g, batch, ins, out) || ds_graph_plan_inference(g)) {
         ds_graph_free(g);
         return -1;
@@ -574,7 +806,6 @@ static int build(im *m, ds_model *md, int batch, ds_graph **gout, ds_node **xout
         }
     }
     *gout = g;
-    *xout = ins[0];
     return 0;
 }
 
@@ -588,17 +819,34 @@ static void im_free(im *m)
     free(m->layer_text);
     free(m->layer_units);
     free(m->text);
-    ds_norm_free(&m->norm);
+    free(m->slice_ab);
+    for (int k = 0; k < m->n_in; k++) ds_norm_free(&m->in[k].norm);
 }
 
-/* The model text: [net] then the sections; NULL on failure. */
-static char *model_text(im *m, const char *onnx_path, int classes)
+/* Input k's per-sample shape as the model file writes it. */
+static int shape_text(im *m, char **t, int k)
+{
+    int rc = m->in[k].rank3 ? append(m, t, "1,") : 0;
+    for (int d = 1; d < m->in[k].ndim && !rc; d++) rc = append(m, t, "%s%d", d > 1 ? "," : "", m->in[k].dims[d]);
+    return rc;
+}
+
+/* The model text: [input] sections or [net] input=, [net], the [tree]
+ * (with_tree), then the layer sections; NULL on failure. */
+static char *model_text(im *m, const char *onnx_path, int classes, int with_tree)
 {
     char *t = NULL;
-    int rc = append(m, &t, "# imported from %s by deepsky import (docs/onnx.md)\n[net]\ninput = %s", onnx_path,
-                    m->rank3 ? "1," : "");
-    for (int k = 1; k < m->in_ndim && !rc; k++) rc = append(m, &t, "%s%d", k > 1 ? "," : "", m->in_dims[k]);
-    if (!rc) rc = append(m, &t, "\nclasses = %d\nnormalize = %s\n", classes, m->norm.channels ? "standard" : "none");
+    int rc = append(m, &t, "# imported from %s by deepsky import (docs/onnx.md)\n", onnx_path);
+    for (int k = 0; k < m->n_in && m->sections && !rc; k++) {
+        rc = append(m, &t, "[input]\nname = %s\nshape = ", m->in[k].name) || shape_text(m, &t, k);
+        if (!rc && m->in[k].columns) rc = append(m, &t, "\ncolumns = %s", m->in[k].columns);
+        if (!rc) rc = append(m, &t, "\nnormalize = %s\n\n", m->in[k].norm.channels ? "standard" : "none");
+    }
+    if (!rc) rc = append(m, &t, "[net]\n");
+    if (!rc && !m->sections) rc = append(m, &t, "input = ") || shape_text(m, &t, 0) || append(m, &t, "\n");
+    if (!rc) rc = append(m, &t, "classes = %d\n", classes);
+    if (!rc && !m->sections) rc = append(m, &t, "normalize = %s\n", m->in[0].norm.channels ? "standard" : "none");
+    if (!rc && with_tree && m->tree_text) rc = append(m, &t, "\n[tree]\n%s\n", m->tree_text);
     for (int i = 0; i < m->n_layers && !rc; i++) {
         char *s = strstr(m->layer_text[i], "%BIAS%");
         if (s) memcpy(s, "0\n", 3); /* a MatMul no Add gave a bias */
@@ -611,36 +859,89 @@ static char *model_text(im *m, const char *onnx_path, int classes)
     return t;
 }
 
+/* y = the output transform of x, in float32 as ONNX computes it. */
+static float transform(const im *m, float x)
+{
+    for (int k = 0; k < m->n_tail; k++) {
+        const tailop *t = &m->tail[k];
+        float c = (float)t->c;
+        x = !strcmp(t->op, "mul") ? x * c : !strcmp(t->op, "add") ? x + c : !strcmp(t->op, "sub") ? x - c
+            : !strcmp(t->op, "rsub") ? c - x : !strcmp(t->op, "div") ? x / c : sinhf(x);
+    }
+    return x;
+}
+
+/* The transform as checkpoint metadata: [["mul",0.5],["add",0.5],["sinh"]]. */
+static char *transform_json(im *m)
+{
+    char *j = NULL;
+    int rc = append(m, &j, "[");
+    for (int k = 0; k < m->n_tail && !rc; k++)
+        rc = !strcmp(m->tail[k].op, "sinh") ? append(m, &j, "%s[\"sinh\"]", k ? "," : "")
+                                             : append(m, &j, "%s[\"%s\",%.9g]", k ? "," : "", m->tail[k].op, m->tail[k].c);
+    if (!rc) rc = append(m, &j, "]");
+    if (rc) free(j), j = NULL;
+    return j;
+}
+
+/* Input k's file for --run: the one path, or NAME=PATH among a list. */
+static int run_file(im *m, const char *run_x, int k, char *path, size_t size)
+{
+    if (!strchr(run_x, '=')) {
+        if (m->n_in > 1) return ds_fail("--run: the model has %d inputs: give each as NAME=FILE.npy, comma-separated", m->n_in);
+        snprintf(path, size, "%s", run_x);
+        return 0;
+    }
+    for (const char *p = run_x; *p;) {
+        const char *e = strchr(p, ','), *eq = strchr(p, '=');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (!eq || eq >= p + len) return ds_fail("--run: '%.*s' is not NAME=FILE.npy", (int)len, p);
+        size_t nl = (size_t)(eq - p);
+        if ((nl == strlen(m->in[k].onnx_name) && !strncmp(p, m->in[k].onnx_name, nl)) ||
+            (nl == strlen(m->in[k].name) && !strncmp(p, m->in[k].name, nl))) {
+            snprintf(path, size, "%.*s", (int)(len - nl - 1), eq + 1);
+            return 0;
+        }
+        p += len + (e ? 1 : 0);
+    }
+    return ds_fail("--run: no file for input '%s'", m->in[k].onnx_name);
+}
+
 static int run_npy(im *m, ds_model *md, const char *run_x, const char *run_y, int softmax)
 {
-    float *x = NULL;
-    int nd, dims[DS_MAX_DIMS];
-    if (ds_npy_read(run_x, &x, &nd, dims)) return -1;
-    if (nd != m->in_ndim) {
-        free(x);
-        return ds_fail("%s: %d dims, the ONNX input has %d", run_x, nd, m->in_ndim);
+    float *x[DS_MAX_INPUTS] = {0};
+    int rows = -1, rc = 0;
+    for (int k = 0; k < m->n_in && !rc; k++) {
+        int nd, dims[DS_MAX_DIMS];
+        char path[4096];
+        if ((rc = run_file(m, run_x, k, path, sizeof path)) || (rc = ds_npy_read(path, &x[k], &nd, dims))) break;
+        if (nd != m->in[k].ndim) rc = ds_fail("%s: %d dims, the ONNX input '%s' has %d", path, nd, m->in[k].onnx_name, m->in[k].ndim);
+        for (int d = 1; d < nd && !rc; d++)
+            if (dims[d] != m->in[k].dims[d])
+                rc = ds_fail("%s: size %d in dim %d, the ONNX input '%s' has %d", path, dims[d], d, m->in[k].onnx_name, m->in[k].dims[d]);
+        if (!rc && rows >= 0 && dims[0] != rows) rc = ds_fail("%s: %d samples, the first input's file has %d", path, dims[0], rows);
+        rows = dims[0];
     }
-    for (int k = 1; k < nd; k++)
-        if (dims[k] != m->in_dims[k]) {
-            free(x);
-            return ds_fail("%s: size %d in dim %d, the ONNX input has %d", run_x, dims[k], k, m->in_dims[k]);
+    ds_graph *g = NULL;
+    ds_node *in[DS_MAX_INPUTS], *out;
+    if (!rc) rc = build(m, md, rows, &g, in, &out);
+    for (int k = 0; k < m->n_in && !rc; k++) {
+        const ds_norm *nm = &m->in[k].norm;
+        size_t n = ds_numel(in[k]), per = n / (size_t)rows, plane = nm->channels ? per / (size_t)nm->channels : 1;
+        for (size_t i = 0; i < n; i++) {
+            int c = nm->channels ? (int)((i % per) / plane) : 0;
+            in[k]->val[i] = nm->channels ? (x[k][i] - nm->mean[c]) / nm->std[c] : x[k][i];
         }
-    ds_graph *g;
-    ds_node *in, *out;
-    if (build(m, md, dims[0], &g, &in, &out)) {
-        free(x);
+    }
+    for (int k = 0; k < m->n_in; k++) free(x[k]);
+    if (rc) {
+        ds_graph_free(g);
         return -1;
     }
-    size_t n = ds_numel(in), per = n / (size_t)dims[0], plane = m->norm.channels ? per / (size_t)m->norm.channels : 1;
-    for (size_t i = 0; i < n; i++) {
-        int c = m->norm.channels ? (int)((i % per) / plane) : 0;
-        in->val[i] = m->norm.channels ? (x[i] - m->norm.mean[c]) / m->norm.std[c] : x[i];
-    }
-    free(x);
     ds_graph_set_training(g, 0); /* batch norm on its running statistics */
-    int rc = ds_graph_forward(g);
+    rc = ds_graph_forward(g);
+    int r = out->shape.d[0], c = (int)(ds_numel(out) / (size_t)r);
     if (!rc && softmax) {
-        int r = out->shape.d[0], c = (int)(ds_numel(out) / (size_t)r);
         for (int i = 0; i < r; i++) {
             float *v = out->val + (size_t)i * c, mx = v[0];
             double s = 0;
@@ -649,8 +950,177 @@ static int run_npy(im *m, ds_model *md, const char *run_x, const char *run_y, in
             for (int j = 0; j < c; j++) v[j] = (float)(exp((double)v[j] - mx) / s);
         }
     }
-    if (!rc) rc = ds_npy_write(run_y, out->shape, out->val);
+    for (size_t i = 0; i < ds_numel(out) && m->n_tail; i++) out->val[i] = transform(m, out->val[i]);
+    const ds_class_tree *t = ds_model_tree(md);
+    if (!rc && t) { /* the tail's probabilities */
+        float *p = malloc((size_t)r * (size_t)t->classes * sizeof *p);
+        rc = p ? ds_hier_probs_rows(t, out->val, r, 0, p) : ds_fail("out of memory");
+        if (!rc) rc = ds_npy_write(run_y, ds_shape_of(2, r, t->classes), p);
+        free(p);
+    } else if (!rc)
+        rc = ds_npy_write(run_y, out->shape, out->val);
     ds_graph_free(g);
+    return rc;
+}
+
+/* A model-file name for ONNX input k: its own where it is one and not
+ * taken (layers are l0, l1, ...), else in<k>. */
+static void input_name(im *m, int k)
+{
+    const char *s = m->in[k].onnx_name;
+    int ok = (s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')) && strlen(s) < DS_LAYER_NAME_MAX;
+    for (const char *q = s; ok && *q; q++)
+        ok = *q == '_' || *q == '-' || (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9');
+    if (ok && (!strcmp(s, "input") || !strcmp(s, "y") || !strcmp(s, "loss") || !strcmp(s, "label"))) ok = 0;
+    if (ok && s[0] == 'l' && s[1] && strspn(s + 1, "0123456789") == strlen(s + 1)) ok = 0;
+    if (ok && !strncmp(s, "in", 2) && s[2] && strspn(s + 2, "0123456789") == strlen(s + 2)) ok = 0;
+    if (ok) snprintf(m->in[k].name, sizeof m->in[k].name, "%s", s);
+    else snprintf(m->in[k].name, sizeof m->in[k].name, "in%d", k);
+}
+
+static const char *meta(const Onnx__ModelProto *mp, const char *key)
+{
+    for (size_t i = 0; i < mp->n_metadata_props; i++)
+        if (mp->metadata_props[i]->key && !strcmp(mp->metadata_props[i]->key, key)) return mp->metadata_props[i]->value;
+    return NULL;
+}
+
+/* The graph inputs (those no initializer names), their shapes and names. */
+static int read_inputs(im *m, const Onnx__ModelProto *mp, const char *onnx_path)
+{
+    const Onnx__GraphProto *g = mp->graph;
+    for (size_t i = 0; i < g->n_input; i++) {
+        const Onnx__ValueInfoProto *input = g->input[i];
+        if (find(m, input->name)) continue; /* an initializer listed as an input (old exporters) */
+        if (m->n_in == DS_MAX_INPUTS) return ds_fail("%s: more than %d inputs", onnx_path, DS_MAX_INPUTS);
+        imin *in = &m->in[m->n_in];
+        in->onnx_name = input->name;
+        const Onnx__TypeProto *t = input->type;
+        if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type->shape ||
+            t->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+            return ds_fail("%s: input '%s' must be a float tensor of known shape", onnx_path, input->name);
+        const Onnx__TensorShapeProto *s = t->tensor_type->shape;
+        in->ndim = (int)s->n_dim;
+        if (s->n_dim == 3) { /* [N, A, B] as one-channel images: only where no node has a channel axis */
+            static const char *const chan_ops[] = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
+                                                  "BatchNormalization", "InstanceNormalization", "Concat", "Sub", "Div"};
+            for (size_t j = 0; j < g->n_node; j++)
+                for (size_t k = 0; k < sizeof chan_ops / sizeof *chan_ops; k++)
+                    if (!strcmp(g->node[j]->op_type, chan_ops[k]))
+                        return ds_fail("%s: input '%s' is [N, A, B] and node '%s' (%s) has a channel axis: deepsky "
+                                       "takes [N, F] or [N, C, H, W]", onnx_path, input->name, g->node[j]->name, chan_ops[k]);
+            in->rank3 = 1;
+        }
+        if (s->n_dim < 2 || s->n_dim > 4)
+            return ds_fail("%s: input '%s' has %zu dims: deepsky takes [N, F] or [N, C, H, W]", onnx_path, input->name, s->n_dim);
+        for (size_t k = 0; k < s->n_dim; k++) {
+            const Onnx__TensorShapeProto__Dimension *d = s->dim[k];
+            if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) in->dims[k] = (int)d->dim_value;
+            else if (k == 0) in->dims[k] = 1; /* a symbolic batch */
+            else return ds_fail("%s: input '%s' dim %zu is symbolic: deepsky needs the sample shape", onnx_path, input->name, k);
+        }
+        char key[256];
+        snprintf(key, sizeof key, "deepsky.columns.%s", input->name);
+        in->columns = meta(mp, key);
+        if (in->columns && (in->ndim != 2 || strpbrk(in->columns, "\n[]#")))
+            return ds_fail("%s: metadata %s: columns for a [N, F] input, one line", onnx_path, key);
+        input_name(m, m->n_in);
+        val *v = add_val(m, input->name, V_INPUT);
+        if (!v) return ds_fail("out of memory");
+        v->layer = m->n_in++;
+        m->sections |= in->columns != NULL;
+    }
+    if (!m->n_in) return ds_fail("%s: the graph has no input", onnx_path);
+    m->sections |= m->n_in > 1;
+    return 0;
+}
+
+/* After the nodes: the output value, checked against the tails. */
+static int output_val(im *m, const Onnx__GraphProto *g, const char *onnx_path, val **out)
+{
+    const char *oname = g->output[g->n_output - 1]->name;
+    val *o = find(m, oname);
+    if (o && o->kind == V_INPUT) {
+        /* the output is the input (Identity, Dropout, a Softmax of it): one linear [activation] */
+        int sm = o->softmax;
+        char src[DS_LAYER_NAME_MAX + 8];
+        ref_name(m, o, src, sizeof src);
+        const Onnx__NodeProto fake = {.name = "output", .op_type = "Identity", .n_output = 1, .output = (char **)&oname};
+        m->node = &fake;
+        int rc = new_layer(m, "activation", NULL) || append(m, &m->layer_text[m->n_layers - 1], "from = %s\nactivation = linear\n", src);
+        m->node = NULL;
+        if (rc) return -1;
+        o = find(m, oname);
+        o->softmax = sm;
+    }
+    if (m->tree_text) {
+        if (!m->n_slices) return ds_fail("%s: metadata deepsky.tree, but no [tree] tail (Slice, LogSoftmax, Concat, MatMul, Exp)", onnx_path);
+        if (!o || o->tree != 5)
+            return ds_fail("%s: the output '%s' is not the [tree] tail's Exp (the probabilities)", onnx_path, oname);
+        o = NULL;
+        for (int i = m->nv - 1; i >= 0 && !o; i--) /* the logits the Slices read */
+            if (m->v[i].kind == V_LAYER && m->v[i].layer == m->tree_layer && !m->v[i].tree) o = &m->v[i];
+    }
+    if (!o || o->kind != V_LAYER) return ds_fail("%s: the output '%s' is not computed by a layer", onnx_path, oname);
+    if (o->layer != m->n_layers - 1)
+        return ds_fail("%s: the output '%s' is layer l%d's, but layers after it (l%d) feed no output", onnx_path, oname, o->layer,
+                       m->n_layers - 1);
+    if (m->n_tail && o->ntail != m->n_tail) {
+        const tailop *t = &m->tail[o->ntail];
+        return ds_fail("%s: node '%s' (%s): an elementwise op on a constant is supported only in the chain after the last "
+                       "layer, to the output", onnx_path, t->node, t->op_type);
+    }
+    if (o->index || o->embed3d) return ds_fail("%s: the output '%s' is an index or a Gather's [N, 1, D]", onnx_path, oname);
+    for (int k = 0; k < m->n_in; k++)
+        if (m->in[k].used & ~(1 << m->in[k].final_stage))
+            return ds_fail("%s: input '%s' is read both before and after its normalisation (Sub/Div): deepsky "
+                           "normalises an input once", onnx_path, m->in[k].onnx_name);
+    *out = o;
+    return 0;
+}
+
+/* DIR/model.safetensors (the norms and metadata) then DIR/model.cfg. */
+static int write_out(im *m, const Onnx__ModelProto *mp, ds_model *md, const char *text, const char *out_dir)
+{
+    char path[4096], keys[DS_MAX_INPUTS][DS_LAYER_NAME_MAX + 8];
+    char *json[DS_MAX_INPUTS + 1] = {0};
+    ds_meta_kv extra[DS_MAX_INPUTS + 2];
+    int n_extra = 0, n_json = 0, rc = 0, has_classes = 0;
+    if (mkdir(out_dir, 0777) && errno != EEXIST) return ds_fail("cannot create %s: %s", out_dir, strerror(errno));
+    const char *cl = meta(mp, "classes");
+    if (cl) extra[n_extra++] = (ds_meta_kv){"classes", cl}, has_classes = 1;
+    for (int k = 1; k < m->n_in && !rc; k++) /* inputs after the first: "norm.NAME", as train writes them */
+        if (m->in[k].norm.channels) {
+            snprintf(keys[k], sizeof keys[k], "norm.%s", m->in[k].name);
+            if (!(json[n_json] = ds_norm_json(&m->in[k].norm))) rc = ds_fail("out of memory");
+            else extra[n_extra++] = (ds_meta_kv){keys[k], json[n_json++]};
+        }
+    if (!rc && m->n_tail) {
+        if (!(json[n_json] = transform_json(m))) rc = -1;
+        else extra[n_extra++] = (ds_meta_kv){"output_transform", json[n_json++]};
+    }
+    ds_graph *cg = NULL;
+    ds_node *ins[DS_MAX_INPUTS], *o;
+    if (!rc) rc = build(m, md, 1, &cg, ins, &o);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
+        rc = ds_checkpoint_save_ex(path, cg, NULL, text, &m->in[0].norm, NULL, extra, n_extra);
+        /* a "classes" entry that is not deepsky's vocabulary (a JSON array of distinct names) is left out */
+        ds_checkpoint *ck = !rc && has_classes ? ds_checkpoint_open(path) : NULL;
+        char **names = NULL;
+        int nn = 0;
+        if (ck && ds_checkpoint_classes(ck, &names, &nn)) {
+            ds_checkpoint_close(ck);
+            ck = NULL;
+            rc = ds_checkpoint_save_ex(path, cg, NULL, text, &m->in[0].norm, NULL, extra + 1, n_extra - 1);
+        }
+        ds_class_names_free(names, nn);
+        ds_checkpoint_close(ck);
+    }
+    ds_graph_free(cg);
+    for (int k = 0; k < n_json; k++) free(json[k]);
+    /* the model file last: a failed checkpoint leaves no model.cfg that looks complete */
+    if (!rc && snprintf(path, sizeof path, "%s/model.cfg", out_dir) < (int)sizeof path) rc = ds_atomic_write(path, text, strlen(text));
     return rc;
 }
 
@@ -688,129 +1158,56 @@ int ds_onnx_import(const char *onnx_path, const char *out_dir, const char *run_x
     }
     Onnx__GraphProto *g = mp->graph;
     im m = {.dense_no_bias_last = -1};
+    m.tree_text = meta(mp, "deepsky.tree");
     m.cap_v = (int)(g->n_initializer + g->n_input + g->n_node + 1);
     m.v = calloc((size_t)m.cap_v, sizeof *m.v);
     int rc = m.v ? 0 : ds_fail("%s: out of memory", onnx_path);
+    if (!rc && m.tree_text && strpbrk(m.tree_text, "[]"))
+        rc = ds_fail("%s: metadata deepsky.tree is not the lines of a [tree] section", onnx_path);
     for (size_t i = 0; i < g->n_initializer && !rc; i++) {
         val *v = add_val(&m, g->initializer[i]->name, V_CONST);
         rc = v ? tensor(g->initializer[i], v) : ds_fail("out of memory");
         if (rc) file_fail(onnx_path);
     }
-    const Onnx__ValueInfoProto *input = NULL;
-    for (size_t i = 0; i < g->n_input && !rc; i++) {
-        if (find(&m, g->input[i]->name)) continue; /* an initializer listed as an input (old exporters) */
-        if (input) rc = ds_fail("%s: more than one input ('%s', '%s'): deepsky imports one-input models", onnx_path,
-                                input->name, g->input[i]->name);
-        input = g->input[i];
-    }
-    if (!rc && !input) rc = ds_fail("%s: the graph has no input", onnx_path);
-    if (!rc) {
-        const Onnx__TypeProto *t = input->type;
-        if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type->shape ||
-            t->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
-            rc = ds_fail("%s: input '%s' must be a float tensor of known shape", onnx_path, input->name);
-        else {
-            const Onnx__TensorShapeProto *s = t->tensor_type->shape;
-            m.in_ndim = (int)s->n_dim;
-            if (s->n_dim == 3) { /* [N, A, B] as one-channel images: only where no node has a channel axis */
-                static const char *const chan_ops[] = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
-                                                      "BatchNormalization", "InstanceNormalization", "Concat", "Sub", "Div"};
-                for (size_t i = 0; i < g->n_node && !rc; i++)
-                    for (size_t k = 0; k < sizeof chan_ops / sizeof *chan_ops && !rc; k++)
-                        if (!strcmp(g->node[i]->op_type, chan_ops[k]))
-                            rc = ds_fail("%s: input '%s' is [N, A, B] and node '%s' (%s) has a channel axis: deepsky "
-                                         "takes [N, F] or [N, C, H, W]", onnx_path, input->name, g->node[i]->name, chan_ops[k]);
-                m.rank3 = 1;
-            }
-            if (!rc && (s->n_dim < 2 || s->n_dim > 4)) rc = ds_fail("%s: input '%s' has %zu dims: deepsky takes [N, F] or [N, C, H, W]", onnx_path, input->name, s->n_dim);
-            for (size_t k = 0; k < s->n_dim && !rc; k++) {
-                const Onnx__TensorShapeProto__Dimension *d = s->dim[k];
-                if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) m.in_dims[k] = (int)d->dim_value;
-                else if (k == 0) m.in_dims[k] = 1; /* a symbolic batch */
-                else rc = ds_fail("%s: input '%s' dim %zu is symbolic: deepsky needs the sample shape", onnx_path, input->name, k);
-            }
-            if (!rc && !add_val(&m, input->name, V_INPUT)) rc = ds_fail("out of memory");
-        }
-    }
+    if (!rc) rc = read_inputs(&m, mp, onnx_path);
     for (size_t i = 0; i < g->n_node && !rc; i++) {
         m.node = g->node[i];
         if ((rc = imp_node(&m))) file_fail(onnx_path);
     }
     m.node = NULL;
     val *o = NULL;
-    /* several outputs: the last ("probabilities" after deepsky export's "logits") */
+    /* several outputs: the last ("probabilities" after deepsky export's "logits", "sample" after "generated") */
     if (!rc && !g->n_output) rc = ds_fail("%s: the graph has no output", onnx_path);
-    if (!rc && (o = find(&m, g->output[g->n_output - 1]->name)) && o->kind == V_INPUT) {
-        /* the output is the input (Identity, Dropout, a Softmax of it): one linear [activation] */
-        int sm = o->softmax;
-        const Onnx__NodeProto fake = {.name = "output", .op_type = "Identity", .n_output = 1,
-                                      .output = (char **)&g->output[g->n_output - 1]->name};
-        m.node = &fake;
-        if (!(rc = new_layer(&m, "activation", NULL)))
-            rc = append(&m, &m.layer_text[m.n_layers - 1], "from = input\nactivation = linear\n");
-        m.node = NULL;
-        o = find(&m, g->output[g->n_output - 1]->name);
-        if (o) o->softmax = sm;
-    }
-    if (!rc && (!o || o->kind != V_LAYER))
-        rc = ds_fail("%s: the output '%s' is not computed by a layer", onnx_path, g->output[g->n_output - 1]->name);
+    if (!rc) rc = output_val(&m, g, onnx_path, &o);
     if (rc) {
         im_free(&m);
         onnx__model_proto__free_unpacked(mp, NULL);
         return -1;
     }
     int softmax = o->softmax;
-    /* the class count is the output's width: parse and build once with 1 to find it */
+    /* the class count is the output's numel per sample (the tree's classes
+     * with one): parse and build once with 1 to find it */
     ds_model *md = NULL;
     ds_graph *dg = NULL;
-    ds_node *dx, *dout;
-    char *text = model_text(&m, onnx_path, 1);
+    ds_node *dx[DS_MAX_INPUTS], *dout;
+    char *text = model_text(&m, onnx_path, 1, 0);
     rc = text ? 0 : -1;
     if (!rc && !(md = ds_model_parse(text, onnx_path))) rc = -1;
-    if (!rc) rc = build(&m, md, 1, &dg, &dx, &dout);
-    int classes = 1;
+    if (!rc) rc = build(&m, md, 1, &dg, dx, &dout);
+    int classes = 1, width = 0;
     if (!rc) {
-        classes = (int)ds_numel(dout);
+        classes = width = (int)ds_numel(dout);
         if (softmax && dout->shape.ndim != 2) rc = ds_fail("%s: a last Softmax over a %d-D output: only [N, K]", onnx_path, dout->shape.ndim);
+        if (m.tree_text) classes = m.paths->shape.d[1];
     }
     ds_graph_free(dg);
     ds_model_free(md);
     free(text);
     text = NULL, md = NULL;
-    if (!rc && !(text = model_text(&m, onnx_path, classes))) rc = -1;
+    if (!rc && !(text = model_text(&m, onnx_path, classes, 1))) rc = -1;
     if (!rc && !(md = ds_model_parse(text, onnx_path))) rc = -1;
-    if (!rc && out_dir) {
-        char path[4096];
-        if (mkdir(out_dir, 0777) && errno != EEXIST) rc = ds_fail("cannot create %s: %s", out_dir, strerror(errno));
-        ds_meta_kv extra[1];
-        int n_extra = 0;
-        for (size_t i = 0; i < mp->n_metadata_props; i++)
-            if (!strcmp(mp->metadata_props[i]->key, "classes") && n_extra == 0)
-                extra[n_extra++] = (ds_meta_kv){"classes", mp->metadata_props[i]->value};
-        if (!rc) {
-            ds_graph *cg;
-            if (build(&m, md, 1, &cg, &dx, &dout)) rc = -1;
-            else {
-                snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
-                rc = ds_checkpoint_save_ex(path, cg, NULL, text, &m.norm, NULL, extra, n_extra);
-                /* a "classes" entry that is not deepsky's vocabulary (a JSON array of distinct names) is left out */
-                ds_checkpoint *ck = !rc && n_extra ? ds_checkpoint_open(path) : NULL;
-                char **names = NULL;
-                int nn = 0;
-                if (ck && ds_checkpoint_classes(ck, &names, &nn)) {
-                    ds_checkpoint_close(ck);
-                    ck = NULL;
-                    rc = ds_checkpoint_save_ex(path, cg, NULL, text, &m.norm, NULL, NULL, 0);
-                }
-                ds_class_names_free(names, nn);
-                ds_checkpoint_close(ck);
-                ds_graph_free(cg);
-            }
-        }
-        /* the model file last: a failed checkpoint leaves no model.cfg that looks complete */
-        if (!rc && snprintf(path, sizeof path, "%s/model.cfg", out_dir) < (int)sizeof path)
-            rc = ds_atomic_write(path, text, strlen(text));
-    }
+    if (!rc && m.tree_text && check_tree(&m, ds_model_tree(md), width)) rc = file_fail(onnx_path);
+    if (!rc && out_dir) rc = write_out(&m, mp, md, text, out_dir);
     if (!rc && run_x) rc = run_npy(&m, md, run_x, run_y, softmax);
     ds_model_free(md);
     free(text);
