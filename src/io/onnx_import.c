@@ -27,72 +27,9 @@ int ds_onnx_import(const char *onnx_path, const char *out_dir, const char *run_x
                    "protobuf-c-compiler)", onnx_path);
 }
 #else
-#include "onnx.pb-c.h"
+#include "onnx_import.h"
 
-enum { V_INPUT, V_LAYER, V_CONST };
-
-/* An ONNX value: the model input, a layer's output or a constant tensor. */
-typedef struct val {
-    const char *name;   /* the ONNX name (owned by the decoded model) */
-    int kind, layer;    /* V_*; layer index for V_LAYER, input index for V_INPUT */
-    ds_shape shape;     /* V_CONST: dims; data float (or int64 as doubles) */
-    double *data;
-    int softmax;        /* a Softmax on this layer's output (the last node only) */
-    int stage;          /* V_INPUT: 0 raw, 1 after its Sub, 2 after its Div */
-    int index;          /* a Cast to int64 of it: only a Gather reads it */
-    int embed3d;        /* a Gather's [N, 1, D]: only a Flatten or Reshape to [N, D] reads it */
-    int ntail;          /* the trailing constant ops m->tail[0..ntail) applied to layer */
-    int tree, tj;       /* the [tree] tail: 1 Slice j, 2 its LogSoftmax, 3 Concat, 4 MatMul, 5 Exp */
-} val;
-
-/* A graph input: its ONNX and model-file names, shape, normalisation. */
-typedef struct imin {
-    const char *onnx_name;
-    char name[DS_LAYER_NAME_MAX];
-    int ndim, dims[DS_MAX_DIMS]; /* batch first */
-    int rank3;                   /* [N, A, B] read as [N, 1, A, B] */
-    ds_norm norm;
-    int final_stage, used;       /* the stage its Sub/Div reach; mask of the stages layers read */
-    const char *columns;         /* metadata deepsky.columns.NAME */
-} imin;
-
-/* One op of the output transform: y = op(x, c). */
-typedef struct tailop {
-    char op[8];
-    double c;
-    const char *node, *op_type;
-} tailop;
-#define MAX_TAIL 16
-
-typedef struct wt {
-    char key[DS_LAYER_NAME_MAX + 24];
-    ds_shape shape;
-    float *data;
-} wt;
-
-typedef struct im {
-    val *v;
-    int nv, cap_v;
-    wt *w;
-    int nw;
-    char *text;
-    size_t len, cap;
-    int n_layers, dense_no_bias_last; /* index of a MatMul layer still without bias, or -1 */
-    char **layer_text; /* per layer: its section, so a later Add can give a MatMul its bias */
-    int *layer_units;
-    imin in[DS_MAX_INPUTS];
-    int n_in, sections;                /* sections: write [input] sections (else [net] input=) */
-    tailop tail[MAX_TAIL];
-    int n_tail, tail_layer;
-    const char *tree_text;             /* metadata deepsky.tree */
-    int tree_layer, n_slices, *slice_ab; /* the tail's Slices of layer tree_layer: [a, b) each */
-    const val *paths;                  /* the MatMul's constant */
-    const char *paths_node;
-    const Onnx__NodeProto *node;       /* the one being imported, for messages */
-} im;
-
-static int nfail(im *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int nfail(im *m, const char *fmt, ...)
+int oi_nfail(im *m, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -112,7 +49,7 @@ static int file_fail(const char *path)
     return ds_fail("%s: %s", path, e);
 }
 
-static val *find(im *m, const char *name)
+val *oi_find(im *m, const char *name)
 {
     for (int i = m->nv - 1; i >= 0; i--)
         if (!strcmp(m->v[i].name, name)) return &m->v[i];
@@ -121,7 +58,7 @@ static val *find(im *m, const char *name)
 
 /* m->v is allocated once for every value the graph can define (the
  * initializers, inputs and one output per node), so val pointers stay valid. */
-static val *add_val(im *m, const char *name, int kind)
+val *oi_add_val(im *m, const char *name, int kind)
 {
     if (m->nv >= m->cap_v) return NULL;
     val *v = &m->v[m->nv++];
@@ -180,7 +117,7 @@ static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *na
         if (!strcmp(n->attribute[i]->name, name)) return n->attribute[i];
     return NULL;
 }
-static int64_t attr_i(const Onnx__NodeProto *n, const char *name, int64_t dflt)
+int64_t oi_attr_i(const Onnx__NodeProto *n, const char *name, int64_t dflt)
 {
     const Onnx__AttributeProto *a = attr(n, name);
     return a && a->has_i ? a->i : dflt;
@@ -200,8 +137,7 @@ static int attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *v, int
     return (int)a->n_ints;
 }
 
-static int append(im *m, char **buf, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int append(im *m, char **buf, const char *fmt, ...)
+int oi_append(im *m, char **buf, const char *fmt, ...)
 {
     (void)m;
     va_list ap;
@@ -219,7 +155,7 @@ static int append(im *m, char **buf, const char *fmt, ...)
 
 /* The name from= gives value v (an input or a layer); records which
  * normalisation stage of an input the layers read. */
-static void ref_name(im *m, val *v, char *out, size_t size)
+void oi_ref_name(im *m, val *v, char *out, size_t size)
 {
     if (v->kind == V_INPUT) {
         m->in[v->layer].used |= 1 << v->stage;
@@ -229,30 +165,30 @@ static void ref_name(im *m, val *v, char *out, size_t size)
 }
 
 /* Value name as from= writes it. */
-static int src_name(im *m, const char *onnx_name, char *out, size_t size)
+int oi_src_name(im *m, const char *onnx_name, char *out, size_t size)
 {
-    val *v = find(m, onnx_name);
-    if (!v) return nfail(m, "input '%s' is not produced by any earlier node", onnx_name);
-    if (v->kind == V_CONST) return nfail(m, "input '%s' is a constant where deepsky needs a computed tensor", onnx_name);
-    if (v->softmax) return nfail(m, "a Softmax output ('%s') feeds another node: only a last Softmax is supported", onnx_name);
+    val *v = oi_find(m, onnx_name);
+    if (!v) return oi_nfail(m, "input '%s' is not produced by any earlier node", onnx_name);
+    if (v->kind == V_CONST) return oi_nfail(m, "input '%s' is a constant where deepsky needs a computed tensor", onnx_name);
+    if (v->softmax) return oi_nfail(m, "a Softmax output ('%s') feeds another node: only a last Softmax is supported", onnx_name);
     if (v->ntail) {
         const tailop *t = &m->tail[v->ntail - 1];
         return ds_fail("node '%s' (%s): an elementwise op on a constant is supported only in the chain after the "
                        "last layer (the output transform); node '%s' (%s) reads its output", t->node, t->op_type,
                        m->node->name && *m->node->name ? m->node->name : m->node->output[0], m->node->op_type);
     }
-    if (v->index) return nfail(m, "input '%s' is a Cast to an integer: only a Gather (an embedding lookup) may read it", onnx_name);
+    if (v->index) return oi_nfail(m, "input '%s' is a Cast to an integer: only a Gather (an embedding lookup) may read it", onnx_name);
     if (v->embed3d)
-        return nfail(m, "input '%s' is a Gather's [N, 1, D]: deepsky's embedding gives [N, D], so only a Flatten "
+        return oi_nfail(m, "input '%s' is a Gather's [N, 1, D]: deepsky's embedding gives [N, D], so only a Flatten "
                         "(axis=1) or a Reshape to [N, D] may read it", onnx_name);
-    if (v->tree) return nfail(m, "input '%s' is part of the [tree] tail", onnx_name);
-    ref_name(m, v, out, size);
+    if (v->tree) return oi_nfail(m, "input '%s' is part of the [tree] tail", onnx_name);
+    oi_ref_name(m, v, out, size);
     return 0;
 }
 
 /* A new layer section "[type]" reading from ONNX value `from` (NULL: none
  * written; concat/add write their own); its output is node output 0. */
-static int new_layer(im *m, const char *type, const char *from)
+int oi_new_layer(im *m, const char *type, const char *from)
 {
     char **lt = realloc(m->layer_text, (size_t)(m->n_layers + 1) * sizeof *lt);
     int *lu = realloc(m->layer_units, (size_t)(m->n_layers + 1) * sizeof *lu);
@@ -263,18 +199,17 @@ static int new_layer(im *m, const char *type, const char *from)
     m->layer_units[m->n_layers] = 0;
     int i = m->n_layers++;
     char src[32];
-    if (from && src_name(m, from, src, sizeof src)) return -1;
-    if (append(m, &m->layer_text[i], "\n[%s]\nname = l%d\n", type, i)) return -1;
-    if (from && append(m, &m->layer_text[i], "from = %s\n", src)) return -1;
-    val *o = add_val(m, m->node->output[0], V_LAYER);
+    if (from && oi_src_name(m, from, src, sizeof src)) return -1;
+    if (oi_append(m, &m->layer_text[i], "\n[%s]\nname = l%d\n", type, i)) return -1;
+    if (from && oi_append(m, &m->layer_text[i], "from = %s\n", src)) return -1;
+    val *o = oi_add_val(m, m->node->output[0], V_LAYER);
     if (!o) return ds_fail("out of memory");
     o->layer = i;
     return 0;
 }
-#define CUR (m->layer_text[m->n_layers - 1])
 
 /* A weight "l<i>.<role>" of the given shape from doubles. */
-static int weight(im *m, const char *role, ds_shape s, const double *d, int transpose2d, double scale)
+int oi_weight(im *m, const char *role, ds_shape s, const double *d, int transpose2d, double scale)
 {
     wt *w = realloc(m->w, (size_t)(m->nw + 1) * sizeof *w);
     if (!w) return ds_fail("out of memory");
@@ -295,10 +230,10 @@ static int weight(im *m, const char *role, ds_shape s, const double *d, int tran
     return 0;
 }
 
-static val *const_in(im *m, size_t k)
+val *oi_const_in(im *m, size_t k)
 {
     if (k >= m->node->n_input || !*m->node->input[k]) return NULL;
-    val *v = find(m, m->node->input[k]);
+    val *v = oi_find(m, m->node->input[k]);
     return v && v->kind == V_CONST ? v : NULL;
 }
 
@@ -308,21 +243,21 @@ static int window(im *m, int *k, int *s, int *p, int *d, int kdefault)
 {
     int64_t ks[8] = {kdefault, kdefault}, st[8] = {1, 1}, pd[8] = {0, 0, 0, 0}, dl[8] = {1, 1};
     int nk = attr_ints(m->node, "kernel_shape", ks, 8);
-    if (nk > 0 && nk != 2) return nfail(m, "%d-D kernel_shape: only 2-D is supported", nk);
+    if (nk > 0 && nk != 2) return oi_nfail(m, "%d-D kernel_shape: only 2-D is supported", nk);
     attr_ints(m->node, "strides", st, 8);
     int np = attr_ints(m->node, "pads", pd, 8);
     attr_ints(m->node, "dilations", dl, 8);
-    if (ks[0] != ks[1]) return nfail(m, "kernel_shape %lldx%lld: deepsky's kernels are square", (long long)ks[0], (long long)ks[1]);
-    if (st[0] != st[1]) return nfail(m, "strides %lld,%lld: deepsky's are equal", (long long)st[0], (long long)st[1]);
-    if (dl[0] != dl[1]) return nfail(m, "dilations %lld,%lld: deepsky's are equal", (long long)dl[0], (long long)dl[1]);
+    if (ks[0] != ks[1]) return oi_nfail(m, "kernel_shape %lldx%lld: deepsky's kernels are square", (long long)ks[0], (long long)ks[1]);
+    if (st[0] != st[1]) return oi_nfail(m, "strides %lld,%lld: deepsky's are equal", (long long)st[0], (long long)st[1]);
+    if (dl[0] != dl[1]) return oi_nfail(m, "dilations %lld,%lld: deepsky's are equal", (long long)dl[0], (long long)dl[1]);
     const Onnx__AttributeProto *ap = attr(m->node, "auto_pad");
     const char *auto_pad = ap && ap->has_s ? (const char *)ap->s.data : NULL;
     size_t apl = ap && ap->has_s ? ap->s.len : 0;
     if (auto_pad && apl && !(apl == 6 && !memcmp(auto_pad, "NOTSET", 6)) && !(apl == 5 && !memcmp(auto_pad, "VALID", 5))) {
-        if (st[0] != 1 || ks[0] % 2 == 0) return nfail(m, "auto_pad=%.*s with stride %lld or an even kernel: not supported", (int)apl, auto_pad, (long long)st[0]);
+        if (st[0] != 1 || ks[0] % 2 == 0) return oi_nfail(m, "auto_pad=%.*s with stride %lld or an even kernel: not supported", (int)apl, auto_pad, (long long)st[0]);
         pd[0] = pd[1] = pd[2] = pd[3] = dl[0] * (ks[0] - 1) / 2; /* SAME_*: symmetric at stride 1, odd kernel */
     } else if (np > 0 && (np != 4 || pd[0] != pd[1] || pd[0] != pd[2] || pd[0] != pd[3]))
-        return nfail(m, "pads %lld,%lld,%lld,%lld: deepsky pads every side alike", (long long)pd[0], (long long)pd[1],
+        return oi_nfail(m, "pads %lld,%lld,%lld,%lld: deepsky pads every side alike", (long long)pd[0], (long long)pd[1],
                      (long long)pd[2], (long long)pd[3]);
     *k = (int)ks[0], *s = (int)st[0], *p = (int)pd[0], *d = (int)dl[0];
     return 0;
@@ -330,49 +265,49 @@ static int window(im *m, int *k, int *s, int *p, int *d, int kdefault)
 
 static int imp_conv(im *m, int transposed)
 {
-    val *W = const_in(m, 1), *B = const_in(m, 2);
-    if (!W || W->shape.ndim != 4) return nfail(m, "the weight must be a 4-D constant (an initializer)");
-    if (m->node->n_input > 2 && *m->node->input[2] && !B) return nfail(m, "the bias must be a constant");
-    int k, s, p, d, g = (int)attr_i(m->node, "group", 1);
+    val *W = oi_const_in(m, 1), *B = oi_const_in(m, 2);
+    if (!W || W->shape.ndim != 4) return oi_nfail(m, "the weight must be a 4-D constant (an initializer)");
+    if (m->node->n_input > 2 && *m->node->input[2] && !B) return oi_nfail(m, "the bias must be a constant");
+    int k, s, p, d, g = (int)oi_attr_i(m->node, "group", 1);
     if (window(m, &k, &s, &p, &d, W->shape.d[2])) return -1;
-    if (W->shape.d[2] != W->shape.d[3] || W->shape.d[2] != k) return nfail(m, "weight %dx%d kernel: deepsky's are square", W->shape.d[2], W->shape.d[3]);
-    if (transposed && attr(m->node, "output_shape")) return nfail(m, "output_shape is not supported (give pads and output_padding)");
+    if (W->shape.d[2] != W->shape.d[3] || W->shape.d[2] != k) return oi_nfail(m, "weight %dx%d kernel: deepsky's are square", W->shape.d[2], W->shape.d[3]);
+    if (transposed && attr(m->node, "output_shape")) return oi_nfail(m, "output_shape is not supported (give pads and output_padding)");
     int64_t op[2] = {0, 0};
     attr_ints(m->node, "output_padding", op, 2);
-    if (op[0] != op[1]) return nfail(m, "output_padding %lld,%lld: deepsky's are equal", (long long)op[0], (long long)op[1]);
+    if (op[0] != op[1]) return oi_nfail(m, "output_padding %lld,%lld: deepsky's are equal", (long long)op[0], (long long)op[1]);
     int filters = transposed ? W->shape.d[1] * g : W->shape.d[0];
-    if (new_layer(m, transposed ? "deconv" : "conv", m->node->input[0])) return -1;
-    if (append(m, &CUR, "filters = %d\nsize = %d\nstride = %d\npad = %d\ndilation = %d\ngroups = %d\nbias = %d\n", filters,
+    if (oi_new_layer(m, transposed ? "deconv" : "conv", m->node->input[0])) return -1;
+    if (oi_append(m, &CUR, "filters = %d\nsize = %d\nstride = %d\npad = %d\ndilation = %d\ngroups = %d\nbias = %d\n", filters,
                k, s, p, d, g, B ? 1 : 0))
         return -1;
-    if (transposed && op[0] && append(m, &CUR, "output_padding = %d\n", (int)op[0])) return -1;
-    if (weight(m, "weight", W->shape, W->data, 0, 1)) return -1;
-    return B ? weight(m, "bias", ds_shape_of(1, filters), B->data, 0, 1) : 0;
+    if (transposed && op[0] && oi_append(m, &CUR, "output_padding = %d\n", (int)op[0])) return -1;
+    if (oi_weight(m, "weight", W->shape, W->data, 0, 1)) return -1;
+    return B ? oi_weight(m, "bias", ds_shape_of(1, filters), B->data, 0, 1) : 0;
 }
 
 /* Gemm (transA 0; alpha, beta folded) or MatMul with a constant 2-D B. */
 static int imp_dense(im *m, int gemm)
 {
-    val *Bm = const_in(m, 1), *C = gemm ? const_in(m, 2) : NULL;
-    if (!Bm || Bm->shape.ndim != 2) return nfail(m, "B must be a 2-D constant (an initializer)");
-    if (gemm && attr_i(m->node, "transA", 0)) return nfail(m, "transA=1 is not supported");
-    if (gemm && m->node->n_input > 2 && *m->node->input[2] && !C) return nfail(m, "C must be a constant");
-    int tb = gemm && attr_i(m->node, "transB", 0);
+    val *Bm = oi_const_in(m, 1), *C = gemm ? oi_const_in(m, 2) : NULL;
+    if (!Bm || Bm->shape.ndim != 2) return oi_nfail(m, "B must be a 2-D constant (an initializer)");
+    if (gemm && oi_attr_i(m->node, "transA", 0)) return oi_nfail(m, "transA=1 is not supported");
+    if (gemm && m->node->n_input > 2 && *m->node->input[2] && !C) return oi_nfail(m, "C must be a constant");
+    int tb = gemm && oi_attr_i(m->node, "transB", 0);
     int out = tb ? Bm->shape.d[0] : Bm->shape.d[1], in = tb ? Bm->shape.d[1] : Bm->shape.d[0];
     double alpha = gemm ? attr_f(m->node, "alpha", 1) : 1, beta = gemm ? attr_f(m->node, "beta", 1) : 1;
     if (C && ds_shape_numel(C->shape) != (size_t)out && ds_shape_numel(C->shape) != 1)
-        return nfail(m, "C must have %d values (one per output) or 1", out);
-    if (new_layer(m, "dense", m->node->input[0])) return -1;
+        return oi_nfail(m, "C must have %d values (one per output) or 1", out);
+    if (oi_new_layer(m, "dense", m->node->input[0])) return -1;
     m->layer_units[m->n_layers - 1] = out;
-    if (append(m, &CUR, "units = %d\nbias = %%BIAS%%\n", out)) return -1;
-    if (weight(m, "weight", ds_shape_of(2, out, in), Bm->data, !tb, alpha)) return -1;
+    if (oi_append(m, &CUR, "units = %d\nbias = %%BIAS%%\n", out)) return -1;
+    if (oi_weight(m, "weight", ds_shape_of(2, out, in), Bm->data, !tb, alpha)) return -1;
     m->dense_no_bias_last = -1;
     if (C) {
         memcpy(strstr(CUR, "%BIAS%"), "1\n", 3); /* the section's last line: cut there */
         double *b = malloc((size_t)out * sizeof *b);
         if (!b) return ds_fail("out of memory");
         for (int i = 0; i < out; i++) b[i] = C->data[ds_shape_numel(C->shape) == 1 ? 0 : i];
-        int rc = weight(m, "bias", ds_shape_of(1, out), b, 0, beta);
+        int rc = oi_weight(m, "bias", ds_shape_of(1, out), b, 0, beta);
         free(b);
         return rc;
     }
@@ -380,59 +315,49 @@ static int imp_dense(im *m, int gemm)
     return 0;
 }
 
-static int imp_scalar(im *m, const char *op);
-
 static int imp_add(im *m)
 {
-    if (m->node->n_input != 2) return nfail(m, "Add takes two inputs");
-    val *a = find(m, m->node->input[0]), *b = find(m, m->node->input[1]);
-    if (!a || !b) return nfail(m, "an input is not produced by an earlier node");
+    if (m->node->n_input != 2) return oi_nfail(m, "Add takes two inputs");
+    val *a = oi_find(m, m->node->input[0]), *b = oi_find(m, m->node->input[1]);
+    if (!a || !b) return oi_nfail(m, "an input is not produced by an earlier node");
     if (a->kind == V_CONST || b->kind == V_CONST) { /* MatMul + bias, as PyTorch writes nn.Linear on 3-D inputs */
         val *x = a->kind == V_CONST ? b : a, *c = a->kind == V_CONST ? a : b;
         int L = x->kind == V_LAYER ? x->layer : -1;
-        if ((L < 0 || L != m->dense_no_bias_last || x->ntail) && ds_shape_numel(c->shape) == 1) return imp_scalar(m, "Add");
+        if ((L < 0 || L != m->dense_no_bias_last || x->ntail) && ds_shape_numel(c->shape) == 1) return oi_imp_scalar(m, "Add");
         if (L < 0 || L != m->dense_no_bias_last || ds_shape_numel(c->shape) != (size_t)m->layer_units[L])
-            return nfail(m, "Add of a constant is supported only as the bias of the MatMul before it, or of a scalar "
+            return oi_nfail(m, "Add of a constant is supported only as the bias of the MatMul before it, or of a scalar "
                             "in the output transform after the last layer");
         char *t = strstr(m->layer_text[L], "%BIAS%");
         memcpy(t, "1\n", 3);
         int save = m->n_layers;
-        m->n_layers = L + 1; /* weight() names l<L> */
-        int rc = weight(m, "bias", ds_shape_of(1, m->layer_units[L]), c->data, 0, 1);
+        m->n_layers = L + 1; /* oi_weight() names l<L> */
+        int rc = oi_weight(m, "bias", ds_shape_of(1, m->layer_units[L]), c->data, 0, 1);
         m->n_layers = save;
         m->dense_no_bias_last = -1;
-        val *o = add_val(m, m->node->output[0], V_LAYER);
+        val *o = oi_add_val(m, m->node->output[0], V_LAYER);
         if (!o) return ds_fail("out of memory");
         o->layer = L;
         return rc;
     }
     char sa[32], sb[32];
-    if (src_name(m, m->node->input[0], sa, sizeof sa) || src_name(m, m->node->input[1], sb, sizeof sb)) return -1;
-    if (new_layer(m, "add", NULL)) return -1;
-    return append(m, &CUR, "from = %s, %s\n", sa, sb);
+    if (oi_src_name(m, m->node->input[0], sa, sizeof sa) || oi_src_name(m, m->node->input[1], sb, sizeof sb)) return -1;
+    if (oi_new_layer(m, "add", NULL)) return -1;
+    return oi_append(m, &CUR, "from = %s, %s\n", sa, sb);
 }
 
-static int alias(im *m, const char *from, int softmax)
+int oi_alias(im *m, const char *from, int softmax)
 {
-    val *v = find(m, from);
-    if (!v) return nfail(m, "input '%s' is not produced by an earlier node", from);
+    val *v = oi_find(m, from);
+    if (!v) return oi_nfail(m, "input '%s' is not produced by an earlier node", from);
     val copy = *v;
     if (softmax && (copy.ntail || copy.index || copy.tree))
-        return nfail(m, "a Softmax of '%s' (an output transform, index or [tree] value): not supported", from);
-    val *o = add_val(m, m->node->output[0], copy.kind);
+        return oi_nfail(m, "a Softmax of '%s' (an output transform, index or [tree] value): not supported", from);
+    val *o = oi_add_val(m, m->node->output[0], copy.kind);
     if (!o) return ds_fail("out of memory");
     o->layer = copy.layer, o->softmax = softmax || copy.softmax;
     o->stage = copy.stage, o->index = copy.index, o->embed3d = copy.embed3d, o->ntail = copy.ntail;
     o->tree = copy.tree, o->tj = copy.tj;
     if (copy.kind == V_CONST) o->shape = copy.shape, o->data = NULL, o->kind = V_INPUT; /* never: refused above */
-    return 0;
-}
-
-/* A Flatten of a Gather's [N, 1, D]: deepsky's [N, D] as it is. */
-static int alias_flat(im *m, const char *from)
-{
-    if (alias(m, from, 0)) return -1;
-    find(m, m->node->output[0])->embed3d = 0;
     return 0;
 }
 
@@ -444,7 +369,7 @@ static int imp_norm(im *m, val *x, val *c, int div)
     int ch = in->ndim >= 2 ? in->dims[1] : 1;
     if (!c || (ds_shape_numel(c->shape) != (size_t)ch && ds_shape_numel(c->shape) != 1) || x->stage != in->final_stage ||
         x->stage >= (div ? 2 : 1))
-        return nfail(m, "only Sub(input, mean) then Div(that, std), constants of one value per channel, are supported "
+        return oi_nfail(m, "only Sub(input, mean) then Div(that, std), constants of one value per channel, are supported "
                         "(the normalisation deepsky export writes)");
     if (!in->norm.channels) {
         in->norm.channels = ch;
@@ -455,160 +380,13 @@ static int imp_norm(im *m, val *x, val *c, int div)
     }
     for (int i = 0; i < ch; i++) {
         double v = c->data[ds_shape_numel(c->shape) == 1 ? 0 : i];
-        if (div && v == 0) return nfail(m, "a std of 0");
+        if (div && v == 0) return oi_nfail(m, "a std of 0");
         if (div) in->norm.std[i] = (float)v;
         else in->norm.mean[i] = (float)v;
     }
-    val *o = add_val(m, m->node->output[0], V_INPUT);
+    val *o = oi_add_val(m, m->node->output[0], V_INPUT);
     if (!o) return ds_fail("out of memory");
     o->layer = x->layer, o->stage = in->final_stage = div ? 2 : 1;
-    return 0;
-}
-
-/* Mul/Add/Sub/Div of a layer's value and a scalar constant, or Sinh: one
- * more op of the output transform, which must run from one layer's value
- * to the graph's output (checked when it is read, and at the end). */
-static int imp_scalar(im *m, const char *op)
-{
-    const Onnx__NodeProto *n = m->node;
-    int unary = !strcmp(op, "Sinh");
-    if (!unary && n->n_input != 2) return nfail(m, "%s takes two inputs", op);
-    val *a = find(m, n->input[0]), *b = unary ? NULL : find(m, n->input[1]);
-    if (!a || (!unary && !b)) return nfail(m, "an input is not produced by an earlier node");
-    int rev = !unary && a->kind == V_CONST; /* c op x */
-    val *x = rev ? b : a, *c = unary ? NULL : rev ? a : b;
-    if (!unary && (c->kind != V_CONST || ds_shape_numel(c->shape) != 1))
-        return nfail(m, "%s of two tensors, or of a constant that is not a scalar: deepsky has %s only by a scalar, in "
-                        "the output transform after the last layer", op, op);
-    if (x->kind != V_LAYER || x->softmax || x->index || x->tree)
-        return nfail(m, "%s by a constant is supported only after the last layer (the output transform)%s", op,
-                     x->kind == V_INPUT ? "; on an input only Sub then Div (the normalisation)" : "");
-    if (rev && !strcmp(op, "Div")) return nfail(m, "Div of a constant by a tensor is not supported");
-    if (x->ntail != m->n_tail || (m->n_tail && x->layer != m->tail_layer))
-        return nfail(m, "a second chain of elementwise ops on constants: only one, from the last layer to the output");
-    if (m->n_tail == MAX_TAIL) return nfail(m, "more than %d ops in the output transform", MAX_TAIL);
-    tailop *t = &m->tail[m->n_tail];
-    snprintf(t->op, sizeof t->op, "%s", rev && !strcmp(op, "Sub") ? "rsub" : op);
-    for (char *q = t->op; *q; q++) *q = (char)(*q >= 'A' && *q <= 'Z' ? *q - 'A' + 'a' : *q);
-    t->c = unary ? 0 : c->data[0];
-    t->node = n->name && *n->name ? n->name : n->output[0];
-    t->op_type = n->op_type;
-    m->tail_layer = x->layer;
-    val *o = add_val(m, n->output[0], V_LAYER);
-    if (!o) return ds_fail("out of memory");
-    o->layer = x->layer, o->embed3d = x->embed3d, o->ntail = ++m->n_tail;
-    return 0;
-}
-
-/* Cast: to an integer type, the index an embedding's Gather reads; to
- * float32, the identity. */
-static int imp_cast(im *m)
-{
-    int64_t to = attr_i(m->node, "to", 0);
-    if (to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) return alias(m, m->node->input[0], 0);
-    if (to != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 && to != ONNX__TENSOR_PROTO__DATA_TYPE__INT32)
-        return nfail(m, "to=%lld: only int64 or int32 (an embedding's index) and float", (long long)to);
-    val *x = find(m, m->node->input[0]);
-    if (!x || x->kind == V_CONST) return nfail(m, "only a Cast of a computed tensor (an input or a layer) is supported");
-    char s[DS_LAYER_NAME_MAX + 8];
-    if (src_name(m, m->node->input[0], s, sizeof s)) return -1;
-    if (alias(m, m->node->input[0], 0)) return -1;
-    find(m, m->node->output[0])->index = 1;
-    return 0;
-}
-
-/* Gather(table [K, D], Cast index, axis=0): an [embedding] layer. */
-static int imp_gather(im *m)
-{
-    val *t = const_in(m, 0), *x = m->node->n_input == 2 ? find(m, m->node->input[1]) : NULL;
-    if (attr_i(m->node, "axis", 0) != 0) return nfail(m, "axis=%lld: only 0 (an embedding lookup)", (long long)attr_i(m->node, "axis", 0));
-    if (!t || t->shape.ndim != 2) return nfail(m, "only Gather(table, index) with a constant 2-D table (an embedding) is supported");
-    if (!x || !x->index) return nfail(m, "the indices must be a Cast to int64 of an input or a layer (an embedding's index)");
-    char s[DS_LAYER_NAME_MAX + 8];
-    ref_name(m, x, s, sizeof s);
-    if (new_layer(m, "embedding", NULL) || append(m, &CUR, "from = %s\ncategories = %d\nunits = %d\n", s, t->shape.d[0], t->shape.d[1]))
-        return -1;
-    find(m, m->node->output[0])->embed3d = 1;
-    m->layer_units[m->n_layers - 1] = t->shape.d[1];
-    return weight(m, "weight", t->shape, t->data, 0, 1);
-}
-
-/* deepsky export's [tree] tail: Slices of the logits, a LogSoftmax each,
- * their Concat, MatMul by tree/paths, Exp. Only checked here; the model
- * file gets the [tree] from the metadata, and the end compares the two. */
-static int imp_tree_tail(im *m, const char *op)
-{
-    const Onnx__NodeProto *n = m->node;
-    val *x = find(m, n->input[0]);
-    if (!x) return nfail(m, "input '%s' is not produced by an earlier node", n->input[0]);
-    if (!strcmp(op, "Identity")) return alias(m, n->input[0], 0);
-    val *o = NULL;
-    if (!strcmp(op, "Slice")) {
-        val *st = const_in(m, 1), *en = const_in(m, 2), *ax = const_in(m, 3), *sp = const_in(m, 4);
-        if (x->kind != V_LAYER || x->ntail || x->tree || x->softmax || (m->n_slices && x->layer != m->tree_layer))
-            return nfail(m, "the [tree] tail's Slices must all read the last layer's logits");
-        if (!st || !en || !ax || ds_shape_numel(st->shape) != 1 || ds_shape_numel(en->shape) != 1 ||
-            ds_shape_numel(ax->shape) != 1 || (ax->data[0] != 1 && ax->data[0] != -1) ||
-            (n->n_input > 4 && (!sp || ds_shape_numel(sp->shape) != 1 || sp->data[0] != 1)))
-            return nfail(m, "a [tree] Slice needs constant starts, ends and axes=[1] (steps 1)");
-        int *ab = realloc(m->slice_ab, (size_t)(m->n_slices + 1) * 2 * sizeof *ab);
-        if (!ab) return ds_fail("out of memory");
-        m->slice_ab = ab;
-        ab[2 * m->n_slices] = (int)st->data[0], ab[2 * m->n_slices + 1] = (int)en->data[0];
-        m->tree_layer = x->layer;
-        if (!(o = add_val(m, n->output[0], V_LAYER))) return ds_fail("out of memory");
-        o->layer = x->layer, o->tree = 1, o->tj = m->n_slices++;
-        return 0;
-    }
-    if (!strcmp(op, "LogSoftmax")) {
-        int64_t axis = attr_i(n, "axis", -1);
-        if (x->tree != 1 || (axis != 1 && axis != -1)) return nfail(m, "a [tree] LogSoftmax reads one Slice, axis 1");
-    } else if (!strcmp(op, "Concat")) {
-        if (attr_i(n, "axis", 0) != 1 || (int)n->n_input != m->n_slices)
-            return nfail(m, "the [tree] Concat joins every LogSoftmax (%d), axis 1", m->n_slices);
-        for (size_t k = 0; k < n->n_input; k++) {
-            val *v = find(m, n->input[k]);
-            if (!v || v->tree != 2 || v->tj != (int)k) return nfail(m, "input %zu is not the LogSoftmax of Slice %zu", k, k);
-        }
-    } else if (!strcmp(op, "MatMul")) {
-        val *p = const_in(m, 1);
-        if (x->tree != 3 || !p || p->shape.ndim != 2) return nfail(m, "the [tree] MatMul is Concat x tree/paths (a constant)");
-        m->paths = p;
-        m->paths_node = n->name && *n->name ? n->name : n->output[0];
-    } else if (!strcmp(op, "Exp")) {
-        if (x->tree != 4) return nfail(m, "the [tree] Exp reads the MatMul");
-    } else
-        return nfail(m, "after the [tree] tail's first Slice only Slice, LogSoftmax, Concat, MatMul, Exp and Identity");
-    if (!(o = add_val(m, n->output[0], V_LAYER))) return ds_fail("out of memory");
-    o->layer = x->layer, o->tree = x->tree + 1, o->tj = x->tj;
-    return 0;
-}
-
-/* The [tree] tail against the model's tree: each node's Slice, and
- * tree/paths (1 where logit i is on class c's path). */
-static int check_tree(im *m, const ds_class_tree *t, int width)
-{
-    if (width != t->n_logits)
-        return ds_fail("the last layer gives %d logits, the [tree] in metadata deepsky.tree needs %d", width, t->n_logits);
-    if (m->n_slices != t->n_nodes) return ds_fail("the [tree] tail has %d Slices, the tree %d nodes", m->n_slices, t->n_nodes);
-    for (int j = 0; j < t->n_nodes; j++)
-        if (m->slice_ab[2 * j] != t->first[j] || m->slice_ab[2 * j + 1] != t->first[j] + t->n_children[j])
-            return ds_fail("the [tree] tail's Slice %d takes logits %d..%d, tree node '%s' has %d..%d", j, m->slice_ab[2 * j],
-                           m->slice_ab[2 * j + 1], t->names[j], t->first[j], t->first[j] + t->n_children[j]);
-    const val *p = m->paths;
-    if (p->shape.d[0] != t->n_logits || p->shape.d[1] != t->classes)
-        return ds_fail("node '%s': tree/paths is %dx%d, the tree gives %dx%d", m->paths_node, p->shape.d[0], p->shape.d[1],
-                       t->n_logits, t->classes);
-    for (int c = 0; c < t->classes; c++) {
-        for (int i = 0; i < t->n_logits; i++) {
-            int on = 0;
-            for (int id = c; t->parent[id] >= 0; id = t->classes + t->parent[id]) on |= t->logit[id] == i;
-            if (p->data[(size_t)i * t->classes + c] != on)
-                return ds_fail("node '%s': tree/paths[%d][%d] is %g, the tree in metadata deepsky.tree gives %d (logit %d is "
-                               "%son class %d's path)", m->paths_node, i, c, p->data[(size_t)i * t->classes + c], on, i,
-                               on ? "" : "not ", c);
-        }
-    }
     return 0;
 }
 
@@ -616,23 +394,23 @@ static int imp_node(im *m)
 {
     const Onnx__NodeProto *n = m->node;
     const char *op = n->op_type;
-    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) return nfail(m, "operator domain '%s' is not supported", n->domain);
-    if (!n->n_output) return nfail(m, "no output");
+    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) return oi_nfail(m, "operator domain '%s' is not supported", n->domain);
+    if (!n->n_output) return oi_nfail(m, "no output");
     if (!strcmp(op, "Constant")) {
         const Onnx__AttributeProto *a = attr(n, "value");
-        if (!a || !a->t) return nfail(m, "only a tensor 'value' is supported");
-        val *v = add_val(m, n->output[0], V_CONST);
+        if (!a || !a->t) return oi_nfail(m, "only a tensor 'value' is supported");
+        val *v = oi_add_val(m, n->output[0], V_CONST);
         return v ? tensor(a->t, v) : ds_fail("out of memory");
     }
-    if (!n->n_input) return nfail(m, "no input");
-    if (m->tree_text && (m->n_slices || !strcmp(op, "Slice"))) return imp_tree_tail(m, op);
+    if (!n->n_input) return oi_nfail(m, "no input");
+    if (m->tree_text && (m->n_slices || !strcmp(op, "Slice"))) return oi_imp_tree_tail(m, op);
     static const struct { const char *op, *act; } acts[] = {{"Relu", "relu"}, {"Sigmoid", "sigmoid"}, {"Tanh", "tanh"},
                                                             {"Softplus", "softplus"}, {"LeakyRelu", "leaky_relu"}, {"Elu", "elu"}};
     for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
         if (!strcmp(op, acts[i].op)) {
-            if (new_layer(m, "activation", n->input[0]) || append(m, &CUR, "activation = %s\n", acts[i].act)) return -1;
-            if (!strcmp(op, "LeakyRelu")) return append(m, &CUR, "alpha = %.9g\n", attr_f(n, "alpha", 0.01f));
-            if (!strcmp(op, "Elu")) return append(m, &CUR, "alpha = %.9g\n", attr_f(n, "alpha", 1.0f));
+            if (oi_new_layer(m, "activation", n->input[0]) || oi_append(m, &CUR, "activation = %s\n", acts[i].act)) return -1;
+            if (!strcmp(op, "LeakyRelu")) return oi_append(m, &CUR, "alpha = %.9g\n", attr_f(n, "alpha", 0.01f));
+            if (!strcmp(op, "Elu")) return oi_append(m, &CUR, "alpha = %.9g\n", attr_f(n, "alpha", 1.0f));
             return 0;
         }
     if (!strcmp(op, "Conv")) return imp_conv(m, 0);
@@ -641,133 +419,133 @@ static int imp_node(im *m)
     if (!strcmp(op, "MatMul")) return imp_dense(m, 0);
     if (!strcmp(op, "Add")) return imp_add(m);
     if (!strcmp(op, "Sub") || !strcmp(op, "Div")) {
-        val *x = find(m, n->input[0]);
-        if (x && x->kind == V_INPUT && n->n_input == 2) return imp_norm(m, x, const_in(m, 1), op[0] == 'D');
-        return imp_scalar(m, op);
+        val *x = oi_find(m, n->input[0]);
+        if (x && x->kind == V_INPUT && n->n_input == 2) return imp_norm(m, x, oi_const_in(m, 1), op[0] == 'D');
+        return oi_imp_scalar(m, op);
     }
-    if (!strcmp(op, "Mul") || !strcmp(op, "Sinh")) return imp_scalar(m, op);
-    if (!strcmp(op, "Cast")) return imp_cast(m);
-    if (!strcmp(op, "Gather")) return imp_gather(m);
-    if (!strcmp(op, "Identity")) return alias(m, n->input[0], 0);
+    if (!strcmp(op, "Mul") || !strcmp(op, "Sinh")) return oi_imp_scalar(m, op);
+    if (!strcmp(op, "Cast")) return oi_imp_cast(m);
+    if (!strcmp(op, "Gather")) return oi_imp_gather(m);
+    if (!strcmp(op, "Identity")) return oi_alias(m, n->input[0], 0);
     if (!strcmp(op, "Pad")) { /* PyTorch writes a Pad of zeros before avg_pool2d: the identity */
-        val *p = const_in(m, 1);
-        if (!p) return nfail(m, "pads must be a constant");
+        val *p = oi_const_in(m, 1);
+        if (!p) return oi_nfail(m, "pads must be a constant");
         for (size_t i = 0; i < ds_shape_numel(p->shape); i++)
-            if (p->data[i] != 0) return nfail(m, "only a Pad of zeros (the identity) is supported; give the pads to the Conv or pool");
-        return alias(m, n->input[0], 0);
+            if (p->data[i] != 0) return oi_nfail(m, "only a Pad of zeros (the identity) is supported; give the pads to the Conv or pool");
+        return oi_alias(m, n->input[0], 0);
     }
     if (!strcmp(op, "Dropout")) {
-        if (n->n_output > 1 && *n->output[1]) return nfail(m, "the mask output is not supported");
+        if (n->n_output > 1 && *n->output[1]) return oi_nfail(m, "the mask output is not supported");
         if (n->n_input > 2 && *n->input[2]) {
-            val *t = find(m, n->input[2]);
+            val *t = oi_find(m, n->input[2]);
             if (!t || t->kind != V_CONST || (ds_shape_numel(t->shape) && t->data[0] != 0))
-                return nfail(m, "training_mode must be a constant false");
+                return oi_nfail(m, "training_mode must be a constant false");
         }
-        return alias(m, n->input[0], 0); /* the identity at inference */
+        return oi_alias(m, n->input[0], 0); /* the identity at inference */
     }
     if (!strcmp(op, "Softmax")) {
-        int64_t axis = attr_i(n, "axis", -1);
-        if (axis != 1 && axis != -1) return nfail(m, "axis=%lld: only the class axis of [N, K] (1 or -1)", (long long)axis);
-        return alias(m, n->input[0], 1);
+        int64_t axis = oi_attr_i(n, "axis", -1);
+        if (axis != 1 && axis != -1) return oi_nfail(m, "axis=%lld: only the class axis of [N, K] (1 or -1)", (long long)axis);
+        return oi_alias(m, n->input[0], 1);
     }
     if (!strcmp(op, "BatchNormalization")) {
-        val *sc = const_in(m, 1), *b = const_in(m, 2), *mu = const_in(m, 3), *var = const_in(m, 4);
-        if (!sc || !b || !mu || !var) return nfail(m, "scale, B, mean and var must be constants");
-        if (n->n_output > 1 || attr_i(n, "training_mode", 0)) return nfail(m, "training mode is not supported");
+        val *sc = oi_const_in(m, 1), *b = oi_const_in(m, 2), *mu = oi_const_in(m, 3), *var = oi_const_in(m, 4);
+        if (!sc || !b || !mu || !var) return oi_nfail(m, "scale, B, mean and var must be constants");
+        if (n->n_output > 1 || oi_attr_i(n, "training_mode", 0)) return oi_nfail(m, "training mode is not supported");
         size_t c = ds_shape_numel(sc->shape);
         if (ds_shape_numel(b->shape) != c || ds_shape_numel(mu->shape) != c || ds_shape_numel(var->shape) != c)
-            return nfail(m, "scale, B, mean and var must have one value per channel");
+            return oi_nfail(m, "scale, B, mean and var must have one value per channel");
         double eps = attr_f(n, "epsilon", 1e-5f);
         double *v2 = malloc(c * sizeof *v2);
         if (!v2) return ds_fail("out of memory");
         for (size_t i = 0; i < c; i++) v2[i] = var->data[i] + eps - 1e-5; /* deepsky's eps is 1e-5: var + eps kept */
         ds_shape s = ds_shape_of(1, (int)c);
-        int rc = new_layer(m, "batchnorm", n->input[0]) || weight(m, "weight", s, sc->data, 0, 1) ||
-                 weight(m, "bias", s, b->data, 0, 1) || weight(m, "running_mean", s, mu->data, 0, 1) ||
-                 weight(m, "running_var", s, v2, 0, 1);
+        int rc = oi_new_layer(m, "batchnorm", n->input[0]) || oi_weight(m, "weight", s, sc->data, 0, 1) ||
+                 oi_weight(m, "bias", s, b->data, 0, 1) || oi_weight(m, "running_mean", s, mu->data, 0, 1) ||
+                 oi_weight(m, "running_var", s, v2, 0, 1);
         free(v2);
         return rc ? -1 : 0;
     }
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool")) {
         int mx = op[0] == 'M', k, s, p, d;
         if (window(m, &k, &s, &p, &d, 1)) return -1;
-        if (d != 1) return nfail(m, "dilations are not supported in pooling");
-        if (attr_i(n, "ceil_mode", 0)) return nfail(m, "ceil_mode=1 is not supported (deepsky rounds down)");
-        if (mx && (n->n_output > 1 && *n->output[1])) return nfail(m, "the Indices output is not supported");
-        if (mx && attr_i(n, "storage_order", 0)) return nfail(m, "storage_order=1 is not supported");
-        if (!mx && p && !attr_i(n, "count_include_pad", 0))
-            return nfail(m, "count_include_pad=0 with padding: deepsky's average pooling counts the zeros");
-        if (2 * p > k) return nfail(m, "pad %d over half the window %d", p, k);
-        if (new_layer(m, mx ? "maxpool" : "avgpool", n->input[0])) return -1;
-        return append(m, &CUR, "size = %d\nstride = %d\npad = %d\n", k, s, p);
+        if (d != 1) return oi_nfail(m, "dilations are not supported in pooling");
+        if (oi_attr_i(n, "ceil_mode", 0)) return oi_nfail(m, "ceil_mode=1 is not supported (deepsky rounds down)");
+        if (mx && (n->n_output > 1 && *n->output[1])) return oi_nfail(m, "the Indices output is not supported");
+        if (mx && oi_attr_i(n, "storage_order", 0)) return oi_nfail(m, "storage_order=1 is not supported");
+        if (!mx && p && !oi_attr_i(n, "count_include_pad", 0))
+            return oi_nfail(m, "count_include_pad=0 with padding: deepsky's average pooling counts the zeros");
+        if (2 * p > k) return oi_nfail(m, "pad %d over half the window %d", p, k);
+        if (oi_new_layer(m, mx ? "maxpool" : "avgpool", n->input[0])) return -1;
+        return oi_append(m, &CUR, "size = %d\nstride = %d\npad = %d\n", k, s, p);
     }
     if (!strcmp(op, "InstanceNormalization")) {
         /* deepsky's has no parameters: scale and B, unless 1 and 0, become a
          * depthwise 1x1 convolution after it (the same per-channel affine map) */
-        val *sc = const_in(m, 1), *b = const_in(m, 2);
+        val *sc = oi_const_in(m, 1), *b = oi_const_in(m, 2);
         if (!sc || !b || ds_shape_numel(sc->shape) != ds_shape_numel(b->shape))
-            return nfail(m, "scale and B must be constants of one value per channel");
+            return oi_nfail(m, "scale and B must be constants of one value per channel");
         if (fabs(attr_f(n, "epsilon", 1e-5f) - 1e-5) > 1e-9)
-            return nfail(m, "epsilon=%g: deepsky's is 1e-5", attr_f(n, "epsilon", 1e-5f));
+            return oi_nfail(m, "epsilon=%g: deepsky's is 1e-5", attr_f(n, "epsilon", 1e-5f));
         int c = (int)ds_shape_numel(sc->shape), affine = 0;
         for (int i = 0; i < c; i++) affine |= sc->data[i] != 1 || b->data[i] != 0;
-        if (new_layer(m, "instancenorm", n->input[0])) return -1;
+        if (oi_new_layer(m, "instancenorm", n->input[0])) return -1;
         if (!affine) return 0;
-        val *o = find(m, n->output[0]);
+        val *o = oi_find(m, n->output[0]);
         o->name = "";                    /* the affine layer's output takes the node's name */
         int in_layer = m->n_layers - 1;
-        if (new_layer(m, "conv", NULL)) return -1;
-        if (append(m, &CUR, "from = l%d\nfilters = %d\nsize = 1\ngroups = %d\nbias = 1\n", in_layer, c, c)) return -1;
-        return weight(m, "weight", ds_shape_of(4, c, 1, 1, 1), sc->data, 0, 1) ||
-               weight(m, "bias", ds_shape_of(1, c), b->data, 0, 1) ? -1 : 0;
+        if (oi_new_layer(m, "conv", NULL)) return -1;
+        if (oi_append(m, &CUR, "from = l%d\nfilters = %d\nsize = 1\ngroups = %d\nbias = 1\n", in_layer, c, c)) return -1;
+        return oi_weight(m, "weight", ds_shape_of(4, c, 1, 1, 1), sc->data, 0, 1) ||
+               oi_weight(m, "bias", ds_shape_of(1, c), b->data, 0, 1) ? -1 : 0;
     }
-    if (!strcmp(op, "GlobalAveragePool")) return new_layer(m, "global_avgpool", n->input[0]);
+    if (!strcmp(op, "GlobalAveragePool")) return oi_new_layer(m, "global_avgpool", n->input[0]);
     if (!strcmp(op, "Flatten")) {
-        if (attr_i(n, "axis", 1) != 1) return nfail(m, "axis=%lld: only 1 (keep the batch)", (long long)attr_i(n, "axis", 1));
-        val *x = find(m, n->input[0]);
-        if (x && x->embed3d && !x->ntail) return alias_flat(m, n->input[0]); /* deepsky's embedding is [N, D] already */
-        return new_layer(m, "flatten", n->input[0]);
+        if (oi_attr_i(n, "axis", 1) != 1) return oi_nfail(m, "axis=%lld: only 1 (keep the batch)", (long long)oi_attr_i(n, "axis", 1));
+        val *x = oi_find(m, n->input[0]);
+        if (x && x->embed3d && !x->ntail) return oi_alias_flat(m, n->input[0]); /* deepsky's embedding is [N, D] already */
+        return oi_new_layer(m, "flatten", n->input[0]);
     }
     if (!strcmp(op, "Concat")) {
-        if (attr_i(n, "axis", 0) != 1) return nfail(m, "axis=%lld: only the channel axis 1", (long long)attr_i(n, "axis", 0));
+        if (oi_attr_i(n, "axis", 0) != 1) return oi_nfail(m, "axis=%lld: only the channel axis 1", (long long)oi_attr_i(n, "axis", 0));
         char *from = NULL;
         for (size_t k = 0; k < n->n_input; k++) {
             char s[32];
-            if (src_name(m, n->input[k], s, sizeof s) || append(m, &from, "%s%s", k ? ", " : "", s)) {
+            if (oi_src_name(m, n->input[k], s, sizeof s) || oi_append(m, &from, "%s%s", k ? ", " : "", s)) {
                 free(from);
                 return -1;
             }
         }
-        int rc = new_layer(m, "concat", NULL) || append(m, &CUR, "from = %s\n", from);
+        int rc = oi_new_layer(m, "concat", NULL) || oi_append(m, &CUR, "from = %s\n", from);
         free(from);
         return rc ? -1 : 0;
     }
     if (!strcmp(op, "Reshape")) {
-        val *s = const_in(m, 1);
-        if (!s || s->shape.ndim != 1 || s->shape.d[0] < 1) return nfail(m, "the shape must be a 1-D constant");
+        val *s = oi_const_in(m, 1);
+        if (!s || s->shape.ndim != 1 || s->shape.d[0] < 1) return oi_nfail(m, "the shape must be a 1-D constant");
         int nd = s->shape.d[0], batch = m->in[0].dims[0];
-        if (attr_i(n, "allowzero", 0)) return nfail(m, "allowzero=1 is not supported");
+        if (oi_attr_i(n, "allowzero", 0)) return oi_nfail(m, "allowzero=1 is not supported");
         if (!(s->data[0] == 0 || s->data[0] == batch || (s->data[0] == -1 && nd == 1)))
-            return nfail(m, "the first size must keep the batch (0 or %d)", batch);
-        if (nd == 1) return nfail(m, "a reshape to 1-D drops the batch");
-        val *x = find(m, n->input[0]);
+            return oi_nfail(m, "the first size must keep the batch (0 or %d)", batch);
+        if (nd == 1) return oi_nfail(m, "a reshape to 1-D drops the batch");
+        val *x = oi_find(m, n->input[0]);
         if (x && x->embed3d && !x->ntail && nd == 2 && x->kind == V_LAYER &&
             (s->data[1] == -1 || s->data[1] == m->layer_units[x->layer]))
-            return alias_flat(m, n->input[0]);
-        if (nd == 2 && s->data[1] == -1) return new_layer(m, "flatten", n->input[0]);
+            return oi_alias_flat(m, n->input[0]);
+        if (nd == 2 && s->data[1] == -1) return oi_new_layer(m, "flatten", n->input[0]);
         char *shape = NULL;
         for (int k = 1; k < nd; k++) {
             if (s->data[k] == 0) {
                 free(shape);
-                return nfail(m, "a 0 (copied) size after the batch is not supported");
+                return oi_nfail(m, "a 0 (copied) size after the batch is not supported");
             }
-            if (append(m, &shape, "%s%lld", k > 1 ? "," : "", (long long)s->data[k])) return -1;
+            if (oi_append(m, &shape, "%s%lld", k > 1 ? "," : "", (long long)s->data[k])) return -1;
         }
-        int rc = new_layer(m, "reshape", n->input[0]) || append(m, &CUR, "shape = %s\n", shape);
+        int rc = oi_new_layer(m, "reshape", n->input[0]) || oi_append(m, &CUR, "shape = %s\n", shape);
         free(shape);
         return rc ? -1 : 0;
     }
-    return nfail(m, "operator %s has no deepsky layer (docs/onnx.md lists the supported ones)", op);
+    return oi_nfail(m, "operator %s has no deepsky layer (docs/onnx.md lists the supported ones)", op);
 }
 
 /* Build the parsed model for `batch`, put the imported weights in, and
@@ -826,8 +604,8 @@ static void im_free(im *m)
 /* Input k's per-sample shape as the model file writes it. */
 static int shape_text(im *m, char **t, int k)
 {
-    int rc = m->in[k].rank3 ? append(m, t, "1,") : 0;
-    for (int d = 1; d < m->in[k].ndim && !rc; d++) rc = append(m, t, "%s%d", d > 1 ? "," : "", m->in[k].dims[d]);
+    int rc = m->in[k].rank3 ? oi_append(m, t, "1,") : 0;
+    for (int d = 1; d < m->in[k].ndim && !rc; d++) rc = oi_append(m, t, "%s%d", d > 1 ? "," : "", m->in[k].dims[d]);
     return rc;
 }
 
@@ -836,75 +614,27 @@ static int shape_text(im *m, char **t, int k)
 static char *model_text(im *m, const char *onnx_path, int classes, int with_tree)
 {
     char *t = NULL;
-    int rc = append(m, &t, "# imported from %s by deepsky import (docs/onnx.md)\n", onnx_path);
+    int rc = oi_append(m, &t, "# imported from %s by deepsky import (docs/onnx.md)\n", onnx_path);
     for (int k = 0; k < m->n_in && m->sections && !rc; k++) {
-        rc = append(m, &t, "[input]\nname = %s\nshape = ", m->in[k].name) || shape_text(m, &t, k);
-        if (!rc && m->in[k].columns) rc = append(m, &t, "\ncolumns = %s", m->in[k].columns);
-        if (!rc) rc = append(m, &t, "\nnormalize = %s\n\n", m->in[k].norm.channels ? "standard" : "none");
+        rc = oi_append(m, &t, "[input]\nname = %s\nshape = ", m->in[k].name) || shape_text(m, &t, k);
+        if (!rc && m->in[k].columns) rc = oi_append(m, &t, "\ncolumns = %s", m->in[k].columns);
+        if (!rc) rc = oi_append(m, &t, "\nnormalize = %s\n\n", m->in[k].norm.channels ? "standard" : "none");
     }
-    if (!rc) rc = append(m, &t, "[net]\n");
-    if (!rc && !m->sections) rc = append(m, &t, "input = ") || shape_text(m, &t, 0) || append(m, &t, "\n");
-    if (!rc) rc = append(m, &t, "classes = %d\n", classes);
-    if (!rc && !m->sections) rc = append(m, &t, "normalize = %s\n", m->in[0].norm.channels ? "standard" : "none");
-    if (!rc && with_tree && m->tree_text) rc = append(m, &t, "\n[tree]\n%s\n", m->tree_text);
+    if (!rc) rc = oi_append(m, &t, "[net]\n");
+    if (!rc && !m->sections) rc = oi_append(m, &t, "input = ") || shape_text(m, &t, 0) || oi_append(m, &t, "\n");
+    if (!rc) rc = oi_append(m, &t, "classes = %d\n", classes);
+    if (!rc && !m->sections) rc = oi_append(m, &t, "normalize = %s\n", m->in[0].norm.channels ? "standard" : "none");
+    if (!rc && with_tree && m->tree_text) rc = oi_append(m, &t, "\n[tree]\n%s\n", m->tree_text);
     for (int i = 0; i < m->n_layers && !rc; i++) {
         char *s = strstr(m->layer_text[i], "%BIAS%");
         if (s) memcpy(s, "0\n", 3); /* a MatMul no Add gave a bias */
-        rc = append(m, &t, "%s", m->layer_text[i]);
+        rc = oi_append(m, &t, "%s", m->layer_text[i]);
     }
     if (rc) {
         free(t);
         return NULL;
     }
     return t;
-}
-
-/* y = the output transform of x, in float32 as ONNX computes it. */
-static float transform(const im *m, float x)
-{
-    for (int k = 0; k < m->n_tail; k++) {
-        const tailop *t = &m->tail[k];
-        float c = (float)t->c;
-        x = !strcmp(t->op, "mul") ? x * c : !strcmp(t->op, "add") ? x + c : !strcmp(t->op, "sub") ? x - c
-            : !strcmp(t->op, "rsub") ? c - x : !strcmp(t->op, "div") ? x / c : sinhf(x);
-    }
-    return x;
-}
-
-/* The transform as checkpoint metadata: [["mul",0.5],["add",0.5],["sinh"]]. */
-static char *transform_json(im *m)
-{
-    char *j = NULL;
-    int rc = append(m, &j, "[");
-    for (int k = 0; k < m->n_tail && !rc; k++)
-        rc = !strcmp(m->tail[k].op, "sinh") ? append(m, &j, "%s[\"sinh\"]", k ? "," : "")
-                                             : append(m, &j, "%s[\"%s\",%.9g]", k ? "," : "", m->tail[k].op, m->tail[k].c);
-    if (!rc) rc = append(m, &j, "]");
-    if (rc) free(j), j = NULL;
-    return j;
-}
-
-/* Input k's file for --run: the one path, or NAME=PATH among a list. */
-static int run_file(im *m, const char *run_x, int k, char *path, size_t size)
-{
-    if (!strchr(run_x, '=')) {
-        if (m->n_in > 1) return ds_fail("--run: the model has %d inputs: give each as NAME=FILE.npy, comma-separated", m->n_in);
-        snprintf(path, size, "%s", run_x);
-        return 0;
-    }
-    for (const char *p = run_x; *p;) {
-        const char *e = strchr(p, ','), *eq = strchr(p, '=');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (!eq || eq >= p + len) return ds_fail("--run: '%.*s' is not NAME=FILE.npy", (int)len, p);
-        size_t nl = (size_t)(eq - p);
-        if ((nl == strlen(m->in[k].onnx_name) && !strncmp(p, m->in[k].onnx_name, nl)) ||
-            (nl == strlen(m->in[k].name) && !strncmp(p, m->in[k].name, nl))) {
-            snprintf(path, size, "%.*s", (int)(len - nl - 1), eq + 1);
-            return 0;
-        }
-        p += len + (e ? 1 : 0);
-    }
-    return ds_fail("--run: no file for input '%s'", m->in[k].onnx_name);
 }
 
 static int run_npy(im *m, ds_model *md, const char *run_x, const char *run_y, int softmax)
@@ -914,7 +644,7 @@ static int run_npy(im *m, ds_model *md, const char *run_x, const char *run_y, in
     for (int k = 0; k < m->n_in && !rc; k++) {
         int nd, dims[DS_MAX_DIMS];
         char path[4096];
-        if ((rc = run_file(m, run_x, k, path, sizeof path)) || (rc = ds_npy_read(path, &x[k], &nd, dims))) break;
+        if ((rc = oi_run_file(m, run_x, k, path, sizeof path)) || (rc = ds_npy_read(path, &x[k], &nd, dims))) break;
         if (nd != m->in[k].ndim) rc = ds_fail("%s: %d dims, the ONNX input '%s' has %d", path, nd, m->in[k].onnx_name, m->in[k].ndim);
         for (int d = 1; d < nd && !rc; d++)
             if (dims[d] != m->in[k].dims[d])
@@ -950,7 +680,7 @@ static int run_npy(im *m, ds_model *md, const char *run_x, const char *run_y, in
             for (int j = 0; j < c; j++) v[j] = (float)(exp((double)v[j] - mx) / s);
         }
     }
-    for (size_t i = 0; i < ds_numel(out) && m->n_tail; i++) out->val[i] = transform(m, out->val[i]);
+    for (size_t i = 0; i < ds_numel(out) && m->n_tail; i++) out->val[i] = oi_transform(m, out->val[i]);
     const ds_class_tree *t = ds_model_tree(md);
     if (!rc && t) { /* the tail's probabilities */
         float *p = malloc((size_t)r * (size_t)t->classes * sizeof *p);
@@ -963,94 +693,22 @@ static int run_npy(im *m, ds_model *md, const char *run_x, const char *run_y, in
     return rc;
 }
 
-/* A model-file name for ONNX input k: its own where it is one and not
- * taken (layers are l0, l1, ...), else in<k>. */
-static void input_name(im *m, int k)
-{
-    const char *s = m->in[k].onnx_name;
-    int ok = (s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')) && strlen(s) < DS_LAYER_NAME_MAX;
-    for (const char *q = s; ok && *q; q++)
-        ok = *q == '_' || *q == '-' || (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9');
-    if (ok && (!strcmp(s, "input") || !strcmp(s, "y") || !strcmp(s, "loss") || !strcmp(s, "label"))) ok = 0;
-    if (ok && s[0] == 'l' && s[1] && strspn(s + 1, "0123456789") == strlen(s + 1)) ok = 0;
-    if (ok && !strncmp(s, "in", 2) && s[2] && strspn(s + 2, "0123456789") == strlen(s + 2)) ok = 0;
-    if (ok) snprintf(m->in[k].name, sizeof m->in[k].name, "%s", s);
-    else snprintf(m->in[k].name, sizeof m->in[k].name, "in%d", k);
-}
-
-static const char *meta(const Onnx__ModelProto *mp, const char *key)
-{
-    for (size_t i = 0; i < mp->n_metadata_props; i++)
-        if (mp->metadata_props[i]->key && !strcmp(mp->metadata_props[i]->key, key)) return mp->metadata_props[i]->value;
-    return NULL;
-}
-
-/* The graph inputs (those no initializer names), their shapes and names. */
-static int read_inputs(im *m, const Onnx__ModelProto *mp, const char *onnx_path)
-{
-    const Onnx__GraphProto *g = mp->graph;
-    for (size_t i = 0; i < g->n_input; i++) {
-        const Onnx__ValueInfoProto *input = g->input[i];
-        if (find(m, input->name)) continue; /* an initializer listed as an input (old exporters) */
-        if (m->n_in == DS_MAX_INPUTS) return ds_fail("%s: more than %d inputs", onnx_path, DS_MAX_INPUTS);
-        imin *in = &m->in[m->n_in];
-        in->onnx_name = input->name;
-        const Onnx__TypeProto *t = input->type;
-        if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type->shape ||
-            t->tensor_type->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
-            return ds_fail("%s: input '%s' must be a float tensor of known shape", onnx_path, input->name);
-        const Onnx__TensorShapeProto *s = t->tensor_type->shape;
-        in->ndim = (int)s->n_dim;
-        if (s->n_dim == 3) { /* [N, A, B] as one-channel images: only where no node has a channel axis */
-            static const char *const chan_ops[] = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
-                                                  "BatchNormalization", "InstanceNormalization", "Concat", "Sub", "Div"};
-            for (size_t j = 0; j < g->n_node; j++)
-                for (size_t k = 0; k < sizeof chan_ops / sizeof *chan_ops; k++)
-                    if (!strcmp(g->node[j]->op_type, chan_ops[k]))
-                        return ds_fail("%s: input '%s' is [N, A, B] and node '%s' (%s) has a channel axis: deepsky "
-                                       "takes [N, F] or [N, C, H, W]", onnx_path, input->name, g->node[j]->name, chan_ops[k]);
-            in->rank3 = 1;
-        }
-        if (s->n_dim < 2 || s->n_dim > 4)
-            return ds_fail("%s: input '%s' has %zu dims: deepsky takes [N, F] or [N, C, H, W]", onnx_path, input->name, s->n_dim);
-        for (size_t k = 0; k < s->n_dim; k++) {
-            const Onnx__TensorShapeProto__Dimension *d = s->dim[k];
-            if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) in->dims[k] = (int)d->dim_value;
-            else if (k == 0) in->dims[k] = 1; /* a symbolic batch */
-            else return ds_fail("%s: input '%s' dim %zu is symbolic: deepsky needs the sample shape", onnx_path, input->name, k);
-        }
-        char key[256];
-        snprintf(key, sizeof key, "deepsky.columns.%s", input->name);
-        in->columns = meta(mp, key);
-        if (in->columns && (in->ndim != 2 || strpbrk(in->columns, "\n[]#")))
-            return ds_fail("%s: metadata %s: columns for a [N, F] input, one line", onnx_path, key);
-        input_name(m, m->n_in);
-        val *v = add_val(m, input->name, V_INPUT);
-        if (!v) return ds_fail("out of memory");
-        v->layer = m->n_in++;
-        m->sections |= in->columns != NULL;
-    }
-    if (!m->n_in) return ds_fail("%s: the graph has no input", onnx_path);
-    m->sections |= m->n_in > 1;
-    return 0;
-}
-
 /* After the nodes: the output value, checked against the tails. */
 static int output_val(im *m, const Onnx__GraphProto *g, const char *onnx_path, val **out)
 {
     const char *oname = g->output[g->n_output - 1]->name;
-    val *o = find(m, oname);
+    val *o = oi_find(m, oname);
     if (o && o->kind == V_INPUT) {
         /* the output is the input (Identity, Dropout, a Softmax of it): one linear [activation] */
         int sm = o->softmax;
         char src[DS_LAYER_NAME_MAX + 8];
-        ref_name(m, o, src, sizeof src);
+        oi_ref_name(m, o, src, sizeof src);
         const Onnx__NodeProto fake = {.name = "output", .op_type = "Identity", .n_output = 1, .output = (char **)&oname};
         m->node = &fake;
-        int rc = new_layer(m, "activation", NULL) || append(m, &m->layer_text[m->n_layers - 1], "from = %s\nactivation = linear\n", src);
+        int rc = oi_new_layer(m, "activation", NULL) || oi_append(m, &m->layer_text[m->n_layers - 1], "from = %s\nactivation = linear\n", src);
         m->node = NULL;
         if (rc) return -1;
-        o = find(m, oname);
+        o = oi_find(m, oname);
         o->softmax = sm;
     }
     if (m->tree_text) {
@@ -1087,7 +745,7 @@ static int write_out(im *m, const Onnx__ModelProto *mp, ds_model *md, const char
     ds_meta_kv extra[DS_MAX_INPUTS + 2];
     int n_extra = 0, n_json = 0, rc = 0, has_classes = 0;
     if (mkdir(out_dir, 0777) && errno != EEXIST) return ds_fail("cannot create %s: %s", out_dir, strerror(errno));
-    const char *cl = meta(mp, "classes");
+    const char *cl = oi_meta(mp, "classes");
     if (cl) extra[n_extra++] = (ds_meta_kv){"classes", cl}, has_classes = 1;
     for (int k = 1; k < m->n_in && !rc; k++) /* inputs after the first: "norm.NAME", as train writes them */
         if (m->in[k].norm.channels) {
@@ -1096,7 +754,7 @@ static int write_out(im *m, const Onnx__ModelProto *mp, ds_model *md, const char
             else extra[n_extra++] = (ds_meta_kv){keys[k], json[n_json++]};
         }
     if (!rc && m->n_tail) {
-        if (!(json[n_json] = transform_json(m))) rc = -1;
+        if (!(json[n_json] = oi_transform_json(m))) rc = -1;
         else extra[n_extra++] = (ds_meta_kv){"output_transform", json[n_json++]};
     }
     ds_graph *cg = NULL;
@@ -1158,18 +816,18 @@ int ds_onnx_import(const char *onnx_path, const char *out_dir, const char *run_x
     }
     Onnx__GraphProto *g = mp->graph;
     im m = {.dense_no_bias_last = -1};
-    m.tree_text = meta(mp, "deepsky.tree");
+    m.tree_text = oi_meta(mp, "deepsky.tree");
     m.cap_v = (int)(g->n_initializer + g->n_input + g->n_node + 1);
     m.v = calloc((size_t)m.cap_v, sizeof *m.v);
     int rc = m.v ? 0 : ds_fail("%s: out of memory", onnx_path);
     if (!rc && m.tree_text && strpbrk(m.tree_text, "[]"))
         rc = ds_fail("%s: metadata deepsky.tree is not the lines of a [tree] section", onnx_path);
     for (size_t i = 0; i < g->n_initializer && !rc; i++) {
-        val *v = add_val(&m, g->initializer[i]->name, V_CONST);
+        val *v = oi_add_val(&m, g->initializer[i]->name, V_CONST);
         rc = v ? tensor(g->initializer[i], v) : ds_fail("out of memory");
         if (rc) file_fail(onnx_path);
     }
-    if (!rc) rc = read_inputs(&m, mp, onnx_path);
+    if (!rc) rc = oi_read_inputs(&m, mp, onnx_path);
     for (size_t i = 0; i < g->n_node && !rc; i++) {
         m.node = g->node[i];
         if ((rc = imp_node(&m))) file_fail(onnx_path);
@@ -1206,7 +864,7 @@ int ds_onnx_import(const char *onnx_path, const char *out_dir, const char *run_x
     text = NULL, md = NULL;
     if (!rc && !(text = model_text(&m, onnx_path, classes, 1))) rc = -1;
     if (!rc && !(md = ds_model_parse(text, onnx_path))) rc = -1;
-    if (!rc && m.tree_text && check_tree(&m, ds_model_tree(md), width)) rc = file_fail(onnx_path);
+    if (!rc && m.tree_text && oi_check_tree(&m, ds_model_tree(md), width)) rc = file_fail(onnx_path);
     if (!rc && out_dir) rc = write_out(&m, mp, md, text, out_dir);
     if (!rc && run_x) rc = run_npy(&m, md, run_x, run_y, softmax);
     ds_model_free(md);
