@@ -626,6 +626,8 @@ int ds_fits_write(const char *path, int naxis, const int *dims, const float *x, 
 int ds_is_fits_name(const char *name);
 /* Write an NPY (float32) array of the given shape. */
 int ds_npy_write(const char *path, ds_shape shape, const float *data);
+/* A whole NPY array (float32/float64/uint8/int…) as malloc'd floats, its dims batch first. */
+int ds_npy_read(const char *path, float **data, int *ndim, int dims[DS_MAX_DIMS]);
 /* An NPY file's bytes in memory, read as npy:X.npy reads the file (X [n, …],
  * labels zeros); name is the body's name in messages (deepsky serve). */
 int ds_npy_load_mem(const void *buf, size_t size, const char *name, ds_dataset *out);
@@ -1755,6 +1757,10 @@ const char *ds_predictor_param(ds_predictor *p, int i, int *dims, int *ndim, flo
  * normalisation as Sub/Div nodes, outputs "logits" and "probabilities",
  * class names in metadata_props "classes". -1 naming the layer otherwise. */
 int ds_onnx_export(const char *ckpt_path, const char *onnx_path);
+/* ds_onnx_export with a GAN checkpoint's network: net "generator" (NULL: it;
+ * inputs z [and c], outputs "generated" in [-1, 1] and "sample" in data units)
+ * or "discriminator" (the data scale in front; "logit", "probability"). */
+int ds_onnx_export_ex(const char *ckpt_path, const char *onnx_path, const char *net);
 /* Read an ONNX model (one input, one output; the operators docs/onnx.md
  * lists) and, with out_dir, write out_dir/model.cfg and
  * out_dir/model.safetensors (a checkpoint: predict reads it); with run_x,

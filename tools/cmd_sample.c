@@ -17,11 +17,11 @@ static int ends_with(const char *s, const char *t)
 
 static int run_sample(int argc, char **argv)
 {
-    const char *ckpt = NULL, *out = NULL, *grid = NULL, *classes_out = NULL, *v;
-    int n = 0, cls = -1, seed = 1, by_class = 0;
+    const char *ckpt = NULL, *out = NULL, *grid = NULL, *classes_out = NULL, *zfile = NULL, *v;
+    int n = 0, cls = -1, seed = 1, by_class = 0, zlatent = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_opt(argc, argv, &i, "--out", &out) || cli_opt(argc, argv, &i, "--grid", &grid) ||
-            cli_opt(argc, argv, &i, "--classes-out", &classes_out))
+            cli_opt(argc, argv, &i, "--classes-out", &classes_out) || cli_opt(argc, argv, &i, "--z", &zfile))
             continue;
         if (cli_opt(argc, argv, &i, "--n", &v)) {
             if (cli_parse_int("--n", v, 1, 10000000, &n)) return 2;
@@ -40,12 +40,26 @@ static int run_sample(int argc, char **argv)
         }
     }
     if (!ckpt) return cli_usage("sample: give a GAN checkpoint (deepsky gan's DIR/last.safetensors)");
-    if (!n) return cli_usage("sample: --n N is required");
+    if (!n && !zfile) return cli_usage("sample: --n N (or --z Z.npy) is required");
     if (!out) return cli_usage("sample: --out FILE.npy or FILE.fits is required");
     int fits = ends_with(out, ".fits") || ends_with(out, ".fit") || ends_with(out, ".fts");
     if (!fits && !ends_with(out, ".npy")) return cli_usage("sample: --out %s: name it .npy or .fits", out);
+    float *z = NULL; /* --z: the latent vectors given, --n their count */
+    if (zfile) {
+        int nd, dims[DS_MAX_DIMS];
+        if (ds_npy_read(zfile, &z, &nd, dims)) return cli_lib_error(NULL);
+        if (nd != 2 || (n && n != dims[0])) {
+            free(z);
+            return cli_usage("sample: --z %s: want [N, latent]%s", zfile, n && nd == 2 ? " with N = --n" : "");
+        }
+        n = dims[0];
+        zlatent = dims[1];
+    }
     ds_checkpoint *ck = ds_checkpoint_open(ckpt);
-    if (!ck) return cli_lib_error(NULL);
+    if (!ck) {
+        free(z);
+        return cli_lib_error(NULL);
+    }
     int rc = 1;
     ds_gan_model *m = NULL;
     ds_gan *g = NULL;
@@ -86,7 +100,11 @@ static int run_sample(int argc, char **argv)
                : cls >= 0       ? (float)cls
                : by_class       ? (float)(i % gc->classes)
                                 : (float)ds_rng_below(&rng, (uint32_t)gc->classes);
-    if (ds_gan_generate(g, n, NULL, gc->conditional ? c : NULL, &rng, ds_gan_get_scale(g), x)) goto lib_fail;
+    if (z && zlatent != gc->latent) {
+        rc = cli_usage("sample: --z %s: %d values per row, the generator's latent has %d", zfile, zlatent, gc->latent);
+        goto done;
+    }
+    if (ds_gan_generate(g, n, z, gc->conditional ? c : NULL, &rng, ds_gan_get_scale(g), x)) goto lib_fail;
     int C = s.ndim == 3 ? s.d[0] : 1, H = s.ndim == 3 ? s.d[1] : 1, W = s.d[s.ndim - 1];
     if (fits) {
         int dims4[4] = {n, C, H, W}, dims3[3] = {n, H, W};
@@ -123,6 +141,7 @@ static int run_sample(int argc, char **argv)
 lib_fail:
     rc = cli_lib_error(NULL);
 done:
+    free(z);
     free(x);
     free(c);
     ds_gan_free(g);
@@ -140,6 +159,7 @@ const cli_command cli_cmd_sample = {
     "                   has a column per class)\n"
     "  --seed S         z and the drawn classes (default 1)\n"
     "  --classes-out F  the classes of the samples as NPY [N]\n"
+    "  --z Z.npy        the latent vectors [N, latent] to use (N is --n), instead of drawing them\n"
     "  --grid PNG       also a picture of the first 256 (each scaled to its own range)\n"
     "Samples are in the training data's units (the checkpoint's scale inverted), from the\n"
     "generator in eval mode. See docs/gan.md.\n",

@@ -5,6 +5,7 @@
  * metadata_props "classes". Encoded with protobuf-c over ONNX's own
  * onnx.proto (third_party/onnx; generated at build time). Without
  * protobuf-c the build has no DS_HAVE_ONNX and ds_onnx_export says so. */
+#include "json.h"
 #include "model.h"
 
 #include <stdio.h>
@@ -12,9 +13,11 @@
 #include <string.h>
 
 #ifndef DS_HAVE_ONNX
-int ds_onnx_export(const char *ckpt_path, const char *onnx_path)
+int ds_onnx_export(const char *ckpt_path, const char *onnx_path) { return ds_onnx_export_ex(ckpt_path, onnx_path, NULL); }
+
+int ds_onnx_export_ex(const char *ckpt_path, const char *onnx_path, const char *net)
 {
-    (void)onnx_path;
+    (void)onnx_path, (void)net;
     return ds_fail("%s: this deepsky was built without ONNX support (needs protobuf-c: libprotobuf-c-dev, "
                    "protobuf-c-compiler)", ckpt_path);
 }
@@ -27,6 +30,7 @@ int ds_onnx_export(const char *ckpt_path, const char *onnx_path)
 typedef struct ex {
     Onnx__GraphProto *g;
     const ds_checkpoint *ck;
+    const char *prefix; /* a GAN network's checkpoint keys: "generator." / "discriminator."; else "" */
     int oom, n_tmp, has_norm;
 } ex;
 
@@ -45,9 +49,8 @@ static void push(ex *e, void ***arr, size_t *n, void *p)
         return;
     }
     void **a = realloc(*arr, (*n + 1) * sizeof *a);
-    if (!a) {
+    if (!a) { /* p is leaked, not freed: a caller may still read a name it pushed */
         e->oom = 1;
-        free(p); /* shallow: callers push fresh leaves only */
         return;
     }
     a[(*n)++] = p;
@@ -66,9 +69,8 @@ static char *tmp_name(ex *e, const char *base, const char *op)
 static Onnx__NodeProto *node(ex *e, const char *op, int nin, const char *const *in, char *out)
 {
     Onnx__NodeProto *n = malloc(sizeof *n);
-    if (!n) {
+    if (!n) { /* out is leaked, not freed: callers copy its name after */
         e->oom = 1;
-        free(out);
         return NULL;
     }
     onnx__node_proto__init(n);
@@ -189,7 +191,7 @@ static int batchnorm(ex *e, const char *prefix, const char *base, char **cur)
 {
     static const char *const roles[] = {"weight", "bias", "running_mean", "running_var"};
     const char *in[5] = {*cur};
-    char names[4][DS_LAYER_NAME_MAX + 24];
+    char names[4][DS_LAYER_NAME_MAX + 48];
     for (int k = 0; k < 4; k++) {
         snprintf(names[k], sizeof names[k], "%s.%s", prefix, roles[k]);
         if (weight(e, names[k])) return -1;
@@ -206,9 +208,10 @@ static int batchnorm(ex *e, const char *prefix, const char *base, char **cur)
 /* The ONNX nodes of layer L on inputs in[0..n_in); *cur its output. */
 static int layer(ex *e, const ds_model *m, const ds_layer *L, const char *const *in, int n_in, char **cur)
 {
-    char wn[DS_LAYER_NAME_MAX + 16], bn[DS_LAYER_NAME_MAX + 16];
-    snprintf(wn, sizeof wn, "%s.weight", L->name);
-    snprintf(bn, sizeof bn, "%s.bias", L->name);
+    char wn[DS_LAYER_NAME_MAX + 32], bn[DS_LAYER_NAME_MAX + 32], pn[DS_LAYER_NAME_MAX + 24];
+    snprintf(wn, sizeof wn, "%s%s.weight", e->prefix, L->name);
+    snprintf(bn, sizeof bn, "%s%s.bias", e->prefix, L->name);
+    snprintf(pn, sizeof pn, "%s%s", e->prefix, L->name);
     *cur = sdup(e, in[0]);
     switch (L->kind) {
     case L_CONV:
@@ -255,7 +258,7 @@ static int layer(ex *e, const ds_model *m, const ds_layer *L, const char *const 
         break;
     }
     case L_GAP: step(e, "GlobalAveragePool", L->name, cur); break;
-    case L_BN: return batchnorm(e, L->name, L->name, cur);
+    case L_BN: return batchnorm(e, pn, L->name, cur);
     case L_INSTNORM: { /* no parameters in deepsky: scale 1, bias 0 over the channels the built graph gives */
         int64_t c = L->node->shape.d[1];
         float *ones = malloc((size_t)c * sizeof *ones), *zeros = calloc((size_t)c, sizeof *zeros);
@@ -275,6 +278,17 @@ static int layer(ex *e, const ds_model *m, const ds_layer *L, const char *const 
         attr_float(e, node(e, "InstanceNormalization", 3, ins, out), "epsilon", 1e-5f);
         free(*cur);
         *cur = sdup(e, out);
+        break;
+    }
+    case L_EMBED: { /* Gather(table, int64(index)) [N, 1, D] (or [N, D]), flattened to deepsky's [N, D] */
+        if (weight(e, wn)) return -1;
+        attr_int(e, step(e, "Cast", L->name, cur), "to", ONNX__TENSOR_PROTO__DATA_TYPE__INT64);
+        const char *ins[2] = {wn, *cur};
+        char *out = tmp_name(e, L->name, "Gather");
+        attr_int(e, node(e, "Gather", 2, ins, out), "axis", 0);
+        free(*cur);
+        *cur = sdup(e, out);
+        attr_int(e, step(e, "Flatten", L->name, cur), "axis", 1);
         break;
     }
     case L_DROPOUT: break; /* the identity at inference */
@@ -317,8 +331,8 @@ static int layer(ex *e, const ds_model *m, const ds_layer *L, const char *const 
                        ds_layer_kind_name(L->kind));
     }
     if (L->bn && (L->kind == L_CONV || L->kind == L_DECONV || L->kind == L_DENSE)) {
-        char p[DS_LAYER_NAME_MAX + 8];
-        snprintf(p, sizeof p, "%s.bn", L->name);
+        char p[DS_LAYER_NAME_MAX + 32];
+        snprintf(p, sizeof p, "%s%s.bn", e->prefix, L->name);
         if (batchnorm(e, p, L->name, cur)) return -1;
     }
     if (L->kind == L_CONV || L->kind == L_DECONV || L->kind == L_DENSE || L->kind == L_ACT || L->kind == L_ADD)
@@ -376,104 +390,286 @@ static void metadata(ex *e, Onnx__ModelProto *mp, const char *key, const char *v
     push(e, (void ***)&mp->metadata_props, &mp->n_metadata_props, kv);
 }
 
-static int build(ex *e, Onnx__ModelProto *mp, const ds_model *m)
+/* x' = (x − mean) / std after input value *x: constants TAG.mean, TAG.std
+ * of shape [C, 1, 1] (an image input: they broadcast over H, W) or [F]. */
+static void norm_nodes(ex *e, const char *tag, const ds_norm *nm, int image, char **x)
 {
-    if (m->tree) return ds_fail("%s: a hierarchical [tree] head has no ONNX export", m->file);
-    if (m->n_inputs > 1) return ds_fail("%s: a model with %d inputs has no ONNX export (one input only)", m->file, m->n_inputs);
-    if (m->n_outputs > 1) return ds_fail("%s: a model with %d heads has no ONNX export (one head only)", m->file, m->n_outputs);
-    const char *in_name = m->n_inputs ? m->inputs[0].name : "x";
+    char mn[DS_LAYER_NAME_MAX + 32], sn[DS_LAYER_NAME_MAX + 32], o1[DS_LAYER_NAME_MAX + 32], o2[DS_LAYER_NAME_MAX + 32];
+    snprintf(mn, sizeof mn, "%s.mean", tag);
+    snprintf(sn, sizeof sn, "%s.std", tag);
+    snprintf(o1, sizeof o1, "%s/Sub", tag);
+    snprintf(o2, sizeof o2, "%s/Div", tag);
+    int64_t nd[3] = {nm->channels, 1, 1};
+    initializer(e, mn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, image ? 3 : 1, nd, nm->mean, (size_t)nm->channels * 4);
+    initializer(e, sn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, image ? 3 : 1, nd, nm->std, (size_t)nm->channels * 4);
+    const char *a[2] = {*x, mn};
+    node(e, "Sub", 2, a, sdup(e, o1));
+    const char *b[2] = {o1, sn};
+    node(e, "Div", 2, b, sdup(e, o2));
+    free(*x);
+    *x = sdup(e, o2);
+    e->has_norm = 1;
+}
+
+/* op(*cur, a scalar constant NAME = v): *cur becomes its output. */
+static void scalar_op(ex *e, const char *op, const char *name, float v, char **cur, const char *out)
+{
+    initializer(e, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL, &v, sizeof v);
+    const char *in[2] = {*cur, name};
+    char *o = out ? sdup(e, out) : tmp_name(e, "gan", op);
+    if (!o) return;
+    node(e, op, 2, in, o);
+    free(*cur);
+    *cur = sdup(e, o);
+}
+
+/* The "scale" of a GAN checkpoint's "gan" metadata (src/train/gan.c writes it). */
+static int gan_scale(const ds_checkpoint *ck, const char *path, ds_gan_scale *s)
+{
+    const char *meta = ds_checkpoint_meta(ck, "gan");
+    char err[128];
+    ds_json *j = meta ? ds_json_parse(meta, strlen(meta), err, sizeof err) : NULL;
+    const ds_json *sc = j ? ds_json_get(j, "scale") : NULL, *tr = sc ? ds_json_get(sc, "transform") : NULL;
+    double soft, lo, hi;
+    int bad = !tr || tr->type != DS_JSON_STR || ds_json_double(ds_json_get(sc, "softening"), &soft) ||
+              ds_json_double(ds_json_get(sc, "lo"), &lo) || ds_json_double(ds_json_get(sc, "hi"), &hi) || !(hi > lo);
+    if (!bad) *s = (ds_gan_scale){strcmp(tr->str, "asinh") ? DS_GAN_LINEAR : DS_GAN_ASINH, (float)soft, (float)lo, (float)hi};
+    ds_json_free(j);
+    return bad ? ds_fail("%s: the GAN checkpoint's scale (metadata \"gan\") is missing or damaged", path) : 0;
+}
+
+/* log p(class) = Σ over its path of the LogSoftmax of each node's block:
+ * Slice + LogSoftmax per node, Concat back into the logits' layout, MatMul
+ * with the 0/1 path matrix, Exp: the probabilities deepsky's [tree] head gives. */
+static int tree_tail(ex *e, const ds_class_tree *t)
+{
+    int *order = malloc((size_t)t->n_nodes * sizeof *order);
+    char **parts = calloc((size_t)t->n_nodes, sizeof *parts);
+    float *paths = calloc((size_t)t->n_logits * (size_t)t->classes, sizeof *paths);
+    if (!order || !parts || !paths) {
+        free(order), free(parts), free(paths);
+        return ds_fail("out of memory");
+    }
+    for (int k = 0; k < t->n_nodes; k++) order[k] = k;
+    for (int a = 1; a < t->n_nodes; a++) /* by first logit: the concatenation is the logits' layout */
+        for (int b = a; b > 0 && t->first[order[b]] < t->first[order[b - 1]]; b--) {
+            int x = order[b];
+            order[b] = order[b - 1], order[b - 1] = x;
+        }
+    for (int q = 0; q < t->n_nodes; q++) {
+        int k = order[q];
+        char st[48], en[48], ax[48];
+        int64_t one = 1, a0 = t->first[k], a1 = t->first[k] + t->n_children[k], axis = 1;
+        snprintf(st, sizeof st, "tree/%d/starts", k);
+        snprintf(en, sizeof en, "tree/%d/ends", k);
+        snprintf(ax, sizeof ax, "tree/%d/axes", k);
+        initializer(e, st, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1, &one, &a0, sizeof a0);
+        initializer(e, en, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1, &one, &a1, sizeof a1);
+        initializer(e, ax, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1, &one, &axis, sizeof axis);
+        const char *in[4] = {"logits", st, en, ax};
+        char sl[64], nm[64];
+        snprintf(sl, sizeof sl, "tree/%d/Slice", k);
+        node(e, "Slice", 4, in, sdup(e, sl));
+        const char *li[1] = {sl};
+        snprintf(nm, sizeof nm, "tree/%d/LogSoftmax", k);
+        attr_int(e, node(e, "LogSoftmax", 1, li, sdup(e, nm)), "axis", 1);
+        parts[q] = sdup(e, nm);
+    }
+    for (int c = 0; c < t->classes; c++)
+        for (int id = c; t->parent[id] >= 0; id = t->classes + t->parent[id]) paths[(size_t)t->logit[id] * t->classes + c] = 1;
+    int64_t pd[2] = {t->n_logits, t->classes};
+    initializer(e, "tree/paths", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 2, pd, paths, (size_t)t->n_logits * t->classes * 4);
+    if (!e->oom) {
+        attr_int(e, node(e, "Concat", t->n_nodes, (const char *const *)parts, sdup(e, "tree/log_cond")), "axis", 1);
+        const char *mi[2] = {"tree/log_cond", "tree/paths"};
+        node(e, "MatMul", 2, mi, sdup(e, "tree/log_probabilities"));
+        const char *ei[1] = {"tree/log_probabilities"};
+        node(e, "Exp", 1, ei, sdup(e, "probabilities"));
+    }
+    for (int q = 0; q < t->n_nodes; q++) free(parts[q]);
+    free(parts), free(order), free(paths);
+    return 0;
+}
+
+/* The [tree] section as model-file lines ("root = top, 1, 3\n..."), malloc'd. */
+static char *tree_text(const ds_class_tree *t)
+{
+    ds_jbuf b = {0};
+    for (int k = 0; k < t->n_nodes; k++) {
+        ds_jb_printf(&b, "%s =", t->names[k]);
+        for (int j = t->first[k]; j < t->first[k] + t->n_children[k]; j++) {
+            int id = t->children[j];
+            if (id < t->classes) ds_jb_printf(&b, "%s %d", j > t->first[k] ? "," : "", id);
+            else ds_jb_printf(&b, "%s %s", j > t->first[k] ? "," : "", t->names[id - t->classes]);
+        }
+        ds_jb_put(&b, "\n", 1);
+    }
+    ds_jb_put(&b, "", 1);
+    if (b.oom) {
+        ds_jb_free(&b);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* A graph output of the built node's per-sample shape. */
+static void output(ex *e, const char *name, const ds_node *n)
+{
     int dims[DS_MAX_DIMS];
-    for (int k = 0; k < m->input.ndim; k++) dims[k] = m->input.d[k];
-    push(e, (void ***)&e->g->input, &e->g->n_input, value_info(e, in_name, m->input.ndim, dims));
+    for (int k = 1; k < n->shape.ndim; k++) dims[k - 1] = n->shape.d[k];
+    push(e, (void ***)&e->g->output, &e->g->n_output, value_info(e, name, n->shape.ndim - 1, dims));
+}
 
-    /* x' = (x − mean) / std per channel ([C,1,1] broadcasts over H, W) or per feature */
-    char *x = sdup(e, in_name);
-    ds_norm nm = {0};
-    if (ds_checkpoint_norm(e->ck, &nm)) {
-        free(x);
-        return -1;
+/* gan: 0 a classifier; 1 a GAN's generator, 2 its discriminator (with scale). */
+static int build(ex *e, Onnx__ModelProto *mp, const ds_model *m, int gan, const ds_gan_scale *scale)
+{
+    if (m->n_outputs > 1) return ds_fail("%s: a model with %d heads has no ONNX export (one head only)", m->file, m->n_outputs);
+    int n_in = m->n_inputs ? m->n_inputs : 1;
+    char *x[DS_MAX_INPUTS] = {0};
+    int rc = 0;
+    for (int k = 0; k < n_in && !rc; k++) {
+        const char *name = m->n_inputs ? m->inputs[k].name : "x";
+        if (gan == 1 && n_in == 1 && !strcmp(name, "x")) name = "z"; /* a generator's one input is its latent */
+        ds_shape s = m->n_inputs ? m->inputs[k].shape : m->input;
+        int dims[DS_MAX_DIMS];
+        for (int j = 0; j < s.ndim; j++) dims[j] = s.d[j];
+        push(e, (void ***)&e->g->input, &e->g->n_input, value_info(e, name, s.ndim, dims));
+        x[k] = sdup(e, name);
+        char key[DS_LAYER_NAME_MAX + 16];
+        if (m->n_inputs && m->inputs[k].columns) {
+            snprintf(key, sizeof key, "deepsky.columns.%s", name);
+            metadata(e, mp, key, m->inputs[k].columns);
+        }
+        if (m->n_inputs && m->inputs[k].categories) {
+            snprintf(key, sizeof key, "deepsky.categories.%s", name);
+            metadata(e, mp, key, m->inputs[k].categories);
+        }
+        ds_norm nm = {0};
+        snprintf(key, sizeof key, k ? "norm.%s" : "norm", name);
+        if (gan == 2 && k == 0) { /* the discriminator's data scale: t(x), then 2(t − lo)/(hi − lo) − 1 */
+            if (scale->transform == DS_GAN_ASINH) {
+                scalar_op(e, "Div", "gan/softening", scale->softening, &x[k], "gan/Div");
+                step(e, "Asinh", "gan", &x[k]);
+            }
+            int c = s.ndim == 3 ? s.d[0] : 1;
+            float *mean = malloc((size_t)c * sizeof *mean), *sd = malloc((size_t)c * sizeof *sd);
+            if (!mean || !sd) {
+                free(mean), free(sd);
+                rc = ds_fail("out of memory");
+                break;
+            }
+            for (int j = 0; j < c; j++) mean[j] = (scale->lo + scale->hi) / 2, sd[j] = (scale->hi - scale->lo) / 2;
+            nm = (ds_norm){c, mean, sd};
+        } else if (gan == 0 && ds_checkpoint_norm_key(e->ck, key, &nm)) {
+            rc = -1;
+            break;
+        }
+        if (nm.channels) norm_nodes(e, key, &nm, s.ndim == 3, &x[k]);
+        ds_norm_free(&nm);
     }
-    if (nm.channels) {
-        int64_t nd[3] = {nm.channels, 1, 1};
-        int r = m->input.ndim == 3 ? 3 : 1;
-        initializer(e, "norm.mean", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, r, nd, nm.mean, (size_t)nm.channels * 4);
-        initializer(e, "norm.std", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, r, nd, nm.std, (size_t)nm.channels * 4);
-        const char *a[2] = {x, "norm.mean"};
-        char *o = sdup(e, "norm/Sub");
-        node(e, "Sub", 2, a, o);
-        const char *b[2] = {"norm/Sub", "norm.std"};
-        node(e, "Div", 2, b, sdup(e, "norm/Div"));
-        free(x);
-        x = sdup(e, "norm/Div");
-        e->has_norm = 1;
-    }
-    ds_norm_free(&nm);
 
-    char **val = calloc((size_t)m->n_layers, sizeof *val);
-    int rc = val ? 0 : ds_fail("out of memory");
+    char **val = rc ? NULL : calloc((size_t)m->n_layers, sizeof *val);
+    if (!rc && !val) rc = ds_fail("out of memory");
     for (int i = 0; i < m->n_layers && !rc && !e->oom; i++) {
         const ds_layer *L = &m->layers[i];
         const char *in[64];
-        int n_in = L->n_from ? L->n_from : 1;
-        if (n_in > 64) n_in = 64;
-        for (int k = 0; k < n_in; k++) {
+        int n_from = L->n_from ? L->n_from : 1;
+        if (n_from > 64) n_from = 64;
+        for (int k = 0; k < n_from; k++) {
             int f = L->n_from ? L->from[k] : i - 1;
-            in[k] = f < 0 ? x : val[f];
+            in[k] = f < 0 ? x[-1 - f] : val[f];
         }
-        rc = layer(e, m, L, in, n_in, &val[i]);
+        rc = layer(e, m, L, in, n_from, &val[i]);
     }
+    int last = m->n_outputs ? m->outputs[0].from : m->n_layers - 1;
+    if (!rc && !e->oom && (last < 0 || last >= m->n_layers)) rc = ds_fail("%s: the model has no layer to export", m->file);
     if (!rc && !e->oom) {
-        const char *last = m->n_layers ? val[m->n_layers - 1] : x;
-        int softmax = !m->n_outputs || m->outputs[0].loss == DS_LOSS_SOFTMAX;
-        const char *ins[1] = {last};
-        node(e, "Identity", 1, ins, sdup(e, "logits"));
-        int classes[1] = {m->classes};
-        push(e, (void ***)&e->g->output, &e->g->n_output, value_info(e, "logits", 1, classes));
-        if (softmax) {
+        const ds_node *ln = m->layers[last].node;
+        const char *ins[1] = {val[last]};
+        const char *first = gan == 1 ? "generated" : gan == 2 ? "logit" : "logits";
+        node(e, "Identity", 1, ins, sdup(e, first));
+        output(e, first, ln);
+        if (gan == 1) { /* data units: t = (g + 1)(hi − lo)/2 + lo, then x = softening·sinh(t) for asinh */
+            char *cur = sdup(e, "generated");
+            float k = (scale->hi - scale->lo) / 2;
+            int asinh = scale->transform == DS_GAN_ASINH;
+            scalar_op(e, "Mul", "gan/scale_a", k, &cur, NULL);
+            scalar_op(e, "Add", "gan/scale_b", k + scale->lo, &cur, asinh ? NULL : "sample");
+            if (asinh) {
+                step(e, "Sinh", "gan", &cur);
+                scalar_op(e, "Mul", "gan/softening", scale->softening, &cur, "sample");
+            }
+            free(cur);
+            output(e, "sample", ln);
+        } else if (gan == 2) {
+            const char *li[1] = {"logit"};
+            node(e, "Sigmoid", 1, li, sdup(e, "probability"));
+            output(e, "probability", ln);
+        } else if (m->tree) {
+            rc = tree_tail(e, m->tree);
+            int classes[1] = {m->tree->classes};
+            push(e, (void ***)&e->g->output, &e->g->n_output, value_info(e, "probabilities", 1, classes));
+            char *tt = tree_text(m->tree);
+            if (tt) metadata(e, mp, "deepsky.tree", tt);
+            else e->oom = 1;
+            free(tt);
+        } else if (!m->n_outputs || m->outputs[0].loss == DS_LOSS_SOFTMAX) {
             const char *li[1] = {"logits"};
             attr_int(e, node(e, "Softmax", 1, li, sdup(e, "probabilities")), "axis", 1);
-            push(e, (void ***)&e->g->output, &e->g->n_output, value_info(e, "probabilities", 1, classes));
+            output(e, "probabilities", ln);
         }
     }
     for (int i = 0; i < m->n_layers && val; i++) free(val[i]);
     free(val);
-    free(x);
-    (void)mp;
+    for (int k = 0; k < n_in; k++) free(x[k]);
     return rc;
 }
 
-int ds_onnx_export(const char *ckpt_path, const char *onnx_path)
+int ds_onnx_export(const char *ckpt_path, const char *onnx_path) { return ds_onnx_export_ex(ckpt_path, onnx_path, NULL); }
+
+int ds_onnx_export_ex(const char *ckpt_path, const char *onnx_path, const char *net)
 {
     ds_checkpoint *ck = ds_checkpoint_open(ckpt_path);
     if (!ck) return -1;
-    ds_model *m = ds_model_parse(ds_checkpoint_model_text(ck), ckpt_path);
-    if (!m) {
-        ds_checkpoint_close(ck);
-        return -1;
+    const char *text = ds_checkpoint_model_text(ck);
+    int gan = text && ds_model_text_is_gan(text);
+    ds_gan_model *gm = NULL;
+    ds_model *m = NULL, *own = NULL;
+    ds_gan_scale scale = {0};
+    int which = 0, rc = 0;
+    if (gan) {
+        which = !net || !strcmp(net, "generator") ? 1 : !strcmp(net, "discriminator") ? 2 : 0;
+        if (!which) rc = ds_fail("%s: --net %s: a GAN has a generator and a discriminator", ckpt_path, net);
+        else if (!(gm = ds_gan_model_parse(text, ckpt_path)) || gan_scale(ck, ckpt_path, &scale)) rc = -1;
+        else m = ds_gan_model_net(gm, which - 1);
+    } else if (net) {
+        rc = ds_fail("%s: --net %s: only a GAN checkpoint has several networks", ckpt_path, net);
+    } else if (!(m = own = ds_model_parse(text, ckpt_path))) {
+        rc = -1;
     }
     /* built once (batch 1, nothing compiled) for the shapes some layers need */
-    ds_graph *dg = ds_graph_new(0);
+    ds_graph *dg = rc ? NULL : ds_graph_new(0);
     ds_node *din[DS_MAX_INPUTS], *dout;
-    if (!dg || ds_model_build_net(m, dg, 1, din, &dout)) {
+    if (!rc && (!dg || ds_model_build_net(m, dg, 1, din, &dout))) rc = -1;
+    Onnx__ModelProto *mp = rc ? NULL : malloc(sizeof *mp);
+    Onnx__GraphProto *g = rc ? NULL : malloc(sizeof *g);
+    Onnx__OperatorSetIdProto *ops = rc ? NULL : malloc(sizeof *ops);
+    if (!rc && (!mp || !g || !ops)) {
+        free(mp), free(g), free(ops);
+        mp = NULL;
+        rc = ds_fail("out of memory");
+    }
+    if (rc) {
         ds_graph_free(dg);
-        ds_model_free(m);
+        ds_model_free(own);
+        ds_gan_model_free(gm);
         ds_checkpoint_close(ck);
         return -1;
-    }
-    Onnx__ModelProto *mp = malloc(sizeof *mp);
-    Onnx__GraphProto *g = malloc(sizeof *g);
-    Onnx__OperatorSetIdProto *ops = malloc(sizeof *ops);
-    if (!mp || !g || !ops) {
-        free(mp), free(g), free(ops);
-        ds_graph_free(dg);
-        ds_model_free(m);
-        ds_checkpoint_close(ck);
-        return ds_fail("out of memory");
     }
     onnx__model_proto__init(mp);
     onnx__graph_proto__init(g);
     onnx__operator_set_id_proto__init(ops);
-    ex e = {.g = g, .ck = ck};
+    ex e = {.g = g, .ck = ck, .prefix = which == 1 ? "generator." : which == 2 ? "discriminator." : ""};
     mp->graph = g;
     mp->has_ir_version = 1;
     mp->ir_version = 7; /* the IR of opset 13 */
@@ -483,21 +679,32 @@ int ds_onnx_export(const char *ckpt_path, const char *onnx_path)
     push(&e, (void ***)&mp->opset_import, &mp->n_opset_import, ops);
     mp->producer_name = sdup(&e, "deepsky");
     mp->producer_version = sdup(&e, DS_VERSION);
-    g->name = sdup(&e, "deepsky");
+    g->name = sdup(&e, which == 1 ? "deepsky generator" : which == 2 ? "deepsky discriminator" : "deepsky");
 
-    int rc = build(&e, mp, m);
+    rc = build(&e, mp, m, which, &scale);
     char **names = NULL;
     int n_names = 0;
-    if (!rc && !ds_checkpoint_classes(ck, &names, &n_names) && names) {
+    if (!rc && !gan && !ds_checkpoint_classes(ck, &names, &n_names) && names) {
         char *js = ds_class_names_json((const char *const *)names, n_names);
         if (js) metadata(&e, mp, "classes", js);
         else e.oom = 1;
         free(js);
         ds_class_names_free(names, n_names);
     }
+    if (!rc && gan) {
+        char js[256];
+        snprintf(js, sizeof js, "{\"transform\":\"%s\",\"softening\":%.9g,\"lo\":%.9g,\"hi\":%.9g}",
+                 scale.transform == DS_GAN_ASINH ? "asinh" : "linear", (double)scale.softening, (double)scale.lo,
+                 (double)scale.hi);
+        metadata(&e, mp, "deepsky.gan", which == 1 ? "generator" : "discriminator");
+        metadata(&e, mp, "deepsky.scale", js);
+    }
     if (!rc)
-        metadata(&e, mp, "normalization", e.has_norm ? "Sub(norm.mean) and Div(norm.std) nodes after the input"
-                                                     : "none (the model takes its inputs as they are)");
+        metadata(&e, mp, "normalization",
+                 which == 1   ? "none in front; the output 'sample' is 'generated' in data units (the scale inverted)"
+                 : which == 2 ? "the GAN's data scale as nodes after the input (to [-1, 1], not clipped)"
+                 : e.has_norm ? "Sub(norm.mean) and Div(norm.std) nodes after the input (norm.NAME.* for input NAME)"
+                              : "none (the model takes its inputs as they are)");
     if (!rc && e.oom) rc = ds_fail("%s: out of memory building the ONNX model", onnx_path);
     if (!rc) {
         size_t len = onnx__model_proto__get_packed_size(mp);
@@ -511,7 +718,8 @@ int ds_onnx_export(const char *ckpt_path, const char *onnx_path)
     }
     onnx__model_proto__free_unpacked(mp, NULL);
     ds_graph_free(dg);
-    ds_model_free(m);
+    ds_model_free(own);
+    ds_gan_model_free(gm);
     ds_checkpoint_close(ck);
     return rc;
 }

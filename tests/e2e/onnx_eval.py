@@ -1,4 +1,4 @@
-"""onnx_eval.py MODEL.onnx X.npy OUT.npy [OUTPUT_NAME]: check MODEL with
+"""onnx_eval.py MODEL.onnx X.npy|NAME=X.npy,NAME2=Y.npy OUT.npy [OUTPUT_NAME]: check MODEL with
 onnx.checker, then run it on X with a small interpreter over PyTorch's
 functional ops (Debian's onnx 1.12 has no onnx.reference) and save the
 named output (default: the last graph output). Only the operators deepsky's
@@ -82,6 +82,23 @@ def run(model, feeds):
             y = torch.softmax(x[0], dim=a.get("axis", -1))
         elif op == "Identity":
             y = x[0]
+        elif op == "Mul":
+            y = x[0] * x[1]
+        elif op in ("Exp", "Sinh", "Asinh"):
+            y = getattr(torch, op.lower())(x[0])
+        elif op == "LogSoftmax":
+            y = torch.log_softmax(x[0], dim=a.get("axis", -1))
+        elif op == "MatMul":
+            y = x[0] @ x[1]
+        elif op == "Slice":
+            st, en = int(x[1][0]), int(x[2][0])
+            ax = int(x[3][0]) if len(x) > 3 else 0
+            y = x[0].narrow(ax, st, min(en, x[0].shape[ax]) - st)
+        elif op == "Cast":
+            assert a["to"] == onnx.TensorProto.INT64, "Cast to other than int64"
+            y = x[0].to(torch.int64)
+        elif op == "Gather":
+            y = torch.index_select(x[0], a.get("axis", 0), x[1].reshape(-1)).reshape(tuple(x[1].shape) + tuple(x[0].shape[1:]))
         else:
             raise SystemExit(f"node '{n.name}': operator {op} not in onnx_eval.py")
         env[n.output[0]] = y
@@ -91,10 +108,12 @@ def run(model, feeds):
 def main():
     model = onnx.load(sys.argv[1])
     onnx.checker.check_model(model, full_check=True)
-    x = np.load(sys.argv[2]).astype(np.float32)
-    inp = model.graph.input[0].name
+    feeds = {}
+    for part in sys.argv[2].split(","):
+        name, path = part.split("=", 1) if "=" in part else (model.graph.input[0].name, part)
+        feeds[name] = np.load(path).astype(np.float32)
     with torch.no_grad():
-        env = run(model, {inp: x})
+        env = run(model, feeds)
     name = sys.argv[4] if len(sys.argv) > 4 else model.graph.output[-1].name
     np.save(sys.argv[3], env[name].numpy())
     meta = {p.key: p.value for p in model.metadata_props}
