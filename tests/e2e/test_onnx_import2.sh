@@ -82,4 +82,38 @@ expect_fail "a Mul by a constant mid-network refused" "node 'mid/Mul' \(Mul\): a
 expect_fail "an input read raw and normalised refused" "input 'x' is read both before and after its normalisation" \
   "$DS" import raw_and_norm.onnx --out i-bad
 
+# real exports (deepsky export of GANs trained one epoch on random data): the
+# generator's import --run = deepsky sample --z (relative to max(1, |x|): data
+# units), the discriminator's = tests/e2e/onnx_eval.py; asinh's Asinh in
+# front of a discriminator has no layer
+MODELS=$HERE/../../models
+$PY -c "
+import numpy as np; r = np.random.default_rng(1)
+np.save('g-x.npy', r.random((32, 1, 28, 28), dtype=np.float32)); np.save('g-y.npy', r.integers(0, 10, 32).astype(np.float32))
+np.save('z.npy', r.standard_normal((8, 100)).astype(np.float32)); np.save('c1.npy', np.full((8, 1), 1, np.float32))"
+"$DS" simulate --out sim --n 32 --size 45 --seed 5 >/dev/null 2>&1
+relclose() { $PY -c "
+import numpy as np, sys
+a, b = np.load('$1'), np.load('$2')
+r = (abs(a - b) / np.maximum(1, abs(a))).max() if a.shape == b.shape else float('inf')
+print(f'{a.shape} max relative |deepsky - import| = {r:.2e}'); sys.exit(0 if r <= 1e-5 else 1)"; }
+for g in dcgan-fashion cgan-stamps; do
+  data="npy:g-x.npy,g-y.npy" feed=z=z.npy cls=()
+  case $g in *stamps) data="npy:sim/x.npy,sim/y.npy" feed=z=z.npy,c=c1.npy cls=(--class 1) ;; esac
+  if "$DS" gan "$MODELS/$g.cfg" --data "$data" --epochs 1 --batch 16 --out "r-$g" --quiet >"$T/out" 2>&1 &&
+     "$DS" export "r-$g/last.safetensors" --onnx "$g-g.onnx" >>"$T/out" 2>&1 &&
+     "$DS" export "r-$g/last.safetensors" --onnx "$g-d.onnx" --net discriminator >>"$T/out" 2>&1 &&
+     "$DS" sample "r-$g/last.safetensors" --z z.npy "${cls[@]}" --out "$g-p.npy" >>"$T/out" 2>&1 &&
+     "$DS" import "$g-g.onnx" --out "i-$g" --run "$feed" --output "$g-i.npy" >>"$T/out" 2>&1 && relclose "$g-p.npy" "$g-i.npy" >>"$T/out"; then
+    ok "$g: the generator's import --run = deepsky sample --z, $(tail -1 "$T/out"), output_transform $(meta output_transform "i-$g/model.safetensors")"
+  else bad "$g: generator round trip"; fi
+done
+feed="x=dcgan-fashion-p.npy"
+if $PY "$HERE/onnx_eval.py" dcgan-fashion-d.onnx "$feed" d-q.npy >"$T/out" 2>&1 &&
+   "$DS" import dcgan-fashion-d.onnx --out i-d --run "$feed" --output d-i.npy >>"$T/out" 2>&1 && cp d-q.npy d-ref.npy &&
+   close d-i.npy d-ref.npy >>"$T/out"; then ok "dcgan-fashion: the discriminator's import = the ONNX run, $(tail -1 "$T/out")"
+else bad "dcgan-fashion: discriminator import"; fi
+expect_fail "cgan-stamps: an asinh discriminator refused" "node 'gan/Asinh[^']*' \(Asinh\): operator Asinh has no deepsky layer" \
+  "$DS" import cgan-stamps-d.onnx --out i-bad
+
 finish test_onnx_import2
