@@ -34,14 +34,16 @@ const cli_command cli_cmd_import = {
     "import",
     cmd_import,
     "an ONNX model as a model file and checkpoint",
-    "usage: deepsky import model.onnx --out DIR [--run X.npy --output Y.npy]\n"
+    "usage: deepsky import model.onnx --out DIR [--run X.npy|NAME=X.npy,... --output Y.npy]\n"
     "\n"
     "Writes DIR/model.cfg and DIR/model.safetensors (a checkpoint that\n"
-    "predict, eval and export read) from an ONNX model of one input and one\n"
-    "output built from the operators docs/onnx.md lists; Sub/Div of\n"
-    "constants on the input become the normalisation, a last Softmax the\n"
-    "softmax head. With --run, also runs the imported network on X.npy (the\n"
-    "ONNX input's shape) and writes its output to Y.npy. An unsupported node\n"
-    "is an error naming the node and its operator.\n",
+    "predict, eval and export read) from an ONNX model built from the\n"
+    "operators docs/onnx.md lists; Sub/Div of constants on an input become\n"
+    "its normalisation, a last Softmax the softmax head, deepsky export's\n"
+    "[tree] tail the [tree], a trailing chain of scalar Mul/Add/Sub/Div/Sinh\n"
+    "the output transform. With --run, also runs the imported network on\n"
+    "X.npy (the ONNX input's shape; NAME=X.npy,NAME2=Y.npy for several\n"
+    "inputs) and writes its output to Y.npy. An unsupported node is an error\n"
+    "naming the node and its operator.\n",
     NULL,
 };
