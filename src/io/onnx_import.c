@@ -254,8 +254,19 @@ static int window(im *m, int *k, int *s, int *p, int *d, int kdefault)
     const char *auto_pad = ap && ap->has_s ? (const char *)ap->s.data : NULL;
     size_t apl = ap && ap->has_s ? ap->s.len : 0;
     if (auto_pad && apl && !(apl == 6 && !memcmp(auto_pad, "NOTSET", 6)) && !(apl == 5 && !memcmp(auto_pad, "VALID", 5))) {
-        if (st[0] != 1 || ks[0] % 2 == 0) return oi_nfail(m, "auto_pad=%.*s with stride %lld or an even kernel: not supported", (int)apl, auto_pad, (long long)st[0]);
-        pd[0] = pd[1] = pd[2] = pd[3] = dl[0] * (ks[0] - 1) / 2; /* SAME_*: symmetric at stride 1, odd kernel */
+        int tot[2] = {-1, -1};
+        if (st[0] != 1 || ks[0] % 2 == 0) { /* SAME_* pads total (ceil(H/s) - 1) s + (k - 1) d + 1 - H: of a graph input's known H, W */
+            const val *x = oi_find(m, m->node->input[0]);
+            const imin *gi = x && x->kind == V_INPUT && strcmp(m->node->op_type, "ConvTranspose") ? &m->in[x->layer] : NULL;
+            for (int a = 0; a < 2 && gi && gi->ndim == 4; a++) {
+                int64_t H = gi->dims[2 + a], t = ((H + st[0] - 1) / st[0] - 1) * st[0] + (ks[0] - 1) * dl[0] + 1 - H;
+                tot[a] = (int)(t > 0 ? t : 0);
+            }
+            if (tot[0] < 0 || tot[0] % 2 || tot[0] != tot[1])
+                return oi_nfail(m, "auto_pad=%.*s with stride %lld or an even kernel: not supported (unless the pads it gives "
+                                   "a graph input are the same on every side)", (int)apl, auto_pad, (long long)st[0]);
+        }
+        pd[0] = pd[1] = pd[2] = pd[3] = tot[0] >= 0 ? tot[0] / 2 : dl[0] * (ks[0] - 1) / 2; /* symmetric */
     } else if (np > 0 && (np != 4 || pd[0] != pd[1] || pd[0] != pd[2] || pd[0] != pd[3]))
         return oi_nfail(m, "pads %lld,%lld,%lld,%lld: deepsky pads every side alike", (long long)pd[0], (long long)pd[1],
                      (long long)pd[2], (long long)pd[3]);
@@ -438,8 +449,10 @@ static int imp_node(im *m)
         if (n->n_output > 1 && *n->output[1]) return oi_nfail(m, "the mask output is not supported");
         if (n->n_input > 2 && *n->input[2]) {
             val *t = oi_find(m, n->input[2]);
-            if (!t || t->kind != V_CONST || (ds_shape_numel(t->shape) && t->data[0] != 0))
-                return oi_nfail(m, "training_mode must be a constant false");
+            val *r = n->n_input > 1 && *n->input[1] ? oi_find(m, n->input[1]) : NULL;
+            int zero_ratio = r && r->kind == V_CONST && ds_shape_numel(r->shape) == 1 && r->data[0] == 0;
+            if (!t || t->kind != V_CONST || (ds_shape_numel(t->shape) && t->data[0] != 0 && !zero_ratio))
+                return oi_nfail(m, "training_mode must be a constant false (or the ratio a constant 0)");
         }
         return oi_alias(m, n->input[0], 0); /* the identity at inference */
     }
@@ -501,8 +514,10 @@ static int imp_node(im *m)
     }
     if (!strcmp(op, "GlobalAveragePool")) return oi_new_layer(m, "global_avgpool", n->input[0]);
     if (!strcmp(op, "Flatten")) {
-        if (oi_attr_i(n, "axis", 1) != 1) return oi_nfail(m, "axis=%lld: only 1 (keep the batch)", (long long)oi_attr_i(n, "axis", 1));
         val *x = oi_find(m, n->input[0]);
+        int64_t axis = oi_attr_i(n, "axis", 1);
+        if (axis < 0 && x && x->kind == V_INPUT) axis += m->in[x->layer].ndim; /* the rank is known */
+        if (axis != 1) return oi_nfail(m, "axis=%lld: only 1 (keep the batch)", (long long)oi_attr_i(n, "axis", 1));
         if (x && x->embed3d && !x->ntail) return oi_alias_flat(m, n->input[0]); /* deepsky's embedding is [N, D] already */
         return oi_new_layer(m, "flatten", n->input[0]);
     }
@@ -533,14 +548,23 @@ static int imp_node(im *m)
             (s->data[1] == -1 || s->data[1] == m->layer_units[x->layer]))
             return oi_alias_flat(m, n->input[0]);
         if (nd == 2 && s->data[1] == -1) return oi_new_layer(m, "flatten", n->input[0]);
-        char *shape = NULL;
+        /* a 0 copies the input's size: known where the input is a graph input */
+        const imin *gi = x && x->kind == V_INPUT ? &m->in[x->layer] : NULL;
+        long long sz[DS_MAX_DIMS + 1], known = 1, per = 1;
+        int minus = -1;
+        if (nd > DS_MAX_DIMS + 1) return oi_nfail(m, "%d dims: at most %d", nd, DS_MAX_DIMS + 1);
+        for (int k = 1; gi && k < gi->ndim; k++) per *= gi->dims[k];
         for (int k = 1; k < nd; k++) {
-            if (s->data[k] == 0) {
-                free(shape);
-                return oi_nfail(m, "a 0 (copied) size after the batch is not supported");
-            }
-            if (oi_append(m, &shape, "%s%lld", k > 1 ? "," : "", (long long)s->data[k])) return -1;
+            sz[k] = (long long)s->data[k];
+            if (sz[k] == 0 && gi && k < gi->ndim) sz[k] = gi->dims[k];
+            if (sz[k] == 0) return oi_nfail(m, "a 0 (copied) size after the batch is supported only on a graph input");
+            if (sz[k] == -1) minus = k;
+            else known *= sz[k];
         }
+        if (minus > 0 && gi && known > 0 && per % known == 0) sz[minus] = per / known;
+        char *shape = NULL;
+        for (int k = 1; k < nd; k++)
+            if (oi_append(m, &shape, "%s%lld", k > 1 ? "," : "", sz[k])) return -1;
         int rc = oi_new_layer(m, "reshape", n->input[0]) || oi_append(m, &CUR, "shape = %s\n", shape);
         free(shape);
         return rc ? -1 : 0;
