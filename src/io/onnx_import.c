@@ -669,6 +669,7 @@ static int run_npy(im *m, ds_model *md, const char *run_x, const char *run_y, in
         int nd, dims[DS_MAX_DIMS];
         char path[4096];
         if ((rc = oi_run_file(m, run_x, k, path, sizeof path)) || (rc = ds_npy_read(path, &x[k], &nd, dims))) break;
+        if (m->in[k].nobatch && nd == 1) dims[1] = dims[0], dims[0] = 1, nd = 2; /* one sample */
         if (nd != m->in[k].ndim) rc = ds_fail("%s: %d dims, the ONNX input '%s' has %d", path, nd, m->in[k].onnx_name, m->in[k].ndim);
         for (int d = 1; d < nd && !rc; d++)
             if (dims[d] != m->in[k].dims[d])

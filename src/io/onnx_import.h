@@ -28,6 +28,7 @@ typedef struct imin {
     char name[DS_LAYER_NAME_MAX];
     int ndim, dims[DS_MAX_DIMS]; /* batch first */
     int rank3;                   /* [N, A, B] read as [N, 1, A, B] */
+    int nobatch;                 /* [F] read as [1, F] (elementwise graphs only) */
     ds_norm norm;
     int final_stage, used;       /* the stage its Sub/Div reach; mask of the stages layers read */
     const char *columns;         /* metadata deepsky.columns.NAME */

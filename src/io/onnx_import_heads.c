@@ -264,12 +264,24 @@ int oi_read_inputs(im *m, const Onnx__ModelProto *mp, const char *onnx_path)
                                        "takes [N, F] or [N, C, H, W]", onnx_path, input->name, g->node[j]->name, chan_ops[k]);
             in->rank3 = 1;
         }
-        if (s->n_dim < 2 || s->n_dim > 4)
+        if (s->n_dim == 1) { /* [F], no batch: one sample [1, F], where every node is elementwise */
+            static const char *const elem_ops[] = {"Relu", "Sigmoid", "Tanh", "Softplus", "LeakyRelu", "Elu", "Dropout", "Identity"};
+            for (size_t j = 0; j < g->n_node; j++) {
+                size_t k = 0;
+                while (k < sizeof elem_ops / sizeof *elem_ops && strcmp(g->node[j]->op_type, elem_ops[k])) k++;
+                if (k == sizeof elem_ops / sizeof *elem_ops)
+                    return ds_fail("%s: input '%s' is 1-D (no batch) and node '%s' (%s) is not elementwise: deepsky takes "
+                                   "[N, F] or [N, C, H, W]", onnx_path, input->name, g->node[j]->name, g->node[j]->op_type);
+            }
+            in->nobatch = 1;
+        }
+        if (s->n_dim > 4)
             return ds_fail("%s: input '%s' has %zu dims: deepsky takes [N, F] or [N, C, H, W]", onnx_path, input->name, s->n_dim);
+        if (in->nobatch) in->dims[0] = 1, in->ndim = 2;
         for (size_t k = 0; k < s->n_dim; k++) {
             const Onnx__TensorShapeProto__Dimension *d = s->dim[k];
-            if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) in->dims[k] = (int)d->dim_value;
-            else if (k == 0) in->dims[k] = 1; /* a symbolic batch */
+            if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) in->dims[k + in->nobatch] = (int)d->dim_value;
+            else if (k == 0 && !in->nobatch) in->dims[k] = 1; /* a symbolic batch */
             else return ds_fail("%s: input '%s' dim %zu is symbolic: deepsky needs the sample shape", onnx_path, input->name, k);
         }
         char key[256];
