@@ -335,14 +335,19 @@ static int imp_add(im *m)
         val *x = a->kind == V_CONST ? b : a, *c = a->kind == V_CONST ? a : b;
         int L = x->kind == V_LAYER ? x->layer : -1;
         if ((L < 0 || L != m->dense_no_bias_last || x->ntail) && ds_shape_numel(c->shape) == 1) return oi_imp_scalar(m, "Add");
-        if (L < 0 || L != m->dense_no_bias_last || ds_shape_numel(c->shape) != (size_t)m->layer_units[L])
+        size_t nc = ds_shape_numel(c->shape), units = L >= 0 ? (size_t)m->layer_units[L] : 0;
+        if (L < 0 || L != m->dense_no_bias_last || (nc != units && nc != 1))
             return oi_nfail(m, "Add of a constant is supported only as the bias of the MatMul before it, or of a scalar "
                             "in the output transform after the last layer");
+        double *bias = malloc(units * sizeof *bias); /* a scalar: the same bias for every output */
+        if (!bias) return ds_fail("out of memory");
+        for (size_t i = 0; i < units; i++) bias[i] = c->data[nc == 1 ? 0 : i];
         char *t = strstr(m->layer_text[L], "%BIAS%");
         memcpy(t, "1\n", 3);
         int save = m->n_layers;
         m->n_layers = L + 1; /* oi_weight() names l<L> */
-        int rc = oi_weight(m, "bias", ds_shape_of(1, m->layer_units[L]), c->data, 0, 1);
+        int rc = oi_weight(m, "bias", ds_shape_of(1, m->layer_units[L]), bias, 0, 1);
+        free(bias);
         m->n_layers = save;
         m->dense_no_bias_last = -1;
         val *o = oi_add_val(m, m->node->output[0], V_LAYER);
