@@ -18,7 +18,6 @@ int oi_alias_flat(im *m, const char *from)
     return 0;
 }
 
-
 /* Mul/Add/Sub/Div of a layer's value and a scalar constant, or Sinh: one
  * more op of the output transform, which must run from one layer's value
  * to the graph's output (checked when it is read, and at the end). */
