@@ -74,6 +74,18 @@ int cli_net_from_checkpoint_ex(const char *path, int batch, cli_net *net, ds_nor
         cli_lib_error("model stored in the checkpoint");
         goto done;
     }
+    /* deepsky import of a generator or of an asinh-scaled discriminator: transforms only import --run applies */
+    for (int k = -1; k < ds_model_num_inputs(m); k++) {
+        char key[96];
+        snprintf(key, sizeof key, k < 0 ? "output_transform" : k ? "input_transform.%s" : "input_transform",
+                 k > 0 ? ds_model_input_name(m, k) : "");
+        if (!ds_checkpoint_meta(ck, key)) continue;
+        cli_error("%s: imported with an %s (metadata \"%s\": %s) that this command does not apply; run it with "
+                  "deepsky import MODEL.onnx --run X.npy --output Y.npy", path, k < 0 ? "output transform" : "input transform",
+                  key, ds_checkpoint_meta(ck, key));
+        ds_model_free(m);
+        goto done;
+    }
     if (net_build(net, m, batch, 0, (flags & CLI_NET_GRAD) ? NET_GRAD : NET_INFERENCE, NULL, flags) != 0) goto done;
     if (ds_checkpoint_restore(ck, net->g, NULL) != 0 || (norm && ds_checkpoint_norm(ck, norm) != 0) ||
         ds_checkpoint_classes(ck, &net->class_names, &net->n_class_names) != 0) {

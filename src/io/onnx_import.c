@@ -382,9 +382,9 @@ int oi_alias(im *m, const char *from, int softmax)
 static int imp_norm(im *m, val *x, val *c, int div)
 {
     imin *in = &m->in[x->layer];
-    int ch = in->ndim >= 2 ? in->dims[1] : 1;
+    int ch = in->ndim >= 2 ? in->dims[1] : 1, base = in->asinh_soft > 0 ? 3 : 0;
     if (!c || (ds_shape_numel(c->shape) != (size_t)ch && ds_shape_numel(c->shape) != 1) || x->stage != in->final_stage ||
-        x->stage >= (div ? 2 : 1))
+        x->stage - base >= (div ? 2 : 1))
         return oi_nfail(m, "only Sub(input, mean) then Div(that, std), constants of one value per channel, are supported "
                         "(the normalisation deepsky export writes)");
     if (!in->norm.channels) {
@@ -402,7 +402,29 @@ static int imp_norm(im *m, val *x, val *c, int div)
     }
     val *o = oi_add_val(m, m->node->output[0], V_INPUT);
     if (!o) return ds_fail("out of memory");
-    o->layer = x->layer, o->stage = in->final_stage = div ? 2 : 1;
+    o->layer = x->layer, o->stage = in->final_stage = base + (div ? 2 : 1);
+    return 0;
+}
+
+/* Asinh right after an input's Div by a scalar (no Sub): the input
+ * transform asinh(x / s) of a GAN discriminator's asinh scale (deepsky
+ * export --net discriminator); its own Sub/Div may follow. */
+static int imp_asinh(im *m)
+{
+    val *x = oi_find(m, m->node->input[0]);
+    imin *in = x && x->kind == V_INPUT ? &m->in[x->layer] : NULL;
+    int ok = in && in->asinh_soft == 0 && x->stage == 2 && in->final_stage == 2 && in->norm.channels;
+    for (int i = 0; ok && i < in->norm.channels; i++)
+        ok = in->norm.mean[i] == 0 && in->norm.std[i] == in->norm.std[0] && in->norm.std[0] > 0;
+    if (!ok)
+        return oi_nfail(m, "operator Asinh has no deepsky layer (only Asinh(Div(input, s)) right on an input, a GAN "
+                        "discriminator's asinh scale, is read, as the input transform)");
+    in->asinh_soft = in->norm.std[0];
+    ds_norm_free(&in->norm);
+    in->norm = (ds_norm){0};
+    val *o = oi_add_val(m, m->node->output[0], V_INPUT);
+    if (!o) return ds_fail("out of memory");
+    o->layer = x->layer, o->stage = in->final_stage = 3;
     return 0;
 }
 
@@ -440,6 +462,7 @@ static int imp_node(im *m)
         return oi_imp_scalar(m, op);
     }
     if (!strcmp(op, "Mul") || !strcmp(op, "Sinh")) return oi_imp_scalar(m, op);
+    if (!strcmp(op, "Asinh")) return imp_asinh(m);
     if (!strcmp(op, "Cast")) return oi_imp_cast(m);
     if (!strcmp(op, "Gather")) return oi_imp_gather(m);
     if (!strcmp(op, "Identity")) return oi_alias(m, n->input[0], 0);
@@ -690,7 +713,8 @@ static int run_npy(im *m, ds_model *md, const char *run_x, const char *run_y, in
         size_t n = ds_numel(in[k]), per = n / (size_t)rows, plane = nm->channels ? per / (size_t)nm->channels : 1;
         for (size_t i = 0; i < n; i++) {
             int c = nm->channels ? (int)((i % per) / plane) : 0;
-            in[k]->val[i] = nm->channels ? (x[k][i] - nm->mean[c]) / nm->std[c] : x[k][i];
+            float v = m->in[k].asinh_soft > 0 ? asinhf(x[k][i] / m->in[k].asinh_soft) : x[k][i];
+            in[k]->val[i] = nm->channels ? (v - nm->mean[c]) / nm->std[c] : v;
         }
     }
     for (int k = 0; k < m->n_in; k++) free(x[k]);
@@ -772,7 +796,7 @@ static int write_out(im *m, const Onnx__ModelProto *mp, ds_model *md, const char
 {
     char path[4096], keys[DS_MAX_INPUTS][DS_LAYER_NAME_MAX + 8];
     char *json[DS_MAX_INPUTS + 1] = {0};
-    ds_meta_kv extra[DS_MAX_INPUTS + 2];
+    ds_meta_kv extra[2 * DS_MAX_INPUTS + 2];
     int n_extra = 0, n_json = 0, rc = 0, has_classes = 0;
     if (mkdir(out_dir, 0777) && errno != EEXIST) return ds_fail("cannot create %s: %s", out_dir, strerror(errno));
     const char *cl = oi_meta(mp, "classes");
@@ -787,6 +811,13 @@ static int write_out(im *m, const Onnx__ModelProto *mp, ds_model *md, const char
         if (!(json[n_json] = oi_transform_json(m))) rc = -1;
         else extra[n_extra++] = (ds_meta_kv){"output_transform", json[n_json++]};
     }
+    char it[DS_MAX_INPUTS][DS_LAYER_NAME_MAX + 48], itk[DS_MAX_INPUTS][DS_LAYER_NAME_MAX + 24];
+    for (int k = 0; k < m->n_in && !rc; k++)
+        if (m->in[k].asinh_soft > 0) { /* applied by --run only: predict refuses such a checkpoint */
+            snprintf(itk[k], sizeof itk[k], "input_transform%s%s", k ? "." : "", k ? m->in[k].name : "");
+            snprintf(it[k], sizeof it[k], "[[\"div\",%.9g],[\"asinh\"]]", (double)m->in[k].asinh_soft);
+            extra[n_extra++] = (ds_meta_kv){itk[k], it[k]};
+        }
     ds_graph *cg = NULL;
     ds_node *ins[DS_MAX_INPUTS], *o;
     if (!rc) rc = build(m, md, 1, &cg, ins, &o);

@@ -31,6 +31,8 @@ typedef struct imin {
     int nobatch;                 /* [F] read as [1, F] (elementwise graphs only) */
     ds_norm norm;
     int final_stage, used;       /* the stage its Sub/Div reach; mask of the stages layers read */
+    float asinh_soft;            /* > 0: Div(x, s) then Asinh before the Sub/Div (a GAN discriminator's asinh
+                                    scale): the input transform asinh(x / s), stages 3.. after it */
     const char *columns;         /* metadata deepsky.columns.NAME */
 } imin;
 

@@ -46,6 +46,11 @@ ds_predictor *ds_predictor_open(const char *path, int batch)
     }
     p->batch = batch;
     if (!(p->model = ds_model_parse(ds_checkpoint_model_text(ck), path))) goto fail;
+    if (ds_checkpoint_meta(ck, "output_transform") || ds_checkpoint_meta(ck, "input_transform")) {
+        ds_fail("%s: imported with an %s transform that the predictor does not apply (deepsky import --run does)", path,
+                ds_checkpoint_meta(ck, "output_transform") ? "output" : "input");
+        goto fail;
+    }
     if (ds_model_num_inputs(p->model) != 1) {
         ds_fail("%s: the model has %d inputs; the predictor takes models of one input (use deepsky predict "
                 "--data NAME=SPEC for the others)", path, ds_model_num_inputs(p->model));

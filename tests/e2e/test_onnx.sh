@@ -145,7 +145,20 @@ for gs in dcgan-fashion:g:3 cgan-fashion:g:3 dcgan-stamps:sim:1 cgan-stamps:sim:
      $PY -c "import numpy as np; p = np.load('$T/$g-dq.npy'); assert p.shape == (8, 1) and ((p > 0) & (p < 1)).all()" >>"$T/out" 2>&1; then
     ok "$g: discriminator onnx.checker, probability [8, 1]"
   else bad "$g: discriminator onnx run"; fi
+  # round trips: the generator's import (its scale as the output transform) = deepsky sample; the discriminator's = the ONNX run
+  if "$DS" import "$T/$g-g.onnx" --out "$T/i-$g-g" --run "$feed" --output "$T/$g-gi.npy" >"$T/out" 2>&1 &&
+     close "$T/$g-p.npy" "$T/$g-gi.npy" rel >>"$T/out"; then
+    ok "$g: generator re-imported, $(tail -1 "$T/out")"
+  else bad "$g: generator re-import"; fi
+  if "$DS" import "$T/$g-d.onnx" --out "$T/i-$g-d" --run "$dfeed" --output "$T/$g-di.npy" >"$T/out" 2>&1 &&
+       close "$T/$g-dq.npy" "$T/$g-di.npy" >>"$T/out"; then
+    ok "$g: discriminator re-imported, $(tail -1 "$T/out")"
+  else bad "$g: discriminator re-import"; fi
 done
+expect_fail "predict refuses an imported generator (its output transform)" "output transform.*import MODEL.onnx --run" \
+  "$DS" predict "$T/i-dcgan-fashion-g/model.safetensors" "$T/dcgan-fashion-p.npy"
+expect_fail "predict refuses an imported asinh discriminator (its input transform)" "input transform" \
+  "$DS" predict "$T/i-dcgan-stamps-d/model.safetensors" "$T/sim/x.npy"
 expect_fail "export --net on a classifier" "only a GAN" "$DS" export "$T/r-lenet/last.safetensors" --onnx "$T/x.onnx" --net generator
 expect_fail "export --net unknown" "generator and a discriminator" "$DS" export "$T/r-dcgan-fashion/last.safetensors" --onnx "$T/x.onnx" --net critic
 expect_fail "sample --z of the wrong width" "latent has 100" "$DS" sample "$T/r-dcgan-fashion/last.safetensors" --z "$T/wd-meta.npy" --out "$T/x.npy"
