@@ -535,7 +535,7 @@ static int build(ex *e, Onnx__ModelProto *mp, const ds_model *m, int gan, const 
         for (int j = 0; j < s.ndim; j++) dims[j] = s.d[j];
         push(e, (void ***)&e->g->input, &e->g->n_input, value_info(e, name, s.ndim, dims));
         x[k] = sdup(e, name);
-        char key[DS_LAYER_NAME_MAX + 16];
+        char key[DS_LAYER_NAME_MAX + 32];
         if (m->n_inputs && m->inputs[k].columns) {
             snprintf(key, sizeof key, "deepsky.columns.%s", name);
             metadata(e, mp, key, m->inputs[k].columns);
