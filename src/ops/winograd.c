@@ -10,21 +10,25 @@
  * 4 for F(2×2) (2.25× fewer), 2.25 for F(4×4) (4× fewer), plus transforms
  * that cost O(C + K) per tile.
  *
- * The input is copied once, zero-padded to whole tiles, so every tile reads
- * in bounds. Tiles go in blocks of TB (a multiple of NR) to one task at a
- * time: the task transforms its block's input (VW tiles per vector, one
- * lane per tile, the α×α values gathered), runs the α² products into GEMM
- * tiles laid out so that the output transform reads VW tiles of one output
- * channel as one vector, transforms and stores (bias, relu, accumulate).
- * Edge tiles are computed whole and stored only where they lie inside.
- * The filter transform (K·C of them, in double) is done once per call.
+ * Vector lanes are samples: the input is copied once, transposed to
+ * [⌈n/VW⌉][c][hp][wp][VW] (VW samples side by side, zero past the batch)
+ * and zero-padded to whole tiles, so that every value of a tile of VW
+ * samples is one aligned vector load (no gathers: they are slow here) and
+ * every tile reads in bounds. Tile positions go in blocks (TB columns of
+ * the products, a multiple of NR) to one task at a time: the task
+ * transforms its block's input, runs the α² products into GEMM tiles laid
+ * out so that the output transform reads VW columns of one output channel
+ * as one vector, and stores the pixels that lie inside the output into a
+ * copy of the same lane layout; a last pass transposes it back to NCHW with
+ * the bias, relu or accumulation. The filter transform (K·C of them, in
+ * double) is done once per call.
  */
 #include "internal.h"
 #include "winograd.h"
 
 #include <stdint.h>
 #include <string.h>
-#if defined(__AVX512F__) || defined(__AVX2__)
+#if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -36,13 +40,43 @@
 #define VW 4
 #endif
 typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));
-#define TB_MAX 256 /* tiles per block, at most */
+#define TB_MAX 256 /* columns per block, at most */
+
+#if defined(__AVX512F__)
+/* r[i][j] ↔ r[j][i], 16×16 floats in registers */
+static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+            t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+    }
+}
+#endif
 
 /* the plan shared by ds_wino_scratch and ds_wino_conv */
 typedef struct {
-    int a, th, tw, hp, wp, mr, nr, kp, tb, slots;
-    long tiles, blocks;
-    size_t xp, u, per_slot; /* floats, each rounded to 16 */
+    int a, th, tw, hp, wp, mr, nr, kp, tb, slots, nb, bps;
+    int fused; /* each task a whole sample block (copy in, products, copy out: in cache) */
+    long tiles, blocks; /* tiles: tile positions × sample blocks (VW columns each) */
+    size_t xp, yp, u, per_slot; /* floats, each rounded to 16 */
 } plan;
 
 static size_t up16(size_t v) { return (v + 15) / 16 * 16; }
@@ -55,21 +89,29 @@ static plan plan_of(const ds_wino_pass *p)
     q.hp = q.th * p->m + 2, q.wp = q.tw * p->m + 2;
     q.mr = ds_gemm_mr(), q.nr = ds_gemm_nr();
     q.kp = (p->k + q.mr - 1) / q.mr;
-    q.tiles = (long)p->n * q.th * q.tw;
+    q.nb = (p->n + VW - 1) / VW;
+    q.tiles = (long)q.nb * q.th * q.tw;
     /* a block's V and M together about 256 KiB (L2), 1 to 8 column panels */
-    size_t per_tile = (size_t)q.a * q.a * ((size_t)p->c + (size_t)q.kp * q.mr);
-    long tb = (long)(65536 / per_tile) / q.nr * q.nr;
+    size_t per_col = (size_t)q.a * q.a * ((size_t)p->c + (size_t)q.kp * q.mr);
+    long tb = (long)(65536 / per_col) / q.nr * q.nr;
     if (tb < q.nr) tb = q.nr;
     if (tb > TB_MAX) tb = TB_MAX / q.nr * q.nr;
-    long need = (q.tiles + q.nr - 1) / q.nr * q.nr;
+    long cols = (long)q.th * q.tw * VW; /* of one sample block; blocks do not cross them */
+    long need = (cols + q.nr - 1) / q.nr * q.nr;
     if (tb > need) tb = need;
     q.tb = (int)tb;
-    q.blocks = (q.tiles + tb - 1) / tb;
-    long slots = 2L * ds_num_threads();
-    q.slots = (int)(slots < q.blocks ? slots : q.blocks);
-    q.xp = up16((size_t)p->n * p->c * q.hp * q.wp);
+    q.bps = (int)((cols + tb - 1) / tb);
+    q.blocks = (long)q.nb * q.bps;
+    int threads = ds_num_threads();
+    q.fused = q.nb >= threads;
+    size_t xs = up16((size_t)p->c * q.hp * q.wp * VW), ys = up16((size_t)p->k * p->oh * p->ow * VW);
+    long slots = q.fused ? threads : 2L * threads, items = q.fused ? q.nb : q.blocks;
+    q.slots = (int)(slots < items ? slots : items);
+    q.xp = q.fused ? 0 : q.nb * xs;
+    q.yp = q.fused ? 0 : q.nb * ys;
     q.u = up16((size_t)q.a * q.a * q.kp * q.mr * p->c);
     q.per_slot = up16((size_t)q.a * q.a * p->c * tb) + up16((size_t)q.a * q.a * q.kp * q.mr * tb);
+    if (q.fused) q.per_slot += xs + ys; /* the sample block's copies */
     return q;
 }
 
@@ -77,15 +119,15 @@ int ds_wino_fits(const ds_wino_pass *p)
 {
     plan q = plan_of(p);
     return (p->m == 2 || p->m == 4) && p->ph >= 0 && p->pw >= 0 && p->oh == p->h + 2 * p->ph - 2 && p->ow == p->w_ + 2 * p->pw - 2 &&
-           p->oh >= 1 && p->ow >= 1 && q.xp < ((size_t)1 << 31) &&
-           (size_t)p->n * p->k * p->oh * p->ow < ((size_t)1 << 31);
+           p->oh >= 1 && p->ow >= 1 && (size_t)q.nb * p->c * q.hp * q.wp * VW < ((size_t)1 << 31) &&
+           (size_t)q.nb * p->k * p->oh * p->ow * VW < ((size_t)1 << 31);
 }
 
 size_t ds_wino_scratch(const ds_wino_pass *p)
 {
     plan q = plan_of(p);
     /* + 16: the alignment to 64 bytes; + c: the row offsets */
-    return 16 + q.xp + q.u + (size_t)q.slots * q.per_slot + up16((size_t)p->c);
+    return 16 + q.xp + q.yp + q.u + (size_t)q.slots * q.per_slot + up16((size_t)p->c);
 }
 
 /* ---- the 1-D transforms (the 2-D ones are rows, then columns) ---- */
@@ -165,26 +207,11 @@ static void filt_range(void *arg, long lo, long hi)
 typedef struct {
     const ds_wino_pass *p;
     const plan *q;
-    const float *xp, *up;
+    const float *xp, *up; /* xp, yp: the copies from sample block sb0 on */
     const int32_t *off;
-    float *slots;
+    float *slots, *yp;
+    long sb0;
 } block_job;
-
-/* VW lanes of xc at the offsets idx */
-static inline vf gather(const float *xc, const int32_t *idx, int32_t d)
-{
-#if defined(__AVX512F__)
-    __m512i i = _mm512_add_epi32(_mm512_loadu_si512(idx), _mm512_set1_epi32(d));
-    return (vf)_mm512_i32gather_ps(i, xc, 4);
-#elif defined(__AVX2__)
-    __m256i i = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)idx), _mm256_set1_epi32(d));
-    return (vf)_mm256_i32gather_ps(xc, i, 4);
-#else
-    vf v;
-    for (int l = 0; l < VW; l++) v[l] = xc[idx[l] + d];
-    return v;
-#endif
-}
 
 static inline vf loadv(const float *s)
 {
@@ -194,170 +221,248 @@ static inline vf loadv(const float *s)
 }
 static inline void storev(float *d, vf v) { memcpy(d, &v, sizeof v); }
 
-/* V_ξ [C][TB] of tiles t0.. (lanes past the last tile repeat it) */
-static void input_block(const block_job *j, long t0, int width, float *v)
+/* V_ξ [C][TB] of the tiles of columns j0.. (VW each: a tile position of a sample block) */
+static void input_block(const block_job *j, long j0, int width, float *v)
 {
     const ds_wino_pass *p = j->p;
     const plan *q = j->q;
     int a = q->a, tb = q->tb, m = p->m;
-    size_t plane = (size_t)q->hp * q->wp;
-    long per_img = (long)q->th * q->tw;
+    size_t plane = (size_t)q->hp * q->wp * VW;
+    long per_blk = (long)q->th * q->tw;
     for (int g0 = 0; g0 < width; g0 += VW) {
-        int32_t base[VW];
-        for (int l = 0; l < VW; l++) {
-            long t = t0 + g0 + l < q->tiles ? t0 + g0 + l : q->tiles - 1, r = t % per_img;
-            base[l] = (int32_t)((t / per_img) * (long)p->c * (long)plane + (r / q->tw) * m * q->wp + (r % q->tw) * m);
-        }
+        long t = (j0 + g0) / VW, r = t % per_blk;
+        const float *x0 = j->xp + (size_t)(t / per_blk - j->sb0) * p->c * plane +
+                          ((size_t)(r / q->tw) * m * q->wp + (size_t)(r % q->tw) * m) * VW;
+        size_t so = (size_t)p->c * tb; /* next ξ */
         for (int c = 0; c < p->c; c++) {
-            const float *xc = j->xp + (size_t)c * plane;
-            vf d[36], t[36];
-            for (int r = 0; r < a; r++)
-                for (int s = 0; s < a; s++) d[r * a + s] = gather(xc, base, r * q->wp + s);
+            const float *xc = x0 + (size_t)c * plane;
+            vf d[36], e[36];
+            for (int y = 0; y < a; y++)
+                for (int x = 0; x < a; x++) d[y * a + x] = loadv(xc + ((size_t)y * q->wp + x) * VW);
             float *o = v + (size_t)c * tb + g0;
-            size_t so = (size_t)p->c * tb; /* next ξ */
             if (m == 2) {
-                for (int s = 0; s < 4; s++) BT2(d + s, 4, t + s, 4);
-                for (int r = 0; r < 4; r++) {
-                    vf e[4];
-                    BT2(t + r * 4, 1, e, 1);
-                    for (int s = 0; s < 4; s++) storev(o + (r * 4 + s) * so, e[s]);
-                }
+                for (int x = 0; x < 4; x++) BT2(d + x, 4, e + x, 4);
+                for (int y = 0; y < 4; y++) BT2(e + y * 4, 1, d + y * 4, 1);
             } else {
-                for (int s = 0; s < 6; s++) BT4(d + s, 6, t + s, 6);
-                for (int r = 0; r < 6; r++) {
-                    vf e[6];
-                    BT4(t + r * 6, 1, e, 1);
-                    for (int s = 0; s < 6; s++) storev(o + (r * 6 + s) * so, e[s]);
-                }
+                for (int x = 0; x < 6; x++) BT4(d + x, 6, e + x, 6);
+                for (int y = 0; y < 6; y++) BT4(e + y * 6, 1, d + y * 6, 1);
             }
+            for (int x = 0; x < a * a; x++) storev(o + x * so, d[x]);
         }
     }
 }
 
-/* Aᵀ M A of tiles t0.. into y, output channel by output channel */
-static void output_block(const block_job *j, long t0, const float *mt)
+/* Aᵀ M A of the columns j0.. into the lane-layout output, channel by channel */
+static void output_block(const block_job *j, long j0, int width, const float *mt)
 {
     const ds_wino_pass *p = j->p;
     const plan *q = j->q;
-    int a = q->a, m = p->m, tb = q->tb, qb = tb / q->nr, mr = q->mr, nr = q->nr;
-    long per_img = (long)q->th * q->tw;
-    size_t oplane = (size_t)p->oh * p->ow;
-    int32_t obase[TB_MAX];
-    int8_t rows[TB_MAX], cols[TB_MAX];
-    int nt = q->tiles - t0 < tb ? (int)(q->tiles - t0) : tb;
-    for (int l = 0; l < nt; l++) {
-        long t = t0 + l, r = t % per_img;
+    const int a = q->a, m = p->m, qb = q->tb / q->nr, mr = q->mr, nr = q->nr, oh = p->oh, ow = p->ow, kn = p->k;
+    long per_blk = (long)q->th * q->tw;
+    size_t oplane = (size_t)oh * ow * VW, sx = (size_t)q->kp * qb * mr * nr; /* next ξ */
+    for (int g0 = 0; g0 < width; g0 += VW) {
+        long t = (j0 + g0) / VW, r = t % per_blk;
         int ty = (int)(r / q->tw) * m, tx = (int)(r % q->tw) * m;
-        obase[l] = (int32_t)((t / per_img) * (long)p->k * (long)oplane + (long)ty * p->ow + tx);
-        rows[l] = (int8_t)(p->oh - ty < m ? p->oh - ty : m);
-        cols[l] = (int8_t)(p->ow - tx < m ? p->ow - tx : m);
-    }
-    for (int k = 0; k < p->k; k++) {
-        float b = p->bias ? p->bias[k] : 0;
-        float *yk = p->y + (size_t)k * oplane;
-        const float *mk = mt + (size_t)(k / mr) * qb * mr * nr + (size_t)(k % mr) * nr;
-        size_t sx = (size_t)q->kp * qb * mr * nr; /* next ξ */
-        for (int g0 = 0; g0 < nt; g0 += VW) {
-            const float *src = mk + (size_t)(g0 / nr) * mr * nr + g0 % nr;
-            vf d[36], t[24], o[16];
+        int rows = oh - ty < m ? oh - ty : m, cols = ow - tx < m ? ow - tx : m;
+        float *y0 = j->yp + (size_t)(t / per_blk - j->sb0) * kn * oplane + ((size_t)ty * ow + tx) * VW;
+        const float *m0 = mt + (size_t)(g0 / nr) * mr * nr + g0 % nr;
+        for (int k = 0; k < kn; k++) {
+            const float *src = m0 + (size_t)(k / mr) * qb * mr * nr + (size_t)(k % mr) * nr;
+            float *yk = y0 + (size_t)k * oplane;
+            vf d[36], e[24], o[16];
             for (int x = 0; x < a * a; x++) d[x] = loadv(src + x * sx);
             if (m == 2) {
-                for (int s = 0; s < 4; s++) AT2(d + s, 4, t + s, 4); /* t [2][4] */
-                for (int r = 0; r < 2; r++) AT2(t + r * 4, 1, o + r * 2, 1);
+                for (int x = 0; x < 4; x++) AT2(d + x, 4, e + x, 4); /* e [2][4] */
+                for (int y = 0; y < 2; y++) AT2(e + y * 4, 1, o + y * 2, 1);
             } else {
-                for (int s = 0; s < 6; s++) AT4(d + s, 6, t + s, 6); /* t [4][6] */
-                for (int r = 0; r < 4; r++) AT4(t + r * 6, 1, o + r * 4, 1);
+                for (int x = 0; x < 6; x++) AT4(d + x, 6, e + x, 6); /* e [4][6] */
+                for (int y = 0; y < 4; y++) AT4(e + y * 6, 1, o + y * 4, 1);
             }
-            float out[16][VW];
-            memcpy(out, o, (size_t)m * m * sizeof(vf));
-            int ln = nt - g0 < VW ? nt - g0 : VW;
-            for (int l = 0; l < ln; l++) {
-                float *yt = yk + obase[g0 + l];
-                for (int r = 0; r < rows[g0 + l]; r++)
-                    for (int s = 0; s < cols[g0 + l]; s++) {
-                        float v = out[r * m + s][l];
-                        float *d = yt + (size_t)r * p->ow + s;
-                        if (p->accumulate) *d += v;
-                        else {
-                            v += b;
-                            *d = p->relu && v < 0 ? 0 : v;
-                        }
-                    }
-            }
+            for (int y = 0; y < rows; y++)
+                for (int x = 0; x < cols; x++) storev(yk + ((size_t)y * ow + x) * VW, o[y * m + x]);
         }
     }
 }
+
+/* blocks [b0, b1) with the slot's V and M */
+static void run_blocks(const block_job *j, float *v, float *mt, long b0, long b1)
+{
+    const ds_wino_pass *p = j->p;
+    const plan *q = j->q;
+    int a = q->a, tb = q->tb, qb = tb / q->nr, mr = q->mr, nr = q->nr;
+    long cols_sb = (long)q->th * q->tw * VW;
+    uint32_t mask[1024];
+    for (int c = 0; c < p->c && c < 1024; c++) mask[c] = (uint32_t)-1 >> (32 - nr);
+    for (long b = b0; b < b1; b++) {
+        long sb = b / q->bps, j0 = sb * cols_sb + (b % q->bps) * tb;
+        long width = (sb + 1) * cols_sb - j0 < tb ? (sb + 1) * cols_sb - j0 : tb;
+        int cols = (int)(width + nr - 1) / nr;
+        /* columns past the last tile (the last panel's tail): zeros */
+        for (int x = 0; x < a * a && width < cols * nr; x++)
+            for (int c = 0; c < p->c; c++)
+                memset(v + ((size_t)x * p->c + c) * tb + width, 0, (size_t)(cols * nr - width) * sizeof *v);
+        input_block(j, j0, (int)width, v);
+        for (int x = 0; x < a * a; x++)
+            for (int kp = 0; kp < q->kp; kp++)
+                for (int cp = 0; cp < cols; cp++) {
+                    const float *ap = j->up + ((size_t)x * q->kp + kp) * p->c * mr;
+                    float *t = mt + (((size_t)x * q->kp + kp) * qb + cp) * mr * nr;
+                    /* channels in chunks of 1024 (the mask array) */
+                    for (int c0 = 0; c0 < p->c; c0 += 1024) {
+                        int kc = p->c - c0 < 1024 ? p->c - c0 : 1024;
+                        ds_tile_shifted(kc, ap + (size_t)c0 * mr, v + ((size_t)x * p->c + c0) * tb + cp * nr,
+                                        j->off, mask, t, c0 > 0);
+                    }
+                }
+        output_block(j, j0, (int)width, mt);
+    }
+}
+
+static void lanes_in(const ds_wino_pass *p, const plan *q, float *xp, long it0, long lo, long hi);
+static void lanes_out(const ds_wino_pass *p, const plan *q, const float *yp, long it0, long lo, long hi);
 
 static void block_range(void *arg, long lo, long hi)
 {
     const block_job *j = arg;
-    const ds_wino_pass *p = j->p;
     const plan *q = j->q;
-    int a = q->a, tb = q->tb, qb = tb / q->nr, mr = q->mr, nr = q->nr;
-    uint32_t mask[1024];
-    for (int c = 0; c < p->c && c < 1024; c++) mask[c] = (uint32_t)-1 >> (32 - nr);
+    size_t vs = up16((size_t)q->a * q->a * j->p->c * q->tb), ms = up16((size_t)q->a * q->a * q->kp * q->mr * q->tb);
     for (long slot = lo; slot < hi; slot++) {
-        float *v = j->slots + (size_t)slot * q->per_slot;
-        float *mt = v + up16((size_t)a * a * p->c * tb);
-        long b0 = slot * q->blocks / q->slots, b1 = (slot + 1) * q->blocks / q->slots;
-        for (long b = b0; b < b1; b++) {
-            long t0 = b * tb;
-            int cols = (int)((q->tiles - t0 < tb ? q->tiles - t0 : tb) + nr - 1) / nr;
-            input_block(j, t0, cols * nr, v);
-            for (int x = 0; x < a * a; x++)
-                for (int kp = 0; kp < q->kp; kp++)
-                    for (int cp = 0; cp < cols; cp++) {
-                        const float *ap = j->up + ((size_t)x * q->kp + kp) * p->c * mr;
-                        float *t = mt + (((size_t)x * q->kp + kp) * qb + cp) * mr * nr;
-                        /* channels in chunks of 1024 (the mask array) */
-                        for (int c0 = 0; c0 < p->c; c0 += 1024) {
-                            int kc = p->c - c0 < 1024 ? p->c - c0 : 1024;
-                            ds_tile_shifted(kc, ap + (size_t)c0 * mr, v + ((size_t)x * p->c + c0) * tb + cp * nr,
-                                            j->off, mask, t, c0 > 0);
-                        }
-                    }
-            output_block(j, t0, mt);
+        float *v = j->slots + (size_t)slot * q->per_slot, *mt = v + vs;
+        if (!q->fused) {
+            run_blocks(j, v, mt, slot * q->blocks / q->slots, (slot + 1) * q->blocks / q->slots);
+            continue;
+        }
+        /* whole sample blocks: copy in, the products, copy out */
+        float *xs = mt + ms, *ys = xs + up16((size_t)j->p->c * q->hp * q->wp * VW);
+        for (long sb = slot * q->nb / q->slots; sb < (slot + 1) * q->nb / q->slots; sb++) {
+            block_job js = *j;
+            js.xp = xs, js.yp = ys, js.sb0 = sb;
+            lanes_in(j->p, q, xs, sb * j->p->c, sb * j->p->c, (sb + 1) * j->p->c);
+            run_blocks(&js, v, mt, sb * q->bps, (sb + 1) * q->bps);
+            lanes_out(j->p, q, ys, sb * j->p->k, sb * j->p->k, (sb + 1) * j->p->k);
         }
     }
 }
 
-/* the padded copy: in [n·c planes of h×w] at (ph, pw) of hp×wp planes of zeros */
+/* in [n, c, h, w] → xp [nb][c][hp][wp][VW]: at (ph, pw), zeros around and past the batch */
 typedef struct {
     const ds_wino_pass *p;
     const plan *q;
     float *xp;
-} pad_job;
+} lanes_job;
 
-static void pad_range(void *arg, long lo, long hi)
+/* planes it of xp (it = sb·c + ci) from lo to hi; xp holds them from it0 on */
+static void lanes_in(const ds_wino_pass *p, const plan *q, float *xp, long it0, long lo, long hi)
 {
-    const pad_job *j = arg;
-    const ds_wino_pass *p = j->p;
-    int hp = j->q->hp, wp = j->q->wp;
-    for (long pl = lo; pl < hi; pl++) {
-        float *d = j->xp + (size_t)pl * hp * wp;
-        const float *s = p->in + (size_t)pl * p->h * p->w_;
-        memset(d, 0, (size_t)p->ph * wp * sizeof *d);
-        for (int y = 0; y < p->h; y++) {
-            float *r = d + (size_t)(y + p->ph) * wp;
-            memset(r, 0, (size_t)p->pw * sizeof *r);
-            memcpy(r + p->pw, s + (size_t)y * p->w_, (size_t)p->w_ * sizeof *r);
-            memset(r + p->pw + p->w_, 0, (size_t)(wp - p->pw - p->w_) * sizeof *r);
+    const int hp = q->hp, wp = q->wp, h = p->h, w = p->w_, n = p->n, c = p->c, ph = p->ph, pw = p->pw;
+    for (long it = lo; it < hi; it++) {
+        int sb = (int)(it / c), ci = (int)(it % c);
+        float *d = xp + (size_t)(it - it0) * hp * wp * VW;
+        memset(d, 0, (size_t)ph * wp * VW * sizeof *d);
+        memset(d + (size_t)(ph + h) * wp * VW, 0, (size_t)(hp - ph - h) * wp * VW * sizeof *d);
+        for (int y = 0; y < h; y++) {
+            float *r = d + (size_t)(y + ph) * wp * VW;
+            memset(r, 0, (size_t)pw * VW * sizeof *r);
+            memset(r + (size_t)(pw + w) * VW, 0, (size_t)(wp - pw - w) * VW * sizeof *r);
+            r += (size_t)pw * VW;
+            const float *src[VW];
+            for (int l = 0; l < VW; l++) {
+                int s = sb * VW + l;
+                src[l] = s < n ? p->in + (((size_t)s * c + ci) * h + y) * w : NULL;
+            }
+#if defined(__AVX512F__)
+            for (int x0 = 0; x0 < w; x0 += 16) {
+                int cnt = w - x0 < 16 ? w - x0 : 16;
+                __mmask16 mk = (__mmask16)((1u << cnt) - 1);
+                __m512 t[16];
+                for (int l = 0; l < 16; l++) t[l] = src[l] ? _mm512_maskz_loadu_ps(mk, src[l] + x0) : _mm512_setzero_ps();
+                transpose16(t);
+                for (int x = 0; x < cnt; x++) _mm512_store_ps(r + (size_t)(x0 + x) * 16, t[x]);
+            }
+#else
+            for (int x = 0; x < w; x++)
+                for (int l = 0; l < VW; l++) r[(size_t)x * VW + l] = src[l] ? src[l][x] : 0;
+#endif
         }
-        memset(d + (size_t)(p->ph + p->h) * wp, 0, (size_t)(hp - p->ph - p->h) * wp * sizeof *d);
     }
+}
+
+static void to_lanes_range(void *arg, long lo, long hi)
+{
+    const lanes_job *j = arg;
+    lanes_in(j->p, j->q, j->xp, 0, lo, hi);
+}
+
+/* the lane-layout output yp [nb][k][oh][ow][VW] → y [n, k, oh, ow] (+ bias, relu; or +=) */
+static void lanes_out(const ds_wino_pass *p, const plan *q, const float *yp, long it0, long lo, long hi)
+{
+    (void)q;
+    const int k = p->k, n = p->n, relu = p->relu, acc = p->accumulate;
+    const size_t ohw = (size_t)p->oh * p->ow;
+    for (long it = lo; it < hi; it++) {
+        int sb = (int)(it / k), ki = (int)(it % k);
+        const float *s0 = yp + (size_t)(it - it0) * ohw * VW;
+        float b = p->bias && !acc ? p->bias[ki] : 0;
+        float *dst[VW];
+        for (int l = 0; l < VW; l++) {
+            int s = sb * VW + l;
+            dst[l] = s < n ? p->y + ((size_t)s * k + ki) * ohw : NULL;
+        }
+#if defined(__AVX512F__)
+        __m512 vb = _mm512_set1_ps(b), z = _mm512_setzero_ps();
+        for (size_t x0 = 0; x0 < ohw; x0 += 16) {
+            int cnt = ohw - x0 < 16 ? (int)(ohw - x0) : 16;
+            __mmask16 mk = (__mmask16)((1u << cnt) - 1);
+            __m512 t[16];
+            for (int x = 0; x < 16; x++) t[x] = x < cnt ? _mm512_load_ps(s0 + (x0 + x) * 16) : z;
+            transpose16(t);
+            for (int l = 0; l < 16; l++) {
+                if (!dst[l]) continue;
+                __m512 v = t[l];
+                if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, dst[l] + x0));
+                else {
+                    v = _mm512_add_ps(v, vb);
+                    if (relu) v = _mm512_max_ps(v, z);
+                }
+                _mm512_mask_storeu_ps(dst[l] + x0, mk, v);
+            }
+        }
+#else
+        for (int l = 0; l < VW; l++) {
+            float *d = dst[l];
+            if (!d) continue;
+            for (size_t x = 0; x < ohw; x++) {
+                float v = s0[x * VW + l];
+                if (acc) d[x] += v;
+                else {
+                    v += b;
+                    d[x] = relu && v < 0 ? 0 : v;
+                }
+            }
+        }
+#endif
+    }
+}
+
+static void from_lanes_range(void *arg, long lo, long hi)
+{
+    const lanes_job *j = arg;
+    lanes_out(j->p, j->q, j->xp, 0, lo, hi);
 }
 
 void ds_wino_conv(const ds_wino_pass *p, float *work)
 {
     plan q = plan_of(p);
     float *base = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
-    float *xp = base, *up = xp + q.xp, *slots = up + q.u;
+    float *xp = base, *yp = xp + q.xp, *up = yp + q.yp, *slots = up + q.u;
     int32_t *off = (int32_t *)(slots + (size_t)q.slots * q.per_slot);
-    pad_job pj = {p, &q, xp};
-    ds_parallel_for((long)p->n * p->c, 4, pad_range, &pj);
+    lanes_job lj = {p, &q, xp};
+    if (!q.fused) ds_parallel_for((long)q.nb * p->c, 1, to_lanes_range, &lj);
     filt_job fj = {p, &q, up};
     ds_parallel_for((long)q.kp * q.mr, 4, filt_range, &fj);
     for (int c = 0; c < p->c && c < 1024; c++) off[c] = c * q.tb;
-    block_job bj = {p, &q, xp, up, off, slots};
+    block_job bj = {p, &q, xp, up, off, slots, yp, 0};
     ds_parallel_for(q.slots, 1, block_range, &bj);
+    lanes_job oj = {p, &q, yp};
+    if (!q.fused) ds_parallel_for((long)q.nb * p->k, 1, from_lanes_range, &oj);
 }

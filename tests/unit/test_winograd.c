@@ -69,6 +69,7 @@ int main(void)
     const conv_case cases[] = {
         {1, 3, 7, 9, 5, 1, 0},   {7, 17, 11, 13, 19, 0, 0}, {2, 16, 28, 28, 16, 1, 1}, {7, 33, 14, 15, 40, 1, 0},
         {1, 64, 7, 7, 64, 1, 1}, {3, 5, 5, 6, 18, 2, 0},    {1, 2, 3, 3, 3, 0, 0},     {7, 9, 4, 17, 33, 1, 0},
+        {33, 8, 9, 10, 12, 1, 1}, /* several sample blocks: each task a whole one */
     };
     const char *algos[] = {"winograd2", "winograd4"};
     const double tol[] = {5e-6, 5e-5}; /* measured worst 6e-7 and 5e-6 (docs/design.md) */
