@@ -1620,7 +1620,7 @@ static pthread_mutex_t wino_lock = PTHREAD_MUTEX_INITIALIZER;
 /* The algorithm for the forward (dx = 0) or dx pass of n: pinned by
  * DS_CONV_ALGO=winograd2|winograd4 (where it applies; the direct kernel
  * elsewhere), else the fastest of the direct kernel, F(2×2) and F(4×4)
- * timed on this shape at its first run (the minimum of 2 runs after one
+ * timed on this shape at its first run (the minimum of 3 runs after one
  * warm-up each, into a scratch output; a Winograd variant must win by 5 %),
  * kept for the process. DS_PROFILE=1 prints the times and the choice. */
 static int wino_choice(ds_node *n, ds_graph *g, int dx)
@@ -1645,16 +1645,17 @@ static int wino_choice(ds_node *n, ds_graph *g, int dx)
     p.copy = NULL; /* leave the node's saved copy alone */
     const int algos[3] = {ALGO_DIRECT, ALGO_W2, ALGO_W4};
     double best[3] = {0, 0, 0};
-    for (int a = 0; a < 3; a++) {
-        if (a && !(avail & (1 << (a - 1)))) continue;
-        best[a] = 1e30;
-        for (int r = 0; r < 3; r++) {
+    for (int a = 0; a < 3; a++) best[a] = a && !(avail & (1 << (a - 1))) ? 0 : 1e30;
+    /* a warm-up, then 3 rounds taking the candidates in turn (a load spike
+     * on a shared machine then hits one round, not one candidate) */
+    for (int r = 0; r < 4; r++)
+        for (int a = 0; a < 3; a++) {
+            if (best[a] == 0) continue;
             double t0 = ds_now();
             s1_run(&p, g, n, dx, algos[a]);
             double t = ds_now() - t0;
             if (r && t < best[a]) best[a] = t;
         }
-    }
     free(tmp);
     algo = ALGO_DIRECT;
     double t = best[0] / 1.05;
