@@ -300,9 +300,9 @@ static int conv_shape_common(ds_node *n, int transposed)
             if (d > work) work = d;
         }
     }
-    /* 3×3 stride 1: Winograd candidates, chosen per layer at the first run (wino_choice) */
+    /* 3×3 and 5×5 stride 1: Winograd candidates, chosen per layer at the first run (wino_choice) */
     n->ip[19] = 0;
-    if (!transposed && q.kh == 3 && q.kw == 3 && q.dh == 1 && q.dw == 1 && g == 1 && n->ip[12] &&
+    if (!transposed && (q.kh == 3 || q.kh == 5) && q.kw == q.kh && q.dh == 1 && q.dw == 1 && g == 1 && n->ip[12] &&
         (!algo || !strncmp(algo, "winograd", 8) || !strcmp(algo, "auto")))
         for (int pass = 0; pass < 2; pass++) {
             if (pass == 1 && !n->ip[13]) continue;
@@ -310,9 +310,9 @@ static int conv_shape_common(ds_node *n, int transposed)
                 ds_wino_pass wp = pass == 0 ? (ds_wino_pass){.n = q.n, .c = q.c, .h = q.h, .w_ = q.w, .ph = q.ph,
                                                               .pw = q.pw, .k = q.oc, .oh = q.oh, .ow = q.ow}
                                             : (ds_wino_pass){.n = q.n, .c = q.oc, .h = q.oh, .w_ = q.ow,
-                                                              .ph = 2 - q.ph, .pw = 2 - q.pw, .k = q.c, .oh = q.h,
-                                                              .ow = q.w};
-                wp.m = v ? 4 : 2;
+                                                              .ph = q.kh - 1 - q.ph, .pw = q.kw - 1 - q.pw,
+                                                              .k = q.c, .oh = q.h, .ow = q.w};
+                wp.m = v ? 4 : 2, wp.r = q.kh; /* F(4×4, 5×5) is not done: ds_wino_fits says no */
                 if (!ds_wino_fits(&wp)) continue;
                 n->ip[19] |= 1 << (2 * pass + v);
                 size_t f = ds_wino_scratch(&wp);
@@ -1596,7 +1596,8 @@ static ds_wino_pass wino_of(const s1_pass *p, const ds_node *n, int dx, int m)
 {
     return (ds_wino_pass){.in = p->in, .w = n->in[1]->val, .bias = p->bias, .y = p->y, .n = p->n, .c = p->ctot,
                           .h = p->in_h, .w_ = p->in_w, .ph = p->ph, .pw = p->pw, .k = p->octot, .oh = p->oh,
-                          .ow = p->ow, .flip = dx, .relu = p->relu, .accumulate = p->accumulate, .m = m};
+                          .ow = p->ow, .flip = dx, .relu = p->relu, .accumulate = p->accumulate, .m = m,
+                          .r = p->kh};
 }
 
 static void s1_run(const s1_pass *p, ds_graph *g, ds_node *n, int dx, int algo)

@@ -1,14 +1,15 @@
-/* winograd.c — 3×3 stride-1 convolutions by Winograd's minimal filtering
- * F(m×m, 3×3), m = 2 or 4 (Lavin & Gray, "Fast Algorithms for
- * Convolutional Neural Networks", 2016):
+/* winograd.c — 3×3 and 5×5 stride-1 convolutions by Winograd's minimal
+ * filtering F(m×m, r×r): F(2×2, 3×3), F(4×4, 3×3) and F(2×2, 5×5) (Lavin &
+ * Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
  *   Y_tile = Aᵀ [ Σ_c U_c ⊙ V_c ] A,  U = G g Gᵀ (the filter), V = Bᵀ d B
- * (an α×α input tile d, α = m + 2). The sum over input channels of the
- * element-wise products is, for each of the α² positions ξ, a matrix
+ * (an α×α input tile d, α = m + r − 1; F(4×4, 3×3) and F(2×2, 5×5) share
+ * α = 6, the points 0, ±1, ±2, ∞ and so Bᵀ). The sum over input channels
+ * of the element-wise products is, for each of the α² positions ξ, a matrix
  * product M_ξ [K × tiles] = U_ξ [K × C] · V_ξ [C × tiles], done by GEMM's own
  * micro-kernel (ds_tile_shifted with unmasked rows: B is V_ξ as it lies).
- * Per output pixel and channel pair that is α²/m² multiplies instead of 9:
- * 4 for F(2×2) (2.25× fewer), 2.25 for F(4×4) (4× fewer), plus transforms
- * that cost O(C + K) per tile.
+ * Per output pixel and channel pair that is α²/m² multiplies instead of r²:
+ * 4 for F(2×2, 3×3) (2.25× fewer), 2.25 for F(4×4, 3×3) (4×), 9 for
+ * F(2×2, 5×5) (2.8×), plus transforms that cost O(C + K) per tile.
  *
  * Vector lanes are samples: the input is copied once, transposed to
  * [⌈n/VW⌉][c][hp][wp][VW] (VW samples side by side, zero past the batch)
@@ -84,9 +85,9 @@ static size_t up16(size_t v) { return (v + 15) / 16 * 16; }
 static plan plan_of(const ds_wino_pass *p)
 {
     plan q;
-    q.a = p->m + 2;
+    q.a = p->m + p->r - 1;
     q.th = (p->oh + p->m - 1) / p->m, q.tw = (p->ow + p->m - 1) / p->m;
-    q.hp = q.th * p->m + 2, q.wp = q.tw * p->m + 2;
+    q.hp = q.th * p->m + p->r - 1, q.wp = q.tw * p->m + p->r - 1;
     q.mr = ds_gemm_mr(), q.nr = ds_gemm_nr();
     q.kp = (p->k + q.mr - 1) / q.mr;
     q.nb = (p->n + VW - 1) / VW;
@@ -118,7 +119,8 @@ static plan plan_of(const ds_wino_pass *p)
 int ds_wino_fits(const ds_wino_pass *p)
 {
     plan q = plan_of(p);
-    return (p->m == 2 || p->m == 4) && p->ph >= 0 && p->pw >= 0 && p->oh == p->h + 2 * p->ph - 2 && p->ow == p->w_ + 2 * p->pw - 2 &&
+    return ((p->r == 3 && (p->m == 2 || p->m == 4)) || (p->r == 5 && p->m == 2)) && p->ph >= 0 && p->pw >= 0 &&
+           p->oh == p->h + 2 * p->ph - (p->r - 1) && p->ow == p->w_ + 2 * p->pw - (p->r - 1) &&
            p->oh >= 1 && p->ow >= 1 && (size_t)q.nb * p->c * q.hp * q.wp * VW < ((size_t)1 << 31) &&
            (size_t)q.nb * p->k * p->oh * p->ow * VW < ((size_t)1 << 31);
 }
@@ -161,10 +163,25 @@ size_t ds_wino_scratch(const ds_wino_pass *p)
         (o)[3 * (so)] = d12_ + 8.f * d34_ + w5;                                                                 \
     } while (0)
 
-/* G g for a 3-tap g (stride sg), in double: α values */
-static void g_1d(int m, const double *g, int sg, double *o, int so)
+/* Aᵀ m of F(2, 5): 6 values to 2 */
+#define AT26(d, sd, o, so)                                                                                  \
+    do {                                                                                                    \
+        vf w0 = (d)[0], w1 = (d)[sd], w2 = (d)[2 * (sd)], w3 = (d)[3 * (sd)], w4 = (d)[4 * (sd)],           \
+           w5 = (d)[5 * (sd)];                                                                              \
+        (o)[0] = w0 + (w1 + w2) + (w3 + w4), (o)[so] = (w1 - w2) + 2.f * (w3 - w4) + w5;                    \
+    } while (0)
+
+/* G g for an r-tap g (stride sg), in double: α values */
+static void g_1d(int m, int r, const double *g, int sg, double *o, int so)
 {
     double g0 = g[0], g1 = g[sg], g2 = g[2 * sg];
+    if (r == 5) { /* the points of F(4, 3): 0, ±1, ±2, ∞; row p is s_p·(1, p, p², p³, p⁴) */
+        double g3 = g[3 * sg], g4 = g[4 * sg];
+        o[0] = g0 / 4, o[so] = -(g0 + g1 + g2 + g3 + g4) / 6, o[2 * so] = -(g0 - g1 + g2 - g3 + g4) / 6;
+        o[3 * so] = (g0 + 2 * g1 + 4 * g2 + 8 * g3 + 16 * g4) / 24;
+        o[4 * so] = (g0 - 2 * g1 + 4 * g2 - 8 * g3 + 16 * g4) / 24, o[5 * so] = g4;
+        return;
+    }
     if (m == 2) {
         o[0] = g0, o[so] = (g0 + g1 + g2) / 2, o[2 * so] = (g0 - g1 + g2) / 2, o[3 * so] = g2;
         return;
@@ -190,13 +207,14 @@ static void filt_range(void *arg, long lo, long hi)
     for (long ko = lo; ko < hi; ko++) {
         int kp = (int)(ko / q->mr), i = (int)(ko % q->mr);
         for (int c = 0; c < p->c; c++) {
-            double g[9], t[6 * 3], u[36];
-            for (int e = 0; e < 9; e++)
+            const int kr = p->r, taps = kr * kr;
+            double g[25], t[6 * 5], u[36];
+            for (int e = 0; e < taps; e++)
                 g[e] = ko >= p->k ? 0
-                       : p->flip ? p->w[((size_t)c * p->k + ko) * 9 + 8 - e] /* W[c][k] flipped */
-                                 : p->w[((size_t)ko * p->c + c) * 9 + e];
-            for (int col = 0; col < 3; col++) g_1d(p->m, g + col, 3, t + col, 3); /* t [α][3] */
-            for (int r = 0; r < a; r++) g_1d(p->m, t + r * 3, 1, u + r * a, 1);   /* u [α][α] */
+                       : p->flip ? p->w[((size_t)c * p->k + ko) * taps + taps - 1 - e] /* W[c][k] flipped */
+                                 : p->w[((size_t)ko * p->c + c) * taps + e];
+            for (int col = 0; col < kr; col++) g_1d(p->m, kr, g + col, kr, t + col, kr); /* t [α][r] */
+            for (int r = 0; r < a; r++) g_1d(p->m, kr, t + r * kr, 1, u + r * a, 1);       /* u [α][α] */
             for (int x = 0; x < a * a; x++)
                 j->up[(((size_t)x * q->kp + kp) * p->c + c) * q->mr + i] = (float)u[x];
         }
@@ -240,7 +258,7 @@ static void input_block(const block_job *j, long j0, int width, float *v)
             for (int y = 0; y < a; y++)
                 for (int x = 0; x < a; x++) d[y * a + x] = loadv(xc + ((size_t)y * q->wp + x) * VW);
             float *o = v + (size_t)c * tb + g0;
-            if (m == 2) {
+            if (a == 4) {
                 for (int x = 0; x < 4; x++) BT2(d + x, 4, e + x, 4);
                 for (int y = 0; y < 4; y++) BT2(e + y * 4, 1, d + y * 4, 1);
             } else {
@@ -271,9 +289,12 @@ static void output_block(const block_job *j, long j0, int width, const float *mt
             float *yk = y0 + (size_t)k * oplane;
             vf d[36], e[24], o[16];
             for (int x = 0; x < a * a; x++) d[x] = loadv(src + x * sx);
-            if (m == 2) {
+            if (a == 4) {
                 for (int x = 0; x < 4; x++) AT2(d + x, 4, e + x, 4); /* e [2][4] */
                 for (int y = 0; y < 2; y++) AT2(e + y * 4, 1, o + y * 2, 1);
+            } else if (m == 2) { /* F(2, 5) */
+                for (int x = 0; x < 6; x++) AT26(d + x, 6, e + x, 6); /* e [2][6] */
+                for (int y = 0; y < 2; y++) AT26(e + y * 6, 1, o + y * 2, 1);
             } else {
                 for (int x = 0; x < 6; x++) AT4(d + x, 6, e + x, 6); /* e [4][6] */
                 for (int y = 0; y < 4; y++) AT4(e + y * 6, 1, o + y * 4, 1);
