@@ -72,12 +72,15 @@ static inline void transpose16(__m512 r[16])
 }
 #endif
 
-/* the plan shared by ds_wino_scratch and ds_wino_conv */
+/* the plan shared by ds_wino_scratch and ds_wino_conv. A "row" is one tile
+ * row of one sample (n·th of them); VW rows side by side are a row block,
+ * copied to [c][α][wp][VW]; its tw tile positions are tw·VW product columns. */
 typedef struct {
-    int a, th, tw, hp, wp, mr, nr, kp, tb, slots, nb, bps;
-    int fused; /* each task a whole sample block (copy in, products, copy out: in cache) */
-    long tiles, blocks; /* tiles: tile positions × sample blocks (VW columns each) */
-    size_t xp, yp, u, per_slot; /* floats, each rounded to 16 */
+    int a, th, tw, wp, mr, nr, kp, tb, slots, nb, g;
+    int fused; /* each task whole row blocks, g at a time (copy in, products, copy out: in cache) */
+    long tiles; /* nb·tw: tile positions × row blocks (VW columns each) */
+    long chunks, blocks; /* fused: chunks of g row blocks; else the blocks of all columns */
+    size_t xs, ys, xp, yp, u, per_slot; /* floats, each rounded to 16 */
 } plan;
 
 static size_t up16(size_t v) { return (v + 15) / 16 * 16; }
@@ -87,32 +90,39 @@ static plan plan_of(const ds_wino_pass *p)
     plan q;
     q.a = p->m + p->r - 1;
     q.th = (p->oh + p->m - 1) / p->m, q.tw = (p->ow + p->m - 1) / p->m;
-    q.hp = q.th * p->m + p->r - 1, q.wp = q.tw * p->m + p->r - 1;
+    q.wp = q.tw * p->m + p->r - 1;
     q.mr = ds_gemm_mr(), q.nr = ds_gemm_nr();
     q.kp = (p->k + q.mr - 1) / q.mr;
-    q.nb = (p->n + VW - 1) / VW;
-    q.tiles = (long)q.nb * q.th * q.tw;
+    q.nb = (int)(((long)p->n * q.th + VW - 1) / VW);
+    q.tiles = (long)q.nb * q.tw;
     /* a block's V and M together about 256 KiB (L2), 1 to 8 column panels */
     size_t per_col = (size_t)q.a * q.a * ((size_t)p->c + (size_t)q.kp * q.mr);
     long tb = (long)(65536 / per_col) / q.nr * q.nr;
     if (tb < q.nr) tb = q.nr;
     if (tb > TB_MAX) tb = TB_MAX / q.nr * q.nr;
-    long cols = (long)q.th * q.tw * VW; /* of one sample block; blocks do not cross them */
-    long need = (cols + q.nr - 1) / q.nr * q.nr;
+    long need = (q.tiles * VW + q.nr - 1) / q.nr * q.nr;
     if (tb > need) tb = need;
     q.tb = (int)tb;
-    q.bps = (int)((cols + tb - 1) / tb);
-    q.blocks = (long)q.nb * q.bps;
     int threads = ds_num_threads();
+    q.xs = up16((size_t)p->c * q.a * q.wp * VW), q.ys = up16((size_t)p->k * p->m * p->ow * VW);
     q.fused = q.nb >= threads;
-    size_t xs = up16((size_t)p->c * q.hp * q.wp * VW), ys = up16((size_t)p->k * p->oh * p->ow * VW);
-    long slots = q.fused ? threads : 2L * threads, items = q.fused ? q.nb : q.blocks;
-    q.slots = (int)(slots < items ? slots : items);
-    q.xp = q.fused ? 0 : q.nb * xs;
-    q.yp = q.fused ? 0 : q.nb * ys;
+    if (q.fused) {
+        /* g row blocks a chunk: their copies about 1 MiB, and every thread some chunks */
+        long g = (long)(262144 / (q.xs + q.ys));
+        if (g > q.nb / threads) g = q.nb / threads;
+        q.g = g < 1 ? 1 : (int)g;
+        q.chunks = (q.nb + q.g - 1) / q.g;
+        q.slots = (int)(threads < q.chunks ? threads : q.chunks);
+        q.xp = q.yp = 0;
+    } else {
+        q.g = q.nb, q.chunks = 1;
+        q.blocks = (q.tiles * VW + tb - 1) / tb;
+        q.slots = (int)(2L * threads < q.blocks ? 2L * threads : q.blocks);
+        q.xp = q.nb * q.xs, q.yp = q.nb * q.ys;
+    }
     q.u = up16((size_t)q.a * q.a * q.kp * q.mr * p->c);
     q.per_slot = up16((size_t)q.a * q.a * p->c * tb) + up16((size_t)q.a * q.a * q.kp * q.mr * tb);
-    if (q.fused) q.per_slot += xs + ys; /* the sample block's copies */
+    if (q.fused) q.per_slot += (size_t)q.g * (q.xs + q.ys); /* the chunk's copies */
     return q;
 }
 
@@ -120,9 +130,8 @@ int ds_wino_fits(const ds_wino_pass *p)
 {
     plan q = plan_of(p);
     return ((p->r == 3 && (p->m == 2 || p->m == 4)) || (p->r == 5 && p->m == 2)) && p->ph >= 0 && p->pw >= 0 &&
-           p->oh == p->h + 2 * p->ph - (p->r - 1) && p->ow == p->w_ + 2 * p->pw - (p->r - 1) &&
-           p->oh >= 1 && p->ow >= 1 && (size_t)q.nb * p->c * q.hp * q.wp * VW < ((size_t)1 << 31) &&
-           (size_t)q.nb * p->k * p->oh * p->ow * VW < ((size_t)1 << 31);
+           p->oh == p->h + 2 * p->ph - (p->r - 1) && p->ow == p->w_ + 2 * p->pw - (p->r - 1) && p->oh >= 1 &&
+           p->ow >= 1 && (size_t)q.nb * q.xs < ((size_t)1 << 31) && (size_t)q.nb * q.ys < ((size_t)1 << 31);
 }
 
 size_t ds_wino_scratch(const ds_wino_pass *p)
@@ -225,7 +234,7 @@ static void filt_range(void *arg, long lo, long hi)
 typedef struct {
     const ds_wino_pass *p;
     const plan *q;
-    const float *xp, *up; /* xp, yp: the copies from sample block sb0 on */
+    const float *xp, *up; /* xp, yp: the copies of the row blocks from sb0 on */
     const int32_t *off;
     float *slots, *yp;
     long sb0;
@@ -239,19 +248,16 @@ static inline vf loadv(const float *s)
 }
 static inline void storev(float *d, vf v) { memcpy(d, &v, sizeof v); }
 
-/* V_ξ [C][TB] of the tiles of columns j0.. (VW each: a tile position of a sample block) */
+/* V_ξ [C][TB] of the tiles of columns j0.. (VW each: a tile position of a row block) */
 static void input_block(const block_job *j, long j0, int width, float *v)
 {
     const ds_wino_pass *p = j->p;
     const plan *q = j->q;
     int a = q->a, tb = q->tb, m = p->m;
-    size_t plane = (size_t)q->hp * q->wp * VW;
-    long per_blk = (long)q->th * q->tw;
     for (int g0 = 0; g0 < width; g0 += VW) {
-        long t = (j0 + g0) / VW, r = t % per_blk;
-        const float *x0 = j->xp + (size_t)(t / per_blk - j->sb0) * p->c * plane +
-                          ((size_t)(r / q->tw) * m * q->wp + (size_t)(r % q->tw) * m) * VW;
-        size_t so = (size_t)p->c * tb; /* next ξ */
+        long t = (j0 + g0) / VW;
+        const float *x0 = j->xp + (size_t)(t / q->tw - j->sb0) * q->xs + (size_t)(t % q->tw) * m * VW;
+        size_t so = (size_t)p->c * tb, plane = (size_t)a * q->wp * VW; /* next ξ; next channel */
         for (int c = 0; c < p->c; c++) {
             const float *xc = x0 + (size_t)c * plane;
             vf d[36], e[36];
@@ -276,13 +282,12 @@ static void output_block(const block_job *j, long j0, int width, const float *mt
     const ds_wino_pass *p = j->p;
     const plan *q = j->q;
     const int a = q->a, m = p->m, qb = q->tb / q->nr, mr = q->mr, nr = q->nr, oh = p->oh, ow = p->ow, kn = p->k;
-    long per_blk = (long)q->th * q->tw;
-    size_t oplane = (size_t)oh * ow * VW, sx = (size_t)q->kp * qb * mr * nr; /* next ξ */
+    (void)oh;
+    size_t oplane = (size_t)m * ow * VW, sx = (size_t)q->kp * qb * mr * nr; /* next k; next ξ */
     for (int g0 = 0; g0 < width; g0 += VW) {
-        long t = (j0 + g0) / VW, r = t % per_blk;
-        int ty = (int)(r / q->tw) * m, tx = (int)(r % q->tw) * m;
-        int rows = oh - ty < m ? oh - ty : m, cols = ow - tx < m ? ow - tx : m;
-        float *y0 = j->yp + (size_t)(t / per_blk - j->sb0) * kn * oplane + ((size_t)ty * ow + tx) * VW;
+        long t = (j0 + g0) / VW;
+        int tx = (int)(t % q->tw) * m, rows = m, cols = ow - tx < m ? ow - tx : m; /* rows past oh: dropped later */
+        float *y0 = j->yp + (size_t)(t / q->tw - j->sb0) * q->ys + (size_t)tx * VW;
         const float *m0 = mt + (size_t)(g0 / nr) * mr * nr + g0 % nr;
         for (int k = 0; k < kn; k++) {
             const float *src = m0 + (size_t)(k / mr) * qb * mr * nr + (size_t)(k % mr) * nr;
@@ -305,18 +310,16 @@ static void output_block(const block_job *j, long j0, int width, const float *mt
     }
 }
 
-/* blocks [b0, b1) with the slot's V and M */
-static void run_blocks(const block_job *j, float *v, float *mt, long b0, long b1)
+/* blocks [b0, b1) of TB columns from column c0 on (up to c1), with the slot's V and M */
+static void run_blocks(const block_job *j, float *v, float *mt, long c0, long c1, long b0, long b1)
 {
     const ds_wino_pass *p = j->p;
     const plan *q = j->q;
     int a = q->a, tb = q->tb, qb = tb / q->nr, mr = q->mr, nr = q->nr;
-    long cols_sb = (long)q->th * q->tw * VW;
     uint32_t mask[1024];
     for (int c = 0; c < p->c && c < 1024; c++) mask[c] = (uint32_t)-1 >> (32 - nr);
     for (long b = b0; b < b1; b++) {
-        long sb = b / q->bps, j0 = sb * cols_sb + (b % q->bps) * tb;
-        long width = (sb + 1) * cols_sb - j0 < tb ? (sb + 1) * cols_sb - j0 : tb;
+        long j0 = c0 + b * tb, width = c1 - j0 < tb ? c1 - j0 : tb;
         int cols = (int)(width + nr - 1) / nr;
         /* columns past the last tile (the last panel's tail): zeros */
         for (int x = 0; x < a * a && width < cols * nr; x++)
@@ -329,10 +332,10 @@ static void run_blocks(const block_job *j, float *v, float *mt, long b0, long b1
                     const float *ap = j->up + ((size_t)x * q->kp + kp) * p->c * mr;
                     float *t = mt + (((size_t)x * q->kp + kp) * qb + cp) * mr * nr;
                     /* channels in chunks of 1024 (the mask array) */
-                    for (int c0 = 0; c0 < p->c; c0 += 1024) {
-                        int kc = p->c - c0 < 1024 ? p->c - c0 : 1024;
-                        ds_tile_shifted(kc, ap + (size_t)c0 * mr, v + ((size_t)x * p->c + c0) * tb + cp * nr,
-                                        j->off, mask, t, c0 > 0);
+                    for (int k0 = 0; k0 < p->c; k0 += 1024) {
+                        int kc = p->c - k0 < 1024 ? p->c - k0 : 1024;
+                        ds_tile_shifted(kc, ap + (size_t)k0 * mr, v + ((size_t)x * p->c + k0) * tb + cp * nr,
+                                        j->off, mask, t, k0 > 0);
                     }
                 }
         output_block(j, j0, (int)width, mt);
@@ -346,50 +349,56 @@ static void block_range(void *arg, long lo, long hi)
 {
     const block_job *j = arg;
     const plan *q = j->q;
-    size_t vs = up16((size_t)q->a * q->a * j->p->c * q->tb), ms = up16((size_t)q->a * q->a * q->kp * q->mr * q->tb);
+    const ds_wino_pass *p = j->p;
+    size_t vs = up16((size_t)q->a * q->a * p->c * q->tb), ms = up16((size_t)q->a * q->a * q->kp * q->mr * q->tb);
+    long per_rb = (long)q->tw * VW; /* columns of a row block */
     for (long slot = lo; slot < hi; slot++) {
         float *v = j->slots + (size_t)slot * q->per_slot, *mt = v + vs;
         if (!q->fused) {
-            run_blocks(j, v, mt, slot * q->blocks / q->slots, (slot + 1) * q->blocks / q->slots);
+            run_blocks(j, v, mt, 0, q->tiles * VW, slot * q->blocks / q->slots, (slot + 1) * q->blocks / q->slots);
             continue;
         }
-        /* whole sample blocks: copy in, the products, copy out */
-        float *xs = mt + ms, *ys = xs + up16((size_t)j->p->c * q->hp * q->wp * VW);
-        for (long sb = slot * q->nb / q->slots; sb < (slot + 1) * q->nb / q->slots; sb++) {
+        /* chunks of g row blocks: copy in, the products, copy out */
+        float *xs = mt + ms, *ys = xs + (size_t)q->g * q->xs;
+        for (long ch = slot * q->chunks / q->slots; ch < (slot + 1) * q->chunks / q->slots; ch++) {
+            long r0 = ch * q->g, r1 = r0 + q->g < q->nb ? r0 + q->g : q->nb;
             block_job js = *j;
-            js.xp = xs, js.yp = ys, js.sb0 = sb;
-            lanes_in(j->p, q, xs, sb * j->p->c, sb * j->p->c, (sb + 1) * j->p->c);
-            run_blocks(&js, v, mt, sb * q->bps, (sb + 1) * q->bps);
-            lanes_out(j->p, q, ys, sb * j->p->k, sb * j->p->k, (sb + 1) * j->p->k);
+            js.xp = xs, js.yp = ys, js.sb0 = r0;
+            lanes_in(p, q, xs, r0 * p->c, r0 * p->c, r1 * p->c);
+            long cols = (r1 - r0) * per_rb;
+            run_blocks(&js, v, mt, r0 * per_rb, r1 * per_rb, 0, (cols + q->tb - 1) / q->tb);
+            lanes_out(p, q, ys, r0 * p->k, r0 * p->k, r1 * p->k);
         }
     }
 }
 
-/* in [n, c, h, w] → xp [nb][c][hp][wp][VW]: at (ph, pw), zeros around and past the batch */
+/* in [n, c, h, w] → xp [nb][c][α][wp][VW]: lane l of row block rb is tile row
+ * (s, ty) = divmod(rb·VW + l, th), input rows ty·m − ph .. + α, columns from
+ * −pw; zeros outside the image and past the batch */
 typedef struct {
     const ds_wino_pass *p;
     const plan *q;
     float *xp;
 } lanes_job;
 
-/* planes it of xp (it = sb·c + ci) from lo to hi; xp holds them from it0 on */
+/* planes it of xp (it = rb·c + ci) from lo to hi; xp holds them from it0 on */
 static void lanes_in(const ds_wino_pass *p, const plan *q, float *xp, long it0, long lo, long hi)
 {
-    const int hp = q->hp, wp = q->wp, h = p->h, w = p->w_, n = p->n, c = p->c, ph = p->ph, pw = p->pw;
+    const int a = q->a, wp = q->wp, h = p->h, w = p->w_, n = p->n, c = p->c, ph = p->ph, pw = p->pw, m = p->m;
     for (long it = lo; it < hi; it++) {
-        int sb = (int)(it / c), ci = (int)(it % c);
-        float *d = xp + (size_t)(it - it0) * hp * wp * VW;
-        memset(d, 0, (size_t)ph * wp * VW * sizeof *d);
-        memset(d + (size_t)(ph + h) * wp * VW, 0, (size_t)(hp - ph - h) * wp * VW * sizeof *d);
-        for (int y = 0; y < h; y++) {
-            float *r = d + (size_t)(y + ph) * wp * VW;
+        long rb = it / c;
+        int ci = (int)(it % c);
+        float *d = xp + (size_t)(rb - it0 / c) * q->xs + (size_t)ci * a * wp * VW;
+        for (int y = 0; y < a; y++) {
+            float *r = d + (size_t)y * wp * VW;
             memset(r, 0, (size_t)pw * VW * sizeof *r);
             memset(r + (size_t)(pw + w) * VW, 0, (size_t)(wp - pw - w) * VW * sizeof *r);
             r += (size_t)pw * VW;
             const float *src[VW];
             for (int l = 0; l < VW; l++) {
-                int s = sb * VW + l;
-                src[l] = s < n ? p->in + (((size_t)s * c + ci) * h + y) * w : NULL;
+                long row = rb * VW + l, s = row / q->th;
+                int iy = (int)(row % q->th) * m - ph + y;
+                src[l] = s < n && iy >= 0 && iy < h ? p->in + (((size_t)s * c + ci) * h + iy) * w : NULL;
             }
 #if defined(__AVX512F__)
             for (int x0 = 0; x0 < w; x0 += 16) {
@@ -414,54 +423,57 @@ static void to_lanes_range(void *arg, long lo, long hi)
     lanes_in(j->p, j->q, j->xp, 0, lo, hi);
 }
 
-/* the lane-layout output yp [nb][k][oh][ow][VW] → y [n, k, oh, ow] (+ bias, relu; or +=) */
+/* the lane-layout output yp [nb][k][m][ow][VW] → y [n, k, oh, ow] (+ bias, relu; or +=) */
 static void lanes_out(const ds_wino_pass *p, const plan *q, const float *yp, long it0, long lo, long hi)
 {
-    (void)q;
-    const int k = p->k, n = p->n, relu = p->relu, acc = p->accumulate;
-    const size_t ohw = (size_t)p->oh * p->ow;
+    const int k = p->k, n = p->n, relu = p->relu, acc = p->accumulate, m = p->m, oh = p->oh, ow = p->ow;
     for (long it = lo; it < hi; it++) {
-        int sb = (int)(it / k), ki = (int)(it % k);
-        const float *s0 = yp + (size_t)(it - it0) * ohw * VW;
+        long rb = it / k;
+        int ki = (int)(it % k);
+        const float *s0 = yp + (size_t)(rb - it0 / k) * q->ys + (size_t)ki * m * ow * VW;
         float b = p->bias && !acc ? p->bias[ki] : 0;
-        float *dst[VW];
-        for (int l = 0; l < VW; l++) {
-            int s = sb * VW + l;
-            dst[l] = s < n ? p->y + ((size_t)s * k + ki) * ohw : NULL;
-        }
+        for (int i = 0; i < m; i++) {
+            const float *si = s0 + (size_t)i * ow * VW;
+            float *dst[VW];
+            for (int l = 0; l < VW; l++) {
+                long row = rb * VW + l, s = row / q->th;
+                int oy = (int)(row % q->th) * m + i;
+                dst[l] = s < n && oy < oh ? p->y + (((size_t)s * k + ki) * oh + oy) * ow : NULL;
+            }
 #if defined(__AVX512F__)
-        __m512 vb = _mm512_set1_ps(b), z = _mm512_setzero_ps();
-        for (size_t x0 = 0; x0 < ohw; x0 += 16) {
-            int cnt = ohw - x0 < 16 ? (int)(ohw - x0) : 16;
-            __mmask16 mk = (__mmask16)((1u << cnt) - 1);
-            __m512 t[16];
-            for (int x = 0; x < 16; x++) t[x] = x < cnt ? _mm512_load_ps(s0 + (x0 + x) * 16) : z;
-            transpose16(t);
-            for (int l = 0; l < 16; l++) {
-                if (!dst[l]) continue;
-                __m512 v = t[l];
-                if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, dst[l] + x0));
-                else {
-                    v = _mm512_add_ps(v, vb);
-                    if (relu) v = _mm512_max_ps(v, z);
+            __m512 vb = _mm512_set1_ps(b), z = _mm512_setzero_ps();
+            for (int x0 = 0; x0 < ow; x0 += 16) {
+                int cnt = ow - x0 < 16 ? ow - x0 : 16;
+                __mmask16 mk = (__mmask16)((1u << cnt) - 1);
+                __m512 t[16];
+                for (int x = 0; x < 16; x++) t[x] = x < cnt ? _mm512_load_ps(si + (size_t)(x0 + x) * 16) : z;
+                transpose16(t);
+                for (int l = 0; l < 16; l++) {
+                    if (!dst[l]) continue;
+                    __m512 v = t[l];
+                    if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, dst[l] + x0));
+                    else {
+                        v = _mm512_add_ps(v, vb);
+                        if (relu) v = _mm512_max_ps(v, z);
+                    }
+                    _mm512_mask_storeu_ps(dst[l] + x0, mk, v);
                 }
-                _mm512_mask_storeu_ps(dst[l] + x0, mk, v);
             }
-        }
 #else
-        for (int l = 0; l < VW; l++) {
-            float *d = dst[l];
-            if (!d) continue;
-            for (size_t x = 0; x < ohw; x++) {
-                float v = s0[x * VW + l];
-                if (acc) d[x] += v;
-                else {
-                    v += b;
-                    d[x] = relu && v < 0 ? 0 : v;
+            for (int l = 0; l < VW; l++) {
+                float *d = dst[l];
+                if (!d) continue;
+                for (int x = 0; x < ow; x++) {
+                    float v = si[(size_t)x * VW + l];
+                    if (acc) d[x] += v;
+                    else {
+                        v += b;
+                        d[x] = relu && v < 0 ? 0 : v;
+                    }
                 }
             }
-        }
 #endif
+        }
     }
 }
 
