@@ -7,10 +7,12 @@ For every 3x3 stride-1 layer of models/resnet-small.cfg (batch 128) and
 models/realbogus.cfg (batch 64), and LeNet's 5x5 conv2 (batch 64), runs
 BUILD/conv_algos once per DS_CONV_ALGO (ocv = the direct kernel, winograd2,
 winograd4) per round, in turn, and prints the medians of the forward and dx
-times and their ratios to ocv. Then the ResNet-small training step
-(BUILD/ds_bench resnet128) with DS_CONV_ALGO=ocv, winograd4 and unset (the
-per-layer choice), alternating, images/s medians and ratios. The DCGAN
-discriminator's convolutions are 4x4 stride 2: no Winograd there."""
+times and their ratios to ocv (for a 5x5 kernel winograd2 is F(2x2,5x5) and
+winograd4 leaves it to ocv). Then BUILD/ds_bench's ResNet-small and LeNet
+training steps and LeNet inference (batch 1000 images/s, batch 1 median ms)
+with DS_CONV_ALGO=ocv, unset (the default rule) and auto (timed per layer),
+alternating, medians and ratios. The DCGAN discriminator's convolutions are
+4x4 stride 2: no Winograd there."""
 import json
 import os
 import statistics as st
@@ -53,13 +55,15 @@ def main():
         for a in ALGOS:
             f, d = med[a]
             print(f"{name:32} {a:10} {f:8.3f} {med['ocv'][0] / f:6.2f} {d:8.3f} {med['ocv'][1] / d:6.2f}")
-    steps = {a: [] for a in ("ocv", "winograd4", None)}
-    for _ in range(ROUNDS):
-        for a in steps:
-            steps[a].append(run([f"{BUILD}/ds_bench", "resnet128", "models"], a)["images_per_s"])
-    base = st.median(steps["ocv"])
-    for a, v in steps.items():
-        print(f"resnet128 step {a or 'auto':10} {st.median(v):8.1f} img/s  ratio {st.median(v) / base:5.2f}")
+    for w in ("resnet128", "lenet64", "infer1000", "infer1"):
+        steps = {a: [] for a in ("ocv", None, "auto")}
+        key = "median_ms" if w == "infer1" else "images_per_s"
+        for _ in range(ROUNDS):
+            for a in steps:
+                steps[a].append(run([f"{BUILD}/ds_bench", w, "models"], a)[key])
+        base = st.median(steps["ocv"])
+        for a, v in steps.items():
+            print(f"{w:10} {a or 'default':8} {st.median(v):9.3f} {key}  ratio to ocv {st.median(v) / base:5.2f}")
 
 
 if __name__ == "__main__":

@@ -1610,20 +1610,38 @@ static void s1_run(const s1_pass *p, ds_graph *g, ds_node *n, int dx, int algo)
     ds_wino_conv(&w, g->work);
 }
 
-/* choices by shape (dx, batch, channels in and out, input size, padding) */
+/* The default: a fixed rule from the measurements of bench/winograd.py
+ * (docs/design.md), so that a run is reproducible bit for bit (a resumed
+ * run, ranks against one process): for passes of at least 16 samples with
+ * at least 16 channels in and out (below that the transforms, the filter's
+ * above all, cost more than they save), F(2×2, 5×5) for 5×5 kernels, and
+ * F(4×4, 3×3) for 3×3 ones: dx always, the forward from 32 → 64 channels
+ * on (it also writes the padded copy dW reads, which the direct forward
+ * makes anyway; 16 → 16 and 32 → 32 lost or tied). */
+static int wino_rule(const s1_pass *p, int avail, int dx)
+{
+    if (p->n < 16 || p->ctot < 16 || p->octot < 16) return ALGO_DIRECT;
+    if (p->kh == 5) return avail & 1 ? ALGO_W2 : ALGO_DIRECT;
+    if (!dx && (long)p->ctot * p->octot < 2048) return ALGO_DIRECT;
+    return avail & 2 ? ALGO_W4 : ALGO_DIRECT;
+}
+
+/* DS_CONV_ALGO=auto: choices by shape (dx, batch, channels in and out, input size, padding) */
 #define WINO_CACHE 256
 static struct {
-    int key[9], algo;
+    int key[11], algo;
 } wino_cache[WINO_CACHE];
 static int wino_cached;
 static pthread_mutex_t wino_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The algorithm for the forward (dx = 0) or dx pass of n: pinned by
  * DS_CONV_ALGO=winograd2|winograd4 (where it applies; the direct kernel
- * elsewhere), else the fastest of the direct kernel, F(2×2) and F(4×4)
- * timed on this shape at its first run (the minimum of 3 runs after one
- * warm-up each, into a scratch output; a Winograd variant must win by 5 %),
- * kept for the process. DS_PROFILE=1 prints the times and the choice. */
+ * elsewhere); by default wino_rule; with DS_CONV_ALGO=auto the fastest of
+ * the direct kernel, F(2×2) and F(4×4) timed on this shape at its first
+ * run (the minimum of 3 rounds after a warm-up, into a scratch output; a
+ * Winograd variant must win by 5 %), kept for the process: the choice may
+ * differ from run to run, and so may the rounding. DS_PROFILE=1 prints the
+ * times and the choice. */
 static int wino_choice(ds_node *n, ds_graph *g, int dx)
 {
     int avail = (n->ip[19] >> (dx ? 2 : 0)) & 3;
@@ -1632,20 +1650,24 @@ static int wino_choice(ds_node *n, ds_graph *g, int dx)
     if (pin && !strcmp(pin, "winograd2")) return avail & 1 ? ALGO_W2 : ALGO_DIRECT;
     if (pin && !strcmp(pin, "winograd4")) return avail & 2 ? ALGO_W4 : ALGO_DIRECT;
     s1_pass p = s1_of(n, dx);
-    int key[9] = {dx, p.n, p.ctot, p.octot, p.in_h, p.in_w, p.ph, p.pw, avail};
+    int key[11] = {dx, p.n, p.ctot, p.octot, p.in_h, p.in_w, p.ph, p.pw, avail, p.kh, pin != NULL};
     int algo = -1;
     pthread_mutex_lock(&wino_lock);
     for (int i = 0; i < wino_cached && algo < 0; i++)
         if (!memcmp(wino_cache[i].key, key, sizeof key)) algo = wino_cache[i].algo;
     pthread_mutex_unlock(&wino_lock);
     if (algo >= 0) return algo;
+    const int algos[3] = {ALGO_DIRECT, ALGO_W2, ALGO_W4};
+    double best[3] = {0, 0, 0};
     size_t out = (size_t)p.n * p.octot * p.oh * p.ow;
-    float *tmp = malloc(out * sizeof *tmp);
+    float *tmp = pin ? malloc(out * sizeof *tmp) : NULL;
+    if (!pin) {
+        algo = wino_rule(&p, avail, dx);
+        goto chosen;
+    }
     if (!tmp) return ALGO_DIRECT;
     p.y = tmp, p.accumulate = 0;
     p.copy = NULL; /* leave the node's saved copy alone */
-    const int algos[3] = {ALGO_DIRECT, ALGO_W2, ALGO_W4};
-    double best[3] = {0, 0, 0};
     for (int a = 0; a < 3; a++) best[a] = a && !(avail & (1 << (a - 1))) ? 0 : 1e30;
     /* a warm-up, then 3 rounds taking the candidates in turn (a load spike
      * on a shared machine then hits one round, not one candidate) */
@@ -1662,6 +1684,7 @@ static int wino_choice(ds_node *n, ds_graph *g, int dx)
     double t = best[0] / 1.05;
     for (int a = 1; a < 3; a++)
         if (best[a] > 0 && best[a] < t) t = best[a], algo = algos[a];
+chosen:
     pthread_mutex_lock(&wino_lock);
     if (wino_cached < WINO_CACHE) {
         memcpy(wino_cache[wino_cached].key, key, sizeof key);
@@ -1669,12 +1692,16 @@ static int wino_choice(ds_node *n, ds_graph *g, int dx)
     }
     pthread_mutex_unlock(&wino_lock);
     const char *prof = getenv("DS_PROFILE");
-    if (prof && atoi(prof) > 0)
+    const char *name = algo == ALGO_W2 ? "winograd2" : algo == ALGO_W4 ? "winograd4" : "direct";
+    if (prof && atoi(prof) > 0 && !pin)
+        fprintf(stderr, "profile (DS_PROFILE): conv %s %s [%d,%d,%d,%d]->%d %dx%d: %s (the default rule)\n",
+                n->name ? n->name : "?", dx ? "dx" : "forward", p.n, p.ctot, p.in_h, p.in_w, p.octot, p.kh, p.kw, name);
+    else if (prof && atoi(prof) > 0)
         fprintf(stderr,
-                "profile (DS_PROFILE): conv %s %s [%d,%d,%d,%d]->%d: direct %.3f ms, winograd2 %.3f, "
-                "winograd4 %.3f: %s\n",
-                n->name ? n->name : "?", dx ? "dx" : "forward", p.n, p.ctot, p.in_h, p.in_w, p.octot, best[0] * 1e3,
-                best[1] * 1e3, best[2] * 1e3, algo == ALGO_W2 ? "winograd2" : algo == ALGO_W4 ? "winograd4" : "direct");
+                "profile (DS_PROFILE): conv %s %s [%d,%d,%d,%d]->%d %dx%d: direct %.3f ms, winograd2 %.3f, "
+                "winograd4 %.3f: %s (timed)\n",
+                n->name ? n->name : "?", dx ? "dx" : "forward", p.n, p.ctot, p.in_h, p.in_w, p.octot, p.kh, p.kw,
+                best[0] * 1e3, best[1] * 1e3, best[2] * 1e3, name);
     return algo;
 }
 

@@ -11,18 +11,23 @@
  * 4 for F(2×2, 3×3) (2.25× fewer), 2.25 for F(4×4, 3×3) (4×), 9 for
  * F(2×2, 5×5) (2.8×), plus transforms that cost O(C + K) per tile.
  *
- * Vector lanes are samples: the input is copied once, transposed to
- * [⌈n/VW⌉][c][hp][wp][VW] (VW samples side by side, zero past the batch)
- * and zero-padded to whole tiles, so that every value of a tile of VW
- * samples is one aligned vector load (no gathers: they are slow here) and
- * every tile reads in bounds. Tile positions go in blocks (TB columns of
- * the products, a multiple of NR) to one task at a time: the task
- * transforms its block's input, runs the α² products into GEMM tiles laid
- * out so that the output transform reads VW columns of one output channel
- * as one vector, and stores the pixels that lie inside the output into a
- * copy of the same lane layout; a last pass transposes it back to NCHW with
- * the bias, relu or accumulation. The filter transform (K·C of them, in
- * double) is done once per call.
+ * Vector lanes are tile rows: lane l of row block rb is the tile row
+ * (s, ty) = divmod(rb·VW + l, th) of sample s. The input is copied,
+ * transposed to [row block][c][α][wp][VW] (the α input rows of each tile
+ * row side by side, zero outside the image and past the batch), so every
+ * value of VW tiles is one aligned vector load (no gathers: about 50 cycles
+ * each on the CI machine) and every tile reads in bounds; a small batch
+ * still fills the lanes (n·th of them), and since each tile's arithmetic is
+ * the same in any lane, results do not depend on the batch. The tw tile
+ * positions of a row block are tw·VW product columns. A task takes a chunk
+ * of row blocks (about 1 MiB of copies, in cache; with fewer row blocks
+ * than threads the stages run one after another, each in parallel),
+ * transforms their input in blocks of TB columns (a multiple of NR), runs
+ * the α² products into GEMM tiles laid out so that the output transform
+ * reads VW columns of one output channel as one vector, and stores into a
+ * copy of the same lane layout, which a last pass transposes back to NCHW
+ * with the bias, relu or accumulation. The filter transform (K·C of them,
+ * in double) is done once per call: it is what makes small batches slow.
  */
 #include "internal.h"
 #include "winograd.h"
