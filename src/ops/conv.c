@@ -22,11 +22,15 @@
  * ip: 0,1 stride; 2,3 pad; 4,5 dilation; 6 groups; 7,8 output_padding;
  * 9 explicit chunk S; 10 implicit forward/dW; 11 implicit dx; 12 shifted
  * forward; 13 shifted dx; 14 streamed dW; 15 ocv forward; 16 ocv dx; 17
- * dwv dW; 18 strided dx by phases (set by the shape rule).
+ * dwv dW; 18 strided dx by phases; 19 Winograd candidates (bits 0, 1: the
+ * forward by F(2×2) or F(4×4); 2, 3: dx) (set by the shape rule).
  */
 #include "internal.h"
+#include "winograd.h"
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #if defined(__AVX512F__)
@@ -296,6 +300,25 @@ static int conv_shape_common(ds_node *n, int transposed)
             if (d > work) work = d;
         }
     }
+    /* 3×3 and 5×5 stride 1: Winograd candidates, chosen per layer at the first run (wino_choice) */
+    n->ip[19] = 0;
+    if (!transposed && (q.kh == 3 || q.kh == 5) && q.kw == q.kh && q.dh == 1 && q.dw == 1 && g == 1 && n->ip[12] &&
+        (!algo || !strncmp(algo, "winograd", 8) || !strcmp(algo, "auto")))
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1 && !n->ip[13]) continue;
+            for (int v = 0; v < 2; v++) {
+                ds_wino_pass wp = pass == 0 ? (ds_wino_pass){.n = q.n, .c = q.c, .h = q.h, .w_ = q.w, .ph = q.ph,
+                                                              .pw = q.pw, .k = q.oc, .oh = q.oh, .ow = q.ow}
+                                            : (ds_wino_pass){.n = q.n, .c = q.oc, .h = q.oh, .w_ = q.ow,
+                                                              .ph = q.kh - 1 - q.ph, .pw = q.kw - 1 - q.pw,
+                                                              .k = q.c, .oh = q.h, .ow = q.w};
+                wp.m = v ? 4 : 2, wp.r = q.kh; /* F(4×4, 5×5) is not done: ds_wino_fits says no */
+                if (!ds_wino_fits(&wp)) continue;
+                n->ip[19] |= 1 << (2 * pass + v);
+                size_t f = ds_wino_scratch(&wp);
+                if (f > work) work = f;
+            }
+        }
     /* the explicit im2col scratch only where a path still needs it */
     if (!transposed && (!n->ip[10] || (!n->ip[13] && !n->ip[11] && !n->ip[18]) || (!n->ip[14] && !n->ip[10])) &&
         explicit_work > work)
@@ -1553,10 +1576,149 @@ static void conv_dx_implicit(ds_node *n, ds_graph *g)
     }
 }
 
+/* ---- Winograd per layer: chosen by timing it against the direct pass ---- */
+
+enum { ALGO_DIRECT = 0, ALGO_W2 = 2, ALGO_W4 = 4 };
+
+/* the pass p by the direct kernel this node would use (ocv or shifted) */
+static void s1_direct(const s1_pass *p, ds_graph *g, ds_node *n, int dx)
+{
+#if defined(__AVX512F__)
+    if (n->ip[dx ? 16 : 15]) {
+        ocv_conv(p, g, dx ? ocv_pack_wflip : ocv_pack_w, n);
+        return;
+    }
+#endif
+    shifted_conv(p, g, dx ? pack_wflip : pack_w, n);
+}
+
+static ds_wino_pass wino_of(const s1_pass *p, const ds_node *n, int dx, int m)
+{
+    return (ds_wino_pass){.in = p->in, .w = n->in[1]->val, .bias = p->bias, .y = p->y, .n = p->n, .c = p->ctot,
+                          .h = p->in_h, .w_ = p->in_w, .ph = p->ph, .pw = p->pw, .k = p->octot, .oh = p->oh,
+                          .ow = p->ow, .flip = dx, .relu = p->relu, .accumulate = p->accumulate, .m = m,
+                          .r = p->kh};
+}
+
+static void s1_run(const s1_pass *p, ds_graph *g, ds_node *n, int dx, int algo)
+{
+    if (algo == ALGO_DIRECT) {
+        s1_direct(p, g, n, dx);
+        return;
+    }
+    ds_wino_pass w = wino_of(p, n, dx, algo);
+    ds_wino_conv(&w, g->work);
+}
+
+/* The default: a fixed rule from the measurements of bench/winograd.py
+ * (docs/design.md), so that a run is reproducible bit for bit (a resumed
+ * run, ranks against one process): for passes of at least 16 samples with
+ * at least 16 channels in and out (below that the transforms, the filter's
+ * above all, cost more than they save), F(2×2, 5×5) for 5×5 kernels, and
+ * F(4×4, 3×3) for 3×3 ones: dx always, the forward from 32 → 64 channels
+ * on (it also writes the padded copy dW reads, which the direct forward
+ * makes anyway; 16 → 16 and 32 → 32 lost or tied). */
+static int wino_rule(const s1_pass *p, int avail, int dx)
+{
+    if (p->n < 16 || p->ctot < 16 || p->octot < 16) return ALGO_DIRECT;
+    if (p->kh == 5) return avail & 1 ? ALGO_W2 : ALGO_DIRECT;
+    if (!dx && (long)p->ctot * p->octot < 2048) return ALGO_DIRECT;
+    return avail & 2 ? ALGO_W4 : ALGO_DIRECT;
+}
+
+/* DS_CONV_ALGO=auto: choices by shape (dx, batch, channels in and out, input size, padding) */
+#define WINO_CACHE 256
+static struct {
+    int key[11], algo;
+} wino_cache[WINO_CACHE];
+static int wino_cached;
+static pthread_mutex_t wino_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The algorithm for the forward (dx = 0) or dx pass of n: pinned by
+ * DS_CONV_ALGO=winograd2|winograd4 (where it applies; the direct kernel
+ * elsewhere); by default wino_rule; with DS_CONV_ALGO=auto the fastest of
+ * the direct kernel, F(2×2) and F(4×4) timed on this shape at its first
+ * run (the minimum of 3 rounds after a warm-up, into a scratch output; a
+ * Winograd variant must win by 5 %), kept for the process: the choice may
+ * differ from run to run, and so may the rounding. DS_PROFILE=1 prints the
+ * times and the choice. */
+static int wino_choice(ds_node *n, ds_graph *g, int dx)
+{
+    int avail = (n->ip[19] >> (dx ? 2 : 0)) & 3;
+    if (!avail) return ALGO_DIRECT;
+    const char *pin = getenv("DS_CONV_ALGO");
+    if (pin && !strcmp(pin, "winograd2")) return avail & 1 ? ALGO_W2 : ALGO_DIRECT;
+    if (pin && !strcmp(pin, "winograd4")) return avail & 2 ? ALGO_W4 : ALGO_DIRECT;
+    s1_pass p = s1_of(n, dx);
+    int key[11] = {dx, p.n, p.ctot, p.octot, p.in_h, p.in_w, p.ph, p.pw, avail, p.kh, pin != NULL};
+    int algo = -1;
+    pthread_mutex_lock(&wino_lock);
+    for (int i = 0; i < wino_cached && algo < 0; i++)
+        if (!memcmp(wino_cache[i].key, key, sizeof key)) algo = wino_cache[i].algo;
+    pthread_mutex_unlock(&wino_lock);
+    if (algo >= 0) return algo;
+    const int algos[3] = {ALGO_DIRECT, ALGO_W2, ALGO_W4};
+    double best[3] = {0, 0, 0};
+    size_t out = (size_t)p.n * p.octot * p.oh * p.ow;
+    float *tmp = pin ? malloc(out * sizeof *tmp) : NULL;
+    if (!pin) {
+        algo = wino_rule(&p, avail, dx);
+        goto chosen;
+    }
+    if (!tmp) return ALGO_DIRECT;
+    p.y = tmp, p.accumulate = 0;
+    p.copy = NULL; /* leave the node's saved copy alone */
+    for (int a = 0; a < 3; a++) best[a] = a && !(avail & (1 << (a - 1))) ? 0 : 1e30;
+    /* a warm-up, then 3 rounds taking the candidates in turn (a load spike
+     * on a shared machine then hits one round, not one candidate) */
+    for (int r = 0; r < 4; r++)
+        for (int a = 0; a < 3; a++) {
+            if (best[a] == 0) continue;
+            double t0 = ds_now();
+            s1_run(&p, g, n, dx, algos[a]);
+            double t = ds_now() - t0;
+            if (r && t < best[a]) best[a] = t;
+        }
+    free(tmp);
+    algo = ALGO_DIRECT;
+    double t = best[0] / 1.05;
+    for (int a = 1; a < 3; a++)
+        if (best[a] > 0 && best[a] < t) t = best[a], algo = algos[a];
+chosen:
+    pthread_mutex_lock(&wino_lock);
+    if (wino_cached < WINO_CACHE) {
+        memcpy(wino_cache[wino_cached].key, key, sizeof key);
+        wino_cache[wino_cached++].algo = algo;
+    }
+    pthread_mutex_unlock(&wino_lock);
+    const char *prof = getenv("DS_PROFILE");
+    const char *name = algo == ALGO_W2 ? "winograd2" : algo == ALGO_W4 ? "winograd4" : "direct";
+    if (prof && atoi(prof) > 0 && !pin)
+        fprintf(stderr, "profile (DS_PROFILE): conv %s %s [%d,%d,%d,%d]->%d %dx%d: %s (the default rule)\n",
+                n->name ? n->name : "?", dx ? "dx" : "forward", p.n, p.ctot, p.in_h, p.in_w, p.octot, p.kh, p.kw, name);
+    else if (prof && atoi(prof) > 0)
+        fprintf(stderr,
+                "profile (DS_PROFILE): conv %s %s [%d,%d,%d,%d]->%d %dx%d: direct %.3f ms, winograd2 %.3f, "
+                "winograd4 %.3f: %s (timed)\n",
+                n->name ? n->name : "?", dx ? "dx" : "forward", p.n, p.ctot, p.in_h, p.in_w, p.octot, p.kh, p.kw,
+                best[0] * 1e3, best[1] * 1e3, best[2] * 1e3, name);
+    return algo;
+}
+
 static void conv_forward_explicit(ds_node *n, ds_graph *g);
 
 static void conv_forward(ds_node *n, ds_graph *g)
 {
+    int wa = wino_choice(n, g, 0);
+    if (wa != ALGO_DIRECT) {
+        s1_pass p = s1_of(n, 0);
+        if (n->saved) { /* dW (dwv) reads the padded x the direct forward would have kept */
+            geom q = geom_of(n, 0);
+            place(p.in, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, q.h + 2 * q.ph, q.w + 2 * q.pw, n->saved);
+        }
+        s1_run(&p, g, n, 0, wa);
+        return;
+    }
 #if defined(__AVX512F__)
     if (n->ip[15]) {
         s1_pass p = s1_of(n, 0);
@@ -1615,6 +1777,14 @@ static void conv_backward(ds_node *n, ds_graph *g)
     if (n->ip[10] && dw) {
         conv_dw_implicit(n, g);
         dw = NULL;
+    }
+    if (dx && n->ip[19] >> 2) {
+        int wa = wino_choice(n, g, 1);
+        if (wa != ALGO_DIRECT) {
+            s1_pass p = s1_of(n, 1);
+            s1_run(&p, g, n, 1, wa);
+            dx = NULL;
+        }
     }
 #if defined(__AVX512F__)
     if (n->ip[16] && dx) {
