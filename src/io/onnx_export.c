@@ -394,7 +394,7 @@ static void metadata(ex *e, Onnx__ModelProto *mp, const char *key, const char *v
  * of shape [C, 1, 1] (an image input: they broadcast over H, W) or [F]. */
 static void norm_nodes(ex *e, const char *tag, const ds_norm *nm, int image, char **x)
 {
-    char mn[DS_LAYER_NAME_MAX + 32], sn[DS_LAYER_NAME_MAX + 32], o1[DS_LAYER_NAME_MAX + 32], o2[DS_LAYER_NAME_MAX + 32];
+    char mn[DS_LAYER_NAME_MAX + 48], sn[DS_LAYER_NAME_MAX + 48], o1[DS_LAYER_NAME_MAX + 48], o2[DS_LAYER_NAME_MAX + 48];
     snprintf(mn, sizeof mn, "%s.mean", tag);
     snprintf(sn, sizeof sn, "%s.std", tag);
     snprintf(o1, sizeof o1, "%s/Sub", tag);
