@@ -153,6 +153,11 @@ AVX512_CORES = {"skylakex", "cooperlake", "sapphirerapids"}
 AVX2_CORES = {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"}
 
 
+def torch_blas(env):
+    """The BLAS libraries a torch process has loaded (libblas.so.3 resolved), after a matmul."""
+    return " ".join(blas_probe(env)["libs"])
+
+
 def blas_probe(env):
     return json.loads(subprocess.run(["/usr/bin/python3", "-c", PROBE], env=env, capture_output=True, text=True,
                                      check=True).stdout.strip().splitlines()[-1])
@@ -456,7 +461,7 @@ def main():
         work = [w for w in work if w != "mpi2"]
     rows, notes = [], []
     for w in work:
-        a, b = [], []
+        a, b, t_w = [], [], time.time()
         for rep in range(reps):  # alternate, so both see the same machine state
             a.append(ds_side(w, rep))
             b.append(torch_side(w, rep, env_t))
@@ -469,7 +474,8 @@ def main():
                "rss_ds": statistics.median(r["peak_rss_mb"] for r in a),
                "rss_t": statistics.median(r["peak_rss_mb"] for r in b)}
         rows.append(row)
-        print(f"{w}: deepsky {fmt(da)} PyTorch {fmt(tb)} {UNIT[key]}: {ratio:.2f}x", flush=True)
+        print(f"{w}: deepsky {fmt(da)} PyTorch {fmt(tb)} {UNIT[key]}: {ratio:.2f}x "
+              f"({time.time() - t_w:.0f} s)", flush=True)
         if w == "rbm":
             RBM_ERR["ds"] = [r["recon_error"] for r in a]
             RBM_ERR["torch"] = [r["recon_error"] for r in b]
