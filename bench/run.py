@@ -417,10 +417,11 @@ def write_md(path, text):
     else:
         body = old.split("\n", 1)[1] if old.startswith("# ") else old
         body = re.sub(r"^## ", "### ", body.strip("\n"), flags=re.M)
-        keep = (f"{EARLIER}\n\nEverything below was measured before issue 18 against PyTorch on Debian's OpenBLAS "
-                "running its Prescott (SSE3) kernel (`openblas_get_corename()`: the VM masks CPUID, and OpenBLAS "
-                "0.3.21 does not know this Xeon), a crippled baseline: PyTorch's dense layers and sgemm ran several "
-                "times below this CPU's ability, so the ratios there overstate deepsky's lead.\n\n"
+        keep = (f"{EARLIER}\n\nThe PyTorch figures below were measured before issue 18, with PyTorch on Debian's "
+                "OpenBLAS 0.3.21 running its Prescott (SSE3) kernel (`openblas_get_corename()`: it does not "
+                "recognise this VM's CPU and falls back to Prescott) and libgomp's default wait policy: a crippled "
+                "baseline, whose dense layers and sgemm ran several times below this CPU's ability, so the ratios "
+                "there overstate deepsky's lead. deepsky-only figures (issue 16's scaling) are unaffected.\n\n"
                 "### Issue 4 onwards (the main table of the time)\n\n" + body + "\n") if body else ""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
