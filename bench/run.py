@@ -164,13 +164,14 @@ def blas_probe(env):
 
 
 def choose_blas(env):
-    """PyTorch's BLAS as found, and the OPENBLAS_CORETYPE it runs with (env is updated)."""
+    """PyTorch's BLAS as found, and the OPENBLAS_CORETYPE it runs with (env, a copy of the
+    environment, is updated; one already there is kept)."""
     det = blas_probe(env)
     blas = {"detected": det, "used": det, "why": "as detected"}
     if not any("openblas" in p for p in det["libs"]):
         return blas
-    if os.environ.get("OPENBLAS_CORETYPE"):
-        blas["why"] = f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} set in the environment: kept"
+    if env.get("OPENBLAS_CORETYPE"):
+        blas["why"] = f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']} set in the environment: kept"
         return blas
     flags, core = cpu_flags(), det["core"].lower()
     want = (["SkylakeX"] if "avx512f" in flags else []) + (["Haswell"] if {"avx2", "fma"} <= flags else [])
@@ -191,8 +192,8 @@ def choose_blas(env):
 
 def choose_wait_policy(env):
     """libgomp's default or PASSIVE for PyTorch's threads: the faster LeNet step (2 runs each, alternating)."""
-    if os.environ.get("OMP_WAIT_POLICY"):
-        return f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} set in the environment: kept"
+    if env.get("OMP_WAIT_POLICY"):
+        return f"OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']} set in the environment: kept"
     got = {"default": [], "PASSIVE": []}
     for _ in range(2):
         for k in got:
@@ -436,7 +437,7 @@ def main():
         md = os.path.abspath(args[i + 1])
         del args[i:i + 2]
     reps = int(args[0]) if args else 3
-    work = args[1:] or ALL
+    work, full = args[1:] or ALL, not args[1:]
     bad = [w for w in work if w not in ALL]
     if bad:
         sys.exit(f"bench: unknown workload {', '.join(bad)} (one of {', '.join(ALL)})")
@@ -518,7 +519,7 @@ def main():
     cmd = "/usr/bin/python3 bench/run.py " + " ".join(sys.argv[1:])
     text += f"\nCommand: `nice {cmd}`\n"
     print(text)
-    if md or work == ALL:
+    if md or full:
         write_md(md or MD, text)
 
 
