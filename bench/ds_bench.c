@@ -20,7 +20,10 @@
  * shuffling cost). */
 #include "deepsky.h"
 
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#define PEAK_X86 1
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +66,9 @@ struct peak_job {
     pthread_barrier_t *start;
 };
 
-#define FMA16(f) A(0) A(1) A(2) A(3) A(4) A(5) A(6) A(7) A(8) A(9) A(10) A(11) A(12) A(13) A(14) A(15)
+#define FMA16() A(0) A(1) A(2) A(3) A(4) A(5) A(6) A(7) A(8) A(9) A(10) A(11) A(12) A(13) A(14) A(15)
 
+#ifdef PEAK_X86
 __attribute__((target("avx512f"))) static float peak_avx512(long iters)
 {
     __m512 acc[PEAK_CHAINS], a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-6f);
@@ -95,6 +99,10 @@ __attribute__((target("avx2,fma"))) static float peak_avx2(long iters)
     for (int i = 0; i < 8; i++) sum += out[i];
     return sum;
 }
+#else /* not x86: the scalar loop only */
+static float peak_avx512(long iters) { (void)iters; return 0; }
+static float peak_avx2(long iters) { (void)iters; return 0; }
+#endif
 
 static float peak_scalar(long iters)
 {
@@ -126,8 +134,11 @@ static int fma_peak(int reps)
     long nt = e && *e ? strtol(e, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
     if (nt < 1) nt = 1;
     if (nt > 256) nt = 256;
+    int isa = 0;
+#ifdef PEAK_X86
     __builtin_cpu_init();
-    int isa = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+    isa = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+#endif
     const char *force = getenv("DS_BENCH_ISA"); /* avx2 / scalar: measure a fallback (no wider than the CPU's) */
     if (force && !strcmp(force, "avx2") && isa > 1) isa = 1;
     if (force && !strcmp(force, "scalar")) isa = 0;

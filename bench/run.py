@@ -53,10 +53,10 @@ DATA = os.path.join(BUILD, "bench-data")
 ALL = ["softmax", "mlp", "lenet64", "lenet256", "resnet128", "infer1000", "infer1", "conv", "rbm",
        "fgsm_train", "pgd10_eval", "dcgan_epoch", "wide_deep", "mpi2"]
 # bounded sizes (a 3-run comparison of everything in ~15 minutes): fgsm_train batches of 64, pgd10_eval
-# batches of 1000 test images (`ds_bench pgd10_eval models 10` and `torch_bench.py pgd10_eval 10` attack
-# all 10,000), the DCGAN's first 6,400 training images (50 batches of 128), wide & deep 4,096 stamps
+# batches of 1000 test images (2,000; `ds_bench pgd10_eval models 10` and `torch_bench.py pgd10_eval 10`
+# attack all 10,000), the DCGAN's first 6,400 training images (50 batches of 128), wide & deep 4,096 stamps
 # (64 batches of 64), mpi2 the first 12,800 training images (200 global batches of 64)
-BATCHES = {"fgsm_train": 60, "pgd10_eval": 3}
+BATCHES = {"fgsm_train": 60, "pgd10_eval": 2}
 GAN_IMAGES, WD_STAMPS, MPI_IMAGES = 6400, 4096, 12800
 CKPT = os.path.join(BUILD, "bench-lenet", "last.safetensors")
 WHAT = {"softmax": "softmax regression training, batch 64", "mlp": "MLP training, batch 64",
