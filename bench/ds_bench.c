@@ -12,14 +12,24 @@
  * trainer's pass hook, images/s and the mean step loss) and pgd10_eval (PGD-10 at eps 0.1, step
  * 0.025, no random start, eval mode, batch 1000, on the test images with the
  * trained weights of $DS_BENCH_CKPT, images/s and adversarial accuracy).
+ * peak: the machine's fp32 FMA peak (GFLOP/s) on as many threads as deepsky's
+ * pool uses: independent FMA chains in registers, AVX-512 where the CPU has
+ * it, else AVX2+FMA, else scalar (the "isa" field says which; $DS_BENCH_ISA=avx2
+ * or scalar measures a fallback).
  * Data: Fashion-MNIST, preloaded and normalised; batches taken in order (no
  * shuffling cost). */
 #include "deepsky.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define PEAK_X86 1
+#endif
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 static double peak_rss_mb(void)
 {
@@ -38,6 +48,130 @@ static int fail(const char *what)
 {
     fprintf(stderr, "ds_bench: %s: %s\n", what, ds_last_error());
     return 1;
+}
+
+/* ---- peak: the FMA roofline of this machine ---------------------------
+ * 16 accumulators, each its own dependency chain: 16 chains cover an FMA
+ * latency of 4 cycles on 2 FMA ports (8 in flight) with room to spare, so
+ * the loop runs at the issue rate. acc = acc·a + b with a < 1 converges to
+ * b / (1 - a): no overflow, no denormals. */
+#define PEAK_CHAINS 16
+#define PEAK_ITERS (1L << 24)
+
+struct peak_job {
+    int isa; /* 2: AVX-512, 1: AVX2+FMA, 0: scalar */
+    long iters;
+    float sink;
+    double t0, t1; /* the thread's own clock: a preempted main thread would time nothing */
+    pthread_barrier_t *start;
+};
+
+#define FMA16() A(0) A(1) A(2) A(3) A(4) A(5) A(6) A(7) A(8) A(9) A(10) A(11) A(12) A(13) A(14) A(15)
+
+#ifdef PEAK_X86
+__attribute__((target("avx512f"))) static float peak_avx512(long iters)
+{
+    __m512 acc[PEAK_CHAINS], a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-6f);
+    for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++) {
+#define A(i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+        FMA16()
+#undef A
+    }
+    __m512 s = acc[0];
+    for (int i = 1; i < PEAK_CHAINS; i++) s = _mm512_add_ps(s, acc[i]);
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma"))) static float peak_avx2(long iters)
+{
+    __m256 acc[PEAK_CHAINS], a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-6f);
+    for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = _mm256_set1_ps((float)i);
+    for (long it = 0; it < iters; it++) {
+#define A(i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+        FMA16()
+#undef A
+    }
+    float out[8], sum = 0;
+    __m256 s = acc[0];
+    for (int i = 1; i < PEAK_CHAINS; i++) s = _mm256_add_ps(s, acc[i]);
+    _mm256_storeu_ps(out, s);
+    for (int i = 0; i < 8; i++) sum += out[i];
+    return sum;
+}
+#else /* not x86: the scalar loop only */
+static float peak_avx512(long iters) { (void)iters; return 0; }
+static float peak_avx2(long iters) { (void)iters; return 0; }
+#endif
+
+static float peak_scalar(long iters)
+{
+    float acc[PEAK_CHAINS], sum = 0;
+    for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = (float)i;
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = acc[i] * 0.999999f + 1e-6f;
+    for (int i = 0; i < PEAK_CHAINS; i++) sum += acc[i];
+    return sum;
+}
+
+static void *peak_thread(void *arg)
+{
+    struct peak_job *j = arg;
+    pthread_barrier_wait(j->start);
+    j->t0 = ds_now();
+    j->sink = j->isa == 2 ? peak_avx512(j->iters) : j->isa == 1 ? peak_avx2(j->iters) : peak_scalar(j->iters);
+    j->t1 = ds_now();
+    return NULL;
+}
+
+/* The best of `reps` runs of all threads at once, each timed from the first
+ * thread's start to the last one's end (threads: deepsky's
+ * pool size, $DS_NUM_THREADS, else $OMP_NUM_THREADS, else the CPUs online). */
+static int fma_peak(int reps)
+{
+    const char *e = getenv("DS_NUM_THREADS");
+    if (!e || !*e) e = getenv("OMP_NUM_THREADS");
+    long nt = e && *e ? strtol(e, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (nt < 1) nt = 1;
+    if (nt > 256) nt = 256;
+    int isa = 0;
+#ifdef PEAK_X86
+    __builtin_cpu_init();
+    isa = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+#endif
+    const char *force = getenv("DS_BENCH_ISA"); /* avx2 / scalar: measure a fallback (no wider than the CPU's) */
+    if (force && !strcmp(force, "avx2") && isa > 1) isa = 1;
+    if (force && !strcmp(force, "scalar")) isa = 0;
+    int lanes = isa == 2 ? 16 : isa == 1 ? 8 : 1;
+    long iters = isa ? PEAK_ITERS : PEAK_ITERS / 16;
+    pthread_t *th = malloc((size_t)nt * sizeof *th);
+    struct peak_job *jobs = calloc((size_t)nt, sizeof *jobs);
+    if (!th || !jobs) return fail("peak: out of memory");
+    double best = 0;
+    float sink = 0;
+    for (int r = 0; r < reps; r++) {
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, (unsigned)nt + 1);
+        for (long t = 0; t < nt; t++) {
+            jobs[t] = (struct peak_job){.isa = isa, .iters = iters, .start = &start};
+            if (pthread_create(&th[t], NULL, peak_thread, &jobs[t]) != 0) return fail("peak: pthread_create");
+        }
+        pthread_barrier_wait(&start);
+        double t0 = 1e300, t1 = 0;
+        for (long t = 0; t < nt; t++) {
+            pthread_join(th[t], NULL);
+            sink += jobs[t].sink;
+            t0 = jobs[t].t0 < t0 ? jobs[t].t0 : t0, t1 = jobs[t].t1 > t1 ? jobs[t].t1 : t1;
+        }
+        double secs = t1 - t0, gflops = 2.0 * PEAK_CHAINS * lanes * iters * nt / secs / 1e9;
+        pthread_barrier_destroy(&start);
+        if (gflops > best) best = gflops;
+    }
+    printf("{\"workload\": \"peak\", \"gflops\": %.1f, \"threads\": %ld, \"isa\": \"%s\", \"check\": %.1f, "
+           "\"peak_rss_mb\": %.1f}\n",
+           best, nt, isa == 2 ? "avx512" : isa == 1 ? "avx2" : "scalar", sink, peak_rss_mb());
+    free(th), free(jobs);
+    return 0;
 }
 
 /* LeNet's conv2 (32→64 channels, 5x5, pad 2, 14x14) forward at batch 64. */
@@ -148,6 +282,7 @@ int main(int argc, char **argv)
         {"resnet128", "resnet-small", 128, 1, 8}, {"infer1000", "lenet", 1000, 0, 10},
         {"infer1", "lenet", 1, 0, 300},     {"fgsm_train", "lenet", 64, 1, 60},
     };
+    if (!strcmp(w, "peak")) return fma_peak(batches > 0 ? batches : 5); /* BATCHES: timed runs */
     if (!strcmp(w, "conv")) return conv_gflops(batches > 0 ? batches : 50);
     if (!strcmp(w, "rbm")) return rbm_epoch(batches > 0 ? (uint64_t)batches : 1); /* BATCHES: the seed */
     if (!strcmp(w, "pgd10_eval")) {

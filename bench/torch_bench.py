@@ -9,6 +9,12 @@ Issue 14's fgsm_train and pgd10_eval are the same computations as ds_bench's:
 FGSM / PGD on the input in eval mode (autograd on the input alone), eps in
 [0, 1] pixel units; pgd10_eval loads the weights and normalisation of the
 checkpoint $DS_BENCH_CKPT that ds_bench reads.
+
+Issue 18's wide_deep (models/alerts-wide-deep.cfg on `deepsky simulate`'s
+stamps and meta.csv: torch_bench.py wide_deep DIR) and mpi2 (LeNet, 2
+processes x 1 thread, torch.distributed gloo, DistributedDataParallel,
+global batch 64: torch_bench.py mpi2 IMAGES) train one epoch, as bench/run.py
+runs deepsky's `train` on the same data; the DCGAN epoch is bench/gan_torch.py.
 """
 import json
 import os
@@ -93,6 +99,12 @@ def main():
         return
     if w == "fgsm_train":
         fgsm_train(int(sys.argv[2]) if len(sys.argv) > 2 else 60)
+        return
+    if w == "wide_deep":
+        wide_deep(sys.argv[2])
+        return
+    if w == "mpi2":
+        mpi2(int(sys.argv[2]) if len(sys.argv) > 2 else 12800)
         return
     name, bs, train, default = WORKLOADS[w]
     batches = int(sys.argv[2]) if len(sys.argv) > 2 else default
@@ -250,6 +262,108 @@ def fgsm_train(batches):
     print(json.dumps({"workload": "fgsm_train", "images_per_s": round(batches * bs / secs, 1),
                       "median_ms": round(1e3 * lat[len(lat) // 2], 4), "peak_rss_mb": peak_rss_mb(),
                       "loss": round(loss_sum / batches, 4)}))
+
+
+META = ("xpos ypos mindtoedge airmass seeing sky diffmaglim isdiffpos snr magpsf sigmapsf magap magdiff fwhm "
+        "fwhm_ratio aimage bimage elong nneg nbad sumrat nr_match distnr magnr sgscore1 sharpnr chinr ss_match "
+        "ssdistnr ssmagnr ss_rate ncovhist ndethist").split()  # models/alerts-wide-deep.cfg's columns
+
+
+class WideDeep(nn.Module):
+    """models/alerts-wide-deep.cfg: instance norm, 3 x (conv3x3-bn-relu, maxpool 2 after the first two),
+    GAP -> 64; metadata 33 -> 64 -> 32; concat -> 64 -> dropout 0.3 -> 2; plus wide 33 -> 2."""
+
+    def __init__(self):
+        super().__init__()
+
+        def cbr(cin, cout):
+            return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+        self.image = nn.Sequential(nn.InstanceNorm2d(1), *cbr(1, 16), nn.MaxPool2d(2), *cbr(16, 32), nn.MaxPool2d(2),
+                                   *cbr(32, 64), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.meta = nn.Sequential(nn.Linear(len(META), 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU())
+        self.deep = nn.Sequential(nn.Linear(96, 64), nn.ReLU(), nn.Dropout(0.3), nn.Linear(64, 2))
+        self.wide = nn.Linear(len(META), 2)
+
+    def forward(self, stamp, meta):
+        return self.deep(torch.cat([self.image(stamp), self.meta(meta)], 1)) + self.wide(meta)
+
+
+def wide_deep(d):
+    """One epoch of WideDeep on `deepsky simulate`'s DIR (x.npy, y.npy, meta.csv), batch 64, Adam 0.002,
+    shuffled, no augmentation (as bench/run.py's deepsky side), the metadata standardised."""
+    x = torch.from_numpy(np.load(os.path.join(d, "x.npy")).astype(np.float32))
+    y = torch.from_numpy(np.load(os.path.join(d, "y.npy")).astype(np.int64).reshape(-1))
+    with open(os.path.join(d, "meta.csv")) as f:
+        head = f.readline().strip().split(",")
+    cols = [head.index(c) for c in META]
+    m = np.genfromtxt(os.path.join(d, "meta.csv"), delimiter=",", skip_header=1, usecols=cols, dtype=np.float64)
+    m = torch.from_numpy(((m - m.mean(0)) / np.where(m.std(0) > 0, m.std(0), 1)).astype(np.float32))
+    model = WideDeep()
+    opt = torch.optim.Adam(model.parameters(), lr=0.002)
+    model.train()
+    bs, n = 64, len(x)
+    t0 = time.perf_counter()
+    perm = torch.randperm(n)
+    for first in range(0, n - bs + 1, bs):
+        i = perm[first:first + bs]
+        opt.zero_grad()
+        F.cross_entropy(model(x[i], m[i]), y[i]).backward()
+        opt.step()
+    secs = time.perf_counter() - t0
+    print(json.dumps({"workload": "wide_deep", "images_per_s": round((n // bs) * bs / secs, 1),
+                      "epoch_s": round(secs, 3), "peak_rss_mb": peak_rss_mb()}))
+
+
+def mpi2_rank(rank, n, port, q):
+    """One rank of mpi2: gloo, 1 thread, DDP LeNet, its half of each global batch of 64."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    x = torch.from_numpy(idx("train-images-idx3-ubyte.gz")[:n].astype("float32")[:, None] / 255)
+    y = torch.from_numpy(idx("train-labels-idx1-ubyte.gz")[:n].astype("int64"))
+    x = (x - x.mean()) / x.std()
+    torch.manual_seed(1)
+    model = DistributedDataParallel(models("lenet"))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sampler = torch.utils.data.distributed.DistributedSampler(range(n), num_replicas=2, rank=rank, shuffle=True, seed=1)
+    mine = torch.tensor(list(sampler))
+    bs = 32
+    dist.barrier()
+    t0 = time.perf_counter()
+    for first in range(0, len(mine) - bs + 1, bs):
+        i = mine[first:first + bs]
+        opt.zero_grad()
+        F.cross_entropy(model(x[i]), y[i]).backward()
+        opt.step()
+    dist.barrier()
+    secs = time.perf_counter() - t0
+    q.put((rank, secs, (len(mine) // bs) * bs * 2, peak_rss_mb()))
+    dist.destroy_process_group()
+
+
+def mpi2(n):
+    """mpi2: 2 processes x 1 thread, one epoch of the first n training images; the epoch's wall time
+    from the first barrier to the last; RSS: the larger rank's."""
+    import socket
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=mpi2_rank, args=(r, n, port, q)) for r in range(2)]
+    for p in procs:
+        p.start()
+    got = [q.get() for _ in procs]
+    for p in procs:
+        p.join()
+        if p.exitcode:
+            sys.exit(f"torch_bench mpi2: a rank exited with {p.exitcode}")
+    secs = max(g[1] for g in got)
+    print(json.dumps({"workload": "mpi2", "images_per_s": round(got[0][2] / secs, 1), "epoch_s": round(secs, 3),
+                      "peak_rss_mb": max(g[3] for g in got)}))
 
 
 def peak_rss_mb():

@@ -25,6 +25,10 @@ if [ "${1:-}" = "--test" ]; then
   # ONNX export/import (optional in a build): protobuf-c; onnx.checker and ONNX's node tests
   pkgs+=(protobuf-c-compiler libprotobuf-c-dev python3-onnx libonnx-testdata)
 fi
+if [ "${1:-}" = "--bench" ]; then
+  # bench/run.py's mpi2 workload: deepsky's 2-rank epoch under mpirun (PyTorch's side: gloo, in python3-torch)
+  pkgs+=(libopenmpi-dev openmpi-bin)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
