@@ -181,6 +181,16 @@ void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_
 void ds_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
                 int ldc, const float *bias);
 
+/* Products below this many multiply-adds run on the calling thread alone
+ * (the pool's wake-up and join cost more than a second core saves). */
+#define DS_GEMM_SERIAL_MACS (1L << 20)
+
+/* C [m×n] = alpha·op(A)·B + beta·C for m ≤ DS_GEMM_THIN_M, B [k×n] row-major,
+ * nothing packed (src/kernels/cpu/gemm_thin.c); ds_gemm calls it itself. */
+#define DS_GEMM_THIN_M 12
+void ds_gemm_thin(bool ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                  float beta, float *c, int ldc);
+
 int ds_gemm_mr(void);
 int ds_gemm_nr(void);
 void ds_pack_panels(int m, int k, const float *a, long lda, float *d);
