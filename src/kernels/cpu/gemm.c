@@ -383,6 +383,7 @@ void ds_tile_shifted(int kc, const float *restrict a, const float *x, const int3
  * batch of one sample (inference) or ten outputs (a classifier) needs. */
 #define NT_TR 4
 #define NT_TC 8
+#define NT_ACC 24 /* TR·TC at most */
 typedef struct {
     int m, n, k, lda, ldb, ldc, tr, tc; /* the tile: tr rows × tc columns */
     const float *a, *b, *bias;
@@ -403,19 +404,19 @@ static float nt_dot_finish(float s, const nt_job *q, int i, int j)
 static inline __attribute__((always_inline)) void nt_tile_t(const nt_job *q, int i0, int j0, int tc, int TR,
                                                             int TC)
 {
-    __m512 acc[NT_TR][NT_TC];
+    __m512 acc[NT_ACC]; /* acc[r·TC + s]: no bigger than it must be, or GCC keeps it in memory */
     const float *ar[NT_TR], *br[NT_TC];
     for (int r = 0; r < TR; r++) ar[r] = q->a + (size_t)(i0 + r) * q->lda;
     for (int s = 0; s < TC; s++) br[s] = q->b + (size_t)(j0 + (s < tc ? s : 0)) * q->ldb;
     for (int r = 0; r < TR; r++)
-        for (int s = 0; s < TC; s++) acc[r][s] = _mm512_setzero_ps();
+        for (int s = 0; s < TC; s++) acc[r * TC + s] = _mm512_setzero_ps();
     for (int p = 0; p < q->k; p += 16) {
         __mmask16 m = q->k - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (q->k - p)) - 1);
         __m512 bv[NT_TC];
         for (int s = 0; s < TC; s++) bv[s] = _mm512_maskz_loadu_ps(m, br[s] + p);
         for (int r = 0; r < TR; r++) {
             __m512 av = _mm512_maskz_loadu_ps(m, ar[r] + p);
-            for (int s = 0; s < TC; s++) acc[r][s] = _mm512_fmadd_ps(av, bv[s], acc[r][s]);
+            for (int s = 0; s < TC; s++) acc[r * TC + s] = _mm512_fmadd_ps(av, bv[s], acc[r * TC + s]);
         }
     }
     /* the lanes of each sum: halve to 4 (constant indices, no spill),
@@ -424,8 +425,8 @@ static inline __attribute__((always_inline)) void nt_tile_t(const nt_job *q, int
         __m128 x[NT_TC + 3];
         float sum[NT_TC + 3] = {0};
         for (int s = 0; s < TC; s++) {
-            __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc[r][s]),
-                                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][s]), 1)));
+            __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc[r * TC + s]),
+                                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r * TC + s]), 1)));
             x[s] = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
         }
         for (int s = TC; s < TC + 3; s++) x[s] = _mm_setzero_ps();
