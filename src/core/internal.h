@@ -74,6 +74,13 @@ struct ds_node {
      * inputs, never its output: conv2d, linear, batchnorm, add, sub, mul);
      * masks_relu when its backward can also apply the relu's mask to dy */
     bool is_relu, fuses_relu, masks_relu;
+    /* set by the shape rule of an op whose backward writes its input's
+     * gradient only where one element of the input was chosen (max
+     * pooling): it can apply a fused relu's mask there itself. Compile sets
+     * relu_input_masked on such a consumer and masked_by_consumer on the relu
+     * when the relu (fused into its producer) has no other consumer: the
+     * relu's backward pass over the gradient is skipped. */
+    bool masks_relu_input, relu_input_masked, masked_by_consumer;
     struct ds_node *alias; /* on the relu: the producer whose buffers it shares */
     ds_init init;
     int ip[DS_MAX_IP];    /* op integer parameters */
