@@ -188,8 +188,9 @@ void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_
 void ds_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
                 int ldc, const float *bias);
 
-/* Products below this many multiply-adds run on the calling thread alone
- * (the pool's wake-up and join cost more than a second core saves). */
+/* Thin products (ds_gemm_thin, ds_gemm_nt with small weights) below this
+ * many multiply-adds run on the calling thread alone: the pool's wake-up
+ * and join cost more than a second core saves on data already in cache. */
 #define DS_GEMM_SERIAL_MACS (1L << 20)
 
 /* C [m×n] = alpha·op(A)·B + beta·C for m ≤ DS_GEMM_THIN_M, B [k×n] row-major,

@@ -271,7 +271,7 @@ void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_
     long npan = (n + NR - 1) / NR, mpan = (m + MR - 1) / MR, nt = ds_num_threads();
     gemm_split g = {a, b, c, m, n, k, npan < 2 * nt && mpan > npan};
     /* small products run on the calling thread alone */
-    long min_chunk = (double)m * n * k < DS_GEMM_SERIAL_MACS ? 1L << 30 : 1;
+    long min_chunk = (double)m * n * k <= 262144.0 ? 1L << 30 : 1; /* (a conv at batch 1: split pays) */
     ds_parallel_for_grains(g.by_rows ? mpan : npan, min_chunk, 2, gemm_part, &g);
 }
 
@@ -498,6 +498,10 @@ void ds_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, in
 #endif
     nt_job q = {m, n, k, lda, ldb, ldc, tr, tc, a, b, bias, c, beta};
     long tiles_n = (long)((m + tr - 1) / tr) * ((n + tc - 1) / tc);
-    long min = (double)m * n * k < DS_GEMM_SERIAL_MACS ? tiles_n : (long)(65536 / ((double)k * tr * tc + 1)) + 1;
+    /* serial when small, unless B is big enough (256 KB) that its stream
+     * from memory, not the arithmetic, is the cost: a batch-1 dense layer
+     * reads its weights faster through two cores' caches */
+    bool small = (double)m * n * k < DS_GEMM_SERIAL_MACS && (double)n * k < 65536;
+    long min = small ? tiles_n : (long)(65536 / ((double)k * tr * tc + 1)) + 1;
     ds_parallel_for(tiles_n, min, nt_range, &q);
 }
