@@ -347,6 +347,16 @@ static void fuse_relus(ds_graph *g)
          * pass over the gradient fewer */
         c->relu_mask_in_backward = c->masks_relu;
     }
+    /* a max pool whose input is such a relu, read by nothing else, masks
+     * the gradient where it writes it (everywhere else it is 0) */
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *m = g->nodes[i], *r = m->n_in >= 1 ? m->in[0] : NULL;
+        if (m->kind != DS_NODE_OP || !m->masks_relu_input || !r || !r->is_relu || !r->alias || uses[r->id] != 1 ||
+            r->keep || r->alias->relu_mask_in_backward)
+            continue;
+        m->relu_input_masked = true;
+        r->masked_by_consumer = true;
+    }
     free(uses);
 }
 

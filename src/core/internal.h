@@ -74,6 +74,13 @@ struct ds_node {
      * inputs, never its output: conv2d, linear, batchnorm, add, sub, mul);
      * masks_relu when its backward can also apply the relu's mask to dy */
     bool is_relu, fuses_relu, masks_relu;
+    /* set by the shape rule of an op whose backward writes its input's
+     * gradient only where one element of the input was chosen (max
+     * pooling): it can apply a fused relu's mask there itself. Compile sets
+     * relu_input_masked on such a consumer and masked_by_consumer on the relu
+     * when the relu (fused into its producer) has no other consumer: the
+     * relu's backward pass over the gradient is skipped. */
+    bool masks_relu_input, relu_input_masked, masked_by_consumer;
     struct ds_node *alias; /* on the relu: the producer whose buffers it shares */
     ds_init init;
     int ip[DS_MAX_IP];    /* op integer parameters */
@@ -180,6 +187,17 @@ void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_
  * without packing: for thin products (few rows or few columns). */
 void ds_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
                 int ldc, const float *bias);
+
+/* Thin products (ds_gemm_thin, ds_gemm_nt with small weights) below this
+ * many multiply-adds run on the calling thread alone: the pool's wake-up
+ * and join cost more than a second core saves on data already in cache. */
+#define DS_GEMM_SERIAL_MACS (1L << 20)
+
+/* C [m×n] = alpha·op(A)·B + beta·C for m ≤ DS_GEMM_THIN_M, B [k×n] row-major,
+ * nothing packed (src/kernels/cpu/gemm_thin.c); ds_gemm calls it itself. */
+#define DS_GEMM_THIN_M 12
+void ds_gemm_thin(bool ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                  float beta, float *c, int ldc);
 
 int ds_gemm_mr(void);
 int ds_gemm_nr(void);

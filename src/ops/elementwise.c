@@ -272,6 +272,8 @@ static void relu_backward(ds_node *n, ds_graph *g)
     n->ip[1] = g->relu_backward; /* read by the ranges */
     /* the producer masks dy (guided backprop: after the relu's own rule) */
     if (n->alias && n->alias->relu_mask_in_backward && g->relu_backward == DS_RELU_BACKWARD_STANDARD) return;
+    /* the max pool that alone reads it has masked dy where it wrote it */
+    if (n->masked_by_consumer && g->relu_backward == DS_RELU_BACKWARD_STANDARD) return;
     if (n->alias && n->alias->relu_mask_in_backward) {
         ds_parallel_for((long)ds_numel(n), 1 << 14, relu_mask_range, n);
         return;

@@ -1,5 +1,8 @@
 /* test_gemm.c — the blocked sgemm against a naive double-precision product,
- * for every transpose combination and sizes that straddle the block edges. */
+ * for every transpose combination and sizes that straddle the block edges;
+ * the unpacked paths for thin products (ds_gemm_thin: m ≤ 12 rows, every m,
+ * vector tails of n; ds_gemm_nt: 1-row and 4-row tiles of 4..8 columns, k
+ * tails) the same way. Tolerance: relative error 1e-5 per element. */
 #include "harness.h"
 #include "internal.h"
 
@@ -33,6 +36,36 @@ static double check_case(int m, int n, int k, bool ta, bool tb, float alpha, flo
     return worst;
 }
 
+/* ds_gemm_nt: C = A·Bᵀ (+ bias) + beta·C, A [m×k], B [n×k], both with slack
+ * in their row stride */
+static double check_nt(int m, int n, int k, float beta, bool bias, ds_rng *r)
+{
+    int lda = k + 1, ldb = k + 2, ldc = n + 3;
+    float *a = malloc(sizeof(float) * (size_t)m * lda), *b = malloc(sizeof(float) * (size_t)n * ldb);
+    float *c = malloc(sizeof(float) * (size_t)m * ldc), *c0 = malloc(sizeof(float) * (size_t)m * ldc);
+    float *bs = malloc(sizeof(float) * (size_t)n);
+    ds_test_fill(a, (size_t)m * lda, -1, 1, r);
+    ds_test_fill(b, (size_t)n * ldb, -1, 1, r);
+    ds_test_fill(bs, (size_t)n, -1, 1, r);
+    ds_test_fill(c0, (size_t)m * ldc, -1, 1, r);
+    for (size_t i = 0; i < (size_t)m * ldc; i++) c[i] = beta == 0 ? NAN : c0[i];
+    for (int i = 0; i < m; i++) c[(size_t)i * ldc + n] = c0[(size_t)i * ldc + n] = 7;
+    ds_gemm_nt(m, n, k, a, lda, b, ldb, beta, c, ldc, bias ? bs : NULL);
+    double worst = 0;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double s = bias ? bs[j] : 0;
+            for (int q = 0; q < k; q++) s += (double)a[(size_t)i * lda + q] * b[(size_t)j * ldb + q];
+            s += beta != 0 ? beta * c0[(size_t)i * ldc + j] : 0;
+            double e = fabs(s - c[(size_t)i * ldc + j]) / (1 + fabs(s));
+            if (!(e <= worst)) worst = e;
+        }
+        if (c[(size_t)i * ldc + n] != 7) worst = 1;
+    }
+    free(a), free(b), free(c), free(c0), free(bs);
+    return worst;
+}
+
 int main(void)
 {
     ds_rng r;
@@ -46,6 +79,27 @@ int main(void)
             if (e > 1e-5)
                 fprintf(stderr, "gemm %dx%dx%d ta=%d tb=%d: rel err %g\n", sizes[s][0], sizes[s][1],
                         sizes[s][2], t & 1, (t & 2) != 0, e);
+            CHECK(e <= 1e-5);
+        }
+    /* the thin path (m ≤ 12, B not transposed): every m, n around the
+     * vector widths (4, 8, 16, 32 columns), the softmax gradient's shape */
+    int thin_n[] = {1, 3, 15, 16, 17, 31, 32, 33, 47, 784};
+    for (int m = 1; m <= 12; m++)
+        for (unsigned j = 0; j < sizeof thin_n / sizeof *thin_n; j++)
+            for (int t = 0; t < 2; t++) {
+                int k = j == 9 ? 64 : 5 + m + (int)j;
+                double e = check_case(m, thin_n[j], k, t, false, 1.5f, t ? 0.5f : 0.0f, &r);
+                if (e > 1e-5) fprintf(stderr, "thin gemm %dx%dx%d ta=%d: rel err %g\n", m, thin_n[j], k, t, e);
+                CHECK(e <= 1e-5);
+            }
+    /* the dot-product path: one row (1×8 tiles), 4-row tiles of 6, 5 and 4
+     * columns with partial rows and columns, k with and without a tail */
+    int nt[][3] = {{1, 128, 3136}, {1, 10, 128}, {1, 3, 17}, {64, 10, 784}, {7, 6, 33},
+                   {5, 12, 16}, {9, 4, 1}, {13, 7, 100}, {4, 23, 40}, {2, 1, 5}};
+    for (unsigned s = 0; s < sizeof nt / sizeof *nt; s++)
+        for (int t = 0; t < 2; t++) {
+            double e = check_nt(nt[s][0], nt[s][1], nt[s][2], t ? 1.0f : 0.0f, t == 0, &r);
+            if (e > 1e-5) fprintf(stderr, "gemm_nt %dx%dx%d: rel err %g\n", nt[s][0], nt[s][1], nt[s][2], e);
             CHECK(e <= 1e-5);
         }
     return ds_test_summary("gemm");

@@ -87,18 +87,55 @@ typedef struct {
     int m, k, jc, pc, ic, nc, kc, mc;
 } gemm_job;
 
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+
+/* d[k·ld + j] = src[j·sj + k] for an 8×8 block: three rounds of shuffles
+ * (unpack pairs, then pairs of pairs, then halves) instead of 64 scalar
+ * strided stores */
+static void transpose8(const float *src, long sj, float *d, int ld)
+{
+    v8 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) memcpy(&r[i], src + i * sj, sizeof r[i]);
+    typedef int v8i __attribute__((vector_size(32)));
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shuffle(r[i], r[i + 1], (v8i){0, 8, 1, 9, 4, 12, 5, 13});
+        t[i + 1] = __builtin_shuffle(r[i], r[i + 1], (v8i){2, 10, 3, 11, 6, 14, 7, 15});
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; h++) {
+            u[i + 2 * h] = __builtin_shuffle(t[i + h], t[i + h + 2], (v8i){0, 1, 8, 9, 4, 5, 12, 13});
+            u[i + 2 * h + 1] = __builtin_shuffle(t[i + h], t[i + h + 2], (v8i){2, 3, 10, 11, 6, 7, 14, 15});
+        }
+    for (int i = 0; i < 4; i++) {
+        v8 lo = __builtin_shuffle(u[i], u[i + 4], (v8i){0, 1, 2, 3, 8, 9, 10, 11});
+        v8 hi = __builtin_shuffle(u[i], u[i + 4], (v8i){4, 5, 6, 7, 12, 13, 14, 15});
+        memcpy(d + (size_t)i * ld, &lo, sizeof lo);
+        memcpy(d + (size_t)(i + 4) * ld, &hi, sizeof hi);
+    }
+}
+
 void ds_mat_dense(const ds_mat *m, int k0, int kc, int j0, int w, float *d, int ld)
 {
-    if (m->sj == 1) { /* rows run along memory */
+    if (m->sj == 1) { /* rows run along memory: a plain copy (inlined: a call per row cost more) */
         for (int k = 0; k < kc; k++) {
             float *dk = d + (size_t)k * ld;
-            memcpy(dk, m->p + (k0 + k) * m->sk + j0, (size_t)w * sizeof *d);
+            const float *sk = m->p + (k0 + k) * m->sk + j0;
+            for (int j = 0; j < w; j++) dk[j] = sk[j];
             for (int j = w; j < ld; j++) dk[j] = 0;
         }
         return;
     }
     if (w < ld) memset(d, 0, (size_t)kc * ld * sizeof *d);
-    for (int j = 0; j < w; j++) { /* columns run along memory (sk == 1 in practice) */
+    int j = 0;
+    if (m->sk == 1 && ld % 8 == 0) /* columns run along memory: 8×8 blocks transposed in registers */
+        for (; j + 8 <= w; j += 8) {
+            const float *src = m->p + (j0 + j) * m->sj + k0;
+            int k = 0;
+            for (; k + 8 <= kc; k += 8) transpose8(src + k, m->sj, d + (size_t)k * ld + j, ld);
+            for (; k < kc; k++)
+                for (int jj = 0; jj < 8; jj++) d[(size_t)k * ld + j + jj] = src[jj * m->sj + k];
+        }
+    for (; j < w; j++) {
         const float *src = m->p + (j0 + j) * m->sj + k0 * m->sk;
         for (int k = 0; k < kc; k++) d[(size_t)k * ld + j] = src[k * m->sk];
     }
@@ -234,7 +271,7 @@ void ds_gemm_ex(int m, int n, int k, const ds_mat *a, const ds_mat *b, const ds_
     long npan = (n + NR - 1) / NR, mpan = (m + MR - 1) / MR, nt = ds_num_threads();
     gemm_split g = {a, b, c, m, n, k, npan < 2 * nt && mpan > npan};
     /* small products run on the calling thread alone */
-    long min_chunk = (double)m * n * k <= 262144.0 ? 1L << 30 : 1;
+    long min_chunk = (double)m * n * k <= 262144.0 ? 1L << 30 : 1; /* (a conv at batch 1: split pays) */
     ds_parallel_for_grains(g.by_rows ? mpan : npan, min_chunk, 2, gemm_part, &g);
 }
 
@@ -245,6 +282,10 @@ void ds_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
     if (k <= 0 || alpha == 0) {
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * c[(size_t)i * ldc + j];
+        return;
+    }
+    if (m <= DS_GEMM_THIN_M && !tb) { /* a few rows of output: registers hold them, nothing packed */
+        ds_gemm_thin(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     /* element (k, i) of A and (k, j) of B */
@@ -340,8 +381,11 @@ void ds_tile_shifted(int kc, const float *restrict a, const float *x, const int3
  * so a tile of TR×TC dot products streams them as they are; each sum runs
  * over k in lanes and is reduced at the end: no packing, which is what a
  * batch of one sample (inference) or ten outputs (a classifier) needs. */
+#define NT_TR 4
+#define NT_TC 8
+#define NT_ACC 24 /* TR·TC at most */
 typedef struct {
-    int m, n, k, lda, ldb, ldc, tc;
+    int m, n, k, lda, ldb, ldc, tr, tc; /* the tile: tr rows × tc columns */
     const float *a, *b, *bias;
     float *c;
     float beta;
@@ -354,28 +398,59 @@ static float nt_dot_finish(float s, const nt_job *q, int i, int j)
 }
 
 #if defined(__AVX512F__)
-/* rows i0..i0+tr (tr ≤ 4) × columns j0..j0+tc (tc ≤ 4) */
-static void nt_tile(const nt_job *q, int i0, int tr, int j0, int tc)
+/* rows i0..i0+TR × columns j0..j0+tc (tc ≤ TC); TR and TC are constants
+ * where it is inlined, so the TR·TC accumulators live in registers (with
+ * TC + 1 more of the 32); a column past tc repeats column j0 */
+static inline __attribute__((always_inline)) void nt_tile_t(const nt_job *q, int i0, int j0, int tc, int TR,
+                                                            int TC)
 {
-    __m512 acc[4][4];
-    const float *ar[4], *br[4];
-    for (int r = 0; r < 4; r++) ar[r] = q->a + (size_t)(i0 + (r < tr ? r : 0)) * q->lda;
-    for (int s = 0; s < 4; s++) br[s] = q->b + (size_t)(j0 + (s < tc ? s : 0)) * q->ldb;
-    for (int r = 0; r < 4; r++)
-        for (int s = 0; s < 4; s++) acc[r][s] = _mm512_setzero_ps();
+    __m512 acc[NT_ACC]; /* acc[r·TC + s]: no bigger than it must be, or GCC keeps it in memory */
+    const float *ar[NT_TR], *br[NT_TC];
+    for (int r = 0; r < TR; r++) ar[r] = q->a + (size_t)(i0 + r) * q->lda;
+    for (int s = 0; s < TC; s++) br[s] = q->b + (size_t)(j0 + (s < tc ? s : 0)) * q->ldb;
+    for (int r = 0; r < TR; r++)
+        for (int s = 0; s < TC; s++) acc[r * TC + s] = _mm512_setzero_ps();
     for (int p = 0; p < q->k; p += 16) {
         __mmask16 m = q->k - p >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (q->k - p)) - 1);
-        __m512 bv[4];
-        for (int s = 0; s < 4; s++) bv[s] = _mm512_maskz_loadu_ps(m, br[s] + p);
-        for (int r = 0; r < 4; r++) {
-            if (r >= tr) break;
+        __m512 bv[NT_TC];
+        for (int s = 0; s < TC; s++) bv[s] = _mm512_maskz_loadu_ps(m, br[s] + p);
+        for (int r = 0; r < TR; r++) {
             __m512 av = _mm512_maskz_loadu_ps(m, ar[r] + p);
-            for (int s = 0; s < 4; s++) acc[r][s] = _mm512_fmadd_ps(av, bv[s], acc[r][s]);
+            for (int s = 0; s < TC; s++) acc[r * TC + s] = _mm512_fmadd_ps(av, bv[s], acc[r * TC + s]);
         }
     }
-    for (int r = 0; r < tr; r++)
-        for (int s = 0; s < tc; s++)
-            q->c[(size_t)(i0 + r) * q->ldc + j0 + s] = nt_dot_finish(_mm512_reduce_add_ps(acc[r][s]), q, i0 + r, j0 + s);
+    /* the lanes of each sum: halve to 4 (constant indices, no spill),
+     * then four sums at once by two horizontal adds */
+    for (int r = 0; r < TR; r++) {
+        __m128 x[NT_TC + 3];
+        float sum[NT_TC + 3] = {0};
+        for (int s = 0; s < TC; s++) {
+            __m256 h = _mm256_add_ps(_mm512_castps512_ps256(acc[r * TC + s]),
+                                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r * TC + s]), 1)));
+            x[s] = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        }
+        for (int s = TC; s < TC + 3; s++) x[s] = _mm_setzero_ps();
+        for (int s = 0; s < TC; s += 4)
+            _mm_storeu_ps(sum + s, _mm_hadd_ps(_mm_hadd_ps(x[s], x[s + 1]), _mm_hadd_ps(x[s + 2], x[s + 3])));
+        for (int s = 0; s < tc; s++) q->c[(size_t)(i0 + r) * q->ldc + j0 + s] = nt_dot_finish(sum[s], q, i0 + r, j0 + s);
+    }
+}
+
+/* a full-height tile at once, the last rows (tr < 4) one by one */
+static void nt_tile(const nt_job *q, int i0, int tr, int j0, int tc)
+{
+    if (q->tr == 1 || tr < 4) {
+        for (int r = 0; r < tr; r++) {
+            if (q->tc == 8) nt_tile_t(q, i0 + r, j0, tc, 1, 8);
+            else if (q->tc == 6) nt_tile_t(q, i0 + r, j0, tc, 1, 6);
+            else if (q->tc == 5) nt_tile_t(q, i0 + r, j0, tc, 1, 5);
+            else nt_tile_t(q, i0 + r, j0, tc, 1, 4);
+        }
+        return;
+    }
+    if (q->tc == 6) nt_tile_t(q, i0, j0, tc, 4, 6);
+    else if (q->tc == 5) nt_tile_t(q, i0, j0, tc, 4, 5);
+    else nt_tile_t(q, i0, j0, tc, 4, 4);
 }
 #else
 static void nt_tile(const nt_job *q, int i0, int tr, int j0, int tc)
@@ -399,10 +474,10 @@ static void nt_tile(const nt_job *q, int i0, int tr, int j0, int tc)
 static void nt_range(void *arg, long lo, long hi)
 {
     const nt_job *q = arg;
-    int cb = (q->n + 3) / 4;
+    int cb = (q->n + q->tc - 1) / q->tc;
     for (long t = lo; t < hi; t++) {
-        int i0 = (int)(t / cb) * 4, j0 = (int)(t % cb) * 4;
-        nt_tile(q, i0, q->m - i0 < 4 ? q->m - i0 : 4, j0, q->n - j0 < 4 ? q->n - j0 : 4);
+        int i0 = (int)(t / cb) * q->tr, j0 = (int)(t % cb) * q->tc;
+        nt_tile(q, i0, q->m - i0 < q->tr ? q->m - i0 : q->tr, j0, q->n - j0 < q->tc ? q->n - j0 : q->tc);
     }
 }
 
@@ -410,9 +485,23 @@ void ds_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, in
                 int ldc, const float *bias)
 {
     if (m <= 0 || n <= 0) return;
-    nt_job q = {m, n, k, lda, ldb, ldc, 4, a, b, bias, c, beta};
-    long tiles_n = (long)((m + 3) / 4) * ((n + 3) / 4);
-    /* a thread earns its start-up with some 64K multiply-adds */
-    long min = (long)(65536 / ((double)k * 16 + 1)) + 1;
+    /* one row (batch 1): 1×8 tiles, the weights streamed once; else 4 rows
+     * × the width of 4..6 that wastes the fewest columns (10 outputs: 2×5) */
+    int tr = m == 1 ? 1 : 4, tc = 8;
+    if (tr == 4) {
+        tc = 6;
+        for (int w = 5; w >= 4; w--)
+            if ((n + w - 1) / w * w < (n + tc - 1) / tc * tc) tc = w;
+    }
+#if !defined(__AVX512F__)
+    tr = 4, tc = 4; /* the portable tile takes any shape: keep the grid small */
+#endif
+    nt_job q = {m, n, k, lda, ldb, ldc, tr, tc, a, b, bias, c, beta};
+    long tiles_n = (long)((m + tr - 1) / tr) * ((n + tc - 1) / tc);
+    /* serial when small, unless B is big enough (256 KB) that its stream
+     * from memory, not the arithmetic, is the cost: a batch-1 dense layer
+     * reads its weights faster through two cores' caches */
+    bool small = (double)m * n * k < DS_GEMM_SERIAL_MACS && (double)n * k < 65536;
+    long min = small ? tiles_n : (long)(65536 / ((double)k * tr * tc + 1)) + 1;
     ds_parallel_for(tiles_n, min, nt_range, &q);
 }
