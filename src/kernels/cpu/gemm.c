@@ -91,24 +91,23 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 
 /* d[k·ld + j] = src[j·sj + k] for an 8×8 block: three rounds of shuffles
  * (unpack pairs, then pairs of pairs, then halves) instead of 64 scalar
- * strided stores */
+ * strided stores (__builtin_shufflevector: GCC 12 and clang) */
 static void transpose8(const float *src, long sj, float *d, int ld)
 {
     v8 r[8], t[8], u[8];
     for (int i = 0; i < 8; i++) memcpy(&r[i], src + i * sj, sizeof r[i]);
-    typedef int v8i __attribute__((vector_size(32)));
     for (int i = 0; i < 8; i += 2) {
-        t[i] = __builtin_shuffle(r[i], r[i + 1], (v8i){0, 8, 1, 9, 4, 12, 5, 13});
-        t[i + 1] = __builtin_shuffle(r[i], r[i + 1], (v8i){2, 10, 3, 11, 6, 14, 7, 15});
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
     }
     for (int i = 0; i < 8; i += 4)
         for (int h = 0; h < 2; h++) {
-            u[i + 2 * h] = __builtin_shuffle(t[i + h], t[i + h + 2], (v8i){0, 1, 8, 9, 4, 5, 12, 13});
-            u[i + 2 * h + 1] = __builtin_shuffle(t[i + h], t[i + h + 2], (v8i){2, 3, 10, 11, 6, 7, 14, 15});
+            u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
         }
     for (int i = 0; i < 4; i++) {
-        v8 lo = __builtin_shuffle(u[i], u[i + 4], (v8i){0, 1, 2, 3, 8, 9, 10, 11});
-        v8 hi = __builtin_shuffle(u[i], u[i + 4], (v8i){4, 5, 6, 7, 12, 13, 14, 15});
+        v8 lo = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        v8 hi = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
         memcpy(d + (size_t)i * ld, &lo, sizeof lo);
         memcpy(d + (size_t)(i + 4) * ld, &hi, sizeof hi);
     }
