@@ -199,6 +199,19 @@ void ds_gemm_nt(int m, int n, int k, const float *a, int lda, const float *b, in
 void ds_gemm_thin(bool ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
                   float beta, float *c, int ldc);
 
+/* C [m×n] = alpha·op(A)·B + beta·C (+ bias[j] on column j when bias is set),
+ * B [k×n] row-major, both read in place, nothing packed but edge tiles
+ * (src/kernels/cpu/gemm_direct.c): for products too small to repay packing
+ * (the RBM). b must hold k·ldb floats (columns n..ldb−1 are read, not
+ * used). epi, when set, gets each finished rows×cols tile of C at (i0, j0)
+ * once its sum is complete (e.g. to apply an activation in cache). Same
+ * sums, in the same order, as ds_gemm. */
+typedef void (*ds_tile_fn)(void *ctx, float *c, long ldc, int rows, int cols, int i0, int j0);
+void ds_gemm_direct(bool ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                    float beta, float *c, int ldc, const float *bias, ds_tile_fn epi, void *ctx);
+/* dst [cols × rows] (row stride ldd) = src [rows × cols]ᵀ (row stride lds), in parallel. */
+void ds_transpose(int rows, int cols, const float *src, int lds, float *dst, int ldd);
+
 int ds_gemm_mr(void);
 int ds_gemm_nr(void);
 void ds_pack_panels(int m, int k, const float *a, long lda, float *d);

@@ -26,6 +26,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,9 +36,12 @@ struct ds_rbm {
     float *w, *b, *c;       /* parameters */
     float *vw, *vb, *vc;    /* momentum (velocities) */
     float *qbar;            /* running mean hidden activation (sparsity) */
-    float *q0, *h, *v, *q;  /* scratch [max_batch × …] */
+    float *q0, *h, *v, *q;  /* scratch [max_batch × …]; q0, q, v inside ph and pv */
     float *pv;              /* [2·max_batch × V]: v0 then v (the gradient's one product) */
-    float *ph;              /* [2·max_batch × H]: q0 then −q */
+    float *ph;              /* [2·max_batch × H]: q0 then q (negated before the gradient) */
+    float *wt;              /* Wᵀ [V × ldt], copied once per update for the products that read it */
+    int ldt;                /* H rounded up to 32: every 32-column strip of Wᵀ lies inside it */
+    double *acc;            /* [V + 2H]: the bias gradients' row sums */
     float *chain;           /* PCD: hidden samples [max_batch × H] */
     int chain_n;            /* rows of chain set (0: not started) */
     ds_rng rng;
@@ -146,7 +150,8 @@ ds_rbm *ds_rbm_new(const ds_rbm_cfg *cfg, int max_batch)
     if (r->cfg.k == 0) r->cfg.k = 1;
     r->max_batch = max_batch;
     size_t V = (size_t)cfg->visible, H = (size_t)cfg->hidden, n = (size_t)max_batch;
-    size_t total = 2 * (V * H + V + H) + H + 4 * n * H + n * V + 2 * n * V + 2 * n * H + n * H;
+    r->ldt = (cfg->hidden + 31) / 32 * 32;
+    size_t total = 2 * (V * H + V + H) + H + 2 * n * H + 2 * n * V + 2 * n * H + V * (size_t)r->ldt;
     float *m = calloc(total, sizeof(float));
     if (!m) {
         free(r);
@@ -160,14 +165,20 @@ ds_rbm *ds_rbm_new(const ds_rbm_cfg *cfg, int max_batch)
     r->vb = m, m += V;
     r->vc = m, m += H;
     r->qbar = m, m += H;
-    r->q0 = m, m += n * H;
     r->h = m, m += n * H;
-    r->q = m, m += n * H;
     r->chain = m, m += n * H;
-    r->v = m, m += n * V;
     r->pv = m, m += 2 * n * V;
     r->ph = m, m += 2 * n * H;
+    r->wt = m, m += V * (size_t)r->ldt;
     (void)m;
+    r->q0 = r->ph, r->q = r->ph + n * H, r->v = r->pv + n * V;
+    r->acc = malloc(sizeof(double) * (V + 2 * H));
+    if (!r->acc) {
+        free(r->w);
+        free(r);
+        ds_fail("out of memory for an RBM of %zu x %zu", V, H);
+        return NULL;
+    }
     ds_rng_seed(&r->rng, cfg->seed);
     /* W ~ N(0, 0.01²), biases 0 (Hinton §8); q̄ starts at the target */
     for (size_t i = 0; i < V * H; i++) r->w[i] = 0.01f * ds_rng_normal(&r->rng);
@@ -179,6 +190,7 @@ void ds_rbm_free(ds_rbm *r)
 {
     if (!r) return;
     free(r->w); /* one block */
+    free(r->acc);
     free(r);
 }
 
@@ -194,7 +206,14 @@ static int check_batch(const ds_rbm *r, int n, const char *what)
     return 0;
 }
 
-/* q [n × H] = σ(v Wᵀ + c) */
+/* the GEMM's epilogue: σ over a finished tile while it is in cache */
+static void sigm_tile(void *ctx, float *c, long ldc, int rows, int cols, int i0, int j0)
+{
+    (void)ctx, (void)i0, (void)j0;
+    for (int i = 0; i < rows; i++) sigm_range(c + (size_t)i * ldc, 0, cols);
+}
+
+/* q [n × H] = σ(v Wᵀ + c), by the packed GEMM (any W, no copy of it) */
 static void hidden_probs(const ds_rbm *r, const float *v, int n, float *q)
 {
     int V = r->cfg.visible, H = r->cfg.hidden;
@@ -203,18 +222,34 @@ static void hidden_probs(const ds_rbm *r, const float *v, int n, float *q)
     ew(0, q, NULL, 0, 0, (size_t)n * H);
 }
 
-/* v [n × V] = E[v | h]: σ(h W + b), or h W + b for Gaussian units */
+/* the same from the update's copy of Wᵀ (current inside ds_rbm_update only):
+ * the same sums in the same order, so the same bits */
+static void hidden_probs_t(const ds_rbm *r, const float *v, int n, float *q)
+{
+    int V = r->cfg.visible, H = r->cfg.hidden;
+    ds_gemm_direct(false, n, H, V, 1, v, V, r->wt, r->ldt, 0, q, H, r->c, sigm_tile, NULL);
+}
+
+/* v [n × V] = E[v | h]: σ(h W + b), or h W + b for Gaussian units; W is B
+ * as it lies, nothing copied */
 static void visible_mean(const ds_rbm *r, const float *h, int n, float *v)
 {
     int V = r->cfg.visible, H = r->cfg.hidden;
-    for (int i = 0; i < n; i++) memcpy(v + (size_t)i * V, r->b, (size_t)V * sizeof *v);
-    ds_gemm(false, false, n, V, H, 1, h, H, r->w, V, 1, v, V);
-    if (r->cfg.visible_type == DS_RBM_BERNOULLI) ew(0, v, NULL, 0, 0, (size_t)n * V);
+    ds_gemm_direct(false, n, V, H, 1, h, H, r->w, V, 0, v, V, r->b,
+                   r->cfg.visible_type == DS_RBM_BERNOULLI ? sigm_tile : NULL, NULL);
 }
 
+/* out = u < p with u = ds_rng_uniform(g), element by element: the same
+ * xoshiro256** step inlined (one call per value was most of the cost) */
 static void sample(ds_rng *g, const float *p, size_t count, float *out)
 {
-    for (size_t i = 0; i < count; i++) out[i] = ds_rng_uniform(g) < p[i] ? 1.0f : 0.0f;
+    uint64_t s0 = g->s[0], s1 = g->s[1], s2 = g->s[2], s3 = g->s[3];
+    for (size_t i = 0; i < count; i++) {
+        uint64_t x = s1 * 5, o = ((x << 7) | (x >> 57)) * 9, t = s1 << 17;
+        s2 ^= s0, s3 ^= s1, s1 ^= s2, s0 ^= s3, s2 ^= t, s3 = (s3 << 45) | (s3 >> 19);
+        out[i] = (float)(o >> 40) * (1.0f / 16777216.0f) < p[i] ? 1.0f : 0.0f;
+    }
+    g->s[0] = s0, g->s[1] = s1, g->s[2] = s2, g->s[3] = s3;
 }
 
 /* these two use no scratch: any number of rows */
@@ -232,17 +267,58 @@ int ds_rbm_visible_mean(ds_rbm *r, const float *h, int n, float *v)
     return 0;
 }
 
+/* d = x with a check: the index of the first value that is not finite, or −1
+ * (the scan is branch-free so that it vectorises; the rare bad batch is
+ * searched again) */
+static long copy_finite(float *d, const float *x, size_t count)
+{
+    uint32_t bad = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+        d[i] = x[i];
+    }
+    if (!bad) return -1;
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(x[i])) return (long)i;
+    return -1;
+}
+
+/* Σ (v0 − v)² in double, and db[i] = Σ_s v0[s, i] − v[s, i] (each sum over
+ * the rows in order, row by row so that it runs along memory) */
+static double visible_sums(const float *v0, const float *v, int n, int V, double *db)
+{
+    double e[8] = {0};
+    for (int i = 0; i < V; i++) db[i] = 0;
+    for (int s = 0; s < n; s++) {
+        const float *a = v0 + (size_t)s * V, *b = v + (size_t)s * V;
+        for (int i = 0; i < V; i++) db[i] += (double)a[i] - b[i];
+        int i = 0;
+        for (; i + 8 <= V; i += 8)
+            for (int l = 0; l < 8; l++) e[l] += (double)(a[i + l] - b[i + l]) * (a[i + l] - b[i + l]);
+        for (; i < V; i++) e[0] += (double)(a[i] - b[i]) * (a[i] - b[i]);
+    }
+    return ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
+}
+
 int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
 {
     if (check_batch(r, n, "ds_rbm_update")) return -1;
     const ds_rbm_cfg *k = &r->cfg;
     int V = k->visible, H = k->hidden;
     size_t nv = (size_t)n * V, nh = (size_t)n * H;
-    for (size_t i = 0; i < nv; i++)
-        if (!isfinite(v0[i])) return ds_fail("ds_rbm_update: input value %zu of the batch is not finite", i);
+    /* the gradient's one product reads [v0; v] and [q0; −q]: v0 goes first
+     * (checked as it is copied), q0, v and q are made in place */
+    float *q0 = r->ph, *q = r->ph + nh, *v = r->pv + nv;
+    long bad = copy_finite(r->pv, v0, nv);
+    if (bad >= 0) return ds_fail("ds_rbm_update: input value %ld of the batch is not finite", bad);
+    v0 = r->pv;
+    /* Wᵀ once: two of the four products read it, and W changes only at the end */
+    ds_transpose(H, V, r->w, V, r->wt, r->ldt);
     /* positive phase */
-    hidden_probs(r, v0, n, r->q0);
-    sample(&r->rng, r->q0, nh, r->h);
+    hidden_probs_t(r, v0, n, q0);
+    sample(&r->rng, q0, nh, r->h);
     const float *h = r->h;
     if (k->persistent) {
         if (r->chain_n < n) { /* start the chains from the data */
@@ -254,49 +330,51 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
     }
     /* the monitor: ‖v0 − E[v | h0]‖² per sample, h0 ~ p(h | v0) (for CD-1
      * the negative phase's own reconstruction, computed there) */
-    double err = 0;
+    double err = 0, *db = r->acc, *dc = r->acc + V, *act = r->acc + V + H;
     bool own = k->k == 1 && !k->persistent;
     if (!own) {
-        float *rec = r->pv + nv; /* scratch until the gradient below */
-        visible_mean(r, r->h, n, rec);
-        for (size_t i = 0; i < nv; i++) err += (double)(v0[i] - rec[i]) * (v0[i] - rec[i]);
+        visible_mean(r, r->h, n, v); /* v is scratch until the negative phase */
+        err = visible_sums(v0, v, n, V, db);
     }
     /* negative phase: k Gibbs steps from h */
     for (int s = 0; s < k->k; s++) {
-        visible_mean(r, h, n, r->v);
-        hidden_probs(r, r->v, n, r->q);
+        visible_mean(r, h, n, v);
+        hidden_probs_t(r, v, n, q);
         if (s + 1 < k->k || k->persistent) {
-            sample(&r->rng, r->q, nh, k->persistent ? r->chain : r->h);
+            sample(&r->rng, q, nh, k->persistent ? r->chain : r->h);
             h = k->persistent ? r->chain : r->h;
         }
     }
-    if (own)
-        for (size_t i = 0; i < nv; i++) err += (double)(v0[i] - r->v[i]) * (v0[i] - r->v[i]);
+    double e = visible_sums(v0, v, n, V, db);
+    if (own) err = e;
+    /* dc = Σ_s q0 − q, act = Σ_s q0; q negated for the product */
+    for (int j = 0; j < H; j++) dc[j] = act[j] = 0;
+    for (int s = 0; s < n; s++) {
+        const float *a = q0 + (size_t)s * H;
+        float *b = q + (size_t)s * H;
+        for (int j = 0; j < H; j++) {
+            dc[j] += (double)a[j] - b[j];
+            act[j] += a[j];
+            b[j] = -b[j];
+        }
+    }
     /* gradient: [q0; −q]ᵀ [v0; v] / n in one product of depth 2n */
-    memcpy(r->pv, v0, nv * sizeof(float));
-    memcpy(r->pv + nv, r->v, nv * sizeof(float));
-    memcpy(r->ph, r->q0, nh * sizeof(float));
-    for (size_t i = 0; i < nh; i++) r->ph[nh + i] = -r->q[i];
     float inv = 1.0f / (float)n, lr = k->lr, m = k->momentum, wd = k->weight_decay;
-    /* vw ← m·vw + lr·(Δ/n − λW): scale vw first, then add the product */
-    ew(1, r->vw, r->w, m, lr * wd, (size_t)V * H);
-    ds_gemm(true, false, H, V, 2 * n, lr * inv, r->ph, H, r->pv, V, 1, r->vw, V);
-    ew(2, r->w, r->vw, 0, 0, (size_t)V * H);
+    if (m == 0 && wd == 0) /* θ += lr·Δ: straight into W (the same bits as through vw = 0) */
+        ds_gemm_direct(true, H, V, 2 * n, lr * inv, r->ph, H, r->pv, V, 1, r->w, V, NULL, NULL, NULL);
+    else { /* vw ← m·vw + lr·(Δ/n − λW): scale vw first, then add the product */
+        ew(1, r->vw, r->w, m, lr * wd, (size_t)V * H);
+        ds_gemm_direct(true, H, V, 2 * n, lr * inv, r->ph, H, r->pv, V, 1, r->vw, V, NULL, NULL, NULL);
+        ew(2, r->w, r->vw, 0, 0, (size_t)V * H);
+    }
     for (int i = 0; i < V; i++) {
-        double d = 0;
-        for (int s = 0; s < n; s++) d += (double)v0[(size_t)s * V + i] - r->v[(size_t)s * V + i];
-        r->vb[i] = m * r->vb[i] + lr * (float)(d * inv);
+        r->vb[i] = m * r->vb[i] + lr * (float)(db[i] * inv);
         r->b[i] += r->vb[i];
     }
     for (int j = 0; j < H; j++) {
-        double d = 0, a = 0;
-        for (int s = 0; s < n; s++) {
-            d += (double)r->q0[(size_t)s * H + j] - r->q[(size_t)s * H + j];
-            a += r->q0[(size_t)s * H + j];
-        }
-        float g = (float)(d * inv);
+        float g = (float)(dc[j] * inv);
         if (k->sparsity_cost > 0) {
-            r->qbar[j] = 0.9f * r->qbar[j] + 0.1f * (float)(a * inv);
+            r->qbar[j] = 0.9f * r->qbar[j] + 0.1f * (float)(act[j] * inv);
             g += k->sparsity_cost * (k->sparsity_target - r->qbar[j]);
         }
         r->vc[j] = m * r->vc[j] + lr * g;

@@ -1,0 +1,247 @@
+/* gemm_direct.c — products whose operands are read where they lie:
+ *   C [m×n] = alpha·op(A)·B + beta·C (+ bias[j] on column j), B [k×n] row-major.
+ *
+ * The RBM's four products per update (100×784×500 and its transposes) are
+ * too small for packing to pay: GotoBLAS packing copies each operand once
+ * per product and per thread (the 100-row side gives every packed B panel
+ * only 10 tiles of reuse), which was a fifth of an RBM epoch. Here the
+ * micro-kernel reads B rows in place (kc rows of NR floats, an L1-sized
+ * strip reused by every row tile) and A in place too (MR rows of A at their
+ * stride, or MR contiguous floats of Aᵀ per k); only tiles at the edges of
+ * A or B are copied into a zero-padded buffer. The caller transposes an
+ * operand it would need as Bᵀ once (ds_transpose) and reuses that copy.
+ *
+ * Sums run over k in blocks of KC = 256 (each block's sum added to C), the
+ * blocks in order, like ds_gemm's packed path, so for the same operands the
+ * two paths give the same bits; a finished tile can be handed to an
+ * epilogue (an activation) while it is in cache.
+ */
+#include "internal.h"
+
+#include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#if defined(__AVX512F__)
+#define VW 16
+#define MR 10 /* 20 accumulators of 32 registers; 100 and 500 rows split evenly */
+#elif defined(__AVX__)
+#define VW 8
+#define MR 6
+#else
+#define VW 4
+#define MR 6
+#endif
+#define NR (2 * VW)
+#define KC 256 /* as gemm.c: the same blocks of k, so the same sums */
+
+typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));
+
+typedef struct {
+    int m, n, k;
+    bool ta;
+    const float *a, *b, *bias;
+    long lda, ldb, ldc;
+    float *c;
+    float alpha, beta;
+    ds_tile_fn epi;
+    void *ctx;
+} direct_job;
+
+/* acc[i][h] = Σ_k A(k, i)·B(k, h·VW ..), A(k, i) = a[k·sk + i·si], B(k, ·) =
+ * b[k·ldb ..]; inlined with si or sk constant 1 */
+#if defined(__AVX512F__)
+static inline __attribute__((always_inline)) void dkernel(int kc, const float *a, long si, long sk,
+                                                          const float *b, long ldb, float *out)
+{
+    /* named accumulators: GCC keeps an array of them in memory */
+    __m512 z = _mm512_setzero_ps();
+    __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z,
+           c51 = z, c60 = z, c61 = z, c70 = z, c71 = z, c80 = z, c81 = z, c90 = z, c91 = z;
+#pragma GCC unroll 2
+    for (int k = 0; k < kc; k++) {
+        const float *bk = b + (size_t)k * ldb, *ak = a + (size_t)k * sk;
+        __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16), t;
+#define ROW(i)                                                                                                  \
+    t = _mm512_set1_ps(ak[(i) * si]);                                                                         \
+    c##i##0 = _mm512_fmadd_ps(t, b0, c##i##0);                                                                \
+    c##i##1 = _mm512_fmadd_ps(t, b1, c##i##1);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7) ROW(8) ROW(9)
+#undef ROW
+    }
+    __m512 r[2 * MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41,
+                        c50, c51, c60, c61, c70, c71, c80, c81, c90, c91};
+    for (int i = 0; i < 2 * MR; i++) _mm512_storeu_ps(out + 16 * i, r[i]);
+}
+#else
+static inline __attribute__((always_inline)) void dkernel(int kc, const float *a, long si, long sk,
+                                                          const float *b, long ldb, float *out)
+{
+    vf acc[MR][2];
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = (vf){0};
+    for (int k = 0; k < kc; k++) {
+        vf b0, b1;
+        memcpy(&b0, b + (size_t)k * ldb, sizeof b0);
+        memcpy(&b1, b + (size_t)k * ldb + VW, sizeof b1);
+        const float *ak = a + (size_t)k * sk;
+        for (int i = 0; i < MR; i++) {
+            acc[i][0] += ak[i * si] * b0;
+            acc[i][1] += ak[i * si] * b1;
+        }
+    }
+    memcpy(out, acc, sizeof acc);
+}
+#endif
+
+static void kernel_rows(int kc, const float *a, long lda, const float *b, long ldb, float *out)
+{
+    dkernel(kc, a, lda, 1, b, ldb, out);
+}
+
+static void kernel_cols(int kc, const float *a, long lda, const float *b, long ldb, float *out)
+{
+    dkernel(kc, a, 1, lda, b, ldb, out);
+}
+
+/* C tile = alpha·acc + bias + beta·C on its mr×nr corner, in the order
+ * gemm.c's kernel uses (a·alpha + bias, then + beta·old), so that a sum
+ * split the same way rounds the same way */
+static void store(const direct_job *q, const float *acc, float *c, const float *bias, float beta, int mr, int nr)
+{
+    if (nr == NR) {
+        vf bv[2] = {{0}, {0}};
+        if (bias) memcpy(bv, bias, sizeof bv);
+        for (int i = 0; i < mr; i++) {
+            float *ci = c + (size_t)i * q->ldc;
+            for (int h = 0; h < 2; h++) {
+                vf a, old;
+                memcpy(&a, acc + i * NR + h * VW, sizeof a);
+                vf r = a * q->alpha + bv[h];
+                if (beta != 0) {
+                    memcpy(&old, ci + h * VW, sizeof old);
+                    r += old * beta;
+                }
+                memcpy(ci + h * VW, &r, sizeof r);
+            }
+        }
+        return;
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            float *cij = c + (size_t)i * q->ldc + j, r = acc[i * NR + j] * q->alpha + (bias ? bias[j] : 0);
+            if (beta != 0) r += *cij * beta;
+            *cij = r;
+        }
+}
+
+/* column panels [lo, hi) of C: for each, the k blocks in order, and in each
+ * every row tile */
+static void direct_range(void *arg, long lo, long hi)
+{
+    const direct_job *q = arg;
+    float acc[MR * NR] __attribute__((aligned(64)));
+    float bbuf[KC * NR] __attribute__((aligned(64)));
+    float abuf[KC * MR] __attribute__((aligned(64)));
+    for (long p = lo; p < hi; p++) {
+        int j = (int)p * NR, nr = q->n - j < NR ? q->n - j : NR;
+        for (int pc = 0; pc < q->k; pc += KC) {
+            int kc = q->k - pc < KC ? q->k - pc : KC;
+            bool first = pc == 0, last = pc + kc == q->k;
+            const float *bp = q->b + (size_t)pc * q->ldb + j;
+            long ldb = q->ldb;
+            if (j + NR > q->ldb) { /* the strip would run past B's rows: a padded copy */
+                for (int kk = 0; kk < kc; kk++) {
+                    memcpy(bbuf + kk * NR, bp + (size_t)kk * q->ldb, (size_t)nr * sizeof(float));
+                    memset(bbuf + kk * NR + nr, 0, (size_t)(NR - nr) * sizeof(float));
+                }
+                bp = bbuf, ldb = NR;
+            }
+            for (int i = 0; i < q->m; i += MR) {
+                int mr = q->m - i < MR ? q->m - i : MR;
+                if (mr == MR) {
+                    if (q->ta) kernel_cols(kc, q->a + (size_t)pc * q->lda + i, q->lda, bp, ldb, acc);
+                    else kernel_rows(kc, q->a + (size_t)i * q->lda + pc, q->lda, bp, ldb, acc);
+                } else { /* the last rows: a zero-padded copy, MR floats per k */
+                    memset(abuf, 0, sizeof(float) * (size_t)kc * MR);
+                    for (int kk = 0; kk < kc; kk++)
+                        for (int ii = 0; ii < mr; ii++)
+                            abuf[kk * MR + ii] = q->ta ? q->a[(size_t)(pc + kk) * q->lda + i + ii]
+                                                       : q->a[(size_t)(i + ii) * q->lda + pc + kk];
+                    kernel_cols(kc, abuf, MR, bp, ldb, acc);
+                }
+                float *c = q->c + (size_t)i * q->ldc + j;
+                store(q, acc, c, first && q->bias ? q->bias + j : NULL, first ? q->beta : 1.0f, mr, nr);
+                if (last && q->epi) q->epi(q->ctx, c, q->ldc, mr, nr, i, j);
+            }
+        }
+    }
+}
+
+void ds_gemm_direct(bool ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                    float beta, float *c, int ldc, const float *bias, ds_tile_fn epi, void *ctx)
+{
+    if (m <= 0 || n <= 0 || k <= 0) return;
+    direct_job q = {m, n, k, ta, a, b, bias, lda, ldb, ldc, c, alpha, beta, epi, ctx};
+    long panels = (n + NR - 1) / NR;
+    /* one contiguous run of panels per thread: each reads only its part of
+     * B; small products stay on the calling thread */
+    long min = (double)m * n * k <= 262144.0 ? panels : 1;
+    ds_parallel_for_grains(panels, min, 1, direct_range, &q);
+}
+
+/* ---- dst [cols × rows] = srcᵀ, for an operand needed transposed ---- */
+
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+
+/* d[j·ld + i] = s[i·ls + j] for an 8×8 block, in registers */
+static void t8(const float *s, long ls, float *d, long ld)
+{
+    v8 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) memcpy(&r[i], s + i * ls, sizeof r[i]);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; h++) {
+            u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int i = 0; i < 4; i++) {
+        v8 lo = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        v8 hi = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        memcpy(d + (size_t)i * ld, &lo, sizeof lo);
+        memcpy(d + (size_t)(i + 4) * ld, &hi, sizeof hi);
+    }
+}
+
+typedef struct {
+    int rows, cols;
+    const float *s;
+    long ls;
+    float *d;
+    long ld;
+} tr_job;
+
+/* source columns [8·lo, 8·hi): destination rows */
+static void tr_range(void *arg, long lo, long hi)
+{
+    const tr_job *q = arg;
+    int j1 = (int)hi * 8 < q->cols ? (int)hi * 8 : q->cols;
+    for (int j = (int)lo * 8; j < j1; j += 8) {
+        int i = 0;
+        if (j + 8 <= q->cols)
+            for (; i + 8 <= q->rows; i += 8) t8(q->s + (size_t)i * q->ls + j, q->ls, q->d + (size_t)j * q->ld + i, q->ld);
+        for (int jj = j; jj < j + 8 && jj < q->cols; jj++)
+            for (int ii = i; ii < q->rows; ii++) q->d[(size_t)jj * q->ld + ii] = q->s[(size_t)ii * q->ls + jj];
+    }
+}
+
+void ds_transpose(int rows, int cols, const float *src, int lds, float *dst, int ldd)
+{
+    if (rows <= 0 || cols <= 0) return;
+    tr_job q = {rows, cols, src, lds, dst, ldd};
+    long blocks = (cols + 7) / 8;
+    ds_parallel_for(blocks, (long)(16384 / ((long)rows * 8)) + 1, tr_range, &q);
+}
