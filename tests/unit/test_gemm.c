@@ -66,6 +66,65 @@ static double check_nt(int m, int n, int k, float beta, bool bias, ds_rng *r)
     return worst;
 }
 
+/* the epilogue of ds_gemm_direct: each element seen once, finished (here
+ * doubled, so a tile handed over twice or too early shows) */
+static void twice(void *ctx, float *c, long ldc, int rows, int cols, int i0, int j0)
+{
+    int *seen = ctx, n = seen[0];
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            c[(size_t)i * ldc + j] *= 2;
+            seen[1 + (i0 + i) * n + j0 + j]++;
+        }
+}
+
+/* ds_gemm_direct: C = alpha·op(A)·B + beta·C + bias[j], B with ldb = n
+ * (the edge strip copied) or ldb padded to a multiple of 32 (read in
+ * place); the same bits as ds_gemm's packed path for the same sums
+ * (worst = 1 flags a miss: an element not handed over once, a write
+ * outside C, a bit that differs) */
+static double check_direct(int m, int n, int k, bool ta, bool pad, float beta, bool bias, ds_rng *r)
+{
+    int lda = ta ? m + 1 : k + 2, ldb = pad ? (n + 31) / 32 * 32 : n, ldc = n + 3;
+    float *a = malloc(sizeof(float) * (size_t)k * (m + 2)), *b = malloc(sizeof(float) * (size_t)k * ldb);
+    float *c = malloc(sizeof(float) * (size_t)m * ldc), *c0 = malloc(sizeof(float) * (size_t)m * ldc);
+    float *cg = malloc(sizeof(float) * (size_t)m * ldc), *bs = malloc(sizeof(float) * (size_t)n);
+    int *seen = calloc((size_t)m * n + 1, sizeof(int));
+    seen[0] = n;
+    ds_test_fill(a, (size_t)k * (m + 2), -1, 1, r);
+    ds_test_fill(b, (size_t)k * ldb, -1, 1, r);
+    ds_test_fill(bs, (size_t)n, -1, 1, r);
+    ds_test_fill(c0, (size_t)m * ldc, -1, 1, r);
+    for (size_t i = 0; i < (size_t)m * ldc; i++) c[i] = beta == 0 ? NAN : c0[i];
+    for (int i = 0; i < m; i++) c[(size_t)i * ldc + n] = c0[(size_t)i * ldc + n] = 7;
+    ds_gemm_direct(ta, m, n, k, 1.5f, a, lda, b, ldb, beta, c, ldc, bias ? bs : NULL, twice, seen);
+    double worst = 0;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int q = 0; q < k; q++)
+                s += (double)(ta ? a[(size_t)q * lda + i] : a[(size_t)i * lda + q]) * b[(size_t)q * ldb + j];
+            s = 2 * (1.5 * s + (bias ? bs[j] : 0) + (beta != 0 ? beta * c0[(size_t)i * ldc + j] : 0));
+            double e = fabs(s - c[(size_t)i * ldc + j]) / (1 + fabs(s));
+            if (!(e <= worst)) worst = e;
+            if (seen[1 + i * n + j] != 1) worst = 1;
+        }
+        if (c[(size_t)i * ldc + n] != 7) worst = 1;
+    }
+    /* against ds_gemm (packed when m > 12) with the bias as C's start */
+    if (m > DS_GEMM_THIN_M && beta == 0) {
+        ds_gemm_direct(ta, m, n, k, 1.5f, a, lda, b, ldb, 0, c, ldc, bias ? bs : NULL, NULL, NULL);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) cg[(size_t)i * ldc + j] = bias ? bs[j] : 0;
+        ds_gemm(ta, false, m, n, k, 1.5f, a, lda, b, ldb, bias ? 1.0f : 0.0f, cg, ldc);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                if (!bias && c[(size_t)i * ldc + j] != cg[(size_t)i * ldc + j]) worst = 1;
+    }
+    free(a), free(b), free(c), free(c0), free(cg), free(bs), free(seen);
+    return worst;
+}
+
 int main(void)
 {
     ds_rng r;
@@ -102,5 +161,34 @@ int main(void)
             if (e > 1e-5) fprintf(stderr, "gemm_nt %dx%dx%d: rel err %g\n", nt[s][0], nt[s][1], nt[s][2], e);
             CHECK(e <= 1e-5);
         }
+    /* the direct path: partial row tiles (10 or 6 rows) and column strips,
+     * k across the 256 blocks, the RBM's shapes */
+    int dsz[][3] = {{1, 1, 1}, {5, 7, 3}, {10, 32, 256}, {13, 33, 257}, {100, 500, 784},
+                    {100, 784, 500}, {500, 784, 200}, {37, 100, 600}, {64, 16, 20}};
+    for (unsigned s = 0; s < sizeof dsz / sizeof *dsz; s++)
+        for (int t = 0; t < 8; t++) {
+            double e = check_direct(dsz[s][0], dsz[s][1], dsz[s][2], t & 1, t & 2, t & 4 ? 0.5f : 0.0f, t & 1, &r);
+            double tol = 1e-5 * (1 + dsz[s][2] / 128.0); /* float sums of up to 784 terms of ±1 */
+            if (e > tol)
+                fprintf(stderr, "gemm_direct %dx%dx%d ta=%d pad=%d beta=%d: rel err %g\n", dsz[s][0], dsz[s][1],
+                        dsz[s][2], t & 1, (t & 2) != 0, (t & 4) != 0, e);
+            CHECK(e <= tol);
+        }
+    /* ds_transpose, with slack in both strides */
+    int tsz[][2] = {{1, 1}, {7, 9}, {8, 8}, {500, 784}, {17, 40}};
+    for (unsigned s = 0; s < sizeof tsz / sizeof *tsz; s++) {
+        int rows = tsz[s][0], cols = tsz[s][1], ls = cols + 3, ld = rows + 5;
+        float *x = malloc(sizeof(float) * (size_t)rows * ls), *y = malloc(sizeof(float) * (size_t)cols * ld);
+        ds_test_fill(x, (size_t)rows * ls, -1, 1, &r);
+        for (size_t i = 0; i < (size_t)cols * ld; i++) y[i] = 7;
+        ds_transpose(rows, cols, x, ls, y, ld);
+        int bad = 0;
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) bad += y[(size_t)j * ld + i] != x[(size_t)i * ls + j];
+        for (int j = 0; j < cols; j++)
+            for (int i = rows; i < ld; i++) bad += y[(size_t)j * ld + i] != 7;
+        CHECK(bad == 0);
+        free(x), free(y);
+    }
     return ds_test_summary("gemm");
 }
