@@ -42,6 +42,7 @@ struct ds_rbm {
     float *wt;              /* Wᵀ [V × ldt], copied once per update for the products that read it */
     int ldt;                /* H rounded up to 32: every 32-column strip of Wᵀ lies inside it */
     double *acc;            /* [V + 2H]: the bias gradients' row sums */
+    double *acc2;           /* [V]: CD-1's error, per column */
     float *chain;           /* PCD: hidden samples [max_batch × H] */
     int chain_n;            /* rows of chain set (0: not started) */
     ds_rng rng;
@@ -172,7 +173,8 @@ ds_rbm *ds_rbm_new(const ds_rbm_cfg *cfg, int max_batch)
     r->wt = m, m += V * (size_t)r->ldt;
     (void)m;
     r->q0 = r->ph, r->q = r->ph + n * H, r->v = r->pv + n * V;
-    r->acc = malloc(sizeof(double) * (V + 2 * H));
+    r->acc = malloc(sizeof(double) * (2 * V + 2 * H));
+    r->acc2 = r->acc + V + 2 * H;
     if (!r->acc) {
         free(r->w);
         free(r);
@@ -206,11 +208,39 @@ static int check_batch(const ds_rbm *r, int n, const char *what)
     return 0;
 }
 
-/* the GEMM's epilogue: σ over a finished tile while it is in cache */
-static void sigm_tile(void *ctx, float *c, long ldc, int rows, int cols, int i0, int j0)
+/* The GEMM's epilogue, on each finished tile while it is in cache: σ, and
+ * for CD-1 the sums the update needs from the tile. Every column belongs to
+ * one thread and its row tiles come in order, so each column's sum runs
+ * over the rows in order, whatever the thread count. */
+typedef struct {
+    bool sig;
+    const float *x; /* when set: sums against x (v0 or q0, same layout as C) */
+    double *s1, *s2; /* visible: Σ v0 − v, Σ (v0 − v)²; hidden: Σ q0 − q, Σ q0 (then q ← −q) */
+    bool hidden;
+} epi_ctx;
+
+static void epilogue(void *ctx, float *c, long ldc, int rows, int cols, int i0, int j0)
 {
-    (void)ctx, (void)i0, (void)j0;
-    for (int i = 0; i < rows; i++) sigm_range(c + (size_t)i * ldc, 0, cols);
+    const epi_ctx *e = ctx;
+    if (e->sig)
+        for (int i = 0; i < rows; i++) sigm_range(c + (size_t)i * ldc, 0, cols);
+    if (!e->x) return;
+    double *s1 = e->s1 + j0, *s2 = e->s2 + j0;
+    for (int i = 0; i < rows; i++) {
+        const float *x = e->x + (size_t)(i0 + i) * ldc + j0;
+        float *ci = c + (size_t)i * ldc;
+        if (e->hidden)
+            for (int j = 0; j < cols; j++) {
+                s1[j] += (double)x[j] - ci[j];
+                s2[j] += x[j];
+                ci[j] = -ci[j];
+            }
+        else
+            for (int j = 0; j < cols; j++) {
+                s1[j] += (double)x[j] - ci[j];
+                s2[j] += (double)(x[j] - ci[j]) * (x[j] - ci[j]);
+            }
+    }
 }
 
 /* q [n × H] = σ(v Wᵀ + c), by the packed GEMM (any W, no copy of it) */
@@ -224,20 +254,25 @@ static void hidden_probs(const ds_rbm *r, const float *v, int n, float *q)
 
 /* the same from the update's copy of Wᵀ (current inside ds_rbm_update only):
  * the same sums in the same order, so the same bits */
-static void hidden_probs_t(const ds_rbm *r, const float *v, int n, float *q)
+static void hidden_probs_t(const ds_rbm *r, const float *v, int n, float *q, epi_ctx *e)
 {
     int V = r->cfg.visible, H = r->cfg.hidden;
-    ds_gemm_direct(false, n, H, V, 1, v, V, r->wt, r->ldt, 0, q, H, r->c, sigm_tile, NULL);
+    epi_ctx plain = {.sig = true};
+    ds_gemm_direct(false, n, H, V, 1, v, V, r->wt, r->ldt, 0, q, H, r->c, epilogue, e ? e : &plain);
 }
 
 /* v [n × V] = E[v | h]: σ(h W + b), or h W + b for Gaussian units; W is B
  * as it lies, nothing copied */
-static void visible_mean(const ds_rbm *r, const float *h, int n, float *v)
+static void visible_mean_e(const ds_rbm *r, const float *h, int n, float *v, epi_ctx *e)
 {
     int V = r->cfg.visible, H = r->cfg.hidden;
-    ds_gemm_direct(false, n, V, H, 1, h, H, r->w, V, 0, v, V, r->b,
-                   r->cfg.visible_type == DS_RBM_BERNOULLI ? sigm_tile : NULL, NULL);
+    epi_ctx plain = {0};
+    if (!e) e = &plain;
+    e->sig = r->cfg.visible_type == DS_RBM_BERNOULLI;
+    ds_gemm_direct(false, n, V, H, 1, h, H, r->w, V, 0, v, V, r->b, e->sig || e->x ? epilogue : NULL, e);
 }
+
+static void visible_mean(const ds_rbm *r, const float *h, int n, float *v) { visible_mean_e(r, h, n, v, NULL); }
 
 /* out = u < p with u = ds_rng_uniform(g), element by element: the same
  * xoshiro256** step inlined (one call per value was most of the cost) */
@@ -317,7 +352,7 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
     /* Wᵀ once: two of the four products read it, and W changes only at the end */
     ds_transpose(H, V, r->w, V, r->wt, r->ldt);
     /* positive phase */
-    hidden_probs_t(r, v0, n, q0);
+    hidden_probs_t(r, v0, n, q0, NULL);
     sample(&r->rng, q0, nh, r->h);
     const float *h = r->h;
     if (k->persistent) {
@@ -336,26 +371,32 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
         visible_mean(r, r->h, n, v); /* v is scratch until the negative phase */
         err = visible_sums(v0, v, n, V, db);
     }
-    /* negative phase: k Gibbs steps from h */
+    /* negative phase: k Gibbs steps from h; for CD-1 the bias gradients,
+     * the error and −q come from the products' epilogues */
+    for (int j = 0; j < V; j++) db[j] = r->acc2[j] = 0;
+    for (int j = 0; j < H; j++) dc[j] = act[j] = 0;
+    epi_ctx ev = {.x = v0, .s1 = db, .s2 = r->acc2}, eh = {.sig = true, .x = q0, .s1 = dc, .s2 = act, .hidden = true};
     for (int s = 0; s < k->k; s++) {
-        visible_mean(r, h, n, v);
-        hidden_probs_t(r, v, n, q);
+        visible_mean_e(r, h, n, v, own ? &ev : NULL);
+        hidden_probs_t(r, v, n, q, own ? &eh : NULL);
         if (s + 1 < k->k || k->persistent) {
             sample(&r->rng, q, nh, k->persistent ? r->chain : r->h);
             h = k->persistent ? r->chain : r->h;
         }
     }
-    double e = visible_sums(v0, v, n, V, db);
-    if (own) err = e;
-    /* dc = Σ_s q0 − q, act = Σ_s q0; q negated for the product */
-    for (int j = 0; j < H; j++) dc[j] = act[j] = 0;
-    for (int s = 0; s < n; s++) {
-        const float *a = q0 + (size_t)s * H;
-        float *b = q + (size_t)s * H;
-        for (int j = 0; j < H; j++) {
-            dc[j] += (double)a[j] - b[j];
-            act[j] += a[j];
-            b[j] = -b[j];
+    if (own) {
+        for (int j = 0; j < V; j++) err += r->acc2[j];
+    } else {
+        visible_sums(v0, v, n, V, db);
+        /* dc = Σ_s q0 − q, act = Σ_s q0; q negated for the product */
+        for (int s = 0; s < n; s++) {
+            const float *a = q0 + (size_t)s * H;
+            float *b = q + (size_t)s * H;
+            for (int j = 0; j < H; j++) {
+                dc[j] += (double)a[j] - b[j];
+                act[j] += a[j];
+                b[j] = -b[j];
+            }
         }
     }
     /* gradient: [q0; −q]ᵀ [v0; v] / n in one product of depth 2n */
