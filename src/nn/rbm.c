@@ -40,7 +40,7 @@ struct ds_rbm {
     float *pv;              /* [2·max_batch × V]: v0 then v (the gradient's one product) */
     float *ph;              /* [2·max_batch × H]: q0 then q (negated before the gradient) */
     float *wt;              /* Wᵀ [V × ldt], copied once per update for the products that read it */
-    int ldt;                /* H rounded up to 32: every 32-column strip of Wᵀ lies inside it */
+    int ldt;                /* H rounded up to 32 (+ 16): every 32-column strip of Wᵀ lies inside it */
     double *acc;            /* [V + 2H]: the bias gradients' row sums */
     double *acc2;           /* [V]: CD-1's error, per column */
     float *chain;           /* PCD: hidden samples [max_batch × H] */
@@ -151,7 +151,10 @@ ds_rbm *ds_rbm_new(const ds_rbm_cfg *cfg, int max_batch)
     if (r->cfg.k == 0) r->cfg.k = 1;
     r->max_batch = max_batch;
     size_t V = (size_t)cfg->visible, H = (size_t)cfg->hidden, n = (size_t)max_batch;
+    /* a multiple of 32 (every strip of Wᵀ inside a row), and an odd number
+     * of 64-byte lines: rows 2 KB apart would share 4 of L1's 64 sets */
     r->ldt = (cfg->hidden + 31) / 32 * 32;
+    if (r->ldt / 16 % 2 == 0) r->ldt += 16;
     size_t total = 2 * (V * H + V + H) + H + 2 * n * H + 2 * n * V + 2 * n * H + V * (size_t)r->ldt;
     float *m = calloc(total, sizeof(float));
     if (!m) {

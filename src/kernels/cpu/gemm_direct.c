@@ -107,7 +107,8 @@ static void kernel_cols(int kc, const float *a, long lda, const float *b, long l
 /* C tile = alpha·acc + bias + beta·C on its mr×nr corner, in the order
  * gemm.c's kernel uses (a·alpha + bias, then + beta·old), so that a sum
  * split the same way rounds the same way */
-static void store(const direct_job *q, const float *acc, float *c, const float *bias, float beta, int mr, int nr)
+static inline __attribute__((always_inline)) void store(const direct_job *q, const float *acc, float *c,
+                                                        const float *bias, float beta, int mr, int nr)
 {
     if (nr == NR) {
         vf bv[2] = {{0}, {0}};
@@ -184,10 +185,12 @@ void ds_gemm_direct(bool ta, int m, int n, int k, float alpha, const float *a, i
     if (m <= 0 || n <= 0 || k <= 0) return;
     direct_job q = {m, n, k, ta, a, b, bias, lda, ldb, ldc, c, alpha, beta, epi, ctx};
     long panels = (n + NR - 1) / NR;
-    /* one contiguous run of panels per thread: each reads only its part of
-     * B; small products stay on the calling thread */
+    /* runs of panels taken in turn (4 per thread): a thread that the
+     * machine's other load holds back leaves its share to the others
+     * instead of making them wait; small products stay on the calling
+     * thread. The panel split does not change any sum. */
     long min = (double)m * n * k <= 262144.0 ? panels : 1;
-    ds_parallel_for_grains(panels, min, 1, direct_range, &q);
+    ds_parallel_for_grains(panels, min, 4, direct_range, &q);
 }
 
 /* ---- dst [cols × rows] = srcᵀ, for an operand needed transposed ---- */
