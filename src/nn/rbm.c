@@ -19,10 +19,16 @@
  * unit's running mean activation q̄ (q̄ ← 0.9·q̄ + 0.1·mean(q0)) towards ρ by
  * adding cost·(ρ − q̄) to Δc (Lee et al. 2008; Hinton §11).
  *
- * Random draws: one stream (xoshiro256**, seeded by the config); each
- * hidden sample takes one uniform per unit, rows in order, and h = u < q.
- * The products go through the same blocked SGEMM as the rest of deepsky:
- * per update of a batch of n, four products of n·V·H multiply-adds. */
+ * Random draws: one stream (xoshiro256**, seeded by the config). Each
+ * sampled layer (n × H hidden units, or n × V visible ones in
+ * ds_rbm_gibbs) takes one 64-bit key from it; unit i (row-major index
+ * s·H + j) gets u = top 24 bits of splitmix64's output i + 1 from that key,
+ * as a float in [0, 1), and h = u < q. A unit's draw depends on its index
+ * alone, so the positive phase's sample is made inside the product's
+ * epilogue, in parallel, the same for any thread count.
+ * Per update of a batch of n: four products of n·V·H multiply-adds and one
+ * of depth 2n (the gradient), by ds_gemm_direct (operands read in place,
+ * σ and the CD-1 sums in its epilogue, Wᵀ copied once per update). */
 #include "internal.h"
 
 #include <math.h>
@@ -211,6 +217,18 @@ static int check_batch(const ds_rbm *r, int n, const char *what)
     return 0;
 }
 
+/* The uniform of element i of a sampled layer whose key is key: output
+ * i + 1 of splitmix64 started at key, top 24 bits. Each element's draw
+ * depends on its index alone, so a layer is sampled in any order, in
+ * parallel, inside the GEMM's epilogue, with the same result. */
+static inline float unit_uniform(uint64_t key, uint64_t i)
+{
+    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (float)((z ^ (z >> 31)) >> 40) * (1.0f / 16777216.0f);
+}
+
 /* The GEMM's epilogue, on each finished tile while it is in cache: σ, and
  * for CD-1 the sums the update needs from the tile. Every column belongs to
  * one thread and its row tiles come in order, so each column's sum runs
@@ -220,6 +238,8 @@ typedef struct {
     const float *x; /* when set: sums against x (v0 or q0, same layout as C) */
     double *s1, *s2; /* visible: Σ v0 − v, Σ (v0 − v)²; hidden: Σ q0 − q, Σ q0 (then q ← −q) */
     bool hidden;
+    float *h;     /* when set: h = u < σ(·) with the uniforms of key (sample's) */
+    uint64_t key;
 } epi_ctx;
 
 static void epilogue(void *ctx, float *c, long ldc, int rows, int cols, int i0, int j0)
@@ -227,6 +247,12 @@ static void epilogue(void *ctx, float *c, long ldc, int rows, int cols, int i0, 
     const epi_ctx *e = ctx;
     if (e->sig)
         for (int i = 0; i < rows; i++) sigm_range(c + (size_t)i * ldc, 0, cols);
+    if (e->h)
+        for (int i = 0; i < rows; i++) {
+            size_t at = (size_t)(i0 + i) * ldc + j0;
+            const float *ci = c + (size_t)i * ldc;
+            for (int j = 0; j < cols; j++) e->h[at + j] = unit_uniform(e->key, at + j) < ci[j] ? 1.0f : 0.0f;
+        }
     if (!e->x) return;
     double *s1 = e->s1 + j0, *s2 = e->s2 + j0;
     for (int i = 0; i < rows; i++) {
@@ -277,17 +303,11 @@ static void visible_mean_e(const ds_rbm *r, const float *h, int n, float *v, epi
 
 static void visible_mean(const ds_rbm *r, const float *h, int n, float *v) { visible_mean_e(r, h, n, v, NULL); }
 
-/* out = u < p with u = ds_rng_uniform(g), element by element: the same
- * xoshiro256** step inlined (one call per value was most of the cost) */
+/* out = u < p element by element, the layer's key drawn from the stream */
 static void sample(ds_rng *g, const float *p, size_t count, float *out)
 {
-    uint64_t s0 = g->s[0], s1 = g->s[1], s2 = g->s[2], s3 = g->s[3];
-    for (size_t i = 0; i < count; i++) {
-        uint64_t x = s1 * 5, o = ((x << 7) | (x >> 57)) * 9, t = s1 << 17;
-        s2 ^= s0, s3 ^= s1, s1 ^= s2, s0 ^= s3, s2 ^= t, s3 = (s3 << 45) | (s3 >> 19);
-        out[i] = (float)(o >> 40) * (1.0f / 16777216.0f) < p[i] ? 1.0f : 0.0f;
-    }
-    g->s[0] = s0, g->s[1] = s1, g->s[2] = s2, g->s[3] = s3;
+    uint64_t key = ds_rng_u64(g);
+    for (size_t i = 0; i < count; i++) out[i] = unit_uniform(key, i) < p[i] ? 1.0f : 0.0f;
 }
 
 /* these two use no scratch: any number of rows */
@@ -354,9 +374,9 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
     v0 = r->pv;
     /* Wᵀ once: two of the four products read it, and W changes only at the end */
     ds_transpose(H, V, r->w, V, r->wt, r->ldt);
-    /* positive phase */
-    hidden_probs_t(r, v0, n, q0, NULL);
-    sample(&r->rng, q0, nh, r->h);
+    /* positive phase, h ~ q0 sampled tile by tile as q0 is made */
+    epi_ctx e0 = {.sig = true, .h = r->h, .key = ds_rng_u64(&r->rng)};
+    hidden_probs_t(r, v0, n, q0, &e0);
     const float *h = r->h;
     if (k->persistent) {
         if (r->chain_n < n) { /* start the chains from the data */

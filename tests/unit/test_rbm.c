@@ -9,6 +9,14 @@
 
 static double sig(double x) { return 1 / (1 + exp(-x)); }
 
+static float unit_uniform(uint64_t key, uint64_t i)
+{
+    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (float)((z ^ (z >> 31)) >> 40) * (1.0f / 16777216.0f);
+}
+
 /* The update of src/nn/rbm.c written out in double, drawing the hidden
  * sample from a copy of the RBM's generator in the same order. */
 static void cd1_by_hand(const ds_rbm_cfg *k, const float *w0, const float *b0, const float *c0, const float *qbar0,
@@ -22,8 +30,9 @@ static void cd1_by_hand(const ds_rbm_cfg *k, const float *w0, const float *b0, c
             for (int i = 0; i < V; i++) a += (double)w0[j * V + i] * v0[s * V + i];
             q0[s][j] = sig(a);
         }
+    uint64_t key = ds_rng_u64(&g); /* the layer's key, then splitmix64 by unit index (rbm.c's header) */
     for (int s = 0; s < n; s++)
-        for (int j = 0; j < H; j++) h[s][j] = ds_rng_uniform(&g) < (float)q0[s][j] ? 1 : 0;
+        for (int j = 0; j < H; j++) h[s][j] = unit_uniform(key, (uint64_t)(s * H + j)) < (float)q0[s][j] ? 1 : 0;
     for (int s = 0; s < n; s++)
         for (int i = 0; i < V; i++) {
             double a = b0[i];
