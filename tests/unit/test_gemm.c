@@ -86,12 +86,13 @@ static void twice(void *ctx, float *c, long ldc, int rows, int cols, int i0, int
 static double check_direct(int m, int n, int k, bool ta, bool pad, float beta, bool bias, ds_rng *r)
 {
     int lda = ta ? m + 1 : k + 2, ldb = pad ? (n + 31) / 32 * 32 : n, ldc = n + 3;
-    float *a = malloc(sizeof(float) * (size_t)k * (m + 2)), *b = malloc(sizeof(float) * (size_t)k * ldb);
+    size_t na = (size_t)(ta ? k : m) * lda;
+    float *a = malloc(sizeof(float) * na), *b = malloc(sizeof(float) * (size_t)k * ldb);
     float *c = malloc(sizeof(float) * (size_t)m * ldc), *c0 = malloc(sizeof(float) * (size_t)m * ldc);
     float *cg = malloc(sizeof(float) * (size_t)m * ldc), *bs = malloc(sizeof(float) * (size_t)n);
     int *seen = calloc((size_t)m * n + 1, sizeof(int));
     seen[0] = n;
-    ds_test_fill(a, (size_t)k * (m + 2), -1, 1, r);
+    ds_test_fill(a, na, -1, 1, r);
     ds_test_fill(b, (size_t)k * ldb, -1, 1, r);
     ds_test_fill(bs, (size_t)n, -1, 1, r);
     ds_test_fill(c0, (size_t)m * ldc, -1, 1, r);
