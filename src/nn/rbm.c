@@ -44,7 +44,8 @@ struct ds_rbm {
     float *qbar;            /* running mean hidden activation (sparsity) */
     float *q0, *h, *v, *q;  /* scratch [max_batch × …]; q0, q, v inside ph and pv */
     float *pv;              /* [2·max_batch × V]: v0 then v (the gradient's one product) */
-    float *ph;              /* [2·max_batch × H]: q0 then q (negated before the gradient) */
+    float *ph;              /* [2·max_batch × H]: q0 then q */
+    float *pht;             /* [H × 2n]: [q0; −q]ᵀ, the gradient's A read along its rows */
     float *wt;              /* Wᵀ [V × ldt], copied once per update for the products that read it */
     int ldt;                /* H rounded up to 32 (+ 16): every 32-column strip of Wᵀ lies inside it */
     double *acc;            /* [V + 2H]: the bias gradients' row sums */
@@ -161,7 +162,7 @@ ds_rbm *ds_rbm_new(const ds_rbm_cfg *cfg, int max_batch)
      * of 64-byte lines: rows 2 KB apart would share 4 of L1's 64 sets */
     r->ldt = (cfg->hidden + 31) / 32 * 32;
     if (r->ldt / 16 % 2 == 0) r->ldt += 16;
-    size_t total = 2 * (V * H + V + H) + H + 2 * n * H + 2 * n * V + 2 * n * H + V * (size_t)r->ldt;
+    size_t total = 2 * (V * H + V + H) + H + 2 * n * H + 2 * n * V + 4 * n * H + V * (size_t)r->ldt;
     float *m = calloc(total, sizeof(float));
     if (!m) {
         free(r);
@@ -179,6 +180,7 @@ ds_rbm *ds_rbm_new(const ds_rbm_cfg *cfg, int max_batch)
     r->chain = m, m += n * H;
     r->pv = m, m += 2 * n * V;
     r->ph = m, m += 2 * n * H;
+    r->pht = m, m += 2 * n * H;
     r->wt = m, m += V * (size_t)r->ldt;
     (void)m;
     r->q0 = r->ph, r->q = r->ph + n * H, r->v = r->pv + n * V;
@@ -240,6 +242,9 @@ typedef struct {
     bool hidden;
     float *h;     /* when set: h = u < σ(·) with the uniforms of key (sample's) */
     uint64_t key;
+    float *t;     /* when set: t[j·ldt + i] = ±C[i, j] (sign: −1 for −q) */
+    long ldt;
+    float sign;
 } epi_ctx;
 
 static void epilogue(void *ctx, float *c, long ldc, int rows, int cols, int i0, int j0)
@@ -253,6 +258,12 @@ static void epilogue(void *ctx, float *c, long ldc, int rows, int cols, int i0, 
             const float *ci = c + (size_t)i * ldc;
             for (int j = 0; j < cols; j++) e->h[at + j] = unit_uniform(e->key, at + j) < ci[j] ? 1.0f : 0.0f;
         }
+    if (e->t)
+        for (int i = 0; i < rows; i++) {
+            const float *ci = c + (size_t)i * ldc;
+            float *t = e->t + (size_t)j0 * e->ldt + i0 + i;
+            for (int j = 0; j < cols; j++) t[(size_t)j * e->ldt] = e->sign * ci[j];
+        }
     if (!e->x) return;
     double *s1 = e->s1 + j0, *s2 = e->s2 + j0;
     for (int i = 0; i < rows; i++) {
@@ -262,7 +273,6 @@ static void epilogue(void *ctx, float *c, long ldc, int rows, int cols, int i0, 
             for (int j = 0; j < cols; j++) {
                 s1[j] += (double)x[j] - ci[j];
                 s2[j] += x[j];
-                ci[j] = -ci[j];
             }
         else
             for (int j = 0; j < cols; j++) {
@@ -366,8 +376,9 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
     const ds_rbm_cfg *k = &r->cfg;
     int V = k->visible, H = k->hidden;
     size_t nv = (size_t)n * V, nh = (size_t)n * H;
-    /* the gradient's one product reads [v0; v] and [q0; −q]: v0 goes first
-     * (checked as it is copied), q0, v and q are made in place */
+    /* the gradient's one product reads [v0; v] and [q0; −q]ᵀ: v0 goes first
+     * (checked as it is copied), v is made in place, q0ᵀ and −qᵀ are
+     * written by the epilogues of the products that make q0 and q */
     float *q0 = r->ph, *q = r->ph + nh, *v = r->pv + nv;
     long bad = copy_finite(r->pv, v0, nv);
     if (bad >= 0) return ds_fail("ds_rbm_update: input value %ld of the batch is not finite", bad);
@@ -375,7 +386,7 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
     /* Wᵀ once: two of the four products read it, and W changes only at the end */
     ds_transpose(H, V, r->w, V, r->wt, r->ldt);
     /* positive phase, h ~ q0 sampled tile by tile as q0 is made */
-    epi_ctx e0 = {.sig = true, .h = r->h, .key = ds_rng_u64(&r->rng)};
+    epi_ctx e0 = {.sig = true, .h = r->h, .key = ds_rng_u64(&r->rng), .t = r->pht, .ldt = 2 * n, .sign = 1};
     hidden_probs_t(r, v0, n, q0, &e0);
     const float *h = r->h;
     if (k->persistent) {
@@ -398,7 +409,8 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
      * the error and −q come from the products' epilogues */
     for (int j = 0; j < V; j++) db[j] = r->acc2[j] = 0;
     for (int j = 0; j < H; j++) dc[j] = act[j] = 0;
-    epi_ctx ev = {.x = v0, .s1 = db, .s2 = r->acc2}, eh = {.sig = true, .x = q0, .s1 = dc, .s2 = act, .hidden = true};
+    epi_ctx ev = {.x = v0, .s1 = db, .s2 = r->acc2};
+    epi_ctx eh = {.sig = true, .x = q0, .s1 = dc, .s2 = act, .hidden = true, .t = r->pht + n, .ldt = 2 * n, .sign = -1};
     for (int s = 0; s < k->k; s++) {
         visible_mean_e(r, h, n, v, own ? &ev : NULL);
         hidden_probs_t(r, v, n, q, own ? &eh : NULL);
@@ -411,7 +423,7 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
         for (int j = 0; j < V; j++) err += r->acc2[j];
     } else {
         visible_sums(v0, v, n, V, db);
-        /* dc = Σ_s q0 − q, act = Σ_s q0; q negated for the product */
+        /* dc = Σ_s q0 − q, act = Σ_s q0; −qᵀ for the product */
         for (int s = 0; s < n; s++) {
             const float *a = q0 + (size_t)s * H;
             float *b = q + (size_t)s * H;
@@ -421,14 +433,17 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
                 b[j] = -b[j];
             }
         }
+        ds_transpose(n, H, q, H, r->pht + n, 2 * n);
     }
-    /* gradient: [q0; −q]ᵀ [v0; v] / n in one product of depth 2n */
+    /* gradient: [q0; −q]ᵀ [v0; v] / n in one product of depth 2n, its A
+     * from the transposed copy: 10 rows read along k, not 10 floats a step
+     * at a stride of H (the same sums) */
     float inv = 1.0f / (float)n, lr = k->lr, m = k->momentum, wd = k->weight_decay;
     if (m == 0 && wd == 0) /* θ += lr·Δ: straight into W (the same bits as through vw = 0) */
-        ds_gemm_direct(true, H, V, 2 * n, lr * inv, r->ph, H, r->pv, V, 1, r->w, V, NULL, NULL, NULL);
+        ds_gemm_direct(false, H, V, 2 * n, lr * inv, r->pht, 2 * n, r->pv, V, 1, r->w, V, NULL, NULL, NULL);
     else { /* vw ← m·vw + lr·(Δ/n − λW): scale vw first, then add the product */
         ew(1, r->vw, r->w, m, lr * wd, (size_t)V * H);
-        ds_gemm_direct(true, H, V, 2 * n, lr * inv, r->ph, H, r->pv, V, 1, r->vw, V, NULL, NULL, NULL);
+        ds_gemm_direct(false, H, V, 2 * n, lr * inv, r->pht, 2 * n, r->pv, V, 1, r->vw, V, NULL, NULL, NULL);
         ew(2, r->w, r->vw, 0, 0, (size_t)V * H);
     }
     for (int i = 0; i < V; i++) {
