@@ -204,8 +204,8 @@ void ds_gemm_thin(bool ta, int m, int n, int k, float alpha, const float *a, int
  * (src/kernels/cpu/gemm_direct.c): for products too small to repay packing
  * (the RBM). b must hold k·ldb floats (columns n..ldb−1 are read, not
  * used). epi, when set, gets each finished rows×cols tile of C at (i0, j0)
- * once its sum is complete (e.g. to apply an activation in cache). Same
- * sums, in the same order, as ds_gemm. */
+ * once its sum is complete (e.g. to apply an activation in cache). The
+ * same sums, in the same order, as ds_gemm's packed path (m > 12 rows). */
 typedef void (*ds_tile_fn)(void *ctx, float *c, long ldc, int rows, int cols, int i0, int j0);
 void ds_gemm_direct(bool ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
                     float beta, float *c, int ldc, const float *bias, ds_tile_fn epi, void *ctx);
