@@ -357,6 +357,25 @@ static void fuse_relus(ds_graph *g)
         m->relu_input_masked = true;
         r->masked_by_consumer = true;
     }
+    /* a batch norm read only by a same-shape add (a residual block's end) is
+     * applied by the add (src/ops/bn_add.h): the add shares its buffers */
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *a = g->nodes[i];
+        if (a->kind != DS_NODE_OP || !a->masks_relu || a->alias || a->ip[1] || a->n_in != 2) continue;
+        for (int j = 0; j < 2; j++) {
+            ds_node *b = a->in[j];
+            if (!ds_is_batchnorm(b) || uses[b->id] != 1 || b->keep || b->fused_relu || b->alias || b->ip[0] ||
+                a->in[1 - j] == b || ds_numel(b) != ds_numel(a))
+                continue;
+            b->ip[0] = 1;
+            /* its value is the add's (not its own): marked as a fused
+             * producer's, so that Grad-CAM (explain.c) passes it over */
+            b->fused_relu = true;
+            a->ip[1] = j + 1;
+            a->alias = b;
+            break;
+        }
+    }
     free(uses);
 }
 
