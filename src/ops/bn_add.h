@@ -2,7 +2,7 @@
  *
  * Compile (graph.c fuse_bn_adds) fuses a same-shape add whose input j is a
  * batch norm that nothing else reads: the batch norm's forward computes
- * only its statistics (bn->ip[0] = 1), the add (add->ip[1] = j + 1) writes
+ * only its statistics (bn->folded), the add (whose alias it is) writes
  * z = relu?(γ·(x − μ)·invstd + β + s) straight from the batch norm's input,
  * and the add shares the batch norm's value and gradient buffers (alias):
  * its backward masks dz in place, which is then the batch norm's dy, and

@@ -104,12 +104,14 @@ static void same_forward_range(void *arg, long lo, long hi)
         for (long i = lo; i < hi; i++) y[i] = y[i] > 0 ? y[i] : 0;
 }
 
-/* an add with a batch norm fused into input ip[1] − 1 (bn_add.h): z from
- * the batch norm's input and statistics, planes [lo, hi) */
+/* an add with a batch norm folded into it (bn_add.h; the batch norm is its
+ * alias): z from the batch norm's input and statistics, planes [lo, hi) */
+static int folded_input(const ds_node *n) { return n->in[0] == n->alias ? 0 : 1; }
+
 static void bn_add_forward_range(void *arg, long lo, long hi)
 {
     const ds_node *n = arg;
-    int j = n->ip[1] - 1;
+    int j = folded_input(n);
     ds_bn_add_apply(n->in[j], n->in[1 - j]->val, n->val, n->fused_relu, lo, hi);
 }
 
@@ -118,7 +120,7 @@ static void bn_add_forward_range(void *arg, long lo, long hi)
 static void bn_add_backward_range(void *arg, long lo, long hi)
 {
     const ds_node *n = arg;
-    int j = n->ip[1] - 1;
+    int j = folded_input(n);
     const float *z = n->val;
     float *dz = n->grad, *ds = n->in[1 - j]->grad;
     bool fresh = n->in[1 - j]->grad_fresh, mask = n->relu_mask_in_backward;
@@ -136,7 +138,7 @@ static void same_backward_range(void *arg, long lo, long hi)
     float *da = n->in[0]->grad, *db = n->in[1]->grad;
     int kind = n->ip[0];
     bool fa = n->in[0]->grad_fresh, fb = n->in[1]->grad_fresh; /* write, don't add */
-    if (n->ip[1]) {
+    if (n->alias) {
         bn_add_backward_range(arg, lo, hi);
         return;
     }
@@ -165,10 +167,10 @@ static void binary_forward(ds_node *n, ds_graph *g)
     float *y = n->val;
     size_t total = ds_numel(n);
     int kind = n->ip[0];
-    if (n->ip[1]) { /* a batch norm fused into it (bn_add.h) */
+    if (n->alias) { /* a batch norm folded into it (bn_add.h) */
         long planes;
         size_t inner;
-        ds_bn_planes(n->in[n->ip[1] - 1], &planes, &inner);
+        ds_bn_planes(n->alias, &planes, &inner);
         ds_parallel_for(planes, (long)((1 << 14) / (inner ? inner : 1)) + 1, bn_add_forward_range, n);
         return;
     }

@@ -20,6 +20,7 @@ static int bn_shape(ds_node *n)
     /* a following relu is fused; with AVX-512 the backward applies its
      * mask to dy as it reads it */
     n->fuses_relu = true;
+    n->folds_into_add = true; /* src/ops/bn_add.h */
 #if defined(__AVX512F__)
     n->masks_relu = true;
 #endif
@@ -191,7 +192,7 @@ static void bn_forward_range(void *arg, long lo, long hi)
         }
         mean[ch] = (float)mu;
         invstd[ch] = (float)(1.0 / sqrt(var + eps));
-        if (n->ip[0]) continue; /* applied by the add it is fused into (ds_bn_add_apply) */
+        if (n->folded) continue; /* applied by the add it is fused into (ds_bn_add_apply) */
         float sc = gamma[ch] * invstd[ch], sh = beta[ch] - (float)mu * sc;
         for (int s0 = 0; s0 < b; s0++) {
             const float *p = x + ((size_t)s0 * c + ch) * inner;
