@@ -295,6 +295,10 @@ static int plan_values(ds_graph *g, size_t **out, size_t *bytes)
     for (int i = 0; i < n; i++)
         for (int j = 0; j < g->nodes[i]->n_in; j++)
             if (last[g->nodes[i]->in[j]->id] < i) last[g->nodes[i]->in[j]->id] = i;
+    for (int i = 0; i < n; i++) { /* an add a batch norm is folded into reads the batch norm's input */
+        ds_node *v = g->nodes[i];
+        if (v->alias && v->alias->folded && last[v->alias->in[0]->id] < i) last[v->alias->in[0]->id] = i;
+    }
     for (int i = n - 1; i >= 0; i--) { /* a fused relu's value lives in its producer's slot */
         ds_node *v = g->nodes[i];
         if (v->kind == DS_NODE_OP && (last[i] < 0 || v->keep)) last[i] = n; /* sinks and kept values stay */
@@ -356,6 +360,24 @@ static void fuse_relus(ds_graph *g)
             continue;
         m->relu_input_masked = true;
         r->masked_by_consumer = true;
+    }
+    /* a batch norm read only by a same-shape add (a residual block's end) is
+     * applied by the add (src/ops/bn_add.h): the add shares its buffers */
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *a = g->nodes[i];
+        if (a->kind != DS_NODE_OP || !a->masks_relu || a->alias || a->n_in != 2) continue;
+        for (int j = 0; j < 2; j++) {
+            ds_node *b = a->in[j];
+            if (!b->folds_into_add || uses[b->id] != 1 || b->keep || b->fused_relu || b->alias || b->folded ||
+                a->in[1 - j] == b || ds_numel(b) != ds_numel(a))
+                continue;
+            b->folded = true;
+            /* its value is the add's (not its own): marked as a fused
+             * producer's, so that Grad-CAM (explain.c) passes it over */
+            b->fused_relu = true;
+            a->alias = b;
+            break;
+        }
     }
     free(uses);
 }

@@ -82,6 +82,10 @@ struct ds_node {
      * relu's backward pass over the gradient is skipped. */
     bool masks_relu_input, relu_input_masked, masked_by_consumer;
     struct ds_node *alias; /* on the relu: the producer whose buffers it shares */
+    /* batch norm: folds_into_add set by its shape rule; folded by compile
+     * when a residual add applies it and shares its buffers (the add's
+     * alias; src/ops/bn_add.h): its forward then only takes statistics */
+    bool folds_into_add, folded;
     ds_init init;
     int ip[DS_MAX_IP];    /* op integer parameters */
     float fp[DS_MAX_FP];  /* op float parameters */

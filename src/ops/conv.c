@@ -26,6 +26,7 @@
  * forward by F(2×2) or F(4×4); 2, 3: dx) (set by the shape rule).
  */
 #include "internal.h"
+#include "conv_thin.h"
 #include "transpose16.h"
 #include "winograd.h"
 
@@ -1277,28 +1278,6 @@ static size_t dwv_scratch(const geom *q)
 }
 
 typedef struct {
-    const float *dy;
-    float *dyt;
-    int oc, ocg, ocp, groups, ohw;
-} dyt_job;
-
-/* dy [N, G·ocg, ohw] → dyT [N, G, ohw, ocp] (zeros in the padding lanes) */
-static void dyt_range(void *arg, long lo, long hi)
-{
-    const dyt_job *k = arg;
-    for (long sg = lo; sg < hi; sg++) {
-        long s = sg / k->groups, gi = sg % k->groups;
-        const float *src = k->dy + ((size_t)s * k->oc + (size_t)gi * k->ocg) * k->ohw;
-        float *d = k->dyt + (size_t)sg * k->ohw * k->ocp;
-        for (int p = 0; p < k->ohw; p++) {
-            float *row = d + (size_t)p * k->ocp;
-            for (int o = 0; o < k->ocg; o++) row[o] = src[(size_t)o * k->ohw + p];
-            for (int o = k->ocg; o < k->ocp; o++) row[o] = 0;
-        }
-    }
-}
-
-typedef struct {
     const float *xp, *dyt;
     float *acc;
     const int32_t *roff; /* per kernel row (c, i): c·hp·wpp + i·dh·wpp */
@@ -1344,8 +1323,7 @@ static void conv_dw_ocv(ds_node *n, ds_graph *g)
     int32_t *roff = (int32_t *)(acc + (size_t)sgroups * q.groups * kk * ocp);
     /* the forward's padded copy when it kept one */
     const float *xp = n->saved ? n->saved : padded(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, g->work);
-    dyt_job dj = {n->grad, dyt, q.oc, ocg, ocp, q.groups, ohw};
-    ds_parallel_for((long)q.n * q.groups, 1, dyt_range, &dj);
+    ds_conv_dyt(n->grad, dyt, q.n, q.oc, ocg, ocp, q.groups, ohw); /* conv_thin.c */
     for (int r = 0; r < cg * q.kh; r++) roff[r] = (int32_t)(((long)(r / q.kh) * hp + (long)(r % q.kh) * q.dh) * wpp);
     dwv_job j = {xp, dyt, acc, roff, q.n, sgroups, q.groups, q.c, cg, hp, wpp, q.oh, q.ow, q.kh, q.kw, ocp, kk,
                  (ocp / 16 + 3) / 4, q.sh, q.sw};

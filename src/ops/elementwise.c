@@ -1,6 +1,7 @@
 /* elementwise.c — add/sub/mul with NumPy broadcasting, and the pointwise
  * activations. Each forward is followed by its derivative. */
 #include "internal.h"
+#include "bn_add.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -103,6 +104,33 @@ static void same_forward_range(void *arg, long lo, long hi)
         for (long i = lo; i < hi; i++) y[i] = y[i] > 0 ? y[i] : 0;
 }
 
+/* an add with a batch norm folded into it (bn_add.h; the batch norm is its
+ * alias): z from the batch norm's input and statistics, planes [lo, hi) */
+static int folded_input(const ds_node *n) { return n->in[0] == n->alias ? 0 : 1; }
+
+static void bn_add_forward_range(void *arg, long lo, long hi)
+{
+    const ds_node *n = arg;
+    int j = folded_input(n);
+    ds_bn_add_apply(n->in[j], n->in[1 - j]->val, n->val, n->fused_relu, lo, hi);
+}
+
+/* its backward: dz (the batch norm's dy: one buffer) masked in place by
+ * z > 0 under a fused relu, and into the shortcut's gradient */
+static void bn_add_backward_range(void *arg, long lo, long hi)
+{
+    const ds_node *n = arg;
+    int j = folded_input(n);
+    const float *z = n->val;
+    float *dz = n->grad, *ds = n->in[1 - j]->grad;
+    bool fresh = n->in[1 - j]->grad_fresh, mask = n->relu_mask_in_backward;
+    for (long i = lo; i < hi; i++) {
+        float d = mask && !(z[i] > 0) ? 0 : dz[i];
+        if (mask) dz[i] = d;
+        if (ds) ds[i] = (fresh ? 0 : ds[i]) + d;
+    }
+}
+
 static void same_backward_range(void *arg, long lo, long hi)
 {
     const ds_node *n = arg;
@@ -110,6 +138,10 @@ static void same_backward_range(void *arg, long lo, long hi)
     float *da = n->in[0]->grad, *db = n->in[1]->grad;
     int kind = n->ip[0];
     bool fa = n->in[0]->grad_fresh, fb = n->in[1]->grad_fresh; /* write, don't add */
+    if (n->alias) {
+        bn_add_backward_range(arg, lo, hi);
+        return;
+    }
     if (n->relu_mask_in_backward) { /* a residual block's end: d(relu(a + b)) */
         const float *y = n->val;
         for (long i = lo; i < hi; i++) {
@@ -135,6 +167,13 @@ static void binary_forward(ds_node *n, ds_graph *g)
     float *y = n->val;
     size_t total = ds_numel(n);
     int kind = n->ip[0];
+    if (n->alias) { /* a batch norm folded into it (bn_add.h) */
+        long planes;
+        size_t inner;
+        ds_bn_planes(n->alias, &planes, &inner);
+        ds_parallel_for(planes, (long)((1 << 14) / (inner ? inner : 1)) + 1, bn_add_forward_range, n);
+        return;
+    }
     if (ds_numel(n->in[0]) == total && ds_numel(n->in[1]) == total) { /* same shape */
         ds_parallel_for((long)total, 1 << 14, same_forward_range, n);
         return;

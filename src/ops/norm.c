@@ -1,6 +1,7 @@
 /* norm.c — batch normalisation and dropout: the two ops whose behaviour
  * depends on train/eval mode. */
 #include "internal.h"
+#include "bn_add.h"
 
 #include <stdbool.h>
 
@@ -19,6 +20,7 @@ static int bn_shape(ds_node *n)
     /* a following relu is fused; with AVX-512 the backward applies its
      * mask to dy as it reads it */
     n->fuses_relu = true;
+    n->folds_into_add = true; /* src/ops/bn_add.h */
 #if defined(__AVX512F__)
     n->masks_relu = true;
 #endif
@@ -190,6 +192,7 @@ static void bn_forward_range(void *arg, long lo, long hi)
         }
         mean[ch] = (float)mu;
         invstd[ch] = (float)(1.0 / sqrt(var + eps));
+        if (n->folded) continue; /* applied by the add it is fused into (ds_bn_add_apply) */
         float sc = gamma[ch] * invstd[ch], sh = beta[ch] - (float)mu * sc;
         for (int s0 = 0; s0 < b; s0++) {
             const float *p = x + ((size_t)s0 * c + ch) * inner;
@@ -234,6 +237,41 @@ static void bn_run(ds_node *n, ds_graph *g, void (*range)(void *, long, long))
 }
 
 static void bn_forward(ds_node *n, ds_graph *g) { bn_run(n, g, bn_forward_range); }
+
+void ds_bn_planes(const ds_node *bn, long *planes, size_t *inner)
+{
+    int b, c;
+    bn_view(bn, &b, &c, inner);
+    *planes = (long)b * c;
+}
+
+/* the add's forward for a fused batch norm: y as bn_forward_range computes
+ * it (the same floats), then + s, then the relu */
+void ds_bn_add_apply(const ds_node *bn, const float *s, float *z, bool relu, long lo, long hi)
+{
+    int b, c;
+    size_t inner;
+    bn_view(bn, &b, &c, &inner);
+    const float *x = bn->in[0]->val, *gamma = bn->in[1]->val, *beta = bn->in[2]->val;
+    const float *mean = bn->aux, *invstd = mean + c;
+    for (long pl = lo; pl < hi; pl++) {
+        int ch = (int)(pl % c);
+        float sc = gamma[ch] * invstd[ch], sh = beta[ch] - mean[ch] * sc;
+        size_t off = (size_t)pl * inner;
+        const float *p = x + off, *q = s + off;
+        float *o = z + off;
+        if (relu)
+            for (size_t i = 0; i < inner; i++) {
+                float y = p[i] * sc + sh, v = y + q[i];
+                o[i] = v > 0 ? v : 0;
+            }
+        else
+            for (size_t i = 0; i < inner; i++) {
+                float y = p[i] * sc + sh;
+                o[i] = y + q[i];
+            }
+    }
+}
 
 /* One channel's Σ dy and Σ dy·(x − mu) over b planes of `inner` values,
  * `stride` apart. AVX-512: two vector accumulators per sum within a plane

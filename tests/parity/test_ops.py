@@ -350,6 +350,30 @@ def test_batchnorm():
     spec = {"a": X(randn(2, 3, 4, 5)), "b": X(randn(2, 3, 4, 5))}
     case("fused add + relu (a residual block's end)", spec,
          lambda g, n: L.ds_relu(g, L.ds_add(g, n["a"], n["b"])), lambda t: F.relu(t["a"] + t["b"]))
+    # a batch norm read only by a same-shape add is applied by the add
+    # (src/ops/bn_add.h), either input, with and without the relu; a
+    # shortcut that is a batch norm too (only one is fused)
+    def bn(g, n, x, k=""):
+        return L.ds_batchnorm(g, n[x], n["gamma" + k], n["beta" + k], n["rm" + k], n["rv" + k], 0.1, 1e-5)
+
+    def tbn(t, x, k=""):
+        return F.batch_norm(t[x], t["rm" + k], t["rv" + k], t["gamma" + k], t["beta" + k], training=True,
+                            momentum=0.1, eps=1e-5)
+    spec = {"x": X(randn(4, 3, 5, 6)), "s": X(randn(4, 3, 5, 6)), "gamma": P(uniform(0.5, 2, 3)),
+            "beta": P(randn(3)), "rm": B(randn(3)), "rv": B(uniform(0.5, 2, 3))}
+    spec2 = dict(spec, gamma2=P(uniform(0.5, 2, 3)), beta2=P(randn(3)), rm2=B(randn(3)), rv2=B(uniform(0.5, 2, 3)))
+    case("fused batchnorm + add + relu", spec, lambda g, n: L.ds_relu(g, L.ds_add(g, bn(g, n, "x"), n["s"])),
+         lambda t: F.relu(tbn(t, "x") + t["s"]))
+    case("fused add(shortcut, batchnorm) + relu", spec,
+         lambda g, n: L.ds_relu(g, L.ds_add(g, n["s"], bn(g, n, "x"))), lambda t: F.relu(t["s"] + tbn(t, "x")))
+    case("fused batchnorm + add", spec, lambda g, n: L.ds_add(g, bn(g, n, "x"), n["s"]),
+         lambda t: tbn(t, "x") + t["s"])
+    case("fused batchnorm + add(batchnorm) + relu", spec2,
+         lambda g, n: L.ds_relu(g, L.ds_add(g, bn(g, n, "x"), bn(g, n, "s", "2"))),
+         lambda t: F.relu(tbn(t, "x") + tbn(t, "s", "2")))
+    case("fused batchnorm + add + relu, shortcut read twice", spec,
+         lambda g, n: L.ds_add(g, L.ds_relu(g, L.ds_add(g, bn(g, n, "x"), n["s"])), n["s"]),
+         lambda t: F.relu(tbn(t, "x") + t["s"]) + t["s"])
     spec = {"a": X(randn(2, 3, 4, 5)), "b": X(randn(3, 1, 1))}
     case("fused mul (broadcast) + relu", spec,
          lambda g, n: L.ds_relu(g, L.ds_mul(g, n["a"], n["b"])), lambda t: F.relu(t["a"] * t["b"]))
