@@ -169,6 +169,7 @@ static size_t dwv_scratch(const geom *q);
 static bool phases_fit(const geom *q);
 static size_t phases_scratch(const geom *q);
 #endif
+static void convt_paths(ds_node *n, const geom *q, const char *algo);
 
 static int conv_shape_common(ds_node *n, int transposed)
 {
@@ -326,6 +327,7 @@ static int conv_shape_common(ds_node *n, int transposed)
         work = explicit_work;
     n->work_bytes = work * sizeof(float);
     n->grad_overwrites = n->ip[13] || n->ip[18]; /* the shifted and phase dx write every element of dx */
+    if (transposed) convt_paths(n, &q, algo); /* its AVX-512 passes (conv_s2 below) */
     return 0;
 }
 
@@ -1074,29 +1076,28 @@ static size_t phases_scratch(const geom *q)
     return (dyp + 15) / 16 * 16 + (size_t)q->groups * kk * ocp + kk + 16;
 }
 
-static void conv_dx_phases(ds_node *n, ds_graph *g)
+/* dx (+)= the dx of the strided convolution q with weight w [OC, cg, kh, kw] and output gradient dy */
+static void phases_run(geom q, const float *dy, const float *w, float *dx, bool fresh, float *work)
 {
-    geom q = geom_of(n, 0);
     int cg = q.c / q.groups, ocg = q.oc / q.groups, ocp = (cg + 15) / 16 * 16, khw = q.kh * q.kw;
     int pt, pb, pl, pr;
     phase_pad(q.kh, q.sh, q.ph, q.dh, q.h, q.oh, &pt, &pb);
     phase_pad(q.kw, q.sw, q.pw, q.dw, q.w, q.ow, &pl, &pr);
     int hp = q.oh + pt + pb, wpp = q.ow + pl + pr;
     size_t dsz = ((size_t)q.n * q.oc * hp * wpp + 15) / 16 * 16;
-    float *wpk = g->work + dsz, *dx = n->in[0]->grad;
+    float *wpk = work + dsz;
     int32_t *off = (int32_t *)(wpk + (size_t)q.groups * ocg * khw * ocp);
-    const float *dyp = n->grad;
+    const float *dyp = dy;
     if (pt || pb || pl || pr) {
-        place(n->grad, (long)q.n * q.oc, q.oh, q.ow, pt, pl, hp, wpp, g->work);
-        dyp = g->work;
+        place(dy, (long)q.n * q.oc, q.oh, q.ow, pt, pl, hp, wpp, work);
+        dyp = work;
     }
-    const float *w = n->in[1]->val;
-    bool fresh = n->in[0]->grad_fresh, empty = false;
+    bool empty = false;
     for (int a = 0; a < q.sh && a < q.h; a++)
         for (int b = 0; b < q.sw && b < q.w; b++)
             empty |= !phase_of(a, q.kh, q.sh, q.ph, q.dh).n || !phase_of(b, q.kw, q.sw, q.pw, q.dw).n;
     if (fresh && empty) { /* pixels no tap reaches (a kernel smaller than the stride) are 0 */
-        memset(dx, 0, ds_numel(n->in[0]) * sizeof *dx);
+        memset(dx, 0, (size_t)q.n * q.c * q.h * q.w * sizeof *dx);
         fresh = false;
     }
     for (int a = 0; a < q.sh && a < q.h; a++)
@@ -1125,10 +1126,15 @@ static void conv_dx_phases(ds_node *n, ds_graph *g)
         }
 }
 
+static void conv_dx_phases(ds_node *n, ds_graph *g)
+{
+    phases_run(geom_of(n, 0), n->grad, n->in[1]->val, n->in[0]->grad, n->in[0]->grad_fresh, g->work);
+}
+
 /* W [OC, cg, kh, kw] as [groups][kk][ocp]: Wk[k][o] = W[g·ocg + o, k], 0 for o ≥ ocg */
 static void ocv_pack_w(const ds_node *n, float *out, int ocp)
 {
-    geom q = geom_of(n, 0);
+    geom q = geom_of(n, n->op->shape == convt_shape); /* a transposed one's weight has the same layout */
     int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw;
     const float *w = n->in[1]->val;
     for (int gi = 0; gi < q.groups; gi++)
@@ -1233,7 +1239,11 @@ typedef void (*dwv_fn)(const float *x, const int32_t *roff, const float *dyt, in
         X(1, 2, 2) X(1, 2, 3) X(1, 2, 4) X(1, 2, 5) X(1, 2, 6) X(1, 2, 7) X(1, 2, 8) X(1, 2, 9) X(1, 3, 1)       \
             X(1, 3, 2) X(1, 3, 3) X(1, 3, 4) X(1, 3, 5) X(1, 3, 6) X(1, 3, 7) X(1, 3, 8) X(1, 4, 1) X(1, 4, 2)  \
                 X(1, 4, 3) X(1, 4, 4) X(1, 4, 5) X(1, 4, 6)
+/* 4 wide (the DCGAN's 4×4 stride-2 kernels): V·R·4 + V + 1 ≤ 32 */
+#define DWV_4(X) X(4, 1, 1) X(4, 1, 2) X(4, 1, 3) X(4, 1, 4) X(4, 1, 5) X(4, 1, 6) X(4, 1, 7) X(4, 2, 1) X(4, 2, 2) \
+    X(4, 2, 3) X(4, 3, 1) X(4, 3, 2) X(4, 4, 1)
 DWV_1(DWV_FN)
+DWV_4(DWV_FN)
 DWV_3(DWV_FN)
 DWV_5(DWV_FN)
 static const dwv_fn dwv1[5][10] = {[1] = {DWV_ENTRY(1, 1, 1) DWV_ENTRY(1, 1, 2) DWV_ENTRY(1, 1, 3) DWV_ENTRY(1, 1, 4)
@@ -1258,13 +1268,19 @@ static const dwv_fn dwv5[5][10] = {[1] = {DWV_ENTRY(5, 1, 1) DWV_ENTRY(5, 1, 2) 
                                    [2] = {DWV_ENTRY(5, 2, 1) DWV_ENTRY(5, 2, 2)},
                                    [3] = {DWV_ENTRY(5, 3, 1)},
                                    [4] = {DWV_ENTRY(5, 4, 1)}};
+static const dwv_fn dwv4[5][10] = {[1] = {DWV_ENTRY(4, 1, 1) DWV_ENTRY(4, 1, 2) DWV_ENTRY(4, 1, 3) DWV_ENTRY(4, 1, 4)
+                                              DWV_ENTRY(4, 1, 5) DWV_ENTRY(4, 1, 6) DWV_ENTRY(4, 1, 7)},
+                                   [2] = {DWV_ENTRY(4, 2, 1) DWV_ENTRY(4, 2, 2) DWV_ENTRY(4, 2, 3)},
+                                   [3] = {DWV_ENTRY(4, 3, 1) DWV_ENTRY(4, 3, 2)},
+                                   [4] = {DWV_ENTRY(4, 4, 1)}};
 static const int dwv1_rmax[5] = {0, 9, 9, 8, 6}, dwv3_rmax[5] = {0, 9, 4, 3, 2}, dwv5_rmax[5] = {0, 5, 2, 1, 1};
+static const int dwv4_rmax[5] = {0, 7, 3, 2, 1};
 
 /* Whether dW of this convolution takes the dwv path */
 static bool dwv_fits(const geom *q)
 {
     int ocg = q->oc / q->groups;
-    return q->dw == 1 && (q->kw == 1 || q->kw == 3 || q->kw == 5) && ocv_fits(ocg);
+    return q->dw == 1 && (q->kw == 1 || q->kw == 3 || q->kw == 4 || q->kw == 5) && ocv_fits(ocg);
 }
 
 static size_t dwv_scratch(const geom *q)
@@ -1309,7 +1325,7 @@ static void dwv_range(void *arg, long lo, long hi)
 {
     const dwv_job *q = arg;
     int rows = q->cg * q->kh, nv = q->ocp / 16;
-    const int *rmax = q->kw == 1 ? dwv1_rmax : q->kw == 3 ? dwv3_rmax : dwv5_rmax;
+    const int *rmax = q->kw == 1 ? dwv1_rmax : q->kw == 3 ? dwv3_rmax : q->kw == 4 ? dwv4_rmax : dwv5_rmax;
     for (long gr = lo; gr < hi; gr++) {
         float *acc0 = q->acc + (size_t)gr * q->groups * q->kk * q->ocp;
         memset(acc0, 0, (size_t)q->groups * q->kk * q->ocp * sizeof *acc0);
@@ -1323,7 +1339,10 @@ static void dwv_range(void *arg, long lo, long hi)
                     int v0 = b * nv / q->nblk, V = (b + 1) * nv / q->nblk - v0;
                     for (int r0 = 0; r0 < rows;) {
                         int R = rows - r0 < rmax[V] ? rows - r0 : rmax[V];
-                        dwv_fn f = q->kw == 1 ? dwv1[V][R] : q->kw == 3 ? dwv3[V][R] : dwv5[V][R];
+                        dwv_fn f = q->kw == 1   ? dwv1[V][R]
+                                   : q->kw == 3 ? dwv3[V][R]
+                                   : q->kw == 4 ? dwv4[V][R]
+                                                : dwv5[V][R];
                         f(x, q->roff + r0, dyt + (size_t)v0 * 16, q->ocp, q->oh, q->ow, q->sh * q->wpp, q->sw,
                           acc + (size_t)r0 * q->kw * q->ocp + (size_t)v0 * 16, q->ocp);
                         r0 += R;
@@ -1333,25 +1352,24 @@ static void dwv_range(void *arg, long lo, long hi)
     }
 }
 
-static void conv_dw_ocv(ds_node *n, ds_graph *g)
+/* dW [OC, cg, kh, kw] += the dW of the convolution q of x (or its padded copy xp) with output gradient dy */
+static void dwv_run(geom q, const float *x, const float *xpad, const float *dy, float *dw, float *work)
 {
-    geom q = geom_of(n, 0);
     int cg = q.c / q.groups, ocg = q.oc / q.groups, ocp = (ocg + 15) / 16 * 16, kk = cg * q.kh * q.kw;
     int hp = q.h + 2 * q.ph, wpp = q.w + 2 * q.pw, ohw = q.oh * q.ow;
     int sgroups = q.n < DWV_GROUPS ? q.n : DWV_GROUPS;
     size_t xsz = ((size_t)q.n * q.c * hp * wpp + 15) / 16 * 16;
-    float *dyt = g->work + xsz, *acc = dyt + (size_t)q.n * q.groups * ohw * ocp;
+    float *dyt = work + xsz, *acc = dyt + (size_t)q.n * q.groups * ohw * ocp;
     int32_t *roff = (int32_t *)(acc + (size_t)sgroups * q.groups * kk * ocp);
     /* the forward's padded copy when it kept one */
-    const float *xp = n->saved ? n->saved : padded(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, g->work);
-    dyt_job dj = {n->grad, dyt, q.oc, ocg, ocp, q.groups, ohw};
+    const float *xp = xpad ? xpad : padded(x, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, work);
+    dyt_job dj = {dy, dyt, q.oc, ocg, ocp, q.groups, ohw};
     ds_parallel_for((long)q.n * q.groups, 1, dyt_range, &dj);
     for (int r = 0; r < cg * q.kh; r++) roff[r] = (int32_t)(((long)(r / q.kh) * hp + (long)(r % q.kh) * q.dh) * wpp);
     dwv_job j = {xp, dyt, acc, roff, q.n, sgroups, q.groups, q.c, cg, hp, wpp, q.oh, q.ow, q.kh, q.kw, ocp, kk,
                  (ocp / 16 + 3) / 4, q.sh, q.sw};
     ds_parallel_for_grains(sgroups, 1, DWV_GROUPS, dwv_range, &j);
     /* dW[oc, k] += Σ_groups acc[group][k][oc], in order */
-    float *dw = n->in[1]->grad;
     for (int gi = 0; gi < q.groups; gi++)
         for (int o = 0; o < ocg; o++)
             for (int k = 0; k < kk; k++) {
@@ -1359,6 +1377,11 @@ static void conv_dw_ocv(ds_node *n, ds_graph *g)
                 for (int gr = 0; gr < sgroups; gr++) sum += acc[(((size_t)gr * q.groups + gi) * kk + k) * ocp + o];
                 dw[((size_t)gi * ocg + o) * kk + k] += (float)sum;
             }
+}
+
+static void conv_dw_ocv(ds_node *n, ds_graph *g)
+{
+    dwv_run(geom_of(n, 0), n->in[0]->val, n->saved, n->grad, n->in[1]->grad, g->work);
 }
 #endif
 
@@ -1798,11 +1821,57 @@ static void conv_backward(ds_node *n, ds_graph *g)
     if (n->n_in == 3 && n->in[2]->grad) bias_backward(n->grad, q.n, q.oc, ohw, n->in[2]->grad);
 }
 
+/* ---- transposed convolutions by the convolution's own AVX-512 passes ----
+ *
+ * A transposed convolution is the dx of the convolution q (geom_of(n, 1)),
+ * with the same weight layout [C_in, OC/groups, KH, KW] = [q.oc, q.c/g, ..]:
+ * its forward is that dx (strided: by phases, no zero-inserted work, e.g.
+ * the DCGAN generator's 4×4 stride 2 as four 2×2 stride-1 products), its dx
+ * that convolution's forward (the ocv tile), its dW that convolution's dW
+ * with x and dy swapped (dwv). ip[18] forward by phases, ip[15] dx by ocv,
+ * ip[17] dW by dwv; explicit im2col elsewhere (and under DS_CONV_ALGO=im2col,
+ * implicit or shifted, the reference the unit test compares with). */
+static void convt_paths(ds_node *n, const geom *q, const char *algo)
+{
+    n->ip[15] = n->ip[17] = n->ip[18] = 0;
+#if defined(__AVX512F__)
+    if (algo && (!strcmp(algo, "im2col") || !strcmp(algo, "implicit") || !strcmp(algo, "shifted"))) return;
+    size_t lim = (size_t)1 << 31, khw = (size_t)q->kh * q->kw, work = n->work_bytes / sizeof(float);
+    size_t yp = (size_t)q->n * q->c * (q->h + 2 * q->ph) * (q->w + 2 * q->pw);
+    if (yp >= lim || (size_t)q->n * q->oc * q->oh * q->ow >= lim) return;
+    if (phases_fit(q) && phases_scratch(q) < lim) {
+        n->ip[18] = 1;
+        if (phases_scratch(q) > work) work = phases_scratch(q);
+    }
+    if ((q->sw == 1 || q->sw == 2) && ocv_fits(q->oc / q->groups)) {
+        n->ip[15] = 1;
+        size_t f = ocv_scratch((long)q->n * q->c, q->h + 2 * q->ph, q->w + 2 * q->pw, q->groups, q->oc / q->groups,
+                               (int)(q->c / q->groups * khw));
+        if (f > work) work = f;
+        n->grad_overwrites = 1; /* writes dx whole (adds unless fresh) */
+    }
+    if (dwv_fits(q)) {
+        n->ip[17] = 1;
+        if (dwv_scratch(q) > work) work = dwv_scratch(q);
+    }
+    n->work_bytes = work * sizeof(float);
+#else
+    (void)q, (void)algo;
+#endif
+}
+
 /* Transposed: y[n, g] = col2im(W_gᵀ · X_g) + b with W [C, OCg, KH, KW]; the
  * "convolution" geometry runs from y (c, h, w) to x (oc, oh, ow). */
 static void convt_forward(ds_node *n, ds_graph *g)
 {
     geom q = geom_of(n, 1);
+#if defined(__AVX512F__)
+    if (n->ip[18]) {
+        phases_run(q, n->in[0]->val, n->in[1]->val, n->val, true, g->work);
+        if (n->n_in == 3) bias_forward(n->val, n->in[2]->val, q.n, q.c, (size_t)q.h * q.w);
+        return;
+    }
+#endif
     int cg = q.c / q.groups, xg = q.oc / q.groups, kk = cg * q.kh * q.kw, chunk = n->ip[9];
     size_t ohw = (size_t)q.oh * q.ow, hw = (size_t)q.h * q.w;
     const float *w = n->in[1]->val;
@@ -1827,7 +1896,21 @@ static void convt_backward(ds_node *n, ds_graph *g)
     size_t ohw = (size_t)q.oh * q.ow, hw = (size_t)q.h * q.w;
     const float *w = n->in[1]->val;
     float *dx = n->in[0]->grad, *dw = n->in[1]->grad;
-    for (int s0 = 0; s0 < q.n; s0 += chunk) {
+#if defined(__AVX512F__)
+    if (n->ip[17] && dw) {
+        dwv_run(q, n->grad, NULL, n->in[0]->val, dw, g->work);
+        dw = NULL;
+    }
+    if (n->ip[15] && dx) {
+        s1_pass p = {.in = n->grad, .y = dx, .n = q.n, .in_h = q.h, .in_w = q.w, .ph = q.ph, .pw = q.pw,
+                     .kh = q.kh, .kw = q.kw, .dh = q.dh, .dw = q.dw, .ctot = q.c, .cg = cg, .groups = q.groups,
+                     .m = xg, .kk = kk, .oh = q.oh, .ow = q.ow, .octot = q.oc,
+                     .accumulate = !n->in[0]->grad_fresh, .sh = q.sh, .sw = q.sw};
+        ocv_conv(&p, g, ocv_pack_w, n);
+        dx = NULL;
+    }
+#endif
+    for (int s0 = 0; s0 < q.n && (dx || dw); s0 += chunk) {
         int s = q.n - s0 < chunk ? q.n - s0 : chunk, cols = (int)(s * ohw);
         float *col = g->work, *xm = col + (size_t)kk * cols, *dxm = xm + (size_t)xg * cols;
         for (int gi = 0; gi < q.groups; gi++) {
