@@ -912,7 +912,7 @@ static const ocv_fn ocv_table[2][5][OCV_ACC + 1] = {
     {[1] = {OCV_P28(1, OCV2_ENTRY)}, [2] = {OCV_P14(2, OCV2_ENTRY)}, [3] = {OCV_P9(3, OCV2_ENTRY)},
      [4] = {OCV_P7(4, OCV2_ENTRY)}}};
 
-typedef struct {
+typedef struct ocv_job {
     const float *xp, *w, *bias;
     const int32_t *off;
     float *y;
@@ -925,6 +925,36 @@ typedef struct {
     int yh, yw, ya, yb, ysh, ysw;
     int sh, sw; /* the convolution's stride (sw 1 or 2) */
 } ocv_job;
+
+/* A tile of P pixels × ocn channels (t [P][ld]) into every other pixel of
+ * y's rows (one phase of a stride-2 dx): transposed 16 × 16 in registers,
+ * each channel's 8 pixels spread to the even lanes (expand) and stored
+ * under a mask, added to y unless the pass writes it fresh. */
+static void ocv_store_phase2(const struct ocv_job *q, const float *t, int ld, int V, int P, int ocn, int s, int gi,
+                             int oc0, int oy, int ox)
+{
+    const __m512i hi8 = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 15, 14, 13, 12, 11, 10, 9, 8);
+    for (int v = 0; v < V; v++)
+        for (int pb = 0; pb < P; pb += 16) {
+            int np = P - pb < 16 ? P - pb : 16;
+            __m512 r[16];
+            for (int p = 0; p < 16; p++)
+                r[p] = p < np ? _mm512_load_ps(t + (size_t)(pb + p) * ld + 16 * v) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int o = 0; o < 16 && v * 16 + o < ocn; o++) {
+                int oc = gi * q->m + oc0 + v * 16 + o;
+                float *yr = q->y + (((size_t)s * q->octot + oc) * q->yh + q->ya + (size_t)q->ysh * oy) * q->yw +
+                            q->yb + 2 * (size_t)(ox + pb);
+                for (int h = 0; h < 2 && 8 * h < np; h++) {
+                    int n8 = np - 8 * h < 8 ? np - 8 * h : 8;
+                    __mmask16 mk = (__mmask16)(0x5555u & ((1u << (2 * n8 - 1)) - 1));
+                    __m512 val = _mm512_maskz_expand_ps(0x5555, h ? _mm512_permutexvar_ps(hi8, r[o]) : r[o]);
+                    if (q->accumulate) val = _mm512_add_ps(val, _mm512_maskz_loadu_ps(mk, yr + 16 * h));
+                    _mm512_mask_storeu_ps(yr + 16 * h, mk, val);
+                }
+            }
+        }
+}
 
 static void ocv_range(void *arg, long lo, long hi)
 {
@@ -945,6 +975,11 @@ static void ocv_range(void *arg, long lo, long hi)
         for (int ox = 0, left = (q->ow + pmax - 1) / pmax; left > 0; left--) {
             int P = (q->ow - ox + left - 1) / left; /* tiles of a row split it evenly */
             ocv_table[q->sw - 1][V][P](q->kk, w, q->ocp, x + (size_t)ox * q->sw, q->off, t);
+            if (q->ysw == 2 && !q->bias && !q->relu) { /* a phase of a stride-2 dx: every other pixel */
+                ocv_store_phase2(q, t, ld, V, P, ocn, s, gi, oc0, oy, ox);
+                ox += P;
+                continue;
+            }
             if (q->ysw != 1) { /* a phase of a strided dx: every ysw-th pixel */
                 for (int o = 0; o < ocn; o++) {
                     int oc = gi * q->m + oc0 + o;
