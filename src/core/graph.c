@@ -347,6 +347,12 @@ static void fuse_relus(ds_graph *g)
          * pass over the gradient fewer */
         c->relu_mask_in_backward = c->masks_relu;
     }
+    /* a reshape of an op's value that nothing else reads is a view of it (shape.c) */
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *v = g->nodes[i], *c = v->n_in == 1 ? v->in[0] : NULL;
+        if (v->kind == DS_NODE_OP && v->is_view && c && c->kind == DS_NODE_OP && uses[c->id] == 1 && !c->keep)
+            v->alias = c;
+    }
     /* a max pool whose input is such a relu, read by nothing else, masks
      * the gradient where it writes it (everywhere else it is 0) */
     for (int i = 0; i < g->n_nodes; i++) {

@@ -82,6 +82,9 @@ struct ds_node {
      * relu's backward pass over the gradient is skipped. */
     bool masks_relu_input, relu_input_masked, masked_by_consumer;
     struct ds_node *alias; /* on the relu: the producer whose buffers it shares */
+    /* set by reshape's shape rule: compile makes it an alias of its input
+     * (a view, nothing copied) when nothing else reads that input */
+    bool is_view;
     ds_init init;
     int ip[DS_MAX_IP];    /* op integer parameters */
     float fp[DS_MAX_FP];  /* op float parameters */
