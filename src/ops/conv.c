@@ -334,6 +334,7 @@ static int conv_shape_common(ds_node *n, int transposed)
 static int conv_shape(ds_node *n)
 {
     n->fuses_relu = true; /* a following relu is applied as the output is stored */
+    n->fuses_leaky = true; /* and a leaky relu (by the ocv tile; leaky_post after the other passes) */
     return conv_shape_common(n, 0);
 }
 static int convt_shape(ds_node *n) { return conv_shape_common(n, 1); }
@@ -597,6 +598,7 @@ typedef struct {
     int ctot, cg, groups, m, kk, oh, ow, octot, accumulate, relu;
     int sh, sw; /* 1 but for an ocv forward with stride */
     float *copy; /* where the padded copy of `in` goes when not the scratch (the node's saved copy) */
+    float slope; /* a fused leaky relu's slope (relu then 0): only the ocv tile stores it */
 } s1_pass;
 
 static s1_pass s1_of(const ds_node *n, int dx)
@@ -608,7 +610,8 @@ static s1_pass s1_of(const ds_node *n, int dx)
         p.in = n->in[0]->val, p.bias = n->n_in == 3 ? n->in[2]->val : NULL, p.y = n->val;
         p.in_h = q.h, p.in_w = q.w, p.ph = q.ph, p.pw = q.pw;
         p.ctot = q.c, p.cg = cg, p.m = ocg, p.kk = cg * khw, p.oh = q.oh, p.ow = q.ow, p.octot = q.oc;
-        p.relu = n->fused_relu;
+        p.relu = n->fused_relu && !n->fused_slope; /* a fused leaky relu: conv_forward's leaky_post */
+        p.slope = n->fused_relu ? n->fused_slope : 0;
         p.sh = q.sh, p.sw = q.sw;
         p.copy = n->saved; /* dW (dwv) reads the same padded x */
     } else {
@@ -920,6 +923,7 @@ typedef struct ocv_job {
     int groups, m, ocp, kk;    /* m output channels per group, packed to ocp (a multiple of 16) */
     int oh, ow, octot, nblk;   /* nblk blocks of at most 4 vectors of output channels */
     int accumulate, relu;
+    float slope; /* with relu: store max(v, slope·v) (a fused leaky relu) */
     /* where output pixel (oy, ox) goes in y's [yh, yw] planes: (ya + ysh·oy,
      * yb + ysw·ox) — one phase of a strided dx; the identity otherwise */
     int yh, yw, ya, yb, ysh, ysw;
@@ -1008,7 +1012,9 @@ static void ocv_range(void *arg, long lo, long hi)
                         if (q->accumulate) val = _mm512_add_ps(val, _mm512_maskz_loadu_ps(mk, yr));
                         else {
                             if (q->bias) val = _mm512_add_ps(val, _mm512_set1_ps(q->bias[oc]));
-                            if (q->relu) val = _mm512_max_ps(val, _mm512_setzero_ps());
+                            if (q->relu)
+                                val = _mm512_max_ps(val, q->slope ? _mm512_mul_ps(val, _mm512_set1_ps(q->slope))
+                                                                  : _mm512_setzero_ps());
                         }
                         _mm512_mask_storeu_ps(yr, mk, val);
                     }
@@ -1035,7 +1041,8 @@ static void ocv_conv(const s1_pass *s, ds_graph *g, void (*pack)(const ds_node *
 {
     ocv_job job = {.bias = s->bias, .y = s->y, .ctot = s->ctot, .cg = s->cg, .groups = s->groups, .m = s->m,
                    .kk = s->kk, .oh = s->oh, .ow = s->ow, .octot = s->octot, .accumulate = s->accumulate,
-                   .relu = s->relu, .yh = s->oh, .yw = s->ow, .ysh = 1, .ysw = 1, .sh = s->sh, .sw = s->sw},
+                   .relu = s->relu || s->slope, .slope = s->slope, .yh = s->oh, .yw = s->ow, .ysh = 1, .ysw = 1,
+                   .sh = s->sh, .sw = s->sw},
             *q = &job;
     int n = s->n, in_h = s->in_h, in_w = s->in_w, ph = s->ph, pw = s->pw, kh = s->kh, kw = s->kw, dh = s->dh,
         dw = s->dw;
@@ -1341,11 +1348,18 @@ static void dyt_range(void *arg, long lo, long hi)
         long s = sg / k->groups, gi = sg % k->groups;
         const float *src = k->dy + ((size_t)s * k->oc + (size_t)gi * k->ocg) * k->ohw;
         float *d = k->dyt + (size_t)sg * k->ohw * k->ocp;
-        for (int p = 0; p < k->ohw; p++) {
-            float *row = d + (size_t)p * k->ocp;
-            for (int o = 0; o < k->ocg; o++) row[o] = src[(size_t)o * k->ohw + p];
-            for (int o = k->ocg; o < k->ocp; o++) row[o] = 0;
-        }
+        /* 16 channels × 16 pixels at a time, transposed in registers (masked loads at the edges) */
+        for (int o0 = 0; o0 < k->ocp; o0 += 16)
+            for (int p0 = 0; p0 < k->ohw; p0 += 16) {
+                int np = k->ohw - p0 < 16 ? k->ohw - p0 : 16;
+                __mmask16 mk = (__mmask16)((1u << np) - 1);
+                __m512 r[16];
+                for (int i = 0; i < 16; i++)
+                    r[i] = o0 + i < k->ocg ? _mm512_maskz_loadu_ps(mk, src + (size_t)(o0 + i) * k->ohw + p0)
+                                           : _mm512_setzero_ps();
+                transpose16(r);
+                for (int j = 0; j < np; j++) _mm512_storeu_ps(d + (size_t)(p0 + j) * k->ocp + o0, r[j]);
+            }
     }
 }
 
@@ -1404,13 +1418,17 @@ static void dwv_run(geom q, const float *x, const float *xpad, const float *dy, 
     dwv_job j = {xp, dyt, acc, roff, q.n, sgroups, q.groups, q.c, cg, hp, wpp, q.oh, q.ow, q.kh, q.kw, ocp, kk,
                  (ocp / 16 + 3) / 4, q.sh, q.sw};
     ds_parallel_for_grains(sgroups, 1, DWV_GROUPS, dwv_range, &j);
-    /* dW[oc, k] += Σ_groups acc[group][k][oc], in order */
+    /* dW[oc, k] += Σ_groups acc[group][k][oc], in order (in double, 8 channels a vector: acc read along rows) */
     for (int gi = 0; gi < q.groups; gi++)
-        for (int o = 0; o < ocg; o++)
-            for (int k = 0; k < kk; k++) {
-                double sum = 0;
-                for (int gr = 0; gr < sgroups; gr++) sum += acc[(((size_t)gr * q.groups + gi) * kk + k) * ocp + o];
-                dw[((size_t)gi * ocg + o) * kk + k] += (float)sum;
+        for (int k = 0; k < kk; k++)
+            for (int o0 = 0; o0 < ocg; o0 += 8) {
+                __m512d sum = _mm512_setzero_pd();
+                for (int gr = 0; gr < sgroups; gr++)
+                    sum = _mm512_add_pd(sum, _mm512_cvtps_pd(_mm256_loadu_ps(
+                                                 acc + (((size_t)gr * q.groups + gi) * kk + k) * ocp + o0)));
+                double v[8];
+                _mm512_storeu_pd(v, sum);
+                for (int o = o0; o < o0 + 8 && o < ocg; o++) dw[((size_t)gi * ocg + o) * kk + k] += (float)v[o - o0];
             }
 }
 
@@ -1739,6 +1757,18 @@ chosen:
 
 static void conv_forward_explicit(ds_node *n, ds_graph *g);
 
+/* a fused leaky relu where the pass did not store it: y = max(y, s·y) in place */
+static void leaky_range(void *arg, long lo, long hi)
+{
+    const ds_node *n = arg;
+    float *y = n->val, s = n->fused_slope;
+    for (long i = lo; i < hi; i++) y[i] = y[i] > s * y[i] ? y[i] : s * y[i];
+}
+static void leaky_post(ds_node *n)
+{
+    if (n->fused_relu && n->fused_slope) ds_parallel_for((long)ds_numel(n), 1 << 14, leaky_range, n);
+}
+
 static void conv_forward(ds_node *n, ds_graph *g)
 {
     int wa = wino_choice(n, g, 0);
@@ -1749,6 +1779,7 @@ static void conv_forward(ds_node *n, ds_graph *g)
             place(p.in, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, q.h + 2 * q.ph, q.w + 2 * q.pw, n->saved);
         }
         s1_run(&p, g, n, 0, wa);
+        leaky_post(n);
         return;
     }
 #if defined(__AVX512F__)
@@ -1761,11 +1792,13 @@ static void conv_forward(ds_node *n, ds_graph *g)
     if (n->ip[12]) {
         s1_pass p = s1_of(n, 0);
         shifted_conv(&p, g, pack_w, n); /* applies a fused relu as it stores */
+        leaky_post(n);
         return;
     }
     if (n->ip[10]) conv_forward_implicit(n, g);
     else conv_forward_explicit(n, g);
-    if (n->fused_relu) ds_relu_inplace(n->val, ds_numel(n));
+    if (n->fused_relu && !n->fused_slope) ds_relu_inplace(n->val, ds_numel(n));
+    leaky_post(n);
 }
 
 /* Y_g = W_g · col_g, scattered into y[n, g·OCg + o] (+ b) */
