@@ -434,6 +434,26 @@ typedef struct {
 static void place_range(void *arg, long lo, long hi)
 {
     const place_task *k = arg;
+#if defined(__AVX512F__)
+    if (k->wp <= 16 && k->left + k->w <= k->wp) { /* small planes: a padded row is one masked vector */
+        __mmask16 in = (__mmask16)((1u << k->w) - 1), row = (__mmask16)((1u << k->wp) - 1);
+        __mmask16 at = (__mmask16)(in << k->left);
+        __m512i idx = _mm512_sub_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                       _mm512_set1_epi32(k->left));
+        for (long pl = lo; pl < hi; pl++) {
+            const float *x = k->x + (size_t)pl * k->h * k->w;
+            float *d = k->xp + (size_t)pl * k->hp * k->wp;
+            for (int y = 0; y < k->hp; y++) {
+                int sy = y - k->top;
+                __m512 v = _mm512_setzero_ps();
+                if (sy >= 0 && sy < k->h)
+                    v = _mm512_maskz_permutexvar_ps(at, idx, _mm512_maskz_loadu_ps(in, x + (size_t)sy * k->w));
+                _mm512_mask_storeu_ps(d + (size_t)y * k->wp, row, v);
+            }
+        }
+        return;
+    }
+#endif
     for (long pl = lo; pl < hi; pl++) {
         const float *x = k->x + (size_t)pl * k->h * k->w;
         float *d = k->xp + (size_t)pl * k->hp * k->wp;
