@@ -327,7 +327,7 @@ static int conv_shape_common(ds_node *n, int transposed)
         work = explicit_work;
     n->work_bytes = work * sizeof(float);
     n->grad_overwrites = n->ip[13] || n->ip[18]; /* the shifted and phase dx write every element of dx */
-    if (transposed) convt_paths(n, &q, algo); /* its AVX-512 passes (conv_s2 below) */
+    if (transposed) convt_paths(n, &q, algo); /* its AVX-512 passes (below convt_paths) */
     return 0;
 }
 
@@ -619,6 +619,7 @@ typedef struct {
     int sh, sw; /* 1 but for an ocv forward with stride */
     float *copy; /* where the padded copy of `in` goes when not the scratch (the node's saved copy) */
     float slope; /* a fused leaky relu's slope (relu then 0): only the ocv tile stores it */
+    int placed;  /* ocv: the scratch already holds the padded copy of `in` (dwv just made it) */
 } s1_pass;
 
 static s1_pass s1_of(const ds_node *n, int dx)
@@ -1074,7 +1075,8 @@ static void ocv_conv(const s1_pass *s, ds_graph *g, void (*pack)(const ds_node *
     q->nblk = (q->ocp / 16 + 3) / 4;
     size_t planes = (size_t)n * q->ctot, xsz = (planes * q->hp * q->wpp + 15) / 16 * 16;
     float *wpk = g->work + xsz;
-    const float *xp = padded(x, (long)planes, in_h, in_w, ph, pw, s->copy ? s->copy : g->work); /* x when unpadded */
+    const float *xp = s->placed && (ph || pw) ? g->work /* x when unpadded */
+                                              : padded(x, (long)planes, in_h, in_w, ph, pw, s->copy ? s->copy : g->work);
     pack(node, wpk, q->ocp);
     int32_t *off = (int32_t *)(wpk + (size_t)q->groups * q->kk * q->ocp);
     for (int k = 0; k < q->kk; k++)
@@ -1985,15 +1987,17 @@ static void convt_backward(ds_node *n, ds_graph *g)
     const float *w = n->in[1]->val;
     float *dx = n->in[0]->grad, *dw = n->in[1]->grad;
 #if defined(__AVX512F__)
+    bool placed = false;
     if (n->ip[17] && dw) {
-        dwv_run(q, n->grad, NULL, n->in[0]->val, dw, g->work);
+        dwv_run(q, n->grad, NULL, n->in[0]->val, dw, g->work); /* the padded dy goes to the scratch's start */
         dw = NULL;
+        placed = true;
     }
     if (n->ip[15] && dx) {
         s1_pass p = {.in = n->grad, .y = dx, .n = q.n, .in_h = q.h, .in_w = q.w, .ph = q.ph, .pw = q.pw,
                      .kh = q.kh, .kw = q.kw, .dh = q.dh, .dw = q.dw, .ctot = q.c, .cg = cg, .groups = q.groups,
                      .m = xg, .kk = kk, .oh = q.oh, .ow = q.ow, .octot = q.oc,
-                     .accumulate = !n->in[0]->grad_fresh, .sh = q.sh, .sw = q.sw};
+                     .accumulate = !n->in[0]->grad_fresh, .sh = q.sh, .sw = q.sw, .placed = placed};
         ocv_conv(&p, g, ocv_pack_w, n);
         dx = NULL;
     }

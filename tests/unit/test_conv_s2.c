@@ -135,6 +135,13 @@ int main(void)
         /* wide rows: phase tiles of 9..16 and of more than 16 pixels */
         {1, 2, 32, 3, 11, 16, 4, 2, 1, 0, 1, 0, 0}, {1, 1, 16, 2, 21, 16, 4, 2, 1, 1, 1, 1, 0},
         {0, 2, 16, 6, 41, 32, 4, 2, 1, 0, 1, 0, 0},
+        /* one channel: the strided dx of one input channel and the transposed forward to one output
+         * channel (the DCGAN's first and last layers; im2col's path, as the reference); odd sizes, kernels
+         * 3, 4, 5, padding 0..2, output padding */
+        {0, 2, 1, 15, 13, 20, 4, 2, 1, 0, 1, 1, 0}, {0, 1, 1, 9, 11, 16, 3, 2, 0, 0, 1, 0, 0},
+        {0, 3, 1, 40, 37, 8, 5, 2, 2, 0, 1, 0, 0}, {0, 2, 1, 10, 10, 5, 4, 2, 0, 0, 1, 0, 0},
+        {1, 2, 24, 7, 9, 1, 4, 2, 1, 1, 1, 1, 0}, {1, 1, 5, 20, 18, 1, 3, 2, 0, 0, 1, 0, 0},
+        {1, 2, 3, 6, 5, 1, 5, 2, 2, 1, 1, 1, 0}, {1, 3, 7, 4, 4, 1, 4, 2, 0, 0, 1, 0, 0},
     };
     const double tol = 1e-5;
     double worst[3] = {0};
