@@ -1141,6 +1141,22 @@ static size_t phases_scratch(const geom *q)
 }
 
 /* dx (+)= the dx of the strided convolution q with weight w [OC, cg, kh, kw] and output gradient dy */
+/* All phases of one (sample, group, channel block): each dx row is written by its phases
+ * one after the other while it is in cache (phase by phase over the whole batch, a 3 MB dx
+ * went through memory once per phase). */
+#define PHASES_MAX 16
+typedef struct {
+    const ocv_job *jobs;
+    int np;
+} phases_job;
+
+static void phases_range(void *arg, long lo, long hi)
+{
+    const phases_job *q = arg;
+    for (long it = lo; it < hi; it++)
+        for (int p = 0; p < q->np; p++) ocv_range((void *)&q->jobs[p], it * q->jobs[p].oh, (it + 1) * q->jobs[p].oh);
+}
+
 static void phases_run(geom q, const float *dy, const float *w, float *dx, bool fresh, float *work)
 {
     int cg = q.c / q.groups, ocg = q.oc / q.groups, ocp = (cg + 15) / 16 * 16, khw = q.kh * q.kw;
@@ -1164,30 +1180,43 @@ static void phases_run(geom q, const float *dy, const float *w, float *dx, bool 
         memset(dx, 0, (size_t)q.n * q.c * q.h * q.w * sizeof *dx);
         fresh = false;
     }
+    /* the phases' taps partition the kernel's: their packed weights and offsets fit side by side */
+    ocv_job jobs[PHASES_MAX];
+    int np = 0;
+    bool together = q.sh * q.sw <= PHASES_MAX;
+    size_t kcum = 0;
     for (int a = 0; a < q.sh && a < q.h; a++)
         for (int b = 0; b < q.sw && b < q.w; b++) {
             phase_taps ti = phase_of(a, q.kh, q.sh, q.ph, q.dh), tj = phase_of(b, q.kw, q.sw, q.pw, q.dw);
             int th = (q.h - 1 - a) / q.sh + 1, tw = (q.w - 1 - b) / q.sw + 1, kk = ocg * ti.n * tj.n;
             if (!kk) continue;
+            float *wp = wpk + (size_t)q.groups * kcum * ocp;
+            int32_t *op = off + kcum;
+            kcum += (size_t)kk;
             for (int gi = 0; gi < q.groups; gi++)
                 for (int o = 0; o < ocg; o++)
                     for (int u = 0; u < ti.n; u++)
                         for (int v = 0; v < tj.n; v++) {
                             int k = (o * ti.n + u) * tj.n + v;
-                            float *row = wpk + ((size_t)gi * kk + k) * ocp;
+                            float *row = wp + ((size_t)gi * kk + k) * ocp;
                             for (int c = 0; c < ocp; c++)
                                 row[c] = c < cg ? w[(((size_t)gi * ocg + o) * cg + c) * khw +
                                                     (size_t)ti.tap[u] * q.kw + tj.tap[v]]
                                                 : 0;
                             if (gi == 0)
-                                off[k] = (int32_t)(((long)o * hp + ti.delta[u] + pt) * wpp + tj.delta[v] + pl);
+                                op[k] = (int32_t)(((long)o * hp + ti.delta[u] + pt) * wpp + tj.delta[v] + pl);
                         }
-            ocv_job j = {.xp = dyp, .w = wpk, .off = off, .y = dx, .ctot = q.oc, .cg = ocg, .hp = hp, .wpp = wpp,
+            ocv_job j = {.xp = dyp, .w = wp, .off = op, .y = dx, .ctot = q.oc, .cg = ocg, .hp = hp, .wpp = wpp,
                          .groups = q.groups, .m = cg, .ocp = ocp, .kk = kk, .oh = th, .ow = tw, .octot = q.c,
                          .nblk = (ocp / 16 + 3) / 4, .accumulate = !fresh, .yh = q.h, .yw = q.w, .ya = a, .yb = b,
                          .ysh = q.sh, .ysw = q.sw, .sh = 1, .sw = 1};
-            ds_parallel_for((long)q.n * q.groups * j.nblk * th, 1, ocv_range, &j);
+            if (together) jobs[np++] = j;
+            else ds_parallel_for((long)q.n * q.groups * j.nblk * th, 1, ocv_range, &j);
         }
+    if (np) {
+        phases_job pj = {jobs, np};
+        ds_parallel_for((long)q.n * q.groups * jobs[0].nblk, 1, phases_range, &pj);
+    }
 }
 
 static void conv_dx_phases(ds_node *n, ds_graph *g)
