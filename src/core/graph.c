@@ -340,16 +340,23 @@ static void fuse_relus(ds_graph *g)
         for (int j = 0; j < g->nodes[i]->n_in; j++) uses[g->nodes[i]->in[j]->id]++;
     for (int i = 0; i < g->n_nodes; i++) {
         ds_node *r = g->nodes[i], *c = r->n_in == 1 ? r->in[0] : NULL;
-        if (r->kind != DS_NODE_OP || !r->is_relu || !c || c->kind != DS_NODE_OP ||
+        if (r->kind != DS_NODE_OP || !(r->is_relu || r->is_leaky) || !c || c->kind != DS_NODE_OP ||
             uses[c->id] != 1 || c->keep || c->fused_relu || ds_numel(c) != ds_numel(r))
             continue;
         /* producers whose backward reads their inputs, never their own output */
-        if (!c->fuses_relu) continue;
+        if (!c->fuses_relu || (r->is_leaky && !c->fuses_leaky)) continue;
         c->fused_relu = true;
+        c->fused_slope = r->is_leaky ? r->fp[0] : 0;
         r->alias = c;
         /* batch norm (AVX-512) and same-shape add mask dy themselves: one
          * pass over the gradient fewer */
-        c->relu_mask_in_backward = c->masks_relu;
+        c->relu_mask_in_backward = c->masks_relu && !r->is_leaky;
+    }
+    /* a reshape of an op's value that nothing else reads is a view of it (shape.c) */
+    for (int i = 0; i < g->n_nodes; i++) {
+        ds_node *v = g->nodes[i], *c = v->n_in == 1 ? v->in[0] : NULL;
+        if (v->kind == DS_NODE_OP && v->is_view && c && c->kind == DS_NODE_OP && uses[c->id] == 1 && !c->keep)
+            v->alias = c;
     }
     /* a max pool whose input is such a relu, read by nothing else, masks
      * the gradient where it writes it (everywhere else it is 0) */

@@ -86,6 +86,13 @@ struct ds_node {
      * when a residual add applies it and shares its buffers (the add's
      * alias; src/ops/bn_add.h): its forward then only takes statistics */
     bool folds_into_add, folded;
+    /* set by reshape's shape rule: compile makes it an alias of its input
+     * (a view, nothing copied) when nothing else reads that input */
+    bool is_view;
+    /* a leaky relu (slope in (0, 1]) fused like a relu into a producer that
+     * sets fuses_leaky: it stores max(v, slope·v), fused_slope on it (0: a relu) */
+    bool is_leaky, fuses_leaky;
+    float fused_slope;
     ds_init init;
     int ip[DS_MAX_IP];    /* op integer parameters */
     float fp[DS_MAX_FP];  /* op float parameters */

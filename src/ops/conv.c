@@ -170,6 +170,7 @@ static size_t dwv_scratch(const geom *q);
 static bool phases_fit(const geom *q);
 static size_t phases_scratch(const geom *q);
 #endif
+static void convt_paths(ds_node *n, const geom *q, const char *algo);
 
 static int conv_shape_common(ds_node *n, int transposed)
 {
@@ -327,12 +328,14 @@ static int conv_shape_common(ds_node *n, int transposed)
         work = explicit_work;
     n->work_bytes = work * sizeof(float);
     n->grad_overwrites = n->ip[13] || n->ip[18]; /* the shifted and phase dx write every element of dx */
+    if (transposed) convt_paths(n, &q, algo); /* its AVX-512 passes (below convt_paths) */
     return 0;
 }
 
 static int conv_shape(ds_node *n)
 {
     n->fuses_relu = true; /* a following relu is applied as the output is stored */
+    n->fuses_leaky = true; /* and a leaky relu (by the ocv tile; leaky_post after the other passes) */
     return conv_shape_common(n, 0);
 }
 static int convt_shape(ds_node *n) { return conv_shape_common(n, 1); }
@@ -432,6 +435,26 @@ typedef struct {
 static void place_range(void *arg, long lo, long hi)
 {
     const place_task *k = arg;
+#if defined(__AVX512F__)
+    if (k->wp <= 16 && k->left + k->w <= k->wp) { /* small planes: a padded row is one masked vector */
+        __mmask16 in = (__mmask16)((1u << k->w) - 1), row = (__mmask16)((1u << k->wp) - 1);
+        __mmask16 at = (__mmask16)(in << k->left);
+        __m512i idx = _mm512_sub_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                       _mm512_set1_epi32(k->left));
+        for (long pl = lo; pl < hi; pl++) {
+            const float *x = k->x + (size_t)pl * k->h * k->w;
+            float *d = k->xp + (size_t)pl * k->hp * k->wp;
+            for (int y = 0; y < k->hp; y++) {
+                int sy = y - k->top;
+                __m512 v = _mm512_setzero_ps();
+                if (sy >= 0 && sy < k->h)
+                    v = _mm512_maskz_permutexvar_ps(at, idx, _mm512_maskz_loadu_ps(in, x + (size_t)sy * k->w));
+                _mm512_mask_storeu_ps(d + (size_t)y * k->wp, row, v);
+            }
+        }
+        return;
+    }
+#endif
     for (long pl = lo; pl < hi; pl++) {
         const float *x = k->x + (size_t)pl * k->h * k->w;
         float *d = k->xp + (size_t)pl * k->hp * k->wp;
@@ -596,6 +619,8 @@ typedef struct {
     int ctot, cg, groups, m, kk, oh, ow, octot, accumulate, relu;
     int sh, sw; /* 1 but for an ocv forward with stride */
     float *copy; /* where the padded copy of `in` goes when not the scratch (the node's saved copy) */
+    float slope; /* a fused leaky relu's slope (relu then 0): only the ocv tile stores it */
+    int placed;  /* ocv: the scratch already holds the padded copy of `in` (dwv just made it) */
 } s1_pass;
 
 static s1_pass s1_of(const ds_node *n, int dx)
@@ -607,7 +632,8 @@ static s1_pass s1_of(const ds_node *n, int dx)
         p.in = n->in[0]->val, p.bias = n->n_in == 3 ? n->in[2]->val : NULL, p.y = n->val;
         p.in_h = q.h, p.in_w = q.w, p.ph = q.ph, p.pw = q.pw;
         p.ctot = q.c, p.cg = cg, p.m = ocg, p.kk = cg * khw, p.oh = q.oh, p.ow = q.ow, p.octot = q.oc;
-        p.relu = n->fused_relu;
+        p.relu = n->fused_relu && !n->fused_slope; /* a fused leaky relu: conv_forward's leaky_post */
+        p.slope = n->fused_relu ? n->fused_slope : 0;
         p.sh = q.sh, p.sw = q.sw;
         p.copy = n->saved; /* dW (dwv) reads the same padded x */
     } else {
@@ -911,7 +937,7 @@ static const ocv_fn ocv_table[2][5][OCV_ACC + 1] = {
     {[1] = {OCV_P28(1, OCV2_ENTRY)}, [2] = {OCV_P14(2, OCV2_ENTRY)}, [3] = {OCV_P9(3, OCV2_ENTRY)},
      [4] = {OCV_P7(4, OCV2_ENTRY)}}};
 
-typedef struct {
+typedef struct ocv_job {
     const float *xp, *w, *bias;
     const int32_t *off;
     float *y;
@@ -919,11 +945,42 @@ typedef struct {
     int groups, m, ocp, kk;    /* m output channels per group, packed to ocp (a multiple of 16) */
     int oh, ow, octot, nblk;   /* nblk blocks of at most 4 vectors of output channels */
     int accumulate, relu;
+    float slope; /* with relu: store max(v, slope·v) (a fused leaky relu) */
     /* where output pixel (oy, ox) goes in y's [yh, yw] planes: (ya + ysh·oy,
      * yb + ysw·ox) — one phase of a strided dx; the identity otherwise */
     int yh, yw, ya, yb, ysh, ysw;
     int sh, sw; /* the convolution's stride (sw 1 or 2) */
 } ocv_job;
+
+/* A tile of P pixels × ocn channels (t [P][ld]) into every other pixel of
+ * y's rows (one phase of a stride-2 dx): transposed 16 × 16 in registers,
+ * each channel's 8 pixels spread to the even lanes (expand) and stored
+ * under a mask, added to y unless the pass writes it fresh. */
+static void ocv_store_phase2(const struct ocv_job *q, const float *t, int ld, int V, int P, int ocn, int s, int gi,
+                             int oc0, int oy, int ox)
+{
+    const __m512i hi8 = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 15, 14, 13, 12, 11, 10, 9, 8);
+    for (int v = 0; v < V; v++)
+        for (int pb = 0; pb < P; pb += 16) {
+            int np = P - pb < 16 ? P - pb : 16;
+            __m512 r[16];
+            for (int p = 0; p < 16; p++)
+                r[p] = p < np ? _mm512_load_ps(t + (size_t)(pb + p) * ld + 16 * v) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int o = 0; o < 16 && v * 16 + o < ocn; o++) {
+                int oc = gi * q->m + oc0 + v * 16 + o;
+                float *yr = q->y + (((size_t)s * q->octot + oc) * q->yh + q->ya + (size_t)q->ysh * oy) * q->yw +
+                            q->yb + 2 * (size_t)(ox + pb);
+                for (int h = 0; h < 2 && 8 * h < np; h++) {
+                    int n8 = np - 8 * h < 8 ? np - 8 * h : 8;
+                    __mmask16 mk = (__mmask16)(0x5555u & ((1u << (2 * n8 - 1)) - 1));
+                    __m512 val = _mm512_maskz_expand_ps(0x5555, h ? _mm512_permutexvar_ps(hi8, r[o]) : r[o]);
+                    if (q->accumulate) val = _mm512_add_ps(val, _mm512_maskz_loadu_ps(mk, yr + 16 * h));
+                    _mm512_mask_storeu_ps(yr + 16 * h, mk, val);
+                }
+            }
+        }
+}
 
 static void ocv_range(void *arg, long lo, long hi)
 {
@@ -944,6 +1001,11 @@ static void ocv_range(void *arg, long lo, long hi)
         for (int ox = 0, left = (q->ow + pmax - 1) / pmax; left > 0; left--) {
             int P = (q->ow - ox + left - 1) / left; /* tiles of a row split it evenly */
             ocv_table[q->sw - 1][V][P](q->kk, w, q->ocp, x + (size_t)ox * q->sw, q->off, t);
+            if (q->ysw == 2 && !q->bias && !q->relu) { /* a phase of a stride-2 dx: every other pixel */
+                ocv_store_phase2(q, t, ld, V, P, ocn, s, gi, oc0, oy, ox);
+                ox += P;
+                continue;
+            }
             if (q->ysw != 1) { /* a phase of a strided dx: every ysw-th pixel */
                 for (int o = 0; o < ocn; o++) {
                     int oc = gi * q->m + oc0 + o;
@@ -972,7 +1034,9 @@ static void ocv_range(void *arg, long lo, long hi)
                         if (q->accumulate) val = _mm512_add_ps(val, _mm512_maskz_loadu_ps(mk, yr));
                         else {
                             if (q->bias) val = _mm512_add_ps(val, _mm512_set1_ps(q->bias[oc]));
-                            if (q->relu) val = _mm512_max_ps(val, _mm512_setzero_ps());
+                            if (q->relu)
+                                val = _mm512_max_ps(val, q->slope ? _mm512_mul_ps(val, _mm512_set1_ps(q->slope))
+                                                                  : _mm512_setzero_ps());
                         }
                         _mm512_mask_storeu_ps(yr, mk, val);
                     }
@@ -999,7 +1063,8 @@ static void ocv_conv(const s1_pass *s, ds_graph *g, void (*pack)(const ds_node *
 {
     ocv_job job = {.bias = s->bias, .y = s->y, .ctot = s->ctot, .cg = s->cg, .groups = s->groups, .m = s->m,
                    .kk = s->kk, .oh = s->oh, .ow = s->ow, .octot = s->octot, .accumulate = s->accumulate,
-                   .relu = s->relu, .yh = s->oh, .yw = s->ow, .ysh = 1, .ysw = 1, .sh = s->sh, .sw = s->sw},
+                   .relu = s->relu || s->slope, .slope = s->slope, .yh = s->oh, .yw = s->ow, .ysh = 1, .ysw = 1,
+                   .sh = s->sh, .sw = s->sw},
             *q = &job;
     int n = s->n, in_h = s->in_h, in_w = s->in_w, ph = s->ph, pw = s->pw, kh = s->kh, kw = s->kw, dh = s->dh,
         dw = s->dw;
@@ -1011,7 +1076,8 @@ static void ocv_conv(const s1_pass *s, ds_graph *g, void (*pack)(const ds_node *
     q->nblk = (q->ocp / 16 + 3) / 4;
     size_t planes = (size_t)n * q->ctot, xsz = (planes * q->hp * q->wpp + 15) / 16 * 16;
     float *wpk = g->work + xsz;
-    const float *xp = padded(x, (long)planes, in_h, in_w, ph, pw, s->copy ? s->copy : g->work); /* x when unpadded */
+    const float *xp = s->placed && (ph || pw) ? g->work /* x when unpadded */
+                                              : padded(x, (long)planes, in_h, in_w, ph, pw, s->copy ? s->copy : g->work);
     pack(node, wpk, q->ocp);
     int32_t *off = (int32_t *)(wpk + (size_t)q->groups * q->kk * q->ocp);
     for (int k = 0; k < q->kk; k++)
@@ -1075,61 +1141,94 @@ static size_t phases_scratch(const geom *q)
     return (dyp + 15) / 16 * 16 + (size_t)q->groups * kk * ocp + kk + 16;
 }
 
-static void conv_dx_phases(ds_node *n, ds_graph *g)
+/* dx (+)= the dx of the strided convolution q with weight w [OC, cg, kh, kw] and output gradient dy */
+/* All phases of one (sample, group, channel block): each dx row is written by its phases
+ * one after the other while it is in cache (phase by phase over the whole batch, a 3 MB dx
+ * went through memory once per phase). */
+#define PHASES_MAX 16
+typedef struct {
+    const ocv_job *jobs;
+    int np;
+} phases_job;
+
+static void phases_range(void *arg, long lo, long hi)
 {
-    geom q = geom_of(n, 0);
+    const phases_job *q = arg;
+    for (long it = lo; it < hi; it++)
+        for (int p = 0; p < q->np; p++) ocv_range((void *)&q->jobs[p], it * q->jobs[p].oh, (it + 1) * q->jobs[p].oh);
+}
+
+static void phases_run(geom q, const float *dy, const float *w, float *dx, bool fresh, float *work)
+{
     int cg = q.c / q.groups, ocg = q.oc / q.groups, ocp = (cg + 15) / 16 * 16, khw = q.kh * q.kw;
     int pt, pb, pl, pr;
     phase_pad(q.kh, q.sh, q.ph, q.dh, q.h, q.oh, &pt, &pb);
     phase_pad(q.kw, q.sw, q.pw, q.dw, q.w, q.ow, &pl, &pr);
     int hp = q.oh + pt + pb, wpp = q.ow + pl + pr;
     size_t dsz = ((size_t)q.n * q.oc * hp * wpp + 15) / 16 * 16;
-    float *wpk = g->work + dsz, *dx = n->in[0]->grad;
+    float *wpk = work + dsz;
     int32_t *off = (int32_t *)(wpk + (size_t)q.groups * ocg * khw * ocp);
-    const float *dyp = n->grad;
+    const float *dyp = dy;
     if (pt || pb || pl || pr) {
-        place(n->grad, (long)q.n * q.oc, q.oh, q.ow, pt, pl, hp, wpp, g->work);
-        dyp = g->work;
+        place(dy, (long)q.n * q.oc, q.oh, q.ow, pt, pl, hp, wpp, work);
+        dyp = work;
     }
-    const float *w = n->in[1]->val;
-    bool fresh = n->in[0]->grad_fresh, empty = false;
+    bool empty = false;
     for (int a = 0; a < q.sh && a < q.h; a++)
         for (int b = 0; b < q.sw && b < q.w; b++)
             empty |= !phase_of(a, q.kh, q.sh, q.ph, q.dh).n || !phase_of(b, q.kw, q.sw, q.pw, q.dw).n;
     if (fresh && empty) { /* pixels no tap reaches (a kernel smaller than the stride) are 0 */
-        memset(dx, 0, ds_numel(n->in[0]) * sizeof *dx);
+        memset(dx, 0, (size_t)q.n * q.c * q.h * q.w * sizeof *dx);
         fresh = false;
     }
+    /* the phases' taps partition the kernel's: their packed weights and offsets fit side by side */
+    ocv_job jobs[PHASES_MAX];
+    int np = 0;
+    bool together = q.sh * q.sw <= PHASES_MAX;
+    size_t kcum = 0;
     for (int a = 0; a < q.sh && a < q.h; a++)
         for (int b = 0; b < q.sw && b < q.w; b++) {
             phase_taps ti = phase_of(a, q.kh, q.sh, q.ph, q.dh), tj = phase_of(b, q.kw, q.sw, q.pw, q.dw);
             int th = (q.h - 1 - a) / q.sh + 1, tw = (q.w - 1 - b) / q.sw + 1, kk = ocg * ti.n * tj.n;
             if (!kk) continue;
+            float *wp = wpk + (size_t)q.groups * kcum * ocp;
+            int32_t *op = off + kcum;
+            kcum += (size_t)kk;
             for (int gi = 0; gi < q.groups; gi++)
                 for (int o = 0; o < ocg; o++)
                     for (int u = 0; u < ti.n; u++)
                         for (int v = 0; v < tj.n; v++) {
                             int k = (o * ti.n + u) * tj.n + v;
-                            float *row = wpk + ((size_t)gi * kk + k) * ocp;
+                            float *row = wp + ((size_t)gi * kk + k) * ocp;
                             for (int c = 0; c < ocp; c++)
                                 row[c] = c < cg ? w[(((size_t)gi * ocg + o) * cg + c) * khw +
                                                     (size_t)ti.tap[u] * q.kw + tj.tap[v]]
                                                 : 0;
                             if (gi == 0)
-                                off[k] = (int32_t)(((long)o * hp + ti.delta[u] + pt) * wpp + tj.delta[v] + pl);
+                                op[k] = (int32_t)(((long)o * hp + ti.delta[u] + pt) * wpp + tj.delta[v] + pl);
                         }
-            ocv_job j = {.xp = dyp, .w = wpk, .off = off, .y = dx, .ctot = q.oc, .cg = ocg, .hp = hp, .wpp = wpp,
+            ocv_job j = {.xp = dyp, .w = wp, .off = op, .y = dx, .ctot = q.oc, .cg = ocg, .hp = hp, .wpp = wpp,
                          .groups = q.groups, .m = cg, .ocp = ocp, .kk = kk, .oh = th, .ow = tw, .octot = q.c,
                          .nblk = (ocp / 16 + 3) / 4, .accumulate = !fresh, .yh = q.h, .yw = q.w, .ya = a, .yb = b,
                          .ysh = q.sh, .ysw = q.sw, .sh = 1, .sw = 1};
-            ds_parallel_for((long)q.n * q.groups * j.nblk * th, 1, ocv_range, &j);
+            if (together) jobs[np++] = j;
+            else ds_parallel_for((long)q.n * q.groups * j.nblk * th, 1, ocv_range, &j);
         }
+    if (np) {
+        phases_job pj = {jobs, np};
+        ds_parallel_for((long)q.n * q.groups * jobs[0].nblk, 1, phases_range, &pj);
+    }
+}
+
+static void conv_dx_phases(ds_node *n, ds_graph *g)
+{
+    phases_run(geom_of(n, 0), n->grad, n->in[1]->val, n->in[0]->grad, n->in[0]->grad_fresh, g->work);
 }
 
 /* W [OC, cg, kh, kw] as [groups][kk][ocp]: Wk[k][o] = W[g·ocg + o, k], 0 for o ≥ ocg */
 static void ocv_pack_w(const ds_node *n, float *out, int ocp)
 {
-    geom q = geom_of(n, 0);
+    geom q = geom_of(n, n->op->shape == convt_shape); /* a transposed one's weight has the same layout */
     int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw;
     const float *w = n->in[1]->val;
     for (int gi = 0; gi < q.groups; gi++)
@@ -1234,7 +1333,11 @@ typedef void (*dwv_fn)(const float *x, const int32_t *roff, const float *dyt, in
         X(1, 2, 2) X(1, 2, 3) X(1, 2, 4) X(1, 2, 5) X(1, 2, 6) X(1, 2, 7) X(1, 2, 8) X(1, 2, 9) X(1, 3, 1)       \
             X(1, 3, 2) X(1, 3, 3) X(1, 3, 4) X(1, 3, 5) X(1, 3, 6) X(1, 3, 7) X(1, 3, 8) X(1, 4, 1) X(1, 4, 2)  \
                 X(1, 4, 3) X(1, 4, 4) X(1, 4, 5) X(1, 4, 6)
+/* 4 wide (the DCGAN's 4×4 stride-2 kernels): V·R·4 + V + 1 ≤ 32 */
+#define DWV_4(X) X(4, 1, 1) X(4, 1, 2) X(4, 1, 3) X(4, 1, 4) X(4, 1, 5) X(4, 1, 6) X(4, 1, 7) X(4, 2, 1) X(4, 2, 2) \
+    X(4, 2, 3) X(4, 3, 1) X(4, 3, 2) X(4, 4, 1)
 DWV_1(DWV_FN)
+DWV_4(DWV_FN)
 DWV_3(DWV_FN)
 DWV_5(DWV_FN)
 static const dwv_fn dwv1[5][10] = {[1] = {DWV_ENTRY(1, 1, 1) DWV_ENTRY(1, 1, 2) DWV_ENTRY(1, 1, 3) DWV_ENTRY(1, 1, 4)
@@ -1259,13 +1362,19 @@ static const dwv_fn dwv5[5][10] = {[1] = {DWV_ENTRY(5, 1, 1) DWV_ENTRY(5, 1, 2) 
                                    [2] = {DWV_ENTRY(5, 2, 1) DWV_ENTRY(5, 2, 2)},
                                    [3] = {DWV_ENTRY(5, 3, 1)},
                                    [4] = {DWV_ENTRY(5, 4, 1)}};
+static const dwv_fn dwv4[5][10] = {[1] = {DWV_ENTRY(4, 1, 1) DWV_ENTRY(4, 1, 2) DWV_ENTRY(4, 1, 3) DWV_ENTRY(4, 1, 4)
+                                              DWV_ENTRY(4, 1, 5) DWV_ENTRY(4, 1, 6) DWV_ENTRY(4, 1, 7)},
+                                   [2] = {DWV_ENTRY(4, 2, 1) DWV_ENTRY(4, 2, 2) DWV_ENTRY(4, 2, 3)},
+                                   [3] = {DWV_ENTRY(4, 3, 1) DWV_ENTRY(4, 3, 2)},
+                                   [4] = {DWV_ENTRY(4, 4, 1)}};
 static const int dwv1_rmax[5] = {0, 9, 9, 8, 6}, dwv3_rmax[5] = {0, 9, 4, 3, 2}, dwv5_rmax[5] = {0, 5, 2, 1, 1};
+static const int dwv4_rmax[5] = {0, 7, 3, 2, 1};
 
 /* Whether dW of this convolution takes the dwv path */
 static bool dwv_fits(const geom *q)
 {
     int ocg = q->oc / q->groups;
-    return q->dw == 1 && (q->kw == 1 || q->kw == 3 || q->kw == 5) && ocv_fits(ocg);
+    return q->dw == 1 && (q->kw == 1 || q->kw == 3 || q->kw == 4 || q->kw == 5) && ocv_fits(ocg);
 }
 
 static size_t dwv_scratch(const geom *q)
@@ -1288,7 +1397,7 @@ static void dwv_range(void *arg, long lo, long hi)
 {
     const dwv_job *q = arg;
     int rows = q->cg * q->kh, nv = q->ocp / 16;
-    const int *rmax = q->kw == 1 ? dwv1_rmax : q->kw == 3 ? dwv3_rmax : dwv5_rmax;
+    const int *rmax = q->kw == 1 ? dwv1_rmax : q->kw == 3 ? dwv3_rmax : q->kw == 4 ? dwv4_rmax : dwv5_rmax;
     for (long gr = lo; gr < hi; gr++) {
         float *acc0 = q->acc + (size_t)gr * q->groups * q->kk * q->ocp;
         memset(acc0, 0, (size_t)q->groups * q->kk * q->ocp * sizeof *acc0);
@@ -1302,7 +1411,10 @@ static void dwv_range(void *arg, long lo, long hi)
                     int v0 = b * nv / q->nblk, V = (b + 1) * nv / q->nblk - v0;
                     for (int r0 = 0; r0 < rows;) {
                         int R = rows - r0 < rmax[V] ? rows - r0 : rmax[V];
-                        dwv_fn f = q->kw == 1 ? dwv1[V][R] : q->kw == 3 ? dwv3[V][R] : dwv5[V][R];
+                        dwv_fn f = q->kw == 1   ? dwv1[V][R]
+                                   : q->kw == 3 ? dwv3[V][R]
+                                   : q->kw == 4 ? dwv4[V][R]
+                                                : dwv5[V][R];
                         f(x, q->roff + r0, dyt + (size_t)v0 * 16, q->ocp, q->oh, q->ow, q->sh * q->wpp, q->sw,
                           acc + (size_t)r0 * q->kw * q->ocp + (size_t)v0 * 16, q->ocp);
                         r0 += R;
@@ -1312,31 +1424,39 @@ static void dwv_range(void *arg, long lo, long hi)
     }
 }
 
-static void conv_dw_ocv(ds_node *n, ds_graph *g)
+/* dW [OC, cg, kh, kw] += the dW of the convolution q of x (or its padded copy xp) with output gradient dy */
+static void dwv_run(geom q, const float *x, const float *xpad, const float *dy, float *dw, float *work)
 {
-    geom q = geom_of(n, 0);
     int cg = q.c / q.groups, ocg = q.oc / q.groups, ocp = (ocg + 15) / 16 * 16, kk = cg * q.kh * q.kw;
     int hp = q.h + 2 * q.ph, wpp = q.w + 2 * q.pw, ohw = q.oh * q.ow;
     int sgroups = q.n < DWV_GROUPS ? q.n : DWV_GROUPS;
     size_t xsz = ((size_t)q.n * q.c * hp * wpp + 15) / 16 * 16;
-    float *dyt = g->work + xsz, *acc = dyt + (size_t)q.n * q.groups * ohw * ocp;
+    float *dyt = work + xsz, *acc = dyt + (size_t)q.n * q.groups * ohw * ocp;
     int32_t *roff = (int32_t *)(acc + (size_t)sgroups * q.groups * kk * ocp);
     /* the forward's padded copy when it kept one */
-    const float *xp = n->saved ? n->saved : padded(n->in[0]->val, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, g->work);
-    ds_conv_dyt(n->grad, dyt, q.n, q.oc, ocg, ocp, q.groups, ohw); /* conv_thin.c */
+    const float *xp = xpad ? xpad : padded(x, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, work);
+    ds_conv_dyt(dy, dyt, q.n, q.oc, ocg, ocp, q.groups, ohw); /* conv_thin.c */
     for (int r = 0; r < cg * q.kh; r++) roff[r] = (int32_t)(((long)(r / q.kh) * hp + (long)(r % q.kh) * q.dh) * wpp);
     dwv_job j = {xp, dyt, acc, roff, q.n, sgroups, q.groups, q.c, cg, hp, wpp, q.oh, q.ow, q.kh, q.kw, ocp, kk,
                  (ocp / 16 + 3) / 4, q.sh, q.sw};
     ds_parallel_for_grains(sgroups, 1, DWV_GROUPS, dwv_range, &j);
-    /* dW[oc, k] += Σ_groups acc[group][k][oc], in order */
-    float *dw = n->in[1]->grad;
+    /* dW[oc, k] += Σ_groups acc[group][k][oc], in order (in double, 8 channels a vector: acc read along rows) */
     for (int gi = 0; gi < q.groups; gi++)
-        for (int o = 0; o < ocg; o++)
-            for (int k = 0; k < kk; k++) {
-                double sum = 0;
-                for (int gr = 0; gr < sgroups; gr++) sum += acc[(((size_t)gr * q.groups + gi) * kk + k) * ocp + o];
-                dw[((size_t)gi * ocg + o) * kk + k] += (float)sum;
+        for (int k = 0; k < kk; k++)
+            for (int o0 = 0; o0 < ocg; o0 += 8) {
+                __m512d sum = _mm512_setzero_pd();
+                for (int gr = 0; gr < sgroups; gr++)
+                    sum = _mm512_add_pd(sum, _mm512_cvtps_pd(_mm256_loadu_ps(
+                                                 acc + (((size_t)gr * q.groups + gi) * kk + k) * ocp + o0)));
+                double v[8];
+                _mm512_storeu_pd(v, sum);
+                for (int o = o0; o < o0 + 8 && o < ocg; o++) dw[((size_t)gi * ocg + o) * kk + k] += (float)v[o - o0];
             }
+}
+
+static void conv_dw_ocv(ds_node *n, ds_graph *g)
+{
+    dwv_run(geom_of(n, 0), n->in[0]->val, n->saved, n->grad, n->in[1]->grad, g->work);
 }
 #endif
 
@@ -1659,6 +1779,18 @@ chosen:
 
 static void conv_forward_explicit(ds_node *n, ds_graph *g);
 
+/* a fused leaky relu where the pass did not store it: y = max(y, s·y) in place */
+static void leaky_range(void *arg, long lo, long hi)
+{
+    const ds_node *n = arg;
+    float *y = n->val, s = n->fused_slope;
+    for (long i = lo; i < hi; i++) y[i] = y[i] > s * y[i] ? y[i] : s * y[i];
+}
+static void leaky_post(ds_node *n)
+{
+    if (n->fused_relu && n->fused_slope) ds_parallel_for((long)ds_numel(n), 1 << 14, leaky_range, n);
+}
+
 static void conv_forward(ds_node *n, ds_graph *g)
 {
     int wa = wino_choice(n, g, 0);
@@ -1669,6 +1801,7 @@ static void conv_forward(ds_node *n, ds_graph *g)
             place(p.in, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, q.h + 2 * q.ph, q.w + 2 * q.pw, n->saved);
         }
         s1_run(&p, g, n, 0, wa);
+        leaky_post(n);
         return;
     }
 #if defined(__AVX512F__)
@@ -1681,11 +1814,13 @@ static void conv_forward(ds_node *n, ds_graph *g)
     if (n->ip[12]) {
         s1_pass p = s1_of(n, 0);
         shifted_conv(&p, g, pack_w, n); /* applies a fused relu as it stores */
+        leaky_post(n);
         return;
     }
     if (n->ip[10]) conv_forward_implicit(n, g);
     else conv_forward_explicit(n, g);
-    if (n->fused_relu) ds_relu_inplace(n->val, ds_numel(n));
+    if (n->fused_relu && !n->fused_slope) ds_relu_inplace(n->val, ds_numel(n));
+    leaky_post(n);
 }
 
 /* Y_g = W_g · col_g, scattered into y[n, g·OCg + o] (+ b) */
@@ -1776,11 +1911,57 @@ static void conv_backward(ds_node *n, ds_graph *g)
     if (n->n_in == 3 && n->in[2]->grad) bias_backward(n->grad, q.n, q.oc, ohw, n->in[2]->grad);
 }
 
+/* ---- transposed convolutions by the convolution's own AVX-512 passes ----
+ *
+ * A transposed convolution is the dx of the convolution q (geom_of(n, 1)),
+ * with the same weight layout [C_in, OC/groups, KH, KW] = [q.oc, q.c/g, ..]:
+ * its forward is that dx (strided: by phases, no zero-inserted work, e.g.
+ * the DCGAN generator's 4×4 stride 2 as four 2×2 stride-1 products), its dx
+ * that convolution's forward (the ocv tile), its dW that convolution's dW
+ * with x and dy swapped (dwv). ip[18] forward by phases, ip[15] dx by ocv,
+ * ip[17] dW by dwv; explicit im2col elsewhere (and under DS_CONV_ALGO=im2col,
+ * implicit or shifted, the reference the unit test compares with). */
+static void convt_paths(ds_node *n, const geom *q, const char *algo)
+{
+    n->ip[15] = n->ip[17] = n->ip[18] = 0;
+#if defined(__AVX512F__)
+    if (algo && (!strcmp(algo, "im2col") || !strcmp(algo, "implicit") || !strcmp(algo, "shifted"))) return;
+    size_t lim = (size_t)1 << 31, khw = (size_t)q->kh * q->kw, work = n->work_bytes / sizeof(float);
+    size_t yp = (size_t)q->n * q->c * (q->h + 2 * q->ph) * (q->w + 2 * q->pw);
+    if (yp >= lim || (size_t)q->n * q->oc * q->oh * q->ow >= lim) return;
+    if (phases_fit(q) && phases_scratch(q) < lim) {
+        n->ip[18] = 1;
+        if (phases_scratch(q) > work) work = phases_scratch(q);
+    }
+    if ((q->sw == 1 || q->sw == 2) && ocv_fits(q->oc / q->groups)) {
+        n->ip[15] = 1;
+        size_t f = ocv_scratch((long)q->n * q->c, q->h + 2 * q->ph, q->w + 2 * q->pw, q->groups, q->oc / q->groups,
+                               (int)(q->c / q->groups * khw));
+        if (f > work) work = f;
+        n->grad_overwrites = 1; /* writes dx whole (adds unless fresh) */
+    }
+    if (dwv_fits(q)) {
+        n->ip[17] = 1;
+        if (dwv_scratch(q) > work) work = dwv_scratch(q);
+    }
+    n->work_bytes = work * sizeof(float);
+#else
+    (void)q, (void)algo;
+#endif
+}
+
 /* Transposed: y[n, g] = col2im(W_gᵀ · X_g) + b with W [C, OCg, KH, KW]; the
  * "convolution" geometry runs from y (c, h, w) to x (oc, oh, ow). */
 static void convt_forward(ds_node *n, ds_graph *g)
 {
     geom q = geom_of(n, 1);
+#if defined(__AVX512F__)
+    if (n->ip[18]) {
+        phases_run(q, n->in[0]->val, n->in[1]->val, n->val, true, g->work);
+        if (n->n_in == 3) bias_forward(n->val, n->in[2]->val, q.n, q.c, (size_t)q.h * q.w);
+        return;
+    }
+#endif
     int cg = q.c / q.groups, xg = q.oc / q.groups, kk = cg * q.kh * q.kw, chunk = n->ip[9];
     size_t ohw = (size_t)q.oh * q.ow, hw = (size_t)q.h * q.w;
     const float *w = n->in[1]->val;
@@ -1805,7 +1986,23 @@ static void convt_backward(ds_node *n, ds_graph *g)
     size_t ohw = (size_t)q.oh * q.ow, hw = (size_t)q.h * q.w;
     const float *w = n->in[1]->val;
     float *dx = n->in[0]->grad, *dw = n->in[1]->grad;
-    for (int s0 = 0; s0 < q.n; s0 += chunk) {
+#if defined(__AVX512F__)
+    bool placed = false;
+    if (n->ip[17] && dw) {
+        dwv_run(q, n->grad, NULL, n->in[0]->val, dw, g->work); /* the padded dy goes to the scratch's start */
+        dw = NULL;
+        placed = true;
+    }
+    if (n->ip[15] && dx) {
+        s1_pass p = {.in = n->grad, .y = dx, .n = q.n, .in_h = q.h, .in_w = q.w, .ph = q.ph, .pw = q.pw,
+                     .kh = q.kh, .kw = q.kw, .dh = q.dh, .dw = q.dw, .ctot = q.c, .cg = cg, .groups = q.groups,
+                     .m = xg, .kk = kk, .oh = q.oh, .ow = q.ow, .octot = q.oc,
+                     .accumulate = !n->in[0]->grad_fresh, .sh = q.sh, .sw = q.sw, .placed = placed};
+        ocv_conv(&p, g, ocv_pack_w, n);
+        dx = NULL;
+    }
+#endif
+    for (int s0 = 0; s0 < q.n && (dx || dw); s0 += chunk) {
         int s = q.n - s0 < chunk ? q.n - s0 : chunk, cols = (int)(s * ohw);
         float *col = g->work, *xm = col + (size_t)kk * cols, *dxm = xm + (size_t)xg * cols;
         for (int gi = 0; gi < q.groups; gi++) {

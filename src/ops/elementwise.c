@@ -320,10 +320,19 @@ static void relu_backward(ds_node *n, ds_graph *g)
     ds_parallel_for((long)ds_numel(n), 1 << 14, n->alias ? relu_mask_range : relu_backward_range, n);
 }
 
-/* y = x > 0 ? x : s·x;  dx = dy·(x > 0 ? 1 : s) */
+/* y = x > 0 ? x : s·x;  dx = dy·(x > 0 ? 1 : s). Fused into its producer
+ * (n->alias, slope in (0, 1]: conv2d stores max(v, s·v)): the gradient it
+ * shares is scaled in place where y ≤ 0 (y > 0 exactly where x > 0). */
+static int leaky_shape(ds_node *n)
+{
+    n->is_leaky = n->fp[0] > 0 && n->fp[0] <= 1;
+    n->grad_overwrites = 1;
+    return same_shape(n);
+}
 static void leaky_forward(ds_node *n, ds_graph *g)
 {
     (void)g;
+    if (n->alias) return;
     const float *x = n->in[0]->val, s = n->fp[0];
     float *y = n->val;
     for (size_t i = 0, e = ds_numel(n); i < e; i++) y[i] = x[i] > 0 ? x[i] : s * x[i];
@@ -333,7 +342,15 @@ static void leaky_backward(ds_node *n, ds_graph *g)
     (void)g;
     const float *x = n->in[0]->val, *dy = n->grad, s = n->fp[0];
     float *dx = n->in[0]->grad;
-    for (size_t i = 0, e = ds_numel(n); i < e; i++) dx[i] += x[i] > 0 ? dy[i] : s * dy[i];
+    size_t e = ds_numel(n);
+    if (n->alias) {
+        for (size_t i = 0; i < e; i++) dx[i] = n->val[i] > 0 ? dx[i] : s * dx[i];
+        return;
+    }
+    if (n->in[0]->grad_fresh)
+        for (size_t i = 0; i < e; i++) dx[i] = x[i] > 0 ? dy[i] : s * dy[i];
+    else
+        for (size_t i = 0; i < e; i++) dx[i] += x[i] > 0 ? dy[i] : s * dy[i];
 }
 
 /* y = x > 0 ? x : α(eˣ − 1);  dx = dy·(x > 0 ? 1 : y + α) */
@@ -402,7 +419,7 @@ static void softplus_backward(ds_node *n, ds_graph *g)
 }
 
 static const ds_op op_relu = {"relu", relu_shape, relu_forward, relu_backward};
-static const ds_op op_leaky = {"leaky_relu", same_shape, leaky_forward, leaky_backward};
+static const ds_op op_leaky = {"leaky_relu", leaky_shape, leaky_forward, leaky_backward};
 static const ds_op op_elu = {"elu", same_shape, elu_forward, elu_backward};
 static const ds_op op_sigmoid = {"sigmoid", same_shape, sigmoid_forward, sigmoid_backward};
 static const ds_op op_tanh = {"tanh", same_shape, tanh_forward, tanh_backward};

@@ -87,11 +87,30 @@ static void linear_backward(ds_node *n, ds_graph *g)
     (void)g;
     int rows = n->shape.d[0], o = n->shape.d[1], k = n->in[1]->shape.d[1];
     const float *dy = n->grad;
-    if (n->in[0]->grad)
-        ds_gemm(false, false, rows, k, o, 1, dy, o, n->in[1]->val, k, n->in[0]->grad_fresh ? 0 : 1,
-                n->in[0]->grad, k);
-    if (n->in[1]->grad)
-        ds_gemm(true, false, o, k, rows, 1, dy, o, n->in[0]->val, k, 1, n->in[1]->grad, k);
+    if (o <= 4) { /* a few outputs (a discriminator's logit): axpys along k, nothing packed */
+        const float *w = n->in[1]->val, *x = n->in[0]->val;
+        float *dx = n->in[0]->grad, *dw = n->in[1]->grad;
+        for (int r = 0; dx && r < rows; r++) {
+            float *d = dx + (size_t)r * k;
+            if (n->in[0]->grad_fresh) memset(d, 0, (size_t)k * sizeof *d);
+            for (int j = 0; j < o; j++) {
+                const float a = dy[(size_t)r * o + j], *wj = w + (size_t)j * k;
+                for (int i = 0; i < k; i++) d[i] += a * wj[i];
+            }
+        }
+        for (int j = 0; dw && j < o; j++)
+            for (int r = 0; r < rows; r++) {
+                const float a = dy[(size_t)r * o + j], *xr = x + (size_t)r * k;
+                float *d = dw + (size_t)j * k;
+                for (int i = 0; i < k; i++) d[i] += a * xr[i];
+            }
+    } else {
+        if (n->in[0]->grad)
+            ds_gemm(false, false, rows, k, o, 1, dy, o, n->in[1]->val, k, n->in[0]->grad_fresh ? 0 : 1,
+                    n->in[0]->grad, k);
+        if (n->in[1]->grad)
+            ds_gemm(true, false, o, k, rows, 1, dy, o, n->in[0]->val, k, 1, n->in[1]->grad, k);
+    }
     if (n->n_in == 3 && n->in[2]->grad) {
         float *db = n->in[2]->grad;
         for (int r = 0; r < rows; r++)

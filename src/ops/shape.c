@@ -95,18 +95,25 @@ static int reshape_shape(ds_node *n)
                              ds_shape_str(*x, sx, sizeof sx), total,
                              ds_shape_str(n->shape, sy, sizeof sy));
     }
+    n->is_view = true;       /* compile may make it share its input's buffers */
+    n->grad_overwrites = 1; /* backward writes dx whole when it is fresh */
     return 0;
 }
 
+/* A view (n->alias: compile found nothing else reading the input, the
+ * tensors are contiguous) shares its input's value and gradient: nothing
+ * to do either way. Otherwise a copy. */
 static void reshape_forward(ds_node *n, ds_graph *g)
 {
     (void)g;
+    if (n->alias) return;
     memcpy(n->val, n->in[0]->val, ds_numel(n) * sizeof(float));
 }
 
 static void reshape_backward(ds_node *n, ds_graph *g)
 {
     (void)g;
+    if (n->alias) return; /* dy is dx: the graph marked it fresh rather than zeroing it */
     float *dx = n->in[0]->grad;
     if (n->in[0]->grad_fresh) memcpy(dx, n->grad, ds_numel(n) * sizeof *dx);
     else

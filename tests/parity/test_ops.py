@@ -217,6 +217,14 @@ def test_conv():
     conv_case("conv_transpose2d groups 3 stride 3 outpad 2", (1, 6, 3, 4), (6, 1, 2, 3), True,
               transposed=True, stride=3, output_padding=2, groups=3)
     conv_case("conv_transpose2d 1x1", (2, 5, 3, 4), (5, 4, 1, 1), True, transposed=True)
+    # the DCGAN's 4x4 stride-2 layers (AVX-512: transposed forward and strided dx by phases, transposed dx by
+    # the ocv tile, dW of both by dwv 4 wide), with groups and output padding
+    conv_case("conv_transpose2d 64->32 4x4 stride 2 pad 1 (DCGAN g_up1)", (3, 64, 7, 7), (64, 32, 4, 4), False,
+              transposed=True, stride=2, pad=1)
+    conv_case("conv2d 32->64 4x4 stride 2 pad 1 (DCGAN d_conv2)", (3, 32, 14, 14), (64, 32, 4, 4), False,
+              stride=2, pad=1)
+    conv_case("conv_transpose2d groups 2 of 16->32 4x4 stride 2 pad 1 outpad 1 (phases)", (2, 32, 5, 6),
+              (32, 32, 4, 4), True, transposed=True, stride=2, pad=1, output_padding=1, groups=2)
 
 
 # ---- pooling ---------------------------------------------------------------
