@@ -10,6 +10,7 @@
  * GFLOPS measured on the CI machine), see docs/design.md.
  */
 #include "internal.h"
+#include "transpose8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -87,32 +88,6 @@ typedef struct {
     int m, k, jc, pc, ic, nc, kc, mc;
 } gemm_job;
 
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
-
-/* d[k·ld + j] = src[j·sj + k] for an 8×8 block: three rounds of shuffles
- * (unpack pairs, then pairs of pairs, then halves) instead of 64 scalar
- * strided stores (__builtin_shufflevector: GCC 12 and clang) */
-static void transpose8(const float *src, long sj, float *d, int ld)
-{
-    v8 r[8], t[8], u[8];
-    for (int i = 0; i < 8; i++) memcpy(&r[i], src + i * sj, sizeof r[i]);
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-    }
-    for (int i = 0; i < 8; i += 4)
-        for (int h = 0; h < 2; h++) {
-            u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-            u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-        }
-    for (int i = 0; i < 4; i++) {
-        v8 lo = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-        v8 hi = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-        memcpy(d + (size_t)i * ld, &lo, sizeof lo);
-        memcpy(d + (size_t)(i + 4) * ld, &hi, sizeof hi);
-    }
-}
-
 void ds_mat_dense(const ds_mat *m, int k0, int kc, int j0, int w, float *d, int ld)
 {
     if (m->sj == 1) { /* rows run along memory: a plain copy (inlined: a call per row cost more) */
@@ -130,7 +105,7 @@ void ds_mat_dense(const ds_mat *m, int k0, int kc, int j0, int w, float *d, int 
         for (; j + 8 <= w; j += 8) {
             const float *src = m->p + (j0 + j) * m->sj + k0;
             int k = 0;
-            for (; k + 8 <= kc; k += 8) transpose8(src + k, m->sj, d + (size_t)k * ld + j, ld);
+            for (; k + 8 <= kc; k += 8) ds_transpose8(src + k, m->sj, d + (size_t)k * ld + j, ld);
             for (; k < kc; k++)
                 for (int jj = 0; jj < 8; jj++) d[(size_t)k * ld + j + jj] = src[jj * m->sj + k];
         }

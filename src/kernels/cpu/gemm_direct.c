@@ -17,6 +17,7 @@
  * epilogue (an activation) while it is in cache.
  */
 #include "internal.h"
+#include "transpose8.h"
 
 #include <string.h>
 #if defined(__AVX512F__)
@@ -195,30 +196,6 @@ void ds_gemm_direct(bool ta, int m, int n, int k, float alpha, const float *a, i
 
 /* ---- dst [cols × rows] = srcᵀ, for an operand needed transposed ---- */
 
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
-
-/* d[j·ld + i] = s[i·ls + j] for an 8×8 block, in registers */
-static void t8(const float *s, long ls, float *d, long ld)
-{
-    v8 r[8], t[8], u[8];
-    for (int i = 0; i < 8; i++) memcpy(&r[i], s + i * ls, sizeof r[i]);
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-    }
-    for (int i = 0; i < 8; i += 4)
-        for (int h = 0; h < 2; h++) {
-            u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-            u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-        }
-    for (int i = 0; i < 4; i++) {
-        v8 lo = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-        v8 hi = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-        memcpy(d + (size_t)i * ld, &lo, sizeof lo);
-        memcpy(d + (size_t)(i + 4) * ld, &hi, sizeof hi);
-    }
-}
-
 typedef struct {
     int rows, cols;
     const float *s;
@@ -235,7 +212,7 @@ static void tr_range(void *arg, long lo, long hi)
     for (int j = (int)lo * 8; j < j1; j += 8) {
         int i = 0;
         if (j + 8 <= q->cols)
-            for (; i + 8 <= q->rows; i += 8) t8(q->s + (size_t)i * q->ls + j, q->ls, q->d + (size_t)j * q->ld + i, q->ld);
+            for (; i + 8 <= q->rows; i += 8) ds_transpose8(q->s + (size_t)i * q->ls + j, q->ls, q->d + (size_t)j * q->ld + i, q->ld);
         for (int jj = j; jj < j + 8 && jj < q->cols; jj++)
             for (int ii = i; ii < q->rows; ii++) q->d[(size_t)jj * q->ld + ii] = q->s[(size_t)ii * q->ls + jj];
     }
