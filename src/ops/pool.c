@@ -146,6 +146,57 @@ static void maxpool_forward_planes(void *arg, long lo, long hi)
     }
 }
 
+#if defined(__AVX512F__)
+/* The 2x2/2 window's backward for one output row, 16 outputs at a time:
+ * each input of the two rows gets its output's gradient where the argmax
+ * points at it and nothing elsewhere, the even and odd columns interleaved
+ * back (the forward's split undone), so the rows are written whole instead
+ * of zeroed and then scattered into. fresh: dx = 0 + g (as memset then +=,
+ * −0 included); otherwise dx += g under the mask only (dx elsewhere
+ * untouched). relu_y: the masked input relu's rule (g = y > 0 ? dy : 0). */
+static void pool22_back_row(float *dx, int w, int oy, int ow, const float *dy, const int32_t *a, const float *relu_y,
+                            bool fresh)
+{
+    const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    const __m512i lane2 = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512 zero = _mm512_setzero_ps();
+    float *r0 = dx + (size_t)(2 * oy) * w, *r1 = r0 + w;
+    for (int ox = 0; ox < ow; ox += 16) {
+        int nout = ow - ox < 16 ? ow - ox : 16, cols = 2 * nout;
+        __mmask16 out = (__mmask16)((1u << nout) - 1);
+        __mmask16 lo = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+        __mmask16 hi = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+        __m512 g = _mm512_maskz_loadu_ps(out, dy + (size_t)oy * ow + ox);
+        if (relu_y) g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(out, relu_y + (size_t)oy * ow + ox),
+                                                               zero, _CMP_GT_OQ), g);
+        /* the argmax's offset from its window's top-left input: 0, 1, w or w + 1 */
+        __m512i d = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(out, a + (size_t)oy * ow + ox),
+                                     _mm512_add_epi32(_mm512_set1_epi32(2 * oy * w + 2 * ox), lane2));
+        __mmask16 at[4] = {_mm512_mask_cmpeq_epi32_mask(out, d, _mm512_setzero_si512()),
+                           _mm512_mask_cmpeq_epi32_mask(out, d, _mm512_set1_epi32(1)),
+                           _mm512_mask_cmpeq_epi32_mask(out, d, _mm512_set1_epi32(w)),
+                           _mm512_mask_cmpeq_epi32_mask(out, d, _mm512_set1_epi32(w + 1))};
+        for (int row = 0; row < 2; row++) {
+            float *r = (row ? r1 : r0) + 2 * ox;
+            __m512 ev = _mm512_maskz_mov_ps(at[2 * row], g), od = _mm512_maskz_mov_ps(at[2 * row + 1], g);
+            __m512 vlo = _mm512_permutex2var_ps(ev, lo_idx, od), vhi = _mm512_permutex2var_ps(ev, hi_idx, od);
+            if (fresh) {
+                _mm512_mask_storeu_ps(r, lo, _mm512_add_ps(vlo, zero));
+                _mm512_mask_storeu_ps(r + 16, hi, _mm512_add_ps(vhi, zero));
+            } else { /* only the argmax inputs: the masks interleaved as the values were */
+                __m512i one = _mm512_set1_epi32(-1);
+                __m512i me = _mm512_maskz_mov_epi32(at[2 * row], one), mo = _mm512_maskz_mov_epi32(at[2 * row + 1], one);
+                __mmask16 plo = _mm512_mask_test_epi32_mask(lo, _mm512_permutex2var_epi32(me, lo_idx, mo), one);
+                __mmask16 phi = _mm512_mask_test_epi32_mask(hi, _mm512_permutex2var_epi32(me, hi_idx, mo), one);
+                _mm512_mask_storeu_ps(r, plo, _mm512_add_ps(_mm512_maskz_loadu_ps(plo, r), vlo));
+                _mm512_mask_storeu_ps(r + 16, phi, _mm512_add_ps(_mm512_maskz_loadu_ps(phi, r + 16), vhi));
+            }
+        }
+    }
+}
+#endif
+
 /* dx[argmax] += dy */
 static void maxpool_backward_planes(void *arg, long lo, long hi)
 {
@@ -157,6 +208,16 @@ static void maxpool_backward_planes(void *arg, long lo, long hi)
         float *dx = n->in[0]->grad + p * hw;
         const float *dy = n->grad + p * ohw;
         const int32_t *a = argmax + p * ohw;
+#if defined(__AVX512F__)
+        /* the 2x2/2 window tiling the plane exactly: every input row written once */
+        int h = xs->d[2], w = xs->d[3];
+        if (n->ip[0] == 2 && n->ip[1] == 2 && n->ip[2] == 2 && n->ip[3] == 2 && n->ip[4] == 0 && n->ip[5] == 0 &&
+            h % 2 == 0 && w % 2 == 0) {
+            for (int oy = 0, oh = h / 2; oy < oh; oy++)
+                pool22_back_row(dx, w, oy, w / 2, dy, a, n->ip[7] ? n->val + p * ohw : NULL, n->in[0]->grad_fresh);
+            continue;
+        }
+#endif
         if (n->in[0]->grad_fresh) memset(dx, 0, hw * sizeof *dx); /* plane by plane, while it is in cache */
         if (n->ip[7]) { /* the input relu's mask (y > 0) at the maxima: its own pass skipped */
             const float *y = n->val + p * ohw;
