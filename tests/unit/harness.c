@@ -6,6 +6,17 @@
 
 int ds_t_pass, ds_t_fail;
 
+double ds_test_rel_err(const float *a, const float *ref, size_t n)
+{
+    double e = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        if (d > e || d != d) e = d != d ? 1e30 : d;
+        if (fabs(ref[i]) > m) m = fabs(ref[i]);
+    }
+    return m > 0 ? e / m : e;
+}
+
 int ds_test_summary(const char *suite)
 {
     printf("%s: %d passed, %d failed\n", suite, ds_t_pass, ds_t_fail);

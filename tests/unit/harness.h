@@ -31,6 +31,10 @@ extern int ds_t_pass, ds_t_fail;
         }                                                                            \
     } while (0)
 
+/* max |a − ref| over max |ref| (the absolute error when ref is all zeros;
+ * 1e30 when any difference is NaN): a kernel against its reference path. */
+double ds_test_rel_err(const float *a, const float *ref, size_t n);
+
 /* Prints "N passed, N failed" and returns the exit status for main. */
 int ds_test_summary(const char *suite);
 

@@ -101,17 +101,6 @@ static int run_leaky(int fuse, const char *algo, int stride, float *y, float *dx
     return rc;
 }
 
-static double rel_err(const float *a, const float *ref, size_t n)
-{
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - ref[i]);
-        if (d > e || d != d) e = d != d ? 1e30 : d;
-        if (fabs(ref[i]) > m) m = fabs(ref[i]);
-    }
-    return m > 0 ? e / m : e;
-}
-
 int main(void)
 {
     /* transposed, n, c (input channels), h, w, k (output channels), kernel, stride, pad, output_padding, groups,
@@ -151,7 +140,7 @@ int main(void)
         size_t ny, nx, nw;
         CHECK(run(t, "im2col", &ry, &rx, &rw, &ny, &nx, &nw) == 0);
         CHECK(run(t, NULL, &y, &dx, &dw, &ny, &nx, &nw) == 0);
-        double e[3] = {rel_err(y, ry, ny), rel_err(dx, rx, nx), rel_err(dw, rw, nw)};
+        double e[3] = {ds_test_rel_err(y, ry, ny), ds_test_rel_err(dx, rx, nx), ds_test_rel_err(dw, rw, nw)};
         printf("%s n%d c%d %dx%d k%d %dx%d stride %d pad %d opad %d groups %d%s: y %.2e dx %.2e dW %.2e\n",
                t->transposed ? "conv_transpose2d" : "conv2d", t->n, t->c, t->h, t->w, t->k, t->ks, t->ks, t->stride,
                t->pad, t->opad, t->groups, t->bias ? " bias" : "", e[0], e[1], e[2]);

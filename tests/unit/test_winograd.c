@@ -54,17 +54,6 @@ static int run(const conv_case *t, const char *algo, float **y, float **dx, floa
     return rc;
 }
 
-static double rel_err(const float *a, const float *ref, size_t n)
-{
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - ref[i]);
-        if (d > e || d != d) e = d != d ? 1e30 : d;
-        if (fabs(ref[i]) > m) m = fabs(ref[i]);
-    }
-    return m > 0 ? e / m : e;
-}
-
 int main(void)
 {
     const conv_case cases[] = {
@@ -88,7 +77,7 @@ int main(void)
         for (int a = 0; a < 2; a++) {
             float *y, *dx, *dw;
             CHECK(run(t, algos[a], &y, &dx, &dw, &ny, &nx, &nw) == 0);
-            double e[3] = {rel_err(y, ry, ny), rel_err(dx, rx, nx), rel_err(dw, rw, nw)};
+            double e[3] = {ds_test_rel_err(y, ry, ny), ds_test_rel_err(dx, rx, nx), ds_test_rel_err(dw, rw, nw)};
             printf("%-9s n%d c%d %dx%d k%d %dx%d pad %d%s: y %.2e dx %.2e dW %.2e\n", algos[a], t->n, t->c, t->h,
                    t->w, t->k, t->ks ? t->ks : 3, t->ks ? t->ks : 3, t->pad, t->relu ? " relu" : "", e[0], e[1], e[2]);
             for (int j = 0; j < 3; j++) {
