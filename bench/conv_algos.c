@@ -1,11 +1,12 @@
-/* conv_algos.c — one convolution layer's forward and dx times under the
+/* conv_algos.c — one convolution layer's forward, dx and dW times under the
  * current DS_CONV_ALGO (bench/winograd.py runs it alternately per algorithm
  * and reports the ratios). Prints one JSON line.
  *
  *   conv_algos N C H W K KSIZE PAD [REPS]
  *
  * forward_ms: the median of REPS forward passes (eval mode); dx_ms: of REPS
- * backward passes reaching the input only (no parameter gradients). */
+ * backward passes reaching the input only (no parameter gradients); dw_ms:
+ * of REPS backward passes with the parameter gradients too, less dx_ms. */
 #include "deepsky.h"
 
 #include <stdio.h>
@@ -57,9 +58,18 @@ int main(int argc, char **argv)
     }
     qsort(tf, (size_t)reps, sizeof *tf, cmp_double);
     qsort(tb, (size_t)reps, sizeof *tb, cmp_double);
+    double dx_ms = tb[reps / 2] * 1e3;
+    if (ds_graph_set_param_grads(g, 1) != 0) return 1;
+    for (int r = 0; r < reps + 2; r++) {
+        ds_graph_forward(g);
+        double t1 = ds_now();
+        ds_graph_backward(g, y, dy);
+        if (r >= 2) tb[r - 2] = ds_now() - t1;
+    }
+    qsort(tb, (size_t)reps, sizeof *tb, cmp_double);
     double flop = 2.0 * n * k * c * ks * ks * (double)(h + 2 * pad - ks + 1) * (w + 2 * pad - ks + 1);
-    printf("{\"forward_ms\": %.4f, \"dx_ms\": %.4f, \"direct_gflop\": %.4f}\n", tf[reps / 2] * 1e3, tb[reps / 2] * 1e3,
-           flop / 1e9);
+    printf("{\"forward_ms\": %.4f, \"dx_ms\": %.4f, \"dw_ms\": %.4f, \"direct_gflop\": %.4f}\n", tf[reps / 2] * 1e3,
+           dx_ms, tb[reps / 2] * 1e3 - dx_ms, flop / 1e9);
     free(dy), free(tf), free(tb);
     ds_graph_free(g);
     return 0;

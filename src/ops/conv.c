@@ -23,7 +23,7 @@
  * 9 explicit chunk S; 10 implicit forward/dW; 11 implicit dx; 12 shifted
  * forward; 13 shifted dx; 14 streamed dW; 15 ocv forward; 16 ocv dx; 17
  * dwv dW; 18 strided dx by phases; 19 Winograd candidates (bits 0, 1: the
- * forward by F(2×2) or F(4×4); 2, 3: dx) (set by the shape rule).
+ * forward by F(2×2) or F(4×4); 2, 3: dx; 4, 5: dW) (set by the shape rule).
  */
 #include "internal.h"
 #include "conv_thin.h"
@@ -319,6 +319,12 @@ static int conv_shape_common(ds_node *n, int transposed)
                 if (!ds_wino_fits(&wp)) continue;
                 n->ip[19] |= 1 << (2 * pass + v);
                 size_t f = ds_wino_scratch(&wp);
+                if (f > work) work = f;
+                if (pass == 1) continue;
+                /* dW from the forward's transforms (bits 4, 5) */
+                if (!ds_wino_dw_fits(&wp)) continue;
+                n->ip[19] |= 1 << (4 + v);
+                f = ds_wino_dw_scratch(&wp);
                 if (f > work) work = f;
             }
         }
@@ -1777,6 +1783,82 @@ chosen:
     return algo;
 }
 
+/* dW by Winograd (algo ALGO_W2 or ALGO_W4): dW += of the forward's x and dy into dw */
+static void wino_dw_run(const ds_node *n, ds_graph *g, int algo, float *dw)
+{
+    geom q = geom_of(n, 0);
+    ds_wino_pass w = {.in = n->in[0]->val, .n = q.n, .c = q.c, .h = q.h, .w_ = q.w, .ph = q.ph, .pw = q.pw,
+                      .k = q.oc, .oh = q.oh, .ow = q.ow, .m = algo, .r = q.kh, .dy = n->grad, .dw = dw};
+    ds_wino_dw(&w, g->work);
+}
+
+/* The dW algorithm of n: pinned by DS_CONV_ALGO=winograd2|winograd4 where
+ * it applies; by default a fixed rule from the measurements (bench/PROFILE.md),
+ * for ≥ 16 samples and channels in and out: F(2×2, 5×5) for 5×5 kernels,
+ * F(4×4, 3×3) for 3×3 ones from 64 → 64 channels on (16 → 16 lost, 32 → 32
+ * tied), the direct dW elsewhere; with DS_CONV_ALGO=auto the fastest of the direct dW
+ * (dwv) and the Winograd ones timed as wino_choice does, at the first
+ * backward (timed = 0, before it: -1, not known yet). */
+static int wino_dw_choice(ds_node *n, ds_graph *g, int timed)
+{
+    int avail = (n->ip[19] >> 4) & 3;
+    if (!avail) return ALGO_DIRECT;
+    const char *pin = getenv("DS_CONV_ALGO");
+    if (pin && !strcmp(pin, "winograd2")) return avail & 1 ? ALGO_W2 : ALGO_DIRECT;
+    if (pin && !strcmp(pin, "winograd4")) return avail & 2 ? ALGO_W4 : ALGO_DIRECT;
+    geom q = geom_of(n, 0);
+    if (!pin) {
+        if (q.n < 16 || q.c < 16 || q.oc < 16) return ALGO_DIRECT;
+        if (q.kh == 5) return avail & 1 ? ALGO_W2 : ALGO_DIRECT;
+        return (long)q.c * q.oc >= 4096 && avail & 2 ? ALGO_W4 : ALGO_DIRECT;
+    }
+    int key[11] = {2, q.n, q.c, q.oc, q.h, q.w, q.ph, q.pw, avail, q.kh, 1};
+    int algo = -1;
+    pthread_mutex_lock(&wino_lock);
+    for (int i = 0; i < wino_cached && algo < 0; i++)
+        if (!memcmp(wino_cache[i].key, key, sizeof key)) algo = wino_cache[i].algo;
+    pthread_mutex_unlock(&wino_lock);
+    if (algo >= 0 || !timed) return algo;
+    const int algos[3] = {ALGO_DIRECT, ALGO_W2, ALGO_W4};
+    double best[3] = {0, 0, 0};
+    size_t nw = ds_numel(n->in[1]);
+    float *tmp = calloc(nw, sizeof *tmp);
+    if (!tmp) return ALGO_DIRECT;
+    for (int a = 0; a < 3; a++) best[a] = a ? (avail & (1 << (a - 1)) ? 1e30 : 0) : n->ip[17] ? 1e30 : 0;
+    for (int r = 0; r < 4; r++)
+        for (int a = 0; a < 3; a++) {
+            if (best[a] == 0) continue;
+            double t0 = ds_now();
+#if defined(__AVX512F__)
+            if (a == 0) dwv_run(q, n->in[0]->val, NULL, n->grad, tmp, g->work);
+            else
+#endif
+                wino_dw_run(n, g, algos[a], tmp);
+            double t = ds_now() - t0;
+            if (r && t < best[a]) best[a] = t;
+        }
+    free(tmp);
+    algo = ALGO_DIRECT;
+    double t = best[0] ? best[0] / 1.05 : 1e30;
+    for (int a = 1; a < 3; a++)
+        if (best[a] > 0 && best[a] < t) t = best[a], algo = algos[a];
+    if (!best[0] && algo == ALGO_DIRECT) algo = avail & 1 ? ALGO_W2 : ALGO_W4; /* no dwv to time against */
+    pthread_mutex_lock(&wino_lock);
+    if (wino_cached < WINO_CACHE) {
+        memcpy(wino_cache[wino_cached].key, key, sizeof key);
+        wino_cache[wino_cached++].algo = algo;
+    }
+    pthread_mutex_unlock(&wino_lock);
+    const char *prof = getenv("DS_PROFILE");
+    if (prof && atoi(prof) > 0)
+        fprintf(stderr,
+                "profile (DS_PROFILE): conv %s dW [%d,%d,%d,%d]->%d %dx%d: direct %.3f ms, winograd2 %.3f, "
+                "winograd4 %.3f: %s (timed)\n",
+                n->name ? n->name : "?", q.n, q.c, q.h, q.w, q.oc, q.kh, q.kw, best[0] * 1e3, best[1] * 1e3,
+                best[2] * 1e3, algo == ALGO_W2 ? "winograd2" : algo == ALGO_W4 ? "winograd4" : "direct");
+    return algo;
+}
+
 static void conv_forward_explicit(ds_node *n, ds_graph *g);
 
 /* a fused leaky relu where the pass did not store it: y = max(y, s·y) in place */
@@ -1796,7 +1878,9 @@ static void conv_forward(ds_node *n, ds_graph *g)
     int wa = wino_choice(n, g, 0);
     if (wa != ALGO_DIRECT) {
         s1_pass p = s1_of(n, 0);
-        if (n->saved) { /* dW (dwv) reads the padded x the direct forward would have kept */
+        /* dW (dwv) reads the padded x the direct forward would have kept (dW by
+         * Winograd does not; under auto dW's choice is not known yet: -1) */
+        if (n->saved && wino_dw_choice(n, g, 0) <= ALGO_DIRECT) {
             geom q = geom_of(n, 0);
             place(p.in, (long)q.n * q.c, q.h, q.w, q.ph, q.pw, q.h + 2 * q.ph, q.w + 2 * q.pw, n->saved);
         }
@@ -1851,6 +1935,13 @@ static void conv_backward(ds_node *n, ds_graph *g)
     size_t ohw = (size_t)q.oh * q.ow;
     const float *w = n->in[1]->val;
     float *dx = n->in[0]->grad, *dw = n->in[1]->grad;
+    if (dw && n->ip[19] >> 4) {
+        int wa = wino_dw_choice(n, g, 1);
+        if (wa != ALGO_DIRECT) {
+            wino_dw_run(n, g, wa, dw);
+            dw = NULL;
+        }
+    }
 #if defined(__AVX512F__)
     if (n->ip[17] && dw) {
         conv_dw_ocv(n, g);
@@ -1865,7 +1956,7 @@ static void conv_backward(ds_node *n, ds_graph *g)
         conv_dw_implicit(n, g);
         dw = NULL;
     }
-    if (dx && n->ip[19] >> 2) {
+    if (dx && (n->ip[19] >> 2) & 3) {
         int wa = wino_choice(n, g, 1);
         if (wa != ALGO_DIRECT) {
             s1_pass p = s1_of(n, 1);

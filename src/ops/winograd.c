@@ -480,3 +480,306 @@ void ds_wino_conv(const ds_wino_pass *p, float *work)
     lanes_job oj = {p, &q, yp};
     if (!q.fused) ds_parallel_for((long)q.nb * p->k, 1, from_lanes_range, &oj);
 }
+
+/* ---- dW: dU_ξ [K × C] = Σ_tiles (A dY Aᵀ)_ξ · V_ξᵀ, dW = Gᵀ dU G ----
+ *
+ * The forward's layout: a row block's x copied to lanes as above (VW tiles
+ * a vector), dy likewise ([k][m][tw·m][VW], zero past the output edge and
+ * the batch). A group of TV tile positions of one row block (TV·VW tiles)
+ * is transformed (V = Bᵀ d B, dM = A dY Aᵀ); V is transposed by 16×16
+ * blocks into [ξ][tile][c], dM stays [ξ][k][tile], so that the product's
+ * reduction over tiles reads one tile's input channels as vectors and its
+ * output channels as broadcasts: an R × NV tile of dU (R output channels,
+ * NV·16 input channels in lanes) stays in registers for the whole group,
+ * (R + NV) loads per R·NV FMAs. Row blocks are split into DWC chunks by
+ * the shape alone, each summing into its own partial dU in float; the
+ * partials are added in double in chunk order and transformed back
+ * (Gᵀ dU G, in double): the result does not depend on the thread count. */
+#if defined(__AVX512F__)
+#define DWC 8 /* chunks of row blocks, at most */
+
+typedef struct {
+    int a, th, tw, wp, nb, cp, tv, chunks, slots;
+    size_t xs, ds, vx, mx, vt, mt, part, per_slot; /* floats */
+} dplan;
+
+static dplan dplan_of(const ds_wino_pass *p)
+{
+    dplan q;
+    q.a = p->m + p->r - 1;
+    q.th = (p->oh + p->m - 1) / p->m, q.tw = (p->ow + p->m - 1) / p->m;
+    q.wp = q.tw * p->m + p->r - 1;
+    q.nb = (int)(((long)p->n * q.th + VW - 1) / VW);
+    q.cp = (p->c + 15) / 16 * 16;
+    /* a group's transposed V and dM about 512 KiB */
+    long per_tv = (long)q.a * q.a * (q.cp + p->k) * VW;
+    q.tv = (int)(131072 / per_tv);
+    if (q.tv < 1) q.tv = 1;
+    if (q.tv > q.tw) q.tv = q.tw;
+    q.chunks = q.nb < DWC ? q.nb : DWC;
+    int threads = ds_num_threads();
+    q.slots = threads < q.chunks ? threads : q.chunks;
+    q.xs = up16((size_t)p->c * q.a * q.wp * VW), q.ds = up16((size_t)p->k * p->m * q.tw * p->m * VW);
+    /* one ξ's V and dM (+ 16: not 4 KiB apart, which would fill one L1 set) */
+    q.vx = (size_t)q.tv * VW * q.cp + 16, q.mx = up16((size_t)q.tv * VW * p->k) + 16;
+    q.vt = (size_t)q.a * q.a * q.vx, q.mt = (size_t)q.a * q.a * q.mx;
+    q.part = (size_t)q.a * q.a * p->k * q.cp;
+    q.per_slot = q.xs + q.ds + q.vt + q.mt;
+    return q;
+}
+
+int ds_wino_dw_fits(const ds_wino_pass *p)
+{
+    ds_wino_pass f = *p;
+    f.flip = 0;
+    return ds_wino_fits(&f) && p->c <= 4096 && p->k <= 4096;
+}
+
+size_t ds_wino_dw_scratch(const ds_wino_pass *p)
+{
+    dplan q = dplan_of(p);
+    return 16 + (size_t)q.chunks * q.part + (size_t)q.slots * q.per_slot + 2 * q.part;
+}
+
+/* A y: m values to α (the transposes of AT2, AT4, AT26) */
+#define A2(d, sd, o, so)                                                                                    \
+    do {                                                                                                    \
+        vf y0 = (d)[0], y1 = (d)[sd];                                                                       \
+        (o)[0] = y0, (o)[so] = y0 + y1, (o)[2 * (so)] = y0 - y1, (o)[3 * (so)] = -y1;                       \
+    } while (0)
+#define A4(d, sd, o, so)                                                                                    \
+    do {                                                                                                    \
+        vf y0 = (d)[0], y1 = (d)[sd], y2 = (d)[2 * (sd)], y3 = (d)[3 * (sd)];                               \
+        vf e_ = y0 + y2, o_ = y1 + y3, e4_ = y0 + 4.f * y2, o4_ = 2.f * y1 + 8.f * y3;                      \
+        (o)[0] = y0, (o)[so] = e_ + o_, (o)[2 * (so)] = e_ - o_, (o)[3 * (so)] = e4_ + o4_,                 \
+        (o)[4 * (so)] = e4_ - o4_, (o)[5 * (so)] = y3;                                                      \
+    } while (0)
+#define A26(d, sd, o, so)                                                                                   \
+    do {                                                                                                    \
+        vf y0 = (d)[0], y1 = (d)[sd], t_ = 2.f * y1;                                                        \
+        (o)[0] = y0, (o)[so] = y0 + y1, (o)[2 * (so)] = y0 - y1, (o)[3 * (so)] = y0 + t_,                   \
+        (o)[4 * (so)] = y0 - t_, (o)[5 * (so)] = y1;                                                        \
+    } while (0)
+
+/* du[r][j·16..] += Σ_t bs[r·ldb + t] · vs[t·ldv + j·16..]: R output channels (broadcast) by NV vectors of input channels */
+static inline __attribute__((always_inline)) void dw_tile(int R, int NV, const float *bs, int ldb, const float *vs,
+                                                          int ldv, int tiles, float *du, int ldu)
+{
+    __m512 acc[24][4];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NV; j++) acc[r][j] = _mm512_loadu_ps(du + (size_t)r * ldu + j * 16);
+    for (int t = 0; t < tiles; t++) {
+        __m512 v[4];
+        for (int j = 0; j < NV; j++) v[j] = _mm512_load_ps(vs + (size_t)t * ldv + j * 16);
+        for (int r = 0; r < R; r++) {
+            __m512 b = _mm512_set1_ps(bs[(size_t)r * ldb + t]);
+            for (int j = 0; j < NV; j++) acc[r][j] = _mm512_fmadd_ps(b, v[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NV; j++) _mm512_storeu_ps(du + (size_t)r * ldu + j * 16, acc[r][j]);
+}
+
+typedef void (*dw_fn)(const float *bs, int ldb, const float *vs, int ldv, int tiles, float *du, int ldu);
+#define DWT(NV, R)                                                                                          \
+    static void dwt_##NV##_##R(const float *bs, int ldb, const float *vs, int ldv, int tiles, float *du,    \
+                               int ldu)                                                                     \
+    {                                                                                                       \
+        dw_tile(R, NV, bs, ldb, vs, ldv, tiles, du, ldu);                                                   \
+    }
+DWT(1, 1) DWT(1, 2) DWT(1, 3) DWT(1, 4) DWT(1, 5) DWT(1, 6) DWT(1, 7) DWT(1, 8) DWT(1, 9) DWT(1, 10) DWT(1,
+11) DWT(1, 12) DWT(1, 13) DWT(1, 14) DWT(1, 15) DWT(1, 16) DWT(1, 17) DWT(1, 18) DWT(1, 19) DWT(1, 20) DWT(1,
+21) DWT(1, 22) DWT(1, 23) DWT(1, 24) DWT(2, 1) DWT(2, 2) DWT(2, 3) DWT(2, 4) DWT(2, 5) DWT(2, 6) DWT(2, 7)
+DWT(2, 8) DWT(2, 9) DWT(2, 10) DWT(2, 11) DWT(2, 12) DWT(3, 1) DWT(3, 2) DWT(3, 3) DWT(3, 4) DWT(3, 5) DWT(3,
+6) DWT(3, 7) DWT(3, 8) DWT(4, 1) DWT(4, 2) DWT(4, 3) DWT(4, 4) DWT(4, 5) DWT(4, 6)
+#define E(NV, R) [R] = dwt_##NV##_##R,
+static const dw_fn dwt[5][25] = {
+    [1] = {E(1, 1) E(1, 2) E(1, 3) E(1, 4) E(1, 5) E(1, 6) E(1, 7) E(1, 8) E(1, 9) E(1, 10) E(1, 11) E(1, 12) E(1, 13) E(1, 14) E(1, 15) E(1, 16) E(1, 17) E(1, 18) E(1, 19) E(1, 20) E(1, 21) E(1, 22) E(1, 23) E(1, 24)},
+    [2] = {E(2, 1) E(2, 2) E(2, 3) E(2, 4) E(2, 5) E(2, 6) E(2, 7) E(2, 8) E(2, 9) E(2, 10) E(2, 11) E(2, 12)},
+    [3] = {E(3, 1) E(3, 2) E(3, 3) E(3, 4) E(3, 5) E(3, 6) E(3, 7) E(3, 8)},
+    [4] = {E(4, 1) E(4, 2) E(4, 3) E(4, 4) E(4, 5) E(4, 6)},
+};
+static const int dwt_rmax[5] = {0, 24, 12, 8, 6};
+#undef E
+
+typedef struct {
+    const ds_wino_pass *p;
+    const dplan *q;
+    float *part, *slots;
+    double *us; /* [α²][k][cp]: the partials' sum */
+} dw_job;
+
+/* tile positions tx0 .. tx0 + cnt of the row block in xl (x) and dl (dy):
+ * vt [α²][cnt·VW][cp] (transposed), mt [α²][k][cnt·VW] (as computed) */
+static void dw_transform(const ds_wino_pass *p, const dplan *q, const float *xl, const float *dl, int tx0, int cnt,
+                         float *vt, float *mt)
+{
+    const int a = q->a, m = p->m, tiles = cnt * VW, dwp = q->tw * m;
+    __m512 tmp[36][16];
+    for (int g = 0; g < cnt; g++) {
+        int tx = tx0 + g;
+        for (int c0 = 0; c0 < q->cp; c0 += 16) {
+            for (int cc = 0; cc < 16; cc++) {
+                int c = c0 + cc;
+                vf d[36], e[36];
+                if (c >= p->c) {
+                    for (int x = 0; x < a * a; x++) tmp[x][cc] = _mm512_setzero_ps();
+                    continue;
+                }
+                const float *xc = xl + (size_t)c * a * q->wp * VW + (size_t)tx * m * VW;
+                for (int y = 0; y < a; y++)
+                    for (int x = 0; x < a; x++) d[y * a + x] = loadv(xc + ((size_t)y * q->wp + x) * VW);
+                if (a == 4) {
+                    for (int x = 0; x < 4; x++) BT2(d + x, 4, e + x, 4);
+                    for (int y = 0; y < 4; y++) BT2(e + y * 4, 1, d + y * 4, 1);
+                } else {
+                    for (int x = 0; x < 6; x++) BT4(d + x, 6, e + x, 6);
+                    for (int y = 0; y < 6; y++) BT4(e + y * 6, 1, d + y * 6, 1);
+                }
+                for (int x = 0; x < a * a; x++) tmp[x][cc] = (__m512)d[x];
+            }
+            for (int x = 0; x < a * a; x++) {
+                transpose16(tmp[x]);
+                float *o = vt + (size_t)x * q->vx + (size_t)g * VW * q->cp + c0;
+                for (int l = 0; l < 16; l++) _mm512_store_ps(o + (size_t)l * q->cp, tmp[x][l]);
+            }
+        }
+        for (int k = 0; k < p->k; k++) {
+            vf d[16], e[24], o[36];
+            const float *dk = dl + (size_t)k * m * dwp * VW + (size_t)tx * m * VW;
+            for (int y = 0; y < m; y++)
+                for (int x = 0; x < m; x++) d[y * m + x] = loadv(dk + ((size_t)y * dwp + x) * VW);
+            if (a == 4) {
+                for (int x = 0; x < 2; x++) A2(d + x, 2, e + x, 2); /* e [4][2] */
+                for (int y = 0; y < 4; y++) A2(e + y * 2, 1, o + y * 4, 1);
+            } else if (m == 2) {
+                for (int x = 0; x < 2; x++) A26(d + x, 2, e + x, 2); /* e [6][2] */
+                for (int y = 0; y < 6; y++) A26(e + y * 2, 1, o + y * 6, 1);
+            } else {
+                for (int x = 0; x < 4; x++) A4(d + x, 4, e + x, 4); /* e [6][4] */
+                for (int y = 0; y < 6; y++) A4(e + y * 4, 1, o + y * 6, 1);
+            }
+            float *om = mt + (size_t)k * tiles + g * VW;
+            for (int x = 0; x < a * a; x++) storev(om + (size_t)x * q->mx, o[x]);
+        }
+    }
+}
+
+/* part [α²][k][cp] += the products of one group of tiles */
+static void dw_products(const ds_wino_pass *p, const dplan *q, const float *vt, const float *mt, int tiles,
+                        float *part)
+{
+    const int a2 = q->a * q->a, nv = q->cp / 16, vgroups = (nv + 3) / 4;
+    for (int x = 0; x < a2; x++)
+        for (int vg = 0; vg < vgroups; vg++) {
+            int v0 = vg * nv / vgroups, NV = (vg + 1) * nv / vgroups - v0;
+            int rmax = dwt_rmax[NV], rblocks = (p->k + rmax - 1) / rmax;
+            for (int rb = 0; rb < rblocks; rb++) {
+                int r0 = rb * p->k / rblocks, R = (rb + 1) * p->k / rblocks - r0;
+                dwt[NV][R](mt + (size_t)x * q->mx + (size_t)r0 * tiles, tiles, vt + (size_t)x * q->vx + v0 * 16,
+                           q->cp, tiles, part + ((size_t)x * p->k + r0) * q->cp + v0 * 16, q->cp);
+            }
+        }
+}
+
+static void dw_range(void *arg, long lo, long hi)
+{
+    const dw_job *j = arg;
+    const ds_wino_pass *p = j->p;
+    const dplan *q = j->q;
+    /* dy's copy by lanes_in: a pass over dy (k channels, m rows a tile, no padding) */
+    ds_wino_pass pd = {.in = p->dy, .n = p->n, .c = p->k, .h = p->oh, .w_ = p->ow, .m = p->m};
+    plan qx = {0}, qd = {0};
+    qx.a = q->a, qx.th = q->th, qx.wp = q->wp, qx.xs = q->xs;
+    qd.a = p->m, qd.th = q->th, qd.wp = q->tw * p->m, qd.xs = q->ds;
+    for (long slot = lo; slot < hi; slot++) {
+        float *xl = j->slots + (size_t)slot * q->per_slot, *dl = xl + q->xs, *vt = dl + q->ds, *mt = vt + q->vt;
+        for (long ch = slot * q->chunks / q->slots; ch < (slot + 1) * q->chunks / q->slots; ch++) {
+            float *part = j->part + (size_t)ch * q->part;
+            memset(part, 0, q->part * sizeof *part);
+            for (long rb = ch * q->nb / q->chunks; rb < (ch + 1) * q->nb / q->chunks; rb++) {
+                lanes_in(p, &qx, xl, rb * p->c, rb * p->c, (rb + 1) * p->c);
+                lanes_in(&pd, &qd, dl, rb * p->k, rb * p->k, (rb + 1) * p->k);
+                for (int tx = 0; tx < q->tw; tx += q->tv) {
+                    int cnt = q->tw - tx < q->tv ? q->tw - tx : q->tv;
+                    dw_transform(p, q, xl, dl, tx, cnt, vt, mt);
+                    dw_products(p, q, vt, mt, cnt * VW, part);
+                }
+            }
+        }
+    }
+}
+
+/* us[e] = Σ_chunks part[chunk][e] in double, chunk by chunk (e: ξ, c, k) */
+static void dw_sum_range(void *arg, long lo, long hi)
+{
+    const dw_job *j = arg;
+    for (long e = lo; e < hi; e++) j->us[e] = 0;
+    for (int ch = 0; ch < j->q->chunks; ch++) {
+        const float *pc = j->part + (size_t)ch * j->q->part;
+        for (long e = lo; e < hi; e++) j->us[e] += pc[e];
+    }
+}
+
+/* dW[k][c] += Gᵀ us[·][k][c] G, in double, 64 input channels at a time */
+static void dw_inverse_range(void *arg, long lo, long hi)
+{
+    const dw_job *j = arg;
+    const ds_wino_pass *p = j->p;
+    const dplan *q = j->q;
+    const int a = q->a, r = p->r;
+    double gm[6][5], e[5] = {0}; /* G [α][r], column i = G·e_i */
+    for (int i = 0; i < r; i++) {
+        double col[6];
+        e[i] = 1;
+        g_1d(p->m, r, e, 1, col, 1);
+        e[i] = 0;
+        for (int x = 0; x < a; x++) gm[x][i] = col[x];
+    }
+    for (long k = lo; k < hi; k++)
+        for (int c0 = 0; c0 < p->c; c0 += 64) {
+            int cn = p->c - c0 < 64 ? p->c - c0 : 64;
+            double t[5][6][64]; /* Gᵀ u along the rows */
+            for (int i = 0; i < r; i++)
+                for (int x = 0; x < a; x++) {
+                    for (int c = 0; c < cn; c++) t[i][x][c] = 0;
+                    for (int y = 0; y < a; y++) {
+                        const double *u = j->us + ((size_t)(y * a + x) * p->k + k) * q->cp + c0;
+                        for (int c = 0; c < cn; c++) t[i][x][c] += gm[y][i] * u[c];
+                    }
+                }
+            for (int c = 0; c < cn; c++) {
+                float *dw = p->dw + ((size_t)k * p->c + c0 + c) * r * r;
+                for (int i = 0; i < r; i++)
+                    for (int jj = 0; jj < r; jj++) {
+                        double s = 0;
+                        for (int x = 0; x < a; x++) s += t[i][x][c] * gm[x][jj];
+                        dw[i * r + jj] += (float)s;
+                    }
+            }
+        }
+}
+
+void ds_wino_dw(const ds_wino_pass *p, float *work)
+{
+    dplan q = dplan_of(p);
+    float *base = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    float *slots = base + (size_t)q.chunks * q.part;
+    dw_job j = {p, &q, base, slots, (double *)(slots + (size_t)q.slots * q.per_slot)};
+    ds_parallel_for(q.slots, 1, dw_range, &j);
+    ds_parallel_for((long)q.part, 4096, dw_sum_range, &j);
+    ds_parallel_for(p->k, 1, dw_inverse_range, &j);
+}
+#else
+int ds_wino_dw_fits(const ds_wino_pass *p)
+{
+    (void)p;
+    return 0;
+}
+size_t ds_wino_dw_scratch(const ds_wino_pass *p)
+{
+    (void)p;
+    return 0;
+}
+void ds_wino_dw(const ds_wino_pass *p, float *work) { (void)p, (void)work; }
+#endif
