@@ -95,8 +95,14 @@ int main(void)
                 CHECK(e[j] <= (t->ks == 5 ? 5e-5 : tol[a]));
                 if (e[j] > worst[a][j]) worst[a][j] = e[j];
             }
-            /* the pinned algorithm ran: its rounding is not the reference's */
-            if (i == 3 || (i == 9 && a == 0)) CHECK(e[0] > 0 && e[1] > 0 && e[2] > 0);
+            /* the pinned algorithm ran: its rounding is not the reference's
+             * (dW by Winograd: AVX-512 builds only) */
+            if ((i == 3 && a < 2) || (i == 9 && a == 0)) {
+                CHECK(e[0] > 0 && e[1] > 0);
+#if defined(__AVX512F__)
+                CHECK(e[2] > 0);
+#endif
+            }
             free(y), free(dx), free(dw);
         }
         free(ry), free(rx), free(rw);
