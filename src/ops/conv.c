@@ -8,6 +8,8 @@
  *    instructions per FMA; see ocv_tile): the forward (row stride 1 or 2),
  *    dx of stride-1 convolutions, and dx of strided ones by phases; dW the
  *    same way (dwv) for kernels 1, 3 or 5 wide;
+ *  - 3×3 and 5×5 stride 1, ungrouped: Winograd (winograd.c) for the
+ *    forward, dx and dW where wino_choice / wino_dw_choice take it;
  *  - other stride-1 forward and dx: shifted products — im2col's rows are the
  *    image itself shifted, so the micro-kernel reads them in place under
  *    lane masks (ds_tile_shifted), nothing copied or packed;
