@@ -226,7 +226,8 @@ void ds_gemm_direct(bool ta, int m, int n, int k, float alpha, const float *a, i
  * nb = ⌈k/256⌉; then start[m·nb + 1 + p·m ..] holds the rows in order of
  * their count of ones in block p (the product sums rows of like counts
  * together). idx holds m·k + 16 ints, start 2·m·nb + 1. Returns the number
- * of ones, or −1 (lists unusable) when a value is not exactly 0 or 1. */
+ * of ones, or −1 (lists unusable) when a value is not exactly 0 or 1 or
+ * m·k + 16 exceeds an int. */
 int ds_binary_index(int m, int k, const float *a, int lda, int *idx, int *start);
 /* ds_gemm_direct (not transposed) for a 0/1 A given by ds_binary_index:
  * the same bits, by adds of the selected rows of B, for B finite */

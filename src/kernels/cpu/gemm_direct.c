@@ -256,6 +256,7 @@ static int by_key(const void *x, const void *y) { return *(const int *)x - *(con
 
 int ds_binary_index(int m, int k, const float *a, int lda, int *idx, int *start)
 {
+    if ((double)m * k + 16 > 2147483647.0) return -1; /* the offsets are ints */
     int nb = (k + KC - 1) / KC, *out = idx;
     for (int i = 0; i < m; i++) {
         const float *ai = a + (size_t)i * lda;
