@@ -220,6 +220,19 @@ void ds_gemm_thin(bool ta, int m, int n, int k, float alpha, const float *a, int
 typedef void (*ds_tile_fn)(void *ctx, float *c, long ldc, int rows, int cols, int i0, int j0);
 void ds_gemm_direct(bool ta, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb,
                     float beta, float *c, int ldc, const float *bias, ds_tile_fn epi, void *ctx);
+/* A [m × k] (row stride lda) as the column indices of its ones, per row
+ * and per block of 256 of k, each relative to its block's start: row i's
+ * ones of block p are idx[start[i·nb + p] .. start[i·nb + p + 1]),
+ * nb = ⌈k/256⌉; then start[m·nb + 1 + p·m ..] holds the rows in order of
+ * their count of ones in block p (the product sums rows of like counts
+ * together). idx holds m·k + 16 ints, start 2·m·nb + 1. Returns the number
+ * of ones, or −1 (lists unusable) when a value is not exactly 0 or 1 or
+ * m·k + 16 exceeds an int. */
+int ds_binary_index(int m, int k, const float *a, int lda, int *idx, int *start);
+/* ds_gemm_direct (not transposed) for a 0/1 A given by ds_binary_index:
+ * the same bits, by adds of the selected rows of B, for B finite */
+void ds_gemm_binary(int m, int n, int k, float alpha, const int *idx, const int *start, const float *b, int ldb,
+                    float beta, float *c, int ldc, const float *bias, ds_tile_fn epi, void *ctx);
 /* dst [cols × rows] (row stride ldd) = src [rows × cols]ᵀ (row stride lds), in parallel. */
 void ds_transpose(int rows, int cols, const float *src, int lds, float *dst, int ldd);
 

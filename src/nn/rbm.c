@@ -28,7 +28,12 @@
  * epilogue, in parallel, the same for any thread count.
  * Per update of a batch of n: four products of n·V·H multiply-adds and one
  * of depth 2n (the gradient), by ds_gemm_direct (operands read in place,
- * σ and the CD-1 sums in its epilogue, Wᵀ copied once per update). */
+ * σ and the CD-1 sums in its epilogue, Wᵀ copied once per update). When
+ * the left operand is exactly 0/1 (the data v0 when it is binary, checked
+ * value by value; the sampled h) and at most half ones, its product goes
+ * to ds_gemm_binary: adds of the selected rows, the same bits (W finite;
+ * the update checks W itself for a value not finite), so results do not
+ * depend on which path ran. */
 #include "internal.h"
 
 #include <math.h>
@@ -50,6 +55,8 @@ struct ds_rbm {
     int ldt;                /* H rounded up to 32 (+ 16): every 32-column strip of Wᵀ lies inside it */
     double *acc;            /* [V + 2H]: the bias gradients' row sums */
     double *acc2;           /* [V]: CD-1's error, per column */
+    int *bidx, *bstart;     /* a 0/1 left operand's index lists (ds_binary_index) */
+    unsigned char *wbad;    /* [V]: the gradient's column panel at j0 left a value not finite */
     float *chain;           /* PCD: hidden samples [max_batch × H] */
     int chain_n;            /* rows of chain set (0: not started) */
     ds_rng rng;
@@ -162,31 +169,42 @@ ds_rbm *ds_rbm_new(const ds_rbm_cfg *cfg, int max_batch)
      * of 64-byte lines: rows 2 KB apart would share 4 of L1's 64 sets */
     r->ldt = (cfg->hidden + 31) / 32 * 32;
     if (r->ldt / 16 % 2 == 0) r->ldt += 16;
-    size_t total = 2 * (V * H + V + H) + H + 2 * n * H + 2 * n * V + 4 * n * H + V * (size_t)r->ldt;
-    float *m = calloc(total, sizeof(float));
+    /* every array 64-byte aligned (its size rounded up to 16 floats): a
+     * 16-float load of a row of W or Wᵀ then never splits a cache line */
+#define UP(x) (((x) + 15) / 16 * 16)
+    size_t total = 2 * (UP(V * H) + UP(V) + UP(H)) + UP(H) + 2 * UP(n * H) + UP(2 * n * V) + 2 * UP(2 * n * H) +
+                   UP(V * (size_t)r->ldt);
+    float *m = aligned_alloc(64, total * sizeof(float));
+    if (m) memset(m, 0, total * sizeof(float));
     if (!m) {
         free(r);
         ds_fail("out of memory for an RBM of %zu x %zu", V, H);
         return NULL;
     }
-    r->w = m, m += V * H;
-    r->b = m, m += V;
-    r->c = m, m += H;
-    r->vw = m, m += V * H;
-    r->vb = m, m += V;
-    r->vc = m, m += H;
-    r->qbar = m, m += H;
-    r->h = m, m += n * H;
-    r->chain = m, m += n * H;
-    r->pv = m, m += 2 * n * V;
-    r->ph = m, m += 2 * n * H;
-    r->pht = m, m += 2 * n * H;
-    r->wt = m, m += V * (size_t)r->ldt;
+    r->w = m, m += UP(V * H);
+    r->b = m, m += UP(V);
+    r->c = m, m += UP(H);
+    r->vw = m, m += UP(V * H);
+    r->vb = m, m += UP(V);
+    r->vc = m, m += UP(H);
+    r->qbar = m, m += UP(H);
+    r->h = m, m += UP(n * H);
+    r->chain = m, m += UP(n * H);
+    r->pv = m, m += UP(2 * n * V);
+    r->ph = m, m += UP(2 * n * H);
+    r->pht = m, m += UP(2 * n * H);
+    r->wt = m, m += UP(V * (size_t)r->ldt);
+#undef UP
     (void)m;
     r->q0 = r->ph, r->q = r->ph + n * H, r->v = r->pv + n * V;
     r->acc = malloc(sizeof(double) * (2 * V + 2 * H));
     r->acc2 = r->acc + V + 2 * H;
-    if (!r->acc) {
+    size_t kmax = V > H ? V : H;
+    r->bidx = malloc(sizeof(int) * (n * kmax + 16));
+    r->bstart = malloc(sizeof(int) * (2 * n * ((kmax + 255) / 256) + 1));
+    r->wbad = malloc(V);
+    if (!r->acc || !r->bidx || !r->bstart || !r->wbad) {
+        free(r->acc), free(r->bidx), free(r->bstart), free(r->wbad);
         free(r->w);
         free(r);
         ds_fail("out of memory for an RBM of %zu x %zu", V, H);
@@ -204,6 +222,9 @@ void ds_rbm_free(ds_rbm *r)
     if (!r) return;
     free(r->w); /* one block */
     free(r->acc);
+    free(r->bidx);
+    free(r->bstart);
+    free(r->wbad);
     free(r);
 }
 
@@ -282,6 +303,37 @@ static void epilogue(void *ctx, float *c, long ldc, int rows, int cols, int i0, 
     }
 }
 
+/* the gradient's epilogue: flags (at the tile's column panel, one
+ * thread's) a tile of the new W, or of the velocity and the W it is added
+ * to, holding a value not finite. The products with a 0/1 operand skip its
+ * zeros, so an inf in W no longer turns into the NaN (0·inf) that the
+ * hidden biases' check below caught; this catches it in W itself. */
+typedef struct {
+    unsigned char *bad;
+    const float *base, *also; /* when also is set: also + (c − base), the same tile of W */
+} wcheck;
+
+static uint32_t nonfinite(const float *c, long ldc, int rows, int cols)
+{
+    uint32_t bad = 0;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            uint32_t u;
+            memcpy(&u, c + (size_t)i * ldc + j, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+    return bad;
+}
+
+static void finite_tile(void *ctx, float *c, long ldc, int rows, int cols, int i0, int j0)
+{
+    (void)i0;
+    const wcheck *w = ctx;
+    uint32_t bad = nonfinite(c, ldc, rows, cols);
+    if (w->also) bad |= nonfinite(w->also + (c - w->base), ldc, rows, cols);
+    w->bad[j0] |= (unsigned char)bad;
+}
+
 /* q [n × H] = σ(v Wᵀ + c), by the packed GEMM (any W, no copy of it) */
 static void hidden_probs(const ds_rbm *r, const float *v, int n, float *q)
 {
@@ -291,27 +343,43 @@ static void hidden_probs(const ds_rbm *r, const float *v, int n, float *q)
     ew(0, q, NULL, 0, 0, (size_t)n * H);
 }
 
+/* c [n × cols] = a [n × k] b + bias (then the epilogue), by ds_gemm_binary
+ * when a is exactly 0/1 (checked value by value as its index lists are
+ * built) and at most half ones, else ds_gemm_direct: the same bits either
+ * way (b finite), so the choice changes no result. The binarised pixels
+ * (31 % ones) and h (29-31 % after the first batches) cost 0.6 of the
+ * dense product's time; the break-even is near 60 % ones. */
+static void product(const ds_rbm *r, bool lists, const float *a, int n, int k, const float *b, int ldb, int cols,
+                    float *c, const float *bias, ds_tile_fn epi, void *ctx)
+{
+    int ones = lists ? ds_binary_index(n, k, a, k, r->bidx, r->bstart) : -1; /* lists: scratch of n ≤ max_batch */
+    if (ones >= 0 && ones <= (long)n * k / 2)
+        ds_gemm_binary(n, cols, k, 1, r->bidx, r->bstart, b, ldb, 0, c, cols, bias, epi, ctx);
+    else
+        ds_gemm_direct(false, n, cols, k, 1, a, k, b, ldb, 0, c, cols, bias, epi, ctx);
+}
+
 /* the same from the update's copy of Wᵀ (current inside ds_rbm_update only):
  * the same sums in the same order, so the same bits */
 static void hidden_probs_t(const ds_rbm *r, const float *v, int n, float *q, epi_ctx *e)
 {
     int V = r->cfg.visible, H = r->cfg.hidden;
     epi_ctx plain = {.sig = true};
-    ds_gemm_direct(false, n, H, V, 1, v, V, r->wt, r->ldt, 0, q, H, r->c, epilogue, e ? e : &plain);
+    product(r, true, v, n, V, r->wt, r->ldt, H, q, r->c, epilogue, e ? e : &plain);
 }
 
 /* v [n × V] = E[v | h]: σ(h W + b), or h W + b for Gaussian units; W is B
  * as it lies, nothing copied */
-static void visible_mean_e(const ds_rbm *r, const float *h, int n, float *v, epi_ctx *e)
+static void visible_mean_e(const ds_rbm *r, bool lists, const float *h, int n, float *v, epi_ctx *e)
 {
     int V = r->cfg.visible, H = r->cfg.hidden;
     epi_ctx plain = {0};
     if (!e) e = &plain;
     e->sig = r->cfg.visible_type == DS_RBM_BERNOULLI;
-    ds_gemm_direct(false, n, V, H, 1, h, H, r->w, V, 0, v, V, r->b, e->sig || e->x ? epilogue : NULL, e);
+    product(r, lists, h, n, H, r->w, V, V, v, r->b, e->sig || e->x ? epilogue : NULL, e);
 }
 
-static void visible_mean(const ds_rbm *r, const float *h, int n, float *v) { visible_mean_e(r, h, n, v, NULL); }
+static void visible_mean(const ds_rbm *r, const float *h, int n, float *v) { visible_mean_e(r, false, h, n, v, NULL); }
 
 /* out = u < p element by element, the layer's key drawn from the stream */
 static void sample(ds_rng *g, const float *p, size_t count, float *out)
@@ -320,7 +388,7 @@ static void sample(ds_rng *g, const float *p, size_t count, float *out)
     for (size_t i = 0; i < count; i++) out[i] = unit_uniform(key, i) < p[i] ? 1.0f : 0.0f;
 }
 
-/* these two use no scratch: any number of rows */
+/* these two use no scratch (dense products): any number of rows */
 int ds_rbm_hidden_probs(ds_rbm *r, const float *v, int n, float *q)
 {
     if (n < 1) return ds_fail("ds_rbm_hidden_probs: no rows");
@@ -402,7 +470,7 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
     double err = 0, *db = r->acc, *dc = r->acc + V, *act = r->acc + V + H;
     bool own = k->k == 1 && !k->persistent;
     if (!own) {
-        visible_mean(r, r->h, n, v); /* v is scratch until the negative phase */
+        visible_mean_e(r, true, r->h, n, v, NULL); /* v is scratch until the negative phase */
         err = visible_sums(v0, v, n, V, db);
     }
     /* negative phase: k Gibbs steps from h; for CD-1 the bias gradients,
@@ -412,7 +480,7 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
     epi_ctx ev = {.x = v0, .s1 = db, .s2 = r->acc2};
     epi_ctx eh = {.sig = true, .x = q0, .s1 = dc, .s2 = act, .hidden = true, .t = r->pht + n, .ldt = 2 * n, .sign = -1};
     for (int s = 0; s < k->k; s++) {
-        visible_mean_e(r, h, n, v, own ? &ev : NULL);
+        visible_mean_e(r, true, h, n, v, own ? &ev : NULL);
         hidden_probs_t(r, v, n, q, own ? &eh : NULL);
         if (s + 1 < k->k || k->persistent) {
             sample(&r->rng, q, nh, k->persistent ? r->chain : r->h);
@@ -439,11 +507,13 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
      * from the transposed copy: 10 rows read along k, not 10 floats a step
      * at a stride of H (the same sums) */
     float inv = 1.0f / (float)n, lr = k->lr, m = k->momentum, wd = k->weight_decay;
+    memset(r->wbad, 0, (size_t)V);
+    wcheck wc = {r->wbad, r->w, NULL}, vc = {r->wbad, r->vw, r->w};
     if (m == 0 && wd == 0) /* θ += lr·Δ: straight into W (the same bits as through vw = 0) */
-        ds_gemm_direct(false, H, V, 2 * n, lr * inv, r->pht, 2 * n, r->pv, V, 1, r->w, V, NULL, NULL, NULL);
+        ds_gemm_direct(false, H, V, 2 * n, lr * inv, r->pht, 2 * n, r->pv, V, 1, r->w, V, NULL, finite_tile, &wc);
     else { /* vw ← m·vw + lr·(Δ/n − λW): scale vw first, then add the product */
         ew(1, r->vw, r->w, m, lr * wd, (size_t)V * H);
-        ds_gemm_direct(false, H, V, 2 * n, lr * inv, r->pht, 2 * n, r->pv, V, 1, r->vw, V, NULL, NULL, NULL);
+        ds_gemm_direct(false, H, V, 2 * n, lr * inv, r->pht, 2 * n, r->pv, V, 1, r->vw, V, NULL, finite_tile, &vc);
         ew(2, r->w, r->vw, 0, 0, (size_t)V * H);
     }
     for (int i = 0; i < V; i++) {
@@ -460,9 +530,10 @@ int ds_rbm_update(ds_rbm *r, const float *v0, int n, double *recon_err)
         r->c[j] += r->vc[j];
     }
     /* a diverged model shows in the hidden biases' inputs first (Σ over W rows) */
-    for (int j = 0; j < H; j++)
-        if (!isfinite(r->c[j]))
-            return ds_fail("ds_rbm_update: the model diverged (not finite); lower the learning rate");
+    bool diverged = false;
+    for (int j = 0; j < H; j++) diverged |= !isfinite(r->c[j]);
+    for (int j = 0; j < V; j++) diverged |= r->wbad[j];
+    if (diverged) return ds_fail("ds_rbm_update: the model diverged (not finite); lower the learning rate");
     if (!isfinite(err)) return ds_fail("ds_rbm_update: the reconstruction is not finite; lower the learning rate");
     if (recon_err) *recon_err = err / (double)n;
     return 0;

@@ -203,6 +203,26 @@ static void test_gaussian(void)
     ds_rbm_free(r);
 }
 
+/* an inf put into W is reported, with and without momentum: with binary
+ * data and a sparse hidden layer the products skip the zeros of v0 and h,
+ * so no 0·inf = NaN reaches the hidden biases (σ(inf) = 1 is finite), and
+ * the check has to look at W itself */
+static void test_inf_weight(void)
+{
+    for (int mom = 0; mom < 2; mom++) {
+        ds_rbm_cfg k = {.visible = 40, .hidden = 24, .lr = 0.1f, .momentum = mom ? 0.5f : 0, .seed = 3};
+        ds_rbm *r = ds_rbm_new(&k, 8);
+        float v[8 * 40];
+        for (int i = 0; i < 8 * 40; i++) v[i] = (float)(i % 7 == 0 || i % 5 == 1);
+        for (int j = 0; j < 24; j++) ds_rbm_hidden_bias(r)[j] = -2; /* h sparse too (~12 % ones) */
+        CHECK(ds_rbm_update(r, v, 8, NULL) == 0);
+        ds_rbm_weights(r)[5 * 40 + 13] = INFINITY;
+        CHECK(ds_rbm_update(r, v, 8, NULL) != 0);
+        CHECK(strstr(ds_last_error(), "diverged") != NULL);
+        ds_rbm_free(r);
+    }
+}
+
 static void test_bad_input(void)
 {
     ds_rbm_cfg k = {.visible = 3, .hidden = 2, .lr = 0.1f};
@@ -263,5 +283,6 @@ int main(void)
     test_learning(3, 0);
     test_gaussian();
     test_bad_input();
+    test_inf_weight();
     return ds_test_summary("rbm");
 }
