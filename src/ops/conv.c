@@ -1929,6 +1929,18 @@ static void conv_forward_explicit(ds_node *n, ds_graph *g)
     if (n->n_in == 3) bias_forward(n->val, n->in[2]->val, q.n, q.oc, ohw);
 }
 
+#if defined(__AVX512F__)
+/* whether dx of this convolution goes by ds_conv_few */
+static bool few_dx(const geom *q)
+{
+    const char *pin = getenv("DS_CONV_ALGO");
+    if (pin && (!strcmp(pin, "im2col") || !strcmp(pin, "implicit") || !strcmp(pin, "shifted"))) return false;
+    return q->groups == 1 && q->sh == 1 && q->sw == 1 && q->dh == 1 && q->dw == 1 &&
+           ds_conv_few_fits(q->c, q->kh, q->kw, q->kh - 1 - q->ph, q->kw - 1 - q->pw) &&
+           (size_t)q->n * q->oc * q->oh * q->ow < ((size_t)1 << 31);
+}
+#endif
+
 /* dW_g += dY_g · col_gᵀ;  dx += col2im(W_gᵀ · dY_g);  db += Σ dy */
 static void conv_backward(ds_node *n, ds_graph *g)
 {
@@ -1967,6 +1979,14 @@ static void conv_backward(ds_node *n, ds_graph *g)
         }
     }
 #if defined(__AVX512F__)
+    /* dx into at most 4 channels (a one-channel input layer): pixels in the
+     * lanes (conv_thin.c), where the ocv and shifted tiles fill one lane or
+     * row of 16; not under the pins of the older algorithms */
+    if (dx && few_dx(&q)) {
+        ds_conv_few(n->grad, w, dx, q.n, q.oc, q.oh, q.ow, q.c, q.kh, q.kw, q.kh - 1 - q.ph, q.kw - 1 - q.pw, q.h,
+                    q.w, 1, !n->in[0]->grad_fresh);
+        dx = NULL;
+    }
     if (n->ip[16] && dx) {
         s1_pass p = s1_of(n, 1);
         ocv_conv(&p, g, ocv_pack_wflip, n);

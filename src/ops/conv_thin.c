@@ -41,6 +41,107 @@ void ds_conv_dyt(const float *dy, float *dyt, int n, int oc, int ocg, int ocp, i
     dyt_task k = {dy, dyt, oc, ocg, ocp, groups, ohw};
     ds_parallel_for((long)n * groups, 1, dyt_range, &k);
 }
+int ds_conv_few_fits(int oc, int kh, int kw, int ph, int pw)
+{
+    return oc >= 1 && oc <= 4 && kh >= 1 && kh <= 7 && kw >= 1 && kw <= 7 && ph >= 0 && ph < kh && pw >= 0 && pw < kw;
+}
+
+typedef struct {
+    const float *in, *w;
+    float *y;
+    int c, h, wd, oc, kh, kw, ph, pw, oh, ow, flip, acc, rb;
+} few_job;
+
+#define FEW_R 4 /* output rows a tile */
+
+/* one (sample, output channel, block of FEW_R rows) per item */
+static void few_range(void *arg, long lo, long hi)
+{
+    const few_job *k = arg;
+    const int kh = k->kh, kw = k->kw, taps = kh * kw, wd = k->wd, ow = k->ow;
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    for (long it = lo; it < hi; it++) {
+        long so = it / k->rb;
+        int oy0 = (int)(it % k->rb) * FEW_R, s = (int)(so / k->oc), o = (int)(so % k->oc);
+        float *ys = k->y + ((size_t)s * k->oc + o) * k->oh * ow;
+        for (int x0 = 0; x0 < ow; x0 += 32) {
+            /* per vector v and kernel column j: where its input row segment
+             * starts, which lanes it fills, and the lane shift of a segment
+             * that starts left of the row (xs < 0: loaded from 0, moved up) */
+            int st[2][7], sh[2][7];
+            __mmask16 lm[2][7], pm[2][7];
+            __m512i px[2][7];
+            for (int v = 0; v < 2; v++)
+                for (int j = 0; j < kw; j++) {
+                    int xs = x0 + 16 * v + j - k->pw, cnt;
+                    st[v][j] = 0, sh[v][j] = 0, lm[v][j] = 0, pm[v][j] = 0, px[v][j] = iota;
+                    if (x0 + 16 * v >= ow || xs >= wd || xs <= -16) continue;
+                    if (xs >= 0) {
+                        cnt = wd - xs < 16 ? wd - xs : 16;
+                        st[v][j] = xs, lm[v][j] = (__mmask16)(cnt == 16 ? 0xffff : (1u << cnt) - 1);
+                    } else {
+                        int t = -xs;
+                        cnt = wd < 16 - t ? wd : 16 - t;
+                        lm[v][j] = (__mmask16)((1u << cnt) - 1), sh[v][j] = 1;
+                        pm[v][j] = (__mmask16)(0xffffu << t);
+                        px[v][j] = _mm512_sub_epi32(iota, _mm512_set1_epi32(t));
+                    }
+                }
+            __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
+                   a31 = a00;
+            for (int c = 0; c < k->c; c++) {
+                const float *plane = k->in + ((size_t)s * k->c + c) * k->h * wd;
+                float wl[49];
+                if (k->flip) {
+                    const float *wc = k->w + ((size_t)c * k->oc + o) * taps;
+                    for (int t = 0; t < taps; t++) wl[t] = wc[taps - 1 - t];
+                } else {
+                    const float *wc = k->w + ((size_t)o * k->c + c) * taps;
+                    for (int t = 0; t < taps; t++) wl[t] = wc[t];
+                }
+                for (int r = 0; r < FEW_R + kh - 1; r++) { /* input row oy0 + r − ph feeds output rows r − i */
+                    int iy = oy0 + r - k->ph;
+                    if (iy < 0 || iy >= k->h) continue;
+                    const float *row = plane + (size_t)iy * wd;
+                    for (int j = 0; j < kw; j++) {
+                        __m512 v0 = _mm512_maskz_loadu_ps(lm[0][j], row + st[0][j]);
+                        __m512 v1 = _mm512_maskz_loadu_ps(lm[1][j], row + st[1][j]);
+                        if (sh[0][j]) v0 = _mm512_maskz_permutexvar_ps(pm[0][j], px[0][j], v0);
+                        if (sh[1][j]) v1 = _mm512_maskz_permutexvar_ps(pm[1][j], px[1][j], v1);
+#define FEW_ROW(t, A0, A1)                                                                                   \
+    if (r - (t) >= 0 && r - (t) < kh) {                                                                      \
+        __m512 wv = _mm512_set1_ps(wl[(r - (t)) * kw + j]);                                                  \
+        A0 = _mm512_fmadd_ps(wv, v0, A0), A1 = _mm512_fmadd_ps(wv, v1, A1);                                  \
+    }
+                        FEW_ROW(0, a00, a01)
+                        FEW_ROW(1, a10, a11)
+                        FEW_ROW(2, a20, a21)
+                        FEW_ROW(3, a30, a31)
+#undef FEW_ROW
+                    }
+                }
+            }
+            __m512 out[FEW_R][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
+            for (int t = 0; t < FEW_R && oy0 + t < k->oh; t++)
+                for (int v = 0; v < 2; v++) {
+                    int cols = ow - (x0 + 16 * v);
+                    if (cols <= 0) break;
+                    __mmask16 m = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
+                    float *d = ys + (size_t)(oy0 + t) * ow + x0 + 16 * v;
+                    __m512 r = out[t][v];
+                    if (k->acc) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, d));
+                    _mm512_mask_storeu_ps(d, m, r);
+                }
+        }
+    }
+}
+
+void ds_conv_few(const float *in, const float *w, float *y, int n, int c, int h, int wd, int oc, int kh, int kw,
+                 int ph, int pw, int oh, int ow, int flip, int acc)
+{
+    few_job k = {in, w, y, c, h, wd, oc, kh, kw, ph, pw, oh, ow, flip, acc, (oh + FEW_R - 1) / FEW_R};
+    ds_parallel_for((long)n * oc * k.rb, 1, few_range, &k);
+}
 #else
 typedef int ds_conv_thin_unused; /* (no AVX-512: nothing here) */
 #endif

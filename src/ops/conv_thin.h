@@ -10,6 +10,21 @@
  * zeros in the lanes ocg..ocp), the layout dW's dwv tile reads: 16 × 16
  * blocks transposed in registers, samples in parallel. */
 void ds_conv_dyt(const float *dy, float *dyt, int n, int oc, int ocg, int ocp, int groups, int ohw);
+
+/* Whether ds_conv_few takes this stride-1 convolution: at most 4 output
+ * channels, kernels up to 7 × 7, padding below the kernel size. */
+int ds_conv_few_fits(int oc, int kh, int kw, int ph, int pw);
+/* y [n, oc, oh, ow] (=, or += when acc) the stride-1 correlation of
+ * in [n, c, h, w], zero outside it, with w [oc, c, kh, kw] at padding ph, pw
+ * (oh = h + 2·ph − kh + 1, likewise ow); flip: w is the forward's
+ * [c, oc, kh, kw], read transposed and rotated (dx of a convolution with c
+ * output channels). Pixels in the lanes: 4 output rows × 2 vectors of
+ * pixels a tile, each loaded input row feeding the (up to) 4 output rows it
+ * reaches, the weights broadcast. For dx of a one-channel input layer
+ * (LeNet's conv1 under FGSM, PGD and saliency), where every other pass
+ * fills one lane of sixteen. */
+void ds_conv_few(const float *in, const float *w, float *y, int n, int c, int h, int wd, int oc, int kh, int kw,
+                 int ph, int pw, int oh, int ow, int flip, int acc);
 #endif
 
 #endif
