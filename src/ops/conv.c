@@ -1714,6 +1714,39 @@ static struct {
 static int wino_cached;
 static pthread_mutex_t wino_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* the cached choice for key, or -1 */
+static int wino_lookup(const int key[11])
+{
+    int algo = -1;
+    pthread_mutex_lock(&wino_lock);
+    for (int i = 0; i < wino_cached && algo < 0; i++)
+        if (!memcmp(wino_cache[i].key, key, sizeof wino_cache[i].key)) algo = wino_cache[i].algo;
+    pthread_mutex_unlock(&wino_lock);
+    return algo;
+}
+
+static void wino_store(const int key[11], int algo)
+{
+    pthread_mutex_lock(&wino_lock);
+    if (wino_cached < WINO_CACHE) {
+        memcpy(wino_cache[wino_cached].key, key, sizeof wino_cache[wino_cached].key);
+        wino_cache[wino_cached++].algo = algo;
+    }
+    pthread_mutex_unlock(&wino_lock);
+}
+
+/* the fastest of best[] (seconds; 0: not a candidate) for direct, F(2×2),
+ * F(4×4): a Winograd variant must beat the direct one by 5 % */
+static int wino_fastest(const double best[3])
+{
+    const int algos[3] = {ALGO_DIRECT, ALGO_W2, ALGO_W4};
+    int algo = ALGO_DIRECT;
+    double t = best[0] ? best[0] / 1.05 : 1e30;
+    for (int a = 1; a < 3; a++)
+        if (best[a] > 0 && best[a] < t) t = best[a], algo = algos[a];
+    return algo;
+}
+
 /* The algorithm for the forward (dx = 0) or dx pass of n: pinned by
  * DS_CONV_ALGO=winograd2|winograd4 (where it applies; the direct kernel
  * elsewhere); by default wino_rule; with DS_CONV_ALGO=auto the fastest of
@@ -1731,11 +1764,7 @@ static int wino_choice(ds_node *n, ds_graph *g, int dx)
     if (pin && !strcmp(pin, "winograd4")) return avail & 2 ? ALGO_W4 : ALGO_DIRECT;
     s1_pass p = s1_of(n, dx);
     int key[11] = {dx, p.n, p.ctot, p.octot, p.in_h, p.in_w, p.ph, p.pw, avail, p.kh, pin != NULL};
-    int algo = -1;
-    pthread_mutex_lock(&wino_lock);
-    for (int i = 0; i < wino_cached && algo < 0; i++)
-        if (!memcmp(wino_cache[i].key, key, sizeof key)) algo = wino_cache[i].algo;
-    pthread_mutex_unlock(&wino_lock);
+    int algo = wino_lookup(key);
     if (algo >= 0) return algo;
     const int algos[3] = {ALGO_DIRECT, ALGO_W2, ALGO_W4};
     double best[3] = {0, 0, 0};
@@ -1760,17 +1789,9 @@ static int wino_choice(ds_node *n, ds_graph *g, int dx)
             if (r && t < best[a]) best[a] = t;
         }
     free(tmp);
-    algo = ALGO_DIRECT;
-    double t = best[0] / 1.05;
-    for (int a = 1; a < 3; a++)
-        if (best[a] > 0 && best[a] < t) t = best[a], algo = algos[a];
+    algo = wino_fastest(best);
 chosen:
-    pthread_mutex_lock(&wino_lock);
-    if (wino_cached < WINO_CACHE) {
-        memcpy(wino_cache[wino_cached].key, key, sizeof key);
-        wino_cache[wino_cached++].algo = algo;
-    }
-    pthread_mutex_unlock(&wino_lock);
+    wino_store(key, algo);
     const char *prof = getenv("DS_PROFILE");
     const char *name = algo == ALGO_W2 ? "winograd2" : algo == ALGO_W4 ? "winograd4" : "direct";
     if (prof && atoi(prof) > 0 && !pin)
@@ -1815,11 +1836,7 @@ static int wino_dw_choice(ds_node *n, ds_graph *g, int timed)
         return (long)q.c * q.oc >= 4096 && avail & 2 ? ALGO_W4 : ALGO_DIRECT;
     }
     int key[11] = {2, q.n, q.c, q.oc, q.h, q.w, q.ph, q.pw, avail, q.kh, 1};
-    int algo = -1;
-    pthread_mutex_lock(&wino_lock);
-    for (int i = 0; i < wino_cached && algo < 0; i++)
-        if (!memcmp(wino_cache[i].key, key, sizeof key)) algo = wino_cache[i].algo;
-    pthread_mutex_unlock(&wino_lock);
+    int algo = wino_lookup(key);
     if (algo >= 0 || !timed) return algo;
     const int algos[3] = {ALGO_DIRECT, ALGO_W2, ALGO_W4};
     double best[3] = {0, 0, 0};
@@ -1840,17 +1857,9 @@ static int wino_dw_choice(ds_node *n, ds_graph *g, int timed)
             if (r && t < best[a]) best[a] = t;
         }
     free(tmp);
-    algo = ALGO_DIRECT;
-    double t = best[0] ? best[0] / 1.05 : 1e30;
-    for (int a = 1; a < 3; a++)
-        if (best[a] > 0 && best[a] < t) t = best[a], algo = algos[a];
+    algo = wino_fastest(best);
     if (!best[0] && algo == ALGO_DIRECT) algo = avail & 1 ? ALGO_W2 : ALGO_W4; /* no dwv to time against */
-    pthread_mutex_lock(&wino_lock);
-    if (wino_cached < WINO_CACHE) {
-        memcpy(wino_cache[wino_cached].key, key, sizeof key);
-        wino_cache[wino_cached++].algo = algo;
-    }
-    pthread_mutex_unlock(&wino_lock);
+    wino_store(key, algo);
     const char *prof = getenv("DS_PROFILE");
     if (prof && atoi(prof) > 0)
         fprintf(stderr,

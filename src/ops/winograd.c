@@ -229,6 +229,21 @@ static inline vf loadv(const float *s)
 }
 static inline void storev(float *d, vf v) { memcpy(d, &v, sizeof v); }
 
+/* Bᵀ d B of the α×α tile at xc (rows wp·VW apart) into d, α = 4 or 6 */
+static inline void input_tile(const float *xc, int wp, int a, vf d[36])
+{
+    vf e[36];
+    for (int y = 0; y < a; y++)
+        for (int x = 0; x < a; x++) d[y * a + x] = loadv(xc + ((size_t)y * wp + x) * VW);
+    if (a == 4) {
+        for (int x = 0; x < 4; x++) BT2(d + x, 4, e + x, 4);
+        for (int y = 0; y < 4; y++) BT2(e + y * 4, 1, d + y * 4, 1);
+    } else {
+        for (int x = 0; x < 6; x++) BT4(d + x, 6, e + x, 6);
+        for (int y = 0; y < 6; y++) BT4(e + y * 6, 1, d + y * 6, 1);
+    }
+}
+
 /* V_ξ [C][TB] of the tiles of columns j0.. (VW each: a tile position of a row block) */
 static void input_block(const block_job *j, long j0, int width, float *v)
 {
@@ -240,18 +255,9 @@ static void input_block(const block_job *j, long j0, int width, float *v)
         const float *x0 = j->xp + (size_t)(t / q->tw - j->sb0) * q->xs + (size_t)(t % q->tw) * m * VW;
         size_t so = (size_t)p->c * tb, plane = (size_t)a * q->wp * VW; /* next ξ; next channel */
         for (int c = 0; c < p->c; c++) {
-            const float *xc = x0 + (size_t)c * plane;
-            vf d[36], e[36];
-            for (int y = 0; y < a; y++)
-                for (int x = 0; x < a; x++) d[y * a + x] = loadv(xc + ((size_t)y * q->wp + x) * VW);
+            vf d[36];
+            input_tile(x0 + (size_t)c * plane, q->wp, a, d);
             float *o = v + (size_t)c * tb + g0;
-            if (a == 4) {
-                for (int x = 0; x < 4; x++) BT2(d + x, 4, e + x, 4);
-                for (int y = 0; y < 4; y++) BT2(e + y * 4, 1, d + y * 4, 1);
-            } else {
-                for (int x = 0; x < 6; x++) BT4(d + x, 6, e + x, 6);
-                for (int y = 0; y < 6; y++) BT4(e + y * 6, 1, d + y * 6, 1);
-            }
             for (int x = 0; x < a * a; x++) storev(o + x * so, d[x]);
         }
     }
@@ -621,21 +627,12 @@ static void dw_transform(const ds_wino_pass *p, const dplan *q, const float *xl,
         for (int c0 = 0; c0 < q->cp; c0 += 16) {
             for (int cc = 0; cc < 16; cc++) {
                 int c = c0 + cc;
-                vf d[36], e[36];
+                vf d[36];
                 if (c >= p->c) {
                     for (int x = 0; x < a * a; x++) tmp[x][cc] = _mm512_setzero_ps();
                     continue;
                 }
-                const float *xc = xl + (size_t)c * a * q->wp * VW + (size_t)tx * m * VW;
-                for (int y = 0; y < a; y++)
-                    for (int x = 0; x < a; x++) d[y * a + x] = loadv(xc + ((size_t)y * q->wp + x) * VW);
-                if (a == 4) {
-                    for (int x = 0; x < 4; x++) BT2(d + x, 4, e + x, 4);
-                    for (int y = 0; y < 4; y++) BT2(e + y * 4, 1, d + y * 4, 1);
-                } else {
-                    for (int x = 0; x < 6; x++) BT4(d + x, 6, e + x, 6);
-                    for (int y = 0; y < 6; y++) BT4(e + y * 6, 1, d + y * 6, 1);
-                }
+                input_tile(xl + (size_t)c * a * q->wp * VW + (size_t)tx * m * VW, q->wp, a, d);
                 for (int x = 0; x < a * a; x++) tmp[x][cc] = (__m512)d[x];
             }
             for (int x = 0; x < a * a; x++) {

@@ -64,6 +64,37 @@ void ds_test_fill(float *v, size_t n, float lo, float hi, ds_rng *r)
     for (size_t i = 0; i < n; i++) v[i] = lo + (hi - lo) * ds_rng_uniform(r);
 }
 
+int ds_test_mse_step(ds_graph *g, ds_node *x, ds_node *y, uint64_t seed)
+{
+    ds_node *t = ds_input(g, "t", ds_node_shape(y));
+    ds_node *l = ds_mse(g, y, t);
+    if (ds_graph_compile(g) != 0) return -1;
+    ds_rng r;
+    ds_rng_seed(&r, seed);
+    ds_test_fill(ds_node_value(x), ds_node_numel(x), -0.5f, 0.5f, &r);
+    ds_test_fill(ds_node_value(t), ds_node_numel(t), -0.5f, 0.5f, &r);
+    ds_graph_set_training(g, 1);
+    ds_graph_zero_grad(g);
+    return ds_graph_forward(g) == 0 && ds_graph_backward(g, l, NULL) == 0 ? 0 : -1;
+}
+
+float *ds_test_dup(const float *v, size_t n)
+{
+    float *o = malloc(n * sizeof *o);
+    if (o) memcpy(o, v, n * sizeof *o);
+    return o;
+}
+
+void ds_test_epilogue_twice(void *seen, float *c, long ldc, int rows, int cols, int i0, int j0)
+{
+    int *s = seen, n = s[0];
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            c[(size_t)i * ldc + j] *= 2;
+            s[1 + (i0 + i) * n + j0 + j]++;
+        }
+}
+
 static double weighted_out(ds_graph *g, ds_node *out, const float *r, const ds_rng *rng0)
 {
     *ds_graph_rng(g) = *rng0; /* same dropout mask on every evaluation */

@@ -47,6 +47,19 @@ const char *ds_test_path(const char *name);
 /* Fill with U(lo, hi) from a fixed-seed generator. */
 void ds_test_fill(float *v, size_t n, float lo, float hi, ds_rng *r);
 
+/* For a graph x → y with a loss mse(y, t) (t an input named "t" of y's
+ * shape, added here): compile, fill x and t with U(−0.5, 0.5) from seed,
+ * run one training forward and backward from zeroed gradients. 0 on success. */
+int ds_test_mse_step(ds_graph *g, ds_node *x, ds_node *y, uint64_t seed);
+
+/* A malloc'd copy of v[0..n) (NULL when out of memory). */
+float *ds_test_dup(const float *v, size_t n);
+
+/* A ds_gemm_direct epilogue that doubles each element handed over and
+ * counts it in seen[1 + i·n + j] (n = seen[0]): a tile handed over twice or
+ * before its last block shows in the bits or the count. */
+void ds_test_epilogue_twice(void *seen, float *c, long ldc, int rows, int cols, int i0, int j0);
+
 /* Finite-difference check of d(Σ out·R)/d(x) for every node in wrt, R a
  * random weighting; compares central differences (step eps) with the
  * backward pass on up to max_elems elements per node. Values of all leaves

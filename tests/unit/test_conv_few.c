@@ -23,20 +23,8 @@ static float *conv_dx(int mb, int c, int h, int w, int k, int ks, int ph, int pw
     ds_conv_opt o = {.pad = {ph, pw}};
     ds_node *y = ds_nn_conv2d(g, "conv", x, k, ks, o, (ds_init){DS_INIT_HE_NORMAL, 0, 0}, 1);
     if (twice) y = ds_add(g, y, ds_nn_conv2d(g, "conv2", x, k, ks, o, (ds_init){DS_INIT_HE_NORMAL, 0, 0}, 0));
-    ds_shape ys = ds_node_shape(y);
-    ds_node *t = ds_input(g, "t", ys);
-    ds_node *l = ds_mse(g, y, t);
-    CHECK(ds_graph_compile(g) == 0);
-    ds_rng r;
-    ds_rng_seed(&r, 7);
-    for (size_t i = 0; i < ds_node_numel(x); i++) ds_node_value(x)[i] = ds_rng_uniform(&r) - 0.5f;
-    for (size_t i = 0; i < ds_node_numel(t); i++) ds_node_value(t)[i] = ds_rng_uniform(&r) - 0.5f;
-    ds_graph_set_training(g, 1);
-    ds_graph_zero_grad(g);
-    CHECK(ds_graph_forward(g) == 0 && ds_graph_backward(g, l, NULL) == 0);
-    size_t e = ds_node_numel(x);
-    float *out = malloc(e * sizeof *out);
-    memcpy(out, ds_node_grad(x), e * sizeof *out);
+    CHECK(ds_test_mse_step(g, x, y, 7) == 0);
+    float *out = ds_test_dup(ds_node_grad(x), ds_node_numel(x));
     ds_graph_free(g);
     return out;
 }

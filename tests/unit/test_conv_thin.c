@@ -29,20 +29,9 @@ static float *conv_dw(int mb, int c, int h, int w, int k)
     ds_graph *g = ds_graph_new(1);
     ds_node *x = ds_input(g, "x", ds_shape_of(4, mb, c, h, w));
     ds_node *y = ds_nn_conv2d(g, "conv", x, k, 3, (ds_conv_opt){.pad = {1, 1}}, (ds_init){DS_INIT_HE_NORMAL, 0, 0}, 0);
-    ds_node *t = ds_input(g, "t", ds_shape_of(4, mb, k, h, w));
-    ds_node *l = ds_mse(g, y, t);
-    CHECK(ds_graph_compile(g) == 0);
-    ds_rng r;
-    ds_rng_seed(&r, 5);
-    for (size_t i = 0; i < ds_node_numel(x); i++) ds_node_value(x)[i] = ds_rng_uniform(&r) - 0.5f;
-    for (size_t i = 0; i < ds_node_numel(t); i++) ds_node_value(t)[i] = ds_rng_uniform(&r) - 0.5f;
-    ds_graph_set_training(g, 1);
-    ds_graph_zero_grad(g);
-    CHECK(ds_graph_forward(g) == 0 && ds_graph_backward(g, l, NULL) == 0);
+    CHECK(ds_test_mse_step(g, x, y, 5) == 0);
     ds_node *wn = ds_graph_find(g, "conv.weight");
-    size_t e = ds_node_numel(wn);
-    float *out = malloc(e * sizeof *out);
-    memcpy(out, ds_node_grad(wn), e * sizeof *out);
+    float *out = ds_test_dup(ds_node_grad(wn), ds_node_numel(wn));
     ds_graph_free(g);
     return out;
 }

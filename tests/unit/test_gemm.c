@@ -66,18 +66,6 @@ static double check_nt(int m, int n, int k, float beta, bool bias, ds_rng *r)
     return worst;
 }
 
-/* the epilogue of ds_gemm_direct: each element seen once, finished (here
- * doubled, so a tile handed over twice or too early shows) */
-static void twice(void *ctx, float *c, long ldc, int rows, int cols, int i0, int j0)
-{
-    int *seen = ctx, n = seen[0];
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) {
-            c[(size_t)i * ldc + j] *= 2;
-            seen[1 + (i0 + i) * n + j0 + j]++;
-        }
-}
-
 /* ds_gemm_direct: C = alpha·op(A)·B + beta·C + bias[j], B with ldb = n
  * (the edge strip copied) or ldb padded to a multiple of 32 (read in
  * place); the same bits as ds_gemm's packed path for the same sums
@@ -98,7 +86,7 @@ static double check_direct(int m, int n, int k, bool ta, bool pad, float beta, b
     ds_test_fill(c0, (size_t)m * ldc, -1, 1, r);
     for (size_t i = 0; i < (size_t)m * ldc; i++) c[i] = beta == 0 ? NAN : c0[i];
     for (int i = 0; i < m; i++) c[(size_t)i * ldc + n] = c0[(size_t)i * ldc + n] = 7;
-    ds_gemm_direct(ta, m, n, k, 1.5f, a, lda, b, ldb, beta, c, ldc, bias ? bs : NULL, twice, seen);
+    ds_gemm_direct(ta, m, n, k, 1.5f, a, lda, b, ldb, beta, c, ldc, bias ? bs : NULL, ds_test_epilogue_twice, seen);
     double worst = 0;
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {

@@ -11,18 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* the epilogue: each element doubled and counted (a tile handed over twice
- * or before its last block shows in the bits or the count) */
-static void twice(void *ctx, float *c, long ldc, int rows, int cols, int i0, int j0)
-{
-    int *seen = ctx, n = seen[0];
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) {
-            c[(size_t)i * ldc + j] *= 2;
-            seen[1 + (i0 + i) * n + j0 + j]++;
-        }
-}
-
 /* 0 when the binary path gives the dense path's bits; ldb = n (the edge
  * strip copied) or padded (read in place, NaN in the padding: never used) */
 static int check(int m, int n, int k, float density, bool pad, float alpha, float beta, bool bias, ds_rng *r)
@@ -55,7 +43,7 @@ static int check(int m, int n, int k, float density, bool pad, float alpha, floa
     ds_gemm_direct(false, m, n, k, alpha, a, lda, b, ldb, beta, c1, ldc, bias ? bs : NULL, NULL, NULL);
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) c1[(size_t)i * ldc + j] *= 2;
-    ds_gemm_binary(m, n, k, alpha, idx, start, b, ldb, beta, c2, ldc, bias ? bs : NULL, twice, seen);
+    ds_gemm_binary(m, n, k, alpha, idx, start, b, ldb, beta, c2, ldc, bias ? bs : NULL, ds_test_epilogue_twice, seen);
     /* all of C compared, the columns outside the product included */
     if (memcmp(c1, c2, sizeof(float) * (size_t)m * ldc)) bad |= 2;
     for (int e = 0; e < m * n; e++) bad |= seen[1 + e] != 1 ? 4 : 0;
