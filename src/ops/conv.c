@@ -1233,17 +1233,34 @@ static void conv_dx_phases(ds_node *n, ds_graph *g)
     phases_run(geom_of(n, 0), n->grad, n->in[1]->val, n->in[0]->grad, n->in[0]->grad_fresh, g->work);
 }
 
-/* W [OC, cg, kh, kw] as [groups][kk][ocp]: Wk[k][o] = W[g·ocg + o, k], 0 for o ≥ ocg */
+/* d[j][i] = s[i][j] for i < rows, j < cols, by 16 × 16 blocks in registers;
+ * d's rows are width ≥ rows wide (ldd apart, negative for a reversed order)
+ * and get zeros from rows to width. */
+static void transpose_into(const float *s, long lds, int rows, int cols, float *d, long ldd, int width)
+{
+    for (int r0 = 0; r0 < width; r0 += 16) {
+        int nr = rows - r0 < 16 ? (rows > r0 ? rows - r0 : 0) : 16, nw = width - r0 < 16 ? width - r0 : 16;
+        __mmask16 mw = (__mmask16)((1u << nw) - 1);
+        for (int c0 = 0; c0 < cols; c0 += 16) {
+            int nc = cols - c0 < 16 ? cols - c0 : 16;
+            __mmask16 mc = (__mmask16)((1u << nc) - 1);
+            __m512 t[16];
+            for (int i = 0; i < 16; i++)
+                t[i] = i < nr ? _mm512_maskz_loadu_ps(mc, s + (r0 + i) * lds + c0) : _mm512_setzero_ps();
+            transpose16(t);
+            for (int j = 0; j < nc; j++) _mm512_mask_storeu_ps(d + (c0 + j) * ldd + r0, mw, t[j]);
+        }
+    }
+}
+
+/* the transposed kernel for the forward: Wk[t][o] = W[g·ocg + o, t] (t over cg·kh·kw), zeros from ocg to ocp */
 static void ocv_pack_w(const ds_node *n, float *out, int ocp)
 {
     geom q = geom_of(n, n->op->shape == convt_shape); /* a transposed one's weight has the same layout */
     int cg = q.c / q.groups, ocg = q.oc / q.groups, kk = cg * q.kh * q.kw;
     const float *w = n->in[1]->val;
     for (int gi = 0; gi < q.groups; gi++)
-        for (int k = 0; k < kk; k++) {
-            float *row = out + ((size_t)gi * kk + k) * ocp;
-            for (int o = 0; o < ocp; o++) row[o] = o < ocg ? w[((size_t)gi * ocg + o) * kk + k] : 0;
-        }
+        transpose_into(w + (size_t)gi * ocg * kk, kk, ocg, kk, out + (size_t)gi * kk * ocp, ocp, ocp);
 }
 
 /* the flipped, transposed kernel for dx: Wk[(o, t)][c] = W[g·ocg + o, c, kh·kw − 1 − t] */
@@ -1253,12 +1270,9 @@ static void ocv_pack_wflip(const ds_node *n, float *out, int ocp)
     int cg = q.c / q.groups, ocg = q.oc / q.groups, khw = q.kh * q.kw, kk = ocg * khw;
     const float *w = n->in[1]->val;
     for (int gi = 0; gi < q.groups; gi++)
-        for (int o = 0; o < ocg; o++)
-            for (int t = 0; t < khw; t++) {
-                float *row = out + ((size_t)gi * kk + (size_t)o * khw + t) * ocp;
-                for (int c = 0; c < ocp; c++)
-                    row[c] = c < cg ? w[(((size_t)gi * ocg + o) * cg + c) * khw + (khw - 1 - t)] : 0;
-            }
+        for (int o = 0; o < ocg; o++) /* [cg][khw] transposed into rows t = khw − 1 .. 0 */
+            transpose_into(w + ((size_t)gi * ocg + o) * cg * khw, khw, cg, khw,
+                           out + ((size_t)gi * kk + (size_t)o * khw + khw - 1) * ocp, -(long)ocp, ocp);
 }
 #endif
 
