@@ -174,6 +174,23 @@ static size_t phases_scratch(const geom *q);
 #endif
 static void convt_paths(ds_node *n, const geom *q, const char *algo);
 
+#if defined(__AVX512F__)
+#define FLAT_SLACK 64 /* floats after a padded copy that ds_conv_flat may read (≥ kw + 15) */
+
+/* whether ds_conv_flat can take this convolution's stride-1 passes */
+static bool flat_fits(const geom *q)
+{
+    return q->groups == 1 && q->sh == 1 && q->sw == 1 && q->dh == 1 && q->dw == 1 &&
+           ds_conv_flat_fits(q->oc, q->kh, q->kw) && ds_conv_flat_fits(q->c, q->kh, q->kw);
+}
+
+/* its scratch: the padded copy of `planes` planes [hp, wp] with the slack, then the packed weights */
+static size_t flat_scratch(long planes, int hp, int wp, int m, int c, int taps)
+{
+    return ((size_t)planes * hp * wp + FLAT_SLACK + 15) / 16 * 16 + ds_conv_flat_wsize(m, c, taps);
+}
+#endif
+
 static int conv_shape_common(ds_node *n, int transposed)
 {
     const ds_node *x = n->in[0], *w = n->in[1];
@@ -280,13 +297,20 @@ static int conv_shape_common(ds_node *n, int transposed)
             size_t b = ocv_scratch((long)q.n * q.oc, q.oh + 2 * bh, q.ow + 2 * bw, g, q.c / g, q.oc / g * kh * kw);
             if (b > work) work = b;
         }
+        /* the padded-width grid (ds_conv_flat) where ocv applies, stride 1 */
+        if (flat_fits(&q)) {
+            size_t f = flat_scratch((long)q.n * q.c, q.h + 2 * q.ph, q.w + 2 * q.pw, q.oc, q.c, kh * kw);
+            size_t b = flat_scratch((long)q.n * q.oc, q.oh + 2 * bh, q.ow + 2 * bw, q.c, q.oc, kh * kw);
+            if (n->ip[15] && f > work) work = f;
+            if (n->ip[16] && b > work) work = b;
+        }
 #endif
 #if defined(__AVX512F__)
         if (!only_shifted && !only_implicit && n->ip[10] && dwv_fits(&q)) {
             n->ip[17] = 1;
             /* the ocv forward's padded x, kept for dW (where gradients are planned) */
-            if (n->ip[15] && (q.ph || q.pw))
-                n->saved_bytes = (size_t)q.n * q.c * (q.h + 2 * q.ph) * (q.w + 2 * q.pw) * sizeof(float);
+            if (n->ip[15] && (q.ph || q.pw)) /* (the slack ds_conv_flat reads past it) */
+                n->saved_bytes = ((size_t)q.n * q.c * (q.h + 2 * q.ph) * (q.w + 2 * q.pw) + FLAT_SLACK) * sizeof(float);
             size_t d = dwv_scratch(&q);
             if (d > work) work = d;
         }
@@ -1898,6 +1922,37 @@ static void leaky_post(ds_node *n)
     if (n->fused_relu && n->fused_slope) ds_parallel_for((long)ds_numel(n), 1 << 14, leaky_range, n);
 }
 
+#if defined(__AVX512F__)
+/* Whether the forward (dx = 0) or the dx pass goes by ds_conv_flat: a pass
+ * the ocv tile would take, into at most 16 channels (one vector of them,
+ * where ocv spends a load per FMA); DS_CONV_ALGO=flat: every pass ocv
+ * would take at stride 1; the other pins: never. */
+static bool flat_use(const ds_node *n, int dx)
+{
+    geom q = geom_of(n, 0);
+    if (!n->ip[dx ? 16 : 15] || !flat_fits(&q)) return false;
+    const char *pin = getenv("DS_CONV_ALGO");
+    if (pin) return !strcmp(pin, "flat");
+    return (dx ? q.c : q.oc) <= 16;
+}
+
+/* the pass p by ds_conv_flat: its input placed into the zero-padded copy
+ * (the node's saved one, which dW reads, or the scratch), the slack after
+ * it zeroed, the weights packed after that */
+static void flat_conv(const s1_pass *p, ds_graph *g, const ds_node *n, int dx)
+{
+    int hp = p->in_h + 2 * p->ph, wp = p->in_w + 2 * p->pw;
+    size_t planes = (size_t)p->n * p->ctot, xn = planes * hp * wp;
+    float *xp = p->copy ? p->copy : g->work;
+    place(p->in, (long)planes, p->in_h, p->in_w, p->ph, p->pw, hp, wp, xp);
+    memset(xp + xn, 0, FLAT_SLACK * sizeof *xp);
+    float *wpk = g->work + (xn + FLAT_SLACK + 15) / 16 * 16;
+    ds_conv_flat_pack(n->in[1]->val, p->m, p->ctot, p->kh * p->kw, dx, wpk);
+    ds_conv_flat(xp, p->n, p->ctot, hp, wp, wpk, p->m, p->kh, p->kw, p->y, p->bias, p->relu || p->slope, p->slope,
+                 p->accumulate);
+}
+#endif
+
 static void conv_forward(ds_node *n, ds_graph *g)
 {
     int wa = wino_choice(n, g, 0);
@@ -1914,6 +1969,11 @@ static void conv_forward(ds_node *n, ds_graph *g)
         return;
     }
 #if defined(__AVX512F__)
+    if (flat_use(n, 0)) {
+        s1_pass p = s1_of(n, 0);
+        flat_conv(&p, g, n, 0); /* applies a fused relu as it stores */
+        return;
+    }
     if (n->ip[15]) {
         s1_pass p = s1_of(n, 0);
         ocv_conv(&p, g, ocv_pack_w, n); /* applies a fused relu as it stores */
@@ -2008,6 +2068,11 @@ static void conv_backward(ds_node *n, ds_graph *g)
     if (dx && few_dx(&q)) {
         ds_conv_few(n->grad, w, dx, q.n, q.oc, q.oh, q.ow, q.c, q.kh, q.kw, q.kh - 1 - q.ph, q.kw - 1 - q.pw, q.h,
                     q.w, 1, !n->in[0]->grad_fresh);
+        dx = NULL;
+    }
+    if (dx && flat_use(n, 1)) {
+        s1_pass p = s1_of(n, 1);
+        flat_conv(&p, g, n, 1);
         dx = NULL;
     }
     if (n->ip[16] && dx) {

@@ -142,6 +142,134 @@ void ds_conv_few(const float *in, const float *w, float *y, int n, int c, int h,
     few_job k = {in, w, y, c, h, wd, oc, kh, kw, ph, pw, oh, ow, flip, acc, (oh + FEW_R - 1) / FEW_R};
     ds_parallel_for((long)n * oc * k.rb, 1, few_range, &k);
 }
+
+/* ---- stride-1 convolution on the padded-width grid (ds_conv_flat) ----
+ *
+ * Output position (oy, ox) is q = oy·wp + ox of the padded plane's grid;
+ * tap (i, j) of it reads xp[c][q + i·wp + j], so 16 consecutive positions
+ * are one unaligned load for every tap, with no mask: the wp − ow columns
+ * at the right of each row are computed and dropped. A tile is FLAT_O
+ * output channels × V ≤ FLAT_V vectors of positions: per tap V loads and
+ * FLAT_O broadcasts feed FLAT_O·V FMAs (10 for 24), where the ocv tile with
+ * one vector of 16 channels spends a load per FMA. */
+#define FLAT_O 4
+#define FLAT_V 6
+
+int ds_conv_flat_fits(int m, int kh, int kw) { return m >= 1 && kh >= 1 && kh <= 7 && kw >= 1 && kw <= 7; }
+
+size_t ds_conv_flat_wsize(int m, int c, int taps) { return (size_t)(m + FLAT_O - 1) / FLAT_O * FLAT_O * c * taps; }
+
+void ds_conv_flat_pack(const float *w, int m, int c, int taps, int flip, float *out)
+{
+    int mb = (m + FLAT_O - 1) / FLAT_O;
+    for (int b = 0; b < mb; b++)
+        for (int ci = 0; ci < c; ci++)
+            for (int k = 0; k < taps; k++)
+                for (int o = 0; o < FLAT_O; o++) {
+                    int oc = b * FLAT_O + o;
+                    float v = 0;
+                    if (oc < m)
+                        v = flip ? w[((size_t)ci * m + oc) * taps + (taps - 1 - k)] : w[((size_t)oc * c + ci) * taps + k];
+                    out[(((size_t)b * c + ci) * taps + k) * FLAT_O + o] = v;
+                }
+}
+
+typedef struct {
+    const float *xp, *w, *bias;
+    float *y;
+    int c, hp, wp, m, taps, oh, ow, relu, acc, nvec, ntile;
+    float slope;
+    int32_t off[49];
+} flat_job;
+
+static inline __attribute__((always_inline)) void flat_tile(int V, const float *x, size_t plane, int c,
+                                                            const int32_t *off, int taps, const float *w,
+                                                            float *restrict t)
+{
+    __m512 a0[FLAT_V], a1[FLAT_V], a2[FLAT_V], a3[FLAT_V];
+#pragma GCC unroll 6
+    for (int v = 0; v < V; v++) a0[v] = a1[v] = a2[v] = a3[v] = _mm512_setzero_ps();
+    for (int ci = 0; ci < c; ci++, x += plane, w += (size_t)taps * FLAT_O)
+        for (int k = 0; k < taps; k++) {
+            const float *xk = x + off[k];
+            __asm__("" : "+r"(xk)); /* a base register: the loads at fixed displacements */
+            __m512 b0 = _mm512_set1_ps(w[k * FLAT_O]), b1 = _mm512_set1_ps(w[k * FLAT_O + 1]);
+            __m512 b2 = _mm512_set1_ps(w[k * FLAT_O + 2]), b3 = _mm512_set1_ps(w[k * FLAT_O + 3]);
+#pragma GCC unroll 6
+            for (int v = 0; v < V; v++) {
+                __m512 xv = _mm512_loadu_ps(xk + 16 * v);
+                __asm__("" : "+v"(xv)); /* one load for the four FMAs (GCC would fold it into each) */
+                a0[v] = _mm512_fmadd_ps(b0, xv, a0[v]), a1[v] = _mm512_fmadd_ps(b1, xv, a1[v]);
+                a2[v] = _mm512_fmadd_ps(b2, xv, a2[v]), a3[v] = _mm512_fmadd_ps(b3, xv, a3[v]);
+            }
+        }
+#pragma GCC unroll 6
+    for (int v = 0; v < V; v++) {
+        _mm512_store_ps(t + 16 * v, a0[v]), _mm512_store_ps(t + 16 * (FLAT_V + v), a1[v]);
+        _mm512_store_ps(t + 16 * (2 * FLAT_V + v), a2[v]), _mm512_store_ps(t + 16 * (3 * FLAT_V + v), a3[v]);
+    }
+}
+
+typedef void (*flat_fn)(const float *x, size_t plane, int c, const int32_t *off, int taps, const float *w, float *t);
+#define FLAT_FN(V)                                                                                             \
+    static void flat_##V(const float *x, size_t plane, int c, const int32_t *off, int taps, const float *w,  \
+                         float *t)                                                                             \
+    {                                                                                                          \
+        flat_tile(V, x, plane, c, off, taps, w, t);                                                            \
+    }
+FLAT_FN(1) FLAT_FN(2) FLAT_FN(3) FLAT_FN(4) FLAT_FN(5) FLAT_FN(6)
+static const flat_fn flat_table[FLAT_V + 1] = {NULL, flat_1, flat_2, flat_3, flat_4, flat_5, flat_6};
+
+/* one (sample, run of position vectors) per item, every block of FLAT_O channels in turn (the input
+ * tile stays in L1 across them) */
+static void flat_range(void *arg, long lo, long hi)
+{
+    const flat_job *k = arg;
+    float t[FLAT_O * FLAT_V * 16] __attribute__((aligned(64)));
+    const size_t plane = (size_t)k->hp * k->wp;
+    const int mb = (k->m + FLAT_O - 1) / FLAT_O;
+    for (long it = lo; it < hi; it++) {
+        int s = (int)(it / k->ntile), ti = (int)(it % k->ntile);
+        int v0 = (int)((long)ti * k->nvec / k->ntile), V = (int)((long)(ti + 1) * k->nvec / k->ntile) - v0;
+        int q0 = 16 * v0, q1 = 16 * (v0 + V);
+        const float *x = k->xp + (size_t)s * k->c * plane + q0;
+        for (int b = 0; b < mb; b++) {
+            flat_table[V](x, plane, k->c, k->off, k->taps, k->w + (size_t)b * k->c * k->taps * FLAT_O, t);
+            for (int o = 0; o < FLAT_O && b * FLAT_O + o < k->m; o++) {
+                int oc = b * FLAT_O + o;
+                const float *to = t + (size_t)o * FLAT_V * 16;
+                float *yo = k->y + ((size_t)s * k->m + oc) * k->oh * k->ow;
+                __m512 bias = _mm512_set1_ps(k->bias ? k->bias[oc] : 0.0f), sl = _mm512_set1_ps(k->slope);
+                for (int oy = q0 / k->wp; oy < k->oh && oy * k->wp < q1; oy++) {
+                    int a = oy * k->wp > q0 ? oy * k->wp : q0, e = oy * k->wp + k->ow < q1 ? oy * k->wp + k->ow : q1;
+                    for (int q = a; q < e; q += 16) {
+                        __mmask16 mk = (__mmask16)(e - q >= 16 ? 0xffff : (1u << (e - q)) - 1);
+                        float *yq = yo + (size_t)oy * k->ow + (q - oy * k->wp);
+                        __m512 v = _mm512_maskz_loadu_ps(mk, to + (q - q0));
+                        if (k->acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, yq));
+                        else {
+                            v = _mm512_add_ps(v, bias);
+                            if (k->relu) v = _mm512_max_ps(v, k->slope ? _mm512_mul_ps(v, sl) : _mm512_setzero_ps());
+                        }
+                        _mm512_mask_storeu_ps(yq, mk, v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void ds_conv_flat(const float *xp, int n, int c, int hp, int wp, const float *wpk, int m, int kh, int kw, float *y,
+                  const float *bias, int relu, float slope, int acc)
+{
+    flat_job k = {.xp = xp, .w = wpk, .bias = bias, .y = y, .c = c, .hp = hp, .wp = wp, .m = m, .taps = kh * kw,
+                  .oh = hp - kh + 1, .ow = wp - kw + 1, .relu = relu, .acc = acc, .slope = slope};
+    for (int i = 0; i < kh; i++)
+        for (int j = 0; j < kw; j++) k.off[i * kw + j] = (int32_t)(i * wp + j);
+    k.nvec = (k.oh * wp + 15) / 16;
+    k.ntile = (k.nvec + FLAT_V - 1) / FLAT_V;
+    ds_parallel_for((long)n * k.ntile, 1, flat_range, &k);
+}
 #else
 typedef int ds_conv_thin_unused; /* (no AVX-512: nothing here) */
 #endif

@@ -25,6 +25,19 @@ int ds_conv_few_fits(int oc, int kh, int kw, int ph, int pw);
  * fills one lane of sixteen. */
 void ds_conv_few(const float *in, const float *w, float *y, int n, int c, int h, int wd, int oc, int kh, int kw,
                  int ph, int pw, int oh, int ow, int flip, int acc);
+
+/* The stride-1 convolution on the padded-width grid (conv_thin.c): xp
+ * [n, c, hp, wp] already zero-padded, with at least kw + 15 readable floats
+ * after it (read for dropped positions only); y [n, m, oh, ow], oh = hp −
+ * kh + 1, ow = wp − kw + 1, is written (+ bias, then max(v, slope·v) or
+ * max(v, 0) with relu), or added to with acc; wpk from ds_conv_flat_pack:
+ * w [m, c, kh·kw] (flip = 0, a forward) or, for dx, the forward's
+ * [c, m, kh·kw] read transposed and rotated (flip = 1). Kernels to 7 × 7. */
+int ds_conv_flat_fits(int m, int kh, int kw);
+size_t ds_conv_flat_wsize(int m, int c, int taps); /* floats of wpk */
+void ds_conv_flat_pack(const float *w, int m, int c, int taps, int flip, float *wpk);
+void ds_conv_flat(const float *xp, int n, int c, int hp, int wp, const float *wpk, int m, int kh, int kw, float *y,
+                  const float *bias, int relu, float slope, int acc);
 #endif
 
 #endif

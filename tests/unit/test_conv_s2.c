@@ -4,7 +4,9 @@
  * both by dwv with 4-wide kernels) against the explicit im2col reference
  * (DS_CONV_ALGO=im2col): forward, dx and dW on odd sizes, padding 0, 1 and 2,
  * output padding, channel counts that are not multiples of 16, groups,
- * dilation 2, batch 1, with and without a bias; and a leaky relu fused into the
+ * dilation 2, batch 1, with and without a bias; every case again with the
+ * stride-1 passes pinned to the padded-width grid (DS_CONV_ALGO=flat,
+ * ds_conv_flat) against the same reference; and a leaky relu fused into the
  * convolution against the unfused graph (exactly equal). The error is max |a − ref| / max |ref|
  * per tensor; tolerance 1e-5 (both sum the same products in float, in
  * another order; measured worst in the output below). On a build without
@@ -120,6 +122,12 @@ int main(void)
         /* stride 1 (the ocv forward and dx, weights transposed by 16 x 16 blocks: 30 and 60 rows, 750 and
          * 270 columns; groups) */
         {0, 2, 60, 9, 8, 60, 5, 1, 2, 0, 2, 1, 0}, {0, 1, 30, 7, 7, 60, 3, 1, 1, 0, 1, 0, 0},
+        /* the padded-width grid (ds_conv_flat): 16 channels (ResNet's first stage, batch 1 and 3), 30 (a
+         * partial block of 4), kernels 1, 5 and 7, padding 0 (a copy without zeros), rows shorter than a vector
+         * and spanning several, a fused bias */
+        {0, 3, 16, 28, 28, 16, 3, 1, 1, 0, 1, 0, 0}, {0, 1, 16, 13, 11, 16, 3, 1, 1, 0, 1, 1, 0},
+        {0, 2, 30, 6, 5, 16, 5, 1, 2, 0, 1, 1, 0},  {0, 2, 16, 9, 23, 30, 7, 1, 3, 0, 1, 0, 0},
+        {0, 2, 16, 5, 37, 16, 3, 1, 0, 0, 1, 1, 0}, {0, 1, 16, 4, 4, 16, 1, 1, 0, 0, 1, 0, 0},
         /* groups */
         {1, 2, 32, 5, 6, 64, 4, 2, 1, 0, 2, 1, 0}, {0, 2, 32, 11, 10, 32, 4, 2, 1, 0, 2, 0, 0},
         /* dilation 2 */
@@ -142,11 +150,17 @@ int main(void)
         float *ry, *rx, *rw, *y, *dx, *dw;
         size_t ny, nx, nw;
         CHECK(run(t, "im2col", &ry, &rx, &rw, &ny, &nx, &nw) == 0);
+        /* the padded-width grid (ds_conv_flat) wherever it fits, against the same reference */
+        CHECK(run(t, "flat", &y, &dx, &dw, &ny, &nx, &nw) == 0);
+        double ef[3] = {ds_test_rel_err(y, ry, ny), ds_test_rel_err(dx, rx, nx), ds_test_rel_err(dw, rw, nw)};
+        free(y), free(dx), free(dw);
         CHECK(run(t, NULL, &y, &dx, &dw, &ny, &nx, &nw) == 0);
         double e[3] = {ds_test_rel_err(y, ry, ny), ds_test_rel_err(dx, rx, nx), ds_test_rel_err(dw, rw, nw)};
-        printf("%s n%d c%d %dx%d k%d %dx%d stride %d pad %d opad %d groups %d%s: y %.2e dx %.2e dW %.2e\n",
+        printf("%s n%d c%d %dx%d k%d %dx%d stride %d pad %d opad %d groups %d%s: y %.2e dx %.2e dW %.2e; "
+               "flat: %.2e %.2e %.2e\n",
                t->transposed ? "conv_transpose2d" : "conv2d", t->n, t->c, t->h, t->w, t->k, t->ks, t->ks, t->stride,
-               t->pad, t->opad, t->groups, t->bias ? " bias" : "", e[0], e[1], e[2]);
+               t->pad, t->opad, t->groups, t->bias ? " bias" : "", e[0], e[1], e[2], ef[0], ef[1], ef[2]);
+        for (int j = 0; j < 3; j++) CHECK(ef[j] <= tol);
 #if defined(__AVX512F__)
         /* the DCGAN's 64 → 32 transposed and 32 → 64 strided layers took the AVX-512 passes: their
          * rounding is not the reference's (dW of one sample sums in the reference's order) */
@@ -162,8 +176,8 @@ int main(void)
     printf("worst: y %.2e dx %.2e dW %.2e (tolerance %.0e)\n", worst[0], worst[1], worst[2], tol);
     /* a leaky relu fused into the convolution (stored by the ocv tile, or applied after the other passes)
      * gives exactly the values and gradients of the unfused graph */
-    const char *lalgos[] = {NULL, "im2col", "shifted"};
-    for (int a = 0; a < 3; a++)
+    const char *lalgos[] = {NULL, "im2col", "shifted", "flat"};
+    for (int a = 0; a < 4; a++)
         for (int stride = 1; stride <= 2; stride++) {
             static float y[2][3 * 32 * 9 * 10], dx[2][3 * 16 * 9 * 10], dw[2][32 * 16 * 16];
             for (int f = 0; f < 2; f++) CHECK(run_leaky(f, lalgos[a], stride, y[f], dx[f], dw[f]) == 0);
