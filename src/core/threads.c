@@ -20,6 +20,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -32,25 +33,17 @@
  * is busy unchanged within noise; bench/PROFILE.md) */
 static const double spin_s = 50e-6;
 
-/* spin until *a != v, or *p ≤ 0 when a is NULL, or spin_s has passed (the
- * clock read every 128 polls); the last value of *a read */
-static unsigned long spin_while(atomic_ulong *a, unsigned long v, atomic_int *p)
+/* a poll of a wait that started with *t0 = 0: pause, and every 128 polls
+ * read the clock; true once spin_s has passed since the first reading */
+static bool spun_out(int i, double *t0)
 {
-    unsigned long x = 0;
-    double t0 = 0;
-    for (int i = 1;; i++) {
-        if (a ? (x = atomic_load_explicit(a, memory_order_acquire)) != v
-              : atomic_load_explicit(p, memory_order_acquire) <= 0)
-            return x;
 #if defined(__x86_64__)
-        __builtin_ia32_pause();
+    __builtin_ia32_pause();
 #endif
-        if (!(i & 127)) {
-            double t = ds_now();
-            if (!t0) t0 = t;
-            else if (t - t0 > spin_s) return x;
-        }
-    }
+    if (i & 127) return false;
+    double t = ds_now();
+    if (!*t0) *t0 = t;
+    return t - *t0 > spin_s;
 }
 
 typedef struct {
@@ -116,7 +109,9 @@ static void *worker(void *p)
     run_starts((int)(intptr_t)p);
     for (;;) {
         unsigned long gen;
-        gen = spin_while(&pool.generation, seen, NULL);
+        double t0 = 0;
+        for (int i = 1; (gen = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen; i++)
+            if (spun_out(i, &t0)) break;
         if (gen == seen) {
             pthread_mutex_lock(&pool.mu);
             pool.sleepers++;
@@ -208,7 +203,9 @@ void ds_parallel_for_grains(long n, long min_per_thread, int per_thread,
     take_grains();
     in_job = 0;
 
-    spin_while(NULL, 0, &pool.pending);
+    double t0 = 0;
+    for (int i = 1; atomic_load_explicit(&pool.pending, memory_order_acquire) > 0; i++)
+        if (spun_out(i, &t0)) break;
     if (atomic_load(&pool.pending) > 0) {
         pthread_mutex_lock(&pool.mu);
         while (atomic_load(&pool.pending) > 0) pthread_cond_wait(&pool.done, &pool.mu);
